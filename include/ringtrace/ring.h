@@ -1,0 +1,630 @@
+/* ringtrace — generic lock-free ring buffer: client configuration, shared
+ * memory layout, inline writer fast path, reader API. Knows nothing of CTF.
+ * Design, arithmetic and memory-ordering edges: docs/design/ring-buffer.md.
+ *
+ * CONCURRENCY CONTRACT
+ *
+ * Writers (rtr_ring_reserve / rtr_ring_commit):
+ *   - any number of threads, in any number of processes that mapped the
+ *     buffers, may write into the same buffer at the same time;
+ *   - a writer may be interrupted by a signal handler that writes too
+ *     (nesting up to RTR_RING_MAX_NESTING levels per thread; deeper
+ *     reservations are refused and counted);
+ *   - every successful reserve must be followed by exactly one commit of
+ *     the same ctx by the same thread (a reserved slot cannot be given
+ *     back: the client sizes its record before reserving);
+ *   - no lock, no system call and no allocation, except that the slow path
+ *     (sub-buffer switch) may write one eventfd (RTR_RING_WAKEUP_WRITER).
+ * Reader (rtr_ring_get_subbuf, put, flush, salvage, snapshot):
+ *   - one reader per buffer at a time (the caller serialises its reader
+ *     calls on one buffer); readers of different buffers are independent;
+ *   - runs concurrently with writers, usually in another process, and
+ *     trusts nothing it reads from the shared area: a corrupt or hostile
+ *     writer can make it return -EIO for that buffer, never crash, loop
+ *     without bound or touch memory outside the mapping.
+ * Buffer creation and mapping happen before any writer or reader uses the
+ * buffer; unmapping after all of them stopped.
+ */
+#ifndef RINGTRACE_RING_H
+#define RINGTRACE_RING_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <ringtrace/common.h>
+#include <ringtrace/ring-rseq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Client configuration
+ * ------------------------------------------------------------------------ */
+
+enum rtr_ring_alloc {
+	RTR_RING_ALLOC_PER_CPU = 1, /* one buffer per possible CPU */
+	RTR_RING_ALLOC_GLOBAL = 2,  /* one buffer shared by every CPU */
+};
+
+enum rtr_ring_mode {
+	RTR_RING_MODE_DISCARD = 1,   /* full buffer: new records dropped and counted */
+	RTR_RING_MODE_OVERWRITE = 2, /* full buffer: oldest sub-buffer reused (flight recorder) */
+};
+
+enum rtr_ring_sync {
+	/* Per-CPU buffers updated inside restartable sequences: no
+	 * lock-prefixed instruction on the fast path. x86-64 + glibc 2.35. */
+	RTR_RING_SYNC_RSEQ = 1,
+	/* Lock-prefixed compare-and-swap / fetch-add: any allocation. */
+	RTR_RING_SYNC_ATOMIC = 2,
+};
+
+enum rtr_ring_wakeup {
+	RTR_RING_WAKEUP_WRITER = 1, /* writer signals an eventfd when a sub-buffer fills */
+	RTR_RING_WAKEUP_TIMER = 2,  /* reader polls on its own timer; writers never signal */
+};
+
+struct rtr_ring_config;
+struct rtr_ring_ctx;
+struct rtr_ring_buf;
+
+/* What the reader knows about a sub-buffer when it hands it out; passed to
+ * the client's packet hook, which writes its packet header and context. */
+struct rtr_ring_packet_info {
+	uint64_t seq;        /* sub-buffer sequence number: +1 per sub-buffer, gaps = lost */
+	uint64_t begin_ts;   /* <= first record's timestamp */
+	uint64_t end_ts;     /* >= last record's timestamp, <= next packet's begin */
+	uint64_t data_size;  /* bytes used, packet header included */
+	uint64_t lost;       /* records lost so far in this buffer (running total) */
+	uint32_t cpu;        /* buffer index (CPU for per-CPU allocation) */
+	uint32_t flags;      /* RTR_RING_PACKET_* */
+};
+
+#define RTR_RING_PACKET_SALVAGED 0x1u /* closed by rtr_ring_salvage after a writer died */
+#define RTR_RING_PACKET_TRUNCATED 0x2u /* salvage dropped an incomplete tail */
+
+struct rtr_ring_client_cb {
+	/* Timestamp source, read once per record. Must be callable from a
+	 * signal handler; no lock, no syscall. */
+	uint64_t (*clock_read)(void);
+	/* Bytes of the record header for this ctx: may depend on
+	 * ctx->full_ts and ctx->client_id. Must be <= RTR_RING_MAX_RECORD_HEADER. */
+	size_t (*record_header_size)(const struct rtr_ring_config *cfg,
+				     const struct rtr_ring_ctx *ctx);
+	/* Reader side: write the packet header/context into the first
+	 * subbuf_header_size bytes of a sub-buffer about to be handed out. */
+	void (*packet_hook)(const struct rtr_ring_config *cfg, const struct rtr_ring_buf *buf,
+			    void *subbuf, const struct rtr_ring_packet_info *info);
+};
+
+struct rtr_ring_config {
+	enum rtr_ring_alloc alloc;
+	enum rtr_ring_mode mode;
+	enum rtr_ring_sync sync;
+	enum rtr_ring_wakeup wakeup;
+	/* Timestamp bits a compact record header keeps (1..63), or 64 when
+	 * every record carries a full timestamp. A record whose timestamp is
+	 * 2^ts_bits or more after the previous record's in the same buffer
+	 * gets ctx->full_ts = true and must use a full header. */
+	unsigned int ts_bits;
+	/* Alignment of every record's start (power of two, 1..64). */
+	unsigned int record_align;
+	/* Bytes reserved at the start of each sub-buffer for the packet header. */
+	unsigned int subbuf_header_size;
+	/* Identifies the client in the shared header so mismatched writer and
+	 * reader configurations are refused when mapping. */
+	uint32_t client_id;
+	struct rtr_ring_client_cb cb;
+};
+
+#define RTR_RING_MAX_NESTING       4
+#define RTR_RING_MAX_RECORD_HEADER 64
+#define RTR_RING_MIN_SUBBUF        4096u
+#define RTR_RING_MAX_SUBBUF        (1u << 30)
+#define RTR_RING_MAX_NUM_SUBBUF    (1u << 16)
+
+/* ------------------------------------------------------------------------
+ * Shared memory layout (one memfd per buffer). Everything is an offset or a
+ * counter: no pointers. Written by writers in any process, read by a reader
+ * that trusts none of it. See docs/design/ring-buffer.md §2.
+ * ------------------------------------------------------------------------ */
+
+#define RTR_RING_MAGIC     0x31474e4952525452ull /* "RTRRING1" */
+#define RTR_RING_ABI_MAJOR 1
+#define RTR_RING_ABI_MINOR 0
+#define RTR_RING_CACHELINE 64
+
+/* Written once by the creator before the fd is shared; read-only after. */
+struct rtr_ring_shm_header {
+	uint64_t magic;
+	uint16_t abi_major, abi_minor;
+	uint32_t ctl_size;      /* bytes of struct rtr_ring_ctl incl. sub-buffer array */
+	uint64_t subbuf_size;
+	uint32_t num_subbuf;
+	uint32_t nr_phys;       /* physical sub-buffers: num_subbuf (+1 spare in overwrite) */
+	uint64_t data_offset;   /* from the start of the mapping, page aligned */
+	uint64_t map_size;
+	uint32_t alloc, mode, sync, wakeup;
+	uint32_t ts_bits, record_align, subbuf_header_size, client_id;
+	uint32_t cpu;           /* buffer index */
+	uint32_t pad0;
+	uint64_t create_time;   /* creator's clock at creation */
+} __attribute__((aligned(RTR_RING_CACHELINE)));
+
+/* (offset, last_ts): the reserve position and the timestamp of the record
+ * reserved last. Always updated together, in one 16-byte store (rseq) or
+ * one 16-byte compare-and-swap (atomic). */
+struct rtr_ring_pos {
+	_Atomic uint64_t offset;
+	_Atomic uint64_t last_ts;
+} __attribute__((aligned(16)));
+
+/* Per sub-buffer control, one cache line pair each. */
+struct rtr_ring_sb {
+	/* Bytes committed into this sub-buffer over all laps: cc_local by
+	 * rseq adds on the buffer's CPU, cc_remote by atomic adds (writers
+	 * that migrated between reserve and commit, ATOMIC sync, fixups).
+	 * Lap k is complete when cc_local + cc_remote == (k + 1) * subbuf_size. */
+	_Atomic uint64_t cc_local;
+	_Atomic uint64_t cc_remote;
+	/* Committed-prefix watermark (free-running position): every byte
+	 * before it in this lap is committed. A lower bound, for salvage. */
+	_Atomic uint64_t commit_mark;
+	/* Overwrite mode: (lap tag << 32) | physical sub-buffer index. */
+	_Atomic uint64_t wsb_id;
+	/* Packet facts recorded by the writer that opened (begin_*) and the
+	 * writer that closed (end_*, data_size, lost) this sub-buffer. */
+	_Atomic uint64_t begin_pos;
+	_Atomic uint64_t begin_ts;
+	_Atomic uint64_t end_pos;  /* sub-buffer position the end_* facts belong to */
+	_Atomic uint64_t end_ts;
+	_Atomic uint64_t data_size;
+	_Atomic uint64_t lost;
+	_Atomic uint64_t flags;    /* RTR_RING_PACKET_* set by salvage */
+	uint64_t pad[5];
+} __attribute__((aligned(RTR_RING_CACHELINE)));
+
+struct rtr_ring_ctl {
+	struct rtr_ring_shm_header hdr;
+	/* Writer-hot line. */
+	struct rtr_ring_pos pos __attribute__((aligned(RTR_RING_CACHELINE)));
+	_Atomic uint64_t records_local; /* rseq adds on the buffer's CPU */
+	/* Reader line. */
+	_Atomic uint64_t consumed __attribute__((aligned(RTR_RING_CACHELINE)));
+	_Atomic uint64_t reader_spare;  /* overwrite: the reader's physical sub-buffer */
+	/* Counters updated with atomics by any writer. */
+	_Atomic uint64_t records_remote __attribute__((aligned(RTR_RING_CACHELINE)));
+	_Atomic uint64_t lost_full;     /* discard mode, buffer full */
+	_Atomic uint64_t lost_wrap;     /* next sub-buffer still being written from its previous lap */
+	_Atomic uint64_t lost_big;      /* record larger than a sub-buffer */
+	_Atomic uint64_t refused_nest;  /* reservations refused by the nesting bound */
+	_Atomic uint64_t overwritten;   /* overwrite mode: sub-buffers reused before being read */
+	_Atomic uint64_t lost_nobuf;    /* per-CPU: no buffer for the CPU the writer ran on */
+	struct rtr_ring_sb sb[];        /* num_subbuf entries */
+};
+
+/* ------------------------------------------------------------------------
+ * Process-local handles
+ * ------------------------------------------------------------------------ */
+
+struct rtr_ring_reader_state {
+	uint64_t consumed;    /* the reader's own copy; never re-read from shm */
+	uint64_t held_pos;    /* position of the sub-buffer it holds, if held */
+	uint32_t spare;       /* overwrite: physical index the reader owns */
+	uint32_t held_phys;
+	bool held;
+	bool failed;          /* the buffer was found corrupt: reader stops */
+	uint64_t prev_end_ts;
+	uint64_t salvaged_bytes_dropped;
+	char error[160];
+};
+
+/* One mapped buffer. Geometry fields are copied from the validated shared
+ * header once, at map time; the fast path never re-reads the header. */
+struct rtr_ring_buf {
+	struct rtr_ring_ctl *ctl;
+	char *data;
+	uint64_t sb_size;
+	uint64_t buf_size;
+	uint32_t sb_order;
+	uint32_t buf_order;
+	uint32_t num_subbuf;
+	uint32_t nr_phys;
+	uint32_t cpu;
+	int fd;       /* memfd, or -1 */
+	int wake_fd;  /* eventfd the writer signals, or -1 */
+	size_t map_size;
+	void *client_priv;  /* for the client's packet hook (e.g. stream identity) */
+	struct rtr_ring_reader_state rd;
+};
+
+/* A channel: the set of buffers one writer picks from. */
+struct rtr_ring_chan {
+	uint32_t nr_bufs;
+	_Atomic int disabled;  /* process-local kill switch: reserve fails */
+	_Atomic uint64_t lost_nobuf;
+	struct rtr_ring_buf *bufs[];
+};
+
+/* Per-reservation context. The caller sets the "in" fields; reserve sets
+ * the rest. */
+struct rtr_ring_ctx {
+	/* in */
+	size_t payload_size;
+	uint32_t client_id;  /* e.g. event id, for record_header_size */
+	/* out */
+	struct rtr_ring_buf *buf;
+	char *wp;            /* where the record header starts */
+	uint64_t pos;        /* position of the record's slot */
+	uint64_t ts;
+	uint32_t slot_size;  /* header + payload (+ leading alignment) */
+	uint32_t header_size;
+	uint32_t cpu;        /* buffer index the record went to */
+	bool full_ts;
+};
+
+/* ------------------------------------------------------------------------
+ * Writer fast path
+ * ------------------------------------------------------------------------ */
+
+/* Per-thread nesting depth of reservations in progress (signal handlers).
+ * Defined by the library that hosts the ring code of the process. */
+extern __thread unsigned int rtr_ring_nesting __attribute__((tls_model("initial-exec")));
+
+RTR_EXPORT int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
+				      struct rtr_ring_ctx *ctx);
+RTR_EXPORT void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+				      uint64_t pos, uint64_t sum);
+RTR_EXPORT int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
+				int why);
+
+#if defined(__SANITIZE_THREAD__)
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define RTR_TSAN_RELEASE(p) __tsan_release((void *)(p))
+#define RTR_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define RTR_TSAN_RELEASE(p) ((void)0)
+#define RTR_TSAN_ACQUIRE(p) ((void)0)
+#endif
+
+static inline uint32_t rtr_ring_sb_index(const struct rtr_ring_buf *buf, uint64_t pos)
+{
+	return (uint32_t)((pos & (buf->buf_size - 1)) >> buf->sb_order);
+}
+
+/* The buffer index a writer on this thread uses now. */
+static RTR_ALWAYS_INLINE uint32_t rtr_ring_pick(const struct rtr_ring_config *cfg)
+{
+	if (cfg->alloc == RTR_RING_ALLOC_GLOBAL)
+		return 0;
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ || rtr_rseq_registered())
+		return (uint32_t)rtr_rseq_cpu();
+#endif
+	{
+		extern int sched_getcpu(void);
+		return (uint32_t)sched_getcpu();
+	}
+}
+
+/* Address of the byte at free-running position `pos`. */
+static RTR_ALWAYS_INLINE char *rtr_ring_addr(const struct rtr_ring_config *cfg,
+					     const struct rtr_ring_buf *buf, uint64_t pos)
+{
+	uint64_t in_sb = pos & (buf->sb_size - 1);
+
+	if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+		uint32_t idx = rtr_ring_sb_index(buf, pos);
+		uint64_t id = atomic_load_explicit(&buf->ctl->sb[idx].wsb_id, memory_order_relaxed);
+		uint32_t phys = (uint32_t)id;
+
+		if (rtr_unlikely(phys >= buf->nr_phys))
+			phys = idx; /* corrupted table: stay inside the mapping */
+		return buf->data + ((uint64_t)phys << buf->sb_order) + in_sb;
+	}
+	return buf->data + (pos & (buf->buf_size - 1));
+}
+
+/* Publish the new (offset, last_ts) pair if offset still equals `expect`.
+ * Returns 0 on success, non-zero to retry. W1 in the design note. */
+static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
+					      struct rtr_ring_buf *buf, uint32_t cpu,
+					      uint64_t expect, uint64_t expect_ts,
+					      uint64_t noff, uint64_t nts)
+{
+	struct rtr_ring_pos *p = &buf->ctl->pos;
+
+	/* The publish is inline asm that ThreadSanitizer cannot see; tell it
+	 * that successive publishers of a buffer are ordered (W1). */
+	RTR_TSAN_RELEASE(p);
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		rtr_v2di v = {(long long)noff, (long long)nts};
+		int r;
+
+		(void)expect_ts;
+		r = rtr_rseq_cmpstore16(cpu, (const volatile uint64_t *)&p->offset, expect,
+					(volatile void *)p, v);
+		if (r == RTR_RSEQ_OK)
+			RTR_TSAN_ACQUIRE(p);
+		return r;
+	}
+#endif
+#if defined(__x86_64__)
+	{
+		/* lock cmpxchg16b on the (offset, last_ts) pair. */
+		uint64_t lo = expect, hi = expect_ts;
+		bool ok;
+
+		(void)cpu;
+		__asm__ __volatile__("lock cmpxchg16b %[m]"
+				     : [m] "+m"(*(volatile unsigned __int128 *)p), "=@ccz"(ok),
+				       "+a"(lo), "+d"(hi)
+				     : "b"(noff), "c"(nts)
+				     : "memory");
+		if (ok)
+			RTR_TSAN_ACQUIRE(p);
+		return !ok;
+	}
+#else
+	{
+		unsigned __int128 exp = ((unsigned __int128)expect_ts << 64) | expect;
+		unsigned __int128 nv = ((unsigned __int128)nts << 64) | noff;
+
+		(void)cpu;
+		return !__atomic_compare_exchange_n((unsigned __int128 *)p, &exp, nv, false,
+						    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
+	}
+#endif
+}
+
+/*
+ * Reserve ctx->payload_size bytes (plus the client's record header) in the
+ * buffer of the CPU the caller runs on. On success ctx->wp points at the
+ * slot, ctx->ts holds the record's timestamp (never below the previous
+ * record's in the same buffer) and ctx->full_ts says whether the header
+ * must carry the full timestamp. The caller then writes header + payload at
+ * ctx->wp and calls rtr_ring_commit().
+ *
+ * Returns 0, or (nothing reserved, nothing to commit, the loss counted):
+ *   -ENOBUFS  discard mode and the buffer is full;
+ *   -EIO      the next sub-buffer is still being written from its last lap;
+ *   -ENOSPC   the record is larger than a sub-buffer;
+ *   -EBUSY    nesting bound reached;
+ *   -ENODEV   no buffer for this CPU, or the channel is disabled.
+ */
+static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
+					      struct rtr_ring_chan *chan, struct rtr_ring_ctx *ctx)
+{
+	struct rtr_ring_buf *buf;
+	uint64_t off, lt, ts, in_sb, slot, hdr;
+	uint32_t cpu;
+
+	if (rtr_unlikely(++rtr_ring_nesting > RTR_RING_MAX_NESTING))
+		return rtr_ring__refuse(cfg, chan, -EBUSY);
+	rtr_barrier();
+	for (;;) {
+		cpu = rtr_ring_pick(cfg);
+		if (rtr_unlikely(cpu >= chan->nr_bufs || !chan->bufs[cpu]))
+			return rtr_ring__reserve_slow(cfg, chan, ctx);
+		buf = chan->bufs[cpu];
+		off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed);
+		lt = atomic_load_explicit(&buf->ctl->pos.last_ts, memory_order_relaxed);
+		ts = cfg->cb.clock_read();
+		if (rtr_unlikely(ts < lt))
+			ts = lt;
+		ctx->full_ts = cfg->ts_bits < 64 && ((ts - lt) >> (cfg->ts_bits & 63)) != 0;
+		hdr = cfg->cb.record_header_size(cfg, ctx);
+		in_sb = off & (buf->sb_size - 1);
+		if (cfg->record_align > 1)
+			in_sb = (in_sb + cfg->record_align - 1) & ~(uint64_t)(cfg->record_align - 1);
+		slot = (in_sb - (off & (buf->sb_size - 1))) + hdr + ctx->payload_size;
+		/* Slow path: at a sub-buffer start, or the record would reach
+		 * the sub-buffer's end. */
+		if (rtr_unlikely((off & (buf->sb_size - 1)) == 0 ||
+				 (off & (buf->sb_size - 1)) + slot >= buf->sb_size))
+			return rtr_ring__reserve_slow(cfg, chan, ctx);
+		if (rtr_likely(rtr_ring_publish(cfg, buf, cpu, off, lt, off + slot, ts) == 0))
+			break;
+	}
+	ctx->buf = buf;
+	ctx->cpu = cpu;
+	ctx->pos = off;
+	ctx->ts = ts;
+	ctx->slot_size = (uint32_t)slot;
+	ctx->header_size = (uint32_t)hdr;
+	ctx->wp = rtr_ring_addr(cfg, buf, off) + (slot - hdr - ctx->payload_size);
+	return 0;
+}
+
+/* Add n committed bytes to the sub-buffer holding `pos`. W2: the add is
+ * ordered after every store the caller made to the record (release). */
+static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config *cfg,
+						    struct rtr_ring_buf *buf, uint64_t pos,
+						    uint64_t n)
+{
+	struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)];
+	uint64_t sum;
+
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		RTR_TSAN_RELEASE(&sb->cc_local);
+		if (rtr_unlikely(rtr_rseq_addv(buf->cpu, (volatile uint64_t *)&sb->cc_local, n) !=
+				 RTR_RSEQ_OK))
+			atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_release);
+	} else
+#endif
+		atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_release);
+	/* R1 (writer side): see every commit of this sub-buffer so far. */
+	sum = atomic_load_explicit(&sb->cc_local, memory_order_acquire) +
+	      atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
+	sum -= (pos >> buf->buf_order) << buf->sb_order; /* bytes committed in this lap */
+	if (rtr_unlikely(sum >= buf->sb_size)) {
+		rtr_ring__commit_slow(cfg, buf, pos, sum); /* complete: wake the reader */
+	} else {
+		/* Everything reserved so far in this sub-buffer is committed:
+		 * advance the committed-prefix watermark (for salvage). */
+		uint64_t start = pos & ~(buf->sb_size - 1);
+
+		if (sum == atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed) - start)
+			atomic_store_explicit(&sb->commit_mark, start + sum, memory_order_relaxed);
+	}
+}
+
+/* Commit the record reserved in ctx: it becomes visible to the reader once
+ * every record before it in the sub-buffer is committed too. */
+static RTR_ALWAYS_INLINE void rtr_ring_commit(const struct rtr_ring_config *cfg,
+					      struct rtr_ring_ctx *ctx)
+{
+	struct rtr_ring_buf *buf = ctx->buf;
+
+	rtr_ring_commit_bytes(cfg, buf, ctx->pos, ctx->slot_size);
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		if (rtr_unlikely(rtr_rseq_addv(buf->cpu,
+					       (volatile uint64_t *)&buf->ctl->records_local,
+					       1) != RTR_RSEQ_OK))
+			atomic_fetch_add_explicit(&buf->ctl->records_remote, 1,
+						  memory_order_relaxed);
+	} else
+#endif
+		atomic_fetch_add_explicit(&buf->ctl->records_remote, 1, memory_order_relaxed);
+	rtr_barrier();
+	rtr_ring_nesting--;
+}
+
+/* Copy helper for clients that build records field by field. */
+static RTR_ALWAYS_INLINE void rtr_ring_write(struct rtr_ring_ctx *ctx, const void *src, size_t len)
+{
+	__builtin_memcpy(ctx->wp, src, len);
+	ctx->wp += len;
+}
+
+/* ------------------------------------------------------------------------
+ * Creation, mapping, reader side (lib/ring/ring.c)
+ * ------------------------------------------------------------------------ */
+
+struct rtr_ring_geometry {
+	uint64_t subbuf_size; /* power of two, RTR_RING_MIN_SUBBUF..RTR_RING_MAX_SUBBUF */
+	uint32_t num_subbuf;  /* power of two, 2..RTR_RING_MAX_NUM_SUBBUF */
+};
+
+/* Checks a configuration and geometry. Returns 0, or -EINVAL with a reason
+ * in `why` (if non-NULL) for a bad combination (e.g. RSEQ with a global
+ * buffer, RSEQ where unsupported, sizes not powers of two). */
+RTR_EXPORT int rtr_ring_config_check(const struct rtr_ring_config *cfg,
+				     const struct rtr_ring_geometry *geo, const char **why);
+
+/* Creates one buffer in a new sealed memfd (size cannot change once shared)
+ * and maps it. `cpu` is the buffer's index. Returns 0 and sets *out, or
+ * -EINVAL (bad config), -ENOMEM, or another -errno from memfd/mmap. */
+RTR_EXPORT int rtr_ring_buf_create(const struct rtr_ring_config *cfg,
+				   const struct rtr_ring_geometry *geo, uint32_t cpu,
+				   const char *name, struct rtr_ring_buf **out);
+
+/* Maps a buffer from its fd (which stays owned by the caller unless the
+ * call succeeds, after which the buffer owns it). Validates the shared
+ * header against cfg and the fd's size. Returns 0, -EPROTO (not a ring
+ * buffer, wrong ABI, mismatched config or inconsistent geometry), or another
+ * -errno. Safe on a hostile fd. */
+RTR_EXPORT int rtr_ring_buf_map(const struct rtr_ring_config *cfg, int fd,
+				struct rtr_ring_buf **out);
+
+/* Unmaps and closes (fd and wake_fd). NULL is ignored. */
+RTR_EXPORT void rtr_ring_buf_destroy(struct rtr_ring_buf *buf);
+
+/* A channel of nr_bufs empty slots; the caller fills chan->bufs[]. */
+RTR_EXPORT struct rtr_ring_chan *rtr_ring_chan_alloc(uint32_t nr_bufs);
+/* Frees the channel, not the buffers. */
+RTR_EXPORT void rtr_ring_chan_free(struct rtr_ring_chan *chan);
+
+/* A sub-buffer handed to the reader: zero copy, points into the mapping. */
+struct rtr_ring_subbuf {
+	const char *data;
+	uint64_t len;        /* bytes to output (packet header included) */
+	uint64_t pos;        /* free-running position of the sub-buffer */
+	struct rtr_ring_packet_info info;
+};
+
+/*
+ * Next complete sub-buffer in order. Calls the client's packet hook to fill
+ * the packet header, then hands it out; the writer cannot touch it until
+ * rtr_ring_put_subbuf(). Returns 0, -EAGAIN (nothing complete yet), -EIO
+ * (buffer corrupt: see rtr_ring_buf_error(); the reader stops using it), or
+ * -EBUSY (a sub-buffer is already held).
+ * In overwrite mode, sub-buffers overwritten before the reader got to them
+ * are skipped; the gap shows in the packet sequence numbers.
+ */
+RTR_EXPORT int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+				   struct rtr_ring_subbuf *sb);
+/* Gives the held sub-buffer back. Returns 0 or -EINVAL (none held). */
+RTR_EXPORT int rtr_ring_put_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf);
+
+enum rtr_ring_flush_mode {
+	RTR_RING_FLUSH_ACTIVE = 1, /* close the open sub-buffer if it holds records */
+	RTR_RING_FLUSH_EMPTY = 2,  /* also close/produce a packet with no record */
+};
+
+/*
+ * Closes the partially filled sub-buffer now (stop, timers). With RSEQ
+ * sync the calling thread briefly pins itself to the buffer's CPU and
+ * closes it inside a restartable sequence, exactly as a writer would.
+ * `writers_gone` = true when no writer can use the buffer any more (the
+ * process exited): the close then needs no pinning.
+ * Returns 0 (done, or nothing to close), -EAGAIN (could not run on the
+ * buffer's CPU; try later), -ENOBUFS (EMPTY mode, no free sub-buffer), -EIO.
+ */
+RTR_EXPORT int rtr_ring_flush(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			      enum rtr_ring_flush_mode mode, bool writers_gone);
+
+/*
+ * After every writer died (e.g. SIGKILL): makes every committed record
+ * readable. Sub-buffers whose records were all committed are completed as
+ * they are; one with a record reserved but never committed is cut at its
+ * committed prefix (RTR_RING_PACKET_TRUNCATED). Then rtr_ring_get_subbuf()
+ * yields them. Returns 0 or -EIO.
+ */
+RTR_EXPORT int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf);
+
+/* Overwrite mode: positions the reader at the oldest sub-buffer that can
+ * still be read, so that the following get/put calls yield every complete
+ * sub-buffer currently in the buffer (a snapshot), while writers go on.
+ * Call after rtr_ring_flush(). Returns 0 or -EIO. */
+RTR_EXPORT int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf);
+
+struct rtr_ring_stats {
+	uint64_t records;       /* committed */
+	uint64_t lost_full, lost_wrap, lost_big, refused_nest, lost_nobuf;
+	uint64_t overwritten;   /* sub-buffers */
+	uint64_t produced;      /* reserve position (bytes) */
+	uint64_t consumed;      /* reader position (bytes) */
+	uint64_t salvage_dropped_bytes;
+};
+/* Counters (values from the shared area: informative, not trusted). */
+RTR_EXPORT void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *st);
+/* Sum of the loss counters (what a packet's "records lost" reports). */
+RTR_EXPORT uint64_t rtr_ring_buf_lost(const struct rtr_ring_buf *buf);
+
+/* Last error message of a buffer that returned -EIO, or "". */
+RTR_EXPORT const char *rtr_ring_buf_error(const struct rtr_ring_buf *buf);
+
+/* Writes sb->len bytes of the held sub-buffer to out_fd with no user-space
+ * copy (sendfile from the memfd; write() from the mapping as a fallback).
+ * Returns bytes written or -errno. */
+RTR_EXPORT ssize_t rtr_ring_subbuf_write(const struct rtr_ring_buf *buf,
+					 const struct rtr_ring_subbuf *sb, int out_fd);
+/* Copies up to cap bytes of the held sub-buffer to dst ("read" style).
+ * Returns bytes copied. */
+RTR_EXPORT size_t rtr_ring_subbuf_read(const struct rtr_ring_subbuf *sb, void *dst, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RINGTRACE_RING_H */

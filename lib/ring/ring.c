@@ -1,0 +1,963 @@
+/* ringtrace ring buffer: writer slow path (sub-buffer switch, loss
+ * accounting), buffer creation/mapping, and the reader. See docs/design/ring-buffer.md. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ringtrace/ring.h>
+
+RTR_EXPORT __thread unsigned int rtr_ring_nesting __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static inline bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static inline unsigned int ilog2(uint64_t v)
+{
+	return 63u - (unsigned int)__builtin_clzll(v);
+}
+
+static uint64_t lost_sum(const struct rtr_ring_ctl *ctl)
+{
+	return atomic_load_explicit(&ctl->lost_full, memory_order_relaxed) +
+	       atomic_load_explicit(&ctl->lost_wrap, memory_order_relaxed) +
+	       atomic_load_explicit(&ctl->lost_big, memory_order_relaxed) +
+	       atomic_load_explicit(&ctl->refused_nest, memory_order_relaxed) +
+	       atomic_load_explicit(&ctl->lost_nobuf, memory_order_relaxed);
+}
+
+static uint64_t cc_sum(const struct rtr_ring_sb *sb)
+{
+	/* R1: acquire pairs with W2 of every committer. */
+	uint64_t l = atomic_load_explicit(&sb->cc_local, memory_order_acquire);
+
+	RTR_TSAN_ACQUIRE(&sb->cc_local);
+	return l + atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
+}
+
+/* ------------------------------------------------------------------------
+ * Writer slow path
+ * ------------------------------------------------------------------------ */
+
+int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan, int why)
+{
+	uint32_t cpu = rtr_ring_pick(cfg);
+
+	rtr_ring_nesting--;
+	if (cpu < chan->nr_bufs && chan->bufs[cpu])
+		atomic_fetch_add_explicit(&chan->bufs[cpu]->ctl->refused_nest, 1,
+					  memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&chan->lost_nobuf, 1, memory_order_relaxed);
+	return why;
+}
+
+static int fail_reserve(_Atomic uint64_t *counter, int err)
+{
+	if (counter)
+		atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	rtr_ring_nesting--;
+	return err;
+}
+
+/*
+ * Makes sub-buffer `new_start` (free-running position of its first byte)
+ * available to the writer that is about to open it. Discard mode: the
+ * reader must have consumed its previous lap. Overwrite mode: its previous
+ * lap must be fully committed; the reader is pushed past it if needed and
+ * the lap tag of its id is updated before the position is published, so a
+ * reader can no longer take the old lap's pages (X2 pairs with X1).
+ * Returns 0, -ENOBUFS (full) or -EIO (previous lap not committed).
+ */
+static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+		     uint64_t new_start)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	uint32_t idx = rtr_ring_sb_index(buf, new_start);
+	uint64_t lap = new_start >> buf->buf_order;
+
+	if (cfg->mode == RTR_RING_MODE_DISCARD) {
+		/* W3: acquire pairs with the reader's release of consumed
+		 * (R2): its reads of the old lap are done before we reuse it. */
+		uint64_t consumed = atomic_load_explicit(&ctl->consumed, memory_order_acquire);
+
+		if ((int64_t)(new_start - consumed) >= (int64_t)buf->buf_size)
+			return -ENOBUFS;
+		if (cc_sum(&ctl->sb[idx]) != lap << buf->sb_order)
+			return -EIO;
+		return 0;
+	}
+
+	if (cc_sum(&ctl->sb[idx]) != lap << buf->sb_order)
+		return -EIO;
+	{
+		uint64_t c = atomic_load_explicit(&ctl->consumed, memory_order_relaxed);
+
+		while ((int64_t)(new_start - c) >= (int64_t)buf->buf_size) {
+			uint64_t nc = new_start - buf->buf_size + buf->sb_size;
+
+			if (atomic_compare_exchange_weak_explicit(&ctl->consumed, &c, nc,
+								  memory_order_acq_rel,
+								  memory_order_relaxed)) {
+				atomic_fetch_add_explicit(&ctl->overwritten,
+							  (nc - c) >> buf->sb_order,
+							  memory_order_relaxed);
+				break;
+			}
+		}
+	}
+	{
+		_Atomic uint64_t *w = &ctl->sb[idx].wsb_id;
+		uint64_t id = atomic_load_explicit(w, memory_order_relaxed);
+		uint64_t want;
+
+		do {
+			want = ((lap & 0xffffffffu) << 32) | (uint32_t)id;
+			if (id == want)
+				break;
+			/* X2 */
+		} while (!atomic_compare_exchange_weak_explicit(w, &id, want, memory_order_acq_rel,
+								memory_order_relaxed));
+	}
+	return 0;
+}
+
+/* W4: the end facts of sub-buffer `start`, stored before the commit that
+ * can complete it (that commit is a release, W2). */
+static void store_end_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t ts,
+			    uint64_t data_size, uint64_t lost)
+{
+	struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, start)];
+
+	atomic_store_explicit(&sb->end_ts, ts, memory_order_relaxed);
+	atomic_store_explicit(&sb->data_size, data_size, memory_order_relaxed);
+	atomic_store_explicit(&sb->lost, lost, memory_order_relaxed);
+	atomic_store_explicit(&sb->flags, 0, memory_order_relaxed);
+	atomic_store_explicit(&sb->end_pos, start, memory_order_release);
+}
+
+static void store_begin_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t ts)
+{
+	struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, start)];
+
+	atomic_store_explicit(&sb->begin_ts, ts, memory_order_relaxed);
+	atomic_store_explicit(&sb->begin_pos, start, memory_order_release);
+}
+
+int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
+			   struct rtr_ring_ctx *ctx)
+{
+	const uint64_t align = cfg->record_align > 1 ? cfg->record_align : 1;
+	const uint64_t sbh = cfg->subbuf_header_size;
+
+	for (;;) {
+		struct rtr_ring_buf *buf;
+		struct rtr_ring_ctl *ctl;
+		uint64_t off, lt, ts, in_sb, hdr, slot_start, pad, slot, end, lost = 0;
+		uint64_t new_start = 0;
+		bool open_new, close_old;
+		uint32_t cpu;
+
+		if (rtr_unlikely(atomic_load_explicit(&chan->disabled, memory_order_relaxed)))
+			return fail_reserve(&chan->lost_nobuf, -ENODEV);
+		cpu = rtr_ring_pick(cfg);
+		if (cpu >= chan->nr_bufs || !chan->bufs[cpu])
+			return fail_reserve(&chan->lost_nobuf, -ENODEV);
+		buf = chan->bufs[cpu];
+		ctl = buf->ctl;
+
+		off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+		lt = atomic_load_explicit(&ctl->pos.last_ts, memory_order_relaxed);
+		ts = cfg->cb.clock_read();
+		if (ts < lt)
+			ts = lt;
+		ctx->full_ts = cfg->ts_bits < 64 && ((ts - lt) >> (cfg->ts_bits & 63)) != 0;
+		hdr = cfg->cb.record_header_size(cfg, ctx);
+		in_sb = off & (buf->sb_size - 1);
+
+		close_old = false;
+		open_new = in_sb == 0;
+		if (!open_new) {
+			pad = align_up(in_sb, align) - in_sb;
+			slot = pad + hdr + ctx->payload_size;
+			if (in_sb + slot > buf->sb_size) {
+				close_old = true;
+				open_new = true;
+			}
+		}
+		if (open_new) {
+			new_start = close_old ? off - in_sb + buf->sb_size : off;
+			pad = align_up(sbh, align) - sbh;
+			slot = pad + hdr + ctx->payload_size;
+			if (sbh + slot > buf->sb_size)
+				return fail_reserve(&ctl->lost_big, -ENOSPC);
+			switch (make_room(cfg, buf, new_start)) {
+			case 0:
+				break;
+			case -ENOBUFS:
+				return fail_reserve(&ctl->lost_full, -ENOBUFS);
+			default:
+				return fail_reserve(&ctl->lost_wrap, -EIO);
+			}
+			slot_start = new_start + sbh;
+		} else {
+			slot_start = off;
+		}
+		end = slot_start + slot;
+		/* Loss totals for the packet this reservation closes, sampled
+		 * before publishing so successive packets see a running total
+		 * that never goes down. */
+		if (close_old || (end & (buf->sb_size - 1)) == 0)
+			lost = lost_sum(ctl);
+
+		if (rtr_ring_publish(cfg, buf, cpu, off, lt, end, ts) != 0)
+			continue;
+
+		if (close_old) {
+			uint64_t old_start = off - in_sb;
+
+			store_end_facts(buf, old_start, ts, in_sb, lost);
+			rtr_ring_commit_bytes(cfg, buf, old_start, buf->sb_size - in_sb);
+		}
+		if (open_new) {
+			store_begin_facts(buf, new_start, ts);
+			rtr_ring_commit_bytes(cfg, buf, new_start, sbh);
+		}
+		if ((end & (buf->sb_size - 1)) == 0)
+			store_end_facts(buf, end - buf->sb_size, ts, buf->sb_size, lost);
+
+		ctx->buf = buf;
+		ctx->cpu = cpu;
+		ctx->pos = slot_start;
+		ctx->ts = ts;
+		ctx->slot_size = (uint32_t)slot;
+		ctx->header_size = (uint32_t)hdr;
+		ctx->wp = rtr_ring_addr(cfg, buf, slot_start) + pad;
+		return 0;
+	}
+}
+
+void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			   uint64_t pos, uint64_t committed)
+{
+	if (committed != buf->sb_size)
+		return; /* past the lap: only a corrupted counter gets here */
+	atomic_store_explicit(&buf->ctl->sb[rtr_ring_sb_index(buf, pos)].commit_mark,
+			      (pos & ~(buf->sb_size - 1)) + buf->sb_size, memory_order_relaxed);
+	if (cfg->wakeup == RTR_RING_WAKEUP_WRITER && buf->wake_fd >= 0) {
+		uint64_t one = 1;
+		ssize_t r = write(buf->wake_fd, &one, sizeof(one));
+
+		(void)r; /* a full or closed eventfd only delays the reader */
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Creation and mapping
+ * ------------------------------------------------------------------------ */
+
+int rtr_ring_config_check(const struct rtr_ring_config *cfg, const struct rtr_ring_geometry *geo,
+			  const char **why)
+{
+	const char *w = NULL;
+
+	if (cfg->alloc != RTR_RING_ALLOC_PER_CPU && cfg->alloc != RTR_RING_ALLOC_GLOBAL)
+		w = "unknown allocation";
+	else if (cfg->mode != RTR_RING_MODE_DISCARD && cfg->mode != RTR_RING_MODE_OVERWRITE)
+		w = "unknown mode";
+	else if (cfg->sync != RTR_RING_SYNC_RSEQ && cfg->sync != RTR_RING_SYNC_ATOMIC)
+		w = "unknown synchronisation";
+	else if (cfg->sync == RTR_RING_SYNC_RSEQ && cfg->alloc != RTR_RING_ALLOC_PER_CPU)
+		w = "rseq synchronisation needs per-CPU buffers";
+	else if (cfg->sync == RTR_RING_SYNC_RSEQ && !RTR_HAVE_RSEQ)
+		w = "rseq synchronisation is not supported on this platform";
+	else if (cfg->wakeup != RTR_RING_WAKEUP_WRITER && cfg->wakeup != RTR_RING_WAKEUP_TIMER)
+		w = "unknown wakeup policy";
+	else if (cfg->ts_bits < 1 || cfg->ts_bits > 64)
+		w = "ts_bits must be 1..64";
+	else if (!is_pow2(cfg->record_align) || cfg->record_align > 64)
+		w = "record_align must be a power of two up to 64";
+	else if (!cfg->cb.clock_read || !cfg->cb.record_header_size)
+		w = "clock_read and record_header_size callbacks are required";
+	else if (geo && (!is_pow2(geo->subbuf_size) || geo->subbuf_size < RTR_RING_MIN_SUBBUF ||
+			 geo->subbuf_size > RTR_RING_MAX_SUBBUF))
+		w = "sub-buffer size must be a power of two from 4 KiB to 1 GiB";
+	else if (geo && (!is_pow2(geo->num_subbuf) || geo->num_subbuf < 2 ||
+			 geo->num_subbuf > RTR_RING_MAX_NUM_SUBBUF))
+		w = "number of sub-buffers must be a power of two from 2 to 65536";
+	else if (geo && cfg->subbuf_header_size + RTR_RING_MAX_RECORD_HEADER + 64 >= geo->subbuf_size)
+		w = "sub-buffer too small for its header";
+	else if (geo && (geo->subbuf_size * (uint64_t)geo->num_subbuf) > (1ull << 40))
+		w = "buffer larger than 1 TiB";
+	if (why)
+		*why = w;
+	return w ? -EINVAL : 0;
+}
+
+static size_t ctl_bytes(uint32_t num_subbuf)
+{
+	return sizeof(struct rtr_ring_ctl) + (size_t)num_subbuf * sizeof(struct rtr_ring_sb);
+}
+
+static void fill_handle(struct rtr_ring_buf *buf, void *map, size_t map_size, uint64_t sb_size,
+			uint32_t num_subbuf, uint32_t nr_phys, uint64_t data_offset, uint32_t cpu)
+{
+	buf->ctl = map;
+	buf->data = (char *)map + data_offset;
+	buf->sb_size = sb_size;
+	buf->num_subbuf = num_subbuf;
+	buf->buf_size = sb_size * num_subbuf;
+	buf->sb_order = ilog2(sb_size);
+	buf->buf_order = ilog2(buf->buf_size);
+	buf->nr_phys = nr_phys;
+	buf->cpu = cpu;
+	buf->map_size = map_size;
+	buf->wake_fd = -1;
+	buf->rd.spare = num_subbuf; /* overwrite mode: the extra sub-buffer */
+}
+
+int rtr_ring_buf_create(const struct rtr_ring_config *cfg, const struct rtr_ring_geometry *geo,
+			uint32_t cpu, const char *name, struct rtr_ring_buf **out)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint32_t nr_phys = geo->num_subbuf + (cfg->mode == RTR_RING_MODE_OVERWRITE ? 1 : 0);
+	uint64_t data_offset, map_size;
+	struct rtr_ring_buf *buf;
+	struct rtr_ring_ctl *ctl;
+	void *map;
+	int fd, err;
+
+	if (rtr_ring_config_check(cfg, geo, NULL))
+		return -EINVAL;
+	data_offset = align_up(ctl_bytes(geo->num_subbuf), (uint64_t)page);
+	map_size = data_offset + (uint64_t)nr_phys * geo->subbuf_size;
+	if (map_size > SIZE_MAX / 2)
+		return -ENOMEM;
+
+	buf = calloc(1, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	fd = memfd_create(name ? name : "ringtrace-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (ftruncate(fd, (off_t)map_size) < 0) {
+		err = -errno;
+		goto fail_fd;
+	}
+	/* Allocate the pages now: a later shortage of shared memory must show
+	 * up here as an error, never as SIGBUS in a traced program. */
+	err = posix_fallocate(fd, 0, (off_t)map_size);
+	if (err && err != EOPNOTSUPP && err != EINVAL) {
+		err = -err;
+		goto fail_fd;
+	}
+	/* The size can never change once shared: a hostile peer cannot
+	 * shrink the file under the reader's mapping (no SIGBUS). */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+		err = -errno;
+		goto fail_fd;
+	}
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		err = -errno;
+		goto fail_fd;
+	}
+	ctl = map;
+	memset(ctl, 0, ctl_bytes(geo->num_subbuf));
+	ctl->hdr.magic = RTR_RING_MAGIC;
+	ctl->hdr.abi_major = RTR_RING_ABI_MAJOR;
+	ctl->hdr.abi_minor = RTR_RING_ABI_MINOR;
+	ctl->hdr.ctl_size = (uint32_t)ctl_bytes(geo->num_subbuf);
+	ctl->hdr.subbuf_size = geo->subbuf_size;
+	ctl->hdr.num_subbuf = geo->num_subbuf;
+	ctl->hdr.nr_phys = nr_phys;
+	ctl->hdr.data_offset = data_offset;
+	ctl->hdr.map_size = map_size;
+	ctl->hdr.alloc = cfg->alloc;
+	ctl->hdr.mode = cfg->mode;
+	ctl->hdr.sync = cfg->sync;
+	ctl->hdr.wakeup = cfg->wakeup;
+	ctl->hdr.ts_bits = cfg->ts_bits;
+	ctl->hdr.record_align = cfg->record_align;
+	ctl->hdr.subbuf_header_size = cfg->subbuf_header_size;
+	ctl->hdr.client_id = cfg->client_id;
+	ctl->hdr.cpu = cpu;
+	ctl->hdr.create_time = cfg->cb.clock_read();
+	for (uint32_t i = 0; i < geo->num_subbuf; i++)
+		atomic_store_explicit(&ctl->sb[i].wsb_id, i, memory_order_relaxed);
+	atomic_store_explicit(&ctl->reader_spare, geo->num_subbuf, memory_order_relaxed);
+	/* Every sub-buffer starts at lap 0 "previous lap complete", i.e. with
+	 * a commit count of 0; positions start at 0. */
+	atomic_store_explicit(&ctl->pos.last_ts, ctl->hdr.create_time, memory_order_release);
+
+	fill_handle(buf, map, map_size, geo->subbuf_size, geo->num_subbuf, nr_phys, data_offset,
+		    cpu);
+	buf->fd = fd;
+	buf->rd.prev_end_ts = ctl->hdr.create_time;
+	*out = buf;
+	return 0;
+fail_fd:
+	close(fd);
+fail:
+	free(buf);
+	return err;
+}
+
+int rtr_ring_buf_map(const struct rtr_ring_config *cfg, int fd, struct rtr_ring_buf **out)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct rtr_ring_shm_header h;
+	struct rtr_ring_geometry geo;
+	struct rtr_ring_buf *buf;
+	struct stat st;
+	uint64_t data_offset, map_size;
+	uint32_t nr_phys;
+	void *map;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < sizeof(h) || !S_ISREG(st.st_mode))
+		return -EPROTO;
+	if (pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -EPROTO;
+	if (h.magic != RTR_RING_MAGIC || h.abi_major != RTR_RING_ABI_MAJOR || h.cpu >= 65536)
+		return -EPROTO;
+	if (h.alloc != (uint32_t)cfg->alloc || h.mode != (uint32_t)cfg->mode ||
+	    h.sync != (uint32_t)cfg->sync || h.ts_bits != cfg->ts_bits ||
+	    h.record_align != cfg->record_align ||
+	    h.subbuf_header_size != cfg->subbuf_header_size || h.client_id != cfg->client_id)
+		return -EPROTO;
+	geo.subbuf_size = h.subbuf_size;
+	geo.num_subbuf = h.num_subbuf;
+	if (rtr_ring_config_check(cfg, &geo, NULL))
+		return -EPROTO;
+	nr_phys = geo.num_subbuf + (cfg->mode == RTR_RING_MODE_OVERWRITE ? 1 : 0);
+	data_offset = align_up(ctl_bytes(geo.num_subbuf), (uint64_t)page);
+	map_size = data_offset + (uint64_t)nr_phys * geo.subbuf_size;
+	if (h.nr_phys != nr_phys || h.data_offset != data_offset || h.map_size != map_size ||
+	    h.ctl_size != ctl_bytes(geo.num_subbuf) || (uint64_t)st.st_size != map_size ||
+	    map_size > SIZE_MAX / 2)
+		return -EPROTO;
+
+	buf = calloc(1, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		int err = -errno;
+
+		free(buf);
+		return err;
+	}
+	fill_handle(buf, map, map_size, geo.subbuf_size, geo.num_subbuf, nr_phys, data_offset,
+		    h.cpu);
+	buf->fd = fd;
+	/* A reader attaching late starts where the reader before it stopped. */
+	buf->rd.consumed = atomic_load_explicit(&buf->ctl->consumed, memory_order_acquire) &
+			   ~(buf->sb_size - 1);
+	buf->rd.prev_end_ts = h.create_time;
+	{
+		uint64_t spare = atomic_load_explicit(&buf->ctl->reader_spare, memory_order_relaxed);
+
+		buf->rd.spare = spare < nr_phys ? (uint32_t)spare : geo.num_subbuf;
+	}
+	*out = buf;
+	return 0;
+}
+
+void rtr_ring_buf_destroy(struct rtr_ring_buf *buf)
+{
+	if (!buf)
+		return;
+	if (buf->ctl)
+		munmap(buf->ctl, buf->map_size);
+	if (buf->fd >= 0)
+		close(buf->fd);
+	if (buf->wake_fd >= 0)
+		close(buf->wake_fd);
+	free(buf);
+}
+
+struct rtr_ring_chan *rtr_ring_chan_alloc(uint32_t nr_bufs)
+{
+	struct rtr_ring_chan *chan;
+
+	if (nr_bufs == 0 || nr_bufs > 65536)
+		return NULL;
+	chan = calloc(1, sizeof(*chan) + nr_bufs * sizeof(chan->bufs[0]));
+	if (chan)
+		chan->nr_bufs = nr_bufs;
+	return chan;
+}
+
+void rtr_ring_chan_free(struct rtr_ring_chan *chan)
+{
+	free(chan);
+}
+
+/* ------------------------------------------------------------------------
+ * Reader
+ * ------------------------------------------------------------------------ */
+
+static int reader_fail(struct rtr_ring_buf *buf, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int reader_fail(struct rtr_ring_buf *buf, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf->rd.failed) {
+		int n = snprintf(buf->rd.error, sizeof(buf->rd.error), "buffer %u: ", buf->cpu);
+
+		va_start(ap, fmt);
+		if (n > 0 && (size_t)n < sizeof(buf->rd.error))
+			vsnprintf(buf->rd.error + n, sizeof(buf->rd.error) - (size_t)n, fmt, ap);
+		va_end(ap);
+		buf->rd.failed = true;
+	}
+	return -EIO;
+}
+
+const char *rtr_ring_buf_error(const struct rtr_ring_buf *buf)
+{
+	return buf->rd.failed ? buf->rd.error : "";
+}
+
+/* Packet facts of the sub-buffer at `start`, validated. */
+static int read_facts(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+		      uint64_t start, struct rtr_ring_packet_info *info)
+{
+	const struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, start)];
+	uint64_t end_pos = atomic_load_explicit(&sb->end_pos, memory_order_acquire);
+	uint64_t begin_pos = atomic_load_explicit(&sb->begin_pos, memory_order_acquire);
+
+	if (end_pos != start)
+		return reader_fail(buf, "complete sub-buffer at position %llu has no end record",
+				   (unsigned long long)start);
+	info->data_size = atomic_load_explicit(&sb->data_size, memory_order_relaxed);
+	if (info->data_size < cfg->subbuf_header_size || info->data_size > buf->sb_size)
+		return reader_fail(buf, "sub-buffer at position %llu: data size %llu outside [%u, %llu]",
+				   (unsigned long long)start,
+				   (unsigned long long)info->data_size, cfg->subbuf_header_size,
+				   (unsigned long long)buf->sb_size);
+	info->end_ts = atomic_load_explicit(&sb->end_ts, memory_order_relaxed);
+	info->lost = atomic_load_explicit(&sb->lost, memory_order_relaxed);
+	info->flags = (uint32_t)atomic_load_explicit(&sb->flags, memory_order_relaxed);
+	if (begin_pos == start)
+		info->begin_ts = atomic_load_explicit(&sb->begin_ts, memory_order_relaxed);
+	else
+		info->begin_ts = buf->rd.prev_end_ts; /* opener died before recording it */
+	if (info->begin_ts > info->end_ts)
+		info->begin_ts = info->end_ts;
+	info->seq = start >> buf->sb_order;
+	info->cpu = buf->cpu;
+	return 0;
+}
+
+int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			struct rtr_ring_subbuf *out)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	uint64_t c = buf->rd.consumed;
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (buf->rd.held)
+		return -EBUSY;
+
+	for (uint32_t tries = 0; tries <= buf->num_subbuf + 1; tries++) {
+		uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+		uint32_t idx = rtr_ring_sb_index(buf, c);
+		uint64_t lap = c >> buf->buf_order;
+		uint64_t id = 0, committed;
+		uint32_t phys = idx;
+		struct rtr_ring_packet_info info;
+		int err;
+
+		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+			/* Writers push the reader when they lap it. */
+			uint64_t pushed = atomic_load_explicit(&ctl->consumed, memory_order_acquire);
+
+			if ((int64_t)(pushed - c) > 0 && (pushed & (buf->sb_size - 1)) == 0 &&
+			    (int64_t)(off - pushed) >= 0 && off - pushed <= buf->buf_size) {
+				c = pushed;
+				continue;
+			}
+			if ((int64_t)(off - c) > (int64_t)buf->buf_size) {
+				c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+				continue;
+			}
+		}
+		if ((int64_t)(off - c) < 0)
+			return reader_fail(buf, "write position %llu is behind the read position %llu",
+					   (unsigned long long)off, (unsigned long long)c);
+		if (off - c > buf->buf_size)
+			return reader_fail(buf, "write position %llu is more than a buffer ahead of %llu",
+					   (unsigned long long)off, (unsigned long long)c);
+		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+			id = atomic_load_explicit(&ctl->sb[idx].wsb_id, memory_order_acquire);
+			phys = (uint32_t)id;
+			if ((uint32_t)(id >> 32) != (uint32_t)lap) {
+				if ((int32_t)((uint32_t)(id >> 32) - (uint32_t)lap) > 0) {
+					c += buf->sb_size; /* overwritten meanwhile */
+					continue;
+				}
+				return -EAGAIN;
+			}
+			if (phys >= buf->nr_phys || phys == buf->rd.spare)
+				return reader_fail(buf, "sub-buffer table entry %u holds %u", idx, phys);
+		}
+		committed = cc_sum(&ctl->sb[idx]) - (lap << buf->sb_order);
+		if (committed != buf->sb_size) {
+			if (committed > buf->sb_size && committed < (uint64_t)INT64_MAX) {
+				if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+					c += buf->sb_size; /* next lap started: overwritten */
+					continue;
+				}
+				return reader_fail(buf, "sub-buffer %u: commit count %llu beyond its lap",
+						   idx, (unsigned long long)committed);
+			}
+			return -EAGAIN;
+		}
+		err = read_facts(cfg, buf, c, &info);
+		if (err)
+			return err;
+		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+			uint64_t mine = (id & ~0xffffffffull) | buf->rd.spare;
+
+			/* X1: take the pages; a writer that retagged first wins. */
+			if (!atomic_compare_exchange_strong_explicit(&ctl->sb[idx].wsb_id, &id, mine,
+								     memory_order_acq_rel,
+								     memory_order_acquire)) {
+				continue;
+			}
+		}
+		out->data = buf->data + ((uint64_t)phys << buf->sb_order);
+		out->len = info.data_size;
+		out->pos = c;
+		out->info = info;
+		if (cfg->cb.packet_hook)
+			cfg->cb.packet_hook(cfg, buf, (void *)out->data, &info);
+		buf->rd.consumed = c;
+		buf->rd.held = true;
+		buf->rd.held_pos = c;
+		buf->rd.held_phys = phys;
+		buf->rd.prev_end_ts = info.end_ts;
+		return 0;
+	}
+	buf->rd.consumed = c;
+	return -EAGAIN;
+}
+
+int rtr_ring_put_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	uint64_t next;
+
+	if (!buf->rd.held)
+		return -EINVAL;
+	next = buf->rd.held_pos + buf->sb_size;
+	buf->rd.held = false;
+	buf->rd.consumed = next;
+	if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
+		uint64_t c = atomic_load_explicit(&ctl->consumed, memory_order_relaxed);
+
+		buf->rd.spare = buf->rd.held_phys;
+		atomic_store_explicit(&ctl->reader_spare, buf->rd.spare, memory_order_relaxed);
+		/* Only forward: writers may have pushed it further. Bounded:
+		 * each failure means the value moved. */
+		for (int i = 0; i < 64 && (int64_t)(next - c) > 0; i++)
+			if (atomic_compare_exchange_weak_explicit(&ctl->consumed, &c, next,
+								  memory_order_release,
+								  memory_order_relaxed))
+				break;
+	} else {
+		/* R2: our reads of the sub-buffer happen before a writer reuses it. */
+		atomic_store_explicit(&ctl->consumed, next, memory_order_release);
+	}
+	return 0;
+}
+
+/* Publish a new position on behalf of the reader/flusher. */
+static int flusher_publish(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			   bool writers_gone, uint64_t off, uint64_t lt, uint64_t noff,
+			   uint64_t nts)
+{
+	if (writers_gone) {
+		atomic_store_explicit(&buf->ctl->pos.last_ts, nts, memory_order_relaxed);
+		atomic_store_explicit(&buf->ctl->pos.offset, noff, memory_order_release);
+		return 0;
+	}
+	return rtr_ring_publish(cfg, buf, buf->cpu, off, lt, noff, nts);
+}
+
+int rtr_ring_flush(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+		   enum rtr_ring_flush_mode mode, bool writers_gone)
+{
+	const uint64_t sbh = cfg->subbuf_header_size;
+	cpu_set_t saved, one;
+	bool pinned = false;
+	int ret = -EAGAIN;
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (cfg->sync == RTR_RING_SYNC_RSEQ && !writers_gone) {
+		if (buf->cpu >= CPU_SETSIZE)
+			return -EAGAIN;
+		/* Writers of this buffer only ever run on its CPU: to close it
+		 * without a lock we must run there too, inside a rseq. */
+		if (sched_getaffinity(0, sizeof(saved), &saved) < 0)
+			return -EAGAIN;
+		CPU_ZERO(&one);
+		CPU_SET(buf->cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			return -EAGAIN;
+		pinned = true;
+	}
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		struct rtr_ring_ctl *ctl = buf->ctl;
+		uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+		uint64_t lt = atomic_load_explicit(&ctl->pos.last_ts, memory_order_relaxed);
+		uint64_t ts = cfg->cb.clock_read();
+		uint64_t in_sb = off & (buf->sb_size - 1);
+		uint64_t start = off - in_sb, lost;
+
+		if (ts < lt)
+			ts = lt;
+		if (pinned && (uint32_t)rtr_rseq_cpu() != buf->cpu) {
+			sched_yield();
+			continue;
+		}
+		if (in_sb == 0) {
+			if (mode != RTR_RING_FLUSH_EMPTY) {
+				ret = 0;
+				break;
+			}
+			/* Nothing open: produce an empty packet so the stream's
+			 * time range reaches now. */
+			ret = make_room(cfg, buf, off);
+			if (ret) {
+				if (ret != -ENOBUFS)
+					ret = -EAGAIN;
+				break;
+			}
+			lost = lost_sum(ctl);
+			if (flusher_publish(cfg, buf, writers_gone, off, lt, off + buf->sb_size, ts)) {
+				ret = -EAGAIN;
+				continue;
+			}
+			store_begin_facts(buf, off, ts);
+			store_end_facts(buf, off, ts, sbh, lost);
+			rtr_ring_commit_bytes(cfg, buf, off, buf->sb_size);
+			ret = 0;
+			break;
+		}
+		if (in_sb <= sbh && mode != RTR_RING_FLUSH_EMPTY) {
+			ret = 0; /* open but holds no record */
+			break;
+		}
+		lost = lost_sum(ctl);
+		if (flusher_publish(cfg, buf, writers_gone, off, lt, start + buf->sb_size, ts)) {
+			ret = -EAGAIN;
+			continue;
+		}
+		store_end_facts(buf, start, ts, in_sb, lost);
+		rtr_ring_commit_bytes(cfg, buf, start, buf->sb_size - in_sb);
+		ret = 0;
+		break;
+	}
+	if (pinned)
+		sched_setaffinity(0, sizeof(saved), &saved);
+	return ret;
+}
+
+int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	const uint64_t sbh = cfg->subbuf_header_size;
+	uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+	uint64_t last_ts = atomic_load_explicit(&ctl->pos.last_ts, memory_order_relaxed);
+	uint64_t c = buf->rd.consumed;
+	uint64_t prev_end = buf->rd.prev_end_ts;
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (cfg->mode == RTR_RING_MODE_OVERWRITE && (int64_t)(off - c) > (int64_t)buf->buf_size)
+		c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+	if ((int64_t)(off - c) < 0 || off - c > buf->buf_size)
+		return reader_fail(buf, "salvage: write position %llu inconsistent with read position %llu",
+				   (unsigned long long)off, (unsigned long long)c);
+
+	for (uint64_t p = c & ~(buf->sb_size - 1); (int64_t)(off - p) > 0; p += buf->sb_size) {
+		struct rtr_ring_sb *sb = &ctl->sb[rtr_ring_sb_index(buf, p)];
+		uint64_t lap = p >> buf->buf_order;
+		uint64_t committed = cc_sum(sb) - (lap << buf->sb_order);
+		bool current = off - p < buf->sb_size;
+		uint64_t reserved = UINT64_MAX, content, mark, end_ts;
+		uint32_t flags = RTR_RING_PACKET_SALVAGED;
+
+		if (committed == buf->sb_size) {
+			prev_end = atomic_load_explicit(&sb->end_ts, memory_order_relaxed);
+			continue; /* complete: nothing to repair */
+		}
+		if (committed > buf->sb_size)
+			return reader_fail(buf, "salvage: sub-buffer at %llu commit count beyond its lap",
+					   (unsigned long long)p);
+		if (current) {
+			reserved = off - p;
+		} else if (atomic_load_explicit(&sb->end_pos, memory_order_acquire) == p) {
+			uint64_t ds = atomic_load_explicit(&sb->data_size, memory_order_relaxed);
+
+			if (ds >= sbh && ds <= buf->sb_size)
+				reserved = ds;
+		}
+		if (reserved != UINT64_MAX && committed == reserved) {
+			content = reserved; /* every record committed; only the close is missing */
+		} else {
+			mark = atomic_load_explicit(&sb->commit_mark, memory_order_relaxed) - p;
+			if (mark >= sbh && mark <= buf->sb_size &&
+			    (reserved == UINT64_MAX || mark <= reserved))
+				content = mark;
+			else
+				content = sbh;
+			flags |= RTR_RING_PACKET_TRUNCATED;
+			if (reserved != UINT64_MAX && reserved > content)
+				buf->rd.salvaged_bytes_dropped += reserved - content;
+		}
+		if (content < sbh)
+			content = sbh;
+		if (atomic_load_explicit(&sb->begin_pos, memory_order_relaxed) != p) {
+			atomic_store_explicit(&sb->begin_ts, prev_end, memory_order_relaxed);
+			atomic_store_explicit(&sb->begin_pos, p, memory_order_relaxed);
+		}
+		if (current) {
+			end_ts = last_ts;
+		} else {
+			const struct rtr_ring_sb *next =
+				&ctl->sb[rtr_ring_sb_index(buf, p + buf->sb_size)];
+
+			if (atomic_load_explicit(&next->begin_pos, memory_order_relaxed) ==
+			    p + buf->sb_size)
+				end_ts = atomic_load_explicit(&next->begin_ts, memory_order_relaxed);
+			else
+				end_ts = last_ts;
+		}
+		store_end_facts(buf, p, end_ts, content, lost_sum(ctl));
+		atomic_store_explicit(&sb->flags, flags, memory_order_relaxed);
+		/* Writers are gone: complete the lap so the reader takes it. */
+		atomic_fetch_add_explicit(&sb->cc_remote, buf->sb_size - committed,
+					  memory_order_release);
+		prev_end = end_ts;
+		if (current) {
+			atomic_store_explicit(&ctl->pos.offset, p + buf->sb_size,
+					      memory_order_release);
+			break;
+		}
+	}
+	return 0;
+}
+
+int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf)
+{
+	uint64_t off, oldest, pushed;
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (buf->rd.held)
+		return -EBUSY;
+	if (cfg->mode != RTR_RING_MODE_OVERWRITE)
+		return 0; /* discard mode: the reader is never behind what it may read */
+	off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_acquire);
+	oldest = (off & ~(buf->sb_size - 1));
+	oldest = oldest >= buf->buf_size ? oldest - buf->buf_size : 0;
+	if ((off & (buf->sb_size - 1)) != 0 && oldest + buf->sb_size <= off)
+		oldest += buf->sb_size; /* the open one is not readable; keep N-1 before it */
+	pushed = atomic_load_explicit(&buf->ctl->consumed, memory_order_acquire);
+	if ((int64_t)(pushed - oldest) > 0 && (int64_t)(off - pushed) >= 0)
+		oldest = pushed & ~(buf->sb_size - 1);
+	if ((int64_t)(oldest - buf->rd.consumed) > 0)
+		buf->rd.consumed = oldest;
+	return 0;
+}
+
+void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *st)
+{
+	const struct rtr_ring_ctl *ctl = buf->ctl;
+
+	st->records = atomic_load_explicit(&ctl->records_local, memory_order_relaxed) +
+		      atomic_load_explicit(&ctl->records_remote, memory_order_relaxed);
+	st->lost_full = atomic_load_explicit(&ctl->lost_full, memory_order_relaxed);
+	st->lost_wrap = atomic_load_explicit(&ctl->lost_wrap, memory_order_relaxed);
+	st->lost_big = atomic_load_explicit(&ctl->lost_big, memory_order_relaxed);
+	st->refused_nest = atomic_load_explicit(&ctl->refused_nest, memory_order_relaxed);
+	st->lost_nobuf = atomic_load_explicit(&ctl->lost_nobuf, memory_order_relaxed);
+	st->overwritten = atomic_load_explicit(&ctl->overwritten, memory_order_relaxed);
+	st->produced = atomic_load_explicit(&ctl->pos.offset, memory_order_relaxed);
+	st->consumed = buf->rd.consumed;
+	st->salvage_dropped_bytes = buf->rd.salvaged_bytes_dropped;
+}
+
+uint64_t rtr_ring_buf_lost(const struct rtr_ring_buf *buf)
+{
+	return lost_sum(buf->ctl);
+}
+
+ssize_t rtr_ring_subbuf_write(const struct rtr_ring_buf *buf, const struct rtr_ring_subbuf *sb,
+			      int out_fd)
+{
+	uint64_t done = 0;
+	off_t file_off = (off_t)((uint64_t)(sb->data - (const char *)buf->ctl));
+
+	if (sb->data < buf->data || sb->len > buf->sb_size ||
+	    (uint64_t)(sb->data - (const char *)buf->ctl) + sb->len > buf->map_size)
+		return -EINVAL;
+	/* sendfile from the memfd: the kernel copies page cache to the file;
+	 * user space never touches the bytes. */
+	while (buf->fd >= 0 && done < sb->len) {
+		ssize_t n = sendfile(out_fd, buf->fd, &file_off, sb->len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (uint64_t)n;
+	}
+	while (done < sb->len) {
+		ssize_t n = write(out_fd, sb->data + done, sb->len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		done += (uint64_t)n;
+	}
+	return (ssize_t)done;
+}
+
+size_t rtr_ring_subbuf_read(const struct rtr_ring_subbuf *sb, void *dst, size_t cap)
+{
+	size_t n = sb->len < cap ? (size_t)sb->len : cap;
+
+	memcpy(dst, sb->data, n);
+	return n;
+}

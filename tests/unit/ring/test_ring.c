@@ -1,0 +1,523 @@
+/* Unit tests of the ring buffer: position arithmetic, padding, sub-buffer
+ * switch, wrap, loss counters, flush, overwrite snapshots, salvage, output. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "rtr_test.h"
+#include "ring_test_client.h"
+
+TC_CONFIG(cfg_atomic_global, RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC, 27);
+TC_CONFIG(cfg_atomic_ow, RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_ATOMIC, 27);
+TC_CONFIG(cfg_rseq, RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_RSEQ, 27);
+TC_CONFIG(cfg_rseq_ow, RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_RSEQ, 27);
+TC_CONFIG(cfg_ts8, RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC, 8);
+
+#define SB 4096u
+
+struct setup {
+	struct rtr_ring_chan *chan;
+	struct rtr_ring_buf *buf; /* the buffer tests write to */
+	uint32_t nr;
+};
+
+/* A channel whose every slot points at one buffer (index 0), so single
+ * threaded tests see one buffer whatever CPU they run on. Per-CPU rseq
+ * configs instead get a buffer per CPU and the test pins itself to CPU 0. */
+static struct setup make(const struct rtr_ring_config *cfg, uint32_t num_subbuf)
+{
+	struct rtr_ring_geometry geo = {.subbuf_size = SB, .num_subbuf = num_subbuf};
+	struct setup s = {0};
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+	s.nr = cfg->alloc == RTR_RING_ALLOC_GLOBAL ? 1 : (uint32_t)ncpu;
+	s.chan = rtr_ring_chan_alloc(s.nr);
+	REQUIRE(s.chan);
+	for (uint32_t i = 0; i < s.nr; i++) {
+		REQUIRE(rtr_ring_buf_create(cfg, &geo, i, "test", &s.chan->bufs[i]) == 0);
+	}
+	s.buf = s.chan->bufs[0];
+	if (cfg->alloc == RTR_RING_ALLOC_PER_CPU) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(0, &one);
+		REQUIRE(sched_setaffinity(0, sizeof(one), &one) == 0);
+	}
+	return s;
+}
+
+static void unmake(struct setup *s)
+{
+	for (uint32_t i = 0; i < s->nr; i++)
+		rtr_ring_buf_destroy(s->chan->bufs[i]);
+	rtr_ring_chan_free(s->chan);
+	s->chan = NULL;
+}
+
+struct collect {
+	uint64_t next_seq[64];
+	long records;
+	bool ordered;
+	uint64_t last_len;
+};
+
+static void on_rec(void *arg, const struct tc_record *r)
+{
+	struct collect *c = arg;
+
+	if (r->writer >= 64 || r->seq != c->next_seq[r->writer])
+		c->ordered = false;
+	else
+		c->next_seq[r->writer]++;
+	c->last_len = r->len;
+	c->records++;
+}
+
+/* Drains every complete sub-buffer of buf, checking each. Returns packets. */
+static long drain(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf, struct collect *c,
+		  uint64_t *first_seq, uint64_t *last_seq)
+{
+	struct rtr_ring_subbuf sb;
+	long packets = 0;
+
+	while (rtr_ring_get_subbuf(cfg, buf, &sb) == 0) {
+		const char *why = "";
+		long n = tc_walk(&sb, on_rec, c, &why);
+
+		if (n < 0)
+			RTR_TEST_FAIL_("walk: %s", why);
+		if (packets == 0 && first_seq)
+			*first_seq = sb.info.seq;
+		if (last_seq)
+			*last_seq = sb.info.seq;
+		packets++;
+		CHECK(rtr_ring_put_subbuf(cfg, buf) == 0);
+	}
+	return packets;
+}
+
+static void test_config_check(void)
+{
+	struct rtr_ring_config bad = cfg_rseq;
+	struct rtr_ring_geometry geo = {.subbuf_size = SB, .num_subbuf = 4};
+	const char *why = NULL;
+
+	CHECK(rtr_ring_config_check(&cfg_rseq, &geo, &why) == 0);
+	bad.alloc = RTR_RING_ALLOC_GLOBAL;
+	CHECK(rtr_ring_config_check(&bad, &geo, &why) == -EINVAL && why);
+	geo.subbuf_size = 5000;
+	CHECK(rtr_ring_config_check(&cfg_rseq, &geo, &why) == -EINVAL);
+	geo.subbuf_size = SB;
+	geo.num_subbuf = 3;
+	CHECK(rtr_ring_config_check(&cfg_rseq, &geo, &why) == -EINVAL);
+	geo.num_subbuf = 1;
+	CHECK(rtr_ring_config_check(&cfg_rseq, &geo, &why) == -EINVAL);
+	bad = cfg_rseq;
+	bad.record_align = 3;
+	geo.num_subbuf = 4;
+	CHECK(rtr_ring_config_check(&bad, &geo, &why) == -EINVAL);
+}
+
+/* Records fill a sub-buffer, the one that does not fit goes to the next,
+ * padding completes the first: data sizes and seqs must say exactly that. */
+static void test_switch_and_padding(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct collect c = {.ordered = true};
+	struct rtr_ring_subbuf sb;
+	/* 48-byte packet header + n * (4 + 100) bytes; 39 records = 4104 > 4096,
+	 * so 38 fit (48 + 3952 = 4000) and the 39th opens sub-buffer 1. */
+	for (uint64_t i = 0; i < 39; i++)
+		REQUIRE(tc_write(cfg, s.chan, 0, i, 100) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 0);
+	CHECK_EQ_U64(sb.len, 48 + 38 * 104);
+	CHECK_EQ_U64(sb.data - s.buf->data, 0);
+	{
+		const char *why = "";
+		CHECK(tc_walk(&sb, on_rec, &c, &why) == 38);
+	}
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EBUSY);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == -EINVAL);
+	/* The second sub-buffer is open: not readable until closed. */
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 1);
+	CHECK_EQ_U64(sb.len, 48 + 104);
+	CHECK_EQ_U64(sb.data - s.buf->data, SB);
+	{
+		const char *why = "";
+		CHECK(tc_walk(&sb, on_rec, &c, &why) == 1);
+	}
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(c.ordered && c.records == 39);
+	/* Padding was accounted: both sub-buffers' counts are exactly one lap. */
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->sb[0].cc_local) + atomic_load(&s.buf->ctl->sb[0].cc_remote), SB);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->sb[1].cc_local) + atomic_load(&s.buf->ctl->sb[1].cc_remote), SB);
+	{
+		struct rtr_ring_stats st;
+
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK_EQ_U64(st.records, 39);
+		CHECK_EQ_U64(st.produced, 2 * SB);
+		CHECK_EQ_U64(st.consumed, 2 * SB);
+	}
+	unmake(&s);
+}
+
+/* A record that ends exactly at the sub-buffer end completes it at commit. */
+static void test_exact_fit(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 2);
+	struct rtr_ring_subbuf sb;
+	uint32_t len = SB - TC_PKT_HDR - 4; /* header 4 bytes: fills it exactly */
+
+	REQUIRE(tc_write(cfg, s.chan, 0, 0, len) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.len, SB);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->pos.offset), SB);
+	/* Too big for any sub-buffer: refused and counted, nothing reserved. */
+	CHECK(tc_write(cfg, s.chan, 0, 1, SB) == -ENOSPC);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->lost_big), 1);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->pos.offset), SB);
+	unmake(&s);
+}
+
+/* Discard mode: no reader, the buffer fills, records are dropped and
+ * counted; once the reader frees a sub-buffer writing resumes. Then many
+ * laps with the reader keeping up: positions run free, seqs never skip. */
+static void test_discard_full_and_wrap(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct collect c = {.ordered = true};
+	uint64_t written = 0, lost = 0, first = 0, last = 0, seq = 0;
+	long packets;
+
+	for (int i = 0; i < 400; i++) {
+		int r = tc_write(cfg, s.chan, 0, seq, 200);
+
+		if (r == 0) {
+			written++;
+			seq++;
+		} else {
+			CHECK(r == -ENOBUFS);
+			lost++;
+		}
+	}
+	/* 4 sub-buffers of (4096-48)/204 = 19 records; the 4th stays open
+	 * and a 5th cannot be opened. */
+	CHECK_EQ_U64(written, 4 * 19);
+	CHECK_EQ_U64(lost, 400 - 4 * 19);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->lost_full), lost);
+	packets = drain(cfg, s.buf, &c, &first, &last);
+	CHECK_EQ_U64(packets, 3);
+	/* The packet that closed after the losses reports them. */
+	CHECK(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
+	written++;
+	{
+		struct rtr_ring_subbuf sb;
+
+		REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+		CHECK_EQ_U64(sb.info.seq, 3);
+		CHECK_EQ_U64(sb.info.lost, lost);
+		CHECK(tc_walk(&sb, on_rec, &c, &(const char *){""}) == 19);
+		CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	}
+	/* Many laps, reader keeping up. */
+	for (int lap = 0; lap < 50; lap++) {
+		for (int i = 0; i < 40; i++) {
+			CHECK(tc_write(cfg, s.chan, 0, seq++, 100 + (uint32_t)(i % 7) * 13) == 0);
+			written++;
+		}
+		drain(cfg, s.buf, &c, NULL, &last);
+	}
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	drain(cfg, s.buf, &c, NULL, &last);
+	CHECK(c.ordered);
+	CHECK_EQ_U64((uint64_t)c.records, written);
+	CHECK_EQ_U64(last + 1, atomic_load(&s.buf->ctl->pos.offset) / SB);
+	CHECK(atomic_load(&s.buf->ctl->pos.offset) > 8ull * 4 * SB); /* wrapped many times */
+	unmake(&s);
+}
+
+/* Timestamps: a clock that goes backwards is clamped; a gap of 2^ts_bits
+ * forces a full timestamp. */
+static void test_timestamps(void)
+{
+	const struct rtr_ring_config *cfg = &cfg_ts8;
+	struct setup s;
+	struct rtr_ring_ctx ctx = {.payload_size = 24};
+
+	atomic_store(&tc_fake_clock, 1);
+	atomic_store(&tc_fake_now, 1000);
+	s = make(cfg, 2);
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &ctx) == 0);
+	CHECK_EQ_U64(ctx.ts, 1000);
+	rtr_ring_commit(cfg, &ctx);
+	atomic_store(&tc_fake_now, 900); /* backwards */
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &ctx) == 0);
+	CHECK_EQ_U64(ctx.ts, 1000);
+	CHECK(!ctx.full_ts);
+	rtr_ring_commit(cfg, &ctx);
+	atomic_store(&tc_fake_now, 1000 + 255);
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &ctx) == 0);
+	CHECK(!ctx.full_ts);
+	CHECK_EQ_U64(ctx.header_size, 4);
+	rtr_ring_commit(cfg, &ctx);
+	atomic_store(&tc_fake_now, 1255 + 256);
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &ctx) == 0);
+	CHECK(ctx.full_ts);
+	CHECK_EQ_U64(ctx.header_size, 12);
+	rtr_ring_commit(cfg, &ctx);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->pos.last_ts), 1511);
+	atomic_store(&tc_fake_clock, 0);
+	unmake(&s);
+}
+
+/* Flush modes: ACTIVE closes a packet only if it holds records; EMPTY
+ * produces a header-only packet even when nothing is open. */
+static void test_flush(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_subbuf sb;
+
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_EMPTY, false) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.len, TC_PKT_HDR);
+	CHECK(sb.info.begin_ts <= sb.info.end_ts);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(tc_write(cfg, s.chan, 0, 0, 64) == 0);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, true) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 1);
+	CHECK_EQ_U64(sb.len, TC_PKT_HDR + 4 + 64);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	unmake(&s);
+}
+
+/* Nesting: a fifth reservation while four are open is refused and counted. */
+static void test_nesting_bound(void)
+{
+	const struct rtr_ring_config *cfg = &cfg_atomic_global;
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_ctx ctx[RTR_RING_MAX_NESTING + 1];
+
+	for (int i = 0; i < RTR_RING_MAX_NESTING; i++) {
+		ctx[i] = (struct rtr_ring_ctx){.payload_size = 24};
+		REQUIRE(rtr_ring_reserve(cfg, s.chan, &ctx[i]) == 0);
+	}
+	ctx[RTR_RING_MAX_NESTING] = (struct rtr_ring_ctx){.payload_size = 24};
+	CHECK(rtr_ring_reserve(cfg, s.chan, &ctx[RTR_RING_MAX_NESTING]) == -EBUSY);
+	CHECK_EQ_U64(atomic_load(&s.buf->ctl->refused_nest), 1);
+	for (int i = RTR_RING_MAX_NESTING - 1; i >= 0; i--) {
+		uint32_t h = 24;
+
+		rtr_ring_write(&ctx[i], &h, 4);
+		tc_fill_payload((unsigned char *)ctx[i].wp, 0, (uint64_t)i, 24);
+		rtr_ring_commit(cfg, &ctx[i]);
+	}
+	CHECK_EQ_U64(rtr_ring_nesting, 0);
+	unmake(&s);
+}
+
+/* Overwrite mode: three laps without a reader, then a snapshot yields the
+ * newest sub-buffers, intact, with contiguous sequence numbers. */
+static void test_overwrite_snapshot(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct collect c = {.ordered = true};
+	struct rtr_ring_subbuf sb;
+	uint64_t seq = 0, expect_seq, last_rec_seq = 0;
+	long packets = 0;
+
+	for (int i = 0; i < 12 * 19 + 5; i++)
+		REQUIRE(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
+	CHECK(atomic_load(&s.buf->ctl->overwritten) >= 8);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	CHECK(rtr_ring_snapshot_start(cfg, s.buf) == 0);
+	expect_seq = atomic_load(&s.buf->ctl->pos.offset) / SB - 4;
+	while (rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0) {
+		const char *why = "";
+		struct collect one = {.ordered = true};
+
+		CHECK_EQ_U64(sb.info.seq, expect_seq);
+		expect_seq++;
+		if (tc_walk(&sb, on_rec, &one, &why) < 0)
+			RTR_TEST_FAIL_("snapshot walk: %s", why);
+		c.records += one.records;
+		packets++;
+		CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	}
+	(void)last_rec_seq;
+	CHECK_EQ_U64(packets, 4);
+	CHECK_EQ_U64((uint64_t)c.records, 3 * 19 + 5);
+	/* Writers go on after a snapshot: still intact, still in order. */
+	for (int i = 0; i < 30; i++)
+		REQUIRE(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	CHECK(rtr_ring_snapshot_start(cfg, s.buf) == 0);
+	packets = drain(cfg, s.buf, &(struct collect){.ordered = true}, NULL, NULL);
+	CHECK(packets >= 2);
+	unmake(&s);
+}
+
+/* Salvage after writers died: a trailing reserved-but-uncommitted record is
+ * cut off; an uncommitted record followed by a committed one cuts at the
+ * committed prefix; every record before is kept. */
+static void test_salvage(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_ctx torn = {.payload_size = 64}, after = {.payload_size = 64};
+	struct rtr_ring_subbuf sb;
+	struct collect c = {.ordered = true};
+
+	for (uint64_t i = 0; i < 25; i++) /* 19 in sub-buffer 0, 6 in 1 */
+		REQUIRE(tc_write(cfg, s.chan, 0, i, 200) == 0);
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &torn) == 0);
+	memset(torn.wp, 0xee, 20); /* half written, never committed */
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &after) == 0);
+	{
+		uint32_t h = 64;
+
+		rtr_ring_write(&after, &h, 4);
+		tc_fill_payload((unsigned char *)after.wp, 1, 0, 64);
+		rtr_ring_commit(cfg, &after);
+	}
+	rtr_ring_nesting = 0; /* the torn reservation's thread "died" */
+	CHECK(rtr_ring_salvage(cfg, s.buf) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 0);
+	CHECK(tc_walk(&sb, on_rec, &c, &(const char *){""}) == 19);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 1);
+	CHECK(sb.info.flags & RTR_RING_PACKET_TRUNCATED);
+	CHECK_EQ_U64(sb.len, TC_PKT_HDR + 6 * 204);
+	CHECK(tc_walk(&sb, on_rec, &c, &(const char *){""}) == 6);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(c.ordered && c.records == 25);
+	{
+		struct rtr_ring_stats st;
+
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK_EQ_U64(st.salvage_dropped_bytes, 2 * (4 + 64));
+	}
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN);
+	unmake(&s);
+}
+
+/* Output helpers: zero-copy write to a file and read-style copy give the
+ * same bytes as the mapping. */
+static void test_output(void)
+{
+	const struct rtr_ring_config *cfg = &cfg_atomic_global;
+	struct setup s = make(cfg, 2);
+	struct rtr_ring_subbuf sb;
+	char path[] = "/tmp/rtr-ring-out-XXXXXX";
+	int fd = mkstemp(path);
+	char copy[SB], back[SB];
+
+	REQUIRE(fd >= 0);
+	unlink(path);
+	for (uint64_t i = 0; i < 5; i++)
+		REQUIRE(tc_write(cfg, s.chan, 3, i, 300) == 0);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_I64(rtr_ring_subbuf_write(s.buf, &sb, fd), (int64_t)sb.len);
+	CHECK_EQ_U64(rtr_ring_subbuf_read(&sb, copy, sizeof(copy)), sb.len);
+	CHECK(pread(fd, back, sb.len, 0) == (ssize_t)sb.len);
+	CHECK(memcmp(back, sb.data, sb.len) == 0);
+	CHECK(memcmp(copy, sb.data, sb.len) == 0);
+	CHECK(tc_walk(&sb, NULL, NULL, &(const char *){""}) == 5);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	close(fd);
+	unmake(&s);
+}
+
+/* Mapping from the fd: a second handle sees the same buffer; a mismatched
+ * config or a file that is not a ring buffer is refused. */
+static void test_map(void)
+{
+	const struct rtr_ring_config *cfg = &cfg_atomic_global;
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_buf *b2 = NULL;
+	struct rtr_ring_subbuf sb;
+	int fd = dup(s.buf->fd), junk;
+
+	CHECK(rtr_ring_buf_map(&cfg_atomic_ow, fd, &b2) == -EPROTO);
+	REQUIRE(rtr_ring_buf_map(cfg, fd, &b2) == 0);
+	CHECK_EQ_U64(b2->sb_size, SB);
+	CHECK_EQ_U64(b2->num_subbuf, 4);
+	REQUIRE(tc_write(cfg, s.chan, 0, 0, 100) == 0);
+	CHECK(rtr_ring_flush(cfg, b2, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, b2, &sb) == 0);
+	CHECK(tc_walk(&sb, NULL, NULL, &(const char *){""}) == 1);
+	CHECK(rtr_ring_put_subbuf(cfg, b2) == 0);
+	rtr_ring_buf_destroy(b2);
+
+	junk = memfd_create("junk", 0);
+	REQUIRE(junk >= 0);
+	CHECK(ftruncate(junk, 65536) == 0);
+	CHECK(pwrite(junk, "not a ring buffer at all", 24, 0) == 24);
+	CHECK(rtr_ring_buf_map(cfg, junk, &b2) == -EPROTO);
+	close(junk);
+	unmake(&s);
+}
+
+/* A corrupted control area gives -EIO with a message, never a crash. */
+static void test_corruption(void)
+{
+	const struct rtr_ring_config *cfg = &cfg_atomic_global;
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_subbuf sb;
+
+	REQUIRE(tc_write(cfg, s.chan, 0, 0, 100) == 0);
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	atomic_store(&s.buf->ctl->sb[0].data_size, 1ull << 40);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EIO);
+	CHECK(strstr(rtr_ring_buf_error(s.buf), "data size") != NULL);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EIO); /* sticky */
+	unmake(&s);
+
+	s = make(cfg, 4);
+	atomic_store(&s.buf->ctl->pos.offset, 1ull << 50);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EIO);
+	CHECK(strlen(rtr_ring_buf_error(s.buf)) > 0);
+	unmake(&s);
+}
+
+int main(void)
+{
+	test_config_check();
+	test_switch_and_padding(&cfg_atomic_global);
+	test_exact_fit(&cfg_atomic_global);
+	test_discard_full_and_wrap(&cfg_atomic_global);
+	test_timestamps();
+	test_flush(&cfg_atomic_global);
+	test_nesting_bound();
+	test_overwrite_snapshot(&cfg_atomic_ow);
+	test_salvage(&cfg_atomic_global);
+	test_output();
+	test_map();
+	test_corruption();
+	if (RTR_HAVE_RSEQ && rtr_rseq_registered()) {
+		test_switch_and_padding(&cfg_rseq);
+		test_exact_fit(&cfg_rseq);
+		test_discard_full_and_wrap(&cfg_rseq);
+		test_flush(&cfg_rseq);
+		test_overwrite_snapshot(&cfg_rseq_ow);
+		test_salvage(&cfg_rseq);
+	} else {
+		printf("rseq not available: per-CPU rseq variants not run\n");
+	}
+	return rtr_test_done("test_ring");
+}
