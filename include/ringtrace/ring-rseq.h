@@ -67,7 +67,7 @@ static inline int32_t rtr_rseq_cpu(void)
 	return cpu;
 }
 
-typedef long long rtr_v2di __attribute__((vector_size(16)));
+typedef long long rtr_v2di __attribute__((vector_size(16), may_alias));
 
 /*
  * If *word == expect, store the 16 bytes `val` at `pair` (16-byte aligned;
@@ -136,6 +136,39 @@ static RTR_ALWAYS_INLINE int rtr_rseq_addv(uint32_t cpu, volatile uint64_t *ptr,
 		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [ptr] "r"(ptr), [v] "r"(v)
 		     : "memory", "cc", "rax"
 		     : wrong_cpu, aborted);
+	return RTR_RSEQ_OK;
+wrong_cpu:
+	return RTR_RSEQ_CPU;
+aborted:
+	return RTR_RSEQ_ABORT;
+}
+
+/* Like rtr_rseq_addv, and returns the value *ptr held before the add in
+ * *old (one non-locked xadd as the commit instruction). */
+static RTR_ALWAYS_INLINE int rtr_rseq_xaddv(uint32_t cpu, volatile uint64_t *ptr, uint64_t v,
+					   uint64_t *old)
+{
+	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
+		     ".balign 32\n\t"
+		     "3:\n\t"
+		     ".long 0x0, 0x0\n\t"
+		     ".quad 1f, (2f - 1f), 4f\n\t"
+		     ".popsection\n\t"
+		     "1:\n\t"
+		     "leaq 3b(%%rip), %%rax\n\t"
+		     "movq %%rax, %%fs:8(%[rs])\n\t"
+		     "cmpl %[cpu], %%fs:4(%[rs])\n\t"
+		     "jnz %l[wrong_cpu]\n\t"
+		     "xaddq %[v], (%[ptr])\n\t"
+		     "2:\n\t"
+		     ".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"
+		     "jmp %l[aborted]\n\t"
+		     ".popsection\n\t"
+		     : [v] "+r"(v)
+		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [ptr] "r"(ptr)
+		     : "memory", "cc", "rax"
+		     : wrong_cpu, aborted);
+	*old = v;
 	return RTR_RSEQ_OK;
 wrong_cpu:
 	return RTR_RSEQ_CPU;

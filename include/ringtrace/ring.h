@@ -189,6 +189,11 @@ struct rtr_ring_sb {
 	uint64_t pad[5];
 } __attribute__((aligned(RTR_RING_CACHELINE)));
 
+/* The fast path addresses cc_remote and commit_mark from &cc_local. */
+_Static_assert(offsetof(struct rtr_ring_sb, cc_remote) == 8 &&
+		       offsetof(struct rtr_ring_sb, commit_mark) == 16,
+	       "cc_local, cc_remote and commit_mark must be consecutive");
+
 struct rtr_ring_ctl {
 	struct rtr_ring_shm_header hdr;
 	/* Writer-hot line. */
@@ -251,20 +256,39 @@ struct rtr_ring_chan {
 	struct rtr_ring_buf *bufs[];
 };
 
-/* Per-reservation context. The caller sets the "in" fields; reserve sets
- * the rest. */
+/* Per-reservation context. The caller sets the "in" fields (the others need
+ * no initialisation); reserve sets the rest. Keep it a local variable whose
+ * address goes nowhere but the inline ring functions: the compiler then
+ * keeps it in registers. */
 struct rtr_ring_ctx {
 	/* in */
 	size_t payload_size;
 	uint32_t client_id;  /* e.g. event id, for record_header_size */
 	/* out */
-	struct rtr_ring_buf *buf;
-	char *wp;            /* where the record header starts */
-	uint64_t pos;        /* position of the record's slot */
-	uint64_t ts;
-	uint32_t slot_size;  /* header + payload (+ leading alignment) */
+	bool full_ts;        /* the header must carry the full timestamp */
 	uint32_t header_size;
+	char *wp;            /* where the record header starts */
+	uint64_t ts;         /* the record's timestamp */
+	/* for commit */
+	struct rtr_ring_buf *buf;
+	_Atomic uint64_t *cc; /* &sb->cc_local of the record's sub-buffer */
+	uint64_t full;       /* cc_local + cc_remote when the sub-buffer's lap is complete */
+	uint64_t mark_delta; /* commit count + mark_delta == offset <=> all reserved committed */
+	uint64_t pos;        /* position of the record's slot */
+	uint32_t slot_size;  /* header + payload (+ leading alignment) */
 	uint32_t cpu;        /* buffer index the record went to */
+};
+
+/* What the slow path hands back (kept apart from ctx so that the caller's
+ * ctx never escapes and can live in registers). */
+struct rtr_ring_slow_out {
+	struct rtr_ring_buf *buf;
+	char *wp;
+	uint64_t ts;
+	uint64_t pos;
+	uint32_t slot_size;
+	uint32_t header_size;
+	uint32_t cpu;
 	bool full_ts;
 };
 
@@ -277,9 +301,10 @@ struct rtr_ring_ctx {
 extern __thread unsigned int rtr_ring_nesting __attribute__((tls_model("initial-exec")));
 
 RTR_EXPORT int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
-				      struct rtr_ring_ctx *ctx);
+				      size_t payload_size, uint32_t client_id,
+				      struct rtr_ring_slow_out *out);
 RTR_EXPORT void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
-				      uint64_t pos, uint64_t sum);
+				      uint64_t pos);
 RTR_EXPORT int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
 				int why);
 
@@ -329,6 +354,24 @@ static RTR_ALWAYS_INLINE char *rtr_ring_addr(const struct rtr_ring_config *cfg,
 		return buf->data + ((uint64_t)phys << buf->sb_order) + in_sb;
 	}
 	return buf->data + (pos & (buf->buf_size - 1));
+}
+
+/* Reads the (offset, last_ts) pair. One 16-byte load where possible: the
+ * pair was last written by one 16-byte store, and two 8-byte loads of it
+ * would miss store-to-load forwarding. The value is only a guess that the
+ * publish below validates. */
+static RTR_ALWAYS_INLINE void rtr_ring_load_pos(const struct rtr_ring_buf *buf, uint64_t *off,
+						uint64_t *lt)
+{
+#if RTR_HAVE_RSEQ && !defined(__SANITIZE_THREAD__)
+	rtr_v2di v = *(const volatile rtr_v2di *)&buf->ctl->pos;
+
+	*off = (uint64_t)v[0];
+	*lt = (uint64_t)v[1];
+#else
+	*off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed);
+	*lt = atomic_load_explicit(&buf->ctl->pos.last_ts, memory_order_relaxed);
+#endif
 }
 
 /* Publish the new (offset, last_ts) pair if offset still equals `expect`.
@@ -384,6 +427,18 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 #endif
 }
 
+/* Fills the commit fields of ctx for a slot at `pos` in `buf`. */
+static RTR_ALWAYS_INLINE void rtr_ring_ctx_commit_info(struct rtr_ring_ctx *ctx,
+						       struct rtr_ring_buf *buf, uint64_t pos)
+{
+	uint64_t start = pos & ~(buf->sb_size - 1);
+	uint64_t lap_base = (pos >> buf->buf_order) << buf->sb_order;
+
+	ctx->cc = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)].cc_local;
+	ctx->full = lap_base + buf->sb_size;
+	ctx->mark_delta = start - lap_base;
+}
+
 /*
  * Reserve ctx->payload_size bytes (plus the client's record header) in the
  * buffer of the CPU the caller runs on. On success ctx->wp points at the
@@ -412,24 +467,23 @@ static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 	for (;;) {
 		cpu = rtr_ring_pick(cfg);
 		if (rtr_unlikely(cpu >= chan->nr_bufs || !chan->bufs[cpu]))
-			return rtr_ring__reserve_slow(cfg, chan, ctx);
+			goto slow;
 		buf = chan->bufs[cpu];
-		off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed);
-		lt = atomic_load_explicit(&buf->ctl->pos.last_ts, memory_order_relaxed);
+		rtr_ring_load_pos(buf, &off, &lt);
 		ts = cfg->cb.clock_read();
 		if (rtr_unlikely(ts < lt))
 			ts = lt;
 		ctx->full_ts = cfg->ts_bits < 64 && ((ts - lt) >> (cfg->ts_bits & 63)) != 0;
 		hdr = cfg->cb.record_header_size(cfg, ctx);
 		in_sb = off & (buf->sb_size - 1);
+		slot = hdr + ctx->payload_size;
 		if (cfg->record_align > 1)
-			in_sb = (in_sb + cfg->record_align - 1) & ~(uint64_t)(cfg->record_align - 1);
-		slot = (in_sb - (off & (buf->sb_size - 1))) + hdr + ctx->payload_size;
+			slot += ((in_sb + cfg->record_align - 1) & ~(uint64_t)(cfg->record_align - 1)) -
+				in_sb;
 		/* Slow path: at a sub-buffer start, or the record would reach
 		 * the sub-buffer's end. */
-		if (rtr_unlikely((off & (buf->sb_size - 1)) == 0 ||
-				 (off & (buf->sb_size - 1)) + slot >= buf->sb_size))
-			return rtr_ring__reserve_slow(cfg, chan, ctx);
+		if (rtr_unlikely(in_sb == 0 || in_sb + slot >= buf->sb_size))
+			goto slow;
 		if (rtr_likely(rtr_ring_publish(cfg, buf, cpu, off, lt, off + slot, ts) == 0))
 			break;
 	}
@@ -440,41 +494,69 @@ static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 	ctx->slot_size = (uint32_t)slot;
 	ctx->header_size = (uint32_t)hdr;
 	ctx->wp = rtr_ring_addr(cfg, buf, off) + (slot - hdr - ctx->payload_size);
+	rtr_ring_ctx_commit_info(ctx, buf, off);
 	return 0;
+slow:
+	{
+		struct rtr_ring_slow_out o;
+		int r = rtr_ring__reserve_slow(cfg, chan, ctx->payload_size, ctx->client_id, &o);
+
+		if (r)
+			return r;
+		ctx->buf = o.buf;
+		ctx->cpu = o.cpu;
+		ctx->pos = o.pos;
+		ctx->ts = o.ts;
+		ctx->full_ts = o.full_ts;
+		ctx->slot_size = o.slot_size;
+		ctx->header_size = o.header_size;
+		ctx->wp = o.wp;
+		rtr_ring_ctx_commit_info(ctx, o.buf, o.pos);
+		return 0;
+	}
 }
 
-/* Add n committed bytes to the sub-buffer holding `pos`. W2: the add is
- * ordered after every store the caller made to the record (release). */
+/* Adds n committed bytes to a sub-buffer's count and returns the count
+ * (cc_local + cc_remote) right after. W2: the add is ordered after every
+ * store the caller made to the record (release). */
+static RTR_ALWAYS_INLINE uint64_t rtr_ring_cc_add(const struct rtr_ring_config *cfg,
+						  _Atomic uint64_t *cc, uint32_t cpu, uint64_t n)
+{
+	_Atomic uint64_t *remote = cc + 1;
+	uint64_t local;
+
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		RTR_TSAN_RELEASE(cc);
+		if (rtr_likely(rtr_rseq_xaddv(cpu, (volatile uint64_t *)cc, n, &local) ==
+			       RTR_RSEQ_OK))
+			return local + n + atomic_load_explicit(remote, memory_order_acquire);
+		/* Migrated since the reserve: the other CPU's writers use cc
+		 * with rseq, so we use the separate, atomic counter. */
+		n += atomic_fetch_add_explicit(remote, n, memory_order_acq_rel);
+		return n + atomic_load_explicit(cc, memory_order_acquire);
+	}
+#endif
+	(void)cpu;
+	(void)local; /* with ATOMIC sync cc_local stays 0 */
+	return n + atomic_fetch_add_explicit(remote, n, memory_order_acq_rel);
+}
+
+/* Commit n bytes at `pos` of `buf` on behalf of a writer (padding, header). */
 static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config *cfg,
 						    struct rtr_ring_buf *buf, uint64_t pos,
 						    uint64_t n)
 {
-	struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)];
+	struct rtr_ring_ctx c;
 	uint64_t sum;
 
-#if RTR_HAVE_RSEQ
-	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		RTR_TSAN_RELEASE(&sb->cc_local);
-		if (rtr_unlikely(rtr_rseq_addv(buf->cpu, (volatile uint64_t *)&sb->cc_local, n) !=
-				 RTR_RSEQ_OK))
-			atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_release);
-	} else
-#endif
-		atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_release);
-	/* R1 (writer side): see every commit of this sub-buffer so far. */
-	sum = atomic_load_explicit(&sb->cc_local, memory_order_acquire) +
-	      atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
-	sum -= (pos >> buf->buf_order) << buf->sb_order; /* bytes committed in this lap */
-	if (rtr_unlikely(sum >= buf->sb_size)) {
-		rtr_ring__commit_slow(cfg, buf, pos, sum); /* complete: wake the reader */
-	} else {
-		/* Everything reserved so far in this sub-buffer is committed:
-		 * advance the committed-prefix watermark (for salvage). */
-		uint64_t start = pos & ~(buf->sb_size - 1);
-
-		if (sum == atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed) - start)
-			atomic_store_explicit(&sb->commit_mark, start + sum, memory_order_relaxed);
-	}
+	rtr_ring_ctx_commit_info(&c, buf, pos);
+	sum = rtr_ring_cc_add(cfg, c.cc, buf->cpu, n);
+	if (rtr_unlikely(sum == c.full))
+		rtr_ring__commit_slow(cfg, buf, pos);
+	else if (sum + c.mark_delta == atomic_load_explicit(&buf->ctl->pos.offset,
+							    memory_order_relaxed))
+		atomic_store_explicit(c.cc + 2, sum + c.mark_delta, memory_order_relaxed);
 }
 
 /* Commit the record reserved in ctx: it becomes visible to the reader once
@@ -482,19 +564,25 @@ static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config
 static RTR_ALWAYS_INLINE void rtr_ring_commit(const struct rtr_ring_config *cfg,
 					      struct rtr_ring_ctx *ctx)
 {
-	struct rtr_ring_buf *buf = ctx->buf;
+	uint64_t sum = rtr_ring_cc_add(cfg, ctx->cc, ctx->cpu, ctx->slot_size);
+	struct rtr_ring_ctl *ctl = ctx->buf->ctl;
 
-	rtr_ring_commit_bytes(cfg, buf, ctx->pos, ctx->slot_size);
+	if (rtr_unlikely(sum == ctx->full)) {
+		rtr_ring__commit_slow(cfg, ctx->buf, ctx->pos); /* complete: wake the reader */
+	} else if (sum + ctx->mark_delta ==
+		   atomic_load_explicit(&ctl->pos.offset, memory_order_relaxed)) {
+		/* Everything reserved so far in this sub-buffer is committed:
+		 * advance the committed-prefix watermark (for salvage). */
+		atomic_store_explicit(ctx->cc + 2, sum + ctx->mark_delta, memory_order_relaxed);
+	}
 #if RTR_HAVE_RSEQ
 	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		if (rtr_unlikely(rtr_rseq_addv(buf->cpu,
-					       (volatile uint64_t *)&buf->ctl->records_local,
+		if (rtr_unlikely(rtr_rseq_addv(ctx->cpu, (volatile uint64_t *)&ctl->records_local,
 					       1) != RTR_RSEQ_OK))
-			atomic_fetch_add_explicit(&buf->ctl->records_remote, 1,
-						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&ctl->records_remote, 1, memory_order_relaxed);
 	} else
 #endif
-		atomic_fetch_add_explicit(&buf->ctl->records_remote, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ctl->records_remote, 1, memory_order_relaxed);
 	rtr_barrier();
 	rtr_ring_nesting--;
 }

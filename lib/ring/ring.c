@@ -161,15 +161,16 @@ static void store_begin_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t
 }
 
 int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
-			   struct rtr_ring_ctx *ctx)
+			   size_t payload_size, uint32_t client_id, struct rtr_ring_slow_out *out)
 {
 	const uint64_t align = cfg->record_align > 1 ? cfg->record_align : 1;
 	const uint64_t sbh = cfg->subbuf_header_size;
+	struct rtr_ring_ctx ctx = {.payload_size = payload_size, .client_id = client_id};
 
 	for (;;) {
 		struct rtr_ring_buf *buf;
 		struct rtr_ring_ctl *ctl;
-		uint64_t off, lt, ts, in_sb, hdr, slot_start, pad, slot, end, lost = 0;
+		uint64_t off, lt, ts, in_sb, hdr, slot_start, pad = 0, slot = 0, end, lost = 0;
 		uint64_t new_start = 0;
 		bool open_new, close_old;
 		uint32_t cpu;
@@ -187,15 +188,15 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 		ts = cfg->cb.clock_read();
 		if (ts < lt)
 			ts = lt;
-		ctx->full_ts = cfg->ts_bits < 64 && ((ts - lt) >> (cfg->ts_bits & 63)) != 0;
-		hdr = cfg->cb.record_header_size(cfg, ctx);
+		ctx.full_ts = cfg->ts_bits < 64 && ((ts - lt) >> (cfg->ts_bits & 63)) != 0;
+		hdr = cfg->cb.record_header_size(cfg, &ctx);
 		in_sb = off & (buf->sb_size - 1);
 
 		close_old = false;
 		open_new = in_sb == 0;
 		if (!open_new) {
 			pad = align_up(in_sb, align) - in_sb;
-			slot = pad + hdr + ctx->payload_size;
+			slot = pad + hdr + payload_size;
 			if (in_sb + slot > buf->sb_size) {
 				close_old = true;
 				open_new = true;
@@ -204,7 +205,7 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 		if (open_new) {
 			new_start = close_old ? off - in_sb + buf->sb_size : off;
 			pad = align_up(sbh, align) - sbh;
-			slot = pad + hdr + ctx->payload_size;
+			slot = pad + hdr + payload_size;
 			if (sbh + slot > buf->sb_size)
 				return fail_reserve(&ctl->lost_big, -ENOSPC);
 			switch (make_room(cfg, buf, new_start)) {
@@ -242,22 +243,21 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 		if ((end & (buf->sb_size - 1)) == 0)
 			store_end_facts(buf, end - buf->sb_size, ts, buf->sb_size, lost);
 
-		ctx->buf = buf;
-		ctx->cpu = cpu;
-		ctx->pos = slot_start;
-		ctx->ts = ts;
-		ctx->slot_size = (uint32_t)slot;
-		ctx->header_size = (uint32_t)hdr;
-		ctx->wp = rtr_ring_addr(cfg, buf, slot_start) + pad;
+		out->buf = buf;
+		out->cpu = cpu;
+		out->pos = slot_start;
+		out->ts = ts;
+		out->full_ts = ctx.full_ts;
+		out->slot_size = (uint32_t)slot;
+		out->header_size = (uint32_t)hdr;
+		out->wp = rtr_ring_addr(cfg, buf, slot_start) + pad;
 		return 0;
 	}
 }
 
 void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
-			   uint64_t pos, uint64_t committed)
+			   uint64_t pos)
 {
-	if (committed != buf->sb_size)
-		return; /* past the lap: only a corrupted counter gets here */
 	atomic_store_explicit(&buf->ctl->sb[rtr_ring_sb_index(buf, pos)].commit_mark,
 			      (pos & ~(buf->sb_size - 1)) + buf->sb_size, memory_order_relaxed);
 	if (cfg->wakeup == RTR_RING_WAKEUP_WRITER && buf->wake_fd >= 0) {

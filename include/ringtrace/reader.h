@@ -1,0 +1,201 @@
+/* ringtrace CTF 1.8 reader: open one or more trace directories, iterate
+ * their events merged in time order, print them as babeltrace2 does.
+ * Design: docs/design/reader.md. */
+#ifndef RINGTRACE_READER_H
+#define RINGTRACE_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ringtrace/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Dynamic scopes of a CTF event, in decoding order. */
+enum rtr_scope {
+	RTR_SCOPE_PACKET_HEADER = 0,
+	RTR_SCOPE_PACKET_CONTEXT,
+	RTR_SCOPE_EVENT_HEADER,
+	RTR_SCOPE_EVENT_COMMON_CONTEXT, /* stream's event.context */
+	RTR_SCOPE_EVENT_CONTEXT,        /* event's context */
+	RTR_SCOPE_EVENT_PAYLOAD,        /* event's fields */
+	RTR_SCOPE_COUNT
+};
+
+enum rtr_value_kind {
+	RTR_VAL_UINT = 1,   /* v.u; maybe an enumeration (rtr_value_enum_label) */
+	RTR_VAL_SINT,       /* v.i */
+	RTR_VAL_FLOAT,      /* v.d */
+	RTR_VAL_STRING,     /* v.s, len bytes, not NUL-terminated */
+	RTR_VAL_STRUCT_BEGIN,
+	RTR_VAL_STRUCT_END,
+	RTR_VAL_ARRAY_BEGIN, /* len = element count (static or dynamic) */
+	RTR_VAL_ARRAY_END,
+	RTR_VAL_VARIANT_BEGIN,
+	RTR_VAL_VARIANT_END,
+};
+
+struct rtr__op;
+
+/* One decoded field. An event's fields form a flat, pre-order sequence:
+ * compound values are bracketed by BEGIN/END records. Only fields that
+ * babeltrace2 shows are recorded (role and clock fields are hidden unless
+ * another shown field depends on them). Valid until the next
+ * rtr_reader_next() call. */
+struct rtr_value {
+	const struct rtr__op *cls; /* private: use the accessors below */
+	union {
+		uint64_t u;
+		int64_t i;
+		double d;
+		const char *s;
+	} v;
+	uint64_t len;
+	uint32_t kind;  /* enum rtr_value_kind */
+	uint32_t scope; /* enum rtr_scope */
+};
+
+/* Field name (one leading '_' removed, as babeltrace2 does); NULL for
+ * array elements and scope roots. */
+RTR_EXPORT const char *rtr_value_name(const struct rtr_value *v);
+/* Preferred display base of an integer: 2, 8, 10 or 16. */
+RTR_EXPORT int rtr_value_base(const struct rtr_value *v);
+/* Integer size in bits (0 for non-integers). */
+RTR_EXPORT unsigned rtr_value_bits(const struct rtr_value *v);
+/* True if the integer is an enumeration. */
+RTR_EXPORT bool rtr_value_is_enum(const struct rtr_value *v);
+/* Labels of an enumeration value, in declaration order of the labels:
+ * writes up to max pointers to labels, returns the total number. */
+RTR_EXPORT size_t rtr_value_enum_labels(const struct rtr_value *v,
+					const char **labels, size_t max);
+
+struct rtr_reader;
+
+/* A stream of one trace, as babeltrace2 names it. */
+struct rtr_stream_info {
+	const char *trace_name;  /* hostname[/relative path] */
+	const char *path;        /* first data file, absolute */
+	const uint8_t *uuid;     /* 16 bytes or NULL */
+	uint64_t stream_class_id;
+	uint64_t stream_id;      /* stream instance id, or assigned */
+	int64_t cpu_id;          /* packet context cpu_id, -1 if none */
+	uint32_t index;          /* dense stream number within the reader */
+	uint32_t trace_index;    /* dense trace number within the reader */
+};
+
+enum rtr_msg_kind {
+	RTR_MSG_EVENT = 1,
+	RTR_MSG_DISCARDED_EVENTS,
+	RTR_MSG_DISCARDED_PACKETS,
+};
+
+struct rtr_msg {
+	enum rtr_msg_kind kind;
+	const struct rtr_stream_info *stream;
+	/* RTR_MSG_EVENT */
+	const char *name;         /* event class name, NULL if none */
+	uint64_t event_class_id;
+	bool has_clock;
+	uint64_t cycles;          /* clock value */
+	int64_t ns;               /* nanoseconds from origin */
+	int ns_error;             /* ns overflowed (babeltrace2 prints "Error") */
+	const struct rtr_value *values;
+	size_t n_values;
+	int64_t loglevel;         /* -1 if none */
+	const char *emf_uri;      /* NULL if none */
+	/* discarded events / packets */
+	uint64_t count;           /* UINT64_MAX: unknown ("may have") */
+	bool has_range;
+	uint64_t begin_cycles, end_cycles;
+	int64_t begin_ns, end_ns;
+	int begin_ns_error, end_ns_error;
+};
+
+struct rtr_reader_options {
+	bool has_begin, has_end;
+	int64_t begin_ns, end_ns;       /* inclusive time range */
+	const char *const *patterns;    /* event-name globs ('*', '?'); NULL = all */
+	size_t n_patterns;
+	bool skip_values;               /* decode fully but record no values */
+};
+
+/* Opens the traces found under each path (a trace directory holds a
+ * 'metadata' file; directories are searched recursively, as babeltrace2
+ * does). Returns 0 and *out, or a negative errno with a message in err.
+ * Traces with the same UUID are merged into one trace. */
+RTR_EXPORT int rtr_reader_open(const char *const *paths, size_t n,
+			       const struct rtr_reader_options *opts,
+			       struct rtr_reader **out, char *err,
+			       size_t errlen);
+RTR_EXPORT void rtr_reader_close(struct rtr_reader *r);
+
+/* Next message in time order. Returns 1 with *msg filled, 0 at the end,
+ * -1 on error (rtr_reader_error() says what, naming file and offset). */
+RTR_EXPORT int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *msg);
+RTR_EXPORT const char *rtr_reader_error(const struct rtr_reader *r);
+
+/* Streams and traces of an open reader. */
+RTR_EXPORT size_t rtr_reader_stream_count(const struct rtr_reader *r);
+RTR_EXPORT const struct rtr_stream_info *
+rtr_reader_stream(const struct rtr_reader *r, size_t i);
+RTR_EXPORT size_t rtr_reader_trace_count(const struct rtr_reader *r);
+/* Environment entry of a trace: returns 1 (int), 2 (string) or 0 absent. */
+RTR_EXPORT int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace,
+				    const char *key, int64_t *i,
+				    const char **s);
+/* Bytes of stream data consumed so far and in total (progress). */
+RTR_EXPORT void rtr_reader_progress(const struct rtr_reader *r,
+				    uint64_t *done, uint64_t *total);
+/* Metadata text (plain TSDL) and directory of a trace. */
+RTR_EXPORT const char *rtr_reader_trace_metadata(const struct rtr_reader *r,
+						 size_t trace, size_t *len);
+RTR_EXPORT const char *rtr_reader_trace_dir(const struct rtr_reader *r,
+					    size_t trace);
+
+/* ---- babeltrace2 text format ---- */
+
+enum {
+	RTR_TEXT_NAME_PAYLOAD = 1 << 0,
+	RTR_TEXT_NAME_CONTEXT = 1 << 1,
+	RTR_TEXT_NAME_SCOPE = 1 << 2,
+	RTR_TEXT_NAME_HEADER = 1 << 3,
+};
+enum {
+	RTR_TEXT_FIELD_TRACE = 1 << 0,
+	RTR_TEXT_FIELD_HOSTNAME = 1 << 1,
+	RTR_TEXT_FIELD_DOMAIN = 1 << 2,
+	RTR_TEXT_FIELD_PROCNAME = 1 << 3,
+	RTR_TEXT_FIELD_VPID = 1 << 4,
+	RTR_TEXT_FIELD_LOGLEVEL = 1 << 5,
+	RTR_TEXT_FIELD_EMF = 1 << 6,
+	RTR_TEXT_FIELD_CALLSITE = 1 << 7,
+};
+#define RTR_TEXT_NAMES_DEFAULT (RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT)
+#define RTR_TEXT_FIELDS_DEFAULT \
+	(RTR_TEXT_FIELD_HOSTNAME | RTR_TEXT_FIELD_PROCNAME | RTR_TEXT_FIELD_VPID)
+
+struct rtr_text_options {
+	bool clock_seconds, clock_date, clock_gmt, clock_cycles, no_delta;
+	unsigned names;  /* RTR_TEXT_NAME_* */
+	unsigned fields; /* RTR_TEXT_FIELD_* */
+};
+
+struct rtr_text;
+/* Creates a printer writing events to fd 'out_fd' (own buffering) and
+ * warnings to 'err'. Returns NULL on allocation failure. */
+RTR_EXPORT struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd,
+					    FILE *err,
+					    const struct rtr_text_options *o);
+/* Prints one message. Returns 0 or -1 (write error, errno set). */
+RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
+/* Flushes and frees. Returns 0 or -1 on write error. */
+RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGTRACE_READER_H */
