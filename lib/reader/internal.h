@@ -1,0 +1,246 @@
+/* Private data structures of the CTF reader: trace class model, decode
+ * plans, stream iterators. See docs/design/reader.md. */
+#ifndef RTR_READER_INTERNAL_H
+#define RTR_READER_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringtrace/reader.h"
+
+/* ---- limits (untrusted input) ---- */
+#define RTR__MAX_DEPTH        64          /* type nesting in metadata and plans */
+#define RTR__MAX_METADATA     (256u << 20) /* metadata text bytes */
+#define RTR__MAX_ARENA        (512u << 20) /* model bytes */
+#define RTR__MAX_PLAN_OPS     (1u << 22)  /* ops over all plans of a trace */
+#define RTR__MAX_STREAMS      100000
+
+/* ---- errors ---- */
+struct rtr__err {
+	char msg[1024];
+	int set;
+};
+void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- arena ---- */
+struct rtr__arena_chunk;
+struct rtr__arena {
+	struct rtr__arena_chunk *head;
+	size_t used, cap, total;
+};
+void *rtr__arena_alloc(struct rtr__arena *a, size_t n); /* zeroed, NULL on OOM */
+char *rtr__arena_strndup(struct rtr__arena *a, const char *s, size_t n);
+void rtr__arena_free(struct rtr__arena *a);
+
+/* ---- growable array helper ---- */
+int rtr__grow(void **p, size_t *cap, size_t need, size_t elem);
+
+/* ---- types ---- */
+enum rtr__tkind {
+	TK_INT = 1,
+	TK_ENUM,
+	TK_FLOAT,
+	TK_STRING,
+	TK_STRUCT,
+	TK_VARIANT,
+	TK_ARRAY,
+	TK_SEQ,
+};
+
+enum { RTR__BO_LE = 0, RTR__BO_BE = 1, RTR__BO_NATIVE = 2 };
+enum { RTR__ENC_NONE = 0, RTR__ENC_UTF8, RTR__ENC_ASCII };
+
+struct rtr__enum_range {
+	const char *label; /* IR label: one leading '_' removed */
+	uint64_t lo, hi;   /* interpreted as signed if the container is */
+};
+
+struct rtr__type;
+struct rtr__member {
+	const char *name; /* one leading '_' removed */
+	const char *orig; /* as written */
+	struct rtr__type *t;
+};
+
+struct rtr__type {
+	uint8_t kind;
+	uint8_t size; /* int/enum/float: bits (1..64) */
+	uint8_t sign;
+	uint8_t bo;   /* RTR__BO_* */
+	uint8_t base; /* 2, 8, 10, 16 */
+	uint8_t encoding;
+	uint8_t exp_dig, mant_dig;
+	uint32_t align; /* bits, power of two */
+	int32_t clock;  /* index in trace class clocks, -1 */
+	uint32_t n;     /* members, options, enum ranges */
+	struct rtr__member *m;
+	struct rtr__enum_range *r;
+	const char *path; /* variant tag / sequence length, as written */
+	uint64_t len;     /* fixed array length */
+	struct rtr__type *elem;
+	uint8_t has_clock_name; /* map = clock.X.value seen before clock X */
+	const char *clock_name;
+};
+
+/* ---- trace class ---- */
+struct rtr__clock {
+	const char *name;
+	const char *description;
+	uint8_t uuid[16];
+	bool has_uuid;
+	uint64_t freq;
+	uint64_t precision;
+	int64_t offset_s; /* normalised: 0 <= offset < freq */
+	uint64_t offset;
+	bool absolute;
+};
+
+struct rtr__env {
+	const char *key;
+	bool is_int;
+	int64_t i;
+	const char *s;
+};
+
+struct rtr__op;
+struct rtr__plan {
+	struct rtr__op *ops;
+	uint32_t n;
+	bool shown;      /* scope printed (babeltrace2 IR) */
+};
+
+struct rtr__event_class {
+	uint64_t id;
+	uint64_t stream_id;
+	bool has_stream_id, has_id;
+	const char *name;
+	int64_t loglevel;
+	bool has_loglevel;
+	const char *emf_uri;
+	struct rtr__type *context, *fields;
+	struct rtr__plan p_context, p_fields;
+	uint32_t line;
+};
+
+struct rtr__stream_class {
+	uint64_t id;
+	bool has_id;
+	struct rtr__type *packet_context, *event_header, *event_context;
+	struct rtr__plan p_packet_context, p_event_header, p_event_context;
+	struct rtr__event_class **ecs;
+	size_t n_ecs, cap_ecs;
+	struct rtr__event_class **ec_by_id; /* dense table when ids are small */
+	uint64_t ec_by_id_len;
+	int32_t clock; /* default clock, -1 */
+	uint32_t nslots;
+	bool has_discarded_ctr, has_seq_num, has_ts_begin, has_ts_end;
+};
+
+struct rtr__trace_class {
+	struct rtr__arena arena;
+	uint64_t major, minor;
+	uint8_t uuid[16];
+	bool has_uuid;
+	int bo;
+	struct rtr__type *packet_header;
+	struct rtr__plan p_packet_header;
+	struct rtr__env *env;
+	size_t n_env, cap_env;
+	struct rtr__clock *clocks;
+	size_t n_clocks, cap_clocks;
+	struct rtr__stream_class **scs;
+	size_t n_scs, cap_scs;
+	uint32_t total_ops;
+	uint32_t max_slots; /* largest slot table of any stream class */
+	bool lttng; /* env.tracer_name starts with "lttng" */
+	int64_t tracer_major, tracer_minor, tracer_patch;
+	const char *tracer_name;
+};
+
+/* tsdl.c: parse metadata text into a trace class. 'origin' names the file
+ * in messages. Returns 0 or -1 with e set. */
+int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
+		    const char *origin, struct rtr__err *e);
+void rtr__trace_class_free(struct rtr__trace_class *tc);
+const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc,
+				     const char *key);
+
+/* metadata.c: read a metadata file (plain or packetized) into malloc'd
+ * text. Returns 0 or -1 with e set. */
+int rtr__metadata_read(const char *path, char **text, size_t *len,
+		       struct rtr__err *e);
+int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path,
+			 char **text, size_t *len, struct rtr__err *e);
+
+/* ---- plans (plan.c) ---- */
+enum rtr__opcode {
+	OP_INT_BYTE = 1, /* byte-aligned 8/16/32/64-bit integer */
+	OP_INT_BITS,     /* any integer */
+	OP_FLOAT,
+	OP_STRING,
+	OP_TEXT_ARRAY,   /* array/sequence of 8-bit encoded ints = string */
+	OP_STRUCT,
+	OP_VARIANT,
+	OP_ARRAY,
+	OP_SEQ,
+};
+
+enum rtr__role {
+	ROLE_NONE = 0,
+	ROLE_MAGIC,
+	ROLE_UUID,
+	ROLE_STREAM_ID,
+	ROLE_STREAM_INSTANCE_ID,
+	ROLE_EVENT_ID,
+	ROLE_TS_BEGIN,
+	ROLE_TS_END,
+	ROLE_CONTENT_SIZE,
+	ROLE_PACKET_SIZE,
+	ROLE_DISCARDED,
+	ROLE_SEQ_NUM,
+};
+
+struct rtr__var_opt {
+	uint64_t lo, hi;  /* tag range selecting this option */
+	uint32_t op;      /* index of the option's op */
+};
+
+struct rtr__op {
+	uint8_t code;
+	uint8_t size;     /* int/float bits */
+	uint8_t sign;
+	uint8_t bo;
+	uint8_t role;
+	uint8_t shown;    /* emitted as a value record */
+	uint8_t dep;      /* a shown sequence/variant depends on it */
+	uint8_t elem_min_bits_zero; /* array/seq: element may be 0 bits */
+	uint32_t align;
+	int32_t save;     /* slot to store the value in, -1 */
+	int32_t clock;    /* clock index for mapped integers, -1 */
+	int32_t src;      /* seq length / variant tag slot */
+	uint32_t end;     /* compounds: one past the body */
+	uint32_t n_opts;
+	uint64_t count;   /* fixed array length */
+	const struct rtr__type *t;
+	const char *name; /* unescaped */
+	const char *orig; /* as written */
+	struct rtr__var_opt *opts;
+	uint32_t depth;
+	uint32_t scope;   /* RTR_SCOPE_* */
+};
+
+int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e);
+void rtr__plans_free(struct rtr__trace_class *tc);
+struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
+					 uint64_t id);
+
+/* ---- values ---- */
+/* rtr_value is public (reader.h); the op pointer gives type and name. */
+
+/* ---- utilities ---- */
+int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf);
+
+#endif /* RTR_READER_INTERNAL_H */

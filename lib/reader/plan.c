@@ -1,0 +1,851 @@
+/* Compiles TSDL types into flat decode plans: field instances, roles, clock
+ * maps, resolved length/tag slots, babeltrace2's shown/hidden rules.
+ * See docs/design/reader.md ("Decode plan"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct comp {
+	struct rtr__trace_class *tc;
+	struct rtr__stream_class *sc;
+	struct rtr__event_class *ec;
+	struct rtr__err *e;
+	const char *origin;
+	struct rtr__op *ops;
+	uint32_t n, cap;
+	int scope;
+	struct rtr__plan *roots[RTR_SCOPE_COUNT];
+	uint32_t frames[RTR__MAX_DEPTH + 2];
+	int nf;
+	uint32_t *nslots;
+};
+
+/* Dependency records (target op in some plan), resolved to pointers when
+ * all plans of a stream class exist. Stored temporarily in op->src as
+ * slot; the target pointer is found again through the slot table. */
+
+static int cerr(struct comp *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static const char *scope_name(int s)
+{
+	static const char *n[] = { "trace.packet.header",
+				   "stream.packet.context",
+				   "stream.event.header",
+				   "stream.event.context", "event.context",
+				   "event.fields" };
+	return s >= 0 && s < RTR_SCOPE_COUNT ? n[s] : "?";
+}
+
+static int cerr(struct comp *c, const char *fmt, ...)
+{
+	char m[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	if (c->ec)
+		rtr__seterr(c->e, "%s: metadata error in event '%s' (%s): %s",
+			    c->origin, c->ec->name ? c->ec->name : "?",
+			    scope_name(c->scope), m);
+	else
+		rtr__seterr(c->e, "%s: metadata error in %s: %s", c->origin,
+			    scope_name(c->scope), m);
+	return -1;
+}
+
+static int new_op(struct comp *c, uint32_t *idx)
+{
+	if (c->tc->total_ops >= RTR__MAX_PLAN_OPS)
+		return cerr(c, "types expand to more than %u fields",
+			    RTR__MAX_PLAN_OPS);
+	if (c->n == c->cap) {
+		uint32_t nc = c->cap ? c->cap * 2 : 32;
+		struct rtr__op *no = realloc(c->ops, nc * sizeof(*no));
+
+		if (!no)
+			return cerr(c, "out of memory");
+		c->ops = no;
+		c->cap = nc;
+	}
+	*idx = c->n++;
+	c->tc->total_ops++;
+	memset(&c->ops[*idx], 0, sizeof(c->ops[*idx]));
+	c->ops[*idx].save = -1;
+	c->ops[*idx].clock = -1;
+	c->ops[*idx].src = -1;
+	c->ops[*idx].scope = (uint32_t)c->scope;
+	return 0;
+}
+
+static bool is_text_elem(const struct rtr__type *e)
+{
+	return e->kind == TK_INT && e->size == 8 && e->encoding != RTR__ENC_NONE &&
+	       e->align % 8 == 0;
+}
+
+/* Target of a path. */
+struct tgt {
+	struct rtr__op *ops; /* plan holding it */
+	uint32_t idx;
+};
+
+static int find_child(const struct rtr__op *ops, uint32_t parent,
+		      uint32_t limit, const char *name, uint32_t *out)
+{
+	uint32_t j = parent + 1;
+	uint32_t hit = UINT32_MAX;
+
+	while (j < limit && ops[j].end) {
+		/* match on the written name, then on the unescaped one */
+		if (ops[j].orig && !strcmp(ops[j].orig, name) &&
+		    hit == UINT32_MAX)
+			hit = j;
+		j = ops[j].end;
+	}
+	if (hit == UINT32_MAX)
+		return -1;
+	*out = hit;
+	return 0;
+}
+
+/* ops[].name holds the written name during compilation; unescaped names
+ * are set when the plan is finished. */
+static int walk_path(const struct rtr__op *ops, uint32_t start,
+		     uint32_t limit, char **tok, int ntok, uint32_t *out)
+{
+	uint32_t cur = start;
+
+	for (int k = 0; k < ntok; k++) {
+		uint32_t nx;
+
+		if (ops[cur].code != OP_STRUCT)
+			return -1;
+		if (find_child(ops, cur, limit, tok[k], &nx))
+			return -1;
+		cur = nx;
+	}
+	*out = cur;
+	return 0;
+}
+
+static bool target_ok(const struct rtr__op *op, bool want_enum)
+{
+	if (!op->t)
+		return false;
+	if (want_enum)
+		return op->t->kind == TK_ENUM;
+	return (op->t->kind == TK_INT || op->t->kind == TK_ENUM) && !op->t->sign;
+}
+
+static int resolve(struct comp *c, const char *path, bool want_enum,
+		   struct tgt *out)
+{
+	static const struct {
+		const char *pfx;
+		int scope;
+	} abs[] = {
+		{ "trace.packet.header.", RTR_SCOPE_PACKET_HEADER },
+		{ "stream.packet.context.", RTR_SCOPE_PACKET_CONTEXT },
+		{ "stream.event.header.", RTR_SCOPE_EVENT_HEADER },
+		{ "stream.event.context.", RTR_SCOPE_EVENT_COMMON_CONTEXT },
+		{ "event.context.", RTR_SCOPE_EVENT_CONTEXT },
+		{ "event.fields.", RTR_SCOPE_EVENT_PAYLOAD },
+	};
+	char buf[1024], *tok[RTR__MAX_DEPTH];
+	int ntok = 0, scope = -1;
+	const char *rel = path;
+
+	for (size_t i = 0; i < RTR_ARRAY_SIZE(abs); i++) {
+		size_t l = strlen(abs[i].pfx);
+
+		if (!strncmp(path, abs[i].pfx, l)) {
+			scope = abs[i].scope;
+			rel = path + l;
+			break;
+		}
+	}
+	if (!strncmp(path, "env.", 4))
+		return cerr(c, "path '%s': environment lookups are not supported",
+			    path);
+	if (strlen(rel) >= sizeof(buf))
+		return cerr(c, "path '%s' too long", path);
+	strcpy(buf, rel);
+	for (char *s = buf; *s && ntok < RTR__MAX_DEPTH;) {
+		tok[ntok++] = s;
+		s = strchr(s, '.');
+		if (!s)
+			break;
+		*s++ = 0;
+	}
+	if (ntok == 0 || !tok[0][0])
+		return cerr(c, "empty path '%s'", path);
+	if (scope >= 0 && scope != c->scope) {
+		struct rtr__plan *pl;
+		uint32_t idx = 0;
+
+		if (scope > c->scope)
+			return cerr(c, "path '%s' refers to a later scope", path);
+		pl = c->roots[scope];
+		if (!pl || !pl->n)
+			return cerr(c, "path '%s': scope %s is empty", path,
+				    scope_name(scope));
+		if (walk_path(pl->ops, 0, pl->n, tok, ntok, &idx) ||
+		    !target_ok(&pl->ops[idx], want_enum))
+			return cerr(c, "path '%s' does not name an earlier %s field",
+				    path, want_enum ? "enumeration" : "unsigned integer");
+		out->ops = pl->ops;
+		out->idx = idx;
+		return 0;
+	}
+	if (scope >= 0) { /* absolute, current scope: from the root */
+		uint32_t idx = 0;
+
+		if (walk_path(c->ops, 0, c->n, tok, ntok, &idx) ||
+		    !target_ok(&c->ops[idx], want_enum))
+			return cerr(c, "path '%s' does not name an earlier %s field",
+				    path, want_enum ? "enumeration" : "unsigned integer");
+		out->ops = NULL;
+		out->idx = idx;
+		return 0;
+	}
+	/* relative: innermost enclosing struct outwards */
+	for (int f = c->nf - 1; f >= 0; f--) {
+		uint32_t idx = 0;
+
+		if (walk_path(c->ops, c->frames[f], c->n, tok, ntok, &idx))
+			continue;
+		if (!target_ok(&c->ops[idx], want_enum))
+			continue;
+		out->ops = NULL;
+		out->idx = idx;
+		return 0;
+	}
+	/* then earlier scopes of this event, innermost first (CTF 1.8
+	 * §7.3.2: lookups continue in the enclosing dynamic scopes) */
+	for (int s = c->scope - 1; s >= 0; s--) {
+		struct rtr__plan *pl = c->roots[s];
+		uint32_t idx = 0;
+
+		if (!pl || !pl->n)
+			continue;
+		if (walk_path(pl->ops, 0, pl->n, tok, ntok, &idx) ||
+		    !target_ok(&pl->ops[idx], want_enum))
+			continue;
+		out->ops = pl->ops;
+		out->idx = idx;
+		return 0;
+	}
+	return cerr(c, "cannot resolve %s path '%s': no earlier %s field of that name",
+		    want_enum ? "variant tag" : "sequence length", path,
+		    want_enum ? "enumeration" : "unsigned integer");
+}
+
+static int32_t slot_of(struct comp *c, struct tgt *t)
+{
+	struct rtr__op *op = t->ops ? &t->ops[t->idx] : &c->ops[t->idx];
+
+	if (op->save < 0)
+		op->save = (int32_t)(*c->nslots)++;
+	return op->save;
+}
+
+static int compile(struct comp *c, const struct rtr__type *t, const char *name,
+		   int depth, uint32_t *out);
+
+static int compile_variant(struct comp *c, const struct rtr__type *t,
+			   uint32_t idx, int depth)
+{
+	struct tgt tg;
+	const struct rtr__type *tag;
+	uint32_t *optop;
+	size_t nsel = 0;
+
+	if (!t->path)
+		return cerr(c, "variant '%s' has no tag", c->ops[idx].name ? c->ops[idx].name : "?");
+	if (resolve(c, t->path, true, &tg))
+		return -1;
+	c->ops[idx].src = slot_of(c, &tg);
+	tag = tg.ops ? tg.ops[tg.idx].t : c->ops[tg.idx].t;
+	/* every option must be selectable by a label of the tag */
+	for (uint32_t i = 0; i < t->n; i++) {
+		bool found = false;
+
+		for (uint32_t k = 0; k < tag->n && !found; k++)
+			if (!strcmp(tag->r[k].label, t->m[i].name))
+				found = true;
+		if (!found)
+			return cerr(c, "variant option '%s' matches no label of its tag enumeration",
+				    t->m[i].orig);
+	}
+	optop = calloc(t->n ? t->n : 1, sizeof(*optop));
+	if (!optop)
+		return cerr(c, "out of memory");
+	for (uint32_t i = 0; i < t->n; i++) {
+		if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &optop[i])) {
+			free(optop);
+			return -1;
+		}
+	}
+	/* selection table: tag ranges in label order, first option wins */
+	{
+		struct rtr__var_opt *sel = calloc(tag->n ? tag->n : 1, sizeof(*sel));
+
+		if (!sel) {
+			free(optop);
+			return cerr(c, "out of memory");
+		}
+		for (uint32_t k = 0; k < tag->n; k++) {
+			for (uint32_t i = 0; i < t->n; i++) {
+				if (!strcmp(tag->r[k].label, t->m[i].name)) {
+					sel[nsel].lo = tag->r[k].lo;
+					sel[nsel].hi = tag->r[k].hi;
+					sel[nsel].op = optop[i];
+					nsel++;
+					break;
+				}
+			}
+		}
+		c->ops[idx].opts = sel;
+		c->ops[idx].n_opts = (uint32_t)nsel;
+		c->ops[idx].sign = tag->sign;
+	}
+	free(optop);
+	return 0;
+}
+
+static int compile(struct comp *c, const struct rtr__type *t, const char *name,
+		   int depth, uint32_t *out)
+{
+	uint32_t idx = 0;
+
+	if (depth > RTR__MAX_DEPTH)
+		return cerr(c, "types nested deeper than %d levels", RTR__MAX_DEPTH);
+	if (new_op(c, &idx))
+		return -1;
+	*out = idx;
+	c->ops[idx].t = t;
+	c->ops[idx].orig = name;
+	c->ops[idx].name = name ? (name[0] == '_' ? name + 1 : name) : NULL;
+	c->ops[idx].align = t->align ? t->align : 1;
+	c->ops[idx].depth = (uint32_t)depth;
+	switch (t->kind) {
+	case TK_INT:
+	case TK_ENUM:
+		c->ops[idx].size = t->size;
+		c->ops[idx].sign = t->sign;
+		c->ops[idx].bo = t->bo;
+		c->ops[idx].clock = t->clock;
+		c->ops[idx].code = ((t->size == 8 || t->size == 16 ||
+				     t->size == 32 || t->size == 64) &&
+				    t->align % 8 == 0)
+					   ? OP_INT_BYTE
+					   : OP_INT_BITS;
+		break;
+	case TK_FLOAT:
+		c->ops[idx].size = t->size;
+		c->ops[idx].bo = t->bo;
+		c->ops[idx].code = OP_FLOAT;
+		break;
+	case TK_STRING:
+		c->ops[idx].code = OP_STRING;
+		c->ops[idx].align = 8;
+		break;
+	case TK_STRUCT:
+		c->ops[idx].code = OP_STRUCT;
+		if (c->nf >= (int)RTR_ARRAY_SIZE(c->frames))
+			return cerr(c, "types nested too deeply");
+		c->frames[c->nf++] = idx;
+		for (uint32_t i = 0; i < t->n; i++) {
+			uint32_t ci;
+
+			if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &ci)) {
+				c->nf--;
+				return -1;
+			}
+		}
+		c->nf--;
+		break;
+	case TK_VARIANT:
+		c->ops[idx].code = OP_VARIANT;
+		c->ops[idx].align = 1;
+		if (compile_variant(c, t, idx, depth))
+			return -1;
+		break;
+	case TK_ARRAY:
+	case TK_SEQ: {
+		bool text = is_text_elem(t->elem);
+
+		if (t->kind == TK_SEQ) {
+			struct tgt tg;
+
+			if (resolve(c, t->path, false, &tg))
+				return -1;
+			c->ops[idx].src = slot_of(c, &tg);
+		} else {
+			c->ops[idx].count = t->len;
+		}
+		c->ops[idx].code = text ? OP_TEXT_ARRAY
+					: (t->kind == TK_SEQ ? OP_SEQ : OP_ARRAY);
+		c->ops[idx].align = t->elem->kind == TK_VARIANT ? 1 : t->elem->align;
+		if (!text) {
+			uint32_t ci;
+
+			if (compile(c, t->elem, NULL, depth + 1, &ci))
+				return -1;
+		}
+		break;
+	}
+	default:
+		return cerr(c, "unknown type kind %d", t->kind);
+	}
+	c->ops[idx].end = c->n;
+	return 0;
+}
+
+/* ---- roles and clock auto-mapping ---- */
+
+static void set_role(struct rtr__op *ops, uint32_t n, const char *fname,
+		     int kind_int, int role)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct rtr__op *op = &ops[i];
+
+		if (!op->orig || strcmp(op->orig, fname))
+			continue;
+		if (kind_int && op->t && (op->t->kind == TK_INT || op->t->kind == TK_ENUM))
+			op->role = (uint8_t)role;
+		else if (!kind_int && op->code == OP_ARRAY)
+			op->role = (uint8_t)role;
+	}
+}
+
+static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n,
+		    const char *fname)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct rtr__op *op = &ops[i];
+		const char *nm;
+
+		if (!op->name || !op->t || op->t->kind != TK_INT || op->clock >= 0)
+			continue;
+		nm = op->name;
+		if (strcmp(nm, fname))
+			continue;
+		if (c->tc->n_clocks == 0) {
+			struct rtr__clock dc;
+
+			memset(&dc, 0, sizeof(dc));
+			dc.name = "default";
+			dc.freq = 1000000000;
+			if (rtr__grow((void **)&c->tc->clocks, &c->tc->cap_clocks,
+				      1, sizeof(dc)))
+				return cerr(c, "out of memory");
+			c->tc->clocks[c->tc->n_clocks++] = dc;
+		} else if (c->tc->n_clocks > 1) {
+			return cerr(c, "cannot map field '%s' to a clock: the trace has several clocks",
+				    op->name);
+		}
+		op->clock = 0;
+	}
+	return 0;
+}
+
+static int finish_plan(struct comp *c, struct rtr__plan *pl)
+{
+	pl->ops = c->ops;
+	pl->n = c->n;
+	c->ops = NULL;
+	c->n = c->cap = 0;
+	return 0;
+}
+
+static int build_scope(struct comp *c, int scope, const struct rtr__type *t,
+		       struct rtr__plan *pl)
+{
+	uint32_t root;
+
+	memset(pl, 0, sizeof(*pl));
+	c->scope = scope;
+	c->nf = 0;
+	if (!t)
+		return 0;
+	if (compile(c, t, NULL, 0, &root))
+		return -1;
+	switch (scope) {
+	case RTR_SCOPE_PACKET_HEADER:
+		set_role(c->ops, c->n, "magic", 1, ROLE_MAGIC);
+		set_role(c->ops, c->n, "stream_id", 1, ROLE_STREAM_ID);
+		set_role(c->ops, c->n, "stream_instance_id", 1,
+			 ROLE_STREAM_INSTANCE_ID);
+		set_role(c->ops, c->n, "uuid", 0, ROLE_UUID);
+		break;
+	case RTR_SCOPE_PACKET_CONTEXT:
+		if (auto_map(c, c->ops, c->n, "timestamp_begin") ||
+		    auto_map(c, c->ops, c->n, "timestamp_end"))
+			return -1;
+		set_role(c->ops, c->n, "timestamp_begin", 1, ROLE_TS_BEGIN);
+		set_role(c->ops, c->n, "timestamp_end", 1, ROLE_TS_END);
+		set_role(c->ops, c->n, "content_size", 1, ROLE_CONTENT_SIZE);
+		set_role(c->ops, c->n, "packet_size", 1, ROLE_PACKET_SIZE);
+		set_role(c->ops, c->n, "events_discarded", 1, ROLE_DISCARDED);
+		set_role(c->ops, c->n, "packet_seq_num", 1, ROLE_SEQ_NUM);
+		break;
+	case RTR_SCOPE_EVENT_HEADER:
+		if (auto_map(c, c->ops, c->n, "timestamp"))
+			return -1;
+		set_role(c->ops, c->n, "id", 1, ROLE_EVENT_ID);
+		break;
+	default:
+		break;
+	}
+	return finish_plan(c, pl);
+}
+
+/* ---- babeltrace2's "in IR" rules (shown fields) ---- */
+
+struct depctx {
+	struct rtr__stream_class *sc;
+	struct rtr__trace_class *tc;
+	/* slot -> op, for marking dependency targets */
+	struct rtr__op **slot_op;
+	uint32_t nslots;
+};
+
+static void mark_dep(struct depctx *d, int32_t slot)
+{
+	if (slot >= 0 && (uint32_t)slot < d->nslots && d->slot_op[slot])
+		d->slot_op[slot]->dep = 1;
+}
+
+/* Returns whether ops[i] is shown; processes its subtree. */
+static bool upd(struct depctx *d, struct rtr__op *ops, uint32_t i)
+{
+	struct rtr__op *op = &ops[i];
+
+	switch (op->code) {
+	case OP_INT_BYTE:
+	case OP_INT_BITS:
+		op->shown = (op->clock < 0 && op->role == ROLE_NONE) || op->dep;
+		return op->shown;
+	case OP_STRUCT: {
+		uint32_t nk = 0, *kp;
+		bool any = false;
+
+		for (uint32_t j = i + 1; j < op->end; j = ops[j].end)
+			nk++;
+		if (nk == 0) {
+			op->shown = 1; /* originally empty */
+			return true;
+		}
+		kp = malloc(sizeof(*kp) * nk);
+		if (!kp) { /* cannot happen in practice: show everything */
+			op->shown = 1;
+			return true;
+		}
+		nk = 0;
+		for (uint32_t j = i + 1; j < op->end; j = ops[j].end)
+			kp[nk++] = j;
+		for (uint32_t k = nk; k-- > 0;)
+			if (upd(d, ops, kp[k]))
+				any = true;
+		free(kp);
+		op->shown = any;
+		return any;
+	}
+	case OP_VARIANT: {
+		bool any = false;
+
+		for (uint32_t k = op->n_opts; k-- > 0;) {
+			/* options may repeat in the table (several labels) */
+			if (upd(d, ops, op->opts[k].op))
+				any = true;
+		}
+		if (any) {
+			for (uint32_t k = 0; k < op->n_opts; k++)
+				ops[op->opts[k].op].shown = 1;
+			mark_dep(d, op->src);
+		}
+		op->shown = any;
+		return any;
+	}
+	case OP_ARRAY:
+	case OP_SEQ:
+		op->shown = upd(d, ops, i + 1);
+		if (op->code == OP_SEQ && op->shown)
+			mark_dep(d, op->src);
+		return op->shown;
+	case OP_TEXT_ARRAY:
+		op->shown = 1;
+		if (op->src >= 0)
+			mark_dep(d, op->src);
+		return true;
+	default: /* float, string */
+		op->shown = 1;
+		return true;
+	}
+}
+
+static void force_hidden(struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++)
+		pl->ops[i].shown = 0;
+	pl->shown = false;
+}
+
+static void index_slots(struct depctx *d, struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++) {
+		int32_t s = pl->ops[i].save;
+
+		if (s >= 0 && (uint32_t)s < d->nslots)
+			d->slot_op[s] = &pl->ops[i];
+	}
+}
+
+/* Final touches: unescaped names, element flags. */
+static void finalize(struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++) {
+		struct rtr__op *op = &pl->ops[i];
+
+		if (op->code == OP_ARRAY || op->code == OP_SEQ) {
+			/* can an element be zero bits long? */
+			bool zero = true;
+
+			for (uint32_t j = i + 1; j < op->end; j++) {
+				uint8_t cd = pl->ops[j].code;
+
+				if (cd == OP_INT_BYTE || cd == OP_INT_BITS ||
+				    cd == OP_FLOAT || cd == OP_STRING ||
+				    cd == OP_TEXT_ARRAY) {
+					/* text arrays/strings may be 0/8 bits;
+					 * be conservative only for text */
+					if (cd != OP_TEXT_ARRAY) {
+						zero = false;
+						break;
+					}
+				}
+			}
+			op->elem_min_bits_zero = zero;
+		}
+	}
+}
+
+static int cmp_ec(const void *a, const void *b)
+{
+	const struct rtr__event_class *x = *(struct rtr__event_class *const *)a;
+	const struct rtr__event_class *y = *(struct rtr__event_class *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
+					 uint64_t id)
+{
+	size_t lo = 0, hi = sc->n_ecs;
+
+	if (id < sc->ec_by_id_len)
+		return sc->ec_by_id[id];
+	if (sc->ec_by_id_len)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (sc->ecs[mid]->id == id)
+			return sc->ecs[mid];
+		if (sc->ecs[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int find_clock_in(const struct rtr__plan *pl, int32_t *clk,
+			 struct rtr__err *e, const char *origin)
+{
+	for (uint32_t i = 0; i < pl->n; i++) {
+		int32_t k = pl->ops[i].clock;
+
+		if (k < 0 || (pl->ops[i].code != OP_INT_BYTE &&
+			      pl->ops[i].code != OP_INT_BITS))
+			continue;
+		if (*clk >= 0 && *clk != k) {
+			rtr__seterr(e, "%s: metadata error: a stream class maps fields to two different clocks",
+				    origin);
+			return -1;
+		}
+		*clk = k;
+	}
+	return 0;
+}
+
+int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
+{
+	struct comp c;
+	uint32_t dummy_slots = 0;
+	int ret = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.tc = tc;
+	c.e = e;
+	c.origin = "metadata";
+	c.nslots = &dummy_slots;
+	/* The packet header plan is shared by all stream classes: its
+	 * integers get the first slots of every stream class's table. */
+	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header,
+			&tc->p_packet_header))
+		goto out;
+	for (uint32_t i = 0; i < tc->p_packet_header.n; i++) {
+		struct rtr__op *op = &tc->p_packet_header.ops[i];
+
+		if ((op->code == OP_INT_BYTE || op->code == OP_INT_BITS) &&
+		    op->save < 0)
+			op->save = (int32_t)dummy_slots++;
+	}
+	force_hidden(&tc->p_packet_header);
+	finalize(&tc->p_packet_header);
+	tc->max_slots = dummy_slots;
+	for (size_t s = 0; s < tc->n_scs; s++) {
+		struct rtr__stream_class *sc = tc->scs[s];
+		struct depctx d;
+
+		sc->nslots = dummy_slots;
+		c.sc = sc;
+		c.ec = NULL;
+		c.nslots = &sc->nslots;
+		memset(c.roots, 0, sizeof(c.roots));
+		c.roots[RTR_SCOPE_PACKET_HEADER] = &tc->p_packet_header;
+		if (build_scope(&c, RTR_SCOPE_PACKET_CONTEXT, sc->packet_context,
+				&sc->p_packet_context))
+			goto out;
+		c.roots[RTR_SCOPE_PACKET_CONTEXT] = &sc->p_packet_context;
+		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, sc->event_header,
+				&sc->p_event_header))
+			goto out;
+		c.roots[RTR_SCOPE_EVENT_HEADER] = &sc->p_event_header;
+		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT,
+				sc->event_context, &sc->p_event_context))
+			goto out;
+		c.roots[RTR_SCOPE_EVENT_COMMON_CONTEXT] = &sc->p_event_context;
+		for (size_t k = 0; k < sc->n_ecs; k++) {
+			struct rtr__event_class *ec = sc->ecs[k];
+
+			c.ec = ec;
+			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->context,
+					&ec->p_context))
+				goto out;
+			c.roots[RTR_SCOPE_EVENT_CONTEXT] = &ec->p_context;
+			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->fields,
+					&ec->p_fields))
+				goto out;
+			c.roots[RTR_SCOPE_EVENT_CONTEXT] = NULL;
+		}
+		c.ec = NULL;
+		/* shown rules */
+		memset(&d, 0, sizeof(d));
+		d.sc = sc;
+		d.tc = tc;
+		d.nslots = sc->nslots;
+		d.slot_op = calloc(sc->nslots ? sc->nslots : 1, sizeof(*d.slot_op));
+		if (!d.slot_op) {
+			rtr__seterr(e, "out of memory");
+			goto out;
+		}
+		index_slots(&d, &tc->p_packet_header);
+		index_slots(&d, &sc->p_packet_context);
+		index_slots(&d, &sc->p_event_header);
+		index_slots(&d, &sc->p_event_context);
+		for (size_t k = 0; k < sc->n_ecs; k++) {
+			struct rtr__event_class *ec = sc->ecs[k];
+
+			/* event-level slots overlap between event classes:
+			 * index per event class */
+			index_slots(&d, &ec->p_context);
+			index_slots(&d, &ec->p_fields);
+			if (ec->p_fields.n)
+				ec->p_fields.shown = upd(&d, ec->p_fields.ops, 0);
+			if (ec->p_context.n)
+				ec->p_context.shown = upd(&d, ec->p_context.ops, 0);
+		}
+		if (sc->p_event_context.n)
+			sc->p_event_context.shown = upd(&d, sc->p_event_context.ops, 0);
+		force_hidden(&sc->p_event_header);
+		if (sc->p_packet_context.n)
+			sc->p_packet_context.shown = upd(&d, sc->p_packet_context.ops, 0);
+		free(d.slot_op);
+		finalize(&sc->p_packet_context);
+		finalize(&sc->p_event_header);
+		finalize(&sc->p_event_context);
+		for (size_t k = 0; k < sc->n_ecs; k++) {
+			finalize(&sc->ecs[k]->p_context);
+			finalize(&sc->ecs[k]->p_fields);
+		}
+		/* default clock */
+		sc->clock = -1;
+		if (find_clock_in(&sc->p_packet_context, &sc->clock, e, c.origin) ||
+		    find_clock_in(&sc->p_event_header, &sc->clock, e, c.origin) ||
+		    find_clock_in(&sc->p_event_context, &sc->clock, e, c.origin))
+			goto out;
+		for (size_t k = 0; k < sc->n_ecs; k++)
+			if (find_clock_in(&sc->ecs[k]->p_context, &sc->clock, e, c.origin) ||
+			    find_clock_in(&sc->ecs[k]->p_fields, &sc->clock, e, c.origin))
+				goto out;
+		for (uint32_t i = 0; i < sc->p_packet_context.n; i++) {
+			switch (sc->p_packet_context.ops[i].role) {
+			case ROLE_DISCARDED: sc->has_discarded_ctr = true; break;
+			case ROLE_SEQ_NUM: sc->has_seq_num = true; break;
+			case ROLE_TS_BEGIN: sc->has_ts_begin = true; break;
+			case ROLE_TS_END: sc->has_ts_end = true; break;
+			default: break;
+			}
+		}
+		if (sc->nslots > tc->max_slots)
+			tc->max_slots = sc->nslots;
+		/* event class lookup */
+		qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
+		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1]->id < 65536) {
+			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1]->id + 1;
+			sc->ec_by_id = calloc(sc->ec_by_id_len, sizeof(*sc->ec_by_id));
+			if (!sc->ec_by_id) {
+				rtr__seterr(e, "out of memory");
+				goto out;
+			}
+			for (size_t k = 0; k < sc->n_ecs; k++)
+				sc->ec_by_id[sc->ecs[k]->id] = sc->ecs[k];
+		}
+	}
+	ret = 0;
+out:
+	free(c.ops);
+	return ret;
+}
+
+static void free_plan(struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++)
+		free(pl->ops[i].opts);
+	free(pl->ops);
+	memset(pl, 0, sizeof(*pl));
+}
+
+void rtr__plans_free(struct rtr__trace_class *tc)
+{
+	free_plan(&tc->p_packet_header);
+	for (size_t s = 0; s < tc->n_scs; s++) {
+		struct rtr__stream_class *sc = tc->scs[s];
+
+		free_plan(&sc->p_packet_context);
+		free_plan(&sc->p_event_header);
+		free_plan(&sc->p_event_context);
+		for (size_t k = 0; k < sc->n_ecs; k++) {
+			free_plan(&sc->ecs[k]->p_context);
+			free_plan(&sc->ecs[k]->p_fields);
+		}
+	}
+}

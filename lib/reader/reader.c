@@ -1,0 +1,992 @@
+/* Reader front end: trace discovery, stream grouping, N-way heap merge in
+ * babeltrace2's order, public accessors. See docs/design/reader.md. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stream.h"
+
+struct rtr__trace {
+	struct rtr__trace_class tc;
+	char *dir;      /* as found (input-relative) */
+	char *suffix;   /* path relative to the input argument, or NULL */
+	char *name;     /* babeltrace2 trace name */
+	char *text;     /* metadata text */
+	size_t text_len;
+	uint32_t index;
+	struct rtr__trace *group; /* first trace of the same UUID */
+	bool merged;
+	const uint8_t *uuid;
+};
+
+struct rtr_reader {
+	struct rtr__trace **traces;
+	size_t ntr, cap_tr;
+	struct rtr__stream **streams;
+	size_t nst, cap_st;
+	struct rtr__stream **heap;
+	size_t nheap;
+	struct rtr__stream *last;
+	bool started;
+	struct rtr_reader_options opt;
+	char **patterns;
+	struct rtr__err err;
+	uint64_t total_bytes;
+};
+
+/* ------------------------------------------------------------------ */
+/* clock conversion (babeltrace2's arithmetic, including its use of a
+ * double for non-GHz clocks)                                          */
+
+static uint64_t ns_from_value(uint64_t freq, uint64_t v)
+{
+	double d;
+
+	if (freq == 1000000000u)
+		return v;
+	d = (1e9 * (double)v) / (double)freq;
+	if (d >= (double)UINT64_MAX)
+		return UINT64_MAX;
+	return (uint64_t)d;
+}
+
+int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf)
+{
+	int64_t ns, add;
+	uint64_t u;
+
+	*ovf = 0;
+	if (__builtin_mul_overflow(c->offset_s, (int64_t)1000000000, &ns))
+		goto bad;
+	u = ns_from_value(c->freq, c->offset);
+	if (u > INT64_MAX || __builtin_add_overflow(ns, (int64_t)u, &ns))
+		goto bad;
+	u = ns_from_value(c->freq, cycles);
+	if (u >= (uint64_t)INT64_MAX)
+		goto bad;
+	add = (int64_t)u;
+	if (__builtin_add_overflow(ns, add, &ns))
+		goto bad;
+	return ns;
+bad:
+	*ovf = 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* paths                                                               */
+
+static char *xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	return d;
+}
+
+static char *join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *r = malloc(la + lb + 2);
+
+	if (!r)
+		return NULL;
+	memcpy(r, a, la);
+	if (la && a[la - 1] != '/')
+		r[la++] = '/';
+	memcpy(r + la, b, lb + 1);
+	return r;
+}
+
+/* Absolute, with "." and ".." resolved lexically (no symlinks). */
+static char *normalize(const char *p)
+{
+	char cwd[PATH_MAX];
+	char *full, *out, *seg, *save = NULL;
+	size_t n = 0;
+
+	if (p[0] == '/') {
+		full = xstrdup(p);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return xstrdup(p);
+		full = join(cwd, p);
+	}
+	if (!full)
+		return NULL;
+	out = malloc(strlen(full) + 2);
+	if (!out) {
+		free(full);
+		return NULL;
+	}
+	for (seg = strtok_r(full, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(seg, "."))
+			continue;
+		if (!strcmp(seg, "..")) {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			continue;
+		}
+		out[n++] = '/';
+		memcpy(out + n, seg, strlen(seg));
+		n += strlen(seg);
+	}
+	if (!n)
+		out[n++] = '/';
+	out[n] = 0;
+	free(full);
+	return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* discovery                                                           */
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_dir(const char *dir, char ***names, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*names = NULL;
+	*n = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (rtr__grow((void **)names, &cap, *n + 1, sizeof(char *)) ||
+		    !((*names)[*n] = xstrdup(de->d_name))) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	qsort(*names, *n, sizeof(char *), cmpstr);
+	return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int add_trace(struct rtr_reader *r, const char *dir, const char *input);
+
+static int discover(struct rtr_reader *r, const char *path, const char *input,
+		    int depth)
+{
+	struct stat st;
+	char *md;
+	char **names;
+	size_t n;
+	int ret = 0;
+
+	if (depth > 32)
+		return 0;
+	md = join(path, "metadata");
+	if (!md)
+		return -ENOMEM;
+	if (stat(md, &st) == 0 && S_ISREG(st.st_mode)) {
+		free(md);
+		return add_trace(r, path, input);
+	}
+	free(md);
+	if (list_dir(path, &names, &n))
+		return 0;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		char *sub = join(path, names[i]);
+
+		if (!sub) {
+			ret = -ENOMEM;
+			break;
+		}
+		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			ret = discover(r, sub, input, depth + 1);
+		free(sub);
+	}
+	free_names(names, n);
+	return ret;
+}
+
+static struct rtr__trace_class *file_tc(struct rtr__file *f)
+{
+	return &f->tr->tc;
+}
+
+static void free_file(struct rtr__file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	free(f->abspath);
+	free(f->idx_off);
+	free(f->idx_end);
+	free(f);
+}
+
+static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
+{
+	struct rtr__trace *t = calloc(1, sizeof(*t));
+	char *mdpath = join(dir, "metadata");
+	int pk;
+
+	if (!t || !mdpath) {
+		free(t);
+		free(mdpath);
+		return -ENOMEM;
+	}
+	t->dir = xstrdup(dir);
+	{
+		size_t li = strlen(input);
+
+		while (li > 1 && input[li - 1] == '/')
+			li--;
+		if (!strncmp(dir, input, li) && dir[li] == '/' && dir[li + 1])
+			t->suffix = xstrdup(dir + li + 1);
+	}
+	if (rtr__grow((void **)&r->traces, &r->cap_tr, r->ntr + 1,
+		      sizeof(*r->traces))) {
+		free(t);
+		free(mdpath);
+		return -ENOMEM;
+	}
+	t->index = (uint32_t)r->ntr;
+	r->traces[r->ntr++] = t;
+	pk = rtr__metadata_read(mdpath, &t->text, &t->text_len, &r->err);
+	if (pk < 0) {
+		free(mdpath);
+		return -EINVAL;
+	}
+	if (rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err)) {
+		free(mdpath);
+		return -EINVAL;
+	}
+	if (pk > 0 && pk - 1 != t->tc.bo) {
+		rtr__seterr(&r->err, "%s: packetized metadata byte order (%s) differs from the trace byte order (%s)",
+			    mdpath, pk - 1 ? "big-endian" : "little-endian",
+			    t->tc.bo ? "big-endian" : "little-endian");
+		free(mdpath);
+		return -EINVAL;
+	}
+	free(mdpath);
+	if (rtr__plans_build(&t->tc, &r->err))
+		return -EINVAL;
+	if (t->tc.has_uuid)
+		t->uuid = t->tc.uuid;
+	return 0;
+}
+
+static int cmp_file_ts(const void *a, const void *b)
+{
+	const struct rtr__file *x = *(struct rtr__file *const *)a;
+	const struct rtr__file *y = *(struct rtr__file *const *)b;
+
+	if (x->ts_begin != y->ts_begin)
+		return x->ts_begin < y->ts_begin ? -1 : 1;
+	return strcmp(x->abspath, y->abspath);
+}
+
+static int cmp_stream_path(const void *a, const void *b)
+{
+	const struct rtr__stream *x = *(struct rtr__stream *const *)a;
+	const struct rtr__stream *y = *(struct rtr__stream *const *)b;
+	int c = (int)x->tr->group->index - (int)y->tr->group->index;
+
+	if (c)
+		return c;
+	return strcmp(x->files[0]->abspath, y->files[0]->abspath);
+}
+
+static void read_index(struct rtr__trace *t, struct rtr__file *f,
+		       const char *name)
+{
+	char *idxdir = join(t->dir, "index");
+	char *fname = NULL, *p = NULL;
+	int fd = -1;
+	uint8_t hdr[16];
+	uint32_t elen;
+	struct stat st;
+
+	if (!idxdir)
+		return;
+	fname = malloc(strlen(name) + 5);
+	if (!fname)
+		goto out;
+	sprintf(fname, "%s.idx", name);
+	p = join(idxdir, fname);
+	if (!p)
+		goto out;
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || st.st_size < 16)
+		goto out;
+	if (pread(fd, hdr, 16, 0) != 16)
+		goto out;
+	if (((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	     (uint32_t)hdr[2] << 8 | hdr[3]) != 0xC1F1DCC1u)
+		goto out;
+	elen = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 |
+	       (uint32_t)hdr[14] << 8 | hdr[15];
+	if (elen < 56 || elen > 4096)
+		goto out;
+	{
+		size_t n = (size_t)((st.st_size - 16) / elen);
+		uint8_t *e = malloc(elen);
+
+		if (n > (1u << 26) || !e) {
+			free(e);
+			goto out;
+		}
+		f->idx_off = malloc(n * sizeof(uint64_t) + 1);
+		f->idx_end = malloc(n * sizeof(uint64_t) + 1);
+		if (!f->idx_off || !f->idx_end) {
+			free(e);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++) {
+			uint64_t off = 0, te = 0;
+
+			if (pread(fd, e, elen, (off_t)(16 + i * elen)) != (ssize_t)elen)
+				break;
+			for (int k = 0; k < 8; k++) {
+				off = off << 8 | e[k];
+				te = te << 8 | e[32 + k];
+			}
+			f->idx_off[f->idx_n] = off;
+			f->idx_end[f->idx_n] = te;
+			f->idx_n++;
+		}
+		free(e);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	free(fname);
+	free(idxdir);
+}
+
+/* Opens the data files of trace t, probes them and groups them into
+ * streams. */
+static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
+{
+	char **names;
+	size_t n;
+	int ret = 0;
+
+	if (list_dir(t->dir, &names, &n))
+		return 0;
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct stat st;
+		struct rtr__file *f;
+		struct rtr__stream *s = NULL;
+		int pr;
+
+		if (!strcmp(names[i], "metadata"))
+			continue;
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			ret = -ENOMEM;
+			break;
+		}
+		f->fd = -1;
+		f->path = join(t->dir, names[i]);
+		if (!f->path) {
+			free_file(f);
+			ret = -ENOMEM;
+			break;
+		}
+		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (f->fd < 0 || fstat(f->fd, &st) || !S_ISREG(st.st_mode)) {
+			free_file(f);
+			continue;
+		}
+		f->size = (uint64_t)st.st_size;
+		f->tr = t;
+		f->tc = file_tc(f);
+		f->abspath = normalize(f->path);
+		if (!f->abspath) {
+			free_file(f);
+			ret = -ENOMEM;
+			break;
+		}
+		pr = rtr__file_probe(f, &t->tc, &r->err);
+		if (pr < 0) {
+			free_file(f);
+			ret = -EINVAL;
+			break;
+		}
+		if (pr == 1) { /* empty file */
+			free_file(f);
+			continue;
+		}
+		r->total_bytes += f->size;
+		read_index(t, f, names[i]);
+		/* group with an existing stream of the same trace group,
+		 * stream class and instance id */
+		if (f->has_instance_id) {
+			for (size_t k = 0; k < r->nst; k++) {
+				struct rtr__stream *o = r->streams[k];
+				struct rtr__file *of = o->files[0];
+
+				if (o->tr->group == t->group && of->has_instance_id &&
+				    of->instance_id == f->instance_id &&
+				    of->sc->id == f->sc->id) {
+					s = o;
+					break;
+				}
+			}
+		}
+		if (!s) {
+			s = calloc(1, sizeof(*s));
+			if (!s || rtr__grow((void **)&r->streams, &r->cap_st,
+					    r->nst + 1, sizeof(*r->streams))) {
+				free(s);
+				free_file(f);
+				ret = -ENOMEM;
+				break;
+			}
+			s->tr = t;
+			s->err = &r->err;
+			s->no_emit = r->opt.skip_values;
+			r->streams[r->nst++] = s;
+		}
+		if (rtr__grow((void **)&s->files, &s->cap_files, s->nfiles + 1,
+			      sizeof(*s->files))) {
+			free_file(f);
+			ret = -ENOMEM;
+			break;
+		}
+		s->files[s->nfiles++] = f;
+	}
+	free_names(names, n);
+	return ret;
+}
+
+static char *trace_name(struct rtr__trace *t)
+{
+	const struct rtr__env *h = rtr__env_find(&t->tc, "hostname");
+	const char *suffix = t->merged ? NULL : t->suffix;
+	size_t l = 0;
+	char *s;
+
+	if (h && !h->is_int)
+		l += strlen(h->s) + 1;
+	if (suffix)
+		l += strlen(suffix);
+	s = malloc(l + 1);
+	if (!s)
+		return NULL;
+	s[0] = 0;
+	if (h && !h->is_int) {
+		strcat(s, h->s);
+		if (suffix)
+			strcat(s, "/");
+	}
+	if (suffix)
+		strcat(s, suffix);
+	return s;
+}
+
+int rtr_reader_open(const char *const *paths, size_t n,
+		    const struct rtr_reader_options *opts,
+		    struct rtr_reader **out, char *err, size_t errlen)
+{
+	struct rtr_reader *r = calloc(1, sizeof(*r));
+	int ret = 0;
+
+	*out = NULL;
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (opts)
+		r->opt = *opts;
+	for (size_t i = 0; i < n && !ret; i++) {
+		struct stat st;
+		size_t before = r->ntr;
+
+		if (stat(paths[i], &st)) {
+			rtr__seterr(&r->err, "%s: %s", paths[i], strerror(errno));
+			ret = -errno;
+			break;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			rtr__seterr(&r->err, "%s: not a directory (expecting a CTF trace directory)",
+				    paths[i]);
+			ret = -ENOTDIR;
+			break;
+		}
+		ret = discover(r, paths[i], paths[i], 0);
+		if (!ret && r->ntr == before) {
+			rtr__seterr(&r->err, "%s: no CTF trace found (no 'metadata' file in this directory or below)",
+				    paths[i]);
+			ret = -ENOENT;
+		}
+	}
+	/* group traces with the same UUID */
+	for (size_t i = 0; i < r->ntr && !ret; i++) {
+		struct rtr__trace *t = r->traces[i];
+
+		t->group = t;
+		for (size_t k = 0; k < i; k++) {
+			struct rtr__trace *o = r->traces[k];
+
+			if (t->uuid && o->uuid && o->group == o &&
+			    !memcmp(t->uuid, o->uuid, 16)) {
+				t->group = o;
+				o->merged = t->merged = true;
+				break;
+			}
+		}
+	}
+	for (size_t i = 0; i < r->ntr && !ret; i++)
+		ret = open_streams(r, r->traces[i]);
+	for (size_t i = 0; i < r->ntr && !ret; i++) {
+		r->traces[i]->name = trace_name(r->traces[i]);
+		if (!r->traces[i]->name)
+			ret = -ENOMEM;
+	}
+	if (!ret) {
+		/* deterministic order, auto stream ids as babeltrace2 */
+		uint64_t *next_id = calloc(r->ntr + 1, sizeof(*next_id));
+
+		qsort(r->streams, r->nst, sizeof(*r->streams), cmp_stream_path);
+		for (size_t i = 0; i < r->nst && next_id; i++) {
+			struct rtr__stream *s = r->streams[i];
+			struct rtr__file *f0;
+			struct rtr__trace *g = s->tr->group;
+
+			qsort(s->files, s->nfiles, sizeof(*s->files), cmp_file_ts);
+			f0 = s->files[0];
+			s->info.trace_name = g->name;
+			s->info.path = f0->abspath;
+			s->info.uuid = g->uuid;
+			s->info.stream_class_id = f0->sc->id;
+			s->info.stream_id = f0->has_instance_id
+						    ? f0->instance_id
+						    : next_id[g->index]++;
+			s->info.cpu_id = -1;
+			s->info.index = (uint32_t)i;
+			s->info.trace_index = g->index;
+			s->sc = f0->sc;
+			s->tc = f0->tc;
+			s->heap_pos = UINT32_MAX;
+		}
+		if (!next_id)
+			ret = -ENOMEM;
+		free(next_id);
+	}
+	if (ret) {
+		snprintf(err, errlen, "%s", r->err.set ? r->err.msg : strerror(-ret));
+		rtr_reader_close(r);
+		return ret ? ret : -EINVAL;
+	}
+	*out = r;
+	return 0;
+}
+
+void rtr_reader_close(struct rtr_reader *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nst; i++) {
+		struct rtr__stream *s = r->streams[i];
+
+		for (size_t k = 0; k < s->nfiles; k++)
+			free_file(s->files[k]);
+		rtr__stream_fini(s);
+		free(s);
+	}
+	free(r->streams);
+	for (size_t i = 0; i < r->ntr; i++) {
+		struct rtr__trace *t = r->traces[i];
+
+		rtr__trace_class_free(&t->tc);
+		free(t->dir);
+		free(t->suffix);
+		free(t->name);
+		free(t->text);
+		free(t);
+	}
+	free(r->traces);
+	free(r->heap);
+	free(r);
+}
+
+const char *rtr_reader_error(const struct rtr_reader *r)
+{
+	return r->err.set ? r->err.msg : "unknown error";
+}
+
+/* ------------------------------------------------------------------ */
+/* merge                                                               */
+
+static int type_weight(int item)
+{
+	switch (item) {
+	case IT_EVENT: return 2;
+	case IT_DISC_EVENTS: return 3;
+	case IT_DISC_PACKETS: return 6;
+	default: return 9;
+	}
+}
+
+static void set_key(struct rtr__stream *s)
+{
+	const struct rtr__clock *c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
+	int ovf = 0;
+
+	s->key_type = type_weight(s->item);
+	if (!c) {
+		s->key_ns = INT64_MIN;
+		return;
+	}
+	if (s->item == IT_EVENT)
+		s->key_ns = rtr__clock_ns(c, s->ev_clock, &ovf);
+	else if (s->cur_pend.has_range)
+		s->key_ns = rtr__clock_ns(c, s->cur_pend.begin, &ovf);
+	else
+		s->key_ns = INT64_MIN;
+	if (ovf)
+		s->key_ns = INT64_MAX;
+}
+
+static int scmp(const struct rtr__stream *a, const struct rtr__stream *b)
+{
+	int c;
+
+	if (a->key_ns != b->key_ns)
+		return a->key_ns < b->key_ns ? -1 : 1;
+	if (a->info.uuid && !b->info.uuid)
+		return -1;
+	if (!a->info.uuid && b->info.uuid)
+		return 1;
+	if (a->info.uuid && (c = memcmp(a->info.uuid, b->info.uuid, 16)))
+		return c;
+	if ((c = strcmp(a->info.trace_name, b->info.trace_name)))
+		return c;
+	if (a->info.stream_class_id != b->info.stream_class_id)
+		return a->info.stream_class_id < b->info.stream_class_id ? -1 : 1;
+	if (a->info.stream_id != b->info.stream_id)
+		return a->info.stream_id < b->info.stream_id ? -1 : 1;
+	if (a->key_type != b->key_type)
+		return a->key_type < b->key_type ? -1 : 1;
+	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec &&
+	    a->ec->id != b->ec->id)
+		return a->ec->id < b->ec->id ? -1 : 1;
+	return a->info.index < b->info.index ? -1 : a->info.index > b->info.index;
+}
+
+static void heap_up(struct rtr_reader *r, size_t i)
+{
+	struct rtr__stream *x = r->heap[i];
+
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+
+		if (scmp(r->heap[p], x) <= 0)
+			break;
+		r->heap[i] = r->heap[p];
+		i = p;
+	}
+	r->heap[i] = x;
+}
+
+static void heap_down(struct rtr_reader *r, size_t i)
+{
+	struct rtr__stream *x = r->heap[i];
+	size_t n = r->nheap;
+
+	while (1) {
+		size_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && scmp(r->heap[c + 1], r->heap[c]) < 0)
+			c++;
+		if (scmp(x, r->heap[c]) <= 0)
+			break;
+		r->heap[i] = r->heap[c];
+		i = c;
+	}
+	r->heap[i] = x;
+}
+
+static void heap_push(struct rtr_reader *r, struct rtr__stream *s)
+{
+	r->heap[r->nheap++] = s;
+	heap_up(r, r->nheap - 1);
+}
+
+static bool name_ok(const struct rtr_reader *r, const char *name)
+{
+	if (!r->opt.n_patterns)
+		return true;
+	for (size_t i = 0; i < r->opt.n_patterns; i++)
+		if (!fnmatch(r->opt.patterns[i], name ? name : "", 0))
+			return true;
+	return false;
+}
+
+/* Advances s to its next item within the time range; pushes it. */
+static int advance(struct rtr_reader *r, struct rtr__stream *s)
+{
+	while (1) {
+		int rc = rtr__stream_next(s);
+
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return 0;
+		set_key(s);
+		if (r->opt.has_end && s->key_ns != INT64_MIN && s->key_ns > r->opt.end_ns)
+			return 0; /* streams are ordered: nothing more here */
+		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
+			continue;
+		if (s->item == IT_EVENT && !name_ok(r, s->ec->name))
+			continue;
+		heap_push(r, s);
+		return 0;
+	}
+}
+
+static void seek_begin(struct rtr_reader *r, struct rtr__stream *s)
+{
+	/* with an index, skip packets ending before the begin time */
+	struct rtr__file *f = s->files[0];
+	const struct rtr__clock *c;
+	size_t k = 0;
+
+	if (!r->opt.has_begin || s->sc->clock < 0 || !f->idx_n || s->nfiles != 1)
+		return;
+	c = &s->tc->clocks[s->sc->clock];
+	while (k < f->idx_n) {
+		int ovf;
+		int64_t ns = rtr__clock_ns(c, f->idx_end[k], &ovf);
+
+		if (ovf || ns >= r->opt.begin_ns)
+			break;
+		k++;
+	}
+	/* keep the previous packet so discarded counts stay relative */
+	if (k >= 2 && k < f->idx_n && f->idx_off[k - 1] < f->size)
+		s->seek_begin_cycles = f->idx_off[k - 1];
+}
+
+int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
+{
+	struct rtr__stream *s;
+
+	if (!r->started) {
+		r->started = true;
+		r->heap = calloc(r->nst + 1, sizeof(*r->heap));
+		if (!r->heap) {
+			rtr__seterr(&r->err, "out of memory");
+			return -1;
+		}
+		for (size_t i = 0; i < r->nst; i++) {
+			s = r->streams[i];
+			rtr__stream_start(s);
+			seek_begin(r, s);
+			if (s->seek_begin_cycles) {
+				s->pkt_off = s->seek_begin_cycles;
+				s->bytes_done = s->pkt_off;
+			}
+			if (advance(r, s))
+				return -1;
+		}
+	} else if (r->last) {
+		if (advance(r, r->last))
+			return -1;
+		r->last = NULL;
+	}
+	if (!r->nheap)
+		return 0;
+	s = r->heap[0];
+	r->heap[0] = r->heap[--r->nheap];
+	if (r->nheap)
+		heap_down(r, 0);
+	r->last = s;
+	memset(m, 0, sizeof(*m));
+	m->stream = &s->info;
+	if (s->item == IT_EVENT) {
+		const struct rtr__event_class *ec = s->ec;
+
+		m->kind = RTR_MSG_EVENT;
+		m->name = ec->name;
+		m->event_class_id = ec->id;
+		m->has_clock = s->sc->clock >= 0;
+		m->cycles = s->ev_clock;
+		if (m->has_clock)
+			m->ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock],
+					      s->ev_clock, &m->ns_error);
+		m->values = s->vals;
+		m->n_values = s->nvals;
+		m->loglevel = ec->has_loglevel ? ec->loglevel : -1;
+		m->emf_uri = ec->emf_uri;
+	} else {
+		const struct rtr__pending *p = &s->cur_pend;
+
+		m->kind = s->item == IT_DISC_EVENTS ? RTR_MSG_DISCARDED_EVENTS
+						    : RTR_MSG_DISCARDED_PACKETS;
+		m->count = p->count;
+		m->has_range = p->has_range;
+		if (p->has_range) {
+			const struct rtr__clock *c = &s->tc->clocks[s->sc->clock];
+
+			m->begin_cycles = p->begin;
+			m->end_cycles = p->end;
+			m->begin_ns = rtr__clock_ns(c, p->begin, &m->begin_ns_error);
+			m->end_ns = rtr__clock_ns(c, p->end, &m->end_ns_error);
+		}
+	}
+	return 1;
+}
+
+size_t rtr_reader_stream_count(const struct rtr_reader *r)
+{
+	return r->nst;
+}
+
+const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r,
+						size_t i)
+{
+	return i < r->nst ? &r->streams[i]->info : NULL;
+}
+
+size_t rtr_reader_trace_count(const struct rtr_reader *r)
+{
+	return r->ntr;
+}
+
+int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace,
+			 const char *key, int64_t *i, const char **s)
+{
+	const struct rtr__env *e;
+
+	if (trace >= r->ntr)
+		return 0;
+	e = rtr__env_find(&r->traces[trace]->tc, key);
+	if (!e)
+		return 0;
+	if (e->is_int) {
+		if (i)
+			*i = e->i;
+		return 1;
+	}
+	if (s)
+		*s = e->s;
+	return 2;
+}
+
+void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done,
+			 uint64_t *total)
+{
+	uint64_t d = 0;
+
+	for (size_t i = 0; i < r->nst; i++) {
+		struct rtr__stream *s = r->streams[i];
+
+		d += s->bytes_done;
+		for (size_t k = 0; k < s->fi; k++)
+			d += 0;
+	}
+	*done = d;
+	*total = r->total_bytes;
+}
+
+const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
+				      size_t *len)
+{
+	if (trace >= r->ntr)
+		return NULL;
+	if (len)
+		*len = r->traces[trace]->text_len;
+	return r->traces[trace]->text;
+}
+
+const char *rtr_reader_trace_dir(const struct rtr_reader *r, size_t trace)
+{
+	return trace < r->ntr ? r->traces[trace]->dir : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* value accessors                                                     */
+
+const char *rtr_value_name(const struct rtr_value *v)
+{
+	return v->cls ? v->cls->name : NULL;
+}
+
+int rtr_value_base(const struct rtr_value *v)
+{
+	return v->cls && v->cls->t ? v->cls->t->base : 10;
+}
+
+unsigned rtr_value_bits(const struct rtr_value *v)
+{
+	return v->cls && (v->cls->code == OP_INT_BYTE || v->cls->code == OP_INT_BITS)
+		       ? v->cls->size
+		       : 0;
+}
+
+bool rtr_value_is_enum(const struct rtr_value *v)
+{
+	return v->cls && v->cls->t && v->cls->t->kind == TK_ENUM;
+}
+
+size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels,
+			     size_t max)
+{
+	const struct rtr__type *t;
+	size_t n = 0;
+
+	if (!rtr_value_is_enum(v))
+		return 0;
+	t = v->cls->t;
+	/* unique labels in first-appearance order, as babeltrace2 groups
+	 * ranges by label */
+	for (uint32_t k = 0; k < t->n; k++) {
+		bool dup = false, hit = false;
+
+		for (uint32_t j = 0; j < k && !dup; j++)
+			if (!strcmp(t->r[j].label, t->r[k].label))
+				dup = true;
+		if (dup)
+			continue;
+		for (uint32_t j = k; j < t->n && !hit; j++) {
+			if (strcmp(t->r[j].label, t->r[k].label))
+				continue;
+			if (t->sign)
+				hit = (int64_t)v->v.u >= (int64_t)t->r[j].lo &&
+				      (int64_t)v->v.u <= (int64_t)t->r[j].hi;
+			else
+				hit = v->v.u >= t->r[j].lo && v->v.u <= t->r[j].hi;
+		}
+		if (hit) {
+			if (n < max)
+				labels[n] = t->r[k].label;
+			n++;
+		}
+	}
+	return n;
+}

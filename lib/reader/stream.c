@@ -1,0 +1,882 @@
+/* Packet and event decoding of one data stream: mapping windows, plan
+ * execution, roles, clock reconstruction, discarded items.
+ * See docs/design/reader.md ("Decode plan", "Streams, merge, memory"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stream.h"
+
+#define WINDOW (16u << 20)
+#define RELEASE_STEP (4u << 20)
+
+static size_t page_size(void)
+{
+	static size_t ps;
+
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		ps = v > 0 ? (size_t)v : 4096;
+	}
+	return ps;
+}
+
+/* ------------------------------------------------------------------ */
+/* mapping                                                             */
+
+static void unmap(struct rtr__stream *s)
+{
+	if (s->map)
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+	s->map_len = 0;
+}
+
+/* Makes [off, off + want) of the current file readable, as much as the
+ * file allows. Sets s->pkt and s->avail_bits. */
+static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
+{
+	struct rtr__file *f = s->f;
+	uint64_t start, len;
+
+	if (want < WINDOW)
+		want = WINDOW;
+	if (off > f->size)
+		off = f->size;
+	if (s->map && off >= s->map_off &&
+	    off + (want == WINDOW ? 1 : want) <= s->map_off + s->map_len &&
+	    (off + want <= s->map_off + s->map_len ||
+	     s->map_off + s->map_len == f->size)) {
+		goto ok;
+	}
+	unmap(s);
+	start = off & ~(uint64_t)(page_size() - 1);
+	len = off - start + want;
+	if (start + len > f->size)
+		len = f->size - start;
+	if (len == 0)
+		goto ok;
+	if (len > SIZE_MAX) {
+		rtr__seterr(s->err, "%s: offset %" PRIu64 ": packet too large to map",
+			    f->path, off);
+		return -1;
+	}
+	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd,
+		      (off_t)start);
+	if (s->map == MAP_FAILED) {
+		s->map = NULL;
+		rtr__seterr(s->err, "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s",
+			    f->path, off, len, strerror(errno));
+		return -1;
+	}
+	madvise(s->map, (size_t)len, MADV_SEQUENTIAL);
+	s->map_off = start;
+	s->map_len = (size_t)len;
+	s->released = start;
+ok:
+	if (!s->map) {
+		s->pkt = NULL;
+		s->avail_bits = 0;
+		return 0;
+	}
+	s->pkt = s->map + (off - s->map_off);
+	s->avail_bits = (s->map_off + s->map_len - off) * 8;
+	/* drop pages already read */
+	if (off >= s->released + RELEASE_STEP) {
+		uint64_t to = off & ~(uint64_t)(page_size() - 1);
+
+		madvise(s->map + (s->released - s->map_off),
+			(size_t)(to - s->released), MADV_DONTNEED);
+		s->released = to;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* errors                                                              */
+
+static int derr(struct rtr__stream *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int derr(struct rtr__stream *s, const char *fmt, ...)
+{
+	char m[600];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	rtr__seterr(s->err, "%s: packet at offset %" PRIu64 ", byte %" PRIu64 ": %s",
+		    s->f ? s->f->path : "?", s->pkt_off,
+		    s->pkt_off + s->pos / 8, m);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* plan execution                                                      */
+
+static inline uint64_t rd_bits(const uint8_t *base, uint64_t pos, unsigned n,
+			       int bo)
+{
+	const uint8_t *p = base + (pos >> 3);
+	unsigned o = (unsigned)(pos & 7);
+	unsigned nb = (o + n + 7) >> 3;
+	unsigned __int128 acc = 0;
+	uint64_t v;
+
+	if (bo == RTR__BO_LE) {
+		for (unsigned i = nb; i-- > 0;)
+			acc = (acc << 8) | p[i];
+		acc >>= o;
+	} else {
+		for (unsigned i = 0; i < nb; i++)
+			acc = (acc << 8) | p[i];
+		acc >>= (nb * 8 - o - n);
+	}
+	v = (uint64_t)acc;
+	if (n < 64)
+		v &= ((uint64_t)1 << n) - 1;
+	return v;
+}
+
+static inline uint64_t rd_bytes(const uint8_t *p, unsigned n, int bo)
+{
+	switch (n) {
+	case 8:
+		return p[0];
+	case 16: {
+		uint16_t x;
+
+		memcpy(&x, p, 2);
+		if (bo == RTR__BO_BE)
+			x = __builtin_bswap16(x);
+		return x;
+	}
+	case 32: {
+		uint32_t x;
+
+		memcpy(&x, p, 4);
+		if (bo == RTR__BO_BE)
+			x = __builtin_bswap32(x);
+		return x;
+	}
+	default: {
+		uint64_t x;
+
+		memcpy(&x, p, 8);
+		if (bo == RTR__BO_BE)
+			x = __builtin_bswap64(x);
+		return x;
+	}
+	}
+}
+
+static inline uint64_t sext(uint64_t v, unsigned n)
+{
+	if (n < 64 && (v >> (n - 1)) & 1)
+		v |= ~(uint64_t)0 << n;
+	return v;
+}
+
+static inline void clock_update(struct rtr__stream *s, uint64_t v, unsigned n)
+{
+	uint64_t mask, low;
+
+	if (n >= 64) {
+		s->clock = v;
+		return;
+	}
+	mask = ((uint64_t)1 << n) - 1;
+	low = s->clock & mask;
+	if (v < low)
+		s->clock += mask + 1;
+	s->clock = (s->clock & ~mask) | v;
+}
+
+static int push_val(struct rtr__stream *s, const struct rtr__op *op,
+		    uint32_t kind, uint64_t u, uint64_t len)
+{
+	struct rtr_value *v;
+
+	if (rtr_unlikely(s->nvals == s->cap_vals)) {
+		size_t nc = s->cap_vals ? s->cap_vals * 2 : 256;
+		struct rtr_value *nv;
+
+		if (nc > ((size_t)64 << 20))
+			return derr(s, "event has too many fields");
+		nv = realloc(s->vals, nc * sizeof(*nv));
+		if (!nv)
+			return derr(s, "out of memory");
+		s->vals = nv;
+		s->cap_vals = nc;
+	}
+	v = &s->vals[s->nvals++];
+	v->cls = op;
+	v->v.u = u;
+	v->len = len;
+	v->kind = kind;
+	v->scope = (uint32_t)s->emit_scope;
+	return 0;
+}
+
+#define ALIGN_POS(s, a)                                                     \
+	do {                                                                \
+		if ((a) > 1)                                                \
+			(s)->pos = ((s)->pos + (a) - 1) & ~(uint64_t)((a) - 1); \
+	} while (0)
+
+static int role_int(struct rtr__stream *s, const struct rtr__op *op,
+		    uint64_t v)
+{
+	s->r_seen |= 1u << op->role;
+	switch (op->role) {
+	case ROLE_MAGIC: s->r_magic = v; break;
+	case ROLE_STREAM_ID: s->r_stream_id = v; break;
+	case ROLE_STREAM_INSTANCE_ID: s->r_instance_id = v; break;
+	case ROLE_EVENT_ID: s->r_event_id = v; break;
+	case ROLE_TS_BEGIN: s->r_ts_begin = v; break;
+	case ROLE_TS_END: s->r_ts_end = v; break;
+	case ROLE_CONTENT_SIZE: s->r_content = v; break;
+	case ROLE_PACKET_SIZE: s->r_psize = v; break;
+	case ROLE_DISCARDED: s->r_disc = v; break;
+	case ROLE_SEQ_NUM: s->r_seq = v; break;
+	default: break;
+	}
+	return 0;
+}
+
+static uint32_t exec_one(struct rtr__stream *s, const struct rtr__op *ops,
+			 uint32_t i, int *rc);
+
+static inline int need(struct rtr__stream *s, uint64_t bits, const char *what,
+		       const struct rtr__op *op)
+{
+	if (rtr_unlikely(s->pos > s->end || bits > s->end - s->pos))
+		return derr(s, "%s '%s' (%" PRIu64 " bits) goes past the end of the packet content (%" PRIu64 " bits left)",
+			    what, op->name ? op->name : "", bits,
+			    s->pos > s->end ? 0 : s->end - s->pos);
+	return 0;
+}
+
+static int exec_int(struct rtr__stream *s, const struct rtr__op *op)
+{
+	uint64_t v;
+
+	ALIGN_POS(s, op->align);
+	if (need(s, op->size, "integer", op))
+		return -1;
+	if (op->code == OP_INT_BYTE)
+		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
+	else
+		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
+	s->pos += op->size;
+	if (op->save >= 0)
+		s->slots[op->save] = op->sign ? sext(v, op->size) : v;
+	if (rtr_unlikely(op->role))
+		role_int(s, op, v);
+	if (op->clock >= 0 && op->role != ROLE_TS_END)
+		clock_update(s, v, op->size);
+	if (s->emit && op->shown) {
+		if (op->sign)
+			return push_val(s, op, RTR_VAL_SINT, sext(v, op->size), 0);
+		return push_val(s, op, RTR_VAL_UINT, v, 0);
+	}
+	return 0;
+}
+
+static int exec_float(struct rtr__stream *s, const struct rtr__op *op)
+{
+	uint64_t v;
+	double d;
+
+	ALIGN_POS(s, op->align);
+	if (need(s, op->size, "floating point number", op))
+		return -1;
+	if (!(s->pos & 7))
+		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
+	else
+		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
+	s->pos += op->size;
+	if (op->size == 32) {
+		uint32_t x = (uint32_t)v;
+		float f;
+
+		memcpy(&f, &x, 4);
+		d = f;
+	} else {
+		memcpy(&d, &v, 8);
+	}
+	if (s->emit && op->shown) {
+		uint64_t u;
+
+		memcpy(&u, &d, 8);
+		return push_val(s, op, RTR_VAL_FLOAT, u, 0);
+	}
+	return 0;
+}
+
+static int exec_string(struct rtr__stream *s, const struct rtr__op *op)
+{
+	const uint8_t *b, *z;
+	uint64_t avail;
+
+	ALIGN_POS(s, 8);
+	if (s->pos >= s->end)
+		return need(s, 8, "string", op);
+	b = s->pkt + (s->pos >> 3);
+	avail = (s->end - s->pos) >> 3;
+	z = memchr(b, 0, avail);
+	if (!z)
+		return derr(s, "string '%s' is not terminated before the end of the packet content",
+			    op->name ? op->name : "");
+	s->pos += (uint64_t)(z - b + 1) * 8;
+	if (s->emit && op->shown) {
+		uint64_t u = 0;
+		const char *p = (const char *)b;
+
+		memcpy(&u, &p, sizeof(p));
+		return push_val(s, op, RTR_VAL_STRING, u, (uint64_t)(z - b));
+	}
+	return 0;
+}
+
+static int get_len(struct rtr__stream *s, const struct rtr__op *op,
+		   uint64_t *n)
+{
+	if (op->code == OP_ARRAY || (op->code == OP_TEXT_ARRAY && op->src < 0)) {
+		*n = op->count;
+		return 0;
+	}
+	*n = s->slots[op->src];
+	return 0;
+}
+
+static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
+{
+	uint64_t n;
+	const uint8_t *b, *z;
+
+	get_len(s, op, &n);
+	ALIGN_POS(s, op->align);
+	if (n > (UINT64_MAX >> 4) || need(s, n * 8, "text array", op))
+		return n > (UINT64_MAX >> 4) ? derr(s, "text array length %" PRIu64 " too large", n) : -1;
+	b = s->pkt + (s->pos >> 3);
+	s->pos += n * 8;
+	if (s->emit && op->shown) {
+		uint64_t u = 0;
+		const char *p = (const char *)b;
+
+		z = memchr(b, 0, n);
+		memcpy(&u, &p, sizeof(p));
+		return push_val(s, op, RTR_VAL_STRING, u, z ? (uint64_t)(z - b) : n);
+	}
+	return 0;
+}
+
+static int exec_range(struct rtr__stream *s, const struct rtr__op *ops,
+		      uint32_t from, uint32_t to)
+{
+	int rc = 0;
+
+	for (uint32_t i = from; i < to && !rc;)
+		i = exec_one(s, ops, i, &rc);
+	return rc;
+}
+
+static int exec_array(struct rtr__stream *s, const struct rtr__op *ops,
+		      uint32_t i)
+{
+	const struct rtr__op *op = &ops[i];
+	uint64_t n;
+	bool emit = s->emit && op->shown;
+
+	get_len(s, op, &n);
+	ALIGN_POS(s, op->align);
+	if (op->elem_min_bits_zero) {
+		if (n > s->budget)
+			return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
+				    op->name ? op->name : "", n);
+		s->budget -= n;
+	} else if (n > s->end - (s->pos > s->end ? s->end : s->pos)) {
+		return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
+			    op->code == OP_SEQ ? "sequence" : "array",
+			    op->name ? op->name : "", n);
+	}
+	if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, n))
+		return -1;
+	if (!emit) {
+		bool save = s->emit;
+
+		s->emit = false;
+		for (uint64_t k = 0; k < n; k++)
+			if (exec_range(s, ops, i + 1, op->end)) {
+				s->emit = save;
+				return -1;
+			}
+		s->emit = save;
+	} else {
+		for (uint64_t k = 0; k < n; k++)
+			if (exec_range(s, ops, i + 1, op->end))
+				return -1;
+	}
+	if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, n))
+		return -1;
+	return 0;
+}
+
+static int exec_variant(struct rtr__stream *s, const struct rtr__op *ops,
+			uint32_t i)
+{
+	const struct rtr__op *op = &ops[i];
+	uint64_t tag = s->slots[op->src];
+	bool emit = s->emit && op->shown;
+	const struct rtr__op *opt;
+
+	for (uint32_t k = 0; k < op->n_opts; k++) {
+		const struct rtr__var_opt *o = &op->opts[k];
+		bool in = op->sign ? ((int64_t)tag >= (int64_t)o->lo &&
+				      (int64_t)tag <= (int64_t)o->hi)
+				   : (tag >= o->lo && tag <= o->hi);
+
+		if (!in)
+			continue;
+		opt = &ops[o->op];
+		if (emit && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, 0))
+			return -1;
+		if (exec_range(s, ops, o->op, opt->end))
+			return -1;
+		if (emit && push_val(s, op, RTR_VAL_VARIANT_END, 0, 0))
+			return -1;
+		return 0;
+	}
+	if (op->sign)
+		return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
+			    op->name ? op->name : "", (int64_t)tag);
+	return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
+		    op->name ? op->name : "", tag);
+}
+
+static uint32_t exec_one(struct rtr__stream *s, const struct rtr__op *ops,
+			 uint32_t i, int *rc)
+{
+	const struct rtr__op *op = &ops[i];
+
+	switch (op->code) {
+	case OP_INT_BYTE:
+	case OP_INT_BITS:
+		*rc = exec_int(s, op);
+		return i + 1;
+	case OP_FLOAT:
+		*rc = exec_float(s, op);
+		return i + 1;
+	case OP_STRING:
+		*rc = exec_string(s, op);
+		return i + 1;
+	case OP_TEXT_ARRAY:
+		if (op->role == ROLE_UUID)
+			s->uuid_pos = (int64_t)((s->pos + 7) & ~(uint64_t)7);
+		*rc = exec_text(s, op);
+		return op->end;
+	case OP_STRUCT: {
+		bool emit = s->emit && op->shown;
+
+		ALIGN_POS(s, op->align);
+		if (emit && (*rc = push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0)))
+			return op->end;
+		if (!emit && s->emit) {
+			s->emit = false;
+			*rc = exec_range(s, ops, i + 1, op->end);
+			s->emit = true;
+		} else {
+			*rc = exec_range(s, ops, i + 1, op->end);
+		}
+		if (!*rc && emit)
+			*rc = push_val(s, op, RTR_VAL_STRUCT_END, 0, 0);
+		return op->end;
+	}
+	case OP_VARIANT:
+		*rc = exec_variant(s, ops, i);
+		return op->end;
+	case OP_ARRAY:
+	case OP_SEQ:
+		if (op->role == ROLE_UUID)
+			s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+						~(uint64_t)(op->align - 1));
+		*rc = exec_array(s, ops, i);
+		return op->end;
+	default:
+		*rc = derr(s, "internal error: bad op %d", op->code);
+		return op->end;
+	}
+}
+
+static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
+		     int scope, bool emit)
+{
+	if (!pl->n)
+		return 0;
+	s->emit_scope = scope;
+	s->emit = emit && pl->shown && !s->no_emit;
+	{
+		int rc = 0;
+
+		exec_one(s, pl->ops, 0, &rc);
+		return rc;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* packets                                                             */
+
+static struct rtr__stream_class *find_sc_by_id(struct rtr__trace_class *tc,
+					       uint64_t id)
+{
+	for (size_t i = 0; i < tc->n_scs; i++)
+		if (tc->scs[i]->id == id)
+			return tc->scs[i];
+	return NULL;
+}
+
+/* Decodes the packet header and context at s->pkt_off of the current file.
+ * Returns 0, 1 at end of file, -1 on error. */
+static int read_packet(struct rtr__stream *s, bool probe)
+{
+	struct rtr__file *f = s->f;
+	struct rtr__trace_class *tc = s->tc;
+	struct rtr__stream_class *sc;
+	uint64_t rest;
+
+	if (s->pkt_off >= f->size)
+		return 1;
+	if (map_at(s, s->pkt_off, WINDOW))
+		return -1;
+	rest = (f->size - s->pkt_off) * 8;
+	s->pos = 0;
+	s->end = s->avail_bits < rest ? s->avail_bits : rest;
+	s->r_seen = 0;
+	s->uuid_pos = -1;
+	s->budget = s->end + 65536;
+	if (!s->slots || s->nslots < tc->max_slots) {
+		uint64_t *ns = realloc(s->slots, (tc->max_slots + 1) * sizeof(*ns));
+
+		if (!ns)
+			return derr(s, "out of memory");
+		memset(ns, 0, (tc->max_slots + 1) * sizeof(*ns));
+		s->slots = ns;
+		s->nslots = tc->max_slots;
+	}
+	/* packet header */
+	if (exec_plan(s, &tc->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
+		return -1;
+	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u)
+		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
+			    s->r_magic);
+	if (s->uuid_pos >= 0 && tc->has_uuid &&
+	    memcmp(s->pkt + s->uuid_pos / 8, tc->uuid, 16)) {
+		s->pos = (uint64_t)s->uuid_pos;
+		return derr(s, "packet UUID does not match the metadata's trace UUID");
+	}
+	if (s->r_seen & (1u << ROLE_STREAM_ID)) {
+		sc = find_sc_by_id(tc, s->r_stream_id);
+		if (!sc)
+			return derr(s, "no stream class with id %" PRIu64,
+				    s->r_stream_id);
+	} else {
+		if (tc->n_scs == 0)
+			return derr(s, "metadata declares no stream class");
+		if (tc->n_scs > 1)
+			return derr(s, "packet header has no stream_id and the trace has several stream classes");
+		sc = tc->scs[0];
+	}
+	if (s->sc && sc != s->sc && !probe)
+		return derr(s, "packet of stream class %" PRIu64 " in a stream of class %" PRIu64,
+			    sc->id, s->sc->id);
+	/* the header ran with the shared plan: its saves are in slots */
+	s->sc = sc;
+	/* packet context */
+	s->nvals = 0;
+	if (exec_plan(s, &sc->p_packet_context, RTR_SCOPE_PACKET_CONTEXT, !probe))
+		return -1;
+	/* sizes */
+	if (s->r_seen & (1u << ROLE_PACKET_SIZE)) {
+		s->pkt_bits = s->r_psize;
+		if (s->pkt_bits % 8)
+			return derr(s, "packet size %" PRIu64 " bits is not a multiple of 8",
+				    s->pkt_bits);
+		if (s->pkt_bits == 0)
+			return derr(s, "packet size is 0");
+		if (s->pkt_bits > rest)
+			return derr(s, "packet size %" PRIu64 " bits goes past the end of the file (%" PRIu64 " bits left)",
+				    s->pkt_bits, rest);
+	} else {
+		s->pkt_bits = (s->r_seen & (1u << ROLE_CONTENT_SIZE))
+				      ? ((s->r_content + 7) & ~(uint64_t)7)
+				      : rest;
+		if (s->pkt_bits > rest)
+			return derr(s, "content size %" PRIu64 " bits goes past the end of the file (%" PRIu64 " bits left)",
+				    s->r_content, rest);
+	}
+	s->content_bits = (s->r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->r_content
+								 : s->pkt_bits;
+	if (s->content_bits > s->pkt_bits)
+		return derr(s, "content size %" PRIu64 " bits is larger than the packet size %" PRIu64 " bits",
+			    s->content_bits, s->pkt_bits);
+	if (s->pos > s->content_bits)
+		return derr(s, "packet header and context (%" PRIu64 " bits) are larger than the packet content (%" PRIu64 " bits)",
+			    s->pos, s->content_bits);
+	if (s->pkt_bits / 8 > s->avail_bits / 8) {
+		uint64_t pos = s->pos;
+
+		if (map_at(s, s->pkt_off, s->pkt_bits / 8))
+			return -1;
+		s->pos = pos;
+		if (s->avail_bits < s->pkt_bits)
+			return derr(s, "cannot map the whole packet");
+	}
+	s->end = s->content_bits;
+	return 0;
+}
+
+static void queue_pending(struct rtr__stream *s)
+{
+	struct rtr__stream_class *sc = s->sc;
+	bool has_disc = s->r_seen & (1u << ROLE_DISCARDED);
+	bool has_seq = s->r_seen & (1u << ROLE_SEQ_NUM);
+	bool has_end = s->r_seen & (1u << ROLE_TS_END);
+	bool has_beg = s->r_seen & (1u << ROLE_TS_BEGIN);
+	bool clk = sc->clock >= 0;
+
+	s->npend = s->ipend = 0;
+	/* discarded events */
+	if (has_disc) {
+		bool emit = false;
+		struct rtr__pending *p = &s->pend[s->npend];
+
+		if (!s->prev_valid || !s->prev_has_disc) {
+			if (s->r_disc != 0) {
+				emit = true;
+				p->count = UINT64_MAX;
+				p->has_range = clk && has_beg && has_end;
+				p->begin = s->r_ts_begin;
+				p->end = s->r_ts_end;
+			}
+		} else if (s->r_disc != s->prev_disc) {
+			emit = true;
+			p->count = s->r_disc - s->prev_disc;
+			p->has_range = clk && s->prev_has_ts_end && has_end;
+			p->begin = s->prev_ts_end;
+			p->end = s->r_ts_end;
+		}
+		if (emit) {
+			p->kind = IT_DISC_EVENTS;
+			s->npend++;
+		}
+	}
+	/* discarded packets */
+	if (has_seq && s->prev_valid && s->prev_has_seq &&
+	    s->r_seq != s->prev_seq + 1 && s->r_seq > s->prev_seq) {
+		struct rtr__pending *p = &s->pend[s->npend++];
+
+		p->kind = IT_DISC_PACKETS;
+		p->count = s->r_seq - s->prev_seq - 1;
+		p->has_range = clk && s->prev_has_ts_end && has_beg;
+		p->begin = s->prev_ts_end;
+		p->end = s->r_ts_begin;
+	}
+	s->prev_valid = true;
+	s->prev_has_disc = has_disc;
+	s->prev_disc = s->r_disc;
+	s->prev_has_ts_end = has_end;
+	s->prev_ts_end = s->r_ts_end;
+	s->prev_has_seq = has_seq;
+	s->prev_seq = s->r_seq;
+}
+
+static int open_file(struct rtr__stream *s)
+{
+	unmap(s);
+	s->f = s->files[s->fi];
+	s->tc = s->f->tc;
+	s->pkt_off = 0;
+	return 0;
+}
+
+/* Moves to the next packet with events or pending items. Returns 0, 1 at
+ * end of stream, -1 on error. */
+static int next_packet(struct rtr__stream *s)
+{
+	while (1) {
+		int r;
+
+		if (s->in_packet) {
+			s->bytes_done += s->pkt_bits / 8;
+			s->pkt_off += s->pkt_bits / 8;
+			s->in_packet = false;
+		}
+		r = read_packet(s, false);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			if (s->fi + 1 >= s->nfiles)
+				return 1;
+			s->fi++;
+			open_file(s);
+			continue;
+		}
+		s->in_packet = true;
+		/* keep the packet context values */
+		if (s->nvals > s->cap_pvals) {
+			struct rtr_value *np = realloc(s->pvals, s->nvals * sizeof(*np));
+
+			if (!np)
+				return derr(s, "out of memory");
+			s->pvals = np;
+			s->cap_pvals = s->nvals;
+		}
+		if (s->nvals)
+			memcpy(s->pvals, s->vals, s->nvals * sizeof(*s->vals));
+		s->npvals = s->nvals;
+		queue_pending(s);
+		return 0;
+	}
+}
+
+/* Decodes one event at s->pos. */
+static int read_event(struct rtr__stream *s)
+{
+	struct rtr__stream_class *sc = s->sc;
+	struct rtr__event_class *ec;
+	uint64_t start = s->pos;
+
+	s->r_seen &= ~(1u << ROLE_EVENT_ID);
+	s->budget = (s->end - s->pos) + 65536;
+	s->nvals = 0;
+	if (s->npvals && sc->p_packet_context.shown) {
+		if (s->cap_vals < s->npvals + 64) {
+			struct rtr_value *nv = realloc(s->vals, (s->npvals + 256) * sizeof(*nv));
+
+			if (!nv)
+				return derr(s, "out of memory");
+			s->vals = nv;
+			s->cap_vals = s->npvals + 256;
+		}
+		memcpy(s->vals, s->pvals, s->npvals * sizeof(*s->vals));
+		s->nvals = s->npvals;
+	}
+	if (exec_plan(s, &sc->p_event_header, RTR_SCOPE_EVENT_HEADER, false))
+		return -1;
+	s->ev_clock = s->clock;
+	if (s->r_seen & (1u << ROLE_EVENT_ID)) {
+		ec = rtr__sc_find_ec(sc, s->r_event_id);
+		if (!ec) {
+			s->pos = start;
+			return derr(s, "no event class with id %" PRIu64 " in stream class %" PRIu64,
+				    s->r_event_id, sc->id);
+		}
+	} else {
+		if (sc->n_ecs == 1) {
+			ec = sc->ecs[0];
+		} else {
+			ec = rtr__sc_find_ec(sc, 0);
+			if (!ec) {
+				s->pos = start;
+				return derr(s, "event header has no id and stream class %" PRIu64 " has %zu event classes",
+					    sc->id, sc->n_ecs);
+			}
+		}
+	}
+	if (exec_plan(s, &sc->p_event_context, RTR_SCOPE_EVENT_COMMON_CONTEXT,
+		      true) ||
+	    exec_plan(s, &ec->p_context, RTR_SCOPE_EVENT_CONTEXT, true) ||
+	    exec_plan(s, &ec->p_fields, RTR_SCOPE_EVENT_PAYLOAD, true))
+		return -1;
+	if (s->pos == start) {
+		s->pos = start;
+		return derr(s, "event '%s' decodes to zero bits (an event must not be empty)",
+			    ec->name ? ec->name : "?");
+	}
+	s->ec = ec;
+	return 0;
+}
+
+int rtr__stream_next(struct rtr__stream *s)
+{
+	while (1) {
+		if (s->eof)
+			return 0;
+		if (s->ipend < s->npend) {
+			s->cur_pend = s->pend[s->ipend++];
+			s->item = s->cur_pend.kind;
+			return 1;
+		}
+		if (s->in_packet && s->pos < s->end) {
+			if (read_event(s))
+				return -1;
+			s->item = IT_EVENT;
+			return 1;
+		}
+		{
+			int r = next_packet(s);
+
+			if (r < 0)
+				return -1;
+			if (r == 1) {
+				s->eof = true;
+				s->item = IT_NONE;
+				unmap(s);
+				return 0;
+			}
+		}
+	}
+}
+
+int rtr__stream_start(struct rtr__stream *s)
+{
+	s->fi = 0;
+	open_file(s);
+	return 0;
+}
+
+void rtr__stream_fini(struct rtr__stream *s)
+{
+	unmap(s);
+	free(s->slots);
+	free(s->vals);
+	free(s->pvals);
+	free(s->files);
+	s->slots = NULL;
+	s->vals = s->pvals = NULL;
+	s->files = NULL;
+}
+
+int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc,
+		    struct rtr__err *e)
+{
+	struct rtr__stream s;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.f = f;
+	s.tc = tc;
+	s.err = e;
+	if (f->size == 0)
+		return 1;
+	r = read_packet(&s, true);
+	if (r == 0) {
+		f->sc = s.sc;
+		f->has_instance_id = s.r_seen & (1u << ROLE_STREAM_INSTANCE_ID);
+		f->instance_id = s.r_instance_id;
+		f->has_ts_begin = s.r_seen & (1u << ROLE_TS_BEGIN);
+		f->ts_begin = s.r_ts_begin;
+	}
+	unmap(&s);
+	free(s.slots);
+	free(s.vals);
+	return r < 0 ? -1 : 0;
+}

@@ -1,0 +1,833 @@
+/* babeltrace2 2.0.4 text format (sink.text.pretty), byte for byte, with
+ * hand-written number formatting and a large output buffer.
+ * See docs/design/reader.md and shared/docs/research/ctf.md §9. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define OUTBUF (1u << 20)
+
+struct trace_hdr {
+	bool done;
+	const char *hostname, *domain, *procname;
+	bool has_vpid;
+	int64_t vpid;
+};
+
+struct rtr_text {
+	struct rtr_reader *r;
+	int fd;
+	FILE *err;
+	struct rtr_text_options o;
+	char *buf;
+	size_t len, cap;
+	int werr;
+	/* timestamps */
+	uint64_t last_real; /* -1: none */
+	uint64_t delta_real;
+	uint64_t last_cycles, delta_cycles;
+	bool neg_warned;
+	time_t tm_sec_cached;
+	bool tm_valid;
+	struct tm tm_cached;
+	struct trace_hdr *th;
+	size_t nth;
+	bool start_line;
+};
+
+/* ------------------------------------------------------------------ */
+/* output                                                              */
+
+static void flush_out(struct rtr_text *t)
+{
+	size_t off = 0;
+
+	while (off < t->len && !t->werr) {
+		ssize_t w = write(t->fd, t->buf + off, t->len - off);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			t->werr = errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	t->len = 0;
+}
+
+static inline char *room(struct rtr_text *t, size_t n)
+{
+	if (rtr_unlikely(t->len + n > t->cap)) {
+		flush_out(t);
+		if (n > t->cap) {
+			char *nb = realloc(t->buf, n);
+
+			if (!nb)
+				return NULL;
+			t->buf = nb;
+			t->cap = n;
+		}
+	}
+	return t->buf + t->len;
+}
+
+static inline void put(struct rtr_text *t, const char *s, size_t n)
+{
+	char *p = room(t, n);
+
+	if (!p)
+		return;
+	memcpy(p, s, n);
+	t->len += n;
+}
+
+#define PUTS(t, lit) put(t, lit, sizeof(lit) - 1)
+
+static inline void putc1(struct rtr_text *t, char c)
+{
+	char *p = room(t, 1);
+
+	if (p) {
+		*p = c;
+		t->len++;
+	}
+}
+
+static inline void putstr(struct rtr_text *t, const char *s)
+{
+	put(t, s, strlen(s));
+}
+
+static char *fmt_u64(char *end, uint64_t v)
+{
+	static const char d2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+
+	while (v >= 100) {
+		unsigned k = (unsigned)(v % 100) * 2;
+
+		v /= 100;
+		*--end = d2[k + 1];
+		*--end = d2[k];
+	}
+	if (v >= 10) {
+		unsigned k = (unsigned)v * 2;
+
+		*--end = d2[k + 1];
+		*--end = d2[k];
+	} else {
+		*--end = (char)('0' + v);
+	}
+	return end;
+}
+
+static inline void put_u64(struct rtr_text *t, uint64_t v)
+{
+	char b[24], *e = b + sizeof(b), *s = fmt_u64(e, v);
+
+	put(t, s, (size_t)(e - s));
+}
+
+static inline void put_i64(struct rtr_text *t, int64_t v)
+{
+	if (v < 0) {
+		putc1(t, '-');
+		put_u64(t, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(t, (uint64_t)v);
+	}
+}
+
+/* zero-padded to width digits */
+static inline void put_u64w(struct rtr_text *t, uint64_t v, int width)
+{
+	char b[32], *e = b + sizeof(b), *s = fmt_u64(e, v);
+
+	while (e - s < width)
+		*--s = '0';
+	put(t, s, (size_t)(e - s));
+}
+
+static void put_hex(struct rtr_text *t, uint64_t v)
+{
+	char b[20], *e = b + sizeof(b), *s = e;
+
+	do {
+		*--s = "0123456789ABCDEF"[v & 15];
+		v >>= 4;
+	} while (v);
+	put(t, s, (size_t)(e - s));
+}
+
+static void put_oct(struct rtr_text *t, uint64_t v)
+{
+	char b[24], *e = b + sizeof(b), *s = e;
+
+	do {
+		*--s = (char)('0' + (v & 7));
+		v >>= 3;
+	} while (v);
+	put(t, s, (size_t)(e - s));
+}
+
+static void put_escaped(struct rtr_text *t, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	putc1(t, '"');
+	while (i < n) {
+		size_t j = i;
+
+		/* run of plain characters */
+		while (j < n) {
+			unsigned char c = (unsigned char)s[j];
+
+			if (c < 32 || c == 127 || c == '\\' || c == '\'' ||
+			    c == '"' || c == '?')
+				break;
+			j++;
+		}
+		if (j > i)
+			put(t, s + i, j - i);
+		if (j >= n)
+			break;
+		switch (s[j]) {
+		case '\\': PUTS(t, "\\\\"); break;
+		case '\'': PUTS(t, "\\'"); break;
+		case '"': PUTS(t, "\\\""); break;
+		case '?': PUTS(t, "\\?"); break;
+		case '\0': PUTS(t, "\\0"); break;
+		case '\a': PUTS(t, "\\a"); break;
+		case '\b': PUTS(t, "\\b"); break;
+		case 27: PUTS(t, "\\e"); break;
+		case '\f': PUTS(t, "\\f"); break;
+		case '\n': PUTS(t, "\\n"); break;
+		case '\r': PUTS(t, "\\r"); break;
+		case '\t': PUTS(t, "\\t"); break;
+		case '\v': PUTS(t, "\\v"); break;
+		default: {
+			char h[5];
+
+			h[0] = '\\';
+			h[1] = 'x';
+			h[2] = "0123456789abcdef"[((unsigned char)s[j] >> 4) & 15];
+			h[3] = "0123456789abcdef"[(unsigned char)s[j] & 15];
+			put(t, h, 4);
+			break;
+		}
+		}
+		i = j + 1;
+	}
+	putc1(t, '"');
+}
+
+/* ------------------------------------------------------------------ */
+/* timestamps                                                          */
+
+static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
+		     bool update_last)
+{
+	int64_t ts_sec;
+	uint64_t sec_abs, nsec_abs;
+	bool neg;
+
+	if (ns_error) {
+		PUTS(t, "Error");
+		return;
+	}
+	if (t->last_real != UINT64_MAX)
+		t->delta_real = (uint64_t)ts_nsec - t->last_real;
+	if (update_last)
+		t->last_real = (uint64_t)ts_nsec;
+	ts_sec = ts_nsec / 1000000000;
+	ts_nsec = ts_nsec % 1000000000;
+	if (ts_sec >= 0 && ts_nsec >= 0) {
+		neg = false;
+		sec_abs = (uint64_t)ts_sec;
+		nsec_abs = (uint64_t)ts_nsec;
+	} else if (ts_sec > 0 && ts_nsec < 0) {
+		neg = false;
+		sec_abs = (uint64_t)(ts_sec - 1);
+		nsec_abs = (uint64_t)(1000000000 + ts_nsec);
+	} else if (ts_sec == 0 && ts_nsec < 0) {
+		neg = true;
+		sec_abs = 0;
+		nsec_abs = (uint64_t)-ts_nsec;
+	} else if (ts_sec < 0 && ts_nsec > 0) {
+		neg = true;
+		sec_abs = (uint64_t)-(ts_sec + 1);
+		nsec_abs = (uint64_t)(1000000000 - ts_nsec);
+	} else if (ts_sec < 0 && ts_nsec == 0) {
+		neg = true;
+		sec_abs = (uint64_t)-ts_sec;
+		nsec_abs = 0;
+	} else {
+		neg = true;
+		sec_abs = (uint64_t)-ts_sec;
+		nsec_abs = (uint64_t)-ts_nsec;
+	}
+	if (!t->o.clock_seconds) {
+		time_t ts = (time_t)sec_abs;
+		struct tm *tm = &t->tm_cached;
+
+		if (neg && !t->neg_warned) {
+			flush_out(t);
+			fprintf(t->err, "[warning] Fallback to [sec.ns] to print negative time value. Use --clock-seconds.\n");
+			t->neg_warned = true;
+			goto seconds;
+		}
+		if (!t->tm_valid || ts != t->tm_sec_cached) {
+			struct tm *res = t->o.clock_gmt ? gmtime_r(&ts, tm)
+							: localtime_r(&ts, tm);
+
+			if (!res) {
+				t->tm_valid = false;
+				goto seconds;
+			}
+			t->tm_valid = true;
+			t->tm_sec_cached = ts;
+		}
+		if (t->o.clock_date) {
+			char d[32];
+			size_t n = strftime(d, sizeof(d), "%Y-%m-%d ", tm);
+
+			put(t, d, n);
+		}
+		{
+			char b[20];
+
+			b[0] = (char)('0' + tm->tm_hour / 10);
+			b[1] = (char)('0' + tm->tm_hour % 10);
+			b[2] = ':';
+			b[3] = (char)('0' + tm->tm_min / 10);
+			b[4] = (char)('0' + tm->tm_min % 10);
+			b[5] = ':';
+			b[6] = (char)('0' + tm->tm_sec / 10);
+			b[7] = (char)('0' + tm->tm_sec % 10);
+			b[8] = '.';
+			put(t, b, 9);
+			put_u64w(t, nsec_abs, 9);
+		}
+		return;
+	}
+seconds:
+	if (neg)
+		putc1(t, '-');
+	put_u64(t, sec_abs);
+	putc1(t, '.');
+	put_u64w(t, nsec_abs, 9);
+}
+
+/* ------------------------------------------------------------------ */
+/* fields                                                              */
+
+static void put_int(struct rtr_text *t, const struct rtr_value *v)
+{
+	int base = rtr_value_base(v);
+	unsigned len = rtr_value_bits(v);
+	uint64_t u = v->v.u;
+
+	switch (base) {
+	case 2:
+		PUTS(t, "0b");
+		if (len < 64)
+			u <<= 64 - len;
+		for (unsigned b = 0; b < len; b++) {
+			putc1(t, (u >> 63) ? '1' : '0');
+			u <<= 1;
+		}
+		break;
+	case 8:
+		if (v->kind == RTR_VAL_SINT && len < 64) {
+			unsigned rl = ((len - 1) / 3 + 1) * 3;
+
+			if (rl < 64)
+				u &= ((uint64_t)1 << rl) - 1;
+		}
+		putc1(t, '0');
+		put_oct(t, u);
+		break;
+	case 16:
+		if (len < 64) {
+			unsigned rl = (len + 3) & ~3u;
+
+			/* babeltrace2 computes (1 << 64) - 1 on x86 as 0 */
+			u &= rl < 64 ? ((uint64_t)1 << rl) - 1 : 0;
+		}
+		PUTS(t, "0x");
+		put_hex(t, u);
+		break;
+	default:
+		if (v->kind == RTR_VAL_SINT)
+			put_i64(t, v->v.i);
+		else
+			put_u64(t, u);
+		break;
+	}
+}
+
+static void put_enum(struct rtr_text *t, const struct rtr_value *v)
+{
+	const char *lab[16];
+	size_t n = rtr_value_enum_labels(v, lab, RTR_ARRAY_SIZE(lab));
+
+	PUTS(t, "( ");
+	if (n == 0) {
+		PUTS(t, "<unknown>");
+	} else {
+		const char **all = lab;
+		const char **heap = NULL;
+
+		if (n > RTR_ARRAY_SIZE(lab)) {
+			heap = malloc(n * sizeof(*heap));
+			if (heap) {
+				rtr_value_enum_labels(v, heap, n);
+				all = heap;
+			} else {
+				n = RTR_ARRAY_SIZE(lab);
+			}
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				PUTS(t, ", ");
+			put_escaped(t, all[i], strlen(all[i]));
+		}
+		free(heap);
+	}
+	PUTS(t, " : container = ");
+	put_int(t, v);
+	PUTS(t, " )");
+}
+
+static void put_float(struct rtr_text *t, double d)
+{
+	char b[64];
+	int n = snprintf(b, sizeof(b), "%g", d);
+
+	if (n > 0)
+		put(t, b, (size_t)n);
+}
+
+struct pframe {
+	uint8_t kind; /* 0 struct, 1 array, 2 variant */
+	uint64_t count;
+};
+
+static const char *scope_label(uint32_t s)
+{
+	switch (s) {
+	case RTR_SCOPE_PACKET_CONTEXT: return "stream.packet.context = ";
+	case RTR_SCOPE_EVENT_COMMON_CONTEXT: return "stream.event.context = ";
+	case RTR_SCOPE_EVENT_CONTEXT: return "event.context = ";
+	default: return "event.fields = ";
+	}
+}
+
+static void put_values(struct rtr_text *t, const struct rtr_value *vals,
+		       size_t n)
+{
+	struct pframe st[RTR__MAX_DEPTH * 2 + 8];
+	int sp = 0;
+	bool names = false;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct rtr_value *v = &vals[i];
+
+		if (v->kind == RTR_VAL_STRUCT_END || v->kind == RTR_VAL_ARRAY_END ||
+		    v->kind == RTR_VAL_VARIANT_END) {
+			if (sp > 0)
+				sp--;
+			if (v->kind == RTR_VAL_ARRAY_END)
+				PUTS(t, " ]");
+			else
+				PUTS(t, " }");
+			continue;
+		}
+		if (sp == 0) {
+			/* scope root */
+			if (!t->start_line)
+				PUTS(t, ", ");
+			t->start_line = false;
+			if (t->o.names & RTR_TEXT_NAME_SCOPE)
+				putstr(t, scope_label(v->scope));
+			names = v->scope == RTR_SCOPE_EVENT_PAYLOAD
+					? (t->o.names & RTR_TEXT_NAME_PAYLOAD)
+					: (t->o.names & RTR_TEXT_NAME_CONTEXT);
+		} else {
+			struct pframe *p = &st[sp - 1];
+
+			if (p->kind == 0) {
+				if (p->count++)
+					PUTS(t, ", ");
+				else
+					putc1(t, ' ');
+				if (names) {
+					const char *nm = rtr_value_name(v);
+
+					putstr(t, nm ? nm : "");
+					PUTS(t, " = ");
+				}
+			} else if (p->kind == 1) {
+				if (p->count)
+					PUTS(t, ", ");
+				else
+					putc1(t, ' ');
+				if (names) {
+					putc1(t, '[');
+					put_u64(t, p->count);
+					PUTS(t, "] = ");
+				}
+				p->count++;
+			}
+		}
+		switch (v->kind) {
+		case RTR_VAL_STRUCT_BEGIN:
+			putc1(t, '{');
+			if (sp < (int)RTR_ARRAY_SIZE(st)) {
+				st[sp].kind = 0;
+				st[sp++].count = 0;
+			}
+			break;
+		case RTR_VAL_ARRAY_BEGIN:
+			putc1(t, '[');
+			if (sp < (int)RTR_ARRAY_SIZE(st)) {
+				st[sp].kind = 1;
+				st[sp++].count = 0;
+			}
+			break;
+		case RTR_VAL_VARIANT_BEGIN:
+			PUTS(t, "{ ");
+			if (sp < (int)RTR_ARRAY_SIZE(st)) {
+				st[sp].kind = 2;
+				st[sp++].count = 0;
+			}
+			break;
+		case RTR_VAL_UINT:
+		case RTR_VAL_SINT:
+			if (rtr_value_is_enum(v))
+				put_enum(t, v);
+			else
+				put_int(t, v);
+			break;
+		case RTR_VAL_FLOAT:
+			put_float(t, v->v.d);
+			break;
+		case RTR_VAL_STRING:
+			put_escaped(t, v->v.s, (size_t)v->len);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* event header                                                        */
+
+static const struct trace_hdr *hdr_of(struct rtr_text *t,
+				      const struct rtr_stream_info *si)
+{
+	struct trace_hdr *h;
+
+	if (si->trace_index >= t->nth)
+		return NULL;
+	h = &t->th[si->trace_index];
+	if (!h->done) {
+		const char *s;
+		int64_t i;
+
+		h->done = true;
+		if (rtr_reader_trace_env(t->r, si->trace_index, "hostname", NULL, &s) == 2)
+			h->hostname = s;
+		if (rtr_reader_trace_env(t->r, si->trace_index, "domain", NULL, &s) == 2)
+			h->domain = s;
+		if (rtr_reader_trace_env(t->r, si->trace_index, "procname", NULL, &s) == 2)
+			h->procname = s;
+		if (rtr_reader_trace_env(t->r, si->trace_index, "vpid", &i, NULL) == 1) {
+			h->has_vpid = true;
+			h->vpid = i;
+		}
+	}
+	return h;
+}
+
+static const char *loglevel_name(int64_t l)
+{
+	static const char *n[] = {
+		"TRACE_EMERG", "TRACE_ALERT", "TRACE_CRIT", "TRACE_ERR",
+		"TRACE_WARNING", "TRACE_NOTICE", "TRACE_INFO",
+		"TRACE_DEBUG_SYSTEM", "TRACE_DEBUG_PROGRAM",
+		"TRACE_DEBUG_PROCESS", "TRACE_DEBUG_MODULE",
+		"TRACE_DEBUG_UNIT", "TRACE_DEBUG_FUNCTION", "TRACE_DEBUG_LINE",
+		"TRACE_DEBUG",
+	};
+	return l >= 0 && l < 15 ? n[l] : NULL;
+}
+
+static void put_event(struct rtr_text *t, const struct rtr_msg *m)
+{
+	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
+	unsigned f = t->o.fields;
+	const struct trace_hdr *h = hdr_of(t, m->stream);
+	bool dom = false;
+
+	t->start_line = true;
+	if (m->has_clock) {
+		if (pn)
+			PUTS(t, "timestamp = ");
+		else
+			putc1(t, '[');
+		if (t->o.clock_cycles) {
+			put_u64w(t, m->cycles, 20);
+			if (t->last_cycles != UINT64_MAX)
+				t->delta_cycles = m->cycles - t->last_cycles;
+			t->last_cycles = m->cycles;
+		} else {
+			put_wall(t, m->ns, m->ns_error, true);
+		}
+		if (!pn)
+			PUTS(t, "] ");
+		if (!t->o.no_delta) {
+			if (pn) {
+				PUTS(t, ", delta = ");
+			} else {
+				putc1(t, '(');
+			}
+			if (t->o.clock_cycles) {
+				if (t->delta_cycles == UINT64_MAX) {
+					PUTS(t, "+????????????");
+				} else {
+					putc1(t, '+');
+					put_u64w(t, t->delta_cycles, 12);
+				}
+			} else if (t->delta_real != UINT64_MAX) {
+				putc1(t, '+');
+				put_u64(t, t->delta_real / 1000000000);
+				putc1(t, '.');
+				put_u64w(t, t->delta_real % 1000000000, 9);
+			} else {
+				PUTS(t, "+?.?????????");
+			}
+			if (!pn)
+				PUTS(t, ") ");
+		}
+		t->start_line = !pn;
+	}
+	if (f & RTR_TEXT_FIELD_TRACE) {
+		const char *name = m->stream->trace_name;
+
+		if (name) {
+			if (!t->start_line)
+				PUTS(t, ", ");
+			if (pn)
+				PUTS(t, "trace = ");
+			putstr(t, name);
+			if (pn)
+				PUTS(t, ", ");
+		}
+	}
+	if ((f & RTR_TEXT_FIELD_HOSTNAME) && h && h->hostname) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		if (pn)
+			PUTS(t, "trace:hostname = ");
+		putstr(t, h->hostname);
+		dom = true;
+	}
+	if ((f & RTR_TEXT_FIELD_DOMAIN) && h && h->domain) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		else if (dom)
+			putc1(t, ':');
+		if (pn)
+			PUTS(t, "trace:domain = ");
+		putstr(t, h->domain);
+		dom = true;
+	}
+	if ((f & RTR_TEXT_FIELD_PROCNAME) && h && h->procname) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		else if (dom)
+			putc1(t, ':');
+		if (pn)
+			PUTS(t, "trace:procname = ");
+		putstr(t, h->procname);
+		dom = true;
+	}
+	if ((f & RTR_TEXT_FIELD_VPID) && h && h->has_vpid) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		else if (dom)
+			putc1(t, ':');
+		if (pn)
+			PUTS(t, "trace:vpid = ");
+		putc1(t, '(');
+		put_i64(t, h->vpid);
+		putc1(t, ')');
+		dom = true;
+	}
+	if ((f & RTR_TEXT_FIELD_LOGLEVEL) && m->loglevel >= 0 &&
+	    loglevel_name(m->loglevel)) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		if (pn)
+			PUTS(t, "loglevel = ");
+		else if (dom)
+			putc1(t, ':');
+		putstr(t, loglevel_name(m->loglevel));
+		PUTS(t, " (");
+		put_i64(t, m->loglevel);
+		putc1(t, ')');
+		dom = true;
+	}
+	if ((f & RTR_TEXT_FIELD_EMF) && m->emf_uri) {
+		if (!t->start_line)
+			PUTS(t, ", ");
+		if (pn)
+			PUTS(t, "model.emf.uri = ");
+		else if (dom)
+			putc1(t, ':');
+		putstr(t, m->emf_uri);
+		dom = true;
+	}
+	if (dom && !pn)
+		putc1(t, ' ');
+	if (!t->start_line)
+		PUTS(t, ", ");
+	t->start_line = true;
+	if (pn)
+		PUTS(t, "name = ");
+	putstr(t, m->name ? m->name : "<unknown>");
+	if (!pn)
+		PUTS(t, ": ");
+	else
+		PUTS(t, ", ");
+	put_values(t, m->values, m->n_values);
+	putc1(t, '\n');
+}
+
+static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
+{
+	const struct rtr_stream_info *si = m->stream;
+	const char *what = m->kind == RTR_MSG_DISCARDED_EVENTS ? "event" : "packet";
+	size_t save = t->len;
+	char *line;
+	size_t n;
+
+	/* build the line in the buffer, then move it to stderr */
+	flush_out(t);
+	save = t->len;
+	PUTS(t, "WARNING: ");
+	if (m->count == UINT64_MAX) {
+		PUTS(t, "Tracer may have discarded ");
+		putstr(t, what);
+		putc1(t, 's');
+	} else {
+		PUTS(t, "Tracer discarded ");
+		put_u64(t, m->count);
+		putc1(t, ' ');
+		putstr(t, what);
+		if (m->count != 1)
+			putc1(t, 's');
+	}
+	putc1(t, ' ');
+	if (m->has_range) {
+		PUTS(t, "between [");
+		put_wall(t, m->begin_ns, m->begin_ns_error, false);
+		PUTS(t, "] and [");
+		put_wall(t, m->end_ns, m->end_ns_error, false);
+		putc1(t, ']');
+	} else {
+		PUTS(t, "(unknown time range)");
+	}
+	PUTS(t, " in trace \"");
+	putstr(t, si->trace_name ? si->trace_name : "(unknown)");
+	PUTS(t, "\" ");
+	if (si->uuid) {
+		char u[64];
+		const uint8_t *x = si->uuid;
+
+		snprintf(u, sizeof(u),
+			 "(UUID: %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x) ",
+			 x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
+			 x[9], x[10], x[11], x[12], x[13], x[14], x[15]);
+		putstr(t, u);
+	} else {
+		PUTS(t, "(no UUID) ");
+	}
+	PUTS(t, "within stream \"");
+	putstr(t, si->path ? si->path : "(unknown)");
+	PUTS(t, "\" (stream class ID: ");
+	put_u64(t, si->stream_class_id);
+	PUTS(t, ", stream ID: ");
+	put_u64(t, si->stream_id);
+	PUTS(t, ").\n");
+	line = t->buf + save;
+	n = t->len - save;
+	fwrite(line, 1, n, t->err);
+	fflush(t->err);
+	t->len = save;
+}
+
+struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
+				 const struct rtr_text_options *o)
+{
+	struct rtr_text *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->buf = malloc(OUTBUF);
+	t->nth = rtr_reader_trace_count(r);
+	t->th = calloc(t->nth + 1, sizeof(*t->th));
+	if (!t->buf || !t->th) {
+		free(t->buf);
+		free(t->th);
+		free(t);
+		return NULL;
+	}
+	t->cap = OUTBUF;
+	t->r = r;
+	t->fd = out_fd;
+	t->err = err;
+	t->o = *o;
+	t->last_real = t->delta_real = UINT64_MAX;
+	t->last_cycles = t->delta_cycles = UINT64_MAX;
+	tzset();
+	return t;
+}
+
+int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
+{
+	if (m->kind == RTR_MSG_EVENT)
+		put_event(t, m);
+	else
+		put_discarded(t, m);
+	if (t->werr) {
+		errno = t->werr;
+		return -1;
+	}
+	return 0;
+}
+
+int rtr_text_destroy(struct rtr_text *t)
+{
+	int e;
+
+	if (!t)
+		return 0;
+	flush_out(t);
+	e = t->werr;
+	free(t->buf);
+	free(t->th);
+	free(t);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,2469 @@
+/* TSDL (CTF 1.8 metadata) lexer and recursive-descent parser building the
+ * trace class model. See docs/design/reader.md. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ */
+/* errors, arena                                                       */
+
+void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!e || e->set)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	e->set = 1;
+}
+
+struct rtr__arena_chunk {
+	struct rtr__arena_chunk *next;
+	size_t size;
+	max_align_t data[];
+};
+
+void *rtr__arena_alloc(struct rtr__arena *a, size_t n)
+{
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (!a->head || a->used + n > a->cap) {
+		size_t sz = n > 65536 ? n : 65536;
+		struct rtr__arena_chunk *c;
+
+		if (a->total + sz > RTR__MAX_ARENA)
+			return NULL;
+		c = malloc(sizeof(*c) + sz);
+		if (!c)
+			return NULL;
+		c->next = a->head;
+		c->size = sz;
+		a->head = c;
+		a->used = 0;
+		a->cap = sz;
+		a->total += sz;
+	}
+	p = (char *)a->head->data + a->used;
+	a->used += n;
+	memset(p, 0, n);
+	return p;
+}
+
+char *rtr__arena_strndup(struct rtr__arena *a, const char *s, size_t n)
+{
+	char *p = rtr__arena_alloc(a, n + 1);
+
+	if (!p)
+		return NULL;
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+void rtr__arena_free(struct rtr__arena *a)
+{
+	struct rtr__arena_chunk *c = a->head, *n;
+
+	while (c) {
+		n = c->next;
+		free(c);
+		c = n;
+	}
+	memset(a, 0, sizeof(*a));
+}
+
+int rtr__grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t nc;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	nc = *cap ? *cap : 8;
+	while (nc < need) {
+		if (nc > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		nc *= 2;
+	}
+	np = realloc(*p, nc * elem);
+	if (!np)
+		return -ENOMEM;
+	*p = np;
+	*cap = nc;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* lexer                                                               */
+
+enum tok {
+	T_EOF = 0,
+	T_IDENT,
+	T_INT,
+	T_STRING,
+	T_CHAR,
+	T_LBRACE,
+	T_RBRACE,
+	T_LPAREN,
+	T_RPAREN,
+	T_LBRACK,
+	T_RBRACK,
+	T_SEMI,
+	T_COLON,
+	T_COMMA,
+	T_EQ,
+	T_ASSIGN, /* := */
+	T_DOT,
+	T_ARROW,
+	T_LT,
+	T_GT,
+	T_ELLIPSIS,
+	T_MINUS,
+	T_PLUS,
+	T_STAR,
+	T_QUESTION,
+};
+
+enum kw {
+	KW_NONE = 0,
+	KW_ALIGN,
+	KW_CALLSITE,
+	KW_CONST,
+	KW_CHAR,
+	KW_CLOCK,
+	KW_DOUBLE,
+	KW_ENUM,
+	KW_ENV,
+	KW_EVENT,
+	KW_FLOATING_POINT,
+	KW_FLOAT,
+	KW_INTEGER,
+	KW_INT,
+	KW_LONG,
+	KW_SHORT,
+	KW_SIGNED,
+	KW_STREAM,
+	KW_STRING,
+	KW_STRUCT,
+	KW_TRACE,
+	KW_TYPEALIAS,
+	KW_TYPEDEF,
+	KW_UNSIGNED,
+	KW_VARIANT,
+	KW_VOID,
+	KW_BOOL,
+	KW_COMPLEX,
+	KW_IMAGINARY,
+};
+
+static const struct {
+	const char *s;
+	enum kw k;
+} kwtab[] = {
+	{ "align", KW_ALIGN },
+	{ "callsite", KW_CALLSITE },
+	{ "const", KW_CONST },
+	{ "char", KW_CHAR },
+	{ "clock", KW_CLOCK },
+	{ "double", KW_DOUBLE },
+	{ "enum", KW_ENUM },
+	{ "env", KW_ENV },
+	{ "event", KW_EVENT },
+	{ "floating_point", KW_FLOATING_POINT },
+	{ "float", KW_FLOAT },
+	{ "integer", KW_INTEGER },
+	{ "int", KW_INT },
+	{ "long", KW_LONG },
+	{ "short", KW_SHORT },
+	{ "signed", KW_SIGNED },
+	{ "stream", KW_STREAM },
+	{ "string", KW_STRING },
+	{ "struct", KW_STRUCT },
+	{ "trace", KW_TRACE },
+	{ "typealias", KW_TYPEALIAS },
+	{ "typedef", KW_TYPEDEF },
+	{ "unsigned", KW_UNSIGNED },
+	{ "variant", KW_VARIANT },
+	{ "void", KW_VOID },
+	{ "_Bool", KW_BOOL },
+	{ "_Complex", KW_COMPLEX },
+	{ "_Imaginary", KW_IMAGINARY },
+};
+
+struct token {
+	uint8_t t;
+	uint8_t kw;
+	uint8_t ovf; /* integer literal overflowed 64 bits */
+	uint32_t line;
+	const char *s; /* identifier / string content (NUL-terminated) */
+	uint32_t len;
+	uint64_t v;
+};
+
+struct parser {
+	struct rtr__trace_class *tc;
+	struct rtr__err *e;
+	const char *origin;
+	struct token *tk;
+	size_t ntk, cap;
+	size_t i;
+	int depth;
+	struct scope *scope;
+	int trace_bo; /* resolved trace byte order */
+	bool trace_seen;
+};
+
+static const char *tok_desc(const struct token *t, char *buf, size_t n)
+{
+	switch (t->t) {
+	case T_EOF:
+		return "end of metadata";
+	case T_IDENT:
+		snprintf(buf, n, "'%s'", t->s);
+		return buf;
+	case T_INT:
+		snprintf(buf, n, "integer %" PRIu64, t->v);
+		return buf;
+	case T_STRING:
+		snprintf(buf, n, "string \"%.40s\"", t->s);
+		return buf;
+	default:
+		snprintf(buf, n, "'%.*s'", (int)t->len, t->s);
+		return buf;
+	}
+}
+
+#define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
+
+__attribute__((format(printf, 3, 4))) static int perr_at(struct parser *p,
+							 uint32_t line,
+							 const char *fmt, ...)
+{
+	char m[700];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	rtr__seterr(p->e, "%s:%u: metadata error: %s", p->origin, line, m);
+	return -1;
+}
+
+static int push_tok(struct parser *p, struct token *t)
+{
+	if (rtr__grow((void **)&p->tk, &p->cap, p->ntk + 1, sizeof(*t)))
+		return perr_at(p, t->line, "out of memory");
+	p->tk[p->ntk++] = *t;
+	return 0;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the escapes of a string/char literal body [s, e) into the arena. */
+static char *unescape(struct parser *p, const char *s, const char *e,
+		      uint32_t *outlen)
+{
+	char *o = rtr__arena_alloc(&p->tc->arena, (size_t)(e - s) + 1);
+	size_t n = 0;
+
+	if (!o)
+		return NULL;
+	while (s < e) {
+		char c = *s++;
+
+		if (c == '\\' && s < e) {
+			c = *s++;
+			switch (c) {
+			case 'n': c = '\n'; break;
+			case 't': c = '\t'; break;
+			case 'r': c = '\r'; break;
+			case 'a': c = '\a'; break;
+			case 'b': c = '\b'; break;
+			case 'f': c = '\f'; break;
+			case 'v': c = '\v'; break;
+			case 'e': c = 27; break;
+			case 'x': {
+				int v = 0, k = 0, h;
+
+				while (k < 2 && s < e && (h = hexval(*s)) >= 0) {
+					v = v * 16 + h;
+					s++;
+					k++;
+				}
+				c = (char)v;
+				break;
+			}
+			default:
+				if (c >= '0' && c <= '7') {
+					int v = c - '0', k = 1;
+
+					while (k < 3 && s < e && *s >= '0' &&
+					       *s <= '7') {
+						v = v * 8 + (*s++ - '0');
+						k++;
+					}
+					c = (char)v;
+				}
+				break;
+			}
+		}
+		o[n++] = c;
+	}
+	o[n] = 0;
+	*outlen = (uint32_t)n;
+	return o;
+}
+
+static int lex(struct parser *p, const char *src, size_t len)
+{
+	const char *s = src, *end = src + len;
+	uint32_t line = 1;
+
+	while (1) {
+		struct token t = { 0 };
+
+		/* whitespace and comments */
+		while (s < end) {
+			if (*s == '\n') {
+				line++;
+				s++;
+			} else if (*s == ' ' || *s == '\t' || *s == '\r' ||
+				   *s == '\f' || *s == '\v') {
+				s++;
+			} else if (*s == '/' && s + 1 < end && s[1] == '*') {
+				const char *c = s + 2;
+
+				while (c + 1 < end && !(c[0] == '*' && c[1] == '/')) {
+					if (*c == '\n')
+						line++;
+					c++;
+				}
+				if (c + 1 >= end)
+					return perr_at(p, line,
+						       "unterminated comment");
+				s = c + 2;
+			} else if (*s == '/' && s + 1 < end && s[1] == '/') {
+				while (s < end && *s != '\n')
+					s++;
+			} else {
+				break;
+			}
+		}
+		t.line = line;
+		t.s = s;
+		if (s >= end) {
+			t.t = T_EOF;
+			t.s = "";
+			return push_tok(p, &t);
+		}
+		if (isalpha((unsigned char)*s) || *s == '_') {
+			const char *b = s;
+
+			while (s < end && (isalnum((unsigned char)*s) || *s == '_'))
+				s++;
+			t.t = T_IDENT;
+			t.s = rtr__arena_strndup(&p->tc->arena, b, (size_t)(s - b));
+			if (!t.s)
+				return perr_at(p, line, "out of memory");
+			t.len = (uint32_t)(s - b);
+			for (size_t k = 0; k < RTR_ARRAY_SIZE(kwtab); k++)
+				if (strcmp(kwtab[k].s, t.s) == 0)
+					t.kw = kwtab[k].k;
+		} else if (isdigit((unsigned char)*s)) {
+			const char *b = s;
+			uint64_t v = 0;
+			int base = 10, ovf = 0, d;
+
+			if (*s == '0' && s + 1 < end && (s[1] == 'x' || s[1] == 'X')) {
+				base = 16;
+				s += 2;
+				if (s >= end || hexval(*s) < 0)
+					return perr_at(p, line,
+						       "incomplete hexadecimal literal");
+			} else if (*s == '0') {
+				base = 8;
+			}
+			while (s < end && (d = hexval(*s)) >= 0 && d < base) {
+				if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+					ovf = 1;
+				v = v * (uint64_t)base + (uint64_t)d;
+				s++;
+			}
+			while (s < end && (*s == 'u' || *s == 'U' || *s == 'l' ||
+					   *s == 'L'))
+				s++;
+			if (s < end && (isalnum((unsigned char)*s) || *s == '_')) {
+				/* "1x", "089": let the parser see the junk as
+				 * an identifier, as babeltrace2 does */
+			}
+			t.t = T_INT;
+			t.v = v;
+			t.ovf = (uint8_t)ovf;
+			t.s = b;
+			t.len = (uint32_t)(s - b);
+		} else if (*s == '"' || *s == '\'') {
+			char q = *s++;
+			const char *b = s;
+
+			while (s < end && *s != q) {
+				if (*s == '\\' && s + 1 < end)
+					s++;
+				if (*s == '\n')
+					return perr_at(p, line,
+						       "newline in literal");
+				s++;
+			}
+			if (s >= end)
+				return perr_at(p, line, "unterminated literal");
+			t.t = q == '"' ? T_STRING : T_CHAR;
+			t.s = unescape(p, b, s, &t.len);
+			if (!t.s)
+				return perr_at(p, line, "out of memory");
+			if (t.t == T_CHAR)
+				t.v = t.len ? (unsigned char)t.s[0] : 0;
+			s++;
+		} else {
+			t.len = 1;
+			switch (*s) {
+			case '{': t.t = T_LBRACE; break;
+			case '}': t.t = T_RBRACE; break;
+			case '(': t.t = T_LPAREN; break;
+			case ')': t.t = T_RPAREN; break;
+			case '[': t.t = T_LBRACK; break;
+			case ']': t.t = T_RBRACK; break;
+			case ';': t.t = T_SEMI; break;
+			case ',': t.t = T_COMMA; break;
+			case '=': t.t = T_EQ; break;
+			case '<': t.t = T_LT; break;
+			case '>': t.t = T_GT; break;
+			case '+': t.t = T_PLUS; break;
+			case '*': t.t = T_STAR; break;
+			case '?': t.t = T_QUESTION; break;
+			case ':':
+				if (s + 1 < end && s[1] == '=') {
+					t.t = T_ASSIGN;
+					t.len = 2;
+				} else {
+					t.t = T_COLON;
+				}
+				break;
+			case '.':
+				if (s + 2 < end && s[1] == '.' && s[2] == '.') {
+					t.t = T_ELLIPSIS;
+					t.len = 3;
+				} else {
+					t.t = T_DOT;
+				}
+				break;
+			case '-':
+				if (s + 1 < end && s[1] == '>') {
+					t.t = T_ARROW;
+					t.len = 2;
+				} else {
+					t.t = T_MINUS;
+				}
+				break;
+			default:
+				if (*s == 0)
+					return perr_at(p, line,
+						       "NUL byte in metadata text");
+				return perr_at(p, line,
+					       "unexpected character 0x%02x",
+					       (unsigned char)*s);
+			}
+			s += t.len;
+		}
+		if (push_tok(p, &t))
+			return -1;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* scopes of type names                                                */
+
+enum skind { S_ALIAS = 1, S_STRUCT, S_VARIANT, S_ENUM };
+
+struct sentry {
+	struct sentry *next;
+	uint8_t kind;
+	const char *name;
+	struct rtr__type *t;
+};
+
+struct scope {
+	struct scope *up;
+	struct sentry *e;
+};
+
+static struct sentry *scope_find1(struct scope *s, int kind, const char *name)
+{
+	for (struct sentry *x = s->e; x; x = x->next)
+		if (x->kind == kind && strcmp(x->name, name) == 0)
+			return x;
+	return NULL;
+}
+
+static struct rtr__type *scope_lookup(struct parser *p, int kind,
+				      const char *name)
+{
+	for (struct scope *s = p->scope; s; s = s->up) {
+		struct sentry *x = scope_find1(s, kind, name);
+
+		if (x)
+			return x->t;
+	}
+	return NULL;
+}
+
+static int scope_add(struct parser *p, const struct token *at, int kind,
+		     const char *name, struct rtr__type *t)
+{
+	struct sentry *x;
+
+	if (scope_find1(p->scope, kind, name))
+		return PERR(p, at, "duplicate %s '%s' in this scope",
+			    kind == S_ALIAS	   ? "type name"
+			    : kind == S_STRUCT ? "struct"
+			    : kind == S_VARIANT ? "variant"
+						: "enum",
+			    name);
+	x = rtr__arena_alloc(&p->tc->arena, sizeof(*x));
+	if (!x)
+		return PERR(p, at, "out of memory");
+	x->kind = (uint8_t)kind;
+	x->name = name;
+	x->t = t;
+	x->next = p->scope->e;
+	p->scope->e = x;
+	return 0;
+}
+
+static int scope_push(struct parser *p)
+{
+	struct scope *s = rtr__arena_alloc(&p->tc->arena, sizeof(*s));
+
+	if (!s)
+		return perr_at(p, p->tk[p->i].line, "out of memory");
+	if (++p->depth > RTR__MAX_DEPTH)
+		return perr_at(p, p->tk[p->i].line,
+			       "types nested deeper than %d levels",
+			       RTR__MAX_DEPTH);
+	s->up = p->scope;
+	p->scope = s;
+	return 0;
+}
+
+static void scope_pop(struct parser *p)
+{
+	p->scope = p->scope->up;
+	p->depth--;
+}
+
+/* ------------------------------------------------------------------ */
+/* token helpers                                                       */
+
+static struct token *cur(struct parser *p)
+{
+	return &p->tk[p->i];
+}
+
+static struct token *peek(struct parser *p, size_t k)
+{
+	size_t j = p->i + k;
+
+	return &p->tk[j < p->ntk ? j : p->ntk - 1];
+}
+
+static void adv(struct parser *p)
+{
+	if (p->i + 1 < p->ntk)
+		p->i++;
+}
+
+static int expect(struct parser *p, int t, const char *what)
+{
+	char b[96];
+
+	if (cur(p)->t != t)
+		return PERR(p, cur(p), "expected %s, found %s", what,
+			    tok_desc(cur(p), b, sizeof(b)));
+	adv(p);
+	return 0;
+}
+
+static bool is_tok(struct parser *p, int t)
+{
+	return cur(p)->t == t;
+}
+
+static bool is_kw(struct parser *p, int kw)
+{
+	return cur(p)->t == T_IDENT && cur(p)->kw == kw;
+}
+
+static struct rtr__type *new_type(struct parser *p, int kind)
+{
+	struct rtr__type *t = rtr__arena_alloc(&p->tc->arena, sizeof(*t));
+
+	if (!t) {
+		perr_at(p, cur(p)->line, "out of memory");
+		return NULL;
+	}
+	t->kind = (uint8_t)kind;
+	t->clock = -1;
+	t->align = 8;
+	return t;
+}
+
+static struct rtr__type *copy_type(struct parser *p, const struct rtr__type *o)
+{
+	struct rtr__type *t = new_type(p, o->kind);
+
+	if (t)
+		*t = *o;
+	return t;
+}
+
+static const char *unescape_name(const char *n)
+{
+	return n[0] == '_' ? n + 1 : n;
+}
+
+/* ------------------------------------------------------------------ */
+/* expressions (attribute values)                                      */
+
+enum vkind { V_NONE, V_INT, V_STRING, V_PATH, V_CHAR };
+
+struct value {
+	int kind;
+	bool neg;       /* integer had a unary minus */
+	uint64_t u;     /* magnitude */
+	const char *s;  /* string or dotted path */
+	uint32_t slen;
+	uint32_t line;
+	bool path_has_kw; /* path is a single keyword */
+	bool path_is_type;
+};
+
+static bool tok_is_word(const struct token *t)
+{
+	return t->t == T_IDENT;
+}
+
+/* unary-expression: [+-] INT | STRING | CHAR | path (a.b.c, a->b, x[3]) */
+static int parse_value(struct parser *p, struct value *v)
+{
+	struct token *t = cur(p);
+	char b[96];
+
+	memset(v, 0, sizeof(*v));
+	v->line = t->line;
+	if (t->t == T_MINUS || t->t == T_PLUS) {
+		bool neg = t->t == T_MINUS;
+
+		adv(p);
+		t = cur(p);
+		if (t->t != T_INT)
+			return PERR(p, t, "expected integer after sign, found %s",
+				    tok_desc(t, b, sizeof(b)));
+		if (t->ovf)
+			return PERR(p, t, "integer literal '%.*s' out of range",
+				    (int)t->len, t->s);
+		v->kind = V_INT;
+		v->neg = neg && t->v != 0;
+		v->u = t->v;
+		adv(p);
+		return 0;
+	}
+	if (t->t == T_INT) {
+		if (t->ovf)
+			return PERR(p, t, "integer literal '%.*s' out of range",
+				    (int)t->len, t->s);
+		v->kind = V_INT;
+		v->u = t->v;
+		adv(p);
+		return 0;
+	}
+	if (t->t == T_STRING) {
+		v->kind = V_STRING;
+		v->s = t->s;
+		v->slen = t->len;
+		adv(p);
+		return 0;
+	}
+	if (t->t == T_CHAR) {
+		v->kind = V_INT;
+		v->u = t->v;
+		adv(p);
+		return 0;
+	}
+	if (t->t == T_LPAREN) {
+		adv(p);
+		if (parse_value(p, v) || expect(p, T_RPAREN, "')'"))
+			return -1;
+		return 0;
+	}
+	if (tok_is_word(t)) {
+		/* path */
+		char buf[1024];
+		size_t n = 0;
+		int parts = 0;
+
+		v->path_has_kw = t->kw != KW_NONE;
+		v->path_is_type = t->kw == KW_NONE &&
+				  scope_lookup(p, S_ALIAS, t->s) != NULL;
+		while (1) {
+			t = cur(p);
+			if (!tok_is_word(t))
+				return PERR(p, t, "expected identifier in path, found %s",
+					    tok_desc(t, b, sizeof(b)));
+			if (n + t->len + 2 >= sizeof(buf))
+				return PERR(p, t, "path too long");
+			if (parts++)
+				buf[n++] = '.';
+			memcpy(buf + n, t->s, t->len);
+			n += t->len;
+			adv(p);
+			if (is_tok(p, T_DOT) || is_tok(p, T_ARROW)) {
+				adv(p);
+				continue;
+			}
+			if (is_tok(p, T_LBRACK)) {
+				/* array subscript in a path: keep as text */
+				struct value iv;
+
+				adv(p);
+				if (parse_value(p, &iv))
+					return -1;
+				if (expect(p, T_RBRACK, "']'"))
+					return -1;
+				if (iv.kind != V_INT)
+					return PERR(p, cur(p), "subscript must be an integer");
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+						      "[%" PRIu64 "]", iv.u);
+				if (n >= sizeof(buf))
+					return PERR(p, cur(p), "path too long");
+				if (is_tok(p, T_DOT) || is_tok(p, T_ARROW)) {
+					adv(p);
+					continue;
+				}
+			}
+			break;
+		}
+		if (parts > 1)
+			v->path_has_kw = false;
+		v->kind = V_PATH;
+		v->s = rtr__arena_strndup(&p->tc->arena, buf, n);
+		v->slen = (uint32_t)n;
+		if (!v->s)
+			return PERR(p, t, "out of memory");
+		return 0;
+	}
+	return PERR(p, t, "expected a value, found %s", tok_desc(t, b, sizeof(b)));
+}
+
+/* Left side of an assignment: dotted words, keywords allowed. */
+static int parse_lhs(struct parser *p, char *buf, size_t sz)
+{
+	size_t n = 0;
+	char b[96];
+
+	while (1) {
+		struct token *t = cur(p);
+
+		if (!tok_is_word(t))
+			return PERR(p, t, "expected attribute name, found %s",
+				    tok_desc(t, b, sizeof(b)));
+		if (n + t->len + 2 >= sz)
+			return PERR(p, t, "attribute name too long");
+		if (n)
+			buf[n++] = '.';
+		memcpy(buf + n, t->s, t->len);
+		n += t->len;
+		buf[n] = 0;
+		adv(p);
+		if (!is_tok(p, T_DOT))
+			return 0;
+		adv(p);
+	}
+}
+
+static int get_uint(struct parser *p, const struct value *v, const char *what,
+		    uint64_t *out)
+{
+	*out = 0;
+	if (v->kind != V_INT || v->neg)
+		return perr_at(p, v->line,
+			       "invalid '%s': expecting an unsigned integer constant",
+			       what);
+	*out = v->u;
+	return 0;
+}
+
+static int get_int(struct parser *p, const struct value *v, const char *what,
+		   int64_t *out)
+{
+	*out = 0;
+	if (v->kind != V_INT)
+		return perr_at(p, v->line,
+			       "invalid '%s': expecting an integer constant", what);
+	if (v->neg) {
+		if (v->u > (uint64_t)INT64_MAX + 1)
+			return perr_at(p, v->line, "'%s' out of range", what);
+		*out = (int64_t)(0 - v->u);
+	} else {
+		if (v->u > (uint64_t)INT64_MAX)
+			return perr_at(p, v->line, "'%s' out of range", what);
+		*out = (int64_t)v->u;
+	}
+	return 0;
+}
+
+static int get_bool(struct parser *p, const struct value *v, const char *what,
+		    bool *out)
+{
+	if (v->kind == V_INT && !v->neg && v->u <= 1) {
+		*out = v->u == 1;
+		return 0;
+	}
+	if (v->kind == V_PATH) {
+		if (!strcmp(v->s, "true") || !strcmp(v->s, "TRUE")) {
+			*out = true;
+			return 0;
+		}
+		if (!strcmp(v->s, "false") || !strcmp(v->s, "FALSE")) {
+			*out = false;
+			return 0;
+		}
+	}
+	return perr_at(p, v->line, "invalid boolean for '%s'", what);
+}
+
+static int get_bo(struct parser *p, const struct value *v, int *out,
+		  bool allow_native)
+{
+	if (v->kind == V_PATH) {
+		if (!strcmp(v->s, "le")) {
+			*out = RTR__BO_LE;
+			return 0;
+		}
+		if (!strcmp(v->s, "be") || !strcmp(v->s, "network")) {
+			*out = RTR__BO_BE;
+			return 0;
+		}
+		if (allow_native && !strcmp(v->s, "native")) {
+			*out = p->trace_bo;
+			return 0;
+		}
+	}
+	return perr_at(p, v->line,
+		       "invalid byte_order: expecting le, be, network%s",
+		       allow_native ? " or native" : "");
+}
+
+static int parse_uuid(struct parser *p, const struct value *v, uint8_t *u)
+{
+	const char *s = v->s;
+	int k = 0;
+
+	if (v->kind != V_STRING || v->slen != 36)
+		goto bad;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				goto bad;
+			continue;
+		}
+		if (hexval(s[i]) < 0 || hexval(s[i + 1]) < 0)
+			goto bad;
+		u[k++] = (uint8_t)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+		i++;
+	}
+	return 0;
+bad:
+	return perr_at(p, v->line,
+		       "invalid UUID: expecting \"xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx\"");
+}
+
+/* ------------------------------------------------------------------ */
+/* type specifiers                                                     */
+
+static struct rtr__type *parse_type_spec(struct parser *p);
+static int parse_declarator(struct parser *p, struct rtr__type *base,
+			    struct rtr__type **out, const char **name,
+			    const struct token **name_tok, bool abstract);
+static int parse_typealias(struct parser *p);
+static int parse_typedef(struct parser *p);
+
+static int find_clock(struct parser *p, const char *name)
+{
+	for (size_t i = 0; i < p->tc->n_clocks; i++)
+		if (!strcmp(p->tc->clocks[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static struct rtr__type *parse_integer(struct parser *p)
+{
+	struct rtr__type *t = new_type(p, TK_INT);
+	bool has_size = false, has_align = false;
+	uint32_t line = cur(p)->line;
+
+	if (!t)
+		return NULL;
+	t->bo = (uint8_t)p->trace_bo;
+	t->base = 10;
+	if (expect(p, T_LBRACE, "'{' after 'integer'"))
+		return NULL;
+	while (!is_tok(p, T_RBRACE)) {
+		char name[256];
+		struct value v;
+		uint64_t u;
+
+		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
+		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+			return NULL;
+		if (!strcmp(name, "size")) {
+			if (get_uint(p, &v, "size", &u))
+				return NULL;
+			if (u == 0 || u > 64) {
+				perr_at(p, v.line,
+					"invalid integer size %" PRIu64
+					": expecting 1 to 64", u);
+				return NULL;
+			}
+			t->size = (uint8_t)u;
+			has_size = true;
+		} else if (!strcmp(name, "align")) {
+			if (get_uint(p, &v, "align", &u))
+				return NULL;
+			if (u == 0 || (u & (u - 1)) || u > (1u << 30)) {
+				perr_at(p, v.line,
+					"invalid align %" PRIu64
+					": expecting a power of two", u);
+				return NULL;
+			}
+			t->align = (uint32_t)u;
+			has_align = true;
+		} else if (!strcmp(name, "signed")) {
+			bool b;
+
+			if (get_bool(p, &v, "signed", &b))
+				return NULL;
+			t->sign = b;
+		} else if (!strcmp(name, "byte_order")) {
+			int bo;
+
+			if (get_bo(p, &v, &bo, true))
+				return NULL;
+			t->bo = (uint8_t)bo;
+		} else if (!strcmp(name, "base")) {
+			if (v.kind == V_INT && !v.neg &&
+			    (v.u == 2 || v.u == 8 || v.u == 10 || v.u == 16)) {
+				t->base = (uint8_t)v.u;
+			} else if (v.kind == V_PATH) {
+				const char *s = v.s;
+
+				if (!strcmp(s, "decimal") || !strcmp(s, "dec") ||
+				    !strcmp(s, "d") || !strcmp(s, "i") ||
+				    !strcmp(s, "u"))
+					t->base = 10;
+				else if (!strcmp(s, "hexadecimal") ||
+					 !strcmp(s, "hex") || !strcmp(s, "x") ||
+					 !strcmp(s, "X") || !strcmp(s, "p"))
+					t->base = 16;
+				else if (!strcmp(s, "octal") || !strcmp(s, "oct") ||
+					 !strcmp(s, "o"))
+					t->base = 8;
+				else if (!strcmp(s, "binary") || !strcmp(s, "b"))
+					t->base = 2;
+				else
+					goto badbase;
+			} else {
+badbase:
+				perr_at(p, v.line,
+					"invalid integer base: expecting 2, 8, 10, 16 or a base name");
+				return NULL;
+			}
+		} else if (!strcmp(name, "encoding")) {
+			if (v.kind != V_PATH) {
+				perr_at(p, v.line,
+					"invalid encoding: expecting none, UTF8 or ASCII");
+				return NULL;
+			}
+			if (!strcasecmp(v.s, "none"))
+				t->encoding = RTR__ENC_NONE;
+			else if (!strcasecmp(v.s, "UTF8"))
+				t->encoding = RTR__ENC_UTF8;
+			else if (!strcasecmp(v.s, "ASCII"))
+				t->encoding = RTR__ENC_ASCII;
+			else {
+				perr_at(p, v.line,
+					"invalid encoding '%s': expecting none, UTF8 or ASCII",
+					v.s);
+				return NULL;
+			}
+		} else if (!strcmp(name, "map")) {
+			/* clock.NAME.value */
+			size_t l;
+
+			if (v.kind != V_PATH || strncmp(v.s, "clock.", 6) ||
+			    (l = strlen(v.s)) < 13 ||
+			    strcmp(v.s + l - 6, ".value")) {
+				perr_at(p, v.line,
+					"invalid map: expecting clock.NAME.value");
+				return NULL;
+			}
+			t->clock_name = rtr__arena_strndup(&p->tc->arena, v.s + 6,
+							   l - 12);
+			if (!t->clock_name)
+				return NULL;
+			t->clock = find_clock(p, t->clock_name);
+			/* unknown clock: babeltrace2 ignores the mapping */
+		} else {
+			/* unknown attribute: ignored (babeltrace2 warns) */
+		}
+	}
+	adv(p);
+	if (!has_size) {
+		perr_at(p, line, "integer without 'size'");
+		return NULL;
+	}
+	if (!has_align)
+		t->align = (t->size % 8) ? 1 : 8;
+	return t;
+}
+
+static struct rtr__type *parse_float(struct parser *p)
+{
+	struct rtr__type *t = new_type(p, TK_FLOAT);
+	bool has_align = false;
+	uint32_t line = cur(p)->line;
+
+	if (!t)
+		return NULL;
+	t->bo = (uint8_t)p->trace_bo;
+	if (expect(p, T_LBRACE, "'{' after 'floating_point'"))
+		return NULL;
+	while (!is_tok(p, T_RBRACE)) {
+		char name[256];
+		struct value v;
+		uint64_t u;
+
+		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
+		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+			return NULL;
+		if (!strcmp(name, "exp_dig")) {
+			if (get_uint(p, &v, "exp_dig", &u))
+				return NULL;
+			t->exp_dig = (uint8_t)(u > 255 ? 255 : u);
+		} else if (!strcmp(name, "mant_dig")) {
+			if (get_uint(p, &v, "mant_dig", &u))
+				return NULL;
+			t->mant_dig = (uint8_t)(u > 255 ? 255 : u);
+		} else if (!strcmp(name, "align")) {
+			if (get_uint(p, &v, "align", &u))
+				return NULL;
+			if (u == 0 || (u & (u - 1)) || u > (1u << 30)) {
+				perr_at(p, v.line, "invalid align: expecting a power of two");
+				return NULL;
+			}
+			t->align = (uint32_t)u;
+			has_align = true;
+		} else if (!strcmp(name, "byte_order")) {
+			int bo;
+
+			if (get_bo(p, &v, &bo, true))
+				return NULL;
+			t->bo = (uint8_t)bo;
+		}
+	}
+	adv(p);
+	if (t->exp_dig == 8 && t->mant_dig == 24)
+		t->size = 32;
+	else if (t->exp_dig == 11 && t->mant_dig == 53)
+		t->size = 64;
+	else {
+		perr_at(p, line,
+			"unsupported floating point type (exp_dig=%u, mant_dig=%u): expecting 8/24 or 11/53",
+			t->exp_dig, t->mant_dig);
+		return NULL;
+	}
+	if (!has_align)
+		t->align = 8;
+	return t;
+}
+
+static struct rtr__type *parse_string_type(struct parser *p)
+{
+	struct rtr__type *t = new_type(p, TK_STRING);
+
+	if (!t)
+		return NULL;
+	t->encoding = RTR__ENC_UTF8;
+	if (!is_tok(p, T_LBRACE))
+		return t;
+	adv(p);
+	while (!is_tok(p, T_RBRACE)) {
+		char name[256];
+		struct value v;
+
+		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
+		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+			return NULL;
+		if (!strcmp(name, "encoding")) {
+			if (v.kind != V_PATH ||
+			    (strcasecmp(v.s, "UTF8") && strcasecmp(v.s, "ASCII") &&
+			     strcasecmp(v.s, "none"))) {
+				perr_at(p, v.line,
+					"invalid string encoding: expecting UTF8 or ASCII");
+				return NULL;
+			}
+			t->encoding = strcasecmp(v.s, "ASCII") ? RTR__ENC_UTF8
+							       : RTR__ENC_ASCII;
+		}
+	}
+	adv(p);
+	return t;
+}
+
+/* Members of a struct or options of a variant, until '}'. */
+static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
+{
+	size_t cap = 0;
+
+	while (!is_tok(p, T_RBRACE)) {
+		struct rtr__type *base;
+
+		if (is_kw(p, KW_TYPEALIAS)) {
+			if (parse_typealias(p))
+				return -1;
+			continue;
+		}
+		if (is_kw(p, KW_TYPEDEF)) {
+			if (parse_typedef(p))
+				return -1;
+			continue;
+		}
+		if (is_tok(p, T_EOF))
+			return PERR(p, cur(p), "unexpected end of metadata in %s",
+				    variant ? "variant" : "struct");
+		base = parse_type_spec(p);
+		if (!base)
+			return -1;
+		if (is_tok(p, T_SEMI)) { /* type definition only */
+			adv(p);
+			continue;
+		}
+		while (1) {
+			struct rtr__type *ft;
+			const char *name;
+			const struct token *nt;
+
+			if (parse_declarator(p, base, &ft, &name, &nt, false))
+				return -1;
+			for (uint32_t k = 0; k < t->n; k++) {
+				if (!strcmp(t->m[k].orig, name))
+					return PERR(p, nt,
+						    "duplicate %s '%s'",
+						    variant ? "variant option"
+							    : "struct member",
+						    name);
+			}
+			if (t->n == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				struct rtr__member *nm = rtr__arena_alloc(
+					&p->tc->arena, nc * sizeof(*nm));
+
+				if (!nm)
+					return PERR(p, nt, "out of memory");
+				if (t->n)
+					memcpy(nm, t->m, t->n * sizeof(*nm));
+				t->m = nm;
+				cap = nc;
+			}
+			t->m[t->n].orig = name;
+			t->m[t->n].name = unescape_name(name);
+			t->m[t->n].t = ft;
+			t->n++;
+			if (is_tok(p, T_COMMA)) {
+				adv(p);
+				continue;
+			}
+			break;
+		}
+		if (expect(p, T_SEMI, "';' after member"))
+			return -1;
+	}
+	adv(p);
+	return 0;
+}
+
+static uint32_t compound_align(const struct rtr__type *t)
+{
+	uint32_t a = 1;
+
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct rtr__type *m = t->m[i].t;
+		uint32_t ma;
+
+		if (m->kind == TK_VARIANT)
+			continue; /* aligned to the selected option */
+		ma = m->align;
+		if (ma > a)
+			a = ma;
+	}
+	return a;
+}
+
+static struct rtr__type *parse_struct(struct parser *p)
+{
+	const char *name = NULL;
+	const struct token *nt = NULL;
+	struct rtr__type *t;
+
+	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
+		nt = cur(p);
+		name = nt->s;
+		adv(p);
+	}
+	if (!is_tok(p, T_LBRACE)) {
+		const struct rtr__type *o;
+
+		if (!name) {
+			PERR(p, cur(p), "expected struct name or '{'");
+			return NULL;
+		}
+		o = scope_lookup(p, S_STRUCT, name);
+		if (!o) {
+			PERR(p, nt, "unknown struct '%s'", name);
+			return NULL;
+		}
+		return (struct rtr__type *)o;
+	}
+	adv(p);
+	t = new_type(p, TK_STRUCT);
+	if (!t || scope_push(p))
+		return NULL;
+	if (parse_members(p, t, false)) {
+		scope_pop(p);
+		return NULL;
+	}
+	scope_pop(p);
+	t->align = compound_align(t);
+	if (is_kw(p, KW_ALIGN)) {
+		struct value v;
+		uint64_t u;
+
+		adv(p);
+		if (expect(p, T_LPAREN, "'(' after align") || parse_value(p, &v) ||
+		    expect(p, T_RPAREN, "')'"))
+			return NULL;
+		if (get_uint(p, &v, "align", &u))
+			return NULL;
+		if (u == 0 || (u & (u - 1)) || u > (1u << 30)) {
+			perr_at(p, v.line, "invalid struct align: expecting a power of two");
+			return NULL;
+		}
+		if (u > t->align)
+			t->align = (uint32_t)u;
+	}
+	if (name && scope_add(p, nt, S_STRUCT, name, t))
+		return NULL;
+	return t;
+}
+
+static struct rtr__type *parse_variant(struct parser *p)
+{
+	const char *name = NULL, *tag = NULL;
+	const struct token *nt = NULL;
+	struct rtr__type *t;
+
+	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
+		nt = cur(p);
+		name = nt->s;
+		adv(p);
+	}
+	if (is_tok(p, T_LT)) {
+		struct value v;
+
+		adv(p);
+		if (cur(p)->t != T_IDENT ||
+		    (cur(p)->kw != KW_NONE && peek(p, 1)->t != T_DOT)) {
+			char b[96];
+
+			PERR(p, cur(p), "expected variant tag field name, found %s",
+			     tok_desc(cur(p), b, sizeof(b)));
+			return NULL;
+		}
+		if (parse_value(p, &v))
+			return NULL;
+		if (v.kind != V_PATH || v.path_is_type) {
+			perr_at(p, v.line, "invalid variant tag");
+			return NULL;
+		}
+		tag = v.s;
+		if (expect(p, T_GT, "'>' after variant tag"))
+			return NULL;
+	}
+	if (!is_tok(p, T_LBRACE)) {
+		const struct rtr__type *o;
+
+		if (!name) {
+			PERR(p, cur(p), "expected variant name or '{'");
+			return NULL;
+		}
+		o = scope_lookup(p, S_VARIANT, name);
+		if (!o) {
+			PERR(p, nt, "unknown variant '%s'", name);
+			return NULL;
+		}
+		if (!tag)
+			return (struct rtr__type *)o;
+		if (o->path) {
+			PERR(p, nt, "variant '%s' already has a tag", name);
+			return NULL;
+		}
+		t = copy_type(p, o);
+		if (t)
+			t->path = tag;
+		return t;
+	}
+	adv(p);
+	t = new_type(p, TK_VARIANT);
+	if (!t || scope_push(p))
+		return NULL;
+	if (parse_members(p, t, true)) {
+		scope_pop(p);
+		return NULL;
+	}
+	scope_pop(p);
+	t->path = tag;
+	t->align = 1;
+	if (name) {
+		struct rtr__type *def = t;
+
+		if (tag) { /* register the untagged definition */
+			def = copy_type(p, t);
+			if (!def)
+				return NULL;
+			def->path = NULL;
+		}
+		if (scope_add(p, nt, S_VARIANT, name, def))
+			return NULL;
+	}
+	return t;
+}
+
+static bool range_fits(const struct rtr__type *c, bool neg, uint64_t mag)
+{
+	if (c->sign) {
+		uint64_t lim = c->size == 64 ? (uint64_t)INT64_MAX
+					     : ((uint64_t)1 << (c->size - 1)) - 1;
+
+		return neg ? mag <= lim + 1 : mag <= lim;
+	}
+	if (neg)
+		return false;
+	return c->size == 64 || mag <= (((uint64_t)1 << c->size) - 1);
+}
+
+static struct rtr__type *parse_enum(struct parser *p)
+{
+	const char *name = NULL;
+	const struct token *nt = NULL, *at = cur(p);
+	const struct rtr__type *ct = NULL;
+	struct rtr__type *t;
+	size_t cap = 0;
+	bool next_neg = false;
+	uint64_t next_mag = 0;
+
+	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
+		nt = cur(p);
+		name = nt->s;
+		adv(p);
+	}
+	if (is_tok(p, T_COLON)) {
+		adv(p);
+		ct = parse_type_spec(p);
+		if (!ct)
+			return NULL;
+	}
+	if (!is_tok(p, T_LBRACE)) {
+		const struct rtr__type *o;
+
+		if (!name) {
+			PERR(p, cur(p), "expected enum name or '{'");
+			return NULL;
+		}
+		o = scope_lookup(p, S_ENUM, name);
+		if (!o) {
+			PERR(p, nt, "unknown enum '%s'", name);
+			return NULL;
+		}
+		return (struct rtr__type *)o;
+	}
+	adv(p);
+	if (!ct) {
+		ct = scope_lookup(p, S_ALIAS, "int");
+		if (!ct) {
+			PERR(p, at, "enum without container type and no 'int' type declared");
+			return NULL;
+		}
+	}
+	if (ct->kind != TK_INT) {
+		PERR(p, at, "enum container type is not an integer");
+		return NULL;
+	}
+	t = copy_type(p, ct);
+	if (!t)
+		return NULL;
+	t->kind = TK_ENUM;
+	t->n = 0;
+	t->r = NULL;
+	if (is_tok(p, T_RBRACE)) {
+		PERR(p, cur(p), "empty enum");
+		return NULL;
+	}
+	while (!is_tok(p, T_RBRACE)) {
+		struct token *lt = cur(p);
+		const char *label;
+		bool lneg = next_neg, hneg;
+		uint64_t lmag = next_mag, hmag;
+		char b[96];
+
+		if (lt->t == T_STRING || lt->t == T_IDENT) {
+			label = lt->s;
+		} else {
+			PERR(p, lt, "expected enumerator label, found %s",
+			     tok_desc(lt, b, sizeof(b)));
+			return NULL;
+		}
+		adv(p);
+		if (is_tok(p, T_EQ)) {
+			struct value v;
+
+			adv(p);
+			if (parse_value(p, &v))
+				return NULL;
+			if (v.kind != V_INT) {
+				perr_at(p, v.line, "enumerator value must be an integer");
+				return NULL;
+			}
+			lneg = v.neg;
+			lmag = v.u;
+			hneg = lneg;
+			hmag = lmag;
+			if (is_tok(p, T_ELLIPSIS)) {
+				adv(p);
+				if (parse_value(p, &v))
+					return NULL;
+				if (v.kind != V_INT) {
+					perr_at(p, v.line, "enumerator value must be an integer");
+					return NULL;
+				}
+				hneg = v.neg;
+				hmag = v.u;
+			}
+		} else {
+			hneg = lneg;
+			hmag = lmag;
+		}
+		if (!range_fits(t, lneg, lmag) || !range_fits(t, hneg, hmag)) {
+			PERR(p, lt, "enumerator '%s' value out of the range of its %u-bit %s container",
+			     label, t->size, t->sign ? "signed" : "unsigned");
+			return NULL;
+		}
+		/* next value = high + 1 */
+		if (hneg) {
+			next_neg = hmag > 1;
+			next_mag = hmag - 1;
+		} else {
+			next_neg = false;
+			next_mag = hmag + 1;
+			if (hmag == UINT64_MAX)
+				next_mag = hmag; /* wrap: keep (checked on use) */
+		}
+		if (t->n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct rtr__enum_range *nr =
+				rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nr));
+
+			if (!nr)
+				return NULL;
+			if (t->n)
+				memcpy(nr, t->r, t->n * sizeof(*nr));
+			t->r = nr;
+			cap = nc;
+		}
+		t->r[t->n].label = unescape_name(label);
+		t->r[t->n].lo = lneg ? (uint64_t)0 - lmag : lmag;
+		t->r[t->n].hi = hneg ? (uint64_t)0 - hmag : hmag;
+		if (t->sign ? (int64_t)t->r[t->n].lo > (int64_t)t->r[t->n].hi
+			    : t->r[t->n].lo > t->r[t->n].hi) {
+			uint64_t x = t->r[t->n].lo;
+
+			t->r[t->n].lo = t->r[t->n].hi;
+			t->r[t->n].hi = x;
+		}
+		t->n++;
+		if (is_tok(p, T_COMMA)) {
+			adv(p);
+			continue;
+		}
+		if (!is_tok(p, T_RBRACE)) {
+			PERR(p, cur(p), "expected ',' or '}' in enum, found %s",
+			     tok_desc(cur(p), b, sizeof(b)));
+			return NULL;
+		}
+	}
+	adv(p);
+	if (name && scope_add(p, nt, S_ENUM, name, t))
+		return NULL;
+	return t;
+}
+
+static bool is_basic_kw(int kw)
+{
+	switch (kw) {
+	case KW_CONST:
+	case KW_CHAR:
+	case KW_DOUBLE:
+	case KW_FLOAT:
+	case KW_INT:
+	case KW_LONG:
+	case KW_SHORT:
+	case KW_SIGNED:
+	case KW_UNSIGNED:
+	case KW_VOID:
+	case KW_BOOL:
+	case KW_COMPLEX:
+	case KW_IMAGINARY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Reads a specifier made of basic keywords and/or one type name into buf.
+ * Returns number of words, 0 if none. */
+static int read_type_name(struct parser *p, char *buf, size_t sz)
+{
+	size_t n = 0;
+	int words = 0;
+	bool named = false;
+
+	buf[0] = 0;
+	while (cur(p)->t == T_IDENT) {
+		struct token *t = cur(p);
+
+		if (t->kw == KW_CONST) {
+			adv(p);
+			continue;
+		}
+		if (is_basic_kw(t->kw)) {
+			if (named)
+				break;
+		} else if (t->kw == KW_NONE && !named && words == 0 &&
+			   scope_lookup(p, S_ALIAS, t->s)) {
+			named = true;
+		} else {
+			break;
+		}
+		if (n + t->len + 2 >= sz)
+			break;
+		if (n)
+			buf[n++] = ' ';
+		memcpy(buf + n, t->s, t->len);
+		n += t->len;
+		buf[n] = 0;
+		words++;
+		adv(p);
+		if (named)
+			break;
+	}
+	return words;
+}
+
+static struct rtr__type *parse_type_spec(struct parser *p)
+{
+	struct token *t = cur(p);
+	char b[96];
+
+	while (is_kw(p, KW_CONST))
+		adv(p), t = cur(p);
+	if (t->t == T_IDENT) {
+		switch (t->kw) {
+		case KW_INTEGER:
+			adv(p);
+			return parse_integer(p);
+		case KW_FLOATING_POINT:
+			adv(p);
+			return parse_float(p);
+		case KW_STRING:
+			adv(p);
+			return parse_string_type(p);
+		case KW_STRUCT:
+			adv(p);
+			return parse_struct(p);
+		case KW_VARIANT:
+			adv(p);
+			return parse_variant(p);
+		case KW_ENUM:
+			adv(p);
+			return parse_enum(p);
+		default: {
+			char name[256];
+			const struct token *at = t;
+			struct rtr__type *ty;
+
+			if (read_type_name(p, name, sizeof(name)) == 0)
+				break;
+			ty = scope_lookup(p, S_ALIAS, name);
+			if (!ty) {
+				PERR(p, at, "unknown type '%s'", name);
+				return NULL;
+			}
+			return ty;
+		}
+		}
+	}
+	if (t->t == T_IDENT && t->kw == KW_NONE)
+		PERR(p, t, "unknown type '%s'", t->s);
+	else
+		PERR(p, t, "expected a type, found %s", tok_desc(t, b, sizeof(b)));
+	return NULL;
+}
+
+/* Array dimensions collected from a declarator, applied inner-first. */
+struct dim {
+	bool seq;
+	uint64_t len;
+	const char *path;
+};
+
+static int parse_dims(struct parser *p, struct dim *d, int *nd)
+{
+	while (is_tok(p, T_LBRACK)) {
+		struct value v;
+		const struct token *at;
+
+		adv(p);
+		at = cur(p);
+		if (*nd >= RTR__MAX_DEPTH)
+			return PERR(p, at, "too many array dimensions");
+		if (parse_value(p, &v))
+			return -1;
+		if (expect(p, T_RBRACK, "']'"))
+			return -1;
+		if (v.kind == V_INT) {
+			if (v.neg)
+				return perr_at(p, v.line, "negative array length");
+			d[*nd].seq = false;
+			d[*nd].len = v.u;
+		} else if (v.kind == V_PATH && !v.path_has_kw && !v.path_is_type) {
+			d[*nd].seq = true;
+			d[*nd].path = v.s;
+		} else {
+			return perr_at(p, v.line,
+				       "array length must be an unsigned integer constant or a field path");
+		}
+		(*nd)++;
+	}
+	return 0;
+}
+
+static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base,
+				    struct dim *d, int nd)
+{
+	/* T a[2][3]: array 2 of array 3 of T: the last dim is innermost */
+	struct rtr__type *t = base;
+
+	for (int k = nd - 1; k >= 0; k--) {
+		struct rtr__type *a = new_type(p, d[k].seq ? TK_SEQ : TK_ARRAY);
+
+		if (!a)
+			return NULL;
+		a->elem = t;
+		a->len = d[k].len;
+		a->path = d[k].path;
+		a->align = t->kind == TK_VARIANT ? 1 : t->align;
+		t = a;
+	}
+	return t;
+}
+
+static int parse_declarator(struct parser *p, struct rtr__type *base,
+			    struct rtr__type **out, const char **name,
+			    const struct token **name_tok, bool abstract)
+{
+	struct dim d[RTR__MAX_DEPTH];
+	int nd = 0;
+	struct token *t;
+	char b[96];
+
+	while (is_tok(p, T_STAR)) /* pointers: ignored */
+		adv(p);
+	t = cur(p);
+	*name = NULL;
+	*name_tok = t;
+	if (t->t == T_IDENT && t->kw == KW_NONE &&
+	    !scope_lookup(p, S_ALIAS, t->s)) {
+		*name = t->s;
+		adv(p);
+	} else if (!abstract) {
+		return PERR(p, t, "expected a field name, found %s%s",
+			    tok_desc(t, b, sizeof(b)),
+			    t->kw != KW_NONE ? " (a reserved keyword)" :
+			    t->t == T_IDENT ? " (a type name)" : "");
+	}
+	if (parse_dims(p, d, &nd))
+		return -1;
+	if (is_tok(p, T_COLON)) { /* GNU bitfield: integer of that size */
+		struct value v;
+		uint64_t u;
+
+		adv(p);
+		if (parse_value(p, &v) || get_uint(p, &v, "bitfield size", &u))
+			return -1;
+		if (base->kind != TK_INT && base->kind != TK_ENUM)
+			return perr_at(p, v.line, "bitfield on a non-integer");
+		if (u == 0 || u > 64)
+			return perr_at(p, v.line, "invalid bitfield size");
+		base = copy_type(p, base);
+		if (!base)
+			return -1;
+		base->size = (uint8_t)u;
+		base->align = 1;
+	}
+	*out = apply_dims(p, base, d, nd);
+	return *out ? 0 : -1;
+}
+
+static int parse_typealias(struct parser *p)
+{
+	struct rtr__type *t, *ft;
+	const char *dname;
+	const struct token *dt, *at;
+	char name[256];
+	size_t n = 0;
+	char b[96];
+
+	adv(p); /* typealias */
+	t = parse_type_spec(p);
+	if (!t)
+		return -1;
+	if (parse_declarator(p, t, &ft, &dname, &dt, true))
+		return -1;
+	if (dname)
+		return PERR(p, dt, "typealias source must be an abstract type");
+	if (expect(p, T_ASSIGN, "':=' in typealias"))
+		return -1;
+	/* target: basic keywords and/or an identifier, then abstract dims */
+	at = cur(p);
+	name[0] = 0;
+	while (cur(p)->t == T_IDENT &&
+	       (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
+		struct token *w = cur(p);
+
+		if (w->kw == KW_CONST) {
+			adv(p);
+			continue;
+		}
+		if (n + w->len + 2 >= sizeof(name))
+			return PERR(p, w, "type name too long");
+		if (n)
+			name[n++] = ' ';
+		memcpy(name + n, w->s, w->len);
+		n += w->len;
+		name[n] = 0;
+		adv(p);
+		if (w->kw == KW_NONE)
+			break;
+	}
+	if (!n)
+		return PERR(p, at, "expected new type name after ':=', found %s",
+			    tok_desc(at, b, sizeof(b)));
+	{
+		struct dim d[RTR__MAX_DEPTH];
+		int nd = 0;
+
+		while (is_tok(p, T_STAR))
+			adv(p);
+		if (parse_dims(p, d, &nd))
+			return -1;
+		ft = apply_dims(p, ft, d, nd);
+		if (!ft)
+			return -1;
+	}
+	if (expect(p, T_SEMI, "';' after typealias"))
+		return -1;
+	return scope_add(p, at, S_ALIAS,
+			 rtr__arena_strndup(&p->tc->arena, name, n), ft);
+}
+
+static int parse_typedef(struct parser *p)
+{
+	struct rtr__type *base;
+
+	adv(p); /* typedef */
+	base = parse_type_spec(p);
+	if (!base)
+		return -1;
+	while (1) {
+		struct rtr__type *ft;
+		const char *name;
+		const struct token *nt;
+
+		if (parse_declarator(p, base, &ft, &name, &nt, false))
+			return -1;
+		if (scope_add(p, nt, S_ALIAS, name, ft))
+			return -1;
+		if (!is_tok(p, T_COMMA))
+			break;
+		adv(p);
+	}
+	return expect(p, T_SEMI, "';' after typedef");
+}
+
+/* ------------------------------------------------------------------ */
+/* blocks                                                              */
+
+/* One entry of a trace/stream/event/env/clock block. Calls cb for
+ * 'name = value' and 'name := type' entries. */
+struct entry {
+	char name[256];
+	bool is_type;
+	struct value v;
+	struct rtr__type *t;
+	const struct token *at;
+};
+
+typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
+
+static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
+{
+	if (expect(p, T_LBRACE, "'{'"))
+		return -1;
+	if (scope_push(p))
+		return -1;
+	while (!is_tok(p, T_RBRACE)) {
+		struct entry en;
+
+		memset(&en, 0, sizeof(en));
+		en.at = cur(p);
+		if (is_tok(p, T_EOF)) {
+			PERR(p, cur(p), "unexpected end of metadata in block");
+			goto fail;
+		}
+		if (types && is_kw(p, KW_TYPEALIAS)) {
+			if (parse_typealias(p))
+				goto fail;
+			continue;
+		}
+		if (types && is_kw(p, KW_TYPEDEF)) {
+			if (parse_typedef(p))
+				goto fail;
+			continue;
+		}
+		if (types && cur(p)->t == T_IDENT &&
+		    (cur(p)->kw == KW_STRUCT || cur(p)->kw == KW_VARIANT ||
+		     cur(p)->kw == KW_ENUM || cur(p)->kw == KW_INTEGER ||
+		     cur(p)->kw == KW_FLOATING_POINT)) {
+			if (!parse_type_spec(p) || expect(p, T_SEMI, "';'"))
+				goto fail;
+			continue;
+		}
+		if (parse_lhs(p, en.name, sizeof(en.name)))
+			goto fail;
+		if (is_tok(p, T_ASSIGN)) {
+			adv(p);
+			en.is_type = true;
+			en.t = parse_type_spec(p);
+			if (!en.t)
+				goto fail;
+			if (!is_tok(p, T_SEMI)) {
+				struct rtr__type *ft;
+				const char *dn;
+				const struct token *dt;
+
+				if (parse_declarator(p, en.t, &ft, &dn, &dt, true))
+					goto fail;
+				en.t = ft;
+			}
+		} else {
+			if (expect(p, T_EQ, "'=' or ':='"))
+				goto fail;
+			if (parse_value(p, &en.v))
+				goto fail;
+		}
+		if (expect(p, T_SEMI, "';'"))
+			goto fail;
+		if (cb(p, &en, ctx))
+			goto fail;
+	}
+	adv(p);
+	scope_pop(p);
+	return expect(p, T_SEMI, "';' after block");
+fail:
+	scope_pop(p);
+	return -1;
+}
+
+static int need_struct(struct parser *p, struct entry *en)
+{
+	if (!en->is_type || en->t->kind != TK_STRUCT)
+		return PERR(p, en->at, "'%s' must be a structure type", en->name);
+	return 0;
+}
+
+static int trace_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	struct rtr__trace_class *tc = p->tc;
+	uint64_t u;
+	int bo;
+
+	(void)ctx;
+	if (!strcmp(en->name, "major")) {
+		if (get_uint(p, &en->v, "major", &u))
+			return -1;
+		if (u != 1)
+			return PERR(p, en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
+		tc->major = u;
+	} else if (!strcmp(en->name, "minor")) {
+		if (get_uint(p, &en->v, "minor", &u))
+			return -1;
+		if (u != 8)
+			return PERR(p, en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
+		tc->minor = u;
+	} else if (!strcmp(en->name, "uuid")) {
+		if (parse_uuid(p, &en->v, tc->uuid))
+			return -1;
+		tc->has_uuid = true;
+	} else if (!strcmp(en->name, "byte_order")) {
+		if (get_bo(p, &en->v, &bo, false))
+			return -1;
+		if (bo != p->trace_bo)
+			return PERR(p, en->at, "trace byte_order mismatch");
+	} else if (!strcmp(en->name, "packet.header")) {
+		if (need_struct(p, en))
+			return -1;
+		tc->packet_header = en->t;
+	}
+	return 0;
+}
+
+static int env_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	struct rtr__trace_class *tc = p->tc;
+	struct rtr__env *x = NULL;
+
+	(void)ctx;
+	if (en->is_type)
+		return PERR(p, en->at, "type in env block");
+	if (en->v.kind != V_INT && en->v.kind != V_STRING)
+		return 0; /* identifiers: babeltrace2 ignores them */
+	for (size_t i = 0; i < tc->n_env; i++)
+		if (!strcmp(tc->env[i].key, en->name))
+			x = &tc->env[i];
+	if (!x) {
+		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1,
+			      sizeof(*tc->env)))
+			return PERR(p, en->at, "out of memory");
+		x = &tc->env[tc->n_env++];
+		memset(x, 0, sizeof(*x));
+		x->key = rtr__arena_strndup(&tc->arena, en->name, strlen(en->name));
+	}
+	if (en->v.kind == V_INT) {
+		if (get_int(p, &en->v, en->name, &x->i))
+			return -1;
+		x->is_int = true;
+		x->s = NULL;
+	} else {
+		x->is_int = false;
+		x->s = en->v.s;
+	}
+	return 0;
+}
+
+static int clock_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	struct rtr__clock *c = ctx;
+	uint64_t u;
+
+	if (!strcmp(en->name, "name")) {
+		if (en->v.kind != V_PATH && en->v.kind != V_STRING)
+			return PERR(p, en->at, "invalid clock name");
+		c->name = en->v.s;
+	} else if (!strcmp(en->name, "uuid")) {
+		if (parse_uuid(p, &en->v, c->uuid))
+			return -1;
+		c->has_uuid = true;
+	} else if (!strcmp(en->name, "description")) {
+		if (en->v.kind != V_STRING)
+			return PERR(p, en->at, "invalid clock description");
+		c->description = en->v.s;
+	} else if (!strcmp(en->name, "freq")) {
+		if (get_uint(p, &en->v, "freq", &u))
+			return -1;
+		if (u == 0)
+			return PERR(p, en->at, "invalid clock frequency 0");
+		c->freq = u;
+	} else if (!strcmp(en->name, "precision")) {
+		if (get_uint(p, &en->v, "precision", &u))
+			return -1;
+		c->precision = u;
+	} else if (!strcmp(en->name, "offset_s")) {
+		if (get_int(p, &en->v, "offset_s", &c->offset_s))
+			return -1;
+	} else if (!strcmp(en->name, "offset")) {
+		int64_t o;
+
+		if (get_int(p, &en->v, "offset", &o))
+			return -1;
+		/* stored raw, normalised after the block */
+		c->offset = (uint64_t)o;
+		c->precision |= 0; /* keep */
+	} else if (!strcmp(en->name, "absolute")) {
+		bool b;
+
+		if (get_bool(p, &en->v, "absolute", &b))
+			return -1;
+		c->absolute = b;
+	}
+	return 0;
+}
+
+struct sc_ctx {
+	struct rtr__stream_class *sc;
+};
+
+static int stream_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	struct rtr__stream_class *sc = ctx;
+
+	if (!strcmp(en->name, "id")) {
+		if (get_uint(p, &en->v, "stream id", &sc->id))
+			return -1;
+		sc->has_id = true;
+	} else if (!strcmp(en->name, "packet.context")) {
+		if (need_struct(p, en))
+			return -1;
+		sc->packet_context = en->t;
+	} else if (!strcmp(en->name, "event.header")) {
+		if (need_struct(p, en))
+			return -1;
+		sc->event_header = en->t;
+	} else if (!strcmp(en->name, "event.context")) {
+		if (need_struct(p, en))
+			return -1;
+		sc->event_context = en->t;
+	}
+	return 0;
+}
+
+static int event_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	struct rtr__event_class *ec = ctx;
+
+	if (!strcmp(en->name, "name")) {
+		if (en->v.kind != V_PATH && en->v.kind != V_STRING)
+			return PERR(p, en->at, "invalid event name");
+		ec->name = en->v.s;
+	} else if (!strcmp(en->name, "id")) {
+		if (get_uint(p, &en->v, "event id", &ec->id))
+			return -1;
+		ec->has_id = true;
+	} else if (!strcmp(en->name, "stream_id")) {
+		if (get_uint(p, &en->v, "event stream_id", &ec->stream_id))
+			return -1;
+		ec->has_stream_id = true;
+	} else if (!strcmp(en->name, "loglevel")) {
+		if (get_int(p, &en->v, "loglevel", &ec->loglevel))
+			return -1;
+		ec->has_loglevel = true;
+	} else if (!strcmp(en->name, "model.emf.uri")) {
+		if (en->v.kind != V_STRING)
+			return PERR(p, en->at, "invalid model.emf.uri");
+		ec->emf_uri = en->v.s;
+	} else if (!strcmp(en->name, "context")) {
+		if (need_struct(p, en))
+			return -1;
+		ec->context = en->t;
+	} else if (!strcmp(en->name, "fields")) {
+		if (need_struct(p, en))
+			return -1;
+		ec->fields = en->t;
+	}
+	return 0;
+}
+
+static int ignore_cb(struct parser *p, struct entry *en, void *ctx)
+{
+	(void)p;
+	(void)en;
+	(void)ctx;
+	return 0;
+}
+
+static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc,
+					 uint64_t id)
+{
+	for (size_t i = 0; i < tc->n_scs; i++)
+		if (tc->scs[i]->id == id)
+			return tc->scs[i];
+	return NULL;
+}
+
+static int add_sc(struct parser *p, struct rtr__stream_class *sc,
+		  const struct token *at)
+{
+	struct rtr__trace_class *tc = p->tc;
+
+	if (find_sc(tc, sc->id))
+		return PERR(p, at, "duplicate stream class id %" PRIu64, sc->id);
+	if (tc->n_scs >= 65536)
+		return PERR(p, at, "too many stream classes");
+	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1,
+		      sizeof(*tc->scs)))
+		return PERR(p, at, "out of memory");
+	tc->scs[tc->n_scs++] = sc;
+	return 0;
+}
+
+/* Event classes are attached to stream classes after the whole text is
+ * parsed, because a stream block may come after its events. */
+struct pending_ec {
+	struct rtr__event_class *ec;
+	const struct token *at;
+};
+
+static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
+		    size_t *cpend)
+{
+	struct rtr__trace_class *tc = p->tc;
+
+	while (!is_tok(p, T_EOF)) {
+		struct token *t = cur(p);
+
+		if (t->t == T_IDENT && t->kw == KW_TRACE && peek(p, 1)->t == T_LBRACE) {
+			if (p->trace_seen)
+				return PERR(p, t, "duplicate trace block");
+			p->trace_seen = true;
+			adv(p);
+			if (parse_block(p, trace_cb, NULL, true))
+				return -1;
+		} else if (t->t == T_IDENT && t->kw == KW_ENV && peek(p, 1)->t == T_LBRACE) {
+			adv(p);
+			if (parse_block(p, env_cb, NULL, false))
+				return -1;
+		} else if (t->t == T_IDENT && t->kw == KW_CLOCK && peek(p, 1)->t == T_LBRACE) {
+			struct rtr__clock c;
+
+			memset(&c, 0, sizeof(c));
+			c.freq = 1000000000;
+			adv(p);
+			if (parse_block(p, clock_cb, &c, false))
+				return -1;
+			if (!c.name)
+				return PERR(p, t, "clock without a name");
+			if (find_clock(p, c.name) >= 0)
+				return PERR(p, t, "duplicate clock '%s'", c.name);
+			/* normalise offset into [0, freq) */
+			{
+				int64_t o = (int64_t)c.offset;
+				int64_t f = (int64_t)(c.freq > INT64_MAX ? INT64_MAX : c.freq);
+				int64_t q = o / f, r = o % f;
+
+				if (r < 0) {
+					r += f;
+					q--;
+				}
+				c.offset_s += q;
+				c.offset = (uint64_t)r;
+			}
+			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks,
+				      tc->n_clocks + 1, sizeof(*tc->clocks)))
+				return PERR(p, t, "out of memory");
+			tc->clocks[tc->n_clocks++] = c;
+		} else if (t->t == T_IDENT && t->kw == KW_STREAM && peek(p, 1)->t == T_LBRACE) {
+			struct rtr__stream_class *sc =
+				rtr__arena_alloc(&tc->arena, sizeof(*sc));
+
+			if (!sc)
+				return PERR(p, t, "out of memory");
+			sc->clock = -1;
+			adv(p);
+			if (parse_block(p, stream_cb, sc, true))
+				return -1;
+			if (!sc->has_id && tc->n_scs > 0)
+				return PERR(p, t, "stream class without 'id' while another stream class exists");
+			if (add_sc(p, sc, t))
+				return -1;
+		} else if (t->t == T_IDENT && t->kw == KW_EVENT && peek(p, 1)->t == T_LBRACE) {
+			struct rtr__event_class *ec =
+				rtr__arena_alloc(&tc->arena, sizeof(*ec));
+
+			if (!ec)
+				return PERR(p, t, "out of memory");
+			ec->line = t->line;
+			adv(p);
+			if (parse_block(p, event_cb, ec, true))
+				return -1;
+			if (rtr__grow((void **)pend, cpend, *npend + 1,
+				      sizeof(**pend)))
+				return PERR(p, t, "out of memory");
+			(*pend)[*npend].ec = ec;
+			(*pend)[*npend].at = t;
+			(*npend)++;
+		} else if (t->t == T_IDENT && t->kw == KW_CALLSITE && peek(p, 1)->t == T_LBRACE) {
+			adv(p);
+			if (parse_block(p, ignore_cb, NULL, false))
+				return -1;
+		} else if (t->t == T_IDENT && t->kw == KW_TYPEALIAS) {
+			if (parse_typealias(p))
+				return -1;
+		} else if (t->t == T_IDENT && t->kw == KW_TYPEDEF) {
+			if (parse_typedef(p))
+				return -1;
+		} else {
+			struct rtr__type *ty = parse_type_spec(p);
+
+			if (!ty)
+				return -1;
+			if (expect(p, T_SEMI, "';' after type declaration"))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Finds "trace { ... byte_order = X; ... }" ahead of parsing, since
+ * 'native' anywhere refers to it. */
+static int prepass_bo(struct parser *p)
+{
+	for (size_t i = 0; i + 1 < p->ntk; i++) {
+		if (p->tk[i].t == T_IDENT && p->tk[i].kw == KW_TRACE &&
+		    p->tk[i + 1].t == T_LBRACE) {
+			int depth = 0;
+
+			for (size_t j = i + 1; j < p->ntk; j++) {
+				struct token *t = &p->tk[j];
+
+				if (t->t == T_LBRACE)
+					depth++;
+				else if (t->t == T_RBRACE && --depth == 0)
+					break;
+				if (depth == 1 && t->t == T_IDENT &&
+				    !strcmp(t->s, "byte_order") && j + 2 < p->ntk &&
+				    p->tk[j + 1].t == T_EQ &&
+				    p->tk[j + 2].t == T_IDENT) {
+					const char *v = p->tk[j + 2].s;
+
+					if (!strcmp(v, "le"))
+						p->trace_bo = RTR__BO_LE;
+					else if (!strcmp(v, "be") || !strcmp(v, "network"))
+						p->trace_bo = RTR__BO_BE;
+					else
+						return PERR(p, &p->tk[j + 2],
+							    "invalid trace byte_order '%s': expecting le, be or network",
+							    v);
+					return 1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
+{
+	struct rtr__trace_class *tc = p->tc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct rtr__event_class *ec = pend[i].ec;
+		struct rtr__stream_class *sc = NULL;
+
+		if (ec->has_stream_id) {
+			sc = find_sc(tc, ec->stream_id);
+			if (!sc)
+				return PERR(p, pend[i].at,
+					    "event '%s' refers to undeclared stream class %" PRIu64,
+					    ec->name ? ec->name : "?", ec->stream_id);
+		} else if (tc->n_scs == 1) {
+			sc = tc->scs[0];
+		} else if (tc->n_scs == 0) {
+			sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
+			if (!sc)
+				return PERR(p, pend[i].at, "out of memory");
+			sc->clock = -1;
+			if (add_sc(p, sc, pend[i].at))
+				return -1;
+		} else {
+			return PERR(p, pend[i].at,
+				    "event without 'stream_id' in a trace with several stream classes");
+		}
+		if (!ec->has_id) {
+			if (sc->n_ecs > 0)
+				return PERR(p, pend[i].at,
+					    "event without 'id' in a stream class with several events");
+			ec->id = 0;
+		}
+		for (size_t k = 0; k < sc->n_ecs; k++)
+			if (sc->ecs[k]->id == ec->id)
+				return PERR(p, pend[i].at,
+					    "duplicate event id %" PRIu64 " in stream class %" PRIu64,
+					    ec->id, sc->id);
+		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1,
+			      sizeof(*sc->ecs)))
+			return PERR(p, pend[i].at, "out of memory");
+		sc->ecs[sc->n_ecs++] = ec;
+	}
+	return 0;
+}
+
+/* Resolves integer clock maps that named a clock declared later. */
+static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
+{
+	if (!t || depth > RTR__MAX_DEPTH)
+		return;
+	if ((t->kind == TK_INT || t->kind == TK_ENUM) && t->clock_name &&
+	    t->clock < 0)
+		t->clock = find_clock(p, t->clock_name);
+	for (uint32_t i = 0; (t->kind == TK_STRUCT || t->kind == TK_VARIANT) &&
+			     i < t->n; i++)
+		fix_clock(p, t->m[i].t, depth + 1);
+	if (t->kind == TK_ARRAY || t->kind == TK_SEQ)
+		fix_clock(p, t->elem, depth + 1);
+}
+
+int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
+		    const char *origin, struct rtr__err *e)
+{
+	struct parser p;
+	struct scope root = { 0 };
+	struct pending_ec *pend = NULL;
+	size_t npend = 0, cpend = 0;
+	int ret = -1;
+	const struct rtr__env *env;
+
+	memset(&p, 0, sizeof(p));
+	p.tc = tc;
+	p.e = e;
+	p.origin = origin;
+	p.scope = &root;
+	tc->bo = RTR__BO_LE;
+	if (len > RTR__MAX_METADATA) {
+		rtr__seterr(e, "%s: metadata larger than %u bytes", origin,
+			    RTR__MAX_METADATA);
+		return -1;
+	}
+	/* version signature "/ * CTF M.m" */
+	if (len >= 7 && !memcmp(text, "/* CTF ", 7)) {
+		unsigned long maj, min;
+		char *q;
+		const char *s = text + 7;
+
+		errno = 0;
+		maj = strtoul(s, &q, 10);
+		if (errno || q == s || *q != '.' || !isdigit((unsigned char)q[1])) {
+			rtr__seterr(e, "%s:1: invalid metadata version in signature: expecting \"/* CTF 1.8\"",
+				    origin);
+			return -1;
+		}
+		s = q + 1;
+		min = strtoul(s, &q, 10);
+		if (errno || maj != 1 || min != 8) {
+			rtr__seterr(e, "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
+				    origin);
+			return -1;
+		}
+	}
+	if (lex(&p, text, len))
+		goto out;
+	if (p.ntk == 1) {
+		perr_at(&p, p.tk[0].line, "empty metadata");
+		goto out;
+	}
+	if (prepass_bo(&p) < 0)
+		goto out;
+	tc->bo = p.trace_bo;
+	if (toplevel(&p, &pend, &npend, &cpend))
+		goto out;
+	if (!p.trace_seen && (npend || tc->n_scs)) {
+		/* babeltrace2 requires a trace block only when data exists */
+	}
+	if (attach_events(&p, pend, npend))
+		goto out;
+	fix_clock(&p, tc->packet_header, 0);
+	for (size_t i = 0; i < tc->n_scs; i++) {
+		struct rtr__stream_class *sc = tc->scs[i];
+
+		fix_clock(&p, sc->packet_context, 0);
+		fix_clock(&p, sc->event_header, 0);
+		fix_clock(&p, sc->event_context, 0);
+		for (size_t k = 0; k < sc->n_ecs; k++) {
+			fix_clock(&p, sc->ecs[k]->context, 0);
+			fix_clock(&p, sc->ecs[k]->fields, 0);
+		}
+	}
+	env = rtr__env_find(tc, "tracer_name");
+	if (env && !env->is_int) {
+		tc->tracer_name = env->s;
+		tc->lttng = !strncmp(env->s, "lttng", 5);
+	}
+	tc->tracer_major = tc->tracer_minor = tc->tracer_patch = -1;
+	if ((env = rtr__env_find(tc, "tracer_major")) && env->is_int)
+		tc->tracer_major = env->i;
+	if ((env = rtr__env_find(tc, "tracer_minor")) && env->is_int)
+		tc->tracer_minor = env->i;
+	if ((env = rtr__env_find(tc, "tracer_patchlevel")) && env->is_int)
+		tc->tracer_patch = env->i;
+	ret = 0;
+out:
+	free(p.tk);
+	free(pend);
+	return ret;
+}
+
+const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc,
+				     const char *key)
+{
+	for (size_t i = 0; i < tc->n_env; i++)
+		if (!strcmp(tc->env[i].key, key))
+			return &tc->env[i];
+	return NULL;
+}
+
+void rtr__trace_class_free(struct rtr__trace_class *tc)
+{
+	if (!tc)
+		return;
+	rtr__plans_free(tc);
+	for (size_t i = 0; i < tc->n_scs; i++) {
+		free(tc->scs[i]->ecs);
+		free(tc->scs[i]->ec_by_id);
+	}
+	free(tc->scs);
+	free(tc->env);
+	free(tc->clocks);
+	rtr__arena_free(&tc->arena);
+	memset(tc, 0, sizeof(*tc));
+}

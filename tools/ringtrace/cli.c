@@ -1,0 +1,292 @@
+/* Helpers shared by ringtrace subcommands: --names/--fields lists, time
+ * range parsing, opening the reader, the progress line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static int each_item(const char *list, int (*fn)(const char *item, void *ctx),
+		     void *ctx)
+{
+	char *dup = strdup(list), *save = NULL, *it;
+	int ret = 0;
+
+	if (!dup)
+		return -1;
+	for (it = strtok_r(dup, ",", &save); it && !ret; it = strtok_r(NULL, ",", &save))
+		ret = fn(it, ctx);
+	free(dup);
+	return ret;
+}
+
+struct sel {
+	unsigned bits;
+	bool all, none, specific;
+};
+
+static int name_item(const char *s, void *ctx)
+{
+	struct sel *x = ctx;
+
+	if (!strcmp(s, "payload") || !strcmp(s, "args") || !strcmp(s, "arg"))
+		x->bits |= RTR_TEXT_NAME_PAYLOAD, x->specific = true;
+	else if (!strcmp(s, "context") || !strcmp(s, "ctx"))
+		x->bits |= RTR_TEXT_NAME_CONTEXT, x->specific = true;
+	else if (!strcmp(s, "scope"))
+		x->bits |= RTR_TEXT_NAME_SCOPE, x->specific = true;
+	else if (!strcmp(s, "header"))
+		x->bits |= RTR_TEXT_NAME_HEADER, x->specific = true;
+	else if (!strcmp(s, "all"))
+		x->all = true;
+	else if (!strcmp(s, "none"))
+		x->none = true;
+	else {
+		fprintf(stderr, "ringtrace: unknown --names item '%s'\n", s);
+		return -1;
+	}
+	return 0;
+}
+
+int rtr_cli_names(const char *list, unsigned *names)
+{
+	struct sel x = { 0 };
+
+	if (each_item(list, name_item, &x))
+		return -1;
+	if (x.all)
+		*names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT |
+			 RTR_TEXT_NAME_SCOPE | RTR_TEXT_NAME_HEADER;
+	else if (x.none)
+		*names = 0;
+	else
+		*names = x.bits;
+	return 0;
+}
+
+static int field_item(const char *s, void *ctx)
+{
+	struct sel *x = ctx;
+	static const struct {
+		const char *n;
+		unsigned b;
+	} tab[] = {
+		{ "trace", RTR_TEXT_FIELD_TRACE },
+		{ "trace:hostname", RTR_TEXT_FIELD_HOSTNAME },
+		{ "trace:domain", RTR_TEXT_FIELD_DOMAIN },
+		{ "trace:procname", RTR_TEXT_FIELD_PROCNAME },
+		{ "trace:vpid", RTR_TEXT_FIELD_VPID },
+		{ "loglevel", RTR_TEXT_FIELD_LOGLEVEL },
+		{ "emf", RTR_TEXT_FIELD_EMF },
+		{ "callsite", RTR_TEXT_FIELD_CALLSITE },
+	};
+
+	if (!strcmp(s, "all")) {
+		x->all = true;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+		if (!strcmp(s, tab[i].n)) {
+			x->bits |= tab[i].b;
+			return 0;
+		}
+	fprintf(stderr, "ringtrace: unknown --fields item '%s'\n", s);
+	return -1;
+}
+
+int rtr_cli_fields(const char *list, unsigned *fields)
+{
+	struct sel x = { 0 };
+
+	if (each_item(list, field_item, &x))
+		return -1;
+	*fields = x.all ? 0xff : x.bits;
+	return 0;
+}
+
+/* Parses a time; *needs_date is set for HH:MM:SS[.ns] (date of day0). */
+static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns,
+		      int64_t *out, bool *needs_date)
+{
+	struct tm tm;
+	const char *p;
+	char *q;
+	int64_t ns = 0;
+	int y, mo, d, h, mi, se, n = 0;
+
+	*needs_date = false;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%d-%d-%d %d:%d:%d%n", &y, &mo, &d, &h, &mi, &se, &n) == 6) {
+		time_t t;
+
+		tm.tm_year = y - 1900;
+		tm.tm_mon = mo - 1;
+		tm.tm_mday = d;
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = se;
+		tm.tm_isdst = -1;
+		t = gmt ? timegm(&tm) : mktime(&tm);
+		p = s + n;
+		ns = (int64_t)t * 1000000000;
+	} else if (sscanf(s, "%d:%d:%d%n", &h, &mi, &se, &n) == 3 && s[2] == ':') {
+		time_t t;
+
+		*needs_date = true;
+		if (!have_day)
+			return 0;
+		t = (time_t)(day0_ns / 1000000000);
+		if (gmt)
+			gmtime_r(&t, &tm);
+		else
+			localtime_r(&t, &tm);
+		tm.tm_hour = h;
+		tm.tm_min = mi;
+		tm.tm_sec = se;
+		tm.tm_isdst = -1;
+		t = gmt ? timegm(&tm) : mktime(&tm);
+		p = s + n;
+		ns = (int64_t)t * 1000000000;
+	} else {
+		bool neg = s[0] == '-';
+		long long sec;
+
+		errno = 0;
+		sec = strtoll(s + neg, &q, 10);
+		if (errno || q == s + neg)
+			return -1;
+		ns = (int64_t)sec * 1000000000;
+		if (neg)
+			ns = -ns;
+		p = q;
+		if (*p == '.') {
+			int64_t frac = 0;
+			int digits = 0;
+
+			p++;
+			while (*p >= '0' && *p <= '9') {
+				if (digits < 9) {
+					frac = frac * 10 + (*p - '0');
+					digits++;
+				}
+				p++;
+			}
+			while (digits++ < 9)
+				frac *= 10;
+			ns += neg ? -frac : frac;
+		}
+		if (*p)
+			return -1;
+		*out = ns;
+		return 0;
+	}
+	if (*p == '.') {
+		int64_t frac = 0;
+		int digits = 0;
+
+		p++;
+		while (*p >= '0' && *p <= '9') {
+			if (digits < 9) {
+				frac = frac * 10 + (*p - '0');
+				digits++;
+			}
+			p++;
+		}
+		while (digits++ < 9)
+			frac *= 10;
+		ns += frac;
+	}
+	if (*p)
+		return -1;
+	*out = ns;
+	return 0;
+}
+
+struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
+				bool skip_values)
+{
+	struct rtr_reader_options o;
+	struct rtr_reader *r = NULL;
+	char err[1200];
+	bool nd_b = false, nd_e = false, have_day = false;
+	int64_t day0 = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.skip_values = skip_values;
+	o.patterns = c->patterns;
+	o.n_patterns = (size_t)c->npatterns;
+	for (int pass = 0; pass < 2; pass++) {
+		if (c->begin) {
+			if (parse_time(c->begin, c->gmt, have_day, day0, &o.begin_ns, &nd_b)) {
+				fprintf(stderr, "ringtrace %s: error: invalid --begin time '%s'\n", cmd, c->begin);
+				return NULL;
+			}
+			o.has_begin = !nd_b || have_day;
+		}
+		if (c->end) {
+			if (parse_time(c->end, c->gmt, have_day, day0, &o.end_ns, &nd_e)) {
+				fprintf(stderr, "ringtrace %s: error: invalid --end time '%s'\n", cmd, c->end);
+				return NULL;
+			}
+			o.has_end = !nd_e || have_day;
+		}
+		if ((nd_b || nd_e) && !have_day) {
+			/* HH:MM:SS: take the date of the first event */
+			struct rtr_reader_options o0;
+			struct rtr_msg m;
+
+			memset(&o0, 0, sizeof(o0));
+			o0.skip_values = true;
+			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, err, sizeof(err))) {
+				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+				return NULL;
+			}
+			while (rtr_reader_next(r, &m) == 1) {
+				if (m.kind == RTR_MSG_EVENT && m.has_clock) {
+					day0 = m.ns;
+					break;
+				}
+			}
+			rtr_reader_close(r);
+			r = NULL;
+			have_day = true;
+			continue;
+		}
+		break;
+	}
+	if (rtr_reader_open(c->paths, (size_t)c->npaths, &o, &r, err, sizeof(err))) {
+		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+		return NULL;
+	}
+	return r;
+}
+
+void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
+{
+	static int tty = -1;
+	static struct timespec last;
+	struct timespec now;
+	uint64_t done, total;
+
+	if (tty < 0)
+		tty = isatty(2);
+	if (!tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && (now.tv_sec - last.tv_sec) * 1000000000L +
+				      (now.tv_nsec - last.tv_nsec) < 250000000L)
+		return;
+	last = now;
+	rtr_reader_progress(r, &done, &total);
+	if (final) {
+		fprintf(stderr, "\r\033[K");
+		return;
+	}
+	fprintf(stderr, "\r\033[K%" PRIu64 " events, %.1f / %.1f MB (%.0f%%)",
+		events, done / 1e6, total / 1e6,
+		total ? 100.0 * (double)done / (double)total : 100.0);
+}
