@@ -424,49 +424,73 @@ int rtr_clock_calibrate(unsigned int duration_ms, struct rtr_clock_calibration *
 /* ------------------------------------------------------------------------ */
 
 struct rtr_clock_skew_opts {
-	unsigned int rounds;    /* ping-pong round trips per pair (half each way); 0: 2000 */
+	unsigned int rounds;    /* round trips per pair and kind of read (half each
+				 * way), in bursts of 256 each preceded by a 200 us
+				 * sleep; 0: 2048 */
 	unsigned int budget_ms; /* wall-time budget for the whole run; 0: 50 */
 	/* which pairs: 0 auto (all pairs up to 8 usable CPUs, else CPU-first vs
 	 * each), 1 all pairs, 2 first usable CPU vs each */
 	int pairs;
-	bool ordered; /* use rtr_clock_read_ordered() (default: rtr_clock_read()) */
-	uint64_t freq; /* clock units per s for the ns figure; 0: measured */
+	/* The tracer reads with rtr_clock_read_ordered(): measure only that.
+	 * Default (false): the tracer's rtr_clock_read() AND the ordered read,
+	 * in alternating bursts. */
+	bool ordered;
+	uint64_t freq; /* clock units per s for the ns figures; 0: measured */
 };
 
 struct rtr_clock_skew {
 	int source;            /* source measured (the process's current one) */
-	bool ordered;          /* which read was measured */
-	/* Bound on |timestamp offset| between any two measured CPUs, including
-	 * the read's reordering window: two events on different CPUs whose
-	 * timestamps differ by less than this have an unknown order. */
+	bool ordered;          /* opts.ordered */
+	/*
+	 * THE bound: two events on different CPUs whose timestamps differ by
+	 * less than this have an unknown order. max(read_bound, ordered_bound):
+	 * the ordered bracket bounds the true offset between the CPUs' clocks
+	 * (limited by the cache-line transfer time), the tracer-read bracket
+	 * adds what reads executed ahead of an earlier load do (inversions).
+	 */
 	uint64_t bound;        /* clock units */
 	uint64_t bound_ns;
-	uint64_t freq;         /* the frequency used for bound_ns */
+	uint64_t read_bound;   /* from rtr_clock_read() alone (see above) */
+	uint64_t read_bound_ns;
+	uint64_t ordered_bound; /* from rtr_clock_read_ordered() alone */
+	uint64_t ordered_bound_ns;
+	uint64_t freq;         /* the frequency used for the ns figures */
 	int cpu_a, cpu_b;      /* pair that set the bound (-1 when none) */
-	int64_t offset_lo;     /* that pair: clock_b - clock_a in [lo, hi] */
-	int64_t offset_hi;
-	unsigned int cpus_usable;  /* CPUs in our affinity mask and online */
-	unsigned int cpus_skipped; /* configured CPUs we could not pin to */
+	int64_t offset_lo;     /* that pair and read: clock_b - clock_a in [lo, hi]; */
+	int64_t offset_hi;     /* lo > hi means reads ran ahead of the handoff */
+	unsigned int cpus_usable;  /* CPUs in our affinity mask */
+	unsigned int cpus_skipped; /* online CPUs outside it (not measured) */
 	unsigned int pairs_total;
-	unsigned int pairs_measured; /* pairs with round trips both ways */
-	unsigned int rounds_done;    /* completed round trips, all pairs */
+	unsigned int pairs_measured; /* pairs with round trips, both kinds of read */
+	unsigned int rounds_done;    /* completed round trips, all pairs and kinds */
 	bool complete;          /* every pair measured (and >= 2 usable CPUs) */
+	/* Quality: the best ordered round trip of the worst pair. Normally a
+	 * few hundred ns; above 50 us the two threads were hardly ever on their
+	 * CPUs at the same time and the bound is loose: `disturbed` is set,
+	 * measure again later. */
+	uint64_t rtt_min;       /* clock units */
+	uint64_t rtt_min_ns;
+	bool disturbed;
 	uint64_t elapsed_ns;
 };
 
 /*
  * rtr_clock_measure_skew - bound the timestamp offset between CPUs with a
  * ping-pong on one cache line between two threads pinned to each pair of
- * usable CPUs (or the first usable CPU vs each), using the same read as the
- * tracer (rtr_clock_read) unless opts->ordered. For each pair, offset d =
- * clock_b - clock_a is bracketed by causality: d in [max(t2 - t3),
- * min(t2 - t1)] (docs/design/clock.md); bound = the largest |d| consistent
- * with every bracket. CPUs outside the affinity mask, or that refuse the
- * pin, are skipped and counted. Creates two threads; never changes the
- * caller's affinity. Bounded by opts->budget_ms (+ thread start/join).
- * With fewer than 2 usable CPUs: bound 0, complete false.
+ * usable CPUs (or the first usable CPU vs each), using the tracer's read
+ * (rtr_clock_read) and the ordered one. For each pair and read, the offset
+ * d = clock_b - clock_a is bracketed by causality: d in [max(t2 - t3),
+ * min(t2 - t1)] (docs/design/clock.md); a pair's bound is the largest |d|
+ * its brackets allow. CPUs outside the affinity mask are skipped and
+ * counted. Creates two threads; never changes the caller's affinity; sleeps
+ * ~5 ms in all to fit the frequency for the ns figures (TSC source). Bounded
+ * by opts->budget_ms (+ thread start/join, + 100 ms grace if a worker
+ * cannot be scheduled). opts may be NULL (defaults). Host side; thread-safe
+ * (concurrent calls measure each other's noise, though).
+ * With fewer than 2 usable CPUs: bound 0, complete false, returns 0.
  * Returns 0, -EINVAL (out NULL), -ETIMEDOUT (pairs existed but none could be
- * measured in the budget), or a negative errno from thread creation.
+ * measured in the budget), -ENOMEM, or a negative errno from
+ * sched_getaffinity/pthread_create.
  */
 int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_clock_skew *out);
 
