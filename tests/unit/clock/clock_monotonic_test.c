@@ -21,7 +21,8 @@ static int usable[CPU_SETSIZE], nusable;
 
 /* Signal handler check: the handler's read must not be below the last value
  * the interrupted thread read (same thread, same CPU: program order). */
-static volatile uint64_t last_read;
+/* Per thread: the handler runs on the thread it interrupted. */
+static __thread volatile uint64_t last_read;
 static volatile uint64_t sig_count, sig_backwards;
 
 static void on_alarm(int sig)
