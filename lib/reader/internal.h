@@ -54,7 +54,7 @@ enum { RTR__BO_LE = 0, RTR__BO_BE = 1, RTR__BO_NATIVE = 2 };
 enum { RTR__ENC_NONE = 0, RTR__ENC_UTF8, RTR__ENC_ASCII };
 
 struct rtr__enum_range {
-	const char *label; /* IR label: one leading '_' removed */
+	const char *label; /* as written */
 	uint64_t lo, hi;   /* interpreted as signed if the container is */
 };
 

@@ -257,6 +257,22 @@ static int32_t slot_of(struct comp *c, struct tgt *t)
 static int compile(struct comp *c, const struct rtr__type *t, const char *name,
 		   int depth, uint32_t *out);
 
+/* Option of variant t selected by enum label l: the option whose written
+ * name is the label, else whose unescaped name is the label or the label
+ * without its leading underscore. -1 if none. */
+static int option_for_label(const struct rtr__type *t, const char *l)
+{
+	const char *ul = l[0] == '_' ? l + 1 : l;
+
+	for (uint32_t i = 0; i < t->n; i++)
+		if (!strcmp(t->m[i].orig, l))
+			return (int)i;
+	for (uint32_t i = 0; i < t->n; i++)
+		if (!strcmp(t->m[i].name, l) || !strcmp(t->m[i].name, ul))
+			return (int)i;
+	return -1;
+}
+
 static int compile_variant(struct comp *c, const struct rtr__type *t,
 			   uint32_t idx, int depth)
 {
@@ -276,7 +292,7 @@ static int compile_variant(struct comp *c, const struct rtr__type *t,
 		bool found = false;
 
 		for (uint32_t k = 0; k < tag->n && !found; k++)
-			if (!strcmp(tag->r[k].label, t->m[i].name))
+			if (option_for_label(t, tag->r[k].label) == (int)i)
 				found = true;
 		if (!found)
 			return cerr(c, "variant option '%s' matches no label of its tag enumeration",
@@ -300,14 +316,13 @@ static int compile_variant(struct comp *c, const struct rtr__type *t,
 			return cerr(c, "out of memory");
 		}
 		for (uint32_t k = 0; k < tag->n; k++) {
-			for (uint32_t i = 0; i < t->n; i++) {
-				if (!strcmp(tag->r[k].label, t->m[i].name)) {
-					sel[nsel].lo = tag->r[k].lo;
-					sel[nsel].hi = tag->r[k].hi;
-					sel[nsel].op = optop[i];
-					nsel++;
-					break;
-				}
+			int i = option_for_label(t, tag->r[k].label);
+
+			if (i >= 0) {
+				sel[nsel].lo = tag->r[k].lo;
+				sel[nsel].hi = tag->r[k].hi;
+				sel[nsel].op = optop[i];
+				nsel++;
 			}
 		}
 		c->ops[idx].opts = sel;

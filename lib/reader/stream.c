@@ -398,6 +398,9 @@ static int exec_array(struct rtr__stream *s, const struct rtr__op *ops,
 
 	get_len(s, op, &n);
 	ALIGN_POS(s, op->align);
+	if (rtr_unlikely(s->pos > s->end))
+		return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
+			    op->name ? op->name : "", op->align);
 	if (op->elem_min_bits_zero) {
 		if (n > s->budget)
 			return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
@@ -487,6 +490,11 @@ static uint32_t exec_one(struct rtr__stream *s, const struct rtr__op *ops,
 		bool emit = s->emit && op->shown;
 
 		ALIGN_POS(s, op->align);
+		if (rtr_unlikely(s->pos > s->end)) {
+			*rc = derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
+				   op->name ? op->name : "", op->align);
+			return op->end;
+		}
 		if (emit && (*rc = push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0)))
 			return op->end;
 		if (!emit && s->emit) {
@@ -594,7 +602,7 @@ static int read_packet(struct rtr__stream *s, bool probe)
 			return derr(s, "packet header has no stream_id and the trace has several stream classes");
 		sc = tc->scs[0];
 	}
-	if (s->sc && sc != s->sc && !probe)
+	if (s->sc && sc->id != s->sc->id && !probe)
 		return derr(s, "packet of stream class %" PRIu64 " in a stream of class %" PRIu64,
 			    sc->id, s->sc->id);
 	/* the header ran with the shared plan: its saves are in slots */

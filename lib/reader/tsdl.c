@@ -1513,7 +1513,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 			t->r = nr;
 			cap = nc;
 		}
-		t->r[t->n].label = unescape_name(label);
+		t->r[t->n].label = label;
 		t->r[t->n].lo = lneg ? (uint64_t)0 - lmag : lmag;
 		t->r[t->n].hi = hneg ? (uint64_t)0 - hmag : hmag;
 		if (t->sign ? (int64_t)t->r[t->n].lo > (int64_t)t->r[t->n].hi
@@ -2248,6 +2248,12 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
 
 			if (!ty)
 				return -1;
+			/* "struct a {...} struct b {...};": babeltrace2 accepts a
+			 * list of definitions before the ';' */
+			while (is_kw(p, KW_STRUCT) || is_kw(p, KW_VARIANT) ||
+			       is_kw(p, KW_ENUM))
+				if (!parse_type_spec(p))
+					return -1;
 			if (expect(p, T_SEMI, "';' after type declaration"))
 				return -1;
 		}
