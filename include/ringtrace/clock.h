@@ -60,8 +60,9 @@ enum rtr_clock_source_id {
 };
 #define RTR_CLOCK_SOURCE_COUNT 2
 
-/* 1 when this build can read the TSC (x86-64), else 0. */
-#if defined(__x86_64__)
+/* 1 when this build can read the TSC (x86-64), else 0. Defining
+ * RTR_CLOCK_NO_TSC builds the non-x86 path on x86 (tests of the fallback). */
+#if defined(__x86_64__) && !defined(RTR_CLOCK_NO_TSC)
 #define RTR_CLOCK_HAVE_TSC 1
 #else
 #define RTR_CLOCK_HAVE_TSC 0
@@ -259,10 +260,12 @@ RTR_EXPORT int rtr_clock_init(struct rtr_clock_selection *sel);
 /*
  * rtr_clock_set_source - publish a source chosen elsewhere (traced processes
  * get it from the session host). Takes effect for every thread's next
- * rtr_clock_read(). Thread-safe and async-signal-safe (one atomic store), but
- * switching while writers run mixes units inside a buffer: the host picks
- * once per session before tracing starts.
- * Returns 0, -EINVAL (unknown id), -ENOTSUP (TSC on a build without one).
+ * rtr_clock_read() (one relaxed atomic store the reads pick up). Thread-safe
+ * (serialised with rtr_clock_init by a mutex); not async-signal-safe.
+ * Switching while writers run mixes units inside a buffer: the host picks
+ * once per session, before tracing starts.
+ * Returns 0, -EINVAL (unknown id), -ENOTSUP (TSC on a build without one, or
+ * a CPU without rdtscp, which the ordered read needs).
  */
 RTR_EXPORT int rtr_clock_set_source(int id);
 

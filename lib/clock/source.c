@@ -8,11 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 #include "clock_internal.h"
+
+#if RTR_CLOCK_HAVE_TSC
+#include <cpuid.h>
+#endif
 
 /* The per-event read loads .source; monotonic (0) until someone chooses. */
 RTR_EXPORT struct rtr_clock_global rtr_clock_global = { .source = RTR_CLOCK_MONOTONIC };
@@ -296,7 +297,7 @@ static struct rtr_clock_selection source_sel; /* under source_lock */
 
 static bool cpu_has_rdtscp(void)
 {
-#if defined(__x86_64__)
+#if RTR_CLOCK_HAVE_TSC
 	unsigned int a, b, c, d;
 
 	if (!__get_cpuid(0x80000001u, &a, &b, &c, &d))
