@@ -247,6 +247,16 @@ int rtr_clock_select(const struct rtr_clock_probe_input *in, struct rtr_clock_se
 int rtr_clock_probe(struct rtr_clock_selection *out);
 
 /*
+ * rtr_clock_kernel_clocksource - read and trim the kernel's current
+ * clocksource into buf (e.g. "tsc"). The host polls it from its sync timer:
+ * a change during a session (the kernel's watchdog demoting the TSC) means
+ * the TSC may no longer be trusted; report it. Host side, thread-safe.
+ * Returns the length, -EINVAL (buf NULL or len 0), or a negative errno from
+ * reading sysfs (buf is then "").
+ */
+int rtr_clock_kernel_clocksource(char *buf, size_t len);
+
+/*
  * rtr_clock_init - select the process's source once: probe (with the
  * RINGTRACE_CLOCK override) and publish it, unless rtr_clock_set_source()
  * already chose one, in which case that choice stands. Idempotent and
@@ -416,8 +426,8 @@ struct rtr_clock_calibration {
 /*
  * rtr_clock_calibrate - measure the current source's frequency over
  * duration_ms (>= 1; sleeps that long) with min-window reads at both ends.
- * For the monotonic source it returns freq 1e9 (measured, so freq_mono is
- * exactly 1e9 and freq shows MONOTONIC vs MONOTONIC_RAW rate). Host side.
+ * For the monotonic source freq_mono comes out ~1e9 and freq shows the
+ * rate of CLOCK_MONOTONIC against MONOTONIC_RAW (NTP's correction). Host side.
  * Returns 0, -EINVAL (out NULL or duration_ms 0), -ERANGE (no clock progress).
  */
 int rtr_clock_calibrate(unsigned int duration_ms, struct rtr_clock_calibration *out);

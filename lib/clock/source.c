@@ -264,6 +264,22 @@ ssize_t rtr__clock_read_file(const char *path, size_t max, char **out)
 #define CPUINFO_MAX (16u << 20)
 #define CLOCKSOURCE_PATH "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 
+int rtr_clock_kernel_clocksource(char *buf, size_t len)
+{
+	char *cs = NULL;
+	ssize_t r;
+
+	if (!buf || !len)
+		return -EINVAL;
+	buf[0] = '\0';
+	r = rtr__clock_read_file(CLOCKSOURCE_PATH, 256, &cs);
+	if (r < 0)
+		return (int)r;
+	trim_copy(buf, len, cs);
+	free(cs);
+	return (int)strlen(buf);
+}
+
 int rtr_clock_probe(struct rtr_clock_selection *out)
 {
 	struct rtr_clock_probe_input in = { .arch_tsc = RTR_CLOCK_HAVE_TSC };

@@ -217,6 +217,16 @@ static void test_real_probe(void)
 	printf("real probe: %s (%s), clocksource '%s', %u flags lines\n",
 	       rtr_clock_source_name(a.source), a.reason, a.kernel_clocksource, a.ncpus_flags);
 
+	{
+		char now[32];
+		int k = rtr_clock_kernel_clocksource(now, sizeof(now));
+
+		if (k >= 0)
+			CHECK_STR_EQ(now, a.kernel_clocksource);
+		CHECK_EQ_I64(rtr_clock_kernel_clocksource(NULL, 4), -EINVAL);
+		CHECK_EQ_I64(rtr_clock_kernel_clocksource(now, 0), -EINVAL);
+	}
+
 	setenv(RTR_CLOCK_ENV_VAR, "monotonic", 1);
 	REQUIRE(rtr_clock_probe(&a) >= 0);
 	CHECK_EQ_I64(a.source, RTR_CLOCK_MONOTONIC);
