@@ -218,6 +218,8 @@ struct parser {
 	int depth;
 	struct scope *scope;
 	int trace_bo; /* resolved trace byte order */
+	uint32_t enum_range_line;
+	char enum_range_msg[200];
 	bool trace_seen;
 };
 
@@ -1233,6 +1235,49 @@ static uint32_t compound_align(const struct rtr__type *t)
 	return a;
 }
 
+/* Early check of variants whose tag is an earlier member of the same
+ * struct: the tag must be an enumeration and every option must be
+ * selectable by one of its labels (CTF 1.8 §4.2.2). Plans check the
+ * other variants when they are compiled. */
+static int check_variants(struct parser *p, const struct rtr__type *st,
+			  uint32_t line)
+{
+	for (uint32_t i = 0; i < st->n; i++) {
+		const struct rtr__type *v = st->m[i].t;
+		const struct rtr__type *tag = NULL;
+
+		while (v->kind == TK_ARRAY || v->kind == TK_SEQ)
+			v = v->elem;
+		if (v->kind != TK_VARIANT || !v->path || strchr(v->path, '.'))
+			continue;
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(st->m[j].orig, v->path))
+				tag = st->m[j].t;
+		if (!tag)
+			continue;
+		if (tag->kind != TK_ENUM)
+			return perr_at(p, line, "variant '%s': tag '%s' is not an enumeration",
+				       st->m[i].orig, v->path);
+		for (uint32_t o = 0; o < v->n; o++) {
+			bool found = false;
+
+			for (uint32_t k = 0; k < tag->n && !found; k++) {
+				const char *l = tag->r[k].label;
+				const char *ul = l[0] == '_' ? l + 1 : l;
+
+				found = !strcmp(v->m[o].orig, l) ||
+					!strcmp(v->m[o].name, l) ||
+					!strcmp(v->m[o].name, ul);
+			}
+			if (!found)
+				return perr_at(p, line,
+					       "variant '%s': option '%s' matches no label of tag '%s'",
+					       st->m[i].orig, v->m[o].orig, v->path);
+		}
+	}
+	return 0;
+}
+
 static struct rtr__type *parse_struct(struct parser *p)
 {
 	const char *name = NULL;
@@ -1267,6 +1312,8 @@ static struct rtr__type *parse_struct(struct parser *p)
 		return NULL;
 	}
 	scope_pop(p);
+	if (check_variants(p, t, nt ? nt->line : cur(p)->line))
+		return NULL;
 	t->align = compound_align(t);
 	if (is_kw(p, KW_ALIGN)) {
 		struct value v;
@@ -1486,10 +1533,15 @@ static struct rtr__type *parse_enum(struct parser *p)
 			hneg = lneg;
 			hmag = lmag;
 		}
-		if (!range_fits(t, lneg, lmag) || !range_fits(t, hneg, hmag)) {
-			PERR(p, lt, "enumerator '%s' value out of the range of its %u-bit %s container",
-			     label, t->size, t->sign ? "signed" : "unsigned");
-			return NULL;
+		if ((!range_fits(t, lneg, lmag) || !range_fits(t, hneg, hmag)) &&
+		    !p->enum_range_line) {
+			/* CTF 1.8 forbids it, but LTTng-UST 2.13 writes such
+			 * enums (a u8 container with a 1000000 value): the
+			 * verdict is given once the tracer is known */
+			p->enum_range_line = lt->line;
+			snprintf(p->enum_range_msg, sizeof(p->enum_range_msg),
+				 "enumerator '%s' value out of the range of its %u-bit %s container",
+				 label, t->size, t->sign ? "signed" : "unsigned");
 		}
 		/* next value = high + 1 */
 		if (hneg) {
@@ -2434,6 +2486,10 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
 	if (env && !env->is_int) {
 		tc->tracer_name = env->s;
 		tc->lttng = !strncmp(env->s, "lttng", 5);
+	}
+	if (p.enum_range_line && !tc->lttng) {
+		perr_at(&p, p.enum_range_line, "%s", p.enum_range_msg);
+		goto out;
 	}
 	tc->tracer_major = tc->tracer_minor = tc->tracer_patch = -1;
 	if ((env = rtr__env_find(tc, "tracer_major")) && env->is_int)
