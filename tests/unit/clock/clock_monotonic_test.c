@@ -97,7 +97,17 @@ static void run(int source)
 		printf("%s: not available here, skipped\n", rtr_clock_source_name(source));
 		return;
 	}
-	REQUIRE(rtr_clock_measure_skew(NULL, &skew) == 0 || nusable < 2);
+	/* On a saturated machine the probe may time out or be disturbed (see
+	 * clock_skew_test); pause and measure again, as the host would. */
+	for (int i = 0;; i++) {
+		struct timespec pause = { 0, 20000000 };
+		int rs = rtr_clock_measure_skew(NULL, &skew);
+
+		if (nusable < 2 || (rs == 0 && !skew.disturbed))
+			break;
+		REQUIRE(i < 10);
+		nanosleep(&pause, NULL);
+	}
 	sig_count = sig_backwards = 0;
 	REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
 	reader(&r);

@@ -23,11 +23,32 @@
  * the one-way cache-line latency between the two vCPUs, which changes when
  * the host moves them (seen here: ~25, ~60 and ~230 ns regimes, each stable
  * for seconds to minutes); a move between the two measurements of a pair is
- * not a lack of repeatability, so a pair straddling one is retried. A
- * measurement that reports itself disturbed (the workers never ran at the
- * same time) is retried too. The test fails if no attempt agrees.
+ * not a lack of repeatability, so a pair straddling one is retried. The test
+ * fails if no attempt agrees.
  */
-#define ATTEMPTS 4
+#define ATTEMPTS 6
+
+/*
+ * With both CPUs saturated by other work (make check runs tests two at a
+ * time; a stress test may keep both CPUs busy), the workers may not get to
+ * run together within the 50 ms budget: the result is -ETIMEDOUT or
+ * `disturbed`, by design (the host then measures again later). Do the same
+ * here: pause, then measure again.
+ */
+static int measure(const struct rtr_clock_skew_opts *o, struct rtr_clock_skew *s)
+{
+	for (int i = 0; i < ATTEMPTS; i++) {
+		int r = rtr_clock_measure_skew(o, s);
+		struct timespec pause = { 0, 20000000 };
+
+		if (r != -ETIMEDOUT && !(r == 0 && s->disturbed))
+			return r;
+		printf("measurement %s (machine saturated?), again\n",
+		       r ? "timed out" : "disturbed");
+		nanosleep(&pause, NULL);
+	}
+	return -ETIMEDOUT;
+}
 
 static void show(const char *what, const struct rtr_clock_skew *s)
 {
@@ -83,8 +104,8 @@ static void repeatable(int source, bool ordered)
 	for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
 		uint64_t lo, hi;
 
-		REQUIRE(rtr_clock_measure_skew(&o, &a) == 0);
-		REQUIRE(rtr_clock_measure_skew(&o, &b) == 0);
+		REQUIRE(measure(&o, &a) == 0);
+		REQUIRE(measure(&o, &b) == 0);
 		show(name, &a);
 		show(name, &b);
 		if (a.cpus_usable < 2) {
@@ -93,10 +114,6 @@ static void repeatable(int source, bool ordered)
 		}
 		check_result(&a, source, ordered);
 		check_result(&b, source, ordered);
-		if (a.disturbed || b.disturbed) {
-			printf("%s: disturbed, again\n", name);
-			continue;
-		}
 		lo = a.bound_ns < b.bound_ns ? a.bound_ns : b.bound_ns;
 		hi = a.bound_ns < b.bound_ns ? b.bound_ns : a.bound_ns;
 		if (lo < FLOOR_NS)
@@ -123,7 +140,7 @@ int main(void)
 	{
 		struct rtr_clock_skew_opts o = { .pairs = 2, .rounds = 500 };
 
-		REQUIRE(rtr_clock_measure_skew(&o, &s) == 0 || s.cpus_usable < 2);
+		REQUIRE(measure(&o, &s) == 0 || s.cpus_usable < 2);
 		show("monotonic, first-vs-each", &s);
 		if (s.cpus_usable >= 2)
 			CHECK_EQ_U64(s.pairs_total, s.cpus_usable - 1);
