@@ -12,7 +12,8 @@
 #include "clock_internal.h"
 
 #define DEFAULT_ROUNDS    2048u
-#define DEFAULT_BUDGET_MS 50u
+#define DEFAULT_BUDGET_MS 50u      /* plus PAIR_BUDGET_MS per pair */
+#define PAIR_BUDGET_MS    2u       /* >= 8 bursts of 250 us: 1024 rounds per read */
 #define ALL_PAIRS_MAX     8u        /* usable CPUs up to which every pair is measured */
 #define MIN_FREQ_SPAN_NS  5000000u  /* sync points this far apart give freq for bound_ns */
 #define BURST_ROUNDS      256u      /* round trips per burst */
@@ -457,8 +458,6 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
 		o = *opts;
 	if (!o.rounds)
 		o.rounds = DEFAULT_ROUNDS;
-	if (!o.budget_ms)
-		o.budget_ms = DEFAULT_BUDGET_MS;
 	memset(out, 0, sizeof(*out));
 	out->source = rtr_clock_get_source();
 	out->ordered = o.ordered;
@@ -488,6 +487,8 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
 	out->pairs_total = (unsigned int)np;
 	if (np == 0)
 		goto freq;
+	if (!o.budget_ms)
+		o.budget_ms = DEFAULT_BUDGET_MS + PAIR_BUDGET_MS * (unsigned int)np;
 
 	if (posix_memalign((void **)&x, 128, sizeof(*x)) != 0) {
 		x = NULL;
