@@ -63,4 +63,16 @@ static inline rtr_i128 muldiv_round(rtr_i128 a, int64_t b, uint64_t c)
  * Returns the length, or a negative errno; *out is NULL on error. */
 ssize_t rtr__clock_read_file(const char *path, size_t max, char **out);
 
+/* Skew probe, first-CPU-vs-each layout: offsets of m CPUs relative to CPU
+ * index 0, d_c in [lo[c], hi[c]] (lo[0] = hi[0] = 0 by convention). Finds
+ * the pair (i < j) whose difference d_j - d_i has the widest possible
+ * magnitude; i = j = -1 when m < 2. */
+struct rtr__clock_star {
+	int i, j;
+	int64_t lo, hi; /* d_j - d_i in [lo, hi] */
+	uint64_t bound;
+};
+void rtr__clock_skew_star(const int64_t *lo, const int64_t *hi, size_t m,
+			  struct rtr__clock_star *out);
+
 #endif /* RTR_CLOCK_INTERNAL_H */

@@ -381,14 +381,38 @@ static int combine(struct ctx *x, const struct pair *pairs, size_t np, int first
 		}
 	}
 	if (!all_pairs) {
-		for (size_t i = 0; i < m; i++)
-			for (size_t j = i + 1; j < m; j++)
-				consider(kr, cpu[i], cpu[j], lo[j] - hi[i], hi[j] - lo[i]);
+		struct rtr__clock_star st;
+
+		rtr__clock_skew_star(lo, hi, m, &st);
+		if (st.i >= 0)
+			consider(kr, cpu[st.i], cpu[st.j], st.lo, st.hi);
 		free(lo);
 		free(hi);
 		free(cpu);
 	}
 	return 0;
+}
+
+void rtr__clock_skew_star(const int64_t *lo, const int64_t *hi, size_t m,
+			  struct rtr__clock_star *out)
+{
+	out->i = out->j = -1;
+	out->lo = out->hi = 0;
+	out->bound = 0;
+	for (size_t i = 0; i < m; i++)
+		for (size_t j = i + 1; j < m; j++) {
+			/* d_j - d_i in [lo_j - hi_i, hi_j - lo_i] */
+			int64_t l = lo[j] - hi[i], h = hi[j] - lo[i];
+			uint64_t bnd = absu(l) > absu(h) ? absu(l) : absu(h);
+
+			if (bnd > out->bound || out->i < 0) {
+				out->i = (int)i;
+				out->j = (int)j;
+				out->lo = l;
+				out->hi = h;
+				out->bound = bnd;
+			}
+		}
 }
 
 static void sleep_ns(uint64_t ns)

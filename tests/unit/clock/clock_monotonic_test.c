@@ -109,6 +109,7 @@ static void run(int source)
 		nanosleep(&pause, NULL);
 	}
 	sig_count = sig_backwards = 0;
+	last_read = 0; /* the previous run's value is in the other source's units */
 	REQUIRE(setitimer(ITIMER_REAL, &it, NULL) == 0);
 	reader(&r);
 	memset(&it, 0, sizeof(it));

@@ -8,6 +8,7 @@
 
 #include <ringtrace/clock.h>
 
+#include "clock_internal.h"
 #include "rtr_test.h"
 
 /*
@@ -126,11 +127,46 @@ static void repeatable(int source, bool ordered)
 	RTR_TEST_FAIL_("%s: no two back-to-back bounds within 2x in %d attempts", name, ATTEMPTS);
 }
 
+/* The first-vs-each combination (used above 8 CPUs) on synthetic CPUs. */
+static void star_math(void)
+{
+	/* CPU 0 is the reference; CPU 1 is 10..30 ahead, CPU 2 40..50 behind,
+	 * CPU 3 within 5. The worst pair is (1, 2): d_2 - d_1 in
+	 * [-50 - 30, -40 - 10] = [-80, -50], bound 80. */
+	const int64_t lo[4] = { 0, 10, -50, -5 }, hi[4] = { 0, 30, -40, 5 };
+	struct rtr__clock_star st;
+
+	rtr__clock_skew_star(lo, hi, 4, &st);
+	CHECK_EQ_I64(st.i, 1);
+	CHECK_EQ_I64(st.j, 2);
+	CHECK_EQ_I64(st.lo, -50 - 30);
+	CHECK_EQ_I64(st.hi, -40 - 10);
+	CHECK_EQ_U64(st.bound, 80);
+	/* Two CPUs: just the measured bracket. */
+	rtr__clock_skew_star(lo, hi, 2, &st);
+	CHECK_EQ_I64(st.i, 0);
+	CHECK_EQ_I64(st.j, 1);
+	CHECK_EQ_I64(st.lo, 10);
+	CHECK_EQ_I64(st.hi, 30);
+	CHECK_EQ_U64(st.bound, 30);
+	/* An inverted bracket (reads ahead of the handoff) still counts. */
+	{
+		const int64_t l2[2] = { 0, 40 }, h2[2] = { 0, -60 };
+
+		rtr__clock_skew_star(l2, h2, 2, &st);
+		CHECK_EQ_U64(st.bound, 60);
+	}
+	rtr__clock_skew_star(lo, hi, 1, &st);
+	CHECK_EQ_I64(st.i, -1);
+	CHECK_EQ_U64(st.bound, 0);
+}
+
 int main(void)
 {
 	struct rtr_clock_skew s;
 	cpu_set_t all, one;
 
+	star_math();
 	repeatable(RTR_CLOCK_TSC, false);
 	repeatable(RTR_CLOCK_TSC, true);
 	repeatable(RTR_CLOCK_MONOTONIC, false);
