@@ -27,15 +27,15 @@ static volatile uint64_t sink;
 
 /* Each loop sums the values so nothing is optimised away; noinline keeps the
  * loops comparable. */
-#define LOOP(fn_name, expr)                                                    \
-	static __attribute__((noinline)) double fn_name(unsigned int n)        \
-	{                                                                      \
-		uint64_t s = 0, t0 = now_ns();                                 \
-		for (unsigned int i = 0; i < n; i++)                           \
-			s += (expr);                                           \
-		uint64_t t1 = now_ns();                                        \
-		sink = s;                                                      \
-		return (double)(t1 - t0) / n;                                  \
+#define LOOP(fn_name, expr)                                                                        \
+	static __attribute__((noinline)) double fn_name(unsigned int n)                            \
+	{                                                                                          \
+		uint64_t s = 0, t0 = now_ns();                                                     \
+		for (unsigned int i = 0; i < n; i++)                                               \
+			s += (expr);                                                               \
+		uint64_t t1 = now_ns();                                                            \
+		sink = s;                                                                          \
+		return (double)(t1 - t0) / n;                                                      \
 	}
 
 static inline uint64_t cgt(void)
@@ -69,8 +69,8 @@ LOOP(loop_lfence_rdtsc, raw_lfence_rdtsc())
 
 enum { M_READ_TSC, M_READ_ORD_TSC, M_READ_MONO, M_CGT, M_RDTSC, M_RDTSCP, M_LFENCE, M_COUNT };
 static const char *const mname[M_COUNT] = {
-	"read_tsc", "read_ordered_tsc", "read_monotonic", "clock_gettime",
-	"rdtsc",    "rdtscp",           "lfence_rdtsc",
+    "read_tsc", "read_ordered_tsc", "read_monotonic", "clock_gettime",
+    "rdtsc",	"rdtscp",	    "lfence_rdtsc",
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -134,7 +134,7 @@ static void skew_bench(const char *name, int source, unsigned int rounds)
 	if (rtr_clock_set_source(source) < 0)
 		return;
 	for (int i = 0; i < 5; i++) {
-		struct rtr_clock_skew_opts o = { .rounds = rounds, .budget_ms = 10000 };
+		struct rtr_clock_skew_opts o = {.rounds = rounds, .budget_ms = 10000};
 		struct rtr_clock_skew s;
 
 		if (rtr_clock_measure_skew(&o, &s) < 0 || !s.complete || s.disturbed)

@@ -195,34 +195,34 @@ RTR_EXPORT int rtr_clock_source_from_name(const char *name);
 
 /* What selection looked at and why it chose what it chose. */
 struct rtr_clock_selection {
-	int source;            /* chosen enum rtr_clock_source_id */
-	bool arch_tsc;         /* the build/CPU can read a TSC at all (x86-64) */
-	bool constant_tsc;     /* cpuinfo flag on every CPU listed */
-	bool nonstop_tsc;      /* cpuinfo flag on every CPU listed */
-	bool tsc_known_freq;   /* cpuinfo flag on every CPU listed (informative) */
-	bool tsc_reliable;     /* cpuinfo flag on every CPU listed (informative) */
-	bool rdtscp;           /* cpuinfo flag on every CPU listed */
-	bool tsc_invariant;    /* constant_tsc && nonstop_tsc */
-	bool clocksource_tsc;  /* kernel clocksource is exactly "tsc" */
-	bool tsc_trusted;      /* arch_tsc && tsc_invariant && clocksource_tsc && rdtscp */
-	bool forced;           /* RINGTRACE_CLOCK decided the source */
-	bool env_invalid;      /* RINGTRACE_CLOCK was set to something unknown (ignored) */
+	int source;	      /* chosen enum rtr_clock_source_id */
+	bool arch_tsc;	      /* the build/CPU can read a TSC at all (x86-64) */
+	bool constant_tsc;    /* cpuinfo flag on every CPU listed */
+	bool nonstop_tsc;     /* cpuinfo flag on every CPU listed */
+	bool tsc_known_freq;  /* cpuinfo flag on every CPU listed (informative) */
+	bool tsc_reliable;    /* cpuinfo flag on every CPU listed (informative) */
+	bool rdtscp;	      /* cpuinfo flag on every CPU listed */
+	bool tsc_invariant;   /* constant_tsc && nonstop_tsc */
+	bool clocksource_tsc; /* kernel clocksource is exactly "tsc" */
+	bool tsc_trusted;     /* arch_tsc && tsc_invariant && clocksource_tsc && rdtscp */
+	bool forced;	      /* RINGTRACE_CLOCK decided the source */
+	bool env_invalid;     /* RINGTRACE_CLOCK was set to something unknown (ignored) */
 	/* The trace clock is not the fast TSC because the machine does not trust
 	 * it, or the TSC was forced although it is not trusted. Goes into the
 	 * trace env (clock_degraded). */
 	bool degraded;
-	unsigned int ncpus_flags; /* "flags" lines seen in cpuinfo */
+	unsigned int ncpus_flags;    /* "flags" lines seen in cpuinfo */
 	char kernel_clocksource[32]; /* trimmed; "" when unknown */
-	char reason[192];            /* one human-readable sentence */
+	char reason[192];	     /* one human-readable sentence */
 };
 
 /* Inputs of the pure selection function; NULL means "not available". */
 struct rtr_clock_probe_input {
-	const char *cpuinfo;      /* contents of /proc/cpuinfo */
+	const char *cpuinfo; /* contents of /proc/cpuinfo */
 	size_t cpuinfo_len;
-	const char *clocksource;  /* contents of .../clocksource0/current_clocksource */
-	const char *env;          /* value of RINGTRACE_CLOCK, NULL when unset */
-	bool arch_tsc;            /* pass RTR_CLOCK_HAVE_TSC for the real machine */
+	const char *clocksource; /* contents of .../clocksource0/current_clocksource */
+	const char *env;	 /* value of RINGTRACE_CLOCK, NULL when unset */
+	bool arch_tsc;		 /* pass RTR_CLOCK_HAVE_TSC for the real machine */
 };
 
 /*
@@ -290,7 +290,7 @@ RTR_EXPORT int rtr_clock_set_source(int id);
  * the kernel read lies within clock ± window/2.
  */
 struct rtr_clock_sync {
-	uint64_t clock;   /* raw clock units (midpoint of the read window) */
+	uint64_t clock;	  /* raw clock units (midpoint of the read window) */
 	uint64_t mono_ns; /* CLOCK_MONOTONIC at that instant */
 	int64_t real_ns;  /* CLOCK_REALTIME at that instant (ns since the epoch) */
 	uint64_t window;  /* width of the read window, clock units */
@@ -324,7 +324,7 @@ int rtr_clock_sync_check(const struct rtr_clock_sync *pts, size_t n, char *err, 
 struct rtr_clock_sync_log {
 	struct rtr_clock_sync *pts; /* caller-owned array of cap entries */
 	size_t n;
-	size_t cap; /* >= 4 */
+	size_t cap;	  /* >= 4 */
 	uint64_t dropped; /* points removed by decimation so far */
 };
 
@@ -352,13 +352,13 @@ ssize_t rtr_clock_sync_decimate(struct rtr_clock_sync *pts, size_t n, size_t max
 
 /* The single linear model CTF 1.8 can express (what babeltrace2 applies). */
 struct rtr_clock_fit {
-	uint64_t freq;          /* clock units per CLOCK_MONOTONIC second, rounded */
-	uint64_t base_clock;    /* anchor: the first sync point */
+	uint64_t freq;	     /* clock units per CLOCK_MONOTONIC second, rounded */
+	uint64_t base_clock; /* anchor: the first sync point */
 	uint64_t base_mono_ns;
 	int64_t base_real_ns;
-	uint64_t window_max;    /* widest sync window, clock units */
-	uint64_t residual_ns;   /* max |mono_i - linear(clock_i)| over the points */
-	bool from_points;       /* freq fitted from the points (else nominal) */
+	uint64_t window_max;  /* widest sync window, clock units */
+	uint64_t residual_ns; /* max |mono_i - linear(clock_i)| over the points */
+	bool from_points;     /* freq fitted from the points (else nominal) */
 };
 
 /*
@@ -417,9 +417,9 @@ uint64_t rtr_clock_ns_to_cycles(uint64_t ns, uint64_t freq);
 
 /* A frequency measurement against CLOCK_MONOTONIC_RAW (not NTP-slewed). */
 struct rtr_clock_calibration {
-	uint64_t freq;         /* clock units per CLOCK_MONOTONIC_RAW second */
-	uint64_t freq_mono;    /* same interval measured against CLOCK_MONOTONIC */
-	uint64_t error_ppb;    /* bound from the two read windows */
+	uint64_t freq;	    /* clock units per CLOCK_MONOTONIC_RAW second */
+	uint64_t freq_mono; /* same interval measured against CLOCK_MONOTONIC */
+	uint64_t error_ppb; /* bound from the two read windows */
 	uint64_t duration_ns;
 };
 
@@ -437,7 +437,7 @@ int rtr_clock_calibrate(unsigned int duration_ms, struct rtr_clock_calibration *
 /* ------------------------------------------------------------------------ */
 
 struct rtr_clock_skew_opts {
-	unsigned int rounds;    /* round trips per pair and kind of read (half each
+	unsigned int rounds;	/* round trips per pair and kind of read (half each
 				 * way), in bursts of 256 each preceded by a 200 us
 				 * sleep; 0: 2048 */
 	unsigned int budget_ms; /* wall-time budget for the whole run; 0: 50 ms +
@@ -454,8 +454,8 @@ struct rtr_clock_skew_opts {
 };
 
 struct rtr_clock_skew {
-	int source;            /* source measured (the process's current one) */
-	bool ordered;          /* opts.ordered */
+	int source;   /* source measured (the process's current one) */
+	bool ordered; /* opts.ordered */
 	/*
 	 * THE bound: two events on different CPUs whose timestamps differ by
 	 * less than this have an unknown order. max(read_bound, ordered_bound):
@@ -463,27 +463,27 @@ struct rtr_clock_skew {
 	 * (limited by the cache-line transfer time), the tracer-read bracket
 	 * adds what reads executed ahead of an earlier load do (inversions).
 	 */
-	uint64_t bound;        /* clock units */
+	uint64_t bound; /* clock units */
 	uint64_t bound_ns;
-	uint64_t read_bound;   /* from rtr_clock_read() alone (see above) */
+	uint64_t read_bound; /* from rtr_clock_read() alone (see above) */
 	uint64_t read_bound_ns;
 	uint64_t ordered_bound; /* from rtr_clock_read_ordered() alone */
 	uint64_t ordered_bound_ns;
-	uint64_t freq;         /* the frequency used for the ns figures */
-	int cpu_a, cpu_b;      /* pair that set the bound (-1 when none) */
-	int64_t offset_lo;     /* that pair and read: clock_b - clock_a in [lo, hi]; */
-	int64_t offset_hi;     /* lo > hi means reads ran ahead of the handoff */
+	uint64_t freq;		   /* the frequency used for the ns figures */
+	int cpu_a, cpu_b;	   /* pair that set the bound (-1 when none) */
+	int64_t offset_lo;	   /* that pair and read: clock_b - clock_a in [lo, hi]; */
+	int64_t offset_hi;	   /* lo > hi means reads ran ahead of the handoff */
 	unsigned int cpus_usable;  /* CPUs in our affinity mask */
 	unsigned int cpus_skipped; /* online CPUs outside it (not measured) */
 	unsigned int pairs_total;
 	unsigned int pairs_measured; /* pairs with round trips, both kinds of read */
 	unsigned int rounds_done;    /* completed round trips, all pairs and kinds */
-	bool complete;          /* every pair measured (and >= 2 usable CPUs) */
+	bool complete;		     /* every pair measured (and >= 2 usable CPUs) */
 	/* Quality: the best ordered round trip of the worst pair. Normally a
 	 * few hundred ns; above 50 us the two threads were hardly ever on their
 	 * CPUs at the same time and the bound is loose: `disturbed` is set,
 	 * measure again later. */
-	uint64_t rtt_min;       /* clock units */
+	uint64_t rtt_min; /* clock units */
 	uint64_t rtt_min_ns;
 	bool disturbed;
 	uint64_t elapsed_ns;
@@ -518,29 +518,29 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
  * offset_s + offset/freq seconds after the Unix epoch (CLOCK_REALTIME).
  */
 struct rtr_clock_desc {
-	char name[32];        /* "monotonic" or "tsc" (TSDL identifier) */
+	char name[32];	      /* "monotonic" or "tsc" (TSDL identifier) */
 	char description[64]; /* human-readable; plain ASCII, no quotes */
-	uint64_t freq;        /* Hz, integer */
+	uint64_t freq;	      /* Hz, integer */
 	int64_t offset_s;     /* seconds; may be negative */
 	uint64_t offset;      /* clock units, 0 <= offset < freq */
 	uint64_t precision;   /* clock units: skew bound + window/2 + fit residual */
-	char uuid[37];        /* boot_id ("" when unknown: omit the uuid line) */
-	bool absolute;        /* TRUE: offset is tied to CLOCK_REALTIME */
+	char uuid[37];	      /* boot_id ("" when unknown: omit the uuid line) */
+	bool absolute;	      /* TRUE: offset is tied to CLOCK_REALTIME */
 };
 
 /* Values for the trace `env { }` (keys listed by rtr_clock_env_entries). */
 struct rtr_clock_env {
-	const char *source;            /* clock_source: "tsc" | "monotonic" */
-	int64_t tsc_invariant;         /* clock_tsc_invariant: 0/1 */
-	int64_t degraded;              /* clock_degraded: 0/1 */
-	char kernel_clocksource[32];   /* clock_kernel_clocksource */
-	int64_t skew_bound_ns;         /* clock_skew_bound_ns (-1: not measured) */
-	int64_t skew_cpus;             /* clock_skew_cpus: CPUs measured */
-	int64_t skew_cpus_skipped;     /* clock_skew_cpus_skipped */
-	int64_t sync_window_max_ns;    /* clock_sync_window_max_ns */
-	int64_t fit_residual_ns;       /* clock_fit_residual_ns */
-	int64_t precision_ns;          /* clock_precision_ns */
-	int64_t sync_points;           /* clock_sync_points: points in the list */
+	const char *source;	     /* clock_source: "tsc" | "monotonic" */
+	int64_t tsc_invariant;	     /* clock_tsc_invariant: 0/1 */
+	int64_t degraded;	     /* clock_degraded: 0/1 */
+	char kernel_clocksource[32]; /* clock_kernel_clocksource */
+	int64_t skew_bound_ns;	     /* clock_skew_bound_ns (-1: not measured) */
+	int64_t skew_cpus;	     /* clock_skew_cpus: CPUs measured */
+	int64_t skew_cpus_skipped;   /* clock_skew_cpus_skipped */
+	int64_t sync_window_max_ns;  /* clock_sync_window_max_ns */
+	int64_t fit_residual_ns;     /* clock_fit_residual_ns */
+	int64_t precision_ns;	     /* clock_precision_ns */
+	int64_t sync_points;	     /* clock_sync_points: points in the list */
 };
 
 struct rtr_clock_meta {
@@ -550,12 +550,12 @@ struct rtr_clock_meta {
 
 /* Inputs of rtr_clock_describe(). */
 struct rtr_clock_describe_in {
-	int source;                           /* the session's source id */
+	int source;			       /* the session's source id */
 	const struct rtr_clock_selection *sel; /* NULL: flags unknown (0) */
-	const struct rtr_clock_sync *pts;     /* the recording's sync points */
-	size_t n;                             /* >= 1 */
-	uint64_t nominal_freq;                /* see rtr_clock_fit_sync */
-	const struct rtr_clock_skew *skew;    /* NULL: not measured */
+	const struct rtr_clock_sync *pts;      /* the recording's sync points */
+	size_t n;			       /* >= 1 */
+	uint64_t nominal_freq;		       /* see rtr_clock_fit_sync */
+	const struct rtr_clock_skew *skew;     /* NULL: not measured */
 };
 
 /*
@@ -611,8 +611,8 @@ const char *rtr_clock_boot_id(void);
  * Returns the string length (excluding NUL), -EINVAL (invalid list),
  * -ENOSPC (not even the first and last points fit), -ENOMEM.
  */
-ssize_t rtr_clock_sync_encode(const struct rtr_clock_sync *pts, size_t n, char *buf,
-			      size_t bufsize, size_t *kept);
+ssize_t rtr_clock_sync_encode(const struct rtr_clock_sync *pts, size_t n, char *buf, size_t bufsize,
+			      size_t *kept);
 
 /*
  * rtr_clock_sync_decode - parse len bytes of s (a NUL before len ends the

@@ -11,15 +11,15 @@
 
 #include "clock_internal.h"
 
-#define DEFAULT_ROUNDS    2048u
-#define DEFAULT_BUDGET_MS 50u      /* plus PAIR_BUDGET_MS per pair */
-#define PAIR_BUDGET_MS    2u       /* >= 8 bursts of 250 us: 1024 rounds per read */
-#define ALL_PAIRS_MAX     8u        /* usable CPUs up to which every pair is measured */
-#define MIN_FREQ_SPAN_NS  5000000u  /* sync points this far apart give freq for bound_ns */
-#define BURST_ROUNDS      256u      /* round trips per burst */
-#define BURST_GAP_NS      200000u   /* both workers sleep until now + this */
-#define DISTURBED_RTT_NS  50000u    /* best round trip above this: not co-running */
-#define YIELD_AFTER_NS    2000000u  /* a barrier spins this long before yielding */
+#define DEFAULT_ROUNDS	  2048u
+#define DEFAULT_BUDGET_MS 50u	   /* plus PAIR_BUDGET_MS per pair */
+#define PAIR_BUDGET_MS	  2u	   /* >= 8 bursts of 250 us: 1024 rounds per read */
+#define ALL_PAIRS_MAX	  8u	   /* usable CPUs up to which every pair is measured */
+#define MIN_FREQ_SPAN_NS  5000000u /* sync points this far apart give freq for bound_ns */
+#define BURST_ROUNDS	  256u	   /* round trips per burst */
+#define BURST_GAP_NS	  200000u  /* both workers sleep until now + this */
+#define DISTURBED_RTT_NS  50000u   /* best round trip above this: not co-running */
+#define YIELD_AFTER_NS	  2000000u /* a barrier spins this long before yielding */
 
 /* Kinds of read measured: the tracer's (rtr_clock_read) and the ordered one. */
 enum { K_READ, K_ORDERED, K_COUNT };
@@ -33,7 +33,7 @@ struct line {
 
 /* What one worker learnt about one pair with one kind of read. */
 struct acc {
-	int64_t lo, hi;      /* bracket of d = clock_b - clock_a */
+	int64_t lo, hi;	     /* bracket of d = clock_b - clock_a */
 	uint64_t rtt_min;    /* best t3 - t1 seen as initiator */
 	unsigned int rounds; /* completed round trips this worker initiated */
 } __attribute__((aligned(64)));
@@ -44,23 +44,23 @@ struct pair {
 
 struct ctx {
 	struct line line[2];
-	struct line arrive[2];  /* barrier phase of each worker (seq field) */
-	struct line okay[2];    /* pin result of each worker for the pair */
+	struct line arrive[2]; /* barrier phase of each worker (seq field) */
+	struct line okay[2];   /* pin result of each worker for the pair */
 	/* Written by worker 0 before a barrier, read by worker 1 after it. */
 	uint64_t pair_deadline; /* CLOCK_MONOTONIC ns */
-	uint64_t wake_at;       /* next burst start */
-	int go;                 /* 1: run a burst, 0: pair done */
-	int kind;               /* kind of read of the next burst */
+	uint64_t wake_at;	/* next burst start */
+	int go;			/* 1: run a burst, 0: pair done */
+	int kind;		/* kind of read of the next burst */
 	/* Read-only after the threads start. */
 	uint64_t deadline;
-	unsigned int rounds;    /* per kind and pair */
+	unsigned int rounds; /* per kind and pair */
 	bool ordered_only;
 	size_t npairs;
 	const struct pair *pairs;
-	struct acc *acc;        /* [npairs][2 workers][K_COUNT] */
+	struct acc *acc; /* [npairs][2 workers][K_COUNT] */
 	/* Flags, relaxed. */
-	int stop_pair;          /* k + 1 once pair k must stop */
-	int abort;              /* give up everything */
+	int stop_pair; /* k + 1 once pair k must stop */
+	int abort;     /* give up everything */
 };
 
 struct worker {
@@ -147,9 +147,8 @@ static __attribute__((always_inline)) inline uint64_t rd(bool ordered)
  * at once and may publish seq + 1 before we see seq; its t (written only as
  * responder) is still this round's, and a later t3 only widens the bracket.
  */
-static __attribute__((always_inline)) inline void run_burst(struct ctx *x, int w, size_t k,
-							   unsigned int burst, unsigned int n,
-							   bool ordered)
+static __attribute__((always_inline)) inline void
+run_burst(struct ctx *x, int w, size_t k, unsigned int burst, unsigned int n, bool ordered)
 {
 	struct line *mine = &x->line[w], *other = &x->line[1 - w];
 	struct acc *acc = acc_of(x, k, w, ordered ? K_ORDERED : K_READ);
@@ -230,7 +229,7 @@ static bool pin_self(int cpu)
 
 static void sleep_until(uint64_t t)
 {
-	struct timespec ts = { (time_t)(t / RTR_NSEC_PER_SEC), (long)(t % RTR_NSEC_PER_SEC) };
+	struct timespec ts = {(time_t)(t / RTR_NSEC_PER_SEC), (long)(t % RTR_NSEC_PER_SEC)};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -281,12 +280,13 @@ static void *worker_main(void *arg)
 				bool go = both && b < nbursts &&
 					  now + BURST_GAP_NS < x->pair_deadline &&
 					  __atomic_load_n(&x->stop_pair, __ATOMIC_RELAXED) !=
-						  (int)(k + 1);
+					      (int)(k + 1);
 
 				__atomic_store_n(&x->go, go, __ATOMIC_RELAXED);
 				__atomic_store_n(&x->wake_at, now + BURST_GAP_NS, __ATOMIC_RELAXED);
 				/* Alternate kinds so both see the same conditions. */
-				__atomic_store_n(&x->kind, x->ordered_only ? K_ORDERED : (int)(b & 1),
+				__atomic_store_n(&x->kind,
+						 x->ordered_only ? K_ORDERED : (int)(b & 1),
 						 __ATOMIC_RELAXED);
 			}
 			if (!barrier(x, w, ++phase))
@@ -297,7 +297,8 @@ static void *worker_main(void *arg)
 			if (!barrier(x, w, ++phase))
 				return NULL;
 			if ((b / (x->ordered_only ? 1 : K_COUNT) + 1) * BURST_ROUNDS > x->rounds)
-				n = x->rounds - (b / (x->ordered_only ? 1 : K_COUNT)) * BURST_ROUNDS;
+				n = x->rounds -
+				    (b / (x->ordered_only ? 1 : K_COUNT)) * BURST_ROUNDS;
 			if (__atomic_load_n(&x->kind, __ATOMIC_RELAXED) == K_ORDERED)
 				run_burst(x, w, k, b, n, true);
 			else
@@ -417,7 +418,7 @@ void rtr__clock_skew_star(const int64_t *lo, const int64_t *hi, size_t m,
 
 static void sleep_ns(uint64_t ns)
 {
-	struct timespec req = { (time_t)(ns / RTR_NSEC_PER_SEC), (long)(ns % RTR_NSEC_PER_SEC) };
+	struct timespec req = {(time_t)(ns / RTR_NSEC_PER_SEC), (long)(ns % RTR_NSEC_PER_SEC)};
 
 	while (nanosleep(&req, &req) != 0 && errno == EINTR)
 		;
@@ -461,7 +462,7 @@ static long usable_cpus(int **out, unsigned int *skipped)
 
 int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_clock_skew *out)
 {
-	struct rtr_clock_skew_opts o = { 0 };
+	struct rtr_clock_skew_opts o = {0};
 	struct kind_result kr[K_COUNT], *top;
 	struct rtr_clock_sync s0;
 	struct ctx *x = NULL;
@@ -498,7 +499,8 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
 	out->cpus_usable = (unsigned int)nusable;
 	all_pairs = o.pairs == 1 || (o.pairs == 0 && nusable <= ALL_PAIRS_MAX);
 	if (nusable >= 2) {
-		pairs = calloc(all_pairs ? nusable * (nusable - 1) / 2 : nusable - 1, sizeof(*pairs));
+		pairs =
+		    calloc(all_pairs ? nusable * (nusable - 1) / 2 : nusable - 1, sizeof(*pairs));
 		if (!pairs) {
 			r = -ENOMEM;
 			goto out;
@@ -506,7 +508,7 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
 		for (size_t i = 0; i < nusable; i++)
 			for (size_t j = i + 1; j < nusable; j++)
 				if (all_pairs || i == 0)
-					pairs[np++] = (struct pair){ usable[i], usable[j] };
+					pairs[np++] = (struct pair){usable[i], usable[j]};
 	}
 	out->pairs_total = (unsigned int)np;
 	if (np == 0)
@@ -536,7 +538,7 @@ int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_cl
 	x->npairs = np;
 	x->pairs = pairs;
 	for (int w = 0; w < 2; w++) {
-		wk[w] = (struct worker){ x, w };
+		wk[w] = (struct worker){x, w};
 		r = -pthread_create(&th[w], NULL, worker_main, &wk[w]);
 		if (r) {
 			if (w == 1) {

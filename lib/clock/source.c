@@ -16,11 +16,11 @@
 #endif
 
 /* The per-event read loads .source; monotonic (0) until someone chooses. */
-RTR_EXPORT struct rtr_clock_global rtr_clock_global = { .source = RTR_CLOCK_MONOTONIC };
+RTR_EXPORT struct rtr_clock_global rtr_clock_global = {.source = RTR_CLOCK_MONOTONIC};
 
 static const char *const source_names[RTR_CLOCK_SOURCE_COUNT] = {
-	[RTR_CLOCK_MONOTONIC] = "monotonic",
-	[RTR_CLOCK_TSC] = "tsc",
+    [RTR_CLOCK_MONOTONIC] = "monotonic",
+    [RTR_CLOCK_TSC] = "tsc",
 };
 
 RTR_EXPORT const char *rtr_clock_source_name(int id)
@@ -44,7 +44,7 @@ RTR_EXPORT int rtr_clock_source_from_name(const char *name)
 
 enum { F_CONSTANT, F_NONSTOP, F_KNOWN_FREQ, F_RELIABLE, F_RDTSCP, F_COUNT };
 static const char *const flag_names[F_COUNT] = {
-	"constant_tsc", "nonstop_tsc", "tsc_known_freq", "tsc_reliable", "rdtscp",
+    "constant_tsc", "nonstop_tsc", "tsc_known_freq", "tsc_reliable", "rdtscp",
 };
 
 static bool is_blank(char c)
@@ -85,7 +85,7 @@ static unsigned int scan_cpuinfo(const char *buf, size_t len, bool have[F_COUNT]
 			eol = end;
 		v = flags_value(p, eol);
 		if (v) {
-			bool seen[F_COUNT] = { false };
+			bool seen[F_COUNT] = {false};
 
 			lines++;
 			while (v < eol) {
@@ -131,7 +131,7 @@ static void trim_copy(char *dst, size_t dstsz, const char *src)
 
 int rtr_clock_select(const struct rtr_clock_probe_input *in, struct rtr_clock_selection *out)
 {
-	bool have[F_COUNT] = { false };
+	bool have[F_COUNT] = {false};
 	int want = -1;
 
 	if (!in || !out)
@@ -148,8 +148,8 @@ int rtr_clock_select(const struct rtr_clock_probe_input *in, struct rtr_clock_se
 	out->tsc_invariant = out->constant_tsc && out->nonstop_tsc;
 	trim_copy(out->kernel_clocksource, sizeof(out->kernel_clocksource), in->clocksource);
 	out->clocksource_tsc = strcmp(out->kernel_clocksource, "tsc") == 0;
-	out->tsc_trusted = out->arch_tsc && out->tsc_invariant && out->clocksource_tsc &&
-			   out->rdtscp;
+	out->tsc_trusted =
+	    out->arch_tsc && out->tsc_invariant && out->clocksource_tsc && out->rdtscp;
 
 	if (in->env && in->env[0]) {
 		want = rtr_clock_source_from_name(in->env);
@@ -198,8 +198,8 @@ int rtr_clock_select(const struct rtr_clock_probe_input *in, struct rtr_clock_se
 	if (out->env_invalid) {
 		size_t l = strlen(out->reason);
 
-		snprintf(out->reason + l, sizeof(out->reason) - l, "; %s='%.24s' not recognised, ignored",
-			 RTR_CLOCK_ENV_VAR, in->env);
+		snprintf(out->reason + l, sizeof(out->reason) - l,
+			 "; %s='%.24s' not recognised, ignored", RTR_CLOCK_ENV_VAR, in->env);
 	}
 	return out->source;
 }
@@ -261,7 +261,7 @@ ssize_t rtr__clock_read_file(const char *path, size_t max, char **out)
 	return (ssize_t)len;
 }
 
-#define CPUINFO_MAX (16u << 20)
+#define CPUINFO_MAX	 (16u << 20)
 #define CLOCKSOURCE_PATH "/sys/devices/system/clocksource/clocksource0/current_clocksource"
 
 int rtr_clock_kernel_clocksource(char *buf, size_t len)
@@ -282,7 +282,7 @@ int rtr_clock_kernel_clocksource(char *buf, size_t len)
 
 int rtr_clock_probe(struct rtr_clock_selection *out)
 {
-	struct rtr_clock_probe_input in = { .arch_tsc = RTR_CLOCK_HAVE_TSC };
+	struct rtr_clock_probe_input in = {.arch_tsc = RTR_CLOCK_HAVE_TSC};
 	char *cpuinfo = NULL, *cs = NULL;
 	ssize_t n;
 	int r;
@@ -308,7 +308,7 @@ int rtr_clock_probe(struct rtr_clock_selection *out)
 /* ---- the process-wide source --------------------------------------------- */
 
 static pthread_mutex_t source_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool source_decided;            /* under source_lock */
+static bool source_decided;		      /* under source_lock */
 static struct rtr_clock_selection source_sel; /* under source_lock */
 
 static bool cpu_has_rdtscp(void)

@@ -95,14 +95,16 @@ int rtr_clock_sync_check(const struct rtr_clock_sync *pts, size_t n, char *err, 
 		if (pts[i].clock <= pts[i - 1].clock) {
 			if (errlen)
 				snprintf(err, errlen,
-					 "sync point %zu: expected clock > %" PRIu64 ", got %" PRIu64, i,
-					 pts[i - 1].clock, pts[i].clock);
+					 "sync point %zu: expected clock > %" PRIu64
+					 ", got %" PRIu64,
+					 i, pts[i - 1].clock, pts[i].clock);
 			return -EINVAL;
 		}
 		if (pts[i].mono_ns < pts[i - 1].mono_ns) {
 			if (errlen)
 				snprintf(err, errlen,
-					 "sync point %zu: expected mono_ns >= %" PRIu64 ", got %" PRIu64,
+					 "sync point %zu: expected mono_ns >= %" PRIu64
+					 ", got %" PRIu64,
 					 i, pts[i - 1].mono_ns, pts[i].mono_ns);
 			return -EINVAL;
 		}
@@ -285,7 +287,8 @@ int rtr_clock_calibrate(unsigned int duration_ms, struct rtr_clock_calibration *
 	out->freq = (uint64_t)div_round((rtr_i128)dc * RTR_NSEC_PER_SEC, r1 - r0);
 	out->freq_mono = (uint64_t)div_round((rtr_i128)(cm1 - cm0) * RTR_NSEC_PER_SEC, m1 - m0);
 	/* Each end is known within half its window (plus 1 unit of rounding). */
-	out->error_ppb = (uint64_t)div_round((rtr_i128)(w0 / 2 + w1 / 2 + 2) * RTR_NSEC_PER_SEC, dc);
+	out->error_ppb =
+	    (uint64_t)div_round((rtr_i128)(w0 / 2 + w1 / 2 + 2) * RTR_NSEC_PER_SEC, dc);
 	out->duration_ns = r1 - r0;
 	return 0;
 }
@@ -299,10 +302,10 @@ static void sanitize_ident(char *dst, size_t dstsz, const char *src)
 	for (; src && src[i] && i + 1 < dstsz; i++) {
 		char c = src[i];
 
-		dst[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '_' || c == '-' || c == '.')
-				 ? c
-				 : '_';
+		dst[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+			     ? c
+			     : '_';
 	}
 	dst[i] = '\0';
 }
@@ -380,17 +383,17 @@ size_t rtr_clock_env_entries(const struct rtr_clock_meta *meta, struct rtr_clock
 {
 	const struct rtr_clock_env *e = &meta->env;
 	const struct rtr_clock_env_entry all[RTR_CLOCK_ENV_MAX] = {
-		{ "clock_source", e->source ? e->source : "", 0 },
-		{ "clock_tsc_invariant", NULL, e->tsc_invariant },
-		{ "clock_degraded", NULL, e->degraded },
-		{ "clock_kernel_clocksource", e->kernel_clocksource, 0 },
-		{ "clock_skew_bound_ns", NULL, e->skew_bound_ns },
-		{ "clock_skew_cpus", NULL, e->skew_cpus },
-		{ "clock_skew_cpus_skipped", NULL, e->skew_cpus_skipped },
-		{ "clock_sync_window_max_ns", NULL, e->sync_window_max_ns },
-		{ "clock_fit_residual_ns", NULL, e->fit_residual_ns },
-		{ "clock_precision_ns", NULL, e->precision_ns },
-		{ "clock_sync_points", NULL, e->sync_points },
+	    {"clock_source", e->source ? e->source : "", 0},
+	    {"clock_tsc_invariant", NULL, e->tsc_invariant},
+	    {"clock_degraded", NULL, e->degraded},
+	    {"clock_kernel_clocksource", e->kernel_clocksource, 0},
+	    {"clock_skew_bound_ns", NULL, e->skew_bound_ns},
+	    {"clock_skew_cpus", NULL, e->skew_cpus},
+	    {"clock_skew_cpus_skipped", NULL, e->skew_cpus_skipped},
+	    {"clock_sync_window_max_ns", NULL, e->sync_window_max_ns},
+	    {"clock_fit_residual_ns", NULL, e->fit_residual_ns},
+	    {"clock_precision_ns", NULL, e->precision_ns},
+	    {"clock_sync_points", NULL, e->sync_points},
 	};
 
 	for (size_t i = 0; i < RTR_CLOCK_ENV_MAX && i < cap; i++)

@@ -72,8 +72,8 @@ static uint64_t point_cost(const struct rtr_clock_sync *pts, size_t p, size_t i,
 	rtr_i128 t = (rtr_i128)(pts[i].clock - pts[p].clock);
 	rtr_i128 m = (rtr_i128)pts[p].mono_ns +
 		     muldiv_round(t, (int64_t)(pts[q].mono_ns - pts[p].mono_ns), dc);
-	rtr_i128 r = (rtr_i128)pts[p].real_ns +
-		     muldiv_round(t, pts[q].real_ns - pts[p].real_ns, dc);
+	rtr_i128 r =
+	    (rtr_i128)pts[p].real_ns + muldiv_round(t, pts[q].real_ns - pts[p].real_ns, dc);
 	uint64_t em = abs_diff_i128(m, (rtr_i128)pts[i].mono_ns);
 	uint64_t er = abs_diff_i128(r, (rtr_i128)pts[i].real_ns);
 
@@ -109,7 +109,7 @@ ssize_t rtr_clock_sync_decimate(struct rtr_clock_sync *pts, size_t n, size_t max
 		next[i] = i + 1;
 	}
 	for (size_t i = 1; i + 1 < n; i++)
-		heap_push(heap, &hn, (struct heap_ent){ point_cost(pts, i - 1, i, i + 1), i, 0 });
+		heap_push(heap, &hn, (struct heap_ent){point_cost(pts, i - 1, i, i + 1), i, 0});
 	while (left > max_points && hn) {
 		struct heap_ent e = heap_pop(heap, &hn);
 		size_t p, q;
@@ -124,11 +124,13 @@ ssize_t rtr_clock_sync_decimate(struct rtr_clock_sync *pts, size_t n, size_t max
 		prev[q] = p;
 		if (p > 0) {
 			ver[p]++;
-			heap_push(heap, &hn, (struct heap_ent){ point_cost(pts, prev[p], p, q), p, ver[p] });
+			heap_push(heap, &hn,
+				  (struct heap_ent){point_cost(pts, prev[p], p, q), p, ver[p]});
 		}
 		if (q + 1 < n) {
 			ver[q]++;
-			heap_push(heap, &hn, (struct heap_ent){ point_cost(pts, p, q, next[q]), q, ver[q] });
+			heap_push(heap, &hn,
+				  (struct heap_ent){point_cost(pts, p, q, next[q]), q, ver[q]});
 		}
 	}
 	for (size_t i = 0; i < n; i++)
@@ -194,8 +196,8 @@ static int64_t offset_of(const struct rtr_clock_sync *p)
 static int fmt_point(char *tmp, size_t sz, const struct rtr_clock_sync *pts, size_t i)
 {
 	if (i == 0)
-		return snprintf(tmp, sz, "%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64, pts[0].clock,
-				pts[0].mono_ns, offset_of(&pts[0]), pts[0].window);
+		return snprintf(tmp, sz, "%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64,
+				pts[0].clock, pts[0].mono_ns, offset_of(&pts[0]), pts[0].window);
 	return snprintf(tmp, sz, ";%" PRIu64 ",%" PRIu64 ",%" PRId64 ",%" PRIu64,
 			pts[i].clock - pts[i - 1].clock, pts[i].mono_ns - pts[i - 1].mono_ns,
 			offset_of(&pts[i]) - offset_of(&pts[i - 1]), pts[i].window);
@@ -223,8 +225,8 @@ static size_t encode_into(const struct rtr_clock_sync *pts, size_t n, char *buf)
 	return len;
 }
 
-ssize_t rtr_clock_sync_encode(const struct rtr_clock_sync *pts, size_t n, char *buf,
-			      size_t bufsize, size_t *kept)
+ssize_t rtr_clock_sync_encode(const struct rtr_clock_sync *pts, size_t n, char *buf, size_t bufsize,
+			      size_t *kept)
 {
 	struct rtr_clock_sync *copy;
 	size_t len, m;
@@ -358,7 +360,7 @@ static int parse_i64(struct cursor *c, int64_t *v, const char *what)
 ssize_t rtr_clock_sync_decode(const char *s, size_t len, struct rtr_clock_sync *pts, size_t cap,
 			      char *err, size_t errlen)
 {
-	struct cursor c = { s, s, s, err, errlen };
+	struct cursor c = {s, s, s, err, errlen};
 	uint64_t count, clk = 0, mono = 0, w;
 	int64_t off = 0;
 	int r;

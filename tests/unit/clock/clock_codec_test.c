@@ -81,8 +81,8 @@ static void test_roundtrip(void)
 
 	/* An offset change that does not fit a signed 64-bit delta is refused;
 	 * extreme but valid values survive. */
-	p[0] = (struct rtr_clock_sync){ 1, 0, INT64_MIN, UINT64_MAX };
-	p[1] = (struct rtr_clock_sync){ UINT64_MAX, (uint64_t)INT64_MAX, INT64_MAX, 0 };
+	p[0] = (struct rtr_clock_sync){1, 0, INT64_MIN, UINT64_MAX};
+	p[1] = (struct rtr_clock_sync){UINT64_MAX, (uint64_t)INT64_MAX, INT64_MAX, 0};
 	CHECK_EQ_I64(rtr_clock_sync_encode(p, 2, buf, sizeof(buf), NULL), -EINVAL);
 	p[0].real_ns = INT64_MIN + 1;
 	len = rtr_clock_sync_encode(p, 2, buf, sizeof(buf), NULL);
@@ -104,8 +104,8 @@ static void expect_bad(const char *s, ssize_t want, const char *msg_part)
 	ssize_t r = rtr_clock_sync_decode(s, strlen(s), q, 4, err, sizeof(err));
 
 	if (r != want || !strstr(err, msg_part))
-		RTR_TEST_FAIL_("decode(\"%s\") = %zd \"%s\"; wanted %zd and \"%s\"", s, r, err, want,
-			       msg_part);
+		RTR_TEST_FAIL_("decode(\"%s\") = %zd \"%s\"; wanted %zd and \"%s\"", s, r, err,
+			       want, msg_part);
 }
 
 static void test_malformed(void)
@@ -248,7 +248,7 @@ static void test_log(void)
 {
 	enum { N = 1000, CAP = 32 };
 	static struct rtr_clock_sync p[N], store[CAP];
-	struct rtr_clock_sync_log log = { store, 0, CAP, 0 };
+	struct rtr_clock_sync_log log = {store, 0, CAP, 0};
 
 	make_points(p, N, 100000000u, false);
 	for (size_t i = 0; i < N; i++) {

@@ -21,7 +21,7 @@
 
 #include "rtr_test.h"
 
-#define RUN_NS      10000000000ull
+#define RUN_NS	    10000000000ull
 #define SYNC_PERIOD 100000000ull
 #define SAMPLE_GAP  1000000ull
 #define MAX_SAMPLES 20000
@@ -33,7 +33,7 @@ struct sample {
 static struct sample samples[MAX_SAMPLES], first_try[MAX_SAMPLES];
 static size_t nsamples;
 static struct rtr_clock_sync log_store[1024];
-static struct rtr_clock_sync_log sync_log = { log_store, 0, 1024, 0 };
+static struct rtr_clock_sync_log sync_log = {log_store, 0, 1024, 0};
 static int stop;
 
 static uint64_t mono_now(void)
@@ -46,7 +46,7 @@ static uint64_t mono_now(void)
 
 static void sleep_until(uint64_t t)
 {
-	struct timespec ts = { (time_t)(t / 1000000000u), (long)(t % 1000000000u) };
+	struct timespec ts = {(time_t)(t / 1000000000u), (long)(t % 1000000000u)};
 
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
@@ -81,7 +81,7 @@ struct stats {
 };
 
 static struct stats errors_of(const struct sample *smp, const struct rtr_clock_map *map,
-			     bool linear)
+			      bool linear)
 {
 	static int64_t e[MAX_SAMPLES], a[MAX_SAMPLES];
 	struct stats st;
@@ -116,8 +116,7 @@ static void windows(const char *what, const struct sample *s, uint64_t freq)
 	for (size_t i = 0; i < nsamples; i++)
 		w[i] = (int64_t)rtr_clock_cycles_to_ns(s[i].ts2 - s[i].ts1, freq);
 	qsort(w, nsamples, sizeof(*w), cmp_i64);
-	printf("%s sample windows: median %" PRId64 " ns, p99 %" PRId64 " ns, max %" PRId64
-	       " ns\n",
+	printf("%s sample windows: median %" PRId64 " ns, p99 %" PRId64 " ns, max %" PRId64 " ns\n",
 	       what, w[nsamples / 2], w[nsamples * 99 / 100], w[nsamples - 1]);
 }
 
@@ -185,8 +184,8 @@ int main(void)
 	st = errors(&map, false);
 	lin = errors(&map, true);
 	printf("source %s, %zu samples on %d CPU(s), %zu sync points (%" PRIu64
-	       " dropped), freq %" PRIu64 " Hz, widest window %" PRIu64 " units, fit residual %" PRIu64
-	       " ns\n",
+	       " dropped), freq %" PRIu64 " Hz, widest window %" PRIu64
+	       " units, fit residual %" PRIu64 " ns\n",
 	       rtr_clock_source_name(source), nsamples, ncpu, sync_log.n, sync_log.dropped,
 	       map.fit.freq, map.fit.window_max, map.fit.residual_ns);
 	printf("piecewise: |error| median %" PRId64 " ns, p99 %" PRId64 " ns, max %" PRId64

@@ -14,9 +14,9 @@
 
 /* 2.5 GHz for the first second, then 100 ns (250 cycles) fast. */
 static const struct rtr_clock_sync pts[3] = {
-	{ C0, M0, R0, 50 },
-	{ C0 + 2500000000ull, M0 + 1000000000ull, R0 + 1000000000ll, 60 },
-	{ C0 + 5000000250ull, M0 + 2000000000ull, R0 + 2000000000ll, 40 },
+    {C0, M0, R0, 50},
+    {C0 + 2500000000ull, M0 + 1000000000ull, R0 + 1000000000ll, 60},
+    {C0 + 5000000250ull, M0 + 2000000000ull, R0 + 2000000000ll, 40},
 };
 
 static void test_fit_and_map(void)
@@ -37,7 +37,7 @@ static void test_fit_and_map(void)
 		CHECK_EQ_I64(rtr_clock_map_real(&map, pts[i].clock), pts[i].real_ns);
 	}
 	CHECK_EQ_I64(rtr_clock_map_mono(&map, C0 + 1250000000ull), (int64_t)(M0 + 500000000ull));
-	CHECK_EQ_I64(rtr_clock_map_mono(&map, C0 + 1), (int64_t)M0); /* 0.4 ns rounds down */
+	CHECK_EQ_I64(rtr_clock_map_mono(&map, C0 + 1), (int64_t)M0);	 /* 0.4 ns rounds down */
 	CHECK_EQ_I64(rtr_clock_map_mono(&map, C0 + 2), (int64_t)M0 + 1); /* 0.8 ns rounds up */
 	CHECK_EQ_I64(rtr_clock_map_mono(&map, C0 + 2500000000ull + 1250000125ull),
 		     (int64_t)(M0 + 1500000000ull));
@@ -58,7 +58,7 @@ static void test_fit_and_map(void)
 	CHECK_EQ_U64(fit.freq, 2400000000ull);
 	CHECK(!fit.from_points);
 	{
-		struct rtr_clock_sync close[2] = { pts[0], pts[0] };
+		struct rtr_clock_sync close[2] = {pts[0], pts[0]};
 
 		close[1].clock += 2500000;
 		close[1].mono_ns += 999999;
@@ -69,7 +69,7 @@ static void test_fit_and_map(void)
 
 	/* Validation names the bad point. */
 	{
-		struct rtr_clock_sync bad[3] = { pts[0], pts[2], pts[1] };
+		struct rtr_clock_sync bad[3] = {pts[0], pts[2], pts[1]};
 
 		CHECK_EQ_I64(rtr_clock_sync_check(bad, 3, err, sizeof(err)), -EINVAL);
 		CHECK(strstr(err, "sync point 2") != NULL);
@@ -110,10 +110,10 @@ static int64_t abs64(__int128 v)
 
 static void test_describe(void)
 {
-	struct rtr_clock_selection sel = { .tsc_invariant = true, .degraded = false };
-	struct rtr_clock_skew skew = { .source = RTR_CLOCK_TSC, .bound = 260, .cpus_usable = 4,
-				       .cpus_skipped = 1 };
-	struct rtr_clock_describe_in in = { RTR_CLOCK_TSC, &sel, pts, 3, 0, &skew };
+	struct rtr_clock_selection sel = {.tsc_invariant = true, .degraded = false};
+	struct rtr_clock_skew skew = {
+	    .source = RTR_CLOCK_TSC, .bound = 260, .cpus_usable = 4, .cpus_skipped = 1};
+	struct rtr_clock_describe_in in = {RTR_CLOCK_TSC, &sel, pts, 3, 0, &skew};
 	struct rtr_clock_env_entry env[RTR_CLOCK_ENV_MAX + 2];
 	struct rtr_clock_meta m;
 	struct rtr_clock_map map;
@@ -167,10 +167,10 @@ static void test_describe(void)
 
 	/* Monotonic source: ns, freq 1e9, offset = realtime - monotonic. */
 	{
-		struct rtr_clock_sync mp[2] = { { M0, M0, R0, 0 },
-						{ M0 + 3000000000ull, M0 + 3000000000ull,
-						  R0 + 3000000000ll, 0 } };
-		struct rtr_clock_describe_in mi = { RTR_CLOCK_MONOTONIC, NULL, mp, 2, 0, &skew };
+		struct rtr_clock_sync mp[2] = {
+		    {M0, M0, R0, 0},
+		    {M0 + 3000000000ull, M0 + 3000000000ull, R0 + 3000000000ll, 0}};
+		struct rtr_clock_describe_in mi = {RTR_CLOCK_MONOTONIC, NULL, mp, 2, 0, &skew};
 
 		skew.bound = 70;
 		REQUIRE(rtr_clock_describe(&mi, &m) == 0);
@@ -191,8 +191,8 @@ static void test_describe(void)
 	}
 	/* Realtime before the epoch: offset_s negative, offset still in [0, freq). */
 	{
-		struct rtr_clock_sync np[1] = { { 5000000000ull, 1000000000ull, -1500000000ll, 0 } };
-		struct rtr_clock_describe_in ni = { RTR_CLOCK_TSC, NULL, np, 1, 2000000000ull, NULL };
+		struct rtr_clock_sync np[1] = {{5000000000ull, 1000000000ull, -1500000000ll, 0}};
+		struct rtr_clock_describe_in ni = {RTR_CLOCK_TSC, NULL, np, 1, 2000000000ull, NULL};
 
 		REQUIRE(rtr_clock_describe(&ni, &m) == 0);
 		CHECK(m.desc.offset_s < 0 && m.desc.offset < m.desc.freq);
@@ -203,7 +203,7 @@ static void test_describe(void)
 static void test_real_sync(int source)
 {
 	struct rtr_clock_sync s[5];
-	struct timespec d = { 0, 2000000 };
+	struct timespec d = {0, 2000000};
 
 	if (rtr_clock_set_source(source) < 0)
 		return;
@@ -243,8 +243,8 @@ static void test_real_sync(int source)
 		/* The two independent estimates agree within 0.1 % (NTP slews
 		 * at most 500 ppm). */
 		CHECK(cal.freq_mono / 1000 > (cal.freq_mono > map.fit.freq
-						      ? cal.freq_mono - map.fit.freq
-						      : map.fit.freq - cal.freq_mono));
+						  ? cal.freq_mono - map.fit.freq
+						  : map.fit.freq - cal.freq_mono));
 		CHECK(cal.freq / 1000 > (cal.freq > cal.freq_mono ? cal.freq - cal.freq_mono
 								  : cal.freq_mono - cal.freq));
 		if (source == RTR_CLOCK_MONOTONIC)

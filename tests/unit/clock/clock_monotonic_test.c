@@ -89,8 +89,8 @@ static void *reader(void *arg)
 static void run(int source)
 {
 	struct rtr_clock_skew skew;
-	struct result r = { .phase = 0 };
-	struct itimerval it = { { 0, 200 }, { 0, 200 } }; /* 5 kHz */
+	struct result r = {.phase = 0};
+	struct itimerval it = {{0, 200}, {0, 200}}; /* 5 kHz */
 	cpu_set_t all;
 
 	if (rtr_clock_set_source(source) < 0) {
@@ -100,7 +100,7 @@ static void run(int source)
 	/* On a saturated machine the probe may time out or be disturbed (see
 	 * clock_skew_test); pause and measure again, as the host would. */
 	for (int i = 0;; i++) {
-		struct timespec pause = { 0, 20000000 };
+		struct timespec pause = {0, 20000000};
 		int rs = rtr_clock_measure_skew(NULL, &skew);
 
 		if (nusable < 2 || (rs == 0 && !skew.disturbed))
@@ -141,7 +141,7 @@ static void run(int source)
 /* Two threads migrating in opposite phase at once, no signals. */
 static void run_concurrent(int source)
 {
-	struct result r1 = { .phase = 0 }, r2 = { .phase = 1 };
+	struct result r1 = {.phase = 0}, r2 = {.phase = 1};
 	pthread_t th;
 
 	if (rtr_clock_set_source(source) < 0)

@@ -7,8 +7,8 @@
 
 #include "rtr_test.h"
 
-#define GOOD_FLAGS                                                                            \
-	"fpu vme de pse tsc msr pae mce cx8 apic sep rdtscp lm constant_tsc rep_good nopl "  \
+#define GOOD_FLAGS                                                                                 \
+	"fpu vme de pse tsc msr pae mce cx8 apic sep rdtscp lm constant_tsc rep_good nopl "        \
 	"xtopology nonstop_tsc cpuid tsc_known_freq pni"
 
 static const char cpuinfo_good[] = "processor\t: 0\n"
@@ -28,7 +28,7 @@ static const char cpuinfo_mixed[] = "processor\t: 0\n"
 
 /* Words that merely contain the flag names must not count. */
 static const char cpuinfo_lookalike[] =
-	"flags\t: fpu tsc rdtscp xconstant_tsc constant_tsc_x nonstop_tscs tsc_reliable\n";
+    "flags\t: fpu tsc rdtscp xconstant_tsc constant_tsc_x nonstop_tscs tsc_reliable\n";
 
 static const char cpuinfo_no_rdtscp[] = "flags\t: fpu tsc constant_tsc nonstop_tsc\n";
 
@@ -42,7 +42,7 @@ static const char cpuinfo_crlf[] = "flags : rdtscp constant_tsc nonstop_tsc tsc_
 static struct rtr_clock_selection sel(const char *cpuinfo, size_t len, const char *cs,
 				      const char *env, bool arch)
 {
-	struct rtr_clock_probe_input in = { cpuinfo, len, cs, env, arch };
+	struct rtr_clock_probe_input in = {cpuinfo, len, cs, env, arch};
 	struct rtr_clock_selection s;
 	int r = rtr_clock_select(&in, &s);
 
@@ -190,7 +190,7 @@ static void test_names(void)
 static void test_real_probe(void)
 {
 	struct rtr_clock_selection a, b;
-	struct rtr_clock_probe_input in = { .arch_tsc = RTR_CLOCK_HAVE_TSC };
+	struct rtr_clock_probe_input in = {.arch_tsc = RTR_CLOCK_HAVE_TSC};
 	static char cpuinfo[1 << 22], cs[64];
 	FILE *f;
 	size_t n;

@@ -40,7 +40,7 @@ static int measure(const struct rtr_clock_skew_opts *o, struct rtr_clock_skew *s
 {
 	for (int i = 0; i < ATTEMPTS; i++) {
 		int r = rtr_clock_measure_skew(o, s);
-		struct timespec pause = { 0, 20000000 };
+		struct timespec pause = {0, 20000000};
 
 		if (r != -ETIMEDOUT && !(r == 0 && s->disturbed))
 			return r;
@@ -94,7 +94,7 @@ static void check_result(const struct rtr_clock_skew *a, int source, bool ordere
 
 static void repeatable(int source, bool ordered)
 {
-	struct rtr_clock_skew_opts o = { .ordered = ordered };
+	struct rtr_clock_skew_opts o = {.ordered = ordered};
 	struct rtr_clock_skew a, b;
 	char name[64];
 
@@ -133,7 +133,7 @@ static void star_math(void)
 	/* CPU 0 is the reference; CPU 1 is 10..30 ahead, CPU 2 40..50 behind,
 	 * CPU 3 within 5. The worst pair is (1, 2): d_2 - d_1 in
 	 * [-50 - 30, -40 - 10] = [-80, -50], bound 80. */
-	const int64_t lo[4] = { 0, 10, -50, -5 }, hi[4] = { 0, 30, -40, 5 };
+	const int64_t lo[4] = {0, 10, -50, -5}, hi[4] = {0, 30, -40, 5};
 	struct rtr__clock_star st;
 
 	rtr__clock_skew_star(lo, hi, 4, &st);
@@ -151,7 +151,7 @@ static void star_math(void)
 	CHECK_EQ_U64(st.bound, 30);
 	/* An inverted bracket (reads ahead of the handoff) still counts. */
 	{
-		const int64_t l2[2] = { 0, 40 }, h2[2] = { 0, -60 };
+		const int64_t l2[2] = {0, 40}, h2[2] = {0, -60};
 
 		rtr__clock_skew_star(l2, h2, 2, &st);
 		CHECK_EQ_U64(st.bound, 60);
@@ -174,7 +174,7 @@ int main(void)
 	/* Both pair layouts measure the same machine. */
 	rtr_clock_set_source(RTR_CLOCK_MONOTONIC);
 	{
-		struct rtr_clock_skew_opts o = { .pairs = 2, .rounds = 500 };
+		struct rtr_clock_skew_opts o = {.pairs = 2, .rounds = 500};
 
 		REQUIRE(measure(&o, &s) == 0 || s.cpus_usable < 2);
 		show("monotonic, first-vs-each", &s);
@@ -184,7 +184,7 @@ int main(void)
 
 	/* A tiny budget never hangs: partial or timed out, never more. */
 	{
-		struct rtr_clock_skew_opts o = { .budget_ms = 1, .rounds = 1000000 };
+		struct rtr_clock_skew_opts o = {.budget_ms = 1, .rounds = 1000000};
 		int r = rtr_clock_measure_skew(&o, &s);
 
 		show("1 ms budget, 1e6 rounds", &s);

@@ -90,7 +90,7 @@ int main(void)
 		/* The TSC source really advances with time (a source stuck at
 		 * a constant would pass the ordering checks above). */
 		{
-			struct timespec d = { 0, 20000000 };
+			struct timespec d = {0, 20000000};
 			uint64_t m0 = mono_now(), t0 = rtr_clock_read();
 			uint64_t m1, t1;
 
