@@ -436,6 +436,15 @@ int rtr_clock_calibrate(unsigned int duration_ms, struct rtr_clock_calibration *
 /* Host side: cross-CPU skew bound                                           */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Rounds for a thorough measurement (~230 ms here). The tracer read's
+ * inversions have a rare tail (up to ~350 cycles seen at 100 k round trips,
+ * while 2048 see ~25): the host should run one of these in a background
+ * thread during a recording, besides the quick start-up one, and put the
+ * largest bound seen into the metadata (written at the end anyway).
+ */
+#define RTR_CLOCK_SKEW_ROUNDS_THOROUGH 102400u
+
 struct rtr_clock_skew_opts {
 	unsigned int rounds;	/* round trips per pair and kind of read (half each
 				 * way), in bursts of 256 each preceded by a 200 us
