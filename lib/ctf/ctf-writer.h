@@ -1,0 +1,290 @@
+/* ringtrace CTF writer, host side (private to the tree; linked into the
+ * session host and libringtrace.so): ring client configurations with the
+ * packet hook, packet header encoding, TSDL metadata, LTTng-style packet
+ * index and the stream writer that drains a ring buffer to a stream file.
+ * Design: docs/design/ctf-writer.md.
+ *
+ * Everything here runs on the consumer side and trusts nothing it reads
+ * from a ring buffer or from an event description received from a traced
+ * program: bad input gives an error, never a crash or broken TSDL.
+ *
+ * Thread safety: the functions touch only their arguments. One thread at a
+ * time per struct rtr_ctf_meta and per struct rtr_ctf_stream (a stream's
+ * drain is the ring buffer's one reader).
+ */
+#ifndef RTR_CTF_WRITER_H
+#define RTR_CTF_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <ringtrace/clock.h>
+#include <ringtrace/ctf.h>
+#include <ringtrace/event.h>
+#include <ringtrace/ring.h>
+
+/* ------------------------------------------------------------------------
+ * Clients
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The configuration the host (reader) uses for CTF client `client`
+ * (enum rtr_ctf_client): the writer's configuration plus the packet hook.
+ * Pass it to rtr_ring_buf_create/map, get/put_subbuf, flush, salvage.
+ * Returns NULL for an unknown client.
+ */
+const struct rtr_ring_config *rtr_ctf_host_config(uint32_t client);
+
+/*
+ * The client for a channel: allocation, mode, synchronisation (use
+ * RTR_RING_SYNC_ATOMIC for a process without rseq registration).
+ * Returns the client id (> 0), -EINVAL (no such combination: RSEQ needs
+ * PER_CPU) or -ENOTSUP (RSEQ where RTR_HAVE_RSEQ is 0).
+ */
+int rtr_ctf_client_select(enum rtr_ring_alloc alloc, enum rtr_ring_mode mode,
+			  enum rtr_ring_sync sync);
+
+/* ------------------------------------------------------------------------
+ * Packet header and context
+ * ------------------------------------------------------------------------ */
+
+/* Identity of one stream (one ring buffer): point buf->client_priv at one
+ * of these before the first rtr_ring_get_subbuf(). Host memory only. */
+struct rtr_ctf_stream_priv {
+	uint8_t trace_uuid[16];      /* same as the metadata's trace uuid */
+	uint32_t stream_class_id;    /* the channel's stream class id */
+	uint32_t cpu_id;             /* packet context cpu_id */
+	uint64_t stream_instance_id; /* CPU for per-CPU buffers, 0 for global */
+};
+
+/*
+ * Writes the RTR_CTF_PACKET_HEADER_SIZE bytes of packet header + context
+ * at dst, in the host's byte order: magic, uuid, stream_id,
+ * stream_instance_id, timestamp_begin = info->begin_ts, timestamp_end =
+ * info->end_ts, content_size = packet_size = info->data_size * 8,
+ * packet_seq_num = info->seq, events_discarded = info->lost, cpu_id.
+ * `s` NULL: zero uuid, stream 0, instance and cpu_id = info->cpu.
+ */
+void rtr_ctf_packet_header_encode(void *dst, const struct rtr_ctf_stream_priv *s,
+				  const struct rtr_ring_packet_info *info);
+
+/* The ring buffer packet hook (struct rtr_ring_client_cb.packet_hook):
+ * rtr_ctf_packet_header_encode(subbuf, buf->client_priv, info). */
+void rtr_ctf_packet_hook(const struct rtr_ring_config *cfg, const struct rtr_ring_buf *buf,
+			 void *subbuf, const struct rtr_ring_packet_info *info);
+
+/* ------------------------------------------------------------------------
+ * TSDL metadata
+ * ------------------------------------------------------------------------ */
+
+enum rtr_ctf_byte_order {
+	RTR_CTF_BYTE_ORDER_LE = 1,
+	RTR_CTF_BYTE_ORDER_BE = 2,
+};
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define RTR_CTF_BYTE_ORDER_HOST RTR_CTF_BYTE_ORDER_BE
+#else
+#define RTR_CTF_BYTE_ORDER_HOST RTR_CTF_BYTE_ORDER_LE
+#endif
+
+/* Limits the generator (and rtr_ctf_event_check) enforces. */
+#define RTR_CTF_MAX_NAME       255u    /* bytes of a provider, event, field, env key */
+#define RTR_CTF_MAX_FIELDS     1024u   /* per event */
+#define RTR_CTF_MAX_ENUM_ENTRIES 65536u
+#define RTR_CTF_MAX_STRING     4096u   /* env values, labels, descriptions, URIs */
+#define RTR_CTF_MAX_EVENTS     (1u << 20) /* per trace */
+
+/*
+ * Checks an event description (from a traced program: untrusted) for what
+ * the metadata generator needs: names present and <= RTR_CTF_MAX_NAME
+ * bytes, known field kinds, integer sizes 8/16/32/64, bases 2/8/10/16,
+ * float 32/64, text only on 8-bit elements, sequence length types
+ * unsigned, enums with 1..RTR_CTF_MAX_ENUM_ENTRIES labelled entries whose
+ * ranges fit the container and have start <= end, no two fields with the
+ * same TSDL name (after the sanitising described in ctf-writer.md, and
+ * counting each sequence's `_<name>_length`), loglevel -1..14.
+ * On failure writes "event P:E field N: expected ..." to err (if errlen).
+ * Returns 0 or -EINVAL.
+ */
+int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errlen);
+
+/* Builder of one trace's metadata. Everything added is copied or rendered
+ * at once: the caller's descriptions need not outlive the call. */
+struct rtr_ctf_meta;
+
+/* Returns a builder, or NULL (errno EINVAL: bad byte order; ENOMEM). */
+struct rtr_ctf_meta *rtr_ctf_meta_create(const uint8_t uuid[16], enum rtr_ctf_byte_order bo);
+/* NULL is ignored. */
+void rtr_ctf_meta_destroy(struct rtr_ctf_meta *m);
+
+/* Last error message of the builder ("" if none). */
+const char *rtr_ctf_meta_error(const struct rtr_ctf_meta *m);
+
+/*
+ * The clock block (copied). The name must be a TSDL identifier
+ * ([A-Za-z_][A-Za-z0-9_]*), freq > 0, offset < freq. May be called again
+ * (e.g. at the end of a recording, when the sync points are final): the
+ * last description wins. Returns 0 or -EINVAL.
+ */
+int rtr_ctf_meta_set_clock(struct rtr_ctf_meta *m, const struct rtr_clock_desc *clk);
+
+/*
+ * env entries. Keys are TSDL identifiers <= RTR_CTF_MAX_NAME bytes; values
+ * are escaped when rendered, strings up to RTR_CTF_MAX_STRING bytes (the
+ * sync list: RTR_CLOCK_SYNC_STR_MAX). Setting a key again replaces its
+ * value; entries render in the order keys were first set.
+ * Return 0, -EINVAL (bad key or value), -ENOMEM.
+ */
+int rtr_ctf_meta_env_string(struct rtr_ctf_meta *m, const char *key, const char *value);
+int rtr_ctf_meta_env_int(struct rtr_ctf_meta *m, const char *key, int64_t value);
+
+/* The clock library's keys (rtr_clock_env_entries). Returns as above. */
+int rtr_ctf_meta_env_clock(struct rtr_ctf_meta *m, const struct rtr_clock_meta *cm);
+
+/* The sync list, encoded by rtr_clock_sync_encode() under
+ * RTR_CLOCK_ENV_SYNC_KEY (decimated to fit RTR_CLOCK_SYNC_STR_MAX).
+ * Returns 0, -EINVAL (invalid list), -ENOMEM. */
+int rtr_ctf_meta_env_sync_list(struct rtr_ctf_meta *m, const struct rtr_clock_sync *pts,
+			       size_t n);
+
+/* The standard keys of a ringtrace user-space trace. */
+struct rtr_ctf_std_env {
+	const char *hostname;  /* NULL: gethostname() */
+	const char *procname;  /* NULL: omitted */
+	int64_t vpid;          /* < 0: omitted */
+	time_t creation_time;  /* 0: now */
+	const char *trace_name; /* NULL: omitted */
+};
+
+/*
+ * Sets hostname, domain = "ust", tracer_name = "ringtrace", tracer_major,
+ * tracer_minor, tracer_patchlevel (this build's version), and when given
+ * procname, vpid, trace_name; trace_creation_datetime (ISO 8601, local
+ * time with offset, e.g. "20240131T120000+0100"); architecture_bit_width.
+ * Returns 0, -EINVAL, -ENOMEM.
+ */
+int rtr_ctf_meta_env_std(struct rtr_ctf_meta *m, const struct rtr_ctf_std_env *e);
+
+/*
+ * A stream class (one per channel): id < 2^32 - 1, name for humans (goes
+ * into a comment; sanitised). Returns 0, -EEXIST (id already added),
+ * -EINVAL, -ENOMEM.
+ */
+int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *name);
+
+/*
+ * An event class: name "provider:event", id (in its stream class; 0..30
+ * use the compact header, larger ids the extended one), stream_id (added
+ * before), loglevel, model.emf.uri, fields. The description is checked
+ * (rtr_ctf_event_check) and rendered now.
+ * Returns 0, -EINVAL (bad description: see rtr_ctf_meta_error), -ENOENT
+ * (no such stream), -EEXIST (id already used in that stream), -E2BIG
+ * (more than RTR_CTF_MAX_EVENTS), -ENOMEM.
+ */
+int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_id,
+			   const struct rtr_event_desc *ev);
+
+/*
+ * Renders the whole metadata text ("/ * CTF 1.8 * /" first line, then the
+ * trace, env, clock, stream and event blocks) into a malloc'ed,
+ * NUL-terminated string the caller frees. Returns 0, -EINVAL (no clock
+ * set), -ENOMEM.
+ */
+int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len);
+
+/*
+ * Renders and writes the metadata to `name` in dirfd (AT_FDCWD allowed),
+ * atomically: a temporary file in the same directory, fsync'ed, renamed.
+ * Returns 0, or a negative errno (see rtr_ctf_meta_render, plus I/O).
+ */
+int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Packet index (LTTng's index/<stream>.idx, version 1.1, big-endian)
+ * ------------------------------------------------------------------------ */
+
+#define RTR_CTF_INDEX_MAGIC       0xC1F1DCC1u
+#define RTR_CTF_INDEX_MAJOR       1u
+#define RTR_CTF_INDEX_MINOR       1u
+#define RTR_CTF_INDEX_HEADER_SIZE 16u /* magic, major, minor, entry size: u32 each */
+#define RTR_CTF_INDEX_ENTRY_SIZE  72u /* the nine u64 below */
+
+struct rtr_ctf_index_entry {
+	uint64_t offset;             /* bytes from the start of the stream file */
+	uint64_t packet_size;        /* bits */
+	uint64_t content_size;       /* bits */
+	uint64_t timestamp_begin;
+	uint64_t timestamp_end;
+	uint64_t events_discarded;
+	uint64_t stream_id;
+	uint64_t stream_instance_id; /* 1.1 */
+	uint64_t packet_seq_num;     /* 1.1 */
+};
+
+/* The 16-byte file header. */
+void rtr_ctf_index_header_encode(uint8_t dst[RTR_CTF_INDEX_HEADER_SIZE]);
+/* One 72-byte entry, big-endian. */
+void rtr_ctf_index_entry_encode(uint8_t dst[RTR_CTF_INDEX_ENTRY_SIZE],
+				const struct rtr_ctf_index_entry *e);
+/* Checks a file header: returns the entry size (>= 56, the 1.0 size), or
+ * -EINVAL (bad magic or major). */
+int rtr_ctf_index_header_decode(const uint8_t *src, size_t len);
+/* Decodes one entry (entry_size from the header; 1.0 entries leave the
+ * 1.1 fields at UINT64_MAX). Returns 0 or -EINVAL (len too short). */
+int rtr_ctf_index_entry_decode(const uint8_t *src, size_t len, size_t entry_size,
+			       struct rtr_ctf_index_entry *e);
+
+/* ------------------------------------------------------------------------
+ * Stream writer: one ring buffer -> one stream file + its index
+ * ------------------------------------------------------------------------ */
+
+struct rtr_ctf_stream;
+
+struct rtr_ctf_stream_stats {
+	uint64_t packets;        /* packets written */
+	uint64_t bytes;          /* stream file size */
+	uint64_t events_lost;    /* events_discarded of the last packet written (running total) */
+	uint64_t packets_lost;   /* gaps in packet_seq_num seen (overwrite mode, salvage) */
+	uint64_t salvaged;       /* packets the ring buffer flagged SALVAGED or TRUNCATED */
+};
+
+/*
+ * Prepares the stream `name` (a file name, no '/') of the trace directory
+ * dirfd for buffer `buf` read with `cfg` (rtr_ctf_host_config()): copies
+ * priv and points buf->client_priv at the copy. The stream file and
+ * index/<name>.idx are created on the first packet (a buffer that never
+ * produced one leaves no file). dirfd must stay open while the stream is.
+ * Returns the stream, or NULL (errno: EINVAL bad name/arguments, ENOMEM).
+ */
+struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
+					     const struct rtr_ring_config *cfg,
+					     struct rtr_ring_buf *buf,
+					     const struct rtr_ctf_stream_priv *priv);
+
+/*
+ * Writes every sub-buffer the ring buffer has ready (at most max_packets;
+ * 0: no limit) to the stream file with no user-space copy
+ * (rtr_ring_subbuf_write), and appends one index entry per packet.
+ * Returns the number of packets written (>= 0), -EIO (the buffer is corrupt:
+ * rtr_ctf_stream_error() says why; the stream stops reading it, earlier
+ * packets stay valid), or a negative errno from file creation or writing
+ * (the sub-buffer being written is given back and lost).
+ */
+int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets);
+
+void rtr_ctf_stream_stats(const struct rtr_ctf_stream *s, struct rtr_ctf_stream_stats *st);
+
+/* Last error message, or "". */
+const char *rtr_ctf_stream_error(const struct rtr_ctf_stream *s);
+
+/*
+ * Closes the files (fsync'ed when `sync`), clears buf->client_priv, frees
+ * the stream; the buffer itself is the caller's. Returns 0 or the first
+ * negative errno from fsync/close. NULL is ignored (returns 0).
+ */
+int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync);
+
+#endif /* RTR_CTF_WRITER_H */
