@@ -217,6 +217,7 @@ struct rtr__op {
 	uint8_t shown;    /* emitted as a value record */
 	uint8_t dep;      /* a shown sequence/variant depends on it */
 	uint8_t elem_min_bits_zero; /* array/seq: element may be 0 bits */
+	uint8_t slow;     /* int with a save slot, role or clock */
 	uint32_t align;
 	int32_t save;     /* slot to store the value in, -1 */
 	int32_t clock;    /* clock index for mapped integers, -1 */
@@ -227,6 +228,7 @@ struct rtr__op {
 	const struct rtr__type *t;
 	const char *name; /* unescaped */
 	const char *orig; /* as written */
+	uint32_t name_len;
 	struct rtr__var_opt *opts;
 	uint32_t depth;
 	uint32_t scope;   /* RTR_SCOPE_* */

@@ -628,6 +628,8 @@ static void finalize(struct rtr__plan *pl)
 	for (uint32_t i = 0; i < pl->n; i++) {
 		struct rtr__op *op = &pl->ops[i];
 
+		op->slow = op->save >= 0 || op->role || op->clock >= 0;
+		op->name_len = op->name ? (uint32_t)strlen(op->name) : 0;
 		if (op->code == OP_ARRAY || op->code == OP_SEQ) {
 			/* can an element be zero bits long? */
 			bool zero = true;

@@ -826,12 +826,13 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 	if (r->nheap)
 		heap_down(r, 0);
 	r->last = s;
-	memset(m, 0, sizeof(*m));
 	m->stream = &s->info;
 	if (s->item == IT_EVENT) {
 		const struct rtr__event_class *ec = s->ec;
 
 		m->kind = RTR_MSG_EVENT;
+		m->ns = 0;
+		m->ns_error = 0;
 		m->name = ec->name;
 		m->event_class_id = ec->id;
 		m->has_clock = s->sc->clock >= 0;
@@ -846,6 +847,8 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 	} else {
 		const struct rtr__pending *p = &s->cur_pend;
 
+		memset(m, 0, sizeof(*m));
+		m->stream = &s->info;
 		m->kind = s->item == IT_DISC_EVENTS ? RTR_MSG_DISCARDED_EVENTS
 						    : RTR_MSG_DISCARDED_PACKETS;
 		m->count = p->count;

@@ -199,23 +199,29 @@ static inline void clock_update(struct rtr__stream *s, uint64_t v, unsigned n)
 	s->clock = (s->clock & ~mask) | v;
 }
 
-static int push_val(struct rtr__stream *s, const struct rtr__op *op,
-		    uint32_t kind, uint64_t u, uint64_t len)
+static RTR_NOINLINE int grow_vals(struct rtr__stream *s)
+{
+	size_t nc = s->cap_vals ? s->cap_vals * 2 : 256;
+	struct rtr_value *nv;
+
+	if (nc > ((size_t)64 << 20))
+		return derr(s, "event has too many fields");
+	nv = realloc(s->vals, nc * sizeof(*nv));
+	if (!nv)
+		return derr(s, "out of memory");
+	s->vals = nv;
+	s->cap_vals = nc;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int
+push_val(struct rtr__stream *s, const struct rtr__op *op, uint32_t kind,
+	 uint64_t u, uint64_t len)
 {
 	struct rtr_value *v;
 
-	if (rtr_unlikely(s->nvals == s->cap_vals)) {
-		size_t nc = s->cap_vals ? s->cap_vals * 2 : 256;
-		struct rtr_value *nv;
-
-		if (nc > ((size_t)64 << 20))
-			return derr(s, "event has too many fields");
-		nv = realloc(s->vals, nc * sizeof(*nv));
-		if (!nv)
-			return derr(s, "out of memory");
-		s->vals = nv;
-		s->cap_vals = nc;
-	}
+	if (rtr_unlikely(s->nvals == s->cap_vals) && grow_vals(s))
+		return -1;
 	v = &s->vals[s->nvals++];
 	v->cls = op;
 	v->v.u = u;
@@ -251,9 +257,6 @@ static int role_int(struct rtr__stream *s, const struct rtr__op *op,
 	return 0;
 }
 
-static uint32_t exec_one(struct rtr__stream *s, const struct rtr__op *ops,
-			 uint32_t i, int *rc);
-
 static inline int need(struct rtr__stream *s, uint64_t bits, const char *what,
 		       const struct rtr__op *op)
 {
@@ -264,29 +267,31 @@ static inline int need(struct rtr__stream *s, uint64_t bits, const char *what,
 	return 0;
 }
 
-static int exec_int(struct rtr__stream *s, const struct rtr__op *op)
+static inline __attribute__((always_inline)) int
+exec_int(struct rtr__stream *s, const struct rtr__op *op)
 {
 	uint64_t v;
 
 	ALIGN_POS(s, op->align);
-	if (need(s, op->size, "integer", op))
-		return -1;
+	if (rtr_unlikely(s->pos > s->end || op->size > s->end - s->pos))
+		return need(s, op->size, "integer", op);
 	if (op->code == OP_INT_BYTE)
 		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
 	else
 		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
 	s->pos += op->size;
-	if (op->save >= 0)
-		s->slots[op->save] = op->sign ? sext(v, op->size) : v;
-	if (rtr_unlikely(op->role))
-		role_int(s, op, v);
-	if (op->clock >= 0 && op->role != ROLE_TS_END)
-		clock_update(s, v, op->size);
-	if (s->emit && op->shown) {
-		if (op->sign)
-			return push_val(s, op, RTR_VAL_SINT, sext(v, op->size), 0);
-		return push_val(s, op, RTR_VAL_UINT, v, 0);
+	if (op->sign)
+		v = sext(v, op->size);
+	if (rtr_unlikely(op->slow)) {
+		if (op->save >= 0)
+			s->slots[op->save] = v;
+		if (op->role)
+			role_int(s, op, op->sign ? v & (op->size < 64 ? (((uint64_t)1 << op->size) - 1) : ~(uint64_t)0) : v);
+		if (op->clock >= 0 && op->role != ROLE_TS_END)
+			clock_update(s, op->size < 64 ? v & (((uint64_t)1 << op->size) - 1) : v, op->size);
 	}
+	if (s->emit && op->shown)
+		return push_val(s, op, op->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0);
 	return 0;
 }
 
@@ -379,148 +384,194 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 	return 0;
 }
 
-static int exec_range(struct rtr__stream *s, const struct rtr__op *ops,
-		      uint32_t from, uint32_t to)
+/* Non-recursive plan interpreter: compounds push a frame; a frame ends
+ * when the op index reaches its end. */
+struct frame {
+	uint32_t end;     /* index ending this frame */
+	uint32_t start;   /* array: first op of the element body */
+	uint32_t ret;     /* variant: index to continue at */
+	uint8_t kind;     /* OP_STRUCT, OP_VARIANT, OP_ARRAY */
+	uint8_t emitted;  /* BEGIN record pushed */
+	uint8_t saved_emit;
+	const struct rtr__op *op;
+	uint64_t left;    /* array: elements left */
+};
+
+static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
+			 uint32_t n)
 {
-	int rc = 0;
+	struct frame st[RTR__MAX_DEPTH * 2 + 4];
+	int sp = 0;
+	uint32_t i = 0;
 
-	for (uint32_t i = from; i < to && !rc;)
-		i = exec_one(s, ops, i, &rc);
-	return rc;
-}
+	while (1) {
+		const struct rtr__op *op;
 
-static int exec_array(struct rtr__stream *s, const struct rtr__op *ops,
-		      uint32_t i)
-{
-	const struct rtr__op *op = &ops[i];
-	uint64_t n;
-	bool emit = s->emit && op->shown;
+		while (sp > 0 && i == st[sp - 1].end) {
+			struct frame *f = &st[sp - 1];
 
-	get_len(s, op, &n);
-	ALIGN_POS(s, op->align);
-	if (rtr_unlikely(s->pos > s->end))
-		return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
-			    op->name ? op->name : "", op->align);
-	if (op->elem_min_bits_zero) {
-		if (n > s->budget)
-			return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
-				    op->name ? op->name : "", n);
-		s->budget -= n;
-	} else if (n > s->end - (s->pos > s->end ? s->end : s->pos)) {
-		return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
-			    op->code == OP_SEQ ? "sequence" : "array",
-			    op->name ? op->name : "", n);
-	}
-	if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, n))
-		return -1;
-	if (!emit) {
-		bool save = s->emit;
-
-		s->emit = false;
-		for (uint64_t k = 0; k < n; k++)
-			if (exec_range(s, ops, i + 1, op->end)) {
-				s->emit = save;
-				return -1;
+			if (f->kind == OP_ARRAY && --f->left > 0) {
+				i = f->start;
+				break;
 			}
-		s->emit = save;
-	} else {
-		for (uint64_t k = 0; k < n; k++)
-			if (exec_range(s, ops, i + 1, op->end))
+			if (f->emitted &&
+			    push_val(s, f->op,
+				     f->kind == OP_STRUCT    ? RTR_VAL_STRUCT_END
+				     : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
+							     : RTR_VAL_ARRAY_END,
+				     0, 0))
 				return -1;
-	}
-	if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, n))
-		return -1;
-	return 0;
-}
-
-static int exec_variant(struct rtr__stream *s, const struct rtr__op *ops,
-			uint32_t i)
-{
-	const struct rtr__op *op = &ops[i];
-	uint64_t tag = s->slots[op->src];
-	bool emit = s->emit && op->shown;
-	const struct rtr__op *opt;
-
-	for (uint32_t k = 0; k < op->n_opts; k++) {
-		const struct rtr__var_opt *o = &op->opts[k];
-		bool in = op->sign ? ((int64_t)tag >= (int64_t)o->lo &&
-				      (int64_t)tag <= (int64_t)o->hi)
-				   : (tag >= o->lo && tag <= o->hi);
-
-		if (!in)
-			continue;
-		opt = &ops[o->op];
-		if (emit && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, 0))
-			return -1;
-		if (exec_range(s, ops, o->op, opt->end))
-			return -1;
-		if (emit && push_val(s, op, RTR_VAL_VARIANT_END, 0, 0))
-			return -1;
-		return 0;
-	}
-	if (op->sign)
-		return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
-			    op->name ? op->name : "", (int64_t)tag);
-	return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
-		    op->name ? op->name : "", tag);
-}
-
-static uint32_t exec_one(struct rtr__stream *s, const struct rtr__op *ops,
-			 uint32_t i, int *rc)
-{
-	const struct rtr__op *op = &ops[i];
-
-	switch (op->code) {
-	case OP_INT_BYTE:
-	case OP_INT_BITS:
-		*rc = exec_int(s, op);
-		return i + 1;
-	case OP_FLOAT:
-		*rc = exec_float(s, op);
-		return i + 1;
-	case OP_STRING:
-		*rc = exec_string(s, op);
-		return i + 1;
-	case OP_TEXT_ARRAY:
-		if (op->role == ROLE_UUID)
-			s->uuid_pos = (int64_t)((s->pos + 7) & ~(uint64_t)7);
-		*rc = exec_text(s, op);
-		return op->end;
-	case OP_STRUCT: {
-		bool emit = s->emit && op->shown;
-
-		ALIGN_POS(s, op->align);
-		if (rtr_unlikely(s->pos > s->end)) {
-			*rc = derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
-				   op->name ? op->name : "", op->align);
-			return op->end;
+			s->emit = f->saved_emit;
+			if (f->kind == OP_VARIANT)
+				i = f->ret;
+			sp--;
 		}
-		if (emit && (*rc = push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0)))
-			return op->end;
-		if (!emit && s->emit) {
-			s->emit = false;
-			*rc = exec_range(s, ops, i + 1, op->end);
-			s->emit = true;
-		} else {
-			*rc = exec_range(s, ops, i + 1, op->end);
+		if (i >= n)
+			return 0;
+		op = &ops[i];
+		switch (op->code) {
+		case OP_INT_BYTE:
+		case OP_INT_BITS:
+			if (rtr_unlikely(exec_int(s, op)))
+				return -1;
+			i++;
+			break;
+		case OP_FLOAT:
+			if (exec_float(s, op))
+				return -1;
+			i++;
+			break;
+		case OP_STRING:
+			if (exec_string(s, op))
+				return -1;
+			i++;
+			break;
+		case OP_TEXT_ARRAY:
+			if (op->role == ROLE_UUID)
+				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+							~(uint64_t)(op->align - 1));
+			if (exec_text(s, op))
+				return -1;
+			i = op->end;
+			break;
+		case OP_STRUCT: {
+			struct frame *f;
+
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
+					    op->name ? op->name : "", op->align);
+			if (i + 1 == op->end) { /* empty */
+				if (s->emit && op->shown &&
+				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
+				     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
+					return -1;
+				i++;
+				break;
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_STRUCT;
+			f->end = op->end;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = s->emit && op->shown;
+			if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+				return -1;
+			if (!op->shown)
+				s->emit = false;
+			i++;
+			break;
 		}
-		if (!*rc && emit)
-			*rc = push_val(s, op, RTR_VAL_STRUCT_END, 0, 0);
-		return op->end;
-	}
-	case OP_VARIANT:
-		*rc = exec_variant(s, ops, i);
-		return op->end;
-	case OP_ARRAY:
-	case OP_SEQ:
-		if (op->role == ROLE_UUID)
-			s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
-						~(uint64_t)(op->align - 1));
-		*rc = exec_array(s, ops, i);
-		return op->end;
-	default:
-		*rc = derr(s, "internal error: bad op %d", op->code);
-		return op->end;
+		case OP_VARIANT: {
+			uint64_t tag = s->slots[op->src];
+			const struct rtr__var_opt *o = NULL;
+			struct frame *f;
+
+			for (uint32_t k = 0; k < op->n_opts; k++) {
+				const struct rtr__var_opt *c = &op->opts[k];
+				bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
+						      (int64_t)tag <= (int64_t)c->hi)
+						   : (tag >= c->lo && tag <= c->hi);
+
+				if (in) {
+					o = c;
+					break;
+				}
+			}
+			if (!o) {
+				if (op->sign)
+					return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
+						    op->name ? op->name : "", (int64_t)tag);
+				return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
+					    op->name ? op->name : "", tag);
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_VARIANT;
+			f->end = ops[o->op].end;
+			f->ret = op->end;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = s->emit && op->shown;
+			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, 0))
+				return -1;
+			if (!op->shown)
+				s->emit = false;
+			i = o->op;
+			break;
+		}
+		case OP_ARRAY:
+		case OP_SEQ: {
+			uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
+			bool emit = s->emit && op->shown;
+			struct frame *f;
+
+			if (op->role == ROLE_UUID)
+				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+							~(uint64_t)(op->align - 1));
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
+					    op->name ? op->name : "", op->align);
+			if (op->elem_min_bits_zero) {
+				if (cnt > s->budget)
+					return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
+						    op->name ? op->name : "", cnt);
+				s->budget -= cnt;
+			} else if (cnt > s->end - s->pos) {
+				return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
+					    op->code == OP_SEQ ? "sequence" : "array",
+					    op->name ? op->name : "", cnt);
+			}
+			if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
+				return -1;
+			if (cnt == 0) {
+				if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
+					return -1;
+				i = op->end;
+				break;
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_ARRAY;
+			f->end = op->end;
+			f->start = i + 1;
+			f->left = cnt;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = emit;
+			if (!op->shown)
+				s->emit = false;
+			i++;
+			break;
+		}
+		default:
+			return derr(s, "internal error: bad op %d", op->code);
+		}
 	}
 }
 
@@ -531,12 +582,7 @@ static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
 		return 0;
 	s->emit_scope = scope;
 	s->emit = emit && pl->shown && !s->no_emit;
-	{
-		int rc = 0;
-
-		exec_one(s, pl->ops, 0, &rc);
-		return rc;
-	}
+	return exec_plan_ops(s, pl->ops, pl->n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -738,17 +784,7 @@ static int next_packet(struct rtr__stream *s)
 			continue;
 		}
 		s->in_packet = true;
-		/* keep the packet context values */
-		if (s->nvals > s->cap_pvals) {
-			struct rtr_value *np = realloc(s->pvals, s->nvals * sizeof(*np));
-
-			if (!np)
-				return derr(s, "out of memory");
-			s->pvals = np;
-			s->cap_pvals = s->nvals;
-		}
-		if (s->nvals)
-			memcpy(s->pvals, s->vals, s->nvals * sizeof(*s->vals));
+		/* the packet context values stay at the front of vals */
 		s->npvals = s->nvals;
 		queue_pending(s);
 		return 0;
@@ -764,19 +800,7 @@ static int read_event(struct rtr__stream *s)
 
 	s->r_seen &= ~(1u << ROLE_EVENT_ID);
 	s->budget = (s->end - s->pos) + 65536;
-	s->nvals = 0;
-	if (s->npvals && sc->p_packet_context.shown) {
-		if (s->cap_vals < s->npvals + 64) {
-			struct rtr_value *nv = realloc(s->vals, (s->npvals + 256) * sizeof(*nv));
-
-			if (!nv)
-				return derr(s, "out of memory");
-			s->vals = nv;
-			s->cap_vals = s->npvals + 256;
-		}
-		memcpy(s->vals, s->pvals, s->npvals * sizeof(*s->vals));
-		s->nvals = s->npvals;
-	}
+	s->nvals = s->npvals;
 	if (exec_plan(s, &sc->p_event_header, RTR_SCOPE_EVENT_HEADER, false))
 		return -1;
 	s->ev_clock = s->clock;

@@ -83,7 +83,29 @@ static inline void put(struct rtr_text *t, const char *s, size_t n)
 
 	if (!p)
 		return;
-	memcpy(p, s, n);
+	if (n <= 16) {
+		/* short copies dominate: avoid a libc call */
+		if (n >= 8) {
+			uint64_t a, b;
+
+			memcpy(&a, s, 8);
+			memcpy(&b, s + n - 8, 8);
+			memcpy(p, &a, 8);
+			memcpy(p + n - 8, &b, 8);
+		} else if (n >= 4) {
+			uint32_t a, b;
+
+			memcpy(&a, s, 4);
+			memcpy(&b, s + n - 4, 4);
+			memcpy(p, &a, 4);
+			memcpy(p + n - 4, &b, 4);
+		} else {
+			for (size_t i = 0; i < n; i++)
+				p[i] = s[i];
+		}
+	} else {
+		memcpy(p, s, n);
+	}
 	t->len += n;
 }
 
@@ -126,11 +148,32 @@ static char *fmt_u64(char *end, uint64_t v)
 	return end;
 }
 
+static inline unsigned ndigits(uint64_t v)
+{
+	unsigned n = 1;
+
+	while (v >= 10000) {
+		v /= 10000;
+		n += 4;
+	}
+	if (v >= 1000)
+		return n + 3;
+	if (v >= 100)
+		return n + 2;
+	if (v >= 10)
+		return n + 1;
+	return n;
+}
+
 static inline void put_u64(struct rtr_text *t, uint64_t v)
 {
-	char b[24], *e = b + sizeof(b), *s = fmt_u64(e, v);
+	unsigned n = ndigits(v);
+	char *d = room(t, 20);
 
-	put(t, s, (size_t)(e - s));
+	if (!d)
+		return;
+	fmt_u64(d + n, v);
+	t->len += n;
 }
 
 static inline void put_i64(struct rtr_text *t, int64_t v)
@@ -146,11 +189,17 @@ static inline void put_i64(struct rtr_text *t, int64_t v)
 /* zero-padded to width digits */
 static inline void put_u64w(struct rtr_text *t, uint64_t v, int width)
 {
-	char b[32], *e = b + sizeof(b), *s = fmt_u64(e, v);
+	unsigned n = ndigits(v);
+	char *d = room(t, 32), *s;
 
-	while (e - s < width)
+	if (!d)
+		return;
+	if (n < (unsigned)width)
+		n = (unsigned)width;
+	s = fmt_u64(d + n, v);
+	while (s > d)
 		*--s = '0';
-	put(t, s, (size_t)(e - s));
+	t->len += n;
 }
 
 static void put_hex(struct rtr_text *t, uint64_t v)
@@ -328,10 +377,17 @@ seconds:
 
 static void put_int(struct rtr_text *t, const struct rtr_value *v)
 {
-	int base = rtr_value_base(v);
-	unsigned len = rtr_value_bits(v);
+	int base = v->cls->t->base;
+	unsigned len = v->cls->size;
 	uint64_t u = v->v.u;
 
+	if (rtr_likely(base == 10)) {
+		if (v->kind == RTR_VAL_SINT)
+			put_i64(t, v->v.i);
+		else
+			put_u64(t, u);
+		return;
+	}
 	switch (base) {
 	case 2:
 		PUTS(t, "0b");
@@ -467,10 +523,15 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 				else
 					putc1(t, ' ');
 				if (names) {
-					const char *nm = rtr_value_name(v);
+					const struct rtr__op *op = v->cls;
+					char *d = room(t, op->name_len + 3);
 
-					putstr(t, nm ? nm : "");
-					PUTS(t, " = ");
+					if (d) {
+						if (op->name_len)
+							memcpy(d, op->name, op->name_len);
+						memcpy(d + op->name_len, " = ", 3);
+						t->len += op->name_len + 3;
+					}
 				}
 			} else if (p->kind == 1) {
 				if (p->count)
@@ -509,7 +570,7 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 			break;
 		case RTR_VAL_UINT:
 		case RTR_VAL_SINT:
-			if (rtr_value_is_enum(v))
+			if (rtr_unlikely(v->cls->t->kind == TK_ENUM))
 				put_enum(t, v);
 			else
 				put_int(t, v);
