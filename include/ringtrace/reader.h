@@ -156,6 +156,34 @@ RTR_EXPORT const char *rtr_reader_trace_metadata(const struct rtr_reader *r,
 RTR_EXPORT const char *rtr_reader_trace_dir(const struct rtr_reader *r,
 					    size_t trace);
 
+/* ---- whole-stream scans (statistics) ---- */
+
+/* Event classes of all traces, numbered densely from 0. */
+RTR_EXPORT size_t rtr_reader_class_count(const struct rtr_reader *r);
+RTR_EXPORT const char *rtr_reader_class_name(const struct rtr_reader *r,
+					     size_t k);
+
+struct rtr_stream_stats {
+	uint64_t events;
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t discarded_events; /* counted by the tracer */
+	uint64_t discarded_unknown; /* notices without a count */
+	uint64_t lost_packets;     /* gaps in packet_seq_num */
+	bool has_time;
+	int64_t first_ns, last_ns;
+	uint64_t *class_events;    /* caller-allocated, rtr_reader_class_count() */
+};
+
+/* Decodes every event of stream i (every field, nothing recorded), in
+ * file order, without merging: fills st. Streams are independent: calls
+ * for different i may run in parallel threads; do not mix with
+ * rtr_reader_next() on the same reader. Returns 0 or -1 with a message
+ * (file, offset, expectation) in err. */
+RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
+				      struct rtr_stream_stats *st, char *err,
+				      size_t errlen);
+
 /* ---- babeltrace2 text format ---- */
 
 enum {

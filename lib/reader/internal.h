@@ -123,6 +123,7 @@ struct rtr__event_class {
 	struct rtr__type *context, *fields;
 	struct rtr__plan p_context, p_fields;
 	uint32_t line;
+	uint32_t gindex; /* dense index over all traces of a reader */
 };
 
 struct rtr__stream_class {
@@ -218,6 +219,9 @@ struct rtr__op {
 	uint8_t dep;      /* a shown sequence/variant depends on it */
 	uint8_t elem_min_bits_zero; /* array/seq: element may be 0 bits */
 	uint8_t slow;     /* int with a save slot, role or clock */
+	uint8_t flat;     /* struct whose members are all leaves */
+	uint8_t tagged;   /* struct {int tag; variant<tag> of flat structs} */
+	uint8_t *direct;  /* variant: option number (+1) by tag value < 256 */
 	uint32_t align;
 	int32_t save;     /* slot to store the value in, -1 */
 	int32_t clock;    /* clock index for mapped integers, -1 */

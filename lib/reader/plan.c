@@ -622,6 +622,8 @@ static void index_slots(struct depctx *d, struct rtr__plan *pl)
 	}
 }
 
+static void mark_tagged(struct rtr__plan *pl);
+
 /* Final touches: unescaped names, element flags. */
 static void finalize(struct rtr__plan *pl)
 {
@@ -629,6 +631,30 @@ static void finalize(struct rtr__plan *pl)
 		struct rtr__op *op = &pl->ops[i];
 
 		op->slow = op->save >= 0 || op->role || op->clock >= 0;
+		if (op->code == OP_STRUCT && op->end > i + 1) {
+			bool flat = true;
+
+			for (uint32_t j = i + 1; j < op->end; j++) {
+				uint8_t cd = pl->ops[j].code;
+
+				if (cd != OP_INT_BYTE && cd != OP_INT_BITS &&
+				    cd != OP_FLOAT && cd != OP_STRING)
+					flat = false;
+			}
+			op->flat = flat;
+		}
+		if (op->code == OP_VARIANT && !op->sign) {
+			/* direct selection table for small tags */
+			op->direct = calloc(256, 1);
+			if (op->direct) {
+				for (uint32_t v = 0; v < 256; v++)
+					for (uint32_t k = 0; k < op->n_opts; k++)
+						if (v >= op->opts[k].lo && v <= op->opts[k].hi) {
+							op->direct[v] = (uint8_t)(k + 1 > 255 ? 0 : k + 1);
+							break;
+						}
+			}
+		}
 		op->name_len = op->name ? (uint32_t)strlen(op->name) : 0;
 		if (op->code == OP_ARRAY || op->code == OP_SEQ) {
 			/* can an element be zero bits long? */
@@ -650,6 +676,33 @@ static void finalize(struct rtr__plan *pl)
 			}
 			op->elem_min_bits_zero = zero;
 		}
+	}
+	mark_tagged(pl);
+}
+
+/* struct { integer tag; variant <tag> { flat structs } }: LTTng's compact
+ * and large event headers have this shape. */
+static void mark_tagged(struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++) {
+		struct rtr__op *op = &pl->ops[i], *tag, *var;
+		bool ok = true;
+
+		if (op->code != OP_STRUCT || op->end < i + 3)
+			continue;
+		tag = &pl->ops[i + 1];
+		if (tag->code != OP_INT_BYTE && tag->code != OP_INT_BITS)
+			continue;
+		var = &pl->ops[i + 2];
+		if (var->code != OP_VARIANT || var->end != op->end ||
+		    var->src != tag->save || tag->save < 0 || var->sign)
+			continue;
+		for (uint32_t k = 0; k < var->n_opts && ok; k++) {
+			const struct rtr__op *o = &pl->ops[var->opts[k].op];
+
+			ok = o->code == OP_STRUCT && (o->flat || o->end == var->opts[k].op + 1);
+		}
+		op->tagged = ok && var->n_opts > 0;
 	}
 }
 
@@ -847,6 +900,8 @@ static void free_plan(struct rtr__plan *pl)
 {
 	for (uint32_t i = 0; i < pl->n; i++)
 		free(pl->ops[i].opts);
+	for (uint32_t i = 0; i < pl->n; i++)
+		free(pl->ops[i].direct);
 	free(pl->ops);
 	memset(pl, 0, sizeof(*pl));
 }

@@ -38,6 +38,8 @@ struct rtr_reader {
 	bool started;
 	struct rtr_reader_options opt;
 	char **patterns;
+	struct rtr__event_class **classes;
+	size_t nclasses;
 	struct rtr__err err;
 	uint64_t total_bytes;
 };
@@ -595,6 +597,26 @@ int rtr_reader_open(const char *const *paths, size_t n,
 			ret = -ENOMEM;
 		free(next_id);
 	}
+	if (!ret) {
+		size_t nc = 0, k = 0;
+
+		for (size_t i = 0; i < r->ntr; i++)
+			for (size_t s = 0; s < r->traces[i]->tc.n_scs; s++)
+				nc += r->traces[i]->tc.scs[s]->n_ecs;
+		r->classes = calloc(nc + 1, sizeof(*r->classes));
+		if (!r->classes)
+			ret = -ENOMEM;
+		for (size_t i = 0; i < r->ntr && !ret; i++)
+			for (size_t s = 0; s < r->traces[i]->tc.n_scs; s++) {
+				struct rtr__stream_class *sc = r->traces[i]->tc.scs[s];
+
+				for (size_t e = 0; e < sc->n_ecs; e++) {
+					sc->ecs[e]->gindex = (uint32_t)k;
+					r->classes[k++] = sc->ecs[e];
+				}
+			}
+		r->nclasses = k;
+	}
 	if (ret) {
 		snprintf(err, errlen, "%s", r->err.set ? r->err.msg : strerror(-ret));
 		rtr_reader_close(r);
@@ -629,6 +651,7 @@ void rtr_reader_close(struct rtr_reader *r)
 	}
 	free(r->traces);
 	free(r->heap);
+	free(r->classes);
 	free(r);
 }
 
@@ -992,4 +1015,75 @@ size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels,
 		}
 	}
 	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* scans                                                               */
+
+size_t rtr_reader_class_count(const struct rtr_reader *r)
+{
+	return r->nclasses;
+}
+
+const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k)
+{
+	return k < r->nclasses ? r->classes[k]->name : NULL;
+}
+
+int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
+			   struct rtr_stream_stats *st, char *err,
+			   size_t errlen)
+{
+	struct rtr__stream *s;
+	struct rtr__err e = { .set = 0 };
+	const struct rtr__clock *c;
+	uint64_t cmin = UINT64_MAX, cmax = 0;
+	int rc;
+
+	if (i >= r->nst) {
+		snprintf(err, errlen, "no stream %zu", i);
+		return -1;
+	}
+	s = r->streams[i];
+	s->err = &e;
+	s->no_emit = true;
+	rtr__stream_start(s);
+	c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
+	while ((rc = rtr__stream_next(s)) == 1) {
+		if (rtr_likely(s->item == IT_EVENT)) {
+			st->events++;
+			if (st->class_events)
+				st->class_events[s->ec->gindex]++;
+			/* cycles to ns is monotonic: convert the extremes */
+			if (s->ev_clock < cmin)
+				cmin = s->ev_clock;
+			if (s->ev_clock > cmax)
+				cmax = s->ev_clock;
+		} else if (s->item == IT_DISC_EVENTS) {
+			if (s->cur_pend.count == UINT64_MAX)
+				st->discarded_unknown++;
+			else
+				st->discarded_events += s->cur_pend.count;
+		} else if (s->item == IT_DISC_PACKETS) {
+			st->lost_packets += s->cur_pend.count;
+		}
+	}
+	if (c && st->events) {
+		int o1, o2;
+		int64_t a = rtr__clock_ns(c, cmin, &o1), b = rtr__clock_ns(c, cmax, &o2);
+
+		if (!o1 && !o2) {
+			st->has_time = true;
+			st->first_ns = a;
+			st->last_ns = b;
+		}
+	}
+	st->packets = s->npackets;
+	st->bytes = s->bytes_done;
+	s->err = &r->err;
+	if (rc < 0) {
+		snprintf(err, errlen, "%s", e.msg);
+		return -1;
+	}
+	return 0;
 }

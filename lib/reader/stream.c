@@ -275,10 +275,23 @@ exec_int(struct rtr__stream *s, const struct rtr__op *op)
 	ALIGN_POS(s, op->align);
 	if (rtr_unlikely(s->pos > s->end || op->size > s->end - s->pos))
 		return need(s, op->size, "integer", op);
-	if (op->code == OP_INT_BYTE)
+	if (op->code == OP_INT_BYTE) {
 		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
-	else
+	} else if (rtr_likely((s->pos & 7) + op->size <= 64 &&
+			      (s->pos >> 3) + 8 <= (s->avail_bits >> 3))) {
+		/* one unaligned 64-bit load */
+		uint64_t w;
+		unsigned o = (unsigned)(s->pos & 7);
+
+		memcpy(&w, s->pkt + (s->pos >> 3), 8);
+		if (op->bo == RTR__BO_LE)
+			w >>= o;
+		else
+			w = __builtin_bswap64(w) >> (64 - o - op->size);
+		v = op->size < 64 ? w & (((uint64_t)1 << op->size) - 1) : w;
+	} else {
 		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
+	}
 	s->pos += op->size;
 	if (op->sign)
 		v = sext(v, op->size);
@@ -461,6 +474,79 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			if (rtr_unlikely(s->pos > s->end))
 				return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
 					    op->name ? op->name : "", op->align);
+			if (op->tagged && !(s->emit && op->shown)) {
+				/* hidden {tag; variant<tag> {flat structs}} */
+				const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
+				uint64_t tag;
+				uint32_t oi = UINT32_MAX;
+				bool save = s->emit;
+
+				s->emit = false;
+				if (rtr_unlikely(exec_int(s, tg)))
+					return -1;
+				tag = s->slots[var->src];
+				if (var->direct && tag < 256) {
+					if (var->direct[tag])
+						oi = var->opts[var->direct[tag] - 1].op;
+				} else {
+					for (uint32_t k = 0; k < var->n_opts; k++)
+						if (tag >= var->opts[k].lo && tag <= var->opts[k].hi) {
+							oi = var->opts[k].op;
+							break;
+						}
+				}
+				if (oi == UINT32_MAX) {
+					s->emit = save;
+					return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
+						    var->name ? var->name : "", tag);
+				}
+				ALIGN_POS(s, ops[oi].align);
+				for (uint32_t k = oi + 1; k < ops[oi].end; k++) {
+					const struct rtr__op *m = &ops[k];
+					int rc;
+
+					if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+						rc = exec_int(s, m);
+					else if (m->code == OP_STRING)
+						rc = exec_string(s, m);
+					else
+						rc = exec_float(s, m);
+					if (rtr_unlikely(rc)) {
+						s->emit = save;
+						return -1;
+					}
+				}
+				s->emit = save;
+				i = op->end;
+				break;
+			}
+			if (op->flat) {
+				/* leaves only: no frame */
+				bool emit = s->emit && op->shown;
+				bool save = s->emit;
+
+				if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+					return -1;
+				s->emit = emit;
+				for (uint32_t k = i + 1; k < op->end; k++) {
+					const struct rtr__op *m = &ops[k];
+					int rc;
+
+					if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+						rc = exec_int(s, m);
+					else if (m->code == OP_STRING)
+						rc = exec_string(s, m);
+					else
+						rc = exec_float(s, m);
+					if (rtr_unlikely(rc))
+						return -1;
+				}
+				s->emit = save;
+				if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
+					return -1;
+				i = op->end;
+				break;
+			}
 			if (i + 1 == op->end) { /* empty */
 				if (s->emit && op->shown &&
 				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
@@ -489,7 +575,10 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			const struct rtr__var_opt *o = NULL;
 			struct frame *f;
 
-			for (uint32_t k = 0; k < op->n_opts; k++) {
+			if (op->direct && tag < 256) {
+				if (op->direct[tag])
+					o = &op->opts[op->direct[tag] - 1];
+			} else for (uint32_t k = 0; k < op->n_opts; k++) {
 				const struct rtr__var_opt *c = &op->opts[k];
 				bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
 						      (int64_t)tag <= (int64_t)c->hi)
@@ -769,6 +858,7 @@ static int next_packet(struct rtr__stream *s)
 		int r;
 
 		if (s->in_packet) {
+			s->npackets++;
 			s->bytes_done += s->pkt_bits / 8;
 			s->pkt_off += s->pkt_bits / 8;
 			s->in_packet = false;

@@ -97,6 +97,7 @@ struct rtr__stream {
 	struct rtr__pending cur_pend;
 
 	uint64_t bytes_done;
+	uint64_t npackets;
 	struct rtr__err *err;
 	uint32_t heap_pos;
 
