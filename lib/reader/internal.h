@@ -246,6 +246,15 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
 /* ---- values ---- */
 /* rtr_value is public (reader.h); the op pointer gives type and name. */
 
+/* ---- in-memory traces (unit tests, fuzzing) ---- */
+/* Opens a reader on one trace made of the given metadata (plain or
+ * packetized) and one stream held in memory (not copied: must outlive the
+ * reader). Returns 0 or a negative errno with a message in err. */
+int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
+			 const uint8_t *data, size_t n,
+			 const struct rtr_reader_options *opts,
+			 struct rtr_reader **out, char *err, size_t errlen);
+
 /* ---- utilities ---- */
 int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf);
 

@@ -878,7 +878,8 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 		if (sc->nslots > tc->max_slots)
 			tc->max_slots = sc->nslots;
 		/* event class lookup */
-		qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
+		if (sc->n_ecs)
+			qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
 		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1]->id < 65536) {
 			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1]->id + 1;
 			sc->ec_by_id = calloc(sc->ec_by_id_len, sizeof(*sc->ec_by_id));

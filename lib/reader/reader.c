@@ -178,7 +178,8 @@ static int list_dir(const char *dir, char ***names, size_t *n)
 		(*n)++;
 	}
 	closedir(d);
-	qsort(*names, *n, sizeof(char *), cmpstr);
+	if (*n)
+		qsort(*names, *n, sizeof(char *), cmpstr);
 	return 0;
 }
 
@@ -190,6 +191,7 @@ static void free_names(char **names, size_t n)
 }
 
 static int add_trace(struct rtr_reader *r, const char *dir, const char *input);
+static int finish_open(struct rtr_reader *r);
 
 static int discover(struct rtr_reader *r, const char *path, const char *input,
 		    int depth)
@@ -245,6 +247,25 @@ static void free_file(struct rtr__file *f)
 	free(f);
 }
 
+/* Parses metadata text into a new trace of r. */
+static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t,
+			   const char *mdpath, int pk)
+{
+	if (rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err))
+		return -EINVAL;
+	if (pk > 0 && pk - 1 != t->tc.bo) {
+		rtr__seterr(&r->err, "%s: packetized metadata byte order (%s) differs from the trace byte order (%s)",
+			    mdpath, pk - 1 ? "big-endian" : "little-endian",
+			    t->tc.bo ? "big-endian" : "little-endian");
+		return -EINVAL;
+	}
+	if (rtr__plans_build(&t->tc, &r->err))
+		return -EINVAL;
+	if (t->tc.has_uuid)
+		t->uuid = t->tc.uuid;
+	return 0;
+}
+
 static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
 {
 	struct rtr__trace *t = calloc(1, sizeof(*t));
@@ -278,23 +299,9 @@ static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
 		free(mdpath);
 		return -EINVAL;
 	}
-	if (rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err)) {
-		free(mdpath);
-		return -EINVAL;
-	}
-	if (pk > 0 && pk - 1 != t->tc.bo) {
-		rtr__seterr(&r->err, "%s: packetized metadata byte order (%s) differs from the trace byte order (%s)",
-			    mdpath, pk - 1 ? "big-endian" : "little-endian",
-			    t->tc.bo ? "big-endian" : "little-endian");
-		free(mdpath);
-		return -EINVAL;
-	}
+	pk = trace_from_text(r, t, mdpath, pk);
 	free(mdpath);
-	if (rtr__plans_build(&t->tc, &r->err))
-		return -EINVAL;
-	if (t->tc.has_uuid)
-		t->uuid = t->tc.uuid;
-	return 0;
+	return pk < 0 ? pk : 0;
 }
 
 static int cmp_file_ts(const void *a, const void *b)
@@ -562,6 +569,21 @@ int rtr_reader_open(const char *const *paths, size_t n,
 	}
 	for (size_t i = 0; i < r->ntr && !ret; i++)
 		ret = open_streams(r, r->traces[i]);
+	if (!ret)
+		ret = finish_open(r);
+	if (ret) {
+		snprintf(err, errlen, "%s", r->err.set ? r->err.msg : strerror(-ret));
+		rtr_reader_close(r);
+		return ret;
+	}
+	*out = r;
+	return 0;
+}
+
+static int finish_open(struct rtr_reader *r)
+{
+	int ret = 0;
+
 	for (size_t i = 0; i < r->ntr && !ret; i++) {
 		r->traces[i]->name = trace_name(r->traces[i]);
 		if (!r->traces[i]->name)
@@ -571,7 +593,8 @@ int rtr_reader_open(const char *const *paths, size_t n,
 		/* deterministic order, auto stream ids as babeltrace2 */
 		uint64_t *next_id = calloc(r->ntr + 1, sizeof(*next_id));
 
-		qsort(r->streams, r->nst, sizeof(*r->streams), cmp_stream_path);
+		if (r->nst)
+			qsort(r->streams, r->nst, sizeof(*r->streams), cmp_stream_path);
 		for (size_t i = 0; i < r->nst && next_id; i++) {
 			struct rtr__stream *s = r->streams[i];
 			struct rtr__file *f0;
@@ -617,13 +640,87 @@ int rtr_reader_open(const char *const *paths, size_t n,
 			}
 		r->nclasses = k;
 	}
-	if (ret) {
-		snprintf(err, errlen, "%s", r->err.set ? r->err.msg : strerror(-ret));
-		rtr_reader_close(r);
-		return ret ? ret : -EINVAL;
+	return ret;
+}
+
+int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
+			 const uint8_t *data, size_t n,
+			 const struct rtr_reader_options *opts,
+			 struct rtr_reader **out, char *err, size_t errlen)
+{
+	struct rtr_reader *r = calloc(1, sizeof(*r));
+	struct rtr__trace *t = NULL;
+	struct rtr__file *f = NULL;
+	struct rtr__stream *s = NULL;
+	int pk, ret = -ENOMEM;
+
+	*out = NULL;
+	if (!r)
+		goto fail;
+	if (opts)
+		r->opt = *opts;
+	t = calloc(1, sizeof(*t));
+	if (!t || rtr__grow((void **)&r->traces, &r->cap_tr, 1, sizeof(*r->traces))) {
+		free(t);
+		goto fail;
 	}
+	r->traces[r->ntr++] = t;
+	t->dir = xstrdup("(memory)");
+	t->group = t;
+	pk = rtr__metadata_decode(metadata, mlen, "(memory)/metadata", &t->text,
+				  &t->text_len, &r->err);
+	if (pk < 0 || (ret = trace_from_text(r, t, "(memory)/metadata", pk))) {
+		ret = -EINVAL;
+		goto fail;
+	}
+	ret = -ENOMEM;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		goto fail;
+	f->fd = -1;
+	f->mem = data;
+	f->size = n;
+	f->tr = t;
+	f->tc = &t->tc;
+	f->path = xstrdup("(memory)/stream");
+	f->abspath = xstrdup("(memory)/stream");
+	if (!f->path || !f->abspath) {
+		free_file(f);
+		goto fail;
+	}
+	if (n) {
+		ret = rtr__file_probe(f, &t->tc, &r->err);
+		if (ret < 0) {
+			free_file(f);
+			ret = -EINVAL;
+			goto fail;
+		}
+		ret = -ENOMEM;
+		s = calloc(1, sizeof(*s));
+		if (!s || rtr__grow((void **)&r->streams, &r->cap_st, 1, sizeof(*r->streams)) ||
+		    rtr__grow((void **)&s->files, &s->cap_files, 1, sizeof(*s->files))) {
+			free(s);
+			free_file(f);
+			goto fail;
+		}
+		s->files[s->nfiles++] = f;
+		s->tr = t;
+		s->err = &r->err;
+		s->no_emit = r->opt.skip_values;
+		r->streams[r->nst++] = s;
+		r->total_bytes = n;
+	} else {
+		free_file(f);
+	}
+	ret = finish_open(r);
+	if (ret)
+		goto fail;
 	*out = r;
 	return 0;
+fail:
+	snprintf(err, errlen, "%s", r && r->err.set ? r->err.msg : strerror(-ret));
+	rtr_reader_close(r);
+	return ret;
 }
 
 void rtr_reader_close(struct rtr_reader *r)
@@ -633,9 +730,10 @@ void rtr_reader_close(struct rtr_reader *r)
 	for (size_t i = 0; i < r->nst; i++) {
 		struct rtr__stream *s = r->streams[i];
 
+		rtr__stream_fini(s);
 		for (size_t k = 0; k < s->nfiles; k++)
 			free_file(s->files[k]);
-		rtr__stream_fini(s);
+		free(s->files);
 		free(s);
 	}
 	free(r->streams);

@@ -32,7 +32,7 @@ static size_t page_size(void)
 
 static void unmap(struct rtr__stream *s)
 {
-	if (s->map)
+	if (s->map && !(s->f && s->f->mem))
 		munmap(s->map, s->map_len);
 	s->map = NULL;
 	s->map_len = 0;
@@ -49,6 +49,15 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 		want = WINDOW;
 	if (off > f->size)
 		off = f->size;
+	if (f->mem) {
+		s->map = (uint8_t *)f->mem;
+		s->map_off = 0;
+		s->map_len = (size_t)f->size;
+		s->released = 0;
+		s->pkt = f->size ? s->map + off : NULL;
+		s->avail_bits = (f->size - off) * 8;
+		return 0;
+	}
 	if (s->map && off >= s->map_off &&
 	    off + (want == WINDOW ? 1 : want) <= s->map_off + s->map_len &&
 	    (off + want <= s->map_off + s->map_len ||
@@ -971,10 +980,9 @@ void rtr__stream_fini(struct rtr__stream *s)
 	free(s->slots);
 	free(s->vals);
 	free(s->pvals);
-	free(s->files);
 	s->slots = NULL;
 	s->vals = s->pvals = NULL;
-	s->files = NULL;
+	s->f = NULL;
 }
 
 int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc,

@@ -15,6 +15,7 @@ struct rtr__file {
 	struct rtr__stream_class *sc;
 	uint64_t size;
 	int fd;
+	const uint8_t *mem; /* in-memory stream (tests, fuzzing), or NULL */
 	/* first packet, probed at open */
 	bool has_instance_id;
 	uint64_t instance_id;

@@ -1,0 +1,28 @@
+/* libFuzzer harness: metadata decoding (plain and packetized), TSDL
+ * parsing and decode-plan compilation on arbitrary bytes.
+ * See docs/design/reader.md. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rtr__trace_class tc;
+	struct rtr__err e = { .set = 0 };
+	char *text = NULL;
+	size_t len = 0;
+
+	if (rtr__metadata_decode(data, size, "fuzz", &text, &len, &e) < 0)
+		return 0;
+	memset(&tc, 0, sizeof(tc));
+	if (rtr__tsdl_parse(&tc, text, len, "fuzz", &e) == 0)
+		(void)rtr__plans_build(&tc, &e);
+	rtr__trace_class_free(&tc);
+	free(text);
+	return 0;
+}

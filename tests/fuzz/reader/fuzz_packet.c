@@ -1,0 +1,54 @@
+/* libFuzzer harness: packet and event decoding, merge and the babeltrace2
+ * text printer. Input: u32 (LE) metadata length, metadata, stream bytes.
+ * See docs/design/reader.md. */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int devnull = -1;
+static FILE *errnull;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rtr_reader *r;
+	struct rtr_text *t;
+	struct rtr_text_options o;
+	struct rtr_msg m;
+	char err[1200];
+	uint32_t mlen;
+	int n = 0;
+
+	if (size < 4)
+		return 0;
+	mlen = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
+	       (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	data += 4;
+	size -= 4;
+	if (mlen > size)
+		return 0;
+	if (devnull < 0) {
+		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		errnull = fopen("/dev/null", "w");
+	}
+	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r,
+				 err, sizeof(err)))
+		return 0;
+	memset(&o, 0, sizeof(o));
+	o.names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT | RTR_TEXT_NAME_SCOPE;
+	o.fields = 0xff;
+	o.clock_gmt = true;
+	t = rtr_text_create(r, devnull, errnull ? errnull : stderr, &o);
+	/* bounded: at most 100000 messages per input */
+	while (t && n++ < 100000 && rtr_reader_next(r, &m) == 1)
+		rtr_text_print(t, &m);
+	rtr_text_destroy(t);
+	rtr_reader_close(r);
+	return 0;
+}
