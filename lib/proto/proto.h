@@ -57,6 +57,12 @@
 #define RTR_PROTO_ENABLE_ENTRY_SIZE   12u
 #define RTR_PROTO_MAX_ENABLES_PER_MSG ((RTR_PROTO_MAX_PAYLOAD - 16u) / RTR_PROTO_ENABLE_ENTRY_SIZE)
 
+/* Environment of a traced process: the session host's socket (set by
+ * `ringtrace record` for the program it runs; inherited by children and
+ * exec'd programs), and the registration timeout in ms (default 3000). */
+#define RTR_HOST_SOCKET_ENV  "RINGTRACE_HOST_SOCKET"
+#define RTR_HOST_TIMEOUT_ENV "RINGTRACE_HOST_TIMEOUT_MS"
+
 /* Message types. STABLE: never renumber; add new ones with new numbers. */
 enum rtr_proto_type {
 	/* traced process -> host */

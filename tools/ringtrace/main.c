@@ -10,6 +10,7 @@
 #define RTR_COMMANDS(X)                                                       \
 	X(view, "print traces as text, byte-identical to babeltrace2")      \
 	X(convert, "convert traces to CTF, Chrome JSON (Perfetto) or text") \
+	X(record, "run a program and record its tracepoints as a CTF trace") \
 	X(stats, "event counts per class and stream, time span, losses")
 
 #define DECLARE(name, summary) int rtr_cmd_##name(int argc, char **argv);

@@ -1,0 +1,175 @@
+/* ringtrace record: run a program and write its trace (options; the work is
+ * in record/). Design: docs/design/runtime.md §6. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+
+int rtr_cmd_record(int argc, char **argv);
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: ringtrace record [OPTIONS] [--] PROGRAM [ARGS...]\n"
+		   "\n"
+		   "Runs PROGRAM (linked with libringtrace) and records its tracepoints, and\n"
+		   "those of every process it starts that is linked with libringtrace, into\n"
+		   "one CTF trace per process under DIR. Exits with PROGRAM's status.\n"
+		   "\n"
+		   "Options:\n"
+		   "  -o, --output DIR       trace directory (created; must be empty)\n"
+		   "                         default: ./ringtrace-PROGRAM-YYYYmmdd-HHMMSS\n"
+		   "  -e, --event PATTERN    record events whose 'provider:event' name matches\n"
+		   "                         PATTERN ('*' wildcards); repeatable; default: all\n"
+		   "      --overwrite        flight recorder: keep the newest events, written at\n"
+		   "                         the end (default: discard new events when full)\n"
+		   "      --subbuf-size N    sub-buffer size, power of two, k/M/G suffixes\n"
+		   "                         (default 256k)\n"
+		   "      --num-subbuf N     sub-buffers per CPU, power of two >= 2 (default 4)\n"
+		   "      --mem-limit N      buffer memory for all processes at once (default 1G)\n"
+		   "  -v, --verbose          say what happens with each process\n"
+		   "  -q, --quiet            no summary\n"
+		   "  -h, --help             this text\n");
+}
+
+/* "64k", "1M", "4096": bytes. Returns 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 0:
+		break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static bool pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+int rtr_cmd_record(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"event", required_argument, NULL, 'e'},
+	    {"overwrite", no_argument, NULL, 'W'},
+	    {"subbuf-size", required_argument, NULL, 'S'},
+	    {"num-subbuf", required_argument, NULL, 'N'},
+	    {"mem-limit", required_argument, NULL, 'M'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
+				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
+	const char **patterns = calloc((size_t)argc + 1, sizeof(*patterns));
+	uint64_t v;
+	int c, ret;
+
+	if (!patterns)
+		return 1;
+	o.patterns = patterns;
+	/* '+': stop at the program's name; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+o:e:vqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'e':
+			patterns[o.npatterns++] = optarg;
+			break;
+		case 'W':
+			o.overwrite = true;
+			break;
+		case 'S':
+			if (parse_size(optarg, &v) || !pow2(v) || v < 4096 || v > (1ull << 30)) {
+				fprintf(stderr,
+					"ringtrace record: --subbuf-size: expected a power "
+					"of two from 4k to 1G, got '%s'\n",
+					optarg);
+				free(patterns);
+				return 2;
+			}
+			o.subbuf_size = v;
+			break;
+		case 'N':
+			if (parse_size(optarg, &v) || !pow2(v) || v < 2 || v > 65536) {
+				fprintf(stderr,
+					"ringtrace record: --num-subbuf: expected a power "
+					"of two from 2 to 65536, got '%s'\n",
+					optarg);
+				free(patterns);
+				return 2;
+			}
+			o.num_subbuf = (uint32_t)v;
+			break;
+		case 'M':
+			if (parse_size(optarg, &v) || v < 4096) {
+				fprintf(stderr,
+					"ringtrace record: --mem-limit: expected a size, "
+					"got '%s'\n",
+					optarg);
+				free(patterns);
+				return 2;
+			}
+			o.mem_budget = v;
+			break;
+		case 'v':
+			o.verbose = true;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			free(patterns);
+			return 0;
+		default:
+			usage(stderr);
+			free(patterns);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ringtrace record: no program to run\n\n");
+		usage(stderr);
+		free(patterns);
+		return 2;
+	}
+	ret = rtr_record_run(&o, argv + optind);
+	free(patterns);
+	return ret;
+}

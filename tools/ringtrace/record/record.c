@@ -1,0 +1,403 @@
+/* `ringtrace record`: the program's lifetime around a session host — output
+ * and socket directories, the clock's sync points and skew, signals, the
+ * summary. Design: docs/design/runtime.md §6. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringtrace/clock.h>
+
+#include "host.h"
+#include "proto.h"
+#include "record.h"
+
+#define TICK_MS	     100
+#define SYNC_EVERY   10 /* ticks: a sync point per second */
+#define SYNC_LOG_CAP 4096
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("ringtrace record: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* mkdir -p */
+static int mkdirs(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *s = buf + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static bool dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = true;
+
+	if (!d)
+		return false;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
+/* The output directory: -o DIR (created; must be empty) or
+ * ./ringtrace-<program>-<YYYYmmdd-HHMMSS>[-N]. */
+static int make_output(const struct rtr_record_opts *o, const char *prog, char *out, size_t cap)
+{
+	if (o->output) {
+		int r;
+
+		if (strlen(o->output) >= cap)
+			return -ENAMETOOLONG;
+		strcpy(out, o->output);
+		r = mkdirs(out);
+		if (r)
+			return r;
+		if (!dir_empty(out)) {
+			say("output directory %s is not empty", out);
+			return -EEXIST;
+		}
+		return 0;
+	} else {
+		char base[64], stamp[32], copy[4096];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		snprintf(copy, sizeof(copy), "%s", prog);
+		snprintf(base, sizeof(base), "%s", basename(copy));
+		for (char *c = base; *c; c++)
+			if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+			      (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.'))
+				*c = '_';
+		localtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+		for (int i = 0; i < 100; i++) {
+			if (i == 0)
+				snprintf(out, cap, "./ringtrace-%s-%s", base, stamp);
+			else
+				snprintf(out, cap, "./ringtrace-%s-%s-%d", base, stamp, i);
+			if (mkdir(out, 0755) == 0)
+				return 0;
+			if (errno != EEXIST)
+				return -errno;
+		}
+		return -EEXIST;
+	}
+}
+
+/* A private directory for the host socket. */
+static int make_sock_dir(char *dir, size_t cap)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+
+	if (!base || !*base || access(base, W_OK) != 0 || strlen(base) > 60)
+		base = "/tmp";
+	snprintf(dir, cap, "%s/ringtrace-record-XXXXXX", base);
+	return mkdtemp(dir) ? 0 : -errno;
+}
+
+static void take_sync(struct rtr_clock_sync_log *log)
+{
+	struct rtr_clock_sync pt;
+
+	if (rtr_clock_sync_take(&pt) == 0)
+		rtr_clock_sync_log_add(log, &pt);
+}
+
+static const char *plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
+{
+	struct rtr_host_config hc = {0};
+	struct rtr_clock_selection sel;
+	struct rtr_clock_skew skew;
+	bool have_skew;
+	struct rtr_clock_sync pts_store[SYNC_LOG_CAP];
+	struct rtr_clock_sync_log log = {.pts = pts_store, .cap = SYNC_LOG_CAP};
+	struct rtr_clock_meta cmeta;
+	struct rtr_clock_describe_in din;
+	struct rtr_watch w_sig = {.kind = RTR_WATCH_OTHER}, w_tick = {.kind = RTR_WATCH_OTHER};
+	struct rtr_host_totals t;
+	struct rtr_host *h = NULL;
+	char outdir[4096], sockdir[128], sockpath[160];
+	sigset_t mask, oldmask;
+	int epfd = -1, sigfd = -1, tickfd = -1, outfd = -1, errpipe[2] = {-1, -1};
+	int status = 0, ret = 1, source;
+	unsigned ticks = 0;
+	pid_t child = -1;
+	bool child_done = false;
+
+	sockdir[0] = 0;
+	source = rtr_clock_init(&sel);
+	have_skew = rtr_clock_measure_skew(NULL, &skew) == 0;
+
+	if (make_output(o, argv[0], outdir, sizeof(outdir))) {
+		say("cannot create the output directory: %s", strerror(errno ? errno : EEXIST));
+		return 1;
+	}
+	outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (outfd < 0 || make_sock_dir(sockdir, sizeof(sockdir))) {
+		say("cannot create the output or socket directory: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(sockpath, sizeof(sockpath), "%s/host.sock", sockdir);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (sigfd < 0 || epfd < 0 || tickfd < 0) {
+		say("setup: %s", strerror(errno));
+		goto out_sig;
+	}
+	{
+		struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
+					 .it_value = {0, TICK_MS * 1000000L}};
+		struct epoll_event e = {.events = EPOLLIN};
+
+		timerfd_settime(tickfd, 0, &its, NULL);
+		w_sig.fd = sigfd;
+		e.data.ptr = &w_sig;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
+		w_tick.fd = tickfd;
+		e.data.ptr = &w_tick;
+		epoll_ctl(epfd, EPOLL_CTL_ADD, tickfd, &e);
+	}
+
+	hc.patterns = o->patterns;
+	hc.npatterns = o->npatterns;
+	hc.overwrite = o->overwrite;
+	hc.subbuf_size = o->subbuf_size;
+	hc.num_subbuf = o->num_subbuf;
+	hc.mem_budget = o->mem_budget;
+	hc.clock_source = source;
+	hc.trace_dirfd = outfd;
+	hc.trace_dir = outdir;
+	hc.log = stderr;
+	hc.verbose = o->verbose;
+	h = rtr_host_create(&hc, sockpath, epfd);
+	if (!h)
+		goto out_sig;
+
+	take_sync(&log);
+	if (pipe2(errpipe, O_CLOEXEC) < 0) {
+		say("pipe: %s", strerror(errno));
+		goto out_sig;
+	}
+	child = fork();
+	if (child < 0) {
+		say("fork: %s", strerror(errno));
+		goto out_sig;
+	}
+	if (child == 0) {
+		int e;
+
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setenv(RTR_HOST_SOCKET_ENV, sockpath, 1);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(errpipe[1], &e, sizeof(e)) < 0) {
+			/* nothing to report it with */
+		}
+		_exit(127);
+	}
+	close(errpipe[1]);
+	errpipe[1] = -1;
+	{
+		int e = 0;
+		ssize_t n;
+
+		do
+			n = read(errpipe[0], &e, sizeof(e));
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof(e)) {
+			say("cannot run %s: %s", argv[0], strerror(e));
+			waitpid(child, NULL, 0);
+			child = -1;
+			ret = 127;
+			goto out_sig;
+		}
+	}
+
+	while (!child_done) {
+		struct epoll_event ev[32];
+		int n = epoll_wait(epfd, ev, 32, 1000);
+
+		if (n < 0 && errno != EINTR) {
+			say("epoll: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct rtr_watch *w = ev[i].data.ptr;
+
+			if (w == &w_tick) {
+				uint64_t x;
+
+				if (read(tickfd, &x, sizeof(x)) < 0) {
+					/* EAGAIN: nothing */
+				}
+				rtr_host_tick(h);
+				if (++ticks % SYNC_EVERY == 0)
+					take_sync(&log);
+			} else if (w == &w_sig) {
+				struct signalfd_siginfo si;
+
+				while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+					if (si.ssi_signo == SIGCHLD) {
+						if (waitpid(child, &status, WNOHANG) == child)
+							child_done = true;
+						continue;
+					}
+					/* A signal from the terminal already reached
+					 * the program (same process group); one sent
+					 * to us is passed on. */
+					if (si.ssi_code == SI_USER || si.ssi_code == SI_QUEUE)
+						if ((pid_t)si.ssi_pid != child)
+							kill(child, (int)si.ssi_signo);
+				}
+			} else {
+				rtr_host_event(h, w, ev[i].events);
+			}
+		}
+	}
+	if (child_done)
+		rtr_host_process_exited(h, child);
+
+	/* Final sync point, at least 2 ms after the first so the frequency
+	 * can be fitted even for a very short run. */
+	take_sync(&log);
+	if (log.n >= 1) {
+		uint64_t first = log.pts[0].mono_ns;
+		struct rtr_clock_sync last = log.pts[log.n - 1];
+
+		if (log.n < 2 || last.mono_ns - first < 2000000u) {
+			usleep(2500);
+			take_sync(&log);
+		}
+	}
+	din.source = source;
+	din.sel = &sel;
+	din.pts = log.pts;
+	din.n = log.n;
+	din.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0;
+	din.skew = have_skew ? &skew : NULL;
+	if (rtr_clock_describe(&din, &cmeta) != 0) {
+		say("cannot describe the trace clock; the trace's time base may be off");
+		din.nominal_freq = 1000000000u;
+		memset(&cmeta, 0, sizeof(cmeta));
+		rtr_clock_describe(&din, &cmeta);
+	}
+	if (rtr_host_finish(h, &cmeta, log.pts, log.n) == 0)
+		ret = 0;
+	rtr_host_totals(h, &t);
+	if (WIFSIGNALED(status))
+		ret = 128 + WTERMSIG(status);
+	else if (WIFEXITED(status))
+		ret = WEXITSTATUS(status);
+	if (!o->quiet) {
+		if (WIFSIGNALED(status))
+			say("%s was killed by signal %d (%s)", argv[0], WTERMSIG(status),
+			    strsignal(WTERMSIG(status)));
+		if (t.procs)
+			say("trace written to %s (%u process %s)", outdir, t.procs,
+			    plural(t.procs, "trace", "traces"));
+		else
+			say("no event recorded; %s is empty", outdir);
+		say("%llu %s recorded, %llu lost", (unsigned long long)t.events,
+		    plural(t.events, "event", "events"), (unsigned long long)t.lost);
+		if (t.overwritten)
+			say("%llu %s overwritten by newer events (overwrite mode)",
+			    (unsigned long long)t.overwritten,
+			    plural(t.overwritten, "sub-buffer", "sub-buffers"));
+		if (t.torn_bytes)
+			say("%llu bytes of records being written when a process died were dropped",
+			    (unsigned long long)t.torn_bytes);
+		if (t.damaged)
+			say("%u %s found damaged (see above); the rest of the trace is kept",
+			    t.damaged, plural(t.damaged, "buffer", "buffers"));
+		if (t.refused)
+			say("%u %s not traced (see above)", t.refused,
+			    plural(t.refused, "process", "processes"));
+		if (t.lost && !o->overwrite)
+			say("to lose fewer events, use bigger buffers (--subbuf-size, "
+			    "--num-subbuf; now %u x %llu bytes per CPU)",
+			    o->num_subbuf, (unsigned long long)o->subbuf_size);
+	}
+	rtr_host_destroy(h);
+	h = NULL;
+out_sig:
+	if (h)
+		rtr_host_destroy(h);
+	if (child > 0 && !child_done) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	if (errpipe[0] >= 0)
+		close(errpipe[0]);
+	if (errpipe[1] >= 0)
+		close(errpipe[1]);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (tickfd >= 0)
+		close(tickfd);
+	if (epfd >= 0)
+		close(epfd);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+out:
+	if (sockdir[0]) {
+		unlink(sockpath);
+		rmdir(sockdir);
+	}
+	if (outfd >= 0)
+		close(outfd);
+	return ret;
+}

@@ -1,0 +1,33 @@
+/* `ringtrace record`: run a program under a session host of our own and
+ * write its trace. Design: docs/design/runtime.md §6. */
+#ifndef RTR_RECORD_H
+#define RTR_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RTR_RECORD_DEFAULT_SUBBUF     (256u * 1024u)
+#define RTR_RECORD_DEFAULT_NUM_SUBBUF 4u
+
+struct rtr_record_opts {
+	const char *output;	     /* trace directory; NULL: ./ringtrace-<prog>-<date> */
+	const char *const *patterns; /* -e globs; none: every event */
+	size_t npatterns;
+	bool overwrite;
+	uint64_t subbuf_size;
+	uint32_t num_subbuf;
+	uint64_t mem_budget; /* 0: default */
+	bool verbose;
+	bool quiet; /* no summary */
+};
+
+/*
+ * Runs argv[0] with argv (PATH searched) under the host, until it exits,
+ * then finishes the traces and prints a summary on stderr. Returns the
+ * program's exit status (128 + signal when killed), 127 when it could not
+ * be run, or 1 when the recording could not be set up.
+ */
+int rtr_record_run(const struct rtr_record_opts *o, char *const argv[]);
+
+#endif /* RTR_RECORD_H */
