@@ -121,6 +121,8 @@ struct rtr_reader_options {
 	const char *const *patterns;    /* event-name globs ('*', '?'); NULL = all */
 	size_t n_patterns;
 	bool skip_values;               /* decode fully but record no values */
+	bool all_values;                /* record every field, hidden ones and
+					 * headers too (for re-encoding) */
 };
 
 /* Opens the traces found under each path (a trace directory holds a
@@ -183,6 +185,18 @@ struct rtr_stream_stats {
 RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
 				      struct rtr_stream_stats *st, char *err,
 				      size_t errlen);
+
+/* ---- CTF output ---- */
+
+/* Writes the traces of r as CTF 1.8 into directory outdir (created; one
+ * sub-directory per trace, as found under the inputs): the metadata text as
+ * it is, and every stream re-encoded packet by packet keeping only the
+ * events that pass r's name patterns and time range. Event timestamps stay
+ * exact (packets are split where a dropped event carried a clock wrap).
+ * r must have been opened with all_values and not iterated. Returns 0 or
+ * -1 with a message in err. */
+RTR_EXPORT int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir,
+				    char *err, size_t errlen);
 
 /* ---- babeltrace2 text format ---- */
 

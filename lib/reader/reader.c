@@ -14,36 +14,6 @@
 
 #include "stream.h"
 
-struct rtr__trace {
-	struct rtr__trace_class tc;
-	char *dir;      /* as found (input-relative) */
-	char *suffix;   /* path relative to the input argument, or NULL */
-	char *name;     /* babeltrace2 trace name */
-	char *text;     /* metadata text */
-	size_t text_len;
-	uint32_t index;
-	struct rtr__trace *group; /* first trace of the same UUID */
-	bool merged;
-	const uint8_t *uuid;
-};
-
-struct rtr_reader {
-	struct rtr__trace **traces;
-	size_t ntr, cap_tr;
-	struct rtr__stream **streams;
-	size_t nst, cap_st;
-	struct rtr__stream **heap;
-	size_t nheap;
-	struct rtr__stream *last;
-	bool started;
-	struct rtr_reader_options opt;
-	char **patterns;
-	struct rtr__event_class **classes;
-	size_t nclasses;
-	struct rtr__err err;
-	uint64_t total_bytes;
-};
-
 /* ------------------------------------------------------------------ */
 /* clock conversion (babeltrace2's arithmetic, including its use of a
  * double for non-GHz clocks)                                          */
@@ -476,6 +446,7 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			s->tr = t;
 			s->err = &r->err;
 			s->no_emit = r->opt.skip_values;
+			s->all = r->opt.all_values;
 			r->streams[r->nst++] = s;
 		}
 		if (rtr__grow((void **)&s->files, &s->cap_files, s->nfiles + 1,

@@ -312,7 +312,7 @@ exec_int(struct rtr__stream *s, const struct rtr__op *op)
 		if (op->clock >= 0 && op->role != ROLE_TS_END)
 			clock_update(s, op->size < 64 ? v & (((uint64_t)1 << op->size) - 1) : v, op->size);
 	}
-	if (s->emit && op->shown)
+	if (s->emit && (op->shown | s->all))
 		return push_val(s, op, op->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0);
 	return 0;
 }
@@ -339,7 +339,7 @@ static int exec_float(struct rtr__stream *s, const struct rtr__op *op)
 	} else {
 		memcpy(&d, &v, 8);
 	}
-	if (s->emit && op->shown) {
+	if (s->emit && (op->shown | s->all)) {
 		uint64_t u;
 
 		memcpy(&u, &d, 8);
@@ -363,7 +363,7 @@ static int exec_string(struct rtr__stream *s, const struct rtr__op *op)
 		return derr(s, "string '%s' is not terminated before the end of the packet content",
 			    op->name ? op->name : "");
 	s->pos += (uint64_t)(z - b + 1) * 8;
-	if (s->emit && op->shown) {
+	if (s->emit && (op->shown | s->all)) {
 		uint64_t u = 0;
 		const char *p = (const char *)b;
 
@@ -395,12 +395,13 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 		return n > (UINT64_MAX >> 4) ? derr(s, "text array length %" PRIu64 " too large", n) : -1;
 	b = s->pkt + (s->pos >> 3);
 	s->pos += n * 8;
-	if (s->emit && op->shown) {
+	if (s->emit && (op->shown | s->all)) {
 		uint64_t u = 0;
 		const char *p = (const char *)b;
 
-		z = memchr(b, 0, n);
+		z = s->all ? NULL : memchr(b, 0, n);
 		memcpy(&u, &p, sizeof(p));
+		/* re-encoding needs every byte, printing stops at the NUL */
 		return push_val(s, op, RTR_VAL_STRING, u, z ? (uint64_t)(z - b) : n);
 	}
 	return 0;
@@ -483,7 +484,7 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			if (rtr_unlikely(s->pos > s->end))
 				return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
 					    op->name ? op->name : "", op->align);
-			if (op->tagged && !(s->emit && op->shown)) {
+			if (op->tagged && !(s->emit && (op->shown | s->all))) {
 				/* hidden {tag; variant<tag> {flat structs}} */
 				const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
 				uint64_t tag;
@@ -531,7 +532,7 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			}
 			if (op->flat) {
 				/* leaves only: no frame */
-				bool emit = s->emit && op->shown;
+				bool emit = s->emit && (op->shown | s->all);
 				bool save = s->emit;
 
 				if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
@@ -557,7 +558,7 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 				break;
 			}
 			if (i + 1 == op->end) { /* empty */
-				if (s->emit && op->shown &&
+				if (s->emit && (op->shown | s->all) &&
 				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
 				     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
 					return -1;
@@ -571,10 +572,10 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			f->end = op->end;
 			f->op = op;
 			f->saved_emit = s->emit;
-			f->emitted = s->emit && op->shown;
+			f->emitted = s->emit && (op->shown | s->all);
 			if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
 				return -1;
-			if (!op->shown)
+			if (!(op->shown | s->all))
 				s->emit = false;
 			i++;
 			break;
@@ -613,10 +614,10 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			f->ret = op->end;
 			f->op = op;
 			f->saved_emit = s->emit;
-			f->emitted = s->emit && op->shown;
-			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, 0))
+			f->emitted = s->emit && (op->shown | s->all);
+			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
 				return -1;
-			if (!op->shown)
+			if (!(op->shown | s->all))
 				s->emit = false;
 			i = o->op;
 			break;
@@ -624,7 +625,7 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 		case OP_ARRAY:
 		case OP_SEQ: {
 			uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
-			bool emit = s->emit && op->shown;
+			bool emit = s->emit && (op->shown | s->all);
 			struct frame *f;
 
 			if (op->role == ROLE_UUID)
@@ -662,7 +663,7 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 			f->op = op;
 			f->saved_emit = s->emit;
 			f->emitted = emit;
-			if (!op->shown)
+			if (!(op->shown | s->all))
 				s->emit = false;
 			i++;
 			break;
@@ -679,7 +680,7 @@ static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
 	if (!pl->n)
 		return 0;
 	s->emit_scope = scope;
-	s->emit = emit && pl->shown && !s->no_emit;
+	s->emit = (emit || s->all) && (pl->shown || s->all) && !s->no_emit;
 	return exec_plan_ops(s, pl->ops, pl->n);
 }
 
@@ -724,6 +725,7 @@ static int read_packet(struct rtr__stream *s, bool probe)
 		s->nslots = tc->max_slots;
 	}
 	/* packet header */
+	s->nvals = 0;
 	if (exec_plan(s, &tc->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
 		return -1;
 	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u)
@@ -752,7 +754,8 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	/* the header ran with the shared plan: its saves are in slots */
 	s->sc = sc;
 	/* packet context */
-	s->nvals = 0;
+	if (!s->all)
+		s->nvals = 0;
 	if (exec_plan(s, &sc->p_packet_context, RTR_SCOPE_PACKET_CONTEXT, !probe))
 		return -1;
 	/* sizes */
@@ -883,6 +886,7 @@ static int next_packet(struct rtr__stream *s)
 			continue;
 		}
 		s->in_packet = true;
+		s->pkt_gen++;
 		/* the packet context values stay at the front of vals */
 		s->npvals = s->nvals;
 		queue_pending(s);

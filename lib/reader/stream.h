@@ -84,6 +84,8 @@ struct rtr__stream {
 	size_t npvals, cap_pvals;
 	bool emit;
 	bool no_emit;       /* decode without recording values */
+	uint8_t all;        /* record hidden fields too (re-encoding) */
+	uint64_t pkt_gen;   /* incremented at each packet */
 	int emit_scope;
 	uint64_t budget;
 
@@ -115,5 +117,36 @@ void rtr__stream_fini(struct rtr__stream *s);
  * time. Returns 0, 1 (empty file: ignore) or -1. */
 int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc,
 		    struct rtr__err *e);
+
+/* A trace directory and the reader holding them (reader.c, ctfwrite.c). */
+struct rtr__trace {
+	struct rtr__trace_class tc;
+	char *dir;      /* as found (input-relative) */
+	char *suffix;   /* path relative to the input argument, or NULL */
+	char *name;     /* babeltrace2 trace name */
+	char *text;     /* metadata text */
+	size_t text_len;
+	uint32_t index;
+	struct rtr__trace *group; /* first trace of the same UUID */
+	bool merged;
+	const uint8_t *uuid;
+};
+
+struct rtr_reader {
+	struct rtr__trace **traces;
+	size_t ntr, cap_tr;
+	struct rtr__stream **streams;
+	size_t nst, cap_st;
+	struct rtr__stream **heap;
+	size_t nheap;
+	struct rtr__stream *last;
+	bool started;
+	struct rtr_reader_options opt;
+	char **patterns;
+	struct rtr__event_class **classes;
+	size_t nclasses;
+	struct rtr__err err;
+	uint64_t total_bytes;
+};
 
 #endif /* RTR_READER_STREAM_H */

@@ -217,6 +217,7 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
 
 	memset(&o, 0, sizeof(o));
 	o.skip_values = skip_values;
+	o.all_values = c->all_values;
 	o.patterns = c->patterns;
 	o.n_patterns = (size_t)c->npatterns;
 	for (int pass = 0; pass < 2; pass++) {

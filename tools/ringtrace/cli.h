@@ -25,6 +25,7 @@ struct rtr_cli_read {
 	int npatterns;
 	const char *begin, *end;
 	bool gmt;
+	bool all_values; /* record hidden fields too (CTF re-encoding) */
 };
 
 /* Parses --names / --fields lists as babeltrace2 does. Returns 0 or -1. */
