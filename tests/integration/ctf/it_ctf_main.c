@@ -184,6 +184,13 @@ static void lines_add(struct lines *l, const char *s)
 	l->n++;
 }
 
+static void lines_free(struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -407,11 +414,14 @@ int main(int argc, char **argv)
 	CHECK(dlclose(lib) == 0);
 	CHECK_EQ_U64(count_providers(), 2);
 
-	for (int c = 0; c < 2; c++)
+	for (int c = 0; c < 2; c++) {
 		for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
 			CHECK(rtr_ctf_stream_destroy(chans[c].streams[cpu], false) == 0);
 			rtr_ring_buf_destroy(chans[c].chan->bufs[cpu]);
 		}
+		free(chans[c].streams);
+		rtr_ring_chan_free(chans[c].chan);
+	}
 
 	/* babeltrace2 reads it: every value, nothing on stderr. */
 	snprintf(cmd, sizeof(cmd),
@@ -479,6 +489,8 @@ int main(int argc, char **argv)
 		       GAP_NS, gap_outer, ts_a_min - ts_b_max);
 		CHECK(ts_a_min - ts_b_max >= GAP_NS * 9 / 10);
 		CHECK(ts_a_min - ts_b_max <= gap_outer + 1000000);
+		lines_free(&got);
+		lines_free(&want);
 		free(err);
 		free(out);
 		free(expected);
