@@ -893,6 +893,9 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 	}
 	ret = 0;
 out:
+	/* a plan left half-built by an error */
+	for (uint32_t i = 0; i < c.n; i++)
+		free(c.ops[i].opts);
 	free(c.ops);
 	return ret;
 }
