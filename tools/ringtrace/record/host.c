@@ -263,7 +263,7 @@ static void report_damage(struct proc *p, uint32_t cpu, const char *what)
 	p->h->t.damaged++;
 	hlog(p->h,
 	     "process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
-	     "are kept, the rest of this buffer is dropped",
+	     "are kept, the rest of this buffer is dropped (and its counters ignored)",
 	     (int)p->pid, p->procname, cpu, what);
 }
 
@@ -336,18 +336,36 @@ static void proc_finish(struct proc *p, bool gone)
 			report_damage(p, cpu, rtr_ring_buf_error(b));
 	}
 	drain_proc(p, 4);
+	/* Records dropped after the last packet closed (buffer full to the
+	 * end) are in no packet yet: an empty packet carries the final total,
+	 * so that readers report exactly what was lost. */
+	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
+		struct rtr_ctf_stream_stats ss;
+		struct rtr_ring_buf *b = p->bufs[cpu];
+
+		if (!b || p->damaged[cpu] || !p->streams[cpu])
+			continue;
+		rtr_ctf_stream_stats(p->streams[cpu], &ss);
+		if (rtr_ring_buf_lost(b) == ss.events_lost || !ss.packets)
+			continue;
+		if (rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_EMPTY, gone) == 0)
+			drain_proc(p, 1);
+	}
 	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
 		struct rtr_ring_stats st;
 		struct rtr_ctf_stream_stats ss;
 
 		if (!p->bufs[cpu])
 			continue;
-		rtr_ring_buf_stats(p->bufs[cpu], &st);
-		p->t.events += st.records;
-		p->t.lost +=
-		    st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest + st.lost_nobuf;
-		p->t.overwritten += st.overwritten;
-		p->t.torn_bytes += st.salvage_dropped_bytes;
+		/* The writers' counters of a damaged buffer mean nothing. */
+		if (!p->damaged[cpu]) {
+			rtr_ring_buf_stats(p->bufs[cpu], &st);
+			p->t.events += st.records;
+			p->t.lost += st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest +
+				     st.lost_nobuf;
+			p->t.overwritten += st.overwritten;
+			p->t.torn_bytes += st.salvage_dropped_bytes;
+		}
 		if (p->streams[cpu]) {
 			rtr_ctf_stream_stats(p->streams[cpu], &ss);
 			p->t.packets += ss.packets;

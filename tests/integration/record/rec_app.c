@@ -1,0 +1,268 @@
+/* Instrumented program of the `ringtrace record` integration tests; the
+ * mode (argv[1]) chooses what it does. Linked with libringtrace like any
+ * user program. See rec_driver.c for what each test checks.
+ *
+ *   threads T K     T threads, each emits rec:tick(thread, 0..K-1), plus
+ *                   rec:ignored events
+ *   burst N         one thread pinned to CPU 0 emits rec:tick(0, 0..N-1)
+ *   kill SIDE       emits rec:tick(0, i) forever; after each commit stores
+ *                   i + 1 in SIDE (word 1; word 0 = pid): killed by the test
+ *   fork SELF       parent, fork child and the child's exec'd image
+ *                   (SELF exec) each emit rec:proc and 100 rec:tick
+ *   exec            (used by fork)
+ *   hostile         emits, corrupts its own buffers and talks garbage to the
+ *                   session host, emits more
+ *   exit CODE       emits one event, exits with CODE
+ *   raise SIG       emits one event, kills itself with SIG
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RTR_DEFINE_PROBES
+#include "rec_tp.h"
+
+#include "proto.h"
+
+static uint64_t per_thread;
+
+static void *thread_main(void *arg)
+{
+	uint32_t t = (uint32_t)(uintptr_t)arg;
+
+	for (uint64_t i = 0; i < per_thread; i++) {
+		rtr_tracepoint(rec, tick, t, i);
+		if ((i & 1023) == 0) {
+			rtr_tracepoint(rec, ignored, i);
+			sched_yield(); /* let threads interleave and migrate */
+		}
+	}
+	return NULL;
+}
+
+static int mode_threads(uint32_t n, uint64_t k)
+{
+	pthread_t *t = calloc(n, sizeof(*t));
+
+	per_thread = k;
+	for (uint32_t i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, thread_main, (void *)(uintptr_t)i))
+			return 1;
+	for (uint32_t i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	return 0;
+}
+
+static bool pin(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	return sched_setaffinity(0, sizeof(s), &s) == 0;
+}
+
+static int mode_burst(uint64_t n)
+{
+	pin(0);
+	for (uint64_t i = 0; i < n; i++)
+		rtr_tracepoint(rec, tick, 0, i);
+	return 0;
+}
+
+static int mode_kill(const char *side)
+{
+	int fd = open(side, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	volatile uint64_t *w;
+	struct timespec pause = {0, 50000};
+
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		return 1;
+	w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (w == MAP_FAILED)
+		return 1;
+	w[0] = (uint64_t)getpid();
+	for (uint64_t i = 0; i < 100000000; i++) {
+		rtr_tracepoint(rec, tick, 0, i);
+		/* The event is committed: say so (a store into the page cache
+		 * survives SIGKILL). */
+		__atomic_store_n(&w[1], i + 1, __ATOMIC_RELEASE);
+		if ((i & 255) == 255)
+			nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+static void ticks(uint32_t t, int n)
+{
+	for (int i = 0; i < n; i++)
+		rtr_tracepoint(rec, tick, t, (uint64_t)i);
+}
+
+static int mode_fork(const char *self)
+{
+	pid_t c;
+	int st = 0;
+
+	rtr_tracepoint(rec, proc, "parent", getpid(), getppid());
+	ticks(0, 100);
+	c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		rtr_tracepoint(rec, proc, "child", getpid(), getppid());
+		ticks(1, 100);
+		execl(self, self, "exec", (char *)NULL);
+		_exit(126);
+	}
+	if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return 2;
+	ticks(3, 100);
+	return 0;
+}
+
+static int mode_exec(void)
+{
+	rtr_tracepoint(rec, proc, "exec", getpid(), getppid());
+	ticks(2, 100);
+	return 0;
+}
+
+/* Our buffers as /proc/self/maps shows them: memfd:ringtrace:<pid>:<chan>:<cpu>. */
+static void *find_buffer(unsigned cpu, size_t *len)
+{
+	char line[512], want[64];
+	FILE *f = fopen("/proc/self/maps", "r");
+	void *found = NULL;
+
+	snprintf(want, sizeof(want), "ringtrace:%d:channel0:%u ", (int)getpid(), cpu);
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char *p = strstr(line, "memfd:");
+
+		if (!p || sscanf(line, "%lx-%lx", &a, &b) != 2)
+			continue;
+		if (!strstr(p, want))
+			continue;
+		found = (void *)a;
+		*len = b - a;
+		break;
+	}
+	fclose(f);
+	return found;
+}
+
+static void garbage_to_host(void)
+{
+	const char *path = getenv(RTR_HOST_SOCKET_ENV);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	static struct rtr_proto_out o;
+	uint8_t junk[300];
+	int s[4];
+
+	if (!path || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, path);
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	for (int i = 0; i < 4; i++) {
+		s[i] = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (s[i] < 0 || connect(s[i], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return;
+	}
+	/* 0: garbage instead of HELLO. */
+	send(s[0], junk, sizeof(junk), MSG_NOSIGNAL);
+	/* 1: a HELLO lying about its pid. */
+	{
+		struct rtr_proto_hello h = {.event_abi_major = RTR_EVENT_ABI_MAJOR,
+					    .ring_abi_major = 1,
+					    .pid = 1,
+					    .nr_cpus = 4,
+					    .word_bits = 64,
+					    .byte_order = 1,
+					    .procname = "liar",
+					    .runtime_version = "x"};
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0 &&
+		    rtr_proto_enc_hello(&o, 1, &h) == 0)
+			rtr_proto_send(s[1], &o, &sv[1], 1, 0);
+	}
+	/* 2: a header announcing far more than it carries. */
+	memcpy(junk, "RTC1\x01\x00\x01\x00\x00\x00\x00\x00\xff\xff\x00\x00", 16);
+	send(s[2], junk, 40, MSG_NOSIGNAL);
+	/* 3: connects and never says anything (stays open until we exit). */
+}
+
+static int mode_hostile(void)
+{
+	struct timespec d = {0, 300000000};
+	size_t len0 = 0, len1 = 0;
+	void *b0, *b1;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	pin(0);
+	ticks(0, 1000);
+	nanosleep(&d, NULL); /* the host drains what is complete */
+	garbage_to_host();
+	b0 = find_buffer(0, &len0);
+	if (!b0) {
+		fprintf(stderr, "hostile: no buffer mapping found\n");
+		return 3;
+	}
+	/* The control area: positions, commit counts, packet facts. */
+	memset((char *)b0 + 64, 0xa5, 4096 - 64);
+	/* And the data of the sub-buffers, for good measure. */
+	memset((char *)b0 + 4096, 0x5a, len0 - 4096 > 65536 ? 65536 : len0 - 4096);
+	if (ncpu >= 2 && pin(1)) {
+		b1 = find_buffer(1, &len1);
+		/* The shared header of CPU 1's buffer: geometry the host copied
+		 * once at creation and must never read again. */
+		if (b1)
+			memset(b1, 0xff, 64);
+		ticks(1, 500);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 4 && !strcmp(argv[1], "threads"))
+		return mode_threads((uint32_t)atoi(argv[2]), strtoull(argv[3], NULL, 10));
+	if (argc >= 3 && !strcmp(argv[1], "burst"))
+		return mode_burst(strtoull(argv[2], NULL, 10));
+	if (argc >= 3 && !strcmp(argv[1], "kill"))
+		return mode_kill(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "fork"))
+		return mode_fork(argv[2]);
+	if (argc >= 2 && !strcmp(argv[1], "exec"))
+		return mode_exec();
+	if (argc >= 2 && !strcmp(argv[1], "hostile"))
+		return mode_hostile();
+	if (argc >= 3 && !strcmp(argv[1], "exit")) {
+		rtr_tracepoint(rec, tick, 0, 0);
+		return atoi(argv[2]);
+	}
+	if (argc >= 3 && !strcmp(argv[1], "raise")) {
+		rtr_tracepoint(rec, tick, 0, 0);
+		raise(atoi(argv[2]));
+		return 0;
+	}
+	fprintf(stderr, "rec_app: unknown mode\n");
+	return 2;
+}
