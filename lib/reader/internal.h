@@ -221,6 +221,9 @@ struct rtr__op {
 	uint8_t slow;     /* int with a save slot, role or clock */
 	uint8_t flat;     /* struct whose members are all leaves */
 	uint8_t tagged;   /* struct {int tag; variant<tag> of flat structs} */
+	uint8_t fixed;    /* flat struct of byte-aligned numbers: static offsets */
+	uint32_t off;     /* member of a fixed struct: bit offset in it */
+	uint32_t fixed_bits; /* fixed struct: size in bits */
 	uint8_t *direct;  /* variant: option number (+1) by tag value < 256 */
 	uint32_t align;
 	int32_t save;     /* slot to store the value in, -1 */

@@ -642,6 +642,28 @@ static void finalize(struct rtr__plan *pl)
 					flat = false;
 			}
 			op->flat = flat;
+			if (flat) {
+				/* static member offsets when every member is a
+				 * byte-aligned number whose alignment divides the
+				 * struct's */
+				uint64_t o = 0;
+				bool fx = true;
+
+				for (uint32_t j = i + 1; j < op->end && fx; j++) {
+					struct rtr__op *m = &pl->ops[j];
+
+					if ((m->code != OP_INT_BYTE && m->code != OP_FLOAT) ||
+					    m->align % 8 || m->size % 8 || m->align > op->align) {
+						fx = false;
+						break;
+					}
+					o = (o + m->align - 1) & ~(uint64_t)(m->align - 1);
+					m->off = (uint32_t)o;
+					o += m->size;
+				}
+				op->fixed = fx && o < (1u << 30);
+				op->fixed_bits = (uint32_t)o;
+			}
 		}
 		if (op->code == OP_VARIANT && !op->sign) {
 			/* direct selection table for small tags */

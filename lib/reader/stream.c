@@ -530,6 +530,59 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
 				i = op->end;
 				break;
 			}
+			if (op->fixed) {
+				/* static layout: one bounds check */
+				bool emit = s->emit && (op->shown | s->all);
+				const uint8_t *base;
+
+				if (rtr_unlikely(s->pos > s->end ||
+						 op->fixed_bits > s->end - s->pos))
+					return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
+						    op->name ? op->name : "", op->fixed_bits);
+				base = s->pkt + (s->pos >> 3);
+				if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+					return -1;
+				for (uint32_t k = i + 1; k < op->end; k++) {
+					const struct rtr__op *m = &ops[k];
+					uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
+
+					if (m->code == OP_FLOAT) {
+						if (m->size == 32) {
+							uint32_t x = (uint32_t)v;
+							float fl;
+							double d;
+
+							memcpy(&fl, &x, 4);
+							d = fl;
+							memcpy(&v, &d, 8);
+						}
+						if (emit && (m->shown | s->all) &&
+						    push_val(s, m, RTR_VAL_FLOAT, v, 0))
+							return -1;
+						continue;
+					}
+					if (m->sign)
+						v = sext(v, m->size);
+					if (rtr_unlikely(m->slow)) {
+						uint64_t raw = m->size < 64 ? v & (((uint64_t)1 << m->size) - 1) : v;
+
+						if (m->save >= 0)
+							s->slots[m->save] = v;
+						if (m->role)
+							role_int(s, m, raw);
+						if (m->clock >= 0 && m->role != ROLE_TS_END)
+							clock_update(s, raw, m->size);
+					}
+					if (emit && (m->shown | s->all) &&
+					    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
+						return -1;
+				}
+				s->pos += op->fixed_bits;
+				if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
+					return -1;
+				i = op->end;
+				break;
+			}
 			if (op->flat) {
 				/* leaves only: no frame */
 				bool emit = s->emit && (op->shown | s->all);

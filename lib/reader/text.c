@@ -17,6 +17,11 @@ struct trace_hdr {
 	const char *hostname, *domain, *procname;
 	bool has_vpid;
 	int64_t vpid;
+	/* without header names: the trace fields, printed the same for every
+	 * event of the trace */
+	char *pre;
+	size_t pre_len;
+	bool pre_dom;
 };
 
 struct rtr_text {
@@ -35,6 +40,8 @@ struct rtr_text {
 	time_t tm_sec_cached;
 	bool tm_valid;
 	struct tm tm_cached;
+	char tm_str[48];   /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
+	size_t tm_len;
 	struct trace_hdr *th;
 	size_t nth;
 	bool start_line;
@@ -333,6 +340,8 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
 		if (!t->tm_valid || ts != t->tm_sec_cached) {
 			struct tm *res = t->o.clock_gmt ? gmtime_r(&ts, tm)
 							: localtime_r(&ts, tm);
+			char *b = t->tm_str;
+			size_t n = 0;
 
 			if (!res) {
 				t->tm_valid = false;
@@ -340,28 +349,21 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
 			}
 			t->tm_valid = true;
 			t->tm_sec_cached = ts;
+			if (t->o.clock_date)
+				n = strftime(b, 32, "%Y-%m-%d ", tm);
+			b[n++] = (char)('0' + tm->tm_hour / 10);
+			b[n++] = (char)('0' + tm->tm_hour % 10);
+			b[n++] = ':';
+			b[n++] = (char)('0' + tm->tm_min / 10);
+			b[n++] = (char)('0' + tm->tm_min % 10);
+			b[n++] = ':';
+			b[n++] = (char)('0' + tm->tm_sec / 10);
+			b[n++] = (char)('0' + tm->tm_sec % 10);
+			b[n++] = '.';
+			t->tm_len = n;
 		}
-		if (t->o.clock_date) {
-			char d[32];
-			size_t n = strftime(d, sizeof(d), "%Y-%m-%d ", tm);
-
-			put(t, d, n);
-		}
-		{
-			char b[20];
-
-			b[0] = (char)('0' + tm->tm_hour / 10);
-			b[1] = (char)('0' + tm->tm_hour % 10);
-			b[2] = ':';
-			b[3] = (char)('0' + tm->tm_min / 10);
-			b[4] = (char)('0' + tm->tm_min % 10);
-			b[5] = ':';
-			b[6] = (char)('0' + tm->tm_sec / 10);
-			b[7] = (char)('0' + tm->tm_sec % 10);
-			b[8] = '.';
-			put(t, b, 9);
-			put_u64w(t, nsec_abs, 9);
-		}
+		put(t, t->tm_str, t->tm_len);
+		put_u64w(t, nsec_abs, 9);
 		return;
 	}
 seconds:
@@ -590,6 +592,9 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 /* ------------------------------------------------------------------ */
 /* event header                                                        */
 
+static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
+			const struct trace_hdr *h, bool *domp);
+
 static const struct trace_hdr *hdr_of(struct rtr_text *t,
 				      const struct rtr_stream_info *si)
 {
@@ -613,6 +618,25 @@ static const struct trace_hdr *hdr_of(struct rtr_text *t,
 			h->has_vpid = true;
 			h->vpid = i;
 		}
+		if (!(t->o.names & RTR_TEXT_NAME_HEADER)) {
+			/* render the trace fields once, in a scratch area of
+			 * the output buffer */
+			struct rtr_msg fake;
+			size_t save;
+
+			memset(&fake, 0, sizeof(fake));
+			fake.stream = si;
+			flush_out(t);
+			save = t->len;
+			t->start_line = true;
+			slow_fields(t, &fake, h, &h->pre_dom);
+			h->pre = malloc(t->len - save + 1);
+			if (h->pre) {
+				memcpy(h->pre, t->buf + save, t->len - save);
+				h->pre_len = t->len - save;
+			}
+			t->len = save;
+		}
 	}
 	return h;
 }
@@ -630,55 +654,13 @@ static const char *loglevel_name(int64_t l)
 	return l >= 0 && l < 15 ? n[l] : NULL;
 }
 
-static void put_event(struct rtr_text *t, const struct rtr_msg *m)
+static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
+			const struct trace_hdr *h, bool *domp)
 {
 	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
 	unsigned f = t->o.fields;
-	const struct trace_hdr *h = hdr_of(t, m->stream);
 	bool dom = false;
 
-	t->start_line = true;
-	if (m->has_clock) {
-		if (pn)
-			PUTS(t, "timestamp = ");
-		else
-			putc1(t, '[');
-		if (t->o.clock_cycles) {
-			put_u64w(t, m->cycles, 20);
-			if (t->last_cycles != UINT64_MAX)
-				t->delta_cycles = m->cycles - t->last_cycles;
-			t->last_cycles = m->cycles;
-		} else {
-			put_wall(t, m->ns, m->ns_error, true);
-		}
-		if (!pn)
-			PUTS(t, "] ");
-		if (!t->o.no_delta) {
-			if (pn) {
-				PUTS(t, ", delta = ");
-			} else {
-				putc1(t, '(');
-			}
-			if (t->o.clock_cycles) {
-				if (t->delta_cycles == UINT64_MAX) {
-					PUTS(t, "+????????????");
-				} else {
-					putc1(t, '+');
-					put_u64w(t, t->delta_cycles, 12);
-				}
-			} else if (t->delta_real != UINT64_MAX) {
-				putc1(t, '+');
-				put_u64(t, t->delta_real / 1000000000);
-				putc1(t, '.');
-				put_u64w(t, t->delta_real % 1000000000, 9);
-			} else {
-				PUTS(t, "+?.?????????");
-			}
-			if (!pn)
-				PUTS(t, ") ");
-		}
-		t->start_line = !pn;
-	}
 	if (f & RTR_TEXT_FIELD_TRACE) {
 		const char *name = m->stream->trace_name;
 
@@ -732,6 +714,65 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 		putc1(t, ')');
 		dom = true;
 	}
+	*domp = dom;
+}
+
+static void put_event(struct rtr_text *t, const struct rtr_msg *m)
+{
+	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
+	unsigned f = t->o.fields;
+	const struct trace_hdr *h = hdr_of(t, m->stream);
+	bool dom = false;
+
+	t->start_line = true;
+	if (m->has_clock) {
+		if (pn)
+			PUTS(t, "timestamp = ");
+		else
+			putc1(t, '[');
+		if (t->o.clock_cycles) {
+			put_u64w(t, m->cycles, 20);
+			if (t->last_cycles != UINT64_MAX)
+				t->delta_cycles = m->cycles - t->last_cycles;
+			t->last_cycles = m->cycles;
+		} else {
+			put_wall(t, m->ns, m->ns_error, true);
+		}
+		if (!pn)
+			PUTS(t, "] ");
+		if (!t->o.no_delta) {
+			if (pn) {
+				PUTS(t, ", delta = ");
+			} else {
+				putc1(t, '(');
+			}
+			if (t->o.clock_cycles) {
+				if (t->delta_cycles == UINT64_MAX) {
+					PUTS(t, "+????????????");
+				} else {
+					putc1(t, '+');
+					put_u64w(t, t->delta_cycles, 12);
+				}
+			} else if (t->delta_real != UINT64_MAX) {
+				putc1(t, '+');
+				put_u64(t, t->delta_real / 1000000000);
+				putc1(t, '.');
+				put_u64w(t, t->delta_real % 1000000000, 9);
+			} else {
+				PUTS(t, "+?.?????????");
+			}
+			if (!pn)
+				PUTS(t, ") ");
+		}
+		t->start_line = !pn;
+	}
+	if (!pn && h && h->pre) {
+		put(t, h->pre, h->pre_len);
+		dom = h->pre_dom;
+		goto class_fields;
+	}
+	slow_fields(t, m, h, &dom);
+class_fields:
 	if ((f & RTR_TEXT_FIELD_LOGLEVEL) && m->loglevel >= 0 &&
 	    loglevel_name(m->loglevel)) {
 		if (!t->start_line)
@@ -883,6 +924,8 @@ int rtr_text_destroy(struct rtr_text *t)
 		return 0;
 	flush_out(t);
 	e = t->werr;
+	for (size_t i = 0; i < t->nth; i++)
+		free(t->th[i].pre);
 	free(t->buf);
 	free(t->th);
 	free(t);

@@ -216,6 +216,7 @@ struct parser {
 	size_t ntk, cap;
 	size_t i;
 	int depth;
+	int rdepth; /* recursion guard of values and type specifiers */
 	struct scope *scope;
 	int trace_bo; /* resolved trace byte order */
 	uint32_t enum_range_line;
@@ -669,8 +670,23 @@ static bool tok_is_word(const struct token *t)
 	return t->t == T_IDENT;
 }
 
+static int parse_value1(struct parser *p, struct value *v);
+
 /* unary-expression: [+-] INT | STRING | CHAR | path (a.b.c, a->b, x[3]) */
 static int parse_value(struct parser *p, struct value *v)
+{
+	int r;
+
+	if (++p->rdepth > 4 * RTR__MAX_DEPTH) {
+		p->rdepth--;
+		return PERR(p, cur(p), "expression nested too deeply");
+	}
+	r = parse_value1(p, v);
+	p->rdepth--;
+	return r;
+}
+
+static int parse_value1(struct parser *p, struct value *v)
 {
 	struct token *t = cur(p);
 	char b[96];
@@ -1654,7 +1670,23 @@ static int read_type_name(struct parser *p, char *buf, size_t sz)
 	return words;
 }
 
+static struct rtr__type *parse_type_spec1(struct parser *p);
+
 static struct rtr__type *parse_type_spec(struct parser *p)
+{
+	struct rtr__type *t;
+
+	if (++p->rdepth > 4 * RTR__MAX_DEPTH) {
+		p->rdepth--;
+		PERR(p, cur(p), "types nested too deeply");
+		return NULL;
+	}
+	t = parse_type_spec1(p);
+	p->rdepth--;
+	return t;
+}
+
+static struct rtr__type *parse_type_spec1(struct parser *p)
 {
 	struct token *t = cur(p);
 	char b[96];
