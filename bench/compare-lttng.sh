@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# ringtrace vs LTTng-UST on the same loop: one event with one uint64_t
+# field, BENCH_EVENTS (10 million) times per thread, one thread then two,
+# each tracer in discard mode with buffers big enough to lose nothing, run
+# alternately BENCH_REPS times. ringtrace is recorded by `ringtrace record`;
+# LTTng by a session of its own session daemon (started here if none runs,
+# and stopped again). Prints `BENCH compare.<name> <value> <unit>` lines:
+# median (and best) ns/event of a thread's loop, bytes/event on disk (stream files),
+# packet overhead over 12 bytes/event, lost events, and the ratios.
+# Builds nothing: needs $BUILD/bin/{ringtrace,bench_rtr_loop,bench_lttng_loop}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+N=${BENCH_EVENTS:-10000000}
+REPS=${BENCH_REPS:-5}
+OUT=${BENCH_OUT:-bench/out}/compare-lttng
+rt="$BUILD/bin/ringtrace"
+rloop="$BUILD/bin/bench_rtr_loop"
+lloop="$BUILD/bin/bench_lttng_loop"
+
+for f in "$rt" "$rloop"; do
+	[[ -x "$f" ]] || { echo "compare-lttng.sh: $f not found; build first (make build)" >&2; exit 1; }
+done
+if [[ ! -x "$lloop" ]] || ! command -v lttng >/dev/null || ! command -v lttng-sessiond >/dev/null; then
+	echo "compare-lttng.sh: LTTng-UST (lttng-tools, liblttng-ust-dev) not available; run make deps" >&2
+	exit 1
+fi
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+started_pid=""
+session="rtrbench$$"
+cleanup() {
+	lttng destroy "$session" >/dev/null 2>&1 || true
+	if [[ -n "$started_pid" ]]; then
+		kill "$started_pid" 2>/dev/null || true
+	fi
+}
+trap cleanup EXIT
+
+# A session daemon: ours only if none answers.
+if ! lttng list >/dev/null 2>&1; then
+	lttng-sessiond --daemonize >/dev/null 2>&1
+	if [[ $(id -u) -eq 0 ]]; then
+		pidfile=/var/run/lttng/lttng-sessiond.pid
+	else
+		pidfile="${LTTNG_HOME:-$HOME}/.lttng/lttng-sessiond.pid"
+	fi
+	[[ -r "$pidfile" ]] && started_pid=$(cat "$pidfile")
+	for _ in $(seq 50); do lttng list >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
+# Bytes of the stream files under a trace directory (no metadata, no index).
+stream_bytes() {
+	find "$1" -type f ! -name metadata ! -path '*/index/*' -printf '%s\n' | awk '{s += $1} END {print s + 0}'
+}
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+run_rtr() { # threads rep -> "ns bytes lost events"
+	local dir="$OUT/rtr-$1-$2" out err ns lost events
+	err=$(mktemp)
+	out=$("$rt" record -o "$dir" --subbuf-size 4M --num-subbuf 32 --mem-limit 2G -- \
+		"$rloop" "$N" "$1" 2>"$err")
+	ns=$(awk '/^ns_per_event/ {print $2}' <<<"$out")
+	events=$(awk '/^events/ {print $2}' <<<"$out")
+	lost=$(sed -n 's/.* recorded, \([0-9]*\) lost.*/\1/p' "$err")
+	rm -f "$err"
+	echo "$ns $(stream_bytes "$dir") ${lost:-unknown} $events"
+	rm -rf "$dir"
+}
+
+run_lttng() { # threads rep -> "ns bytes lost events"
+	local dir="$OUT/lttng-$1-$2" out ns lost events
+	lttng create "$session" --output="$dir" >/dev/null
+	lttng enable-channel -u -s "$session" --discard --subbuf-size 4M --num-subbuf 8 c >/dev/null
+	lttng enable-event -u -s "$session" -c c 'benchlt:tick' >/dev/null
+	lttng start "$session" >/dev/null
+	out=$("$lloop" "$N" "$1")
+	lttng stop "$session" >/dev/null
+	lost=$(lttng list "$session" -c c | sed -n 's/.*Discarded events: *\([0-9]*\).*/\1/p' | head -n1)
+	lttng destroy "$session" >/dev/null
+	ns=$(awk '/^ns_per_event/ {print $2}' <<<"$out")
+	events=$(awk '/^events/ {print $2}' <<<"$out")
+	echo "$ns $(stream_bytes "$dir") ${lost:-unknown} $events"
+	rm -rf "$dir"
+}
+
+# The dormant cost (no session: one untaken branch per event).
+dormant=$("$rloop" "$N" 1 | awk '/^ns_per_event/ {print $2}')
+echo "BENCH compare.rtr.ns_per_event_disabled $dormant ns"
+
+for threads in 1 2; do
+	: >"$OUT/rtr.$threads" && : >"$OUT/lttng.$threads"
+	for rep in $(seq "$REPS"); do
+		r=$(run_rtr "$threads" "$rep")
+		l=$(run_lttng "$threads" "$rep")
+		echo "$r" >>"$OUT/rtr.$threads"
+		echo "$l" >>"$OUT/lttng.$threads"
+		echo "# rep $rep, $threads thread(s): ringtrace $r | lttng $l (ns/event bytes lost events)"
+	done
+	for t in rtr lttng; do
+		f="$OUT/$t.$threads"
+		ns=$(awk '{print $1}' "$f" | median)
+		nsmin=$(awk '{print $1}' "$f" | sort -g | head -n1)
+		bytes=$(awk '{print $2}' "$f" | median)
+		events=$(awk '{print $4}' "$f" | median)
+		lost=$(awk '{s += ($3 == "unknown" ? 0 : $3)} END {print s + 0}' "$f")
+		bpe=$(awk -v b="$bytes" -v e="$events" 'BEGIN {printf "%.3f", b / e}')
+		echo "BENCH compare.$t.ns_per_event.${threads}t $ns ns"
+		echo "BENCH compare.$t.ns_per_event_best.${threads}t $nsmin ns"
+		echo "BENCH compare.$t.bytes_per_event.${threads}t $bpe bytes"
+		echo "BENCH compare.$t.lost.${threads}t $lost events"
+		eval "${t}_ns=$ns ${t}_nsmin=$nsmin ${t}_bpe=$bpe"
+	done
+	echo "BENCH compare.rtr.packet_overhead.${threads}t $(awk -v b="$rtr_bpe" 'BEGIN {printf "%.3f", (b / 12.0 - 1) * 100}') %"
+	echo "BENCH compare.ratio.lttng_vs_rtr.ns.${threads}t $(awk -v a="$lttng_ns" -v b="$rtr_ns" 'BEGIN {printf "%.2f", a / b}') ratio"
+	echo "BENCH compare.ratio.lttng_vs_rtr.ns_best.${threads}t $(awk -v a="$lttng_nsmin" -v b="$rtr_nsmin" 'BEGIN {printf "%.2f", a / b}') ratio"
+	echo "BENCH compare.ratio.lttng_vs_rtr.bytes.${threads}t $(awk -v a="$lttng_bpe" -v b="$rtr_bpe" 'BEGIN {printf "%.3f", a / b}') ratio"
+done

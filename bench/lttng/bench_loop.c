@@ -1,0 +1,87 @@
+/* The loop both tracers are measured on (bench/compare-lttng.sh): T threads,
+ * each pinned to its own CPU when there are enough, each emitting N events
+ * of one uint64_t field as fast as it can. Prints the mean cost per event
+ * of a thread's loop:
+ *   ns_per_event <x>
+ *   events <total>
+ * Built twice: -DBENCH_RTR (ringtrace) and -DBENCH_LTTNG (LTTng-UST). */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(BENCH_RTR)
+#define RTR_DEFINE_PROBES
+#include "bench_rtr_tp.h"
+#define TRACE(v) rtr_tracepoint(benchrt, tick, (v))
+#elif defined(BENCH_LTTNG)
+#define LTTNG_UST_TRACEPOINT_CREATE_PROBES
+#define LTTNG_UST_TRACEPOINT_DEFINE
+#include "bench_lttng_tp.h"
+#define TRACE(v) lttng_ust_tracepoint(benchlt, tick, (v))
+#else
+#error "build with -DBENCH_RTR or -DBENCH_LTTNG"
+#endif
+
+static uint64_t n_per_thread;
+static pthread_barrier_t start;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void *loop(void *arg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uintptr_t idx = (uintptr_t)arg;
+	uint64_t *elapsed = malloc(sizeof(*elapsed));
+	uint64_t t0;
+
+	if (cpus > 1) {
+		cpu_set_t s;
+
+		CPU_ZERO(&s);
+		CPU_SET((int)(idx % (uintptr_t)cpus), &s);
+		sched_setaffinity(0, sizeof(s), &s);
+	}
+	pthread_barrier_wait(&start);
+	t0 = now_ns();
+	for (uint64_t i = 0; i < n_per_thread; i++)
+		TRACE(i);
+	*elapsed = now_ns() - t0;
+	return elapsed;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned nthreads = argc > 2 ? (unsigned)atoi(argv[2]) : 1;
+	pthread_t t[64];
+	double sum = 0;
+
+	n_per_thread = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
+	if (nthreads < 1 || nthreads > 64 || n_per_thread == 0) {
+		fprintf(stderr, "usage: %s EVENTS_PER_THREAD [THREADS]\n", argv[0]);
+		return 2;
+	}
+	pthread_barrier_init(&start, NULL, nthreads);
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_create(&t[i], NULL, loop, (void *)(uintptr_t)i);
+	for (unsigned i = 0; i < nthreads; i++) {
+		uint64_t *e;
+
+		pthread_join(t[i], (void **)&e);
+		sum += (double)*e / (double)n_per_thread;
+		free(e);
+	}
+	printf("ns_per_event %.3f\n", sum / nthreads);
+	printf("events %llu\n", (unsigned long long)(n_per_thread * nthreads));
+	return 0;
+}
