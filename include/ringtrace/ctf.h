@@ -48,11 +48,11 @@ extern "C" {
  */
 enum rtr_ctf_client {
 	RTR_CTF_CLIENT_NONE = 0,
-	RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ = 1,     /* the common one: inlined in probes */
+	RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ = 1, /* the common one: inlined in probes */
 	RTR_CTF_CLIENT_PERCPU_OVERWRITE_RSEQ = 2,
-	RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC = 3,   /* process without rseq registration */
+	RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC = 3, /* process without rseq registration */
 	RTR_CTF_CLIENT_PERCPU_OVERWRITE_ATOMIC = 4,
-	RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC = 5,   /* one buffer for every CPU */
+	RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC = 5, /* one buffer for every CPU */
 	RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC = 6,
 };
 #define RTR_CTF_CLIENT_MAX 6
@@ -68,14 +68,14 @@ enum rtr_ctf_client {
  *   packet_size u64 (bits), packet_seq_num u64, events_discarded u64,
  *   cpu_id u32. */
 #define RTR_CTF_PACKET_HEADER_SIZE 84u
-#define RTR_CTF_PACKET_MAGIC       0xC1FC1FC1u
+#define RTR_CTF_PACKET_MAGIC	   0xC1FC1FC1u
 
 /* Event header. */
-#define RTR_CTF_TS_BITS            27u
-#define RTR_CTF_COMPACT_ID_MAX     30u /* ids 0..30 fit the compact header */
-#define RTR_CTF_EXTENDED_ID        31u /* the 5-bit id announcing the extended header */
-#define RTR_CTF_HEADER_COMPACT     4u
-#define RTR_CTF_HEADER_EXTENDED    13u
+#define RTR_CTF_TS_BITS		27u
+#define RTR_CTF_COMPACT_ID_MAX	30u /* ids 0..30 fit the compact header */
+#define RTR_CTF_EXTENDED_ID	31u /* the 5-bit id announcing the extended header */
+#define RTR_CTF_HEADER_COMPACT	4u
+#define RTR_CTF_HEADER_EXTENDED 13u
 
 /* Record header size for a reservation: ctx->client_id is the event id. */
 static RTR_ALWAYS_INLINE size_t rtr_ctf_record_header_size(const struct rtr_ring_config *cfg,
@@ -93,37 +93,37 @@ static RTR_ALWAYS_INLINE size_t rtr_ctf_record_header_size(const struct rtr_ring
  * ring buffer checks that both sides agree through client_id and the other
  * scalar fields).
  */
-#define RTR_CTF_RING_CONFIG_INIT(alloc_, mode_, sync_, id_, hook_)                        \
-	{                                                                                 \
-		.alloc = (alloc_), .mode = (mode_), .sync = (sync_),                      \
-		.wakeup = RTR_RING_WAKEUP_WRITER, .ts_bits = RTR_CTF_TS_BITS,              \
-		.record_align = 1, .subbuf_header_size = RTR_CTF_PACKET_HEADER_SIZE,        \
-		.client_id = RTR_CTF_RING_CLIENT_ID(id_),                                  \
-		.cb = {.clock_read = rtr_clock_read,                                      \
-		       .record_header_size = rtr_ctf_record_header_size,                  \
-		       .packet_hook = (hook_)},                                           \
+#define RTR_CTF_RING_CONFIG_INIT(alloc_, mode_, sync_, id_, hook_)                                 \
+	{                                                                                          \
+		.alloc = (alloc_), .mode = (mode_), .sync = (sync_),                               \
+		.wakeup = RTR_RING_WAKEUP_WRITER, .ts_bits = RTR_CTF_TS_BITS, .record_align = 1,   \
+		.subbuf_header_size = RTR_CTF_PACKET_HEADER_SIZE,                                  \
+		.client_id = RTR_CTF_RING_CLIENT_ID(id_),                                          \
+		.cb = {.clock_read = rtr_clock_read,                                               \
+		       .record_header_size = rtr_ctf_record_header_size,                           \
+		       .packet_hook = (hook_)},                                                    \
 	}
 
 /* One writer-side configuration per client (the RSEQ ones are refused by
  * rtr_ring_config_check() where RTR_HAVE_RSEQ is 0). */
 static const struct rtr_ring_config rtr_ctf_cfg_percpu_discard_rseq =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_RSEQ,
-				 RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_RSEQ,
+			     RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ, NULL);
 static const struct rtr_ring_config rtr_ctf_cfg_percpu_overwrite_rseq =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_RSEQ,
-				 RTR_CTF_CLIENT_PERCPU_OVERWRITE_RSEQ, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_RSEQ,
+			     RTR_CTF_CLIENT_PERCPU_OVERWRITE_RSEQ, NULL);
 static const struct rtr_ring_config rtr_ctf_cfg_percpu_discard_atomic =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC,
-				 RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC,
+			     RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC, NULL);
 static const struct rtr_ring_config rtr_ctf_cfg_percpu_overwrite_atomic =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE,
-				 RTR_RING_SYNC_ATOMIC, RTR_CTF_CLIENT_PERCPU_OVERWRITE_ATOMIC, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_ATOMIC,
+			     RTR_CTF_CLIENT_PERCPU_OVERWRITE_ATOMIC, NULL);
 static const struct rtr_ring_config rtr_ctf_cfg_global_discard_atomic =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC,
-				 RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC,
+			     RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, NULL);
 static const struct rtr_ring_config rtr_ctf_cfg_global_overwrite_atomic =
-	RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_ATOMIC,
-				 RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC, NULL);
+    RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_ATOMIC,
+			     RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC, NULL);
 
 /* The client whose fast path probes inline; every other client goes through
  * one out-of-line call (rtr_ctf__reserve / rtr_ctf__commit). */

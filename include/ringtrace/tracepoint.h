@@ -68,13 +68,16 @@ extern "C" {
 #endif
 
 #define RTR_TP_MAX_FIELDS 32
-#define RTR_TP_MAX_ARGS   10
+#define RTR_TP_MAX_ARGS	  10
 /* A string, array, sequence or blob never counts more than this many bytes
  * (longer ones are cut here); a record larger than a sub-buffer is dropped
  * and counted as lost by the ring buffer. */
 #define RTR_TP_MAX_VAR_BYTES (1u << 30)
 
 #define RTR__TP_HIDDEN __attribute__((visibility("hidden")))
+
+/* The macro tables below are aligned by hand. */
+/* clang-format off */
 
 /* ------------------------------------------------------------------------
  * Call sites
@@ -553,3 +556,5 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 #define RTR_ENUM(provider, name, ...)
 #define RTR_LOGLEVEL(provider, event, level)
 #endif
+
+/* clang-format on */

@@ -54,9 +54,9 @@ int rtr_ctf_client_select(enum rtr_ring_alloc alloc, enum rtr_ring_mode mode,
 /* Identity of one stream (one ring buffer): point buf->client_priv at one
  * of these before the first rtr_ring_get_subbuf(). Host memory only. */
 struct rtr_ctf_stream_priv {
-	uint8_t trace_uuid[16];      /* same as the metadata's trace uuid */
+	uint8_t trace_uuid[16];	     /* same as the metadata's trace uuid */
 	uint32_t stream_class_id;    /* the channel's stream class id */
-	uint32_t cpu_id;             /* packet context cpu_id */
+	uint32_t cpu_id;	     /* packet context cpu_id */
 	uint64_t stream_instance_id; /* CPU for per-CPU buffers, 0 for global */
 };
 
@@ -91,11 +91,11 @@ enum rtr_ctf_byte_order {
 #endif
 
 /* Limits the generator (and rtr_ctf_event_check) enforces. */
-#define RTR_CTF_MAX_NAME       255u    /* bytes of a provider, event, field, env key */
-#define RTR_CTF_MAX_FIELDS     1024u   /* per event */
+#define RTR_CTF_MAX_NAME	 255u  /* bytes of a provider, event, field, env key */
+#define RTR_CTF_MAX_FIELDS	 1024u /* per event */
 #define RTR_CTF_MAX_ENUM_ENTRIES 65536u
-#define RTR_CTF_MAX_STRING     4096u   /* env values, labels, descriptions, URIs */
-#define RTR_CTF_MAX_EVENTS     (1u << 20) /* per trace */
+#define RTR_CTF_MAX_STRING	 4096u	    /* env values, labels, descriptions, URIs */
+#define RTR_CTF_MAX_EVENTS	 (1u << 20) /* per trace */
 
 /*
  * Checks an event description (from a traced program: untrusted) for what
@@ -147,15 +147,14 @@ int rtr_ctf_meta_env_clock(struct rtr_ctf_meta *m, const struct rtr_clock_meta *
 /* The sync list, encoded by rtr_clock_sync_encode() under
  * RTR_CLOCK_ENV_SYNC_KEY (decimated to fit RTR_CLOCK_SYNC_STR_MAX).
  * Returns 0, -EINVAL (invalid list), -ENOMEM. */
-int rtr_ctf_meta_env_sync_list(struct rtr_ctf_meta *m, const struct rtr_clock_sync *pts,
-			       size_t n);
+int rtr_ctf_meta_env_sync_list(struct rtr_ctf_meta *m, const struct rtr_clock_sync *pts, size_t n);
 
 /* The standard keys of a ringtrace user-space trace. */
 struct rtr_ctf_std_env {
-	const char *hostname;  /* NULL: gethostname() */
-	const char *procname;  /* NULL: omitted */
-	int64_t vpid;          /* < 0: omitted */
-	time_t creation_time;  /* 0: now */
+	const char *hostname;	/* NULL: gethostname() */
+	const char *procname;	/* NULL: omitted */
+	int64_t vpid;		/* < 0: omitted */
+	time_t creation_time;	/* 0: now */
 	const char *trace_name; /* NULL: omitted */
 };
 
@@ -206,16 +205,16 @@ int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name
  * Packet index (LTTng's index/<stream>.idx, version 1.1, big-endian)
  * ------------------------------------------------------------------------ */
 
-#define RTR_CTF_INDEX_MAGIC       0xC1F1DCC1u
-#define RTR_CTF_INDEX_MAJOR       1u
-#define RTR_CTF_INDEX_MINOR       1u
+#define RTR_CTF_INDEX_MAGIC	  0xC1F1DCC1u
+#define RTR_CTF_INDEX_MAJOR	  1u
+#define RTR_CTF_INDEX_MINOR	  1u
 #define RTR_CTF_INDEX_HEADER_SIZE 16u /* magic, major, minor, entry size: u32 each */
 #define RTR_CTF_INDEX_ENTRY_SIZE  72u /* the nine u64 below */
 
 struct rtr_ctf_index_entry {
-	uint64_t offset;             /* bytes from the start of the stream file */
-	uint64_t packet_size;        /* bits */
-	uint64_t content_size;       /* bits */
+	uint64_t offset;       /* bytes from the start of the stream file */
+	uint64_t packet_size;  /* bits */
+	uint64_t content_size; /* bits */
 	uint64_t timestamp_begin;
 	uint64_t timestamp_end;
 	uint64_t events_discarded;
@@ -244,11 +243,11 @@ int rtr_ctf_index_entry_decode(const uint8_t *src, size_t len, size_t entry_size
 struct rtr_ctf_stream;
 
 struct rtr_ctf_stream_stats {
-	uint64_t packets;        /* packets written */
-	uint64_t bytes;          /* stream file size */
-	uint64_t events_lost;    /* events_discarded of the last packet written (running total) */
-	uint64_t packets_lost;   /* gaps in packet_seq_num seen (overwrite mode, salvage) */
-	uint64_t salvaged;       /* packets the ring buffer flagged SALVAGED or TRUNCATED */
+	uint64_t packets;      /* packets written */
+	uint64_t bytes;	       /* stream file size */
+	uint64_t events_lost;  /* events_discarded of the last packet written (running total) */
+	uint64_t packets_lost; /* gaps in packet_seq_num seen (overwrite mode, salvage) */
+	uint64_t salvaged;     /* packets the ring buffer flagged SALVAGED or TRUNCATED */
 };
 
 /*

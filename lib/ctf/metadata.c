@@ -19,7 +19,7 @@
 #define RTR_VERSION_PATCH 0
 #endif
 
-#define ENV_VALUE_MAX RTR_CLOCK_SYNC_STR_MAX
+#define ENV_VALUE_MAX	 RTR_CLOCK_SYNC_STR_MAX
 #define MAX_ARRAY_LENGTH (1u << 30)
 
 /* ------------------------------------------------------------------------
@@ -149,11 +149,11 @@ static bool is_ident(const char *s, size_t max)
 }
 
 static const char *const tsdl_keywords[] = {
-	"align",    "callsite", "const",     "char",   "clock",   "double",     "enum",
-	"env",      "event",    "floating_point", "float", "integer", "int",      "long",
-	"short",    "signed",   "stream",    "string", "struct",  "trace",      "typealias",
-	"typedef",  "unsigned", "variant",   "void",   "_Bool",   "_Complex",   "_Imaginary",
-	"TRUE",     "FALSE",    "true",      "false",
+    "align",   "callsite", "const",	     "char",   "clock",	  "double",   "enum",
+    "env",     "event",	   "floating_point", "float",  "integer", "int",      "long",
+    "short",   "signed",   "stream",	     "string", "struct",  "trace",    "typealias",
+    "typedef", "unsigned", "variant",	     "void",   "_Bool",	  "_Complex", "_Imaginary",
+    "TRUE",    "FALSE",	   "true",	     "false",
 };
 
 static bool is_keyword(const char *s)
@@ -218,7 +218,7 @@ static int cmp_strp(const void *a, const void *b)
 
 int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errlen)
 {
-	char (*names)[FIELD_NAME_BUF] = NULL;
+	char(*names)[FIELD_NAME_BUF] = NULL;
 	char **sorted = NULL;
 	size_t nn = 0;
 	int r = 0;
@@ -229,12 +229,12 @@ int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errle
 	    !*ev->name || strnlen(ev->name, RTR_CTF_MAX_NAME + 1) > RTR_CTF_MAX_NAME)
 		return fail(err, errlen, "event: expected provider and event names of 1..%u bytes",
 			    RTR_CTF_MAX_NAME);
-#define EV_FAIL(...)                                                                     \
-	do {                                                                             \
-		char msg_[160];                                                          \
-		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                               \
-		r = fail(err, errlen, "event %s:%s: %s", ev->provider, ev->name, msg_);  \
-		goto out;                                                                \
+#define EV_FAIL(...)                                                                               \
+	do {                                                                                       \
+		char msg_[160];                                                                    \
+		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                                         \
+		r = fail(err, errlen, "event %s:%s: %s", ev->provider, ev->name, msg_);            \
+		goto out;                                                                          \
 	} while (0)
 	if (ev->nr_fields > RTR_CTF_MAX_FIELDS)
 		EV_FAIL("expected at most %u fields, got %" PRIu32, RTR_CTF_MAX_FIELDS,
@@ -243,8 +243,8 @@ int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errle
 		EV_FAIL("expected a field array");
 	if (ev->loglevel < RTR_LOGLEVEL_NONE || ev->loglevel > RTR_LOGLEVEL_DEBUG)
 		EV_FAIL("expected a loglevel of -1..14, got %" PRId32, ev->loglevel);
-	if (ev->model_emf_uri && strnlen(ev->model_emf_uri, RTR_CTF_MAX_STRING + 1) >
-					 RTR_CTF_MAX_STRING)
+	if (ev->model_emf_uri &&
+	    strnlen(ev->model_emf_uri, RTR_CTF_MAX_STRING + 1) > RTR_CTF_MAX_STRING)
 		EV_FAIL("expected an EMF URI of at most %u bytes", RTR_CTF_MAX_STRING);
 	names = malloc(sizeof(*names) * (2 * (size_t)ev->nr_fields + 1));
 	sorted = malloc(sizeof(*sorted) * (2 * (size_t)ev->nr_fields + 1));
@@ -255,14 +255,17 @@ int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errle
 	for (uint32_t i = 0; i < ev->nr_fields; i++) {
 		const struct rtr_field_desc *f = &ev->fields[i];
 
-		if (!f->name || !*f->name || strnlen(f->name, RTR_CTF_MAX_NAME + 1) > RTR_CTF_MAX_NAME)
+		if (!f->name || !*f->name ||
+		    strnlen(f->name, RTR_CTF_MAX_NAME + 1) > RTR_CTF_MAX_NAME)
 			EV_FAIL("field %" PRIu32 ": expected a name of 1..%u bytes", i,
 				RTR_CTF_MAX_NAME);
 		switch (f->kind) {
 		case RTR_FIELD_INTEGER:
 			if (!int_type_ok(&f->integer))
-				EV_FAIL("field %" PRIu32 ": expected an integer of 8/16/32/64 bits, "
-					"base 2/8/10/16 (text: 8 bits)", i);
+				EV_FAIL("field %" PRIu32
+					": expected an integer of 8/16/32/64 bits, "
+					"base 2/8/10/16 (text: 8 bits)",
+					i);
 			break;
 		case RTR_FIELD_ENUM: {
 			const struct rtr_enum_desc *e = f->enumeration;
@@ -283,7 +286,8 @@ int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errle
 						i, k, RTR_CTF_MAX_STRING);
 				if (!enum_range_ok(&f->integer, en->start, en->end))
 					EV_FAIL("field %" PRIu32 " enum entry %" PRIu32
-						": expected start <= end within the container", i, k);
+						": expected start <= end within the container",
+						i, k);
 			}
 			break;
 		}
@@ -302,7 +306,8 @@ int rtr_ctf_event_check(const struct rtr_event_desc *ev, char *err, size_t errle
 			break;
 		case RTR_FIELD_SEQUENCE:
 			if (!int_type_ok(&f->integer))
-				EV_FAIL("field %" PRIu32 ": expected an integer sequence element", i);
+				EV_FAIL("field %" PRIu32 ": expected an integer sequence element",
+					i);
 			if (!int_type_ok(&f->length_type) || f->length_type.is_signed ||
 			    f->length_type.text)
 				EV_FAIL("field %" PRIu32 ": expected an unsigned length type", i);
@@ -462,8 +467,9 @@ int rtr_ctf_meta_set_clock(struct rtr_ctf_meta *m, const struct rtr_clock_desc *
 	    memchr(clk->uuid, '\0', sizeof(clk->uuid)) == NULL)
 		return meta_fail(m, -EINVAL, "clock: expected NUL-terminated strings");
 	if (clk->uuid[0] && !uuid_string_ok(clk->uuid))
-		return meta_fail(m, -EINVAL, "clock: expected a uuid of the form "
-					     "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx or \"\"");
+		return meta_fail(m, -EINVAL,
+				 "clock: expected a uuid of the form "
+				 "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx or \"\"");
 	m->clock = *clk;
 	m->has_clock = true;
 	return 0;
@@ -534,8 +540,7 @@ int rtr_ctf_meta_env_clock(struct rtr_ctf_meta *m, const struct rtr_clock_meta *
 	return 0;
 }
 
-int rtr_ctf_meta_env_sync_list(struct rtr_ctf_meta *m, const struct rtr_clock_sync *pts,
-			       size_t n)
+int rtr_ctf_meta_env_sync_list(struct rtr_ctf_meta *m, const struct rtr_clock_sync *pts, size_t n)
 {
 	char *buf = malloc(RTR_CLOCK_SYNC_STR_MAX);
 	ssize_t len;
@@ -628,7 +633,8 @@ static long event_find(const struct rtr_ctf_meta *m, uint32_t stream_id, uint32_
 {
 	if (!m->nr_slots)
 		return -1;
-	for (size_t h = slot_hash(stream_id, id) & (m->nr_slots - 1);; h = (h + 1) & (m->nr_slots - 1)) {
+	for (size_t h = slot_hash(stream_id, id) & (m->nr_slots - 1);;
+	     h = (h + 1) & (m->nr_slots - 1)) {
 		uint32_t v = m->slots[h];
 
 		if (!v)
@@ -749,7 +755,8 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 		return meta_fail(m, -ENOENT, "event %s:%s: no stream class %" PRIu32, ev->provider,
 				 ev->name, stream_id);
 	if (event_find(m, stream_id, id) >= 0)
-		return meta_fail(m, -EEXIST, "event %s:%s: id %" PRIu32 " already used in stream %" PRIu32,
+		return meta_fail(m, -EEXIST,
+				 "event %s:%s: id %" PRIu32 " already used in stream %" PRIu32,
 				 ev->provider, ev->name, id, stream_id);
 	if (m->nr_events >= RTR_CTF_MAX_EVENTS)
 		return meta_fail(m, -E2BIG, "event %s:%s: more than %u events", ev->provider,
@@ -779,7 +786,8 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 		free(t.p);
 		return -ENOMEM;
 	}
-	m->events[m->nr_events] = (struct event_class){.stream_id = stream_id, .id = id, .text = t.p};
+	m->events[m->nr_events] =
+	    (struct event_class){.stream_id = stream_id, .id = id, .text = t.p};
 	r = slots_insert(m, m->nr_events);
 	if (r) {
 		free(t.p);
@@ -816,8 +824,7 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 		      "typealias integer { size = 5; align = 1; signed = false; } := uint5_t;\n\n"
 		      "trace {\n\tmajor = 1;\n\tminor = 8;\n\tuuid = \"");
 	render_uuid(&t, m->uuid);
-	text_printf(&t, "\";\n\tbyte_order = %s;\n",
-		    m->bo == RTR_CTF_BYTE_ORDER_BE ? "be" : "le");
+	text_printf(&t, "\";\n\tbyte_order = %s;\n", m->bo == RTR_CTF_BYTE_ORDER_BE ? "be" : "le");
 	text_puts(&t, "\tpacket.header := struct {\n"
 		      "\t\tuint32_t magic;\n"
 		      "\t\tuint8_t  uuid[16];\n"
@@ -847,8 +854,10 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 		    c->freq, c->precision, c->offset_s, c->offset, c->absolute ? "TRUE" : "FALSE");
 
 	text_printf(&t,
-		    "typealias integer { size = 27; align = 1; signed = false; map = clock.%s.value; } := uint27_clock_t;\n"
-		    "typealias integer { size = 64; align = 8; signed = false; map = clock.%s.value; } := uint64_clock_t;\n\n",
+		    "typealias integer { size = 27; align = 1; signed = false; map = "
+		    "clock.%s.value; } := uint27_clock_t;\n"
+		    "typealias integer { size = 64; align = 8; signed = false; map = "
+		    "clock.%s.value; } := uint64_clock_t;\n\n",
 		    c->name, c->name);
 	text_puts(&t, "struct packet_context {\n"
 		      "\tuint64_clock_t timestamp_begin;\n"

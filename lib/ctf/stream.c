@@ -18,9 +18,9 @@ struct rtr_ctf_stream {
 	const struct rtr_ring_config *cfg;
 	struct rtr_ring_buf *buf;
 	int dirfd;
-	int data_fd;  /* -1 until the first packet */
+	int data_fd; /* -1 until the first packet */
 	int index_fd;
-	bool failed;  /* the buffer was found corrupt: never read again */
+	bool failed; /* the buffer was found corrupt: never read again */
 	bool have_seq;
 	uint64_t last_seq;
 	struct rtr_ctf_stream_stats st;

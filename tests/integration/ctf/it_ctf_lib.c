@@ -8,7 +8,7 @@
 #include "it_lib_tp.h"
 #undef RTR_DEFINE_PROBES
 
-#define IT_PROV    itlib
+#define IT_PROV	   itlib
 #define IT_EMIT_FN it_lib_emit_impl
 #include "it_emit.h"
 

@@ -29,15 +29,15 @@
 #include "registry.h"
 #include "rtr_test.h"
 
-#define IT_PROV    itmain
+#define IT_PROV	   itmain
 #define IT_EMIT_FN it_main_emit
 #include "it_emit.h"
 
-#define ROUNDS    6
+#define ROUNDS	  6
 #define GAP_ROUND 2
 /* Longer than 2^27 clock units whether they are ns (134 ms) or TSC cycles
  * (44 ms at 3 GHz): the compact header cannot carry it. */
-#define GAP_NS    300000000LL
+#define GAP_NS 300000000LL
 
 struct it_chan {
 	const char *name;
@@ -65,9 +65,9 @@ static void setup_chan(struct it_chan *c, int dirfd)
 	REQUIRE(c->streams != NULL);
 	for (uint32_t cpu = 0; cpu < ncpus; cpu++) {
 		struct rtr_ctf_stream_priv priv = {
-			.stream_class_id = c->stream_id,
-			.cpu_id = cpu,
-			.stream_instance_id = cpu,
+		    .stream_class_id = c->stream_id,
+		    .cpu_id = cpu,
+		    .stream_instance_id = cpu,
 		};
 		char name[64];
 		int r;
@@ -78,7 +78,8 @@ static void setup_chan(struct it_chan *c, int dirfd)
 			fprintf(stderr, "rtr_ring_buf_create: %s\n", strerror(-r));
 		REQUIRE(r == 0);
 		snprintf(name, sizeof(name), "%s_%u", c->name, cpu);
-		c->streams[cpu] = rtr_ctf_stream_create(dirfd, name, c->cfg, c->chan->bufs[cpu], &priv);
+		c->streams[cpu] =
+		    rtr_ctf_stream_create(dirfd, name, c->cfg, c->chan->bufs[cpu], &priv);
 		REQUIRE(c->streams[cpu] != NULL);
 	}
 }
@@ -89,8 +90,8 @@ static void drain_chan(struct it_chan *c, bool final)
 		int r;
 
 		if (final)
-			CHECK(rtr_ring_flush(c->cfg, c->chan->bufs[cpu], RTR_RING_FLUSH_ACTIVE, true) ==
-			      0);
+			CHECK(rtr_ring_flush(c->cfg, c->chan->bufs[cpu], RTR_RING_FLUSH_ACTIVE,
+					     true) == 0);
 		r = rtr_ctf_stream_drain(c->streams[cpu], 0);
 		if (r < 0)
 			fprintf(stderr, "drain: %s\n", rtr_ctf_stream_error(c->streams[cpu]));
@@ -102,9 +103,9 @@ static void bind_event(struct it_chan *c, struct rtr_ctf_meta *meta,
 		       const struct rtr_event_desc *ev)
 {
 	struct rtr_event_binding b = {
-		.chan = c->chan,
-		.event_id = c->id_base + c->next_id++,
-		.client = c->client,
+	    .chan = c->chan,
+	    .event_id = c->id_base + c->next_id++,
+	    .client = c->client,
 	};
 	int r;
 
@@ -133,7 +134,8 @@ static const struct rtr_event_desc *find_event(const char *prov, const char *nam
 	rtr__registry_lock();
 	for (struct rtr_provider *p = rtr__registry_first_locked(); p; p = p->next)
 		for (uint32_t i = 0; i < p->nr_events; i++)
-			if (!strcmp(p->events[i]->provider, prov) && !strcmp(p->events[i]->name, name))
+			if (!strcmp(p->events[i]->provider, prov) &&
+			    !strcmp(p->events[i]->name, name))
 				found = p->events[i];
 	rtr__registry_unlock();
 	return found;
@@ -141,18 +143,27 @@ static const struct rtr_event_desc *find_event(const char *prov, const char *nam
 
 static void emit_many(FILE *side, uint64_t *seq)
 {
-#define IT_MANY_CALL(n)                                                                  \
-	do {                                                                             \
-		struct it_line l_;                                                       \
-		uint64_t s_ = (*seq)++;                                                  \
-		rtr_tracepoint(itmany, e##n, s_);                                        \
-		it_begin(&l_, side, "itmany", "e" #n);                                    \
-		it_u(&l_, "seq", s_);                                                    \
-		it_end(&l_);                                                             \
+#define IT_MANY_CALL(n)                                                                            \
+	do {                                                                                       \
+		struct it_line l_;                                                                 \
+		uint64_t s_ = (*seq)++;                                                            \
+		rtr_tracepoint(itmany, e##n, s_);                                                  \
+		it_begin(&l_, side, "itmany", "e" #n);                                             \
+		it_u(&l_, "seq", s_);                                                              \
+		it_end(&l_);                                                                       \
 	} while (0)
-	IT_MANY_CALL(0); IT_MANY_CALL(1); IT_MANY_CALL(2); IT_MANY_CALL(3);
-	IT_MANY_CALL(4); IT_MANY_CALL(5); IT_MANY_CALL(6); IT_MANY_CALL(7);
-	IT_MANY_CALL(8); IT_MANY_CALL(9); IT_MANY_CALL(10); IT_MANY_CALL(11);
+	IT_MANY_CALL(0);
+	IT_MANY_CALL(1);
+	IT_MANY_CALL(2);
+	IT_MANY_CALL(3);
+	IT_MANY_CALL(4);
+	IT_MANY_CALL(5);
+	IT_MANY_CALL(6);
+	IT_MANY_CALL(7);
+	IT_MANY_CALL(8);
+	IT_MANY_CALL(9);
+	IT_MANY_CALL(10);
+	IT_MANY_CALL(11);
 }
 
 static int64_t now_ns(void)
@@ -235,10 +246,10 @@ static bool parse_bt_line(const char *line, char *out, size_t cap, int64_t *ts_n
 	if (sscanf(line, "[%lld.%9lld]", &s, &ns) != 2)
 		return false;
 	*ts_ns = s * 1000000000LL + ns;
-	p = strstr(line, ") ");        /* end of the delta */
+	p = strstr(line, ") "); /* end of the delta */
 	if (!p)
 		return false;
-	p = strchr(p + 2, ' ');        /* end of host:proc:(pid) */
+	p = strchr(p + 2, ' '); /* end of host:proc:(pid) */
 	if (!p)
 		return false;
 	name = p + 1;
@@ -261,8 +272,8 @@ int main(int argc, char **argv)
 {
 	char work[] = "/tmp/rtr-ctf-it.XXXXXX", trace[300], side_path[300], cmd[1200];
 	struct it_chan chans[2] = {
-		{.name = "chan0", .stream_id = 0, .id_base = 0},
-		{.name = "chan1", .stream_id = 1, .id_base = 100}, /* every id extended */
+	    {.name = "chan0", .stream_id = 0, .id_base = 0},
+	    {.name = "chan1", .stream_id = 1, .id_base = 100}, /* every id extended */
 	};
 	struct rtr_clock_sync sync[2];
 	struct rtr_clock_meta cmeta;
@@ -326,11 +337,10 @@ int main(int argc, char **argv)
 	REQUIRE(rtr_clock_sync_take(&sync[0]) == 0);
 
 	chans[0].client = (uint32_t)rtr_ctf_client_select(
-		RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD,
-		RTR_HAVE_RSEQ && rtr_rseq_registered() ? RTR_RING_SYNC_RSEQ : RTR_RING_SYNC_ATOMIC);
-	chans[1].client = (uint32_t)rtr_ctf_client_select(RTR_RING_ALLOC_PER_CPU,
-							  RTR_RING_MODE_DISCARD,
-							  RTR_RING_SYNC_ATOMIC);
+	    RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD,
+	    RTR_HAVE_RSEQ && rtr_rseq_registered() ? RTR_RING_SYNC_RSEQ : RTR_RING_SYNC_ATOMIC);
+	chans[1].client = (uint32_t)rtr_ctf_client_select(
+	    RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_ATOMIC);
 	REQUIRE((int)chans[0].client > 0 && (int)chans[1].client > 0);
 	for (int c = 0; c < 2; c++)
 		setup_chan(&chans[c], dirfd);
@@ -394,10 +404,10 @@ int main(int argc, char **argv)
 	REQUIRE(rtr_clock_sync_take(&sync[1]) == 0);
 	{
 		struct rtr_clock_describe_in in = {
-			.source = rtr_clock_get_source(),
-			.pts = sync,
-			.n = 2,
-			.nominal_freq = 1000000000,
+		    .source = rtr_clock_get_source(),
+		    .pts = sync,
+		    .n = 2,
+		    .nominal_freq = 1000000000,
 		};
 		struct rtr_ctf_std_env env = {.procname = "it_ctf_main", .vpid = getpid()};
 
@@ -445,7 +455,8 @@ int main(int argc, char **argv)
 		out = slurp(path, NULL);
 		expected = slurp(side_path, NULL);
 		REQUIRE(out != NULL && expected != NULL);
-		for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (char *line = strtok_r(out, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
 			char buf[20000];
 			int64_t ts;
 
@@ -478,14 +489,15 @@ int main(int argc, char **argv)
 		qsort(want.v, want.n, sizeof(*want.v), cmp_str);
 		for (size_t i = 0, bad = 0; i < got.n && i < want.n && bad < 20; i++)
 			if (strcmp(got.v[i], want.v[i]) != 0) {
-				fprintf(stderr, "mismatch (sorted #%zu):\n  want: %s\n  got:  %s\n", i,
-					want.v[i], got.v[i]);
+				fprintf(stderr, "mismatch (sorted #%zu):\n  want: %s\n  got:  %s\n",
+					i, want.v[i], got.v[i]);
 				CHECK(0);
 				bad++;
 			}
 		/* The gap survived: > 2^27 units, so extended headers carried it. */
 		CHECK(ts_before != INT64_MAX && ts_after != INT64_MIN);
-		printf("gap: slept %lld ns, outer window %" PRId64 " ns, trace says %" PRId64 " ns\n",
+		printf("gap: slept %lld ns, outer window %" PRId64 " ns, trace says %" PRId64
+		       " ns\n",
 		       GAP_NS, gap_outer, ts_a_min - ts_b_max);
 		CHECK(ts_a_min - ts_b_max >= GAP_NS * 9 / 10);
 		CHECK(ts_a_min - ts_b_max <= gap_outer + 1000000);

@@ -26,9 +26,14 @@ static void IT_EMIT_FN(FILE *side, uint64_t *seqp, int round)
 	 * upstream, review.lttng.org/c/babeltrace/+/4528). The bytes of empty
 	 * strings are checked by tests/unit/ctf; always-empty fields are here. */
 	static const char *const strs[] = {
-		"hello", "quote\" back\\ nl\n tab\t", "\xc3\xbc" "tf-8 \xe2\x9c\x93", "?'", "-",
-		"a much longer string, repeated: 0123456789 0123456789 0123456789 0123456789 "
-		"0123456789 0123456789 0123456789 0123456789 0123456789 0123456789 0123456789"};
+	    "hello",
+	    "quote\" back\\ nl\n tab\t",
+	    "\xc3\xbc"
+	    "tf-8 \xe2\x9c\x93",
+	    "?'",
+	    "-",
+	    "a much longer string, repeated: 0123456789 0123456789 0123456789 0123456789 "
+	    "0123456789 0123456789 0123456789 0123456789 0123456789 0123456789 0123456789"};
 	static const char texts[][16] = {"abcdefghijkl", "xy", "z", "12345678", "a\tb", "text!"};
 	static const unsigned text_n[] = {5, 2, 1, 8, 3, 1};
 	static const size_t seq_n[] = {3, 0, 300, 1, 255, 2};
@@ -84,15 +89,18 @@ static void IT_EMIT_FN(FILE *side, uint64_t *seqp, int round)
 	it_enum(&l, "color", it_color_label(colors[k] & 0xff), (uint8_t)colors[k], false);
 	{
 		int16_t t = (int16_t)temps[k];
-		const char *lab = (t >= -100 && t <= -1) ? "COLD" : t == 0 ? "ZERO"
-				  : (t >= 1 && t <= 1000) ? "HOT" : NULL;
+		const char *lab = (t >= -100 && t <= -1)  ? "COLD"
+				  : t == 0		  ? "ZERO"
+				  : (t >= 1 && t <= 1000) ? "HOT"
+							  : NULL;
 
 		it_enum(&l, "temp", lab, t, true);
 	}
 	{
 		uint64_t b = bigs[k];
-		const char *lab = b == UINT64_MAX ? "HUGE"
-				  : (b >= (1ull << 40) && b <= (1ull << 41)) ? "MID" : NULL;
+		const char *lab = b == UINT64_MAX			     ? "HUGE"
+				  : (b >= (1ull << 40) && b <= (1ull << 41)) ? "MID"
+									     : NULL;
 
 		it_enum(&l, "big", lab, (int64_t)b, false);
 	}

@@ -21,7 +21,8 @@ struct it_line {
 	FILE *out;
 };
 
-static inline void it_add(struct it_line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void it_add(struct it_line *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static inline void it_add(struct it_line *l, const char *fmt, ...)
 {
 	va_list ap;
@@ -31,7 +32,8 @@ static inline void it_add(struct it_line *l, const char *fmt, ...)
 	n = vsnprintf(l->buf + l->len, sizeof(l->buf) - l->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		l->len += (size_t)n < sizeof(l->buf) - l->len ? (size_t)n : sizeof(l->buf) - l->len - 1;
+		l->len +=
+		    (size_t)n < sizeof(l->buf) - l->len ? (size_t)n : sizeof(l->buf) - l->len - 1;
 }
 
 static inline void it_begin(struct it_line *l, FILE *out, const char *prov, const char *ev)
@@ -103,18 +105,42 @@ static inline void it_quoted(struct it_line *l, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 
 		switch (c) {
-		case '\\': it_add(l, "\\\\"); break;
-		case '\'': it_add(l, "\\'"); break;
-		case '"': it_add(l, "\\\""); break;
-		case '?': it_add(l, "\\?"); break;
-		case '\a': it_add(l, "\\a"); break;
-		case '\b': it_add(l, "\\b"); break;
-		case 0x1b: it_add(l, "\\e"); break;
-		case '\f': it_add(l, "\\f"); break;
-		case '\n': it_add(l, "\\n"); break;
-		case '\r': it_add(l, "\\r"); break;
-		case '\t': it_add(l, "\\t"); break;
-		case '\v': it_add(l, "\\v"); break;
+		case '\\':
+			it_add(l, "\\\\");
+			break;
+		case '\'':
+			it_add(l, "\\'");
+			break;
+		case '"':
+			it_add(l, "\\\"");
+			break;
+		case '?':
+			it_add(l, "\\?");
+			break;
+		case '\a':
+			it_add(l, "\\a");
+			break;
+		case '\b':
+			it_add(l, "\\b");
+			break;
+		case 0x1b:
+			it_add(l, "\\e");
+			break;
+		case '\f':
+			it_add(l, "\\f");
+			break;
+		case '\n':
+			it_add(l, "\\n");
+			break;
+		case '\r':
+			it_add(l, "\\r");
+			break;
+		case '\t':
+			it_add(l, "\\t");
+			break;
+		case '\v':
+			it_add(l, "\\v");
+			break;
 		default:
 			if (c < 0x20 || c == 0x7f)
 				it_add(l, "\\x%02x", c);

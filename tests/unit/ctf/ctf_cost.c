@@ -82,7 +82,8 @@ static void run(const char *what, uint32_t client)
 {
 	struct rtr_ring_geometry geo = {.subbuf_size = 1 << 16, .num_subbuf = 256};
 	const struct rtr_ring_config *cfg = rtr_ctf_host_config(client);
-	uint32_t ncpus = (uint32_t)get_nprocs_conf(), nb = cfg->alloc == RTR_RING_ALLOC_GLOBAL ? 1 : ncpus;
+	uint32_t ncpus = (uint32_t)get_nprocs_conf(),
+		 nb = cfg->alloc == RTR_RING_ALLOC_GLOBAL ? 1 : ncpus;
 	struct rtr_ring_chan *chan = rtr_ring_chan_alloc(nb);
 	struct rtr_event_binding b = {.chan = chan, .event_id = 0, .client = client};
 	int fd = perf_fd();
@@ -157,10 +158,12 @@ int main(int argc, char **argv)
 	CPU_SET(sched_getcpu(), &set);
 	sched_setaffinity(0, sizeof(set), &set);
 	if (fd < 0)
-		printf("# no hardware instruction counter here: count with valgrind --tool=callgrind "
-		       "ctf_cost 0|3|5\n");
+		printf(
+		    "# no hardware instruction counter here: count with valgrind --tool=callgrind "
+		    "ctf_cost 0|3|5\n");
 	rtr_clock_init(NULL);
-	printf("# ctf_cost: %d events, clock %s\n", N, rtr_clock_source_name(rtr_clock_get_source()));
+	printf("# ctf_cost: %d events, clock %s\n", N,
+	       rtr_clock_source_name(rtr_clock_get_source()));
 	if (only >= 0) {
 		if (only == 0) {
 			loop_empty();

@@ -73,17 +73,17 @@ static void test_packet_header(void)
 {
 	unsigned char b[RTR_CTF_PACKET_HEADER_SIZE + 4];
 	struct rtr_ctf_stream_priv s = {
-		.stream_class_id = 0x0102,
-		.cpu_id = 7,
-		.stream_instance_id = 0x0a0b0c0d0e0f1011ull,
+	    .stream_class_id = 0x0102,
+	    .cpu_id = 7,
+	    .stream_instance_id = 0x0a0b0c0d0e0f1011ull,
 	};
 	struct rtr_ring_packet_info info = {
-		.seq = 42,
-		.begin_ts = 1000,
-		.end_ts = 2000,
-		.data_size = 4000,
-		.lost = 3,
-		.cpu = 5,
+	    .seq = 42,
+	    .begin_ts = 1000,
+	    .end_ts = 2000,
+	    .data_size = 4000,
+	    .lost = 3,
+	    .cpu = 5,
 	};
 
 	for (int i = 0; i < 16; i++)
@@ -93,16 +93,16 @@ static void test_packet_header(void)
 	CHECK_EQ_U64(le32(b + 0), 0xC1FC1FC1u);
 	CHECK(b[0] == 0xC1 && b[1] == 0x1F && b[2] == 0xFC && b[3] == 0xC1);
 	CHECK(memcmp(b + 4, s.trace_uuid, 16) == 0);
-	CHECK_EQ_U64(le32(b + 20), 0x0102);               /* stream_id */
+	CHECK_EQ_U64(le32(b + 20), 0x0102);		   /* stream_id */
 	CHECK_EQ_U64(le64(b + 24), 0x0a0b0c0d0e0f1011ull); /* stream_instance_id */
-	CHECK_EQ_U64(le64(b + 32), 1000);                  /* timestamp_begin */
-	CHECK_EQ_U64(le64(b + 40), 2000);                  /* timestamp_end */
-	CHECK_EQ_U64(le64(b + 48), 32000);                 /* content_size, bits */
-	CHECK_EQ_U64(le64(b + 56), 32000);                 /* packet_size, bits */
-	CHECK_EQ_U64(le64(b + 64), 42);                    /* packet_seq_num */
-	CHECK_EQ_U64(le64(b + 72), 3);                     /* events_discarded */
-	CHECK_EQ_U64(le32(b + 80), 7);                     /* cpu_id */
-	CHECK_EQ_U64(b[84], 0xaa);                         /* exactly 84 bytes */
+	CHECK_EQ_U64(le64(b + 32), 1000);		   /* timestamp_begin */
+	CHECK_EQ_U64(le64(b + 40), 2000);		   /* timestamp_end */
+	CHECK_EQ_U64(le64(b + 48), 32000);		   /* content_size, bits */
+	CHECK_EQ_U64(le64(b + 56), 32000);		   /* packet_size, bits */
+	CHECK_EQ_U64(le64(b + 64), 42);			   /* packet_seq_num */
+	CHECK_EQ_U64(le64(b + 72), 3);			   /* events_discarded */
+	CHECK_EQ_U64(le32(b + 80), 7);			   /* cpu_id */
+	CHECK_EQ_U64(b[84], 0xaa);			   /* exactly 84 bytes */
 
 	/* no stream identity: zero uuid, stream 0, the buffer's CPU */
 	rtr_ctf_packet_header_encode(b, NULL, &info);
@@ -132,9 +132,9 @@ static void test_clients(void)
 	}
 	CHECK(rtr_ctf_host_config(0) == NULL);
 	CHECK(rtr_ctf_host_config(RTR_CTF_CLIENT_MAX + 1) == NULL);
-	CHECK_EQ_I64(rtr_ctf_client_select(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD,
-					   RTR_RING_SYNC_RSEQ),
-		     -EINVAL);
+	CHECK_EQ_I64(
+	    rtr_ctf_client_select(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_RSEQ),
+	    -EINVAL);
 	/* the writer's inline configuration matches the host's but for the hook */
 	{
 		const struct rtr_ring_config *h = rtr_ctf_host_config(RTR_CTF_CLIENT_INLINE);
@@ -149,18 +149,20 @@ static void test_clients(void)
 static void test_index_bytes(void)
 {
 	static const uint8_t want_hdr[16] = {0xC1, 0xF1, 0xDC, 0xC1, 0, 0, 0, 1,
-					     0,    0,    0,    1,    0, 0, 0, 72};
-	struct rtr_ctf_index_entry e = {
-		.offset = 0x0102030405060708ull,
-		.packet_size = 0x8000,
-		.content_size = 0x7fc0,
-		.timestamp_begin = 0x363e2ba3ed31cull,
-		.timestamp_end = 0x363e4b041750bull,
-		.events_discarded = 9,
-		.stream_id = 1,
-		.stream_instance_id = 3,
-		.packet_seq_num = 0xfedcba9876543210ull,
-	}, d;
+					     0,	   0,	 0,    1,    0, 0, 0, 72};
+	struct rtr_ctf_index_entry e =
+				       {
+					   .offset = 0x0102030405060708ull,
+					   .packet_size = 0x8000,
+					   .content_size = 0x7fc0,
+					   .timestamp_begin = 0x363e2ba3ed31cull,
+					   .timestamp_end = 0x363e4b041750bull,
+					   .events_discarded = 9,
+					   .stream_id = 1,
+					   .stream_instance_id = 3,
+					   .packet_seq_num = 0xfedcba9876543210ull,
+				       },
+				   d;
 	uint8_t hdr[16], ent[72];
 
 	rtr_ctf_index_header_encode(hdr);

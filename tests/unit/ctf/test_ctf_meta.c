@@ -37,7 +37,8 @@ static int tokenize_check(const char *s, char *why, size_t whylen)
 		} else if (*p == '"') {
 			for (p++; *p && *p != '"'; p++) {
 				if ((unsigned char)*p < 0x20)
-					return snprintf(why, whylen, "raw control byte in string"), -1;
+					return snprintf(why, whylen, "raw control byte in string"),
+					       -1;
 				if (*p == '\\' && p[1])
 					p++;
 			}
@@ -58,13 +59,15 @@ static int tokenize_check(const char *s, char *why, size_t whylen)
 			char open = *p == '}' ? '{' : *p == ']' ? '[' : *p == ')' ? '(' : '<';
 
 			if (depth == 0 || stack[--depth] != open)
-				return snprintf(why, whylen, "unbalanced '%c' at %ld", *p, (long)(p - s)), -1;
+				return snprintf(why, whylen, "unbalanced '%c' at %ld", *p,
+						(long)(p - s)),
+				       -1;
 			p++;
 		} else if (strchr(";:=,.", *p)) {
 			p++;
 		} else {
-			return snprintf(why, whylen, "unexpected byte 0x%02x at %ld", (unsigned char)*p,
-					(long)(p - s)),
+			return snprintf(why, whylen, "unexpected byte 0x%02x at %ld",
+					(unsigned char)*p, (long)(p - s)),
 			       -1;
 		}
 	}
@@ -133,70 +136,84 @@ static char *render(struct rtr_ctf_meta *m)
  * Descriptions, built by hand as a host deserialising them would
  * ------------------------------------------------------------------------ */
 
-#define INT(bits, sgn, base_, bo) \
-	{.size_bits = bits, .is_signed = sgn, .base = base_, .byte_order = bo}
-#define TEXT8 {.size_bits = 8, .is_signed = 1, .base = 10, .text = 1}
+#define INT(bits, sgn, base_, bo)                                                                  \
+	{                                                                                          \
+		.size_bits = bits, .is_signed = sgn, .base = base_, .byte_order = bo               \
+	}
+#define TEXT8                                                                                      \
+	{                                                                                          \
+		.size_bits = 8, .is_signed = 1, .base = 10, .text = 1                              \
+	}
 
 static const struct rtr_enum_entry color_entries[] = {
-	{"RED", 0, 0}, {"GREEN", 1, 1}, {"BLUE \"b\"", 2, 9}};
+    {"RED", 0, 0}, {"GREEN", 1, 1}, {"BLUE \"b\"", 2, 9}};
 static const struct rtr_enum_desc color = {"p", "color", color_entries, 3};
-static const struct rtr_enum_entry temp_entries[] = {
-	{"COLD", (uint64_t)-100, (uint64_t)-1}, {"HOT", 1, 1000}};
+static const struct rtr_enum_entry temp_entries[] = {{"COLD", (uint64_t)-100, (uint64_t)-1},
+						     {"HOT", 1, 1000}};
 static const struct rtr_enum_desc temp = {"p", "temp", temp_entries, 2};
 
 static const struct rtr_field_desc all_fields[] = {
-	{.name = "u8", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)},
-	{.name = "s16", .kind = RTR_FIELD_INTEGER, .integer = INT(16, 1, 10, 0)},
-	{.name = "x32", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 0, 16, 0)},
-	{.name = "o64", .kind = RTR_FIELD_INTEGER, .integer = INT(64, 1, 8, 0)},
-	{.name = "b8", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 2, 0)},
-	{.name = "net", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 0, 10, 1)},
-	{.name = "col", .kind = RTR_FIELD_ENUM, .integer = INT(8, 0, 10, 0), .enumeration = &color},
-	{.name = "tmp", .kind = RTR_FIELD_ENUM, .integer = INT(16, 1, 10, 0), .enumeration = &temp},
-	{.name = "f", .kind = RTR_FIELD_FLOAT, .float_bits = 32},
-	{.name = "d", .kind = RTR_FIELD_FLOAT, .float_bits = 64},
-	{.name = "s", .kind = RTR_FIELD_STRING},
-	{.name = "arr", .kind = RTR_FIELD_ARRAY, .array_length = 4, .integer = INT(32, 1, 10, 0)},
-	{.name = "arrx", .kind = RTR_FIELD_ARRAY, .array_length = 2, .integer = INT(16, 0, 16, 0)},
-	{.name = "txt", .kind = RTR_FIELD_ARRAY, .array_length = 8, .integer = TEXT8},
-	{.name = "sq", .kind = RTR_FIELD_SEQUENCE, .integer = INT(64, 0, 10, 0),
-	 .length_type = INT(8, 0, 10, 0)},
-	{.name = "stxt", .kind = RTR_FIELD_SEQUENCE, .integer = TEXT8,
-	 .length_type = INT(32, 0, 10, 0)},
-	{.name = "blob", .kind = RTR_FIELD_SEQUENCE, .integer = INT(8, 0, 16, 0),
-	 .length_type = INT(32, 0, 10, 0)},
-	{.name = "struct", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 1, 10, 0)},
-	{.name = "a-b c", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)},
+    {.name = "u8", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)},
+    {.name = "s16", .kind = RTR_FIELD_INTEGER, .integer = INT(16, 1, 10, 0)},
+    {.name = "x32", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 0, 16, 0)},
+    {.name = "o64", .kind = RTR_FIELD_INTEGER, .integer = INT(64, 1, 8, 0)},
+    {.name = "b8", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 2, 0)},
+    {.name = "net", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 0, 10, 1)},
+    {.name = "col", .kind = RTR_FIELD_ENUM, .integer = INT(8, 0, 10, 0), .enumeration = &color},
+    {.name = "tmp", .kind = RTR_FIELD_ENUM, .integer = INT(16, 1, 10, 0), .enumeration = &temp},
+    {.name = "f", .kind = RTR_FIELD_FLOAT, .float_bits = 32},
+    {.name = "d", .kind = RTR_FIELD_FLOAT, .float_bits = 64},
+    {.name = "s", .kind = RTR_FIELD_STRING},
+    {.name = "arr", .kind = RTR_FIELD_ARRAY, .array_length = 4, .integer = INT(32, 1, 10, 0)},
+    {.name = "arrx", .kind = RTR_FIELD_ARRAY, .array_length = 2, .integer = INT(16, 0, 16, 0)},
+    {.name = "txt", .kind = RTR_FIELD_ARRAY, .array_length = 8, .integer = TEXT8},
+    {.name = "sq",
+     .kind = RTR_FIELD_SEQUENCE,
+     .integer = INT(64, 0, 10, 0),
+     .length_type = INT(8, 0, 10, 0)},
+    {.name = "stxt",
+     .kind = RTR_FIELD_SEQUENCE,
+     .integer = TEXT8,
+     .length_type = INT(32, 0, 10, 0)},
+    {.name = "blob",
+     .kind = RTR_FIELD_SEQUENCE,
+     .integer = INT(8, 0, 16, 0),
+     .length_type = INT(32, 0, 10, 0)},
+    {.name = "struct", .kind = RTR_FIELD_INTEGER, .integer = INT(32, 1, 10, 0)},
+    {.name = "a-b c", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)},
 };
 
 static const char *const all_expected =
-	"event { name = \"p:all\"; id = 33; stream_id = 2; loglevel = 4; "
-	"model.emf.uri = \"http://x/\\\"y\\\"\"; fields := struct { "
-	"integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } _u8; "
-	"integer { size = 16; align = 8; signed = 1; encoding = none; base = 10; } _s16; "
-	"integer { size = 32; align = 8; signed = 0; encoding = none; base = 16; } _x32; "
-	"integer { size = 64; align = 8; signed = 1; encoding = none; base = 8; } _o64; "
-	"integer { size = 8; align = 8; signed = 0; encoding = none; base = 2; } _b8; "
-	"integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; byte_order = be; } _net; "
-	"enum : integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } { "
-	"\"RED\" = 0, \"GREEN\" = 1, \"BLUE \\\"b\\\"\" = 2 ... 9 } _col; "
-	"enum : integer { size = 16; align = 8; signed = 1; encoding = none; base = 10; } { "
-	"\"COLD\" = -100 ... -1, \"HOT\" = 1 ... 1000 } _tmp; "
-	"floating_point { exp_dig = 8; mant_dig = 24; align = 8; } _f; "
-	"floating_point { exp_dig = 11; mant_dig = 53; align = 8; } _d; "
-	"string { encoding = UTF8; } _s; "
-	"integer { size = 32; align = 8; signed = 1; encoding = none; base = 10; } _arr[4]; "
-	"integer { size = 16; align = 8; signed = 0; encoding = none; base = 16; } _arrx[2]; "
-	"integer { size = 8; align = 8; signed = 1; encoding = UTF8; base = 10; } _txt[8]; "
-	"integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } __sq_length; "
-	"integer { size = 64; align = 8; signed = 0; encoding = none; base = 10; } _sq[ __sq_length ]; "
-	"integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; } __stxt_length; "
-	"integer { size = 8; align = 8; signed = 1; encoding = UTF8; base = 10; } _stxt[ __stxt_length ]; "
-	"integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; } __blob_length; "
-	"integer { size = 8; align = 8; signed = 0; encoding = none; base = 16; } _blob[ __blob_length ]; "
-	"integer { size = 32; align = 8; signed = 1; encoding = none; base = 10; } _struct; "
-	"integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } _a_b_c; "
-	"}; };";
+    "event { name = \"p:all\"; id = 33; stream_id = 2; loglevel = 4; "
+    "model.emf.uri = \"http://x/\\\"y\\\"\"; fields := struct { "
+    "integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } _u8; "
+    "integer { size = 16; align = 8; signed = 1; encoding = none; base = 10; } _s16; "
+    "integer { size = 32; align = 8; signed = 0; encoding = none; base = 16; } _x32; "
+    "integer { size = 64; align = 8; signed = 1; encoding = none; base = 8; } _o64; "
+    "integer { size = 8; align = 8; signed = 0; encoding = none; base = 2; } _b8; "
+    "integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; byte_order = be; } "
+    "_net; "
+    "enum : integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } { "
+    "\"RED\" = 0, \"GREEN\" = 1, \"BLUE \\\"b\\\"\" = 2 ... 9 } _col; "
+    "enum : integer { size = 16; align = 8; signed = 1; encoding = none; base = 10; } { "
+    "\"COLD\" = -100 ... -1, \"HOT\" = 1 ... 1000 } _tmp; "
+    "floating_point { exp_dig = 8; mant_dig = 24; align = 8; } _f; "
+    "floating_point { exp_dig = 11; mant_dig = 53; align = 8; } _d; "
+    "string { encoding = UTF8; } _s; "
+    "integer { size = 32; align = 8; signed = 1; encoding = none; base = 10; } _arr[4]; "
+    "integer { size = 16; align = 8; signed = 0; encoding = none; base = 16; } _arrx[2]; "
+    "integer { size = 8; align = 8; signed = 1; encoding = UTF8; base = 10; } _txt[8]; "
+    "integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } __sq_length; "
+    "integer { size = 64; align = 8; signed = 0; encoding = none; base = 10; } _sq[ __sq_length ]; "
+    "integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; } __stxt_length; "
+    "integer { size = 8; align = 8; signed = 1; encoding = UTF8; base = 10; } _stxt[ __stxt_length "
+    "]; "
+    "integer { size = 32; align = 8; signed = 0; encoding = none; base = 10; } __blob_length; "
+    "integer { size = 8; align = 8; signed = 0; encoding = none; base = 16; } _blob[ __blob_length "
+    "]; "
+    "integer { size = 32; align = 8; signed = 1; encoding = none; base = 10; } _struct; "
+    "integer { size = 8; align = 8; signed = 0; encoding = none; base = 10; } _a_b_c; "
+    "}; };";
 
 static struct rtr_event_state st;
 
@@ -205,14 +222,14 @@ static struct rtr_ctf_meta *new_meta(void)
 	static const uint8_t uuid[16] = {0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
 					 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
 	struct rtr_clock_desc clk = {
-		.name = "monotonic",
-		.description = "a \"quoted\" clock",
-		.freq = 1000000000,
-		.offset_s = 1700000000,
-		.offset = 5,
-		.precision = 10,
-		.uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
-		.absolute = true,
+	    .name = "monotonic",
+	    .description = "a \"quoted\" clock",
+	    .freq = 1000000000,
+	    .offset_s = 1700000000,
+	    .offset = 5,
+	    .precision = 10,
+	    .uuid = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+	    .absolute = true,
 	};
 	struct rtr_ctf_meta *m = rtr_ctf_meta_create(uuid, RTR_CTF_BYTE_ORDER_LE);
 
@@ -224,13 +241,13 @@ static struct rtr_ctf_meta *new_meta(void)
 static void test_every_kind(void)
 {
 	struct rtr_event_desc ev = {
-		.provider = "p",
-		.name = "all",
-		.fields = all_fields,
-		.nr_fields = RTR_ARRAY_SIZE(all_fields),
-		.loglevel = RTR_LOGLEVEL_WARNING,
-		.state = &st,
-		.model_emf_uri = "http://x/\"y\"",
+	    .provider = "p",
+	    .name = "all",
+	    .fields = all_fields,
+	    .nr_fields = RTR_ARRAY_SIZE(all_fields),
+	    .loglevel = RTR_LOGLEVEL_WARNING,
+	    .state = &st,
+	    .model_emf_uri = "http://x/\"y\"",
 	};
 	struct rtr_ctf_meta *m = new_meta();
 	char *text, *block;
@@ -266,14 +283,14 @@ static void test_every_kind(void)
 static void test_escaping(void)
 {
 	static const struct rtr_field_desc f[] = {
-		{.name = "x", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)}};
+	    {.name = "x", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)}};
 	struct rtr_event_desc ev = {
-		.provider = "we\"ird\\",
-		.name = "new\nline\x01",
-		.fields = f,
-		.nr_fields = 1,
-		.loglevel = RTR_LOGLEVEL_NONE,
-		.state = &st,
+	    .provider = "we\"ird\\",
+	    .name = "new\nline\x01",
+	    .fields = f,
+	    .nr_fields = 1,
+	    .loglevel = RTR_LOGLEVEL_NONE,
+	    .state = &st,
 	};
 	struct rtr_ctf_meta *m = new_meta();
 	char *text;
@@ -312,8 +329,12 @@ static void test_escaping(void)
 static int check_one(const struct rtr_field_desc *f, uint32_t n, int32_t loglevel)
 {
 	struct rtr_event_desc ev = {
-		.provider = "p", .name = "e", .fields = f, .nr_fields = n, .loglevel = loglevel,
-		.state = &st,
+	    .provider = "p",
+	    .name = "e",
+	    .fields = f,
+	    .nr_fields = n,
+	    .loglevel = loglevel,
+	    .state = &st,
 	};
 	char err[256] = "";
 	int r = rtr_ctf_event_check(&ev, err, sizeof(err));
@@ -337,7 +358,8 @@ static void test_checks(void)
 	char longname[300];
 
 	memset(f, 0, sizeof(f));
-	f[0] = (struct rtr_field_desc){.name = "a", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)};
+	f[0] = (struct rtr_field_desc){
+	    .name = "a", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)};
 	CHECK_EQ_I64(check_one(f, 1, -1), 0);
 	CHECK_EQ_I64(check_one(f, 0, 14), 0);
 	CHECK_EQ_I64(check_one(f, 1, 15), -EINVAL);
@@ -384,20 +406,22 @@ static void test_checks(void)
 	f[0].integer.is_signed = 0; /* unsigned: 2^64-100 > 2^16 */
 	CHECK_EQ_I64(check_one(f, 1, -1), -EINVAL);
 
-	f[0] = (struct rtr_field_desc){.name = "q", .kind = RTR_FIELD_SEQUENCE,
-				       .integer = INT(8, 0, 10, 0), .length_type = INT(8, 1, 10, 0)};
+	f[0] = (struct rtr_field_desc){.name = "q",
+				       .kind = RTR_FIELD_SEQUENCE,
+				       .integer = INT(8, 0, 10, 0),
+				       .length_type = INT(8, 1, 10, 0)};
 	CHECK_EQ_I64(check_one(f, 1, -1), -EINVAL); /* signed length */
 	f[0].length_type.is_signed = 0;
 	CHECK_EQ_I64(check_one(f, 1, -1), 0);
 	/* "_q_length" is taken by the sequence's length field */
-	f[1] = (struct rtr_field_desc){.name = "_q_length", .kind = RTR_FIELD_INTEGER,
-				       .integer = INT(8, 0, 10, 0)};
+	f[1] = (struct rtr_field_desc){
+	    .name = "_q_length", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)};
 	CHECK_EQ_I64(check_one(f, 2, -1), -EINVAL);
 	/* names equal once sanitised */
-	f[0] = (struct rtr_field_desc){.name = "a-b", .kind = RTR_FIELD_INTEGER,
-				       .integer = INT(8, 0, 10, 0)};
-	f[1] = (struct rtr_field_desc){.name = "a.b", .kind = RTR_FIELD_INTEGER,
-				       .integer = INT(8, 0, 10, 0)};
+	f[0] = (struct rtr_field_desc){
+	    .name = "a-b", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)};
+	f[1] = (struct rtr_field_desc){
+	    .name = "a.b", .kind = RTR_FIELD_INTEGER, .integer = INT(8, 0, 10, 0)};
 	CHECK_EQ_I64(check_one(f, 2, -1), -EINVAL);
 	f[1].name = "a_c";
 	CHECK_EQ_I64(check_one(f, 2, -1), 0);
@@ -409,8 +433,10 @@ static void test_checks(void)
 	longname[sizeof(longname) - 1] = '\0';
 	f[1].name = longname;
 	CHECK_EQ_I64(check_one(f, 2, -1), -EINVAL);
-	f[0] = (struct rtr_field_desc){.name = "arr", .kind = RTR_FIELD_ARRAY,
-				       .array_length = (1u << 30) + 1, .integer = INT(8, 0, 10, 0)};
+	f[0] = (struct rtr_field_desc){.name = "arr",
+				       .kind = RTR_FIELD_ARRAY,
+				       .array_length = (1u << 30) + 1,
+				       .integer = INT(8, 0, 10, 0)};
 	CHECK_EQ_I64(check_one(f, 1, -1), -EINVAL);
 
 	{
@@ -480,16 +506,16 @@ static void test_env(void)
 {
 	struct rtr_ctf_meta *m = new_meta();
 	struct rtr_ctf_std_env e = {
-		.hostname = "host-1",
-		.procname = "app",
-		.vpid = 1234,
-		.creation_time = 86400 * 365,
-		.trace_name = "t\"n",
+	    .hostname = "host-1",
+	    .procname = "app",
+	    .vpid = 1234,
+	    .creation_time = 86400 * 365,
+	    .trace_name = "t\"n",
 	};
 	struct rtr_clock_sync pts[3] = {
-		{.clock = 1000, .mono_ns = 1000, .real_ns = 1700000000000001000, .window = 10},
-		{.clock = 2001000, .mono_ns = 2001000, .real_ns = 1700000000002001000, .window = 12},
-		{.clock = 4001000, .mono_ns = 4001000, .real_ns = 1700000000004001000, .window = 9},
+	    {.clock = 1000, .mono_ns = 1000, .real_ns = 1700000000000001000, .window = 10},
+	    {.clock = 2001000, .mono_ns = 2001000, .real_ns = 1700000000002001000, .window = 12},
+	    {.clock = 4001000, .mono_ns = 4001000, .real_ns = 1700000000004001000, .window = 9},
 	};
 	struct rtr_clock_meta cm = {0};
 	char *text;

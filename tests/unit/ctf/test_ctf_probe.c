@@ -44,7 +44,8 @@ static const struct rtr_event_desc *find(const char *name)
 	rtr__registry_lock();
 	for (struct rtr_provider *p = rtr__registry_first_locked(); p; p = p->next)
 		for (uint32_t i = 0; i < p->nr_events; i++)
-			if (!strcmp(p->events[i]->provider, "ut") && !strcmp(p->events[i]->name, name))
+			if (!strcmp(p->events[i]->provider, "ut") &&
+			    !strcmp(p->events[i]->name, name))
 				found = p->events[i];
 	rtr__registry_unlock();
 	return found;
@@ -111,7 +112,8 @@ static size_t collect(struct chan *c, unsigned char *out, size_t cap, uint64_t *
 	for (uint32_t i = 0; i < c->chan->nr_bufs; i++) {
 		struct rtr_ring_subbuf sb;
 
-		CHECK_EQ_I64(rtr_ring_flush(c->cfg, c->chan->bufs[i], RTR_RING_FLUSH_ACTIVE, true), 0);
+		CHECK_EQ_I64(rtr_ring_flush(c->cfg, c->chan->bufs[i], RTR_RING_FLUSH_ACTIVE, true),
+			     0);
 		while (rtr_ring_get_subbuf(c->cfg, c->chan->bufs[i], &sb) == 0) {
 			uint32_t magic, sid;
 			uint64_t content;
@@ -163,8 +165,8 @@ static void expect(const unsigned char **p, const unsigned char *end, uint32_t i
 	}
 	got = take_header(p, &ext);
 	if (got != id || ext != (id > 30) || *p + len > end || memcmp(*p, payload, len) != 0) {
-		fprintf(stderr, "%s: id %u (want %u), extended %d, payload mismatch %d\n", what, got,
-			id, ext, *p + len > end || memcmp(*p, payload, len) != 0);
+		fprintf(stderr, "%s: id %u (want %u), extended %d, payload mismatch %d\n", what,
+			got, id, ext, *p + len > end || memcmp(*p, payload, len) != 0);
 		CHECK(0);
 	}
 	*p += len;
@@ -193,9 +195,9 @@ static void test_client(uint32_t client, uint32_t id_base)
 	rtr_tracepoint(ut, str, NULL);
 	rtr_tracepoint(ut, str, "");
 	rtr_tracepoint(ut, str, "hello");
-	rtr_tracepoint(ut, seq8, p32, 300);   /* uint8_t length: 255 elements */
-	rtr_tracepoint(ut, seq8, NULL, 5);    /* NULL: empty */
-	rtr_tracepoint(ut, arr, NULL);        /* NULL: zeros */
+	rtr_tracepoint(ut, seq8, p32, 300); /* uint8_t length: 255 elements */
+	rtr_tracepoint(ut, seq8, NULL, 5);  /* NULL: empty */
+	rtr_tracepoint(ut, arr, NULL);	    /* NULL: zeros */
 	rtr_tracepoint(ut, arr, a3);
 	rtr_tracepoint(ut, net, 0x01020304u);
 	rtr_tracepoint(ut, mixed, 7, 2.5, "abcdef", blob, 3);
@@ -373,7 +375,7 @@ int main(void)
 			printf("client %u: no rseq here, skipped\n", client);
 			continue;
 		}
-		test_client(client, 3);  /* compact headers */
+		test_client(client, 3);	 /* compact headers */
 		test_client(client, 40); /* extended headers (ids > 30) */
 	}
 	return rtr_test_done("test_ctf_probe");

@@ -123,8 +123,8 @@ static void run(uint32_t client, const char *name, bool drain_often, unsigned re
 {
 	const struct rtr_ring_config *cfg = rtr_ctf_host_config(client);
 	struct rtr_ring_geometry geo = {.subbuf_size = 4096, .num_subbuf = 4};
-	struct rtr_ctf_stream_priv priv = {.stream_class_id = 3, .cpu_id = 0,
-					   .stream_instance_id = 0};
+	struct rtr_ctf_stream_priv priv = {
+	    .stream_class_id = 3, .cpu_id = 0, .stream_instance_id = 0};
 	struct rtr_ctf_stream_stats st;
 	struct rtr_ring_chan *chan = rtr_ring_chan_alloc(1);
 	struct rtr_event_binding b = {.chan = chan, .event_id = 5, .client = client};
@@ -220,7 +220,8 @@ int main(void)
 {
 	struct rtr_ctf_stream_priv priv = {0};
 	struct rtr_ring_geometry geo = {.subbuf_size = 4096, .num_subbuf = 4};
-	const struct rtr_ring_config *cfg = rtr_ctf_host_config(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC);
+	const struct rtr_ring_config *cfg =
+	    rtr_ctf_host_config(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC);
 	struct rtr_ring_buf *buf;
 
 	REQUIRE(mkdtemp(dir) != NULL);
