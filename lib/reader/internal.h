@@ -259,6 +259,8 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
 			 struct rtr_reader **out, char *err, size_t errlen);
 
 /* ---- utilities ---- */
+/* printf("%g") for doubles in [1e-5, 1e15); 0 outside (use printf). */
+int rtr__fmt_g(double d, char *out);
 int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf);
 
 #endif /* RTR_READER_INTERNAL_H */

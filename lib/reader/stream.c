@@ -407,6 +407,142 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 	return 0;
 }
 
+static inline __attribute__((always_inline)) int
+exec_tagged(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+{
+	/* hidden {tag; variant<tag> {flat structs}} */
+	const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
+	uint64_t tag;
+	uint32_t oi = UINT32_MAX;
+	bool save = s->emit;
+
+	s->emit = false;
+	if (rtr_unlikely(exec_int(s, tg)))
+		return -1;
+	tag = s->slots[var->src];
+	if (var->direct && tag < 256) {
+		if (var->direct[tag])
+			oi = var->opts[var->direct[tag] - 1].op;
+	} else {
+		for (uint32_t k = 0; k < var->n_opts; k++)
+			if (tag >= var->opts[k].lo && tag <= var->opts[k].hi) {
+				oi = var->opts[k].op;
+				break;
+			}
+	}
+	if (oi == UINT32_MAX) {
+		s->emit = save;
+		return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
+			    var->name ? var->name : "", tag);
+	}
+	ALIGN_POS(s, ops[oi].align);
+	for (uint32_t k = oi + 1; k < ops[oi].end; k++) {
+		const struct rtr__op *m = &ops[k];
+		int rc;
+
+		if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+			rc = exec_int(s, m);
+		else if (m->code == OP_STRING)
+			rc = exec_string(s, m);
+		else
+			rc = exec_float(s, m);
+		if (rtr_unlikely(rc)) {
+			s->emit = save;
+			return -1;
+		}
+	}
+	s->emit = save;
+	return 0;
+	}
+
+static inline __attribute__((always_inline)) int
+exec_fixed(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+{
+	const struct rtr__op *op = &ops[i];
+
+	/* static layout: one bounds check */
+	bool emit = s->emit && (op->shown | s->all);
+	const uint8_t *base;
+
+	if (rtr_unlikely(s->pos > s->end ||
+		 op->fixed_bits > s->end - s->pos))
+	return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
+		    op->name ? op->name : "", op->fixed_bits);
+	base = s->pkt + (s->pos >> 3);
+	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+	return -1;
+	for (uint32_t k = i + 1; k < op->end; k++) {
+	const struct rtr__op *m = &ops[k];
+	uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
+
+	if (m->code == OP_FLOAT) {
+		if (m->size == 32) {
+			uint32_t x = (uint32_t)v;
+			float fl;
+			double d;
+
+			memcpy(&fl, &x, 4);
+			d = fl;
+			memcpy(&v, &d, 8);
+		}
+		if (emit && (m->shown | s->all) &&
+		    push_val(s, m, RTR_VAL_FLOAT, v, 0))
+			return -1;
+		continue;
+	}
+	if (m->sign)
+		v = sext(v, m->size);
+	if (rtr_unlikely(m->slow)) {
+		uint64_t raw = m->size < 64 ? v & (((uint64_t)1 << m->size) - 1) : v;
+
+		if (m->save >= 0)
+			s->slots[m->save] = v;
+		if (m->role)
+			role_int(s, m, raw);
+		if (m->clock >= 0 && m->role != ROLE_TS_END)
+			clock_update(s, raw, m->size);
+	}
+	if (emit && (m->shown | s->all) &&
+	    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
+		return -1;
+	}
+	s->pos += op->fixed_bits;
+	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
+	return -1;
+	return 0;
+	}
+
+static inline __attribute__((always_inline)) int
+exec_flat(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+{
+	const struct rtr__op *op = &ops[i];
+
+	/* leaves only: no frame */
+	bool emit = s->emit && (op->shown | s->all);
+	bool save = s->emit;
+
+	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+	return -1;
+	s->emit = emit;
+	for (uint32_t k = i + 1; k < op->end; k++) {
+	const struct rtr__op *m = &ops[k];
+	int rc;
+
+	if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+	rc = exec_int(s, m);
+	else if (m->code == OP_STRING)
+	rc = exec_string(s, m);
+	else
+	rc = exec_float(s, m);
+	if (rtr_unlikely(rc))
+	return -1;
+	}
+	s->emit = save;
+	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
+	return -1;
+	return 0;
+	}
+
 /* Non-recursive plan interpreter: compounds push a frame; a frame ends
  * when the op index reaches its end. */
 struct frame {
@@ -421,309 +557,201 @@ struct frame {
 };
 
 static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
-			 uint32_t n)
+	 uint32_t n)
 {
 	struct frame st[RTR__MAX_DEPTH * 2 + 4];
 	int sp = 0;
 	uint32_t i = 0;
 
 	while (1) {
-		const struct rtr__op *op;
+	const struct rtr__op *op;
 
-		while (sp > 0 && i == st[sp - 1].end) {
-			struct frame *f = &st[sp - 1];
+	while (sp > 0 && i == st[sp - 1].end) {
+	struct frame *f = &st[sp - 1];
 
-			if (f->kind == OP_ARRAY && --f->left > 0) {
-				i = f->start;
-				break;
-			}
-			if (f->emitted &&
-			    push_val(s, f->op,
-				     f->kind == OP_STRUCT    ? RTR_VAL_STRUCT_END
-				     : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
-							     : RTR_VAL_ARRAY_END,
-				     0, 0))
-				return -1;
-			s->emit = f->saved_emit;
-			if (f->kind == OP_VARIANT)
-				i = f->ret;
-			sp--;
-		}
-		if (i >= n)
-			return 0;
-		op = &ops[i];
-		switch (op->code) {
-		case OP_INT_BYTE:
-		case OP_INT_BITS:
-			if (rtr_unlikely(exec_int(s, op)))
-				return -1;
-			i++;
-			break;
-		case OP_FLOAT:
-			if (exec_float(s, op))
-				return -1;
-			i++;
-			break;
-		case OP_STRING:
-			if (exec_string(s, op))
-				return -1;
-			i++;
-			break;
-		case OP_TEXT_ARRAY:
-			if (op->role == ROLE_UUID)
-				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
-							~(uint64_t)(op->align - 1));
-			if (exec_text(s, op))
-				return -1;
-			i = op->end;
-			break;
-		case OP_STRUCT: {
-			struct frame *f;
+	if (f->kind == OP_ARRAY && --f->left > 0) {
+	i = f->start;
+	break;
+	}
+	if (f->emitted &&
+	    push_val(s, f->op,
+	     f->kind == OP_STRUCT    ? RTR_VAL_STRUCT_END
+	     : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
+				     : RTR_VAL_ARRAY_END,
+	     0, 0))
+	return -1;
+	s->emit = f->saved_emit;
+	if (f->kind == OP_VARIANT)
+	i = f->ret;
+	sp--;
+	}
+	if (i >= n)
+	return 0;
+	op = &ops[i];
+	switch (op->code) {
+	case OP_INT_BYTE:
+	case OP_INT_BITS:
+	if (rtr_unlikely(exec_int(s, op)))
+	return -1;
+	i++;
+	break;
+	case OP_FLOAT:
+	if (exec_float(s, op))
+	return -1;
+	i++;
+	break;
+	case OP_STRING:
+	if (exec_string(s, op))
+	return -1;
+	i++;
+	break;
+	case OP_TEXT_ARRAY:
+	if (op->role == ROLE_UUID)
+	s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+				~(uint64_t)(op->align - 1));
+	if (exec_text(s, op))
+	return -1;
+	i = op->end;
+	break;
+	case OP_STRUCT: {
+	struct frame *f;
 
-			ALIGN_POS(s, op->align);
-			if (rtr_unlikely(s->pos > s->end))
-				return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
-					    op->name ? op->name : "", op->align);
-			if (op->tagged && !(s->emit && (op->shown | s->all))) {
-				/* hidden {tag; variant<tag> {flat structs}} */
-				const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
-				uint64_t tag;
-				uint32_t oi = UINT32_MAX;
-				bool save = s->emit;
+	ALIGN_POS(s, op->align);
+	if (rtr_unlikely(s->pos > s->end))
+	return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
+		    op->name ? op->name : "", op->align);
+	if (op->tagged && !(s->emit && (op->shown | s->all))) {
+	if (exec_tagged(s, ops, i))
+		return -1;
+	i = op->end;
+	break;
+	}
+	if (op->fixed) {
+	if (exec_fixed(s, ops, i))
+		return -1;
+	i = op->end;
+	break;
+	}
+	if (op->flat) {
+	if (exec_flat(s, ops, i))
+		return -1;
+	i = op->end;
+	break;
+	}
+	if (i + 1 == op->end) { /* empty */
+	if (s->emit && (op->shown | s->all) &&
+	    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
+	     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
+		return -1;
+	i++;
+	break;
+	}
+	if (sp >= (int)RTR_ARRAY_SIZE(st))
+	return derr(s, "types nested too deeply");
+	f = &st[sp++];
+	f->kind = OP_STRUCT;
+	f->end = op->end;
+	f->op = op;
+	f->saved_emit = s->emit;
+	f->emitted = s->emit && (op->shown | s->all);
+	if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+	return -1;
+	if (!(op->shown | s->all))
+	s->emit = false;
+	i++;
+	break;
+	}
+	case OP_VARIANT: {
+	uint64_t tag = s->slots[op->src];
+	const struct rtr__var_opt *o = NULL;
+	struct frame *f;
 
-				s->emit = false;
-				if (rtr_unlikely(exec_int(s, tg)))
-					return -1;
-				tag = s->slots[var->src];
-				if (var->direct && tag < 256) {
-					if (var->direct[tag])
-						oi = var->opts[var->direct[tag] - 1].op;
-				} else {
-					for (uint32_t k = 0; k < var->n_opts; k++)
-						if (tag >= var->opts[k].lo && tag <= var->opts[k].hi) {
-							oi = var->opts[k].op;
-							break;
-						}
-				}
-				if (oi == UINT32_MAX) {
-					s->emit = save;
-					return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
-						    var->name ? var->name : "", tag);
-				}
-				ALIGN_POS(s, ops[oi].align);
-				for (uint32_t k = oi + 1; k < ops[oi].end; k++) {
-					const struct rtr__op *m = &ops[k];
-					int rc;
+	if (op->direct && tag < 256) {
+	if (op->direct[tag])
+		o = &op->opts[op->direct[tag] - 1];
+	} else for (uint32_t k = 0; k < op->n_opts; k++) {
+	const struct rtr__var_opt *c = &op->opts[k];
+	bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
+			      (int64_t)tag <= (int64_t)c->hi)
+			   : (tag >= c->lo && tag <= c->hi);
 
-					if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
-						rc = exec_int(s, m);
-					else if (m->code == OP_STRING)
-						rc = exec_string(s, m);
-					else
-						rc = exec_float(s, m);
-					if (rtr_unlikely(rc)) {
-						s->emit = save;
-						return -1;
-					}
-				}
-				s->emit = save;
-				i = op->end;
-				break;
-			}
-			if (op->fixed) {
-				/* static layout: one bounds check */
-				bool emit = s->emit && (op->shown | s->all);
-				const uint8_t *base;
+	if (in) {
+		o = c;
+		break;
+	}
+	}
+	if (!o) {
+	if (op->sign)
+		return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
+			    op->name ? op->name : "", (int64_t)tag);
+	return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
+		    op->name ? op->name : "", tag);
+	}
+	if (sp >= (int)RTR_ARRAY_SIZE(st))
+	return derr(s, "types nested too deeply");
+	f = &st[sp++];
+	f->kind = OP_VARIANT;
+	f->end = ops[o->op].end;
+	f->ret = op->end;
+	f->op = op;
+	f->saved_emit = s->emit;
+	f->emitted = s->emit && (op->shown | s->all);
+	if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
+	return -1;
+	if (!(op->shown | s->all))
+	s->emit = false;
+	i = o->op;
+	break;
+	}
+	case OP_ARRAY:
+	case OP_SEQ: {
+	uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
+	bool emit = s->emit && (op->shown | s->all);
+	struct frame *f;
 
-				if (rtr_unlikely(s->pos > s->end ||
-						 op->fixed_bits > s->end - s->pos))
-					return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
-						    op->name ? op->name : "", op->fixed_bits);
-				base = s->pkt + (s->pos >> 3);
-				if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-					return -1;
-				for (uint32_t k = i + 1; k < op->end; k++) {
-					const struct rtr__op *m = &ops[k];
-					uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
-
-					if (m->code == OP_FLOAT) {
-						if (m->size == 32) {
-							uint32_t x = (uint32_t)v;
-							float fl;
-							double d;
-
-							memcpy(&fl, &x, 4);
-							d = fl;
-							memcpy(&v, &d, 8);
-						}
-						if (emit && (m->shown | s->all) &&
-						    push_val(s, m, RTR_VAL_FLOAT, v, 0))
-							return -1;
-						continue;
-					}
-					if (m->sign)
-						v = sext(v, m->size);
-					if (rtr_unlikely(m->slow)) {
-						uint64_t raw = m->size < 64 ? v & (((uint64_t)1 << m->size) - 1) : v;
-
-						if (m->save >= 0)
-							s->slots[m->save] = v;
-						if (m->role)
-							role_int(s, m, raw);
-						if (m->clock >= 0 && m->role != ROLE_TS_END)
-							clock_update(s, raw, m->size);
-					}
-					if (emit && (m->shown | s->all) &&
-					    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
-						return -1;
-				}
-				s->pos += op->fixed_bits;
-				if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-					return -1;
-				i = op->end;
-				break;
-			}
-			if (op->flat) {
-				/* leaves only: no frame */
-				bool emit = s->emit && (op->shown | s->all);
-				bool save = s->emit;
-
-				if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-					return -1;
-				s->emit = emit;
-				for (uint32_t k = i + 1; k < op->end; k++) {
-					const struct rtr__op *m = &ops[k];
-					int rc;
-
-					if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
-						rc = exec_int(s, m);
-					else if (m->code == OP_STRING)
-						rc = exec_string(s, m);
-					else
-						rc = exec_float(s, m);
-					if (rtr_unlikely(rc))
-						return -1;
-				}
-				s->emit = save;
-				if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-					return -1;
-				i = op->end;
-				break;
-			}
-			if (i + 1 == op->end) { /* empty */
-				if (s->emit && (op->shown | s->all) &&
-				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
-				     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
-					return -1;
-				i++;
-				break;
-			}
-			if (sp >= (int)RTR_ARRAY_SIZE(st))
-				return derr(s, "types nested too deeply");
-			f = &st[sp++];
-			f->kind = OP_STRUCT;
-			f->end = op->end;
-			f->op = op;
-			f->saved_emit = s->emit;
-			f->emitted = s->emit && (op->shown | s->all);
-			if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-				return -1;
-			if (!(op->shown | s->all))
-				s->emit = false;
-			i++;
-			break;
-		}
-		case OP_VARIANT: {
-			uint64_t tag = s->slots[op->src];
-			const struct rtr__var_opt *o = NULL;
-			struct frame *f;
-
-			if (op->direct && tag < 256) {
-				if (op->direct[tag])
-					o = &op->opts[op->direct[tag] - 1];
-			} else for (uint32_t k = 0; k < op->n_opts; k++) {
-				const struct rtr__var_opt *c = &op->opts[k];
-				bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
-						      (int64_t)tag <= (int64_t)c->hi)
-						   : (tag >= c->lo && tag <= c->hi);
-
-				if (in) {
-					o = c;
-					break;
-				}
-			}
-			if (!o) {
-				if (op->sign)
-					return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
-						    op->name ? op->name : "", (int64_t)tag);
-				return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
-					    op->name ? op->name : "", tag);
-			}
-			if (sp >= (int)RTR_ARRAY_SIZE(st))
-				return derr(s, "types nested too deeply");
-			f = &st[sp++];
-			f->kind = OP_VARIANT;
-			f->end = ops[o->op].end;
-			f->ret = op->end;
-			f->op = op;
-			f->saved_emit = s->emit;
-			f->emitted = s->emit && (op->shown | s->all);
-			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
-				return -1;
-			if (!(op->shown | s->all))
-				s->emit = false;
-			i = o->op;
-			break;
-		}
-		case OP_ARRAY:
-		case OP_SEQ: {
-			uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
-			bool emit = s->emit && (op->shown | s->all);
-			struct frame *f;
-
-			if (op->role == ROLE_UUID)
-				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
-							~(uint64_t)(op->align - 1));
-			ALIGN_POS(s, op->align);
-			if (rtr_unlikely(s->pos > s->end))
-				return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
-					    op->name ? op->name : "", op->align);
-			if (op->elem_min_bits_zero) {
-				if (cnt > s->budget)
-					return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
-						    op->name ? op->name : "", cnt);
-				s->budget -= cnt;
-			} else if (cnt > s->end - s->pos) {
-				return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
-					    op->code == OP_SEQ ? "sequence" : "array",
-					    op->name ? op->name : "", cnt);
-			}
-			if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
-				return -1;
-			if (cnt == 0) {
-				if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
-					return -1;
-				i = op->end;
-				break;
-			}
-			if (sp >= (int)RTR_ARRAY_SIZE(st))
-				return derr(s, "types nested too deeply");
-			f = &st[sp++];
-			f->kind = OP_ARRAY;
-			f->end = op->end;
-			f->start = i + 1;
-			f->left = cnt;
-			f->op = op;
-			f->saved_emit = s->emit;
-			f->emitted = emit;
-			if (!(op->shown | s->all))
-				s->emit = false;
-			i++;
-			break;
-		}
-		default:
-			return derr(s, "internal error: bad op %d", op->code);
-		}
+	if (op->role == ROLE_UUID)
+	s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+				~(uint64_t)(op->align - 1));
+	ALIGN_POS(s, op->align);
+	if (rtr_unlikely(s->pos > s->end))
+	return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
+		    op->name ? op->name : "", op->align);
+	if (op->elem_min_bits_zero) {
+	if (cnt > s->budget)
+		return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
+			    op->name ? op->name : "", cnt);
+	s->budget -= cnt;
+	} else if (cnt > s->end - s->pos) {
+	return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
+		    op->code == OP_SEQ ? "sequence" : "array",
+		    op->name ? op->name : "", cnt);
+	}
+	if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
+	return -1;
+	if (cnt == 0) {
+	if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
+		return -1;
+	i = op->end;
+	break;
+	}
+	if (sp >= (int)RTR_ARRAY_SIZE(st))
+	return derr(s, "types nested too deeply");
+	f = &st[sp++];
+	f->kind = OP_ARRAY;
+	f->end = op->end;
+	f->start = i + 1;
+	f->left = cnt;
+	f->op = op;
+	f->saved_emit = s->emit;
+	f->emitted = emit;
+	if (!(op->shown | s->all))
+	s->emit = false;
+	i++;
+	break;
+	}
+	default:
+	return derr(s, "internal error: bad op %d", op->code);
+	}
 	}
 }
 
@@ -734,6 +762,22 @@ static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
 		return 0;
 	s->emit_scope = scope;
 	s->emit = (emit || s->all) && (pl->shown || s->all) && !s->no_emit;
+	/* common roots without the interpreter loop */
+	if (pl->ops[0].code == OP_STRUCT && !s->all) {
+		const struct rtr__op *op = &pl->ops[0];
+
+		if (op->tagged && !s->emit) {
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s, "structure aligned on %u bits starts past the end of the packet content",
+					    op->align);
+			return exec_tagged(s, pl->ops, 0);
+		}
+		if (op->fixed) {
+			ALIGN_POS(s, op->align);
+			return exec_fixed(s, pl->ops, 0);
+		}
+	}
 	return exec_plan_ops(s, pl->ops, pl->n);
 }
 

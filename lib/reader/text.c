@@ -462,11 +462,137 @@ static void put_enum(struct rtr_text *t, const struct rtr_value *v)
 	PUTS(t, " )");
 }
 
+/* printf("%g") of a double in [1e-5, 1e15), exactly rounded (half to
+ * even on the exact binary value, as glibc does); returns the length, or
+ * 0 when the value is outside the fast range. */
+int rtr__fmt_g(double d, char *out)
+{
+	static const uint64_t p5[] = { 1, 5, 25, 125, 625, 3125, 15625, 78125,
+				       390625, 1953125, 9765625 };
+	uint64_t bits, m, q;
+	int e, x, n = 0;
+	double a = d < 0 ? -d : d;
+	char dig[8];
+
+	if (!(a >= 1e-5 && a < 1e15))
+		return 0;
+	memcpy(&bits, &d, 8);
+	m = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
+	e = (int)((bits >> 52) & 0x7ff) - 1075;
+	/* estimate the decimal exponent, then fix it */
+	x = 0;
+	{
+		double t = a;
+
+		while (t >= 10.0) {
+			t /= 10.0;
+			x++;
+		}
+		while (t < 1.0) {
+			t *= 10.0;
+			x--;
+		}
+	}
+	for (int tries = 0; tries < 3; tries++) {
+		int k = 5 - x;
+		bool up;
+
+		if (k >= 0) {
+			unsigned __int128 num = (unsigned __int128)m * p5[k];
+			int sh = -(e + k);
+			unsigned __int128 rem, half;
+
+			if (sh <= 0 || sh >= 120)
+				return 0;
+			q = (uint64_t)(num >> sh);
+			rem = num & ((((unsigned __int128)1) << sh) - 1);
+			half = ((unsigned __int128)1) << (sh - 1);
+			up = rem > half || (rem == half && (q & 1));
+		} else {
+			int kk = -k, sh = kk - e;
+			uint64_t div, rem;
+
+			if (kk > 10 || sh <= 0 || sh > 60)
+				return 0;
+			div = p5[kk] << sh;
+			if (div >> sh != p5[kk])
+				return 0;
+			q = m / div;
+			rem = m % div;
+			up = rem * 2 > div || (rem * 2 == div && (q & 1));
+		}
+		if (up)
+			q++;
+		if (q >= 1000000) {
+			if (q == 1000000 && up) { /* rounded up to 10^6 */
+				q = 100000;
+				x++;
+				break;
+			}
+			x++;
+			continue;
+		}
+		if (q < 100000) {
+			x--;
+			continue;
+		}
+		break;
+	}
+	if (q < 100000 || q > 999999)
+		return 0;
+	for (int i = 5; i >= 0; i--) {
+		dig[i] = (char)('0' + q % 10);
+		q /= 10;
+	}
+	{
+		int nd = 6;
+
+		while (nd > 1 && dig[nd - 1] == '0')
+			nd--;
+		if (d < 0)
+			out[n++] = '-';
+		if (x < -4 || x >= 6) {
+			out[n++] = dig[0];
+			if (nd > 1) {
+				out[n++] = '.';
+				for (int i = 1; i < nd; i++)
+					out[n++] = dig[i];
+			}
+			out[n++] = 'e';
+			out[n++] = x < 0 ? '-' : '+';
+			if (x < 0)
+				x = -x;
+			if (x >= 100)
+				out[n++] = (char)('0' + x / 100);
+			out[n++] = (char)('0' + (x / 10) % 10);
+			out[n++] = (char)('0' + x % 10);
+		} else if (x >= 0) {
+			for (int i = 0; i <= x; i++)
+				out[n++] = i < 6 ? dig[i] : '0';
+			if (nd > x + 1) {
+				out[n++] = '.';
+				for (int i = x + 1; i < nd; i++)
+					out[n++] = dig[i];
+			}
+		} else {
+			out[n++] = '0';
+			out[n++] = '.';
+			for (int i = 0; i < -x - 1; i++)
+				out[n++] = '0';
+			for (int i = 0; i < nd; i++)
+				out[n++] = dig[i];
+		}
+	}
+	return n;
+}
+
 static void put_float(struct rtr_text *t, double d)
 {
 	char b[64];
-	int n = snprintf(b, sizeof(b), "%g", d);
+	int n = rtr__fmt_g(d, b);
 
+	if (!n)
+		n = snprintf(b, sizeof(b), "%g", d);
 	if (n > 0)
 		put(t, b, (size_t)n);
 }

@@ -151,8 +151,55 @@ static void test_timestamps(void)
 	free(out);
 }
 
+/* The hand-written %g must match glibc's for any double it accepts. */
+static void test_fmt_g(void)
+{
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+	int bad = 0, fast = 0;
+	static const double fixed[] = { 0.1, 0.5, 1.5, 2.5, 1e-5, 99999.95, 999999.5,
+					999999.4999, 123456.5, 1234567.5, 0.000125,
+					3.14159265358979, 1e14, 9.999995e14, 100000.0,
+					-2.5e-3, 0.00001234565, 5e-5, 65536.0, 1.0 };
+
+	for (int i = 0; i < 2000000 + (int)RTR_ARRAY_SIZE(fixed); i++) {
+		double d;
+		char a[64], b[64];
+		int n;
+
+		if (i < (int)RTR_ARRAY_SIZE(fixed)) {
+			d = fixed[i];
+		} else {
+			uint64_t bits;
+
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			/* exponents spread over the fast range and around it */
+			bits = (x & 0x800fffffffffffffull) |
+			       ((uint64_t)(1000 + (x >> 40) % 90) << 52);
+			if (i % 4 == 0) /* short decimals: many exact ties */
+				d = (double)(int64_t)(x % 2000001) / (double)(1 + (x >> 50) % 1000);
+			else
+				memcpy(&d, &bits, 8);
+		}
+		n = rtr__fmt_g(d, a);
+		if (!n)
+			continue;
+		fast++;
+		a[n] = 0;
+		snprintf(b, sizeof(b), "%g", d);
+		if (strcmp(a, b)) {
+			if (bad++ < 5)
+				fprintf(stderr, "%%g of %.17g: got %s, want %s\n", d, a, b);
+		}
+	}
+	CHECK(bad == 0);
+	CHECK(fast > 1000000);
+}
+
 int main(void)
 {
+	test_fmt_g();
 	test_fields();
 	test_timestamps();
 	return rtr_test_done("test_text");
