@@ -24,6 +24,8 @@
  * boot id and the process-wide source, both read-only to them) unless stated.
  *
  * Needs a 64-bit target with __int128 (every Linux target we build for).
+ * Uses clock_gettime(): programs compiled in a strict ISO mode (-std=c11
+ * rather than gnu11) must define _POSIX_C_SOURCE=200809L (or _GNU_SOURCE).
  */
 #ifndef RINGTRACE_CLOCK_H
 #define RINGTRACE_CLOCK_H

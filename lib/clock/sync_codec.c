@@ -339,7 +339,7 @@ static int parse_i64(struct cursor *c, int64_t *v, const char *what)
 {
 	const char *start = c->p;
 	bool neg = false;
-	uint64_t u;
+	uint64_t u = 0;
 	int r;
 
 	if (c->p < c->end && *c->p == '-') {
