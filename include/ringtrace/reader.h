@@ -99,6 +99,7 @@ struct rtr_msg {
 	/* RTR_MSG_EVENT */
 	const char *name;         /* event class name, NULL if none */
 	uint64_t event_class_id;
+	uint32_t class_index;     /* dense over all traces, < rtr_reader_class_count() */
 	bool has_clock;
 	uint64_t cycles;          /* clock value */
 	int64_t ns;               /* nanoseconds from origin */

@@ -927,6 +927,7 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		m->ns_error = 0;
 		m->name = ec->name;
 		m->event_class_id = ec->id;
+		m->class_index = ec->gindex;
 		m->has_clock = s->sc->clock >= 0;
 		m->cycles = s->ev_clock;
 		if (m->has_clock)

@@ -24,6 +24,17 @@ struct trace_hdr {
 	bool pre_dom;
 };
 
+/* Line template of an event class whose fields are all scalars: the text
+ * between the values never changes. */
+struct tpl {
+	bool tried, ok;
+	size_t nv;          /* number of value records it applies to */
+	char *lit;          /* literal bytes */
+	uint32_t nslot;
+	uint32_t *val;      /* value index of each slot */
+	uint32_t *off;      /* literal i: lit[off[i], off[i + 1]) */
+};
+
 struct rtr_text {
 	struct rtr_reader *r;
 	int fd;
@@ -45,6 +56,12 @@ struct rtr_text {
 	struct trace_hdr *th;
 	size_t nth;
 	bool start_line;
+	struct tpl *tpls;
+	size_t ntpl;
+	uint64_t flushes;
+	bool capturing, capture_bad;
+	uint32_t *cap_s, *cap_e, *cap_v;
+	size_t ncap, cap_cap;
 };
 
 /* ------------------------------------------------------------------ */
@@ -54,6 +71,7 @@ static void flush_out(struct rtr_text *t)
 {
 	size_t off = 0;
 
+	t->flushes++;
 	while (off < t->len && !t->werr) {
 		ssize_t w = write(t->fd, t->buf + off, t->len - off);
 
@@ -612,6 +630,27 @@ static const char *scope_label(uint32_t s)
 	}
 }
 
+static inline void put_scalar(struct rtr_text *t, const struct rtr_value *v)
+{
+	switch (v->kind) {
+	case RTR_VAL_UINT:
+	case RTR_VAL_SINT:
+		if (rtr_unlikely(v->cls->t->kind == TK_ENUM))
+			put_enum(t, v);
+		else
+			put_int(t, v);
+		break;
+	case RTR_VAL_FLOAT:
+		put_float(t, v->v.d);
+		break;
+	case RTR_VAL_STRING:
+		put_escaped(t, v->v.s, (size_t)v->len);
+		break;
+	default:
+		break;
+	}
+}
+
 static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 		       size_t n)
 {
@@ -674,6 +713,38 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 				p->count++;
 			}
 		}
+		if (rtr_unlikely(t->capturing)) {
+			if (v->kind == RTR_VAL_ARRAY_BEGIN ||
+			    v->kind == RTR_VAL_VARIANT_BEGIN) {
+				t->capture_bad = true;
+			} else if (v->kind != RTR_VAL_STRUCT_BEGIN) {
+				if (t->ncap == t->cap_cap) {
+					size_t nc = t->cap_cap ? t->cap_cap * 2 : 64;
+					uint32_t *a = realloc(t->cap_s, nc * sizeof(*a));
+					uint32_t *b = a ? realloc(t->cap_e, nc * sizeof(*b)) : NULL;
+					uint32_t *c = b ? realloc(t->cap_v, nc * sizeof(*c)) : NULL;
+
+					if (a)
+						t->cap_s = a;
+					if (b)
+						t->cap_e = b;
+					if (c)
+						t->cap_v = c;
+					if (!c) {
+						t->capture_bad = true;
+						t->capturing = false;
+						goto print;
+					}
+					t->cap_cap = nc;
+				}
+				t->cap_s[t->ncap] = (uint32_t)t->len;
+				put_scalar(t, v);
+				t->cap_e[t->ncap] = (uint32_t)t->len;
+				t->cap_v[t->ncap++] = (uint32_t)i;
+				continue;
+			}
+		}
+print:
 		switch (v->kind) {
 		case RTR_VAL_STRUCT_BEGIN:
 			putc1(t, '{');
@@ -843,12 +914,49 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
 	*domp = dom;
 }
 
+static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start,
+		     size_t nv)
+{
+	size_t nlit = t->len - start, o = 0;
+	char *lit = malloc(nlit + 1);
+	uint32_t *val = malloc((t->ncap + 1) * sizeof(*val));
+	uint32_t *off = malloc((t->ncap + 2) * sizeof(*off));
+	size_t from = start;
+
+	if (!lit || !val || !off) {
+		free(lit);
+		free(val);
+		free(off);
+		return;
+	}
+	for (size_t i = 0; i < t->ncap; i++) {
+		off[i] = (uint32_t)o;
+		memcpy(lit + o, t->buf + from, t->cap_s[i] - from);
+		o += t->cap_s[i] - from;
+		from = t->cap_e[i];
+		val[i] = t->cap_v[i];
+	}
+	off[t->ncap] = (uint32_t)o;
+	memcpy(lit + o, t->buf + from, t->len - from);
+	o += t->len - from;
+	off[t->ncap + 1] = (uint32_t)o;
+	tp->lit = lit;
+	tp->val = val;
+	tp->off = off;
+	tp->nslot = (uint32_t)t->ncap;
+	tp->nv = nv;
+	tp->ok = true;
+}
+
 static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 {
 	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
 	unsigned f = t->o.fields;
 	const struct trace_hdr *h = hdr_of(t, m->stream);
 	bool dom = false;
+	struct tpl *tp;
+	size_t lit_start = 0;
+	uint64_t flushes = 0;
 
 	t->start_line = true;
 	if (m->has_clock) {
@@ -891,6 +999,25 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 				PUTS(t, ") ");
 		}
 		t->start_line = !pn;
+	}
+	tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
+	if (tp && tp->ok && tp->nv == m->n_values) {
+		for (uint32_t i = 0; i < tp->nslot; i++) {
+			put(t, tp->lit + tp->off[i], tp->off[i + 1] - tp->off[i]);
+			put_scalar(t, &m->values[tp->val[i]]);
+		}
+		put(t, tp->lit + tp->off[tp->nslot],
+		    tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
+		return;
+	}
+	if (tp && !tp->tried) {
+		/* print normally once, noting where the values went */
+		room(t, 65536);
+		lit_start = t->len;
+		flushes = t->flushes;
+		t->capturing = true;
+		t->capture_bad = false;
+		t->ncap = 0;
 	}
 	if (!pn && h && h->pre) {
 		put(t, h->pre, h->pre_len);
@@ -937,6 +1064,12 @@ class_fields:
 		PUTS(t, ", ");
 	put_values(t, m->values, m->n_values);
 	putc1(t, '\n');
+	if (t->capturing) {
+		t->capturing = false;
+		tp->tried = true;
+		if (!t->capture_bad && flushes == t->flushes)
+			make_tpl(t, tp, lit_start, m->n_values);
+	}
 }
 
 static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
@@ -1018,6 +1151,14 @@ struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
 		free(t);
 		return NULL;
 	}
+	t->ntpl = rtr_reader_class_count(r);
+	t->tpls = calloc(t->ntpl + 1, sizeof(*t->tpls));
+	if (!t->tpls) {
+		free(t->buf);
+		free(t->th);
+		free(t);
+		return NULL;
+	}
 	t->cap = OUTBUF;
 	t->r = r;
 	t->fd = out_fd;
@@ -1052,6 +1193,15 @@ int rtr_text_destroy(struct rtr_text *t)
 	e = t->werr;
 	for (size_t i = 0; i < t->nth; i++)
 		free(t->th[i].pre);
+	for (size_t i = 0; i < t->ntpl; i++) {
+		free(t->tpls[i].lit);
+		free(t->tpls[i].val);
+		free(t->tpls[i].off);
+	}
+	free(t->tpls);
+	free(t->cap_s);
+	free(t->cap_e);
+	free(t->cap_v);
 	free(t->buf);
 	free(t->th);
 	free(t);
