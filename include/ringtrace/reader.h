@@ -235,6 +235,12 @@ RTR_EXPORT struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd,
 					    const struct rtr_text_options *o);
 /* Prints one message. Returns 0 or -1 (write error, errno set). */
 RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
+/* Prints every remaining message of r. progress (may be NULL) is called
+ * every 65536 messages. Returns 0, -1 on a reader error
+ * (rtr_reader_error) or -2 on a write error (errno set). */
+RTR_EXPORT int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
+			      void (*progress)(struct rtr_reader *r,
+					       uint64_t n));
 /* Flushes and frees. Returns 0 or -1 on write error. */
 RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
 

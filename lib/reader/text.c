@@ -32,6 +32,7 @@ struct tpl {
 	char *lit;          /* literal bytes */
 	uint32_t nslot;
 	uint32_t *val;      /* value index of each slot */
+	uint8_t *fmt;       /* formatter of each slot (enum slot_fmt) */
 	uint32_t *off;      /* literal i: lit[off[i], off[i + 1]) */
 };
 
@@ -914,19 +915,40 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
 	*domp = dom;
 }
 
+enum slot_fmt { SF_UDEC, SF_SDEC, SF_INT, SF_ENUM, SF_FLOAT, SF_STRING };
+
+static uint8_t slot_fmt(const struct rtr_value *v)
+{
+	switch (v->kind) {
+	case RTR_VAL_UINT:
+	case RTR_VAL_SINT:
+		if (v->cls->t->kind == TK_ENUM)
+			return SF_ENUM;
+		if (v->cls->t->base != 10)
+			return SF_INT;
+		return v->kind == RTR_VAL_SINT ? SF_SDEC : SF_UDEC;
+	case RTR_VAL_FLOAT:
+		return SF_FLOAT;
+	default:
+		return SF_STRING;
+	}
+}
+
 static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start,
-		     size_t nv)
+		     size_t nv, const struct rtr_value *vals)
 {
 	size_t nlit = t->len - start, o = 0;
 	char *lit = malloc(nlit + 1);
 	uint32_t *val = malloc((t->ncap + 1) * sizeof(*val));
 	uint32_t *off = malloc((t->ncap + 2) * sizeof(*off));
+	uint8_t *fmt = malloc(t->ncap + 1);
 	size_t from = start;
 
-	if (!lit || !val || !off) {
+	if (!lit || !val || !off || !fmt) {
 		free(lit);
 		free(val);
 		free(off);
+		free(fmt);
 		return;
 	}
 	for (size_t i = 0; i < t->ncap; i++) {
@@ -935,6 +957,7 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start,
 		o += t->cap_s[i] - from;
 		from = t->cap_e[i];
 		val[i] = t->cap_v[i];
+		fmt[i] = slot_fmt(&vals[val[i]]);
 	}
 	off[t->ncap] = (uint32_t)o;
 	memcpy(lit + o, t->buf + from, t->len - from);
@@ -943,6 +966,7 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start,
 	tp->lit = lit;
 	tp->val = val;
 	tp->off = off;
+	tp->fmt = fmt;
 	tp->nslot = (uint32_t)t->ncap;
 	tp->nv = nv;
 	tp->ok = true;
@@ -1003,8 +1027,26 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 	tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
 	if (tp && tp->ok && tp->nv == m->n_values) {
 		for (uint32_t i = 0; i < tp->nslot; i++) {
+			const struct rtr_value *v = &m->values[tp->val[i]];
+
 			put(t, tp->lit + tp->off[i], tp->off[i + 1] - tp->off[i]);
-			put_scalar(t, &m->values[tp->val[i]]);
+			switch (tp->fmt[i]) {
+			case SF_UDEC:
+				put_u64(t, v->v.u);
+				break;
+			case SF_SDEC:
+				put_i64(t, v->v.i);
+				break;
+			case SF_STRING:
+				put_escaped(t, v->v.s, (size_t)v->len);
+				break;
+			case SF_FLOAT:
+				put_float(t, v->v.d);
+				break;
+			default:
+				put_scalar(t, v);
+				break;
+			}
 		}
 		put(t, tp->lit + tp->off[tp->nslot],
 		    tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
@@ -1068,7 +1110,7 @@ class_fields:
 		t->capturing = false;
 		tp->tried = true;
 		if (!t->capture_bad && flushes == t->flushes)
-			make_tpl(t, tp, lit_start, m->n_values);
+			make_tpl(t, tp, lit_start, m->n_values, m->values);
 	}
 }
 
@@ -1197,6 +1239,7 @@ int rtr_text_destroy(struct rtr_text *t)
 		free(t->tpls[i].lit);
 		free(t->tpls[i].val);
 		free(t->tpls[i].off);
+		free(t->tpls[i].fmt);
 	}
 	free(t->tpls);
 	free(t->cap_s);
@@ -1210,4 +1253,25 @@ int rtr_text_destroy(struct rtr_text *t)
 		return -1;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* drain (a two-thread pipeline copying batches of messages to a
+ * formatting thread was measured slower: the copies cost more than the
+ * formatting they offload)                                            */
+
+int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
+		   void (*progress)(struct rtr_reader *r, uint64_t n))
+{
+	struct rtr_msg m;
+	uint64_t n = 0;
+	int rc;
+
+	while ((rc = rtr_reader_next(r, &m)) == 1) {
+		if (rtr_text_print(t, &m))
+			return -2;
+		if (progress && !(++n & 0xffff))
+			progress(r, n);
+	}
+	return rc < 0 ? -1 : 0;
 }

@@ -45,6 +45,11 @@ static void view_usage(FILE *f)
 		"names the file, the offset and what was expected).\n");
 }
 
+static void progress(struct rtr_reader *r, uint64_t n)
+{
+	rtr_cli_progress(r, n, false);
+}
+
 int rtr_cmd_view(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -66,8 +71,6 @@ int rtr_cmd_view(int argc, char **argv)
 	struct rtr_cli_read rd;
 	struct rtr_reader *r;
 	struct rtr_text *t;
-	struct rtr_msg m;
-	uint64_t nev = 0;
 	int c, rc, ret = 0;
 
 	memset(&to, 0, sizeof(to));
@@ -127,21 +130,17 @@ int rtr_cmd_view(int argc, char **argv)
 		free(rd.patterns);
 		return 1;
 	}
-	while ((rc = rtr_reader_next(r, &m)) == 1) {
-		if (rtr_text_print(t, &m)) {
-			perror("ringtrace view: error: write");
-			ret = 1;
-			break;
-		}
-		if (!(++nev & 0xffff))
-			rtr_cli_progress(r, nev, false);
+	rc = rtr_text_drain(t, r, progress);
+	if (rc == -2) {
+		perror("ringtrace view: error: write");
+		ret = 1;
 	}
-	rtr_cli_progress(r, nev, true);
+	rtr_cli_progress(r, 0, true);
 	if (rtr_text_destroy(t) && !ret) {
 		perror("ringtrace view: error: write");
 		ret = 1;
 	}
-	if (rc < 0) {
+	if (rc == -1) {
 		fprintf(stderr, "ringtrace view: error: %s\n", rtr_reader_error(r));
 		ret = 1;
 	}
