@@ -385,6 +385,18 @@ static int do_channel(const struct rtr_proto_channel *m, int wake_fd, const char
 	return r;
 }
 
+static void prefault(void *addr, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+		return;
+#endif
+	/* Older kernels: read one byte per page (a shared memfd mapping is
+	 * mapped writable by a read fault: no dirty accounting on shmem). */
+	for (size_t off = 0; off < len; off += 4096)
+		(void)*(volatile const char *)((const char *)addr + off);
+}
+
 /* Maps fd as buffer `cpu` of c. *consumed tells whether fd was closed (it
  * was, on success and when a mapped buffer had to be destroyed again). */
 static int map_one(struct rt_channel *c, uint32_t cpu, int fd, bool *consumed, const char **why)
@@ -411,6 +423,10 @@ static int map_one(struct rt_channel *c, uint32_t cpu, int fd, bool *consumed, c
 		*why = "buffer index does not match its position";
 		return -EPROTO;
 	}
+	/* Map every page now, while registering: a first-touch fault costs
+	 * microseconds, and probes would otherwise take one per page of the
+	 * buffer (the host allocated the pages already; this only maps them). */
+	prefault(b->ctl, b->map_size);
 	/* The mapping keeps the memory; the descriptor is not needed. */
 	close(b->fd);
 	b->fd = -1;

@@ -7,6 +7,8 @@
  *   burst N         one thread pinned to CPU 0 emits rec:tick(0, 0..N-1)
  *   kill SIDE       emits rec:tick(0, i) forever; after each commit stores
  *                   i + 1 in SIDE (word 1; word 0 = pid): killed by the test
+ *   forkmt N        two threads trace while the main thread forks N children
+ *                   one after the other, each emitting 1000 rec:tick(child#)
  *   fork SELF       parent, fork child and the child's exec'd image
  *                   (SELF exec) each emit rec:proc and 100 rec:tick
  *   exec            (used by fork)
@@ -134,6 +136,43 @@ static int mode_fork(const char *self)
 	return 0;
 }
 
+static void *forkmt_thread(void *arg)
+{
+	uint32_t t = (uint32_t)(uintptr_t)arg;
+
+	for (uint64_t i = 0; i < 50000; i++) {
+		rtr_tracepoint(rec, tick, t, i);
+		if ((i & 255) == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static int mode_forkmt(int n)
+{
+	pthread_t t[2];
+	int bad = 0;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, forkmt_thread, (void *)(uintptr_t)(100 + i));
+	for (int c = 0; c < n; c++) {
+		pid_t pid = fork();
+		int st;
+
+		if (pid < 0)
+			return 1;
+		if (pid == 0) {
+			ticks((uint32_t)c, 1000);
+			_exit(0);
+		}
+		if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+			bad++;
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	return bad ? 2 : 0;
+}
+
 static int mode_exec(void)
 {
 	rtr_tracepoint(rec, proc, "exec", getpid(), getppid());
@@ -250,6 +289,8 @@ int main(int argc, char **argv)
 		return mode_kill(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "fork"))
 		return mode_fork(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "forkmt"))
+		return mode_forkmt(atoi(argv[2]));
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return mode_exec();
 	if (argc >= 2 && !strcmp(argv[1], "hostile"))

@@ -628,6 +628,61 @@ static void test_fork(void)
 	evs_free(&bt);
 }
 
+/* fork() while other threads trace: the parent's threads lose nothing,
+ * every child is recorded as its own process, nothing of the parent's
+ * buffers leaks into a child's trace. */
+static void test_forkmt(void)
+{
+	const char *args[] = {
+	    "--subbuf-size", "256k", "--num-subbuf", "16", "--", REC_APP, "forkmt", "8", NULL};
+	uint64_t next[2] = {0, 0}, events, lost;
+	int child_count[8] = {0}, child_pid[8] = {0}, parent_pid = 0, bad = 0;
+	struct evs bt;
+	char *err;
+
+	CHECK_EQ_I64(record(args, 60), 0);
+	REQUIRE(summary(&events, &lost));
+	CHECK_EQ_U64(lost, 0);
+	err = record_err();
+	CHECK(strstr(err, "(9 process traces)") != NULL);
+	free(err);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_STR_EQ(bt.err, "");
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t s;
+
+		if (!tick(&bt.v[i], &t, &s)) {
+			bad++;
+			continue;
+		}
+		if (t == 100 || t == 101) {
+			if (!parent_pid)
+				parent_pid = bt.v[i].pid;
+			if (bt.v[i].pid != parent_pid || s != next[t - 100])
+				bad++;
+			next[t - 100] = s + 1;
+		} else if (t < 8) {
+			if (!child_pid[t])
+				child_pid[t] = bt.v[i].pid;
+			if (bt.v[i].pid != child_pid[t] || bt.v[i].pid == parent_pid ||
+			    s != (uint64_t)child_count[t])
+				bad++;
+			child_count[t]++;
+		} else {
+			bad++;
+		}
+	}
+	CHECK_EQ_I64(bad, 0);
+	CHECK_EQ_U64(next[0], 50000);
+	CHECK_EQ_U64(next[1], 50000);
+	for (int c = 0; c < 8; c++)
+		CHECK_EQ_I64(child_count[c], 1000);
+	CHECK_EQ_U64(events, 100000 + 8000);
+	evs_free(&bt);
+}
+
 /* A program corrupting its buffers and talking garbage to the host: record
  * finishes in bounded time with the program's status, reports the damage,
  * and the trace keeps what is intact. */
@@ -730,7 +785,8 @@ int main(int argc, char **argv)
 	} tests[] = {
 	    {"fields", test_fields},	   {"threads", test_threads}, {"loss", test_loss},
 	    {"overwrite", test_overwrite}, {"kill", test_kill},	      {"fork", test_fork},
-	    {"hostile", test_hostile},	   {"status", test_status},   {"dormant", test_dormant},
+	    {"forkmt", test_forkmt},	   {"hostile", test_hostile}, {"status", test_status},
+	    {"dormant", test_dormant},
 	};
 	int rc = -1;
 
