@@ -111,9 +111,9 @@ for threads in 1 2; do
 		echo "BENCH compare.$t.ns_per_event_best.${threads}t $nsmin ns"
 		echo "BENCH compare.$t.bytes_per_event.${threads}t $bpe bytes"
 		echo "BENCH compare.$t.lost.${threads}t $lost events"
-		eval "${t}_ns=$ns ${t}_nsmin=$nsmin ${t}_bpe=$bpe"
+		eval "${t}_ns=$ns ${t}_nsmin=$nsmin ${t}_bpe=$bpe ${t}_bytes=$bytes ${t}_events=$events"
 	done
-	echo "BENCH compare.rtr.packet_overhead.${threads}t $(awk -v b="$rtr_bpe" 'BEGIN {printf "%.3f", (b / 12.0 - 1) * 100}') %"
+	echo "BENCH compare.rtr.packet_overhead.${threads}t $(awk -v b="$rtr_bytes" -v e="$rtr_events" 'BEGIN {printf "%.4f", (b / (12.0 * e) - 1) * 100}') %"
 	echo "BENCH compare.ratio.lttng_vs_rtr.ns.${threads}t $(awk -v a="$lttng_ns" -v b="$rtr_ns" 'BEGIN {printf "%.2f", a / b}') ratio"
 	echo "BENCH compare.ratio.lttng_vs_rtr.ns_best.${threads}t $(awk -v a="$lttng_nsmin" -v b="$rtr_nsmin" 'BEGIN {printf "%.2f", a / b}') ratio"
 	echo "BENCH compare.ratio.lttng_vs_rtr.bytes.${threads}t $(awk -v a="$lttng_bpe" -v b="$rtr_bpe" 'BEGIN {printf "%.3f", a / b}') ratio"
