@@ -12,6 +12,8 @@
  *   fork SELF       parent, fork child and the child's exec'd image
  *                   (SELF exec) each emit rec:proc and 100 rec:tick
  *   exec            (used by fork)
+ *   outlive SIDE    forks a child that traces for 1.5 s more, then writes
+ *                   "done <n>" to SIDE; the parent exits at once
  *   hostile         emits, corrupts its own buffers and talks garbage to the
  *                   session host, emits more
  *   exit CODE       emits one event, exits with CODE
@@ -173,6 +175,51 @@ static int mode_forkmt(int n)
 	return bad ? 2 : 0;
 }
 
+static int mode_outlive(const char *side)
+{
+	int p[2];
+	char c1;
+	pid_t c;
+
+	ticks(0, 10);
+	if (pipe(p) < 0)
+		return 1;
+	c = fork();
+	if (c < 0)
+		return 1;
+	if (c == 0) {
+		struct timespec pause = {0, 100000};
+		time_t end = time(NULL) + 2;
+		uint64_t i = 0;
+		FILE *f;
+
+		/* Keeps writing while the host stops it and goes away: the
+		 * runtime must take its buffers away under running probes. */
+		while (time(NULL) < end) {
+			rtr_tracepoint(rec, tick, 7, i);
+			i++;
+			if (i == 1000) {
+				/* Registered and recorded: the parent may go. */
+				if (write(p[1], "x", 1) < 0)
+					_exit(3);
+				close(p[1]);
+			}
+			if ((i & 63) == 0)
+				nanosleep(&pause, NULL);
+		}
+		f = fopen(side, "w");
+		if (f) {
+			fprintf(f, "done %llu\n", (unsigned long long)i);
+			fclose(f);
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &c1, 1) != 1)
+		return 4;
+	return 0;
+}
+
 static int mode_exec(void)
 {
 	rtr_tracepoint(rec, proc, "exec", getpid(), getppid());
@@ -291,6 +338,8 @@ int main(int argc, char **argv)
 		return mode_fork(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "forkmt"))
 		return mode_forkmt(atoi(argv[2]));
+	if (argc >= 3 && !strcmp(argv[1], "outlive"))
+		return mode_outlive(argv[2]);
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return mode_exec();
 	if (argc >= 2 && !strcmp(argv[1], "hostile"))

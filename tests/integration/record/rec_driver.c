@@ -683,6 +683,119 @@ static void test_forkmt(void)
 	evs_free(&bt);
 }
 
+/* A child that outlives the program: record stops it and leaves; the child
+ * keeps tracing through the teardown of its channel and ends normally; its
+ * events up to the stop are in the trace, in order. */
+static void test_outlive(void)
+{
+	char side[600];
+	const char *args[] = {"--", REC_APP, "outlive", side, NULL};
+	uint64_t next = 0, bad = 0;
+	unsigned long long done = 0;
+	double end;
+	struct evs bt;
+	char *text;
+
+	snprintf(side, sizeof(side), "%s/outlive", work);
+	CHECK_EQ_I64(record(args, 30), 0);
+	end = now_s() + 10;
+	while (now_s() < end && access(side, F_OK) != 0)
+		usleep(20000);
+	usleep(50000);
+	text = slurp(side);
+	CHECK(sscanf(text, "done %llu", &done) == 1);
+	free(text);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_STR_EQ(bt.err, "");
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t s;
+
+		if (!tick(&bt.v[i], &t, &s) || t != 7)
+			continue;
+		if (s != next)
+			bad++;
+		next = s + 1;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK(next > 0);
+	CHECK(next <= done);
+	printf("outlive: child traced %llu events, %" PRIu64 " recorded before the stop\n", done,
+	       next);
+	evs_free(&bt);
+}
+
+/* A process without rseq registration gets the ATOMIC client; nothing
+ * else changes. */
+static void test_atomic(void)
+{
+	const char *args[] = {"-v",    "--subbuf-size", "1M", "--num-subbuf", "8", "--",
+			      REC_APP, "threads",	"5",  "10000",	      NULL};
+	uint64_t events, lost, next[5] = {0}, bad = 0;
+	struct evs bt;
+	char *err;
+
+	setenv("GLIBC_TUNABLES", "glibc.pthread.rseq=0", 1);
+	CHECK_EQ_I64(record(args, 60), 0);
+	unsetenv("GLIBC_TUNABLES");
+	err = record_err();
+	CHECK(strstr(err, "client 3") != NULL); /* RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC */
+	free(err);
+	REQUIRE(summary(&events, &lost));
+	CHECK_EQ_U64(lost, 0);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_STR_EQ(bt.err, "");
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t s;
+
+		if (!tick(&bt.v[i], &t, &s))
+			continue;
+		if (t >= 5 || s != next[t])
+			bad++;
+		else
+			next[t]++;
+	}
+	CHECK_EQ_U64(bad, 0);
+	for (int t = 0; t < 5; t++)
+		CHECK_EQ_U64(next[t], 10000);
+	evs_free(&bt);
+}
+
+/* SIGTERM sent to record reaches the program; record exits with the
+ * program's status (128 + 15) after writing the trace. */
+static void test_signal(void)
+{
+	char side[600];
+	const char *args[] = {"--", REC_APP, "kill", side, NULL};
+	pid_t rec;
+	double end;
+	struct stat sb;
+	struct evs bt;
+	char *err;
+	int st;
+
+	snprintf(side, sizeof(side), "%s/counter", work);
+	rec = start_record(args);
+	end = now_s() + 20;
+	while (now_s() < end && !(stat(side, &sb) == 0 && sb.st_size >= 4096))
+		usleep(10000);
+	usleep(100000);
+	kill(rec, SIGTERM);
+	st = wait_for(rec, 30);
+	CHECK_EQ_I64(code_of(st), 128 + SIGTERM);
+	err = record_err();
+	CHECK(strstr(err, "killed by signal 15") != NULL);
+	CHECK(strstr(err, "trace written to") != NULL);
+	free(err);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK(bt.n > 0);
+	evs_free(&bt);
+}
+
 /* A program corrupting its buffers and talking garbage to the host: record
  * finishes in bounded time with the program's status, reports the damage,
  * and the trace keeps what is intact. */
@@ -785,7 +898,8 @@ int main(int argc, char **argv)
 	} tests[] = {
 	    {"fields", test_fields},	   {"threads", test_threads}, {"loss", test_loss},
 	    {"overwrite", test_overwrite}, {"kill", test_kill},	      {"fork", test_fork},
-	    {"forkmt", test_forkmt},	   {"hostile", test_hostile}, {"status", test_status},
+	    {"forkmt", test_forkmt},	   {"outlive", test_outlive}, {"atomic", test_atomic},
+	    {"signal", test_signal},	   {"hostile", test_hostile}, {"status", test_status},
 	    {"dormant", test_dormant},
 	};
 	int rc = -1;
