@@ -1002,9 +1002,7 @@ void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done,
 	for (size_t i = 0; i < r->nst; i++) {
 		struct rtr__stream *s = r->streams[i];
 
-		d += s->bytes_done;
-		for (size_t k = 0; k < s->fi; k++)
-			d += 0;
+		d += __atomic_load_n(&s->bytes_done, __ATOMIC_RELAXED);
 	}
 	*done = d;
 	*total = r->total_bytes;

@@ -968,7 +968,9 @@ static int next_packet(struct rtr__stream *s)
 
 		if (s->in_packet) {
 			s->npackets++;
-			s->bytes_done += s->pkt_bits / 8;
+			/* read by rtr_reader_progress() from another thread */
+			__atomic_store_n(&s->bytes_done, s->bytes_done + s->pkt_bits / 8,
+					 __ATOMIC_RELAXED);
 			s->pkt_off += s->pkt_bits / 8;
 			s->in_packet = false;
 		}

@@ -273,8 +273,10 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 	struct timespec now;
 	uint64_t done, total;
 
+	/* only when stderr is a terminal and stdout is not (the line would
+	 * mix with events printed to the terminal) */
 	if (tty < 0)
-		tty = isatty(2);
+		tty = isatty(2) && !isatty(1);
 	if (!tty)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -287,7 +289,11 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 		fprintf(stderr, "\r\033[K");
 		return;
 	}
-	fprintf(stderr, "\r\033[K%" PRIu64 " events, %.1f / %.1f MB (%.0f%%)",
-		events, done / 1e6, total / 1e6,
+	if (events)
+		fprintf(stderr, "\r\033[K%" PRIu64 " events, ", events);
+	else
+		fprintf(stderr, "\r\033[K");
+	fprintf(stderr, "%.1f / %.1f MB (%.0f%%)",
+		done / 1e6, total / 1e6,
 		total ? 100.0 * (double)done / (double)total : 100.0);
 }

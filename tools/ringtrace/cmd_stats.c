@@ -19,6 +19,7 @@ struct job {
 	struct rtr_stream_stats *st;
 	atomic_size_t next;
 	atomic_int failed;
+	atomic_size_t finished;
 	char err[1200];
 	pthread_mutex_t lock;
 };
@@ -41,6 +42,7 @@ static void *worker(void *arg)
 			pthread_mutex_unlock(&j->lock);
 		}
 	}
+	atomic_fetch_add(&j->finished, 1);
 	return NULL;
 }
 
@@ -169,6 +171,14 @@ int rtr_cmd_stats(int argc, char **argv)
 			fprintf(stderr, "ringtrace stats: error: cannot start a thread\n");
 			return 1;
 		}
+	/* progress line while the workers run */
+	while (atomic_load(&j.finished) < (size_t)nth) {
+		struct timespec ts = { 0, 250000000 };
+
+		nanosleep(&ts, NULL);
+		rtr_cli_progress(r, 0, false);
+	}
+	rtr_cli_progress(r, 0, true);
 	for (long k = 0; k < nth; k++)
 		pthread_join(th[k], NULL);
 	dt = now_s() - t0;
