@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/socket.h>
 #include <sys/sysinfo.h>
@@ -38,6 +40,14 @@
  * protected by rt_lock unless said otherwise.
  * ------------------------------------------------------------------------ */
 
+/* A descriptor of ours and what it was when we got it (see fd_still_ours). */
+struct fd_id {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	long long efd_id; /* eventfds: all share one inode; fdinfo has an id */
+};
+
 struct rt_session {
 	struct rt_session *next;
 	uint64_t id;
@@ -55,6 +65,7 @@ struct rt_channel {
 	uint32_t nr_bufs;
 	uint32_t nr_mapped;
 	int wake_fd;
+	struct fd_id wake_id;
 	bool ready;
 };
 
@@ -74,6 +85,7 @@ static uint32_t nr_enables, cap_enables;
 static struct {
 	int cmd;
 	int notify;
+	struct fd_id cmd_id, notify_id;
 	bool up;	    /* handshake done, REGISTER_EVENTS may be sent */
 	bool notify_broken; /* a REGISTER_EVENTS got no answer: stop asking */
 	uint32_t notify_seq;
@@ -112,6 +124,91 @@ static void logmsg(const char *fmt, ...)
 		if (verbose)                                                                       \
 			logmsg(__VA_ARGS__);                                                       \
 	} while (0)
+
+/* ------------------------------------------------------------------------
+ * Descriptors the program might close under us
+ *
+ * A daemon may close every descriptor it did not open (a close-all loop,
+ * close_range) and then reuse the numbers. The runtime must then neither
+ * close nor write into what the numbers now mean. So its descriptors live
+ * at high numbers (new descriptors take the lowest free one), each one's
+ * identity is remembered, the control thread checks them every second, and
+ * nothing is closed that is not still ours. See docs/design/runtime.md §7.
+ * ------------------------------------------------------------------------ */
+
+/* /proc/self/fdinfo/N "eventfd-id:", or -1 (not an eventfd, or a kernel
+ * without the field). */
+static long long eventfd_id(int fd)
+{
+	char path[64], line[128];
+	long long id = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "eventfd-id: %lld", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+static void fd_remember(struct fd_id *f, int fd, bool is_eventfd)
+{
+	struct stat st;
+
+	f->fd = fd;
+	f->dev = 0;
+	f->ino = 0;
+	f->efd_id = -1;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+	if (fd >= 0 && is_eventfd)
+		f->efd_id = eventfd_id(fd);
+}
+
+static bool fd_still_ours(const struct fd_id *f)
+{
+	struct stat st;
+
+	if (f->fd < 0 || fstat(f->fd, &st) != 0 || st.st_dev != f->dev || st.st_ino != f->ino)
+		return false;
+	return f->efd_id < 0 || eventfd_id(f->fd) == f->efd_id;
+}
+
+/* Closes f's descriptor only if it is still the one we opened. */
+static void fd_close(struct fd_id *f)
+{
+	if (f->fd >= 0 && fd_still_ours(f))
+		close(f->fd);
+	f->fd = -1;
+}
+
+/* Moves fd to a high number (close-on-exec); returns the new descriptor,
+ * or fd itself when that is not possible. */
+static int fd_move_high(int fd)
+{
+	struct rlimit rl;
+	long base = 512;
+	int n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		long cur = rl.rlim_cur > 4096 ? 4096 : (long)rl.rlim_cur;
+
+		base = cur > 256 ? cur - 128 : cur / 2;
+	}
+	if (base <= fd)
+		return fd;
+	n = fcntl(fd, F_DUPFD_CLOEXEC, (int)base);
+	if (n < 0)
+		return fd;
+	close(fd);
+	return n;
+}
 
 /* ------------------------------------------------------------------------
  * Sessions, channels, bindings (rt_lock held; registry lock too where a
@@ -168,7 +265,7 @@ static void retire_channel(struct rt_channel *c, bool late_writers)
 		}
 	}
 	if (c->wake_fd >= 0 && !late_writers) {
-		close(c->wake_fd);
+		fd_close(&c->wake_id);
 		c->wake_fd = -1;
 		if (c->chan)
 			for (uint32_t i = 0; i < c->chan->nr_bufs; i++)
@@ -332,8 +429,12 @@ static bool is_eventfd(int fd)
 	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
-static int do_channel(const struct rtr_proto_channel *m, int wake_fd, const char **why)
+/* *wake_fdp: the eventfd that came with the message, or -1; it may be
+ * moved to another number (updated); on success the channel owns it and
+ * *wake_fdp is set to -1. */
+static int do_channel(const struct rtr_proto_channel *m, int *wake_fdp, const char **why)
 {
+	int wake_fd = *wake_fdp;
 	const struct rtr_ring_config *cfg = rtr_ctf_host_config(m->client_id);
 	struct rt_channel *c;
 	int r = 0;
@@ -360,6 +461,7 @@ static int do_channel(const struct rtr_proto_channel *m, int wake_fd, const char
 		/* Writers must never block on it. */
 		if (!(fl & O_NONBLOCK) && fcntl(wake_fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			return -errno;
+		wake_fd = *wake_fdp = fd_move_high(wake_fd);
 	}
 	pthread_mutex_lock(&rt_lock);
 	if (!find_session(m->session_id)) {
@@ -378,6 +480,8 @@ static int do_channel(const struct rtr_proto_channel *m, int wake_fd, const char
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
 		c->wake_fd = wake_fd;
+		fd_remember(&c->wake_id, wake_fd, true);
+		*wake_fdp = -1;
 		c->next = channels;
 		channels = c;
 	}
@@ -623,8 +727,10 @@ static enum serve_result serve(int sock, uint64_t deadline, struct rtr_proto_out
 		r = do_session(&m.u.session, &why);
 		break;
 	case RTR_MSG_CHANNEL:
-		r = do_channel(&m.u.channel, nfds ? fds[0] : -1, &why);
-		if (r && nfds)
+		if (!nfds)
+			fds[0] = -1;
+		r = do_channel(&m.u.channel, &fds[0], &why);
+		if (fds[0] >= 0)
 			close(fds[0]);
 		break;
 	case RTR_MSG_CHANNEL_BUFFERS:
@@ -692,6 +798,12 @@ static int announce_locked(const struct rtr_provider *p)
 
 	if (!conn.up || conn.notify_broken || p->nr_events == 0)
 		return 0;
+	if (!fd_still_ours(&conn.notify_id)) {
+		conn.notify_broken = true; /* the program closed it: never touch it again */
+		logmsg(
+		    "the program closed ringtrace's descriptors; later providers are not traced");
+		return -EBADF;
+	}
 	while (sent < p->nr_events) {
 		uint64_t deadline = rtr_proto_now_ns() + (uint64_t)timeout_ms * 1000000u;
 		uint32_t done = 0, seq = ++conn.notify_seq;
@@ -801,10 +913,8 @@ static const struct rtr_registry_listener listener = {
 
 static void conn_close(void)
 {
-	if (conn.cmd >= 0)
-		close(conn.cmd);
-	if (conn.notify >= 0)
-		close(conn.notify);
+	fd_close(&conn.cmd_id);
+	fd_close(&conn.notify_id);
 	conn.cmd = conn.notify = -1;
 	conn.up = false;
 	conn.notify_broken = false;
@@ -821,12 +931,48 @@ static void disconnect(bool late_writers)
 	rtr__registry_unlock();
 }
 
+/* Every second, and before reading: are our descriptors still ours? A
+ * channel whose eventfd the program closed stops signalling it at once
+ * (the writers' next completed sub-buffer would write to whatever the
+ * number is now). Returns false when the connection itself is gone. */
+static bool revalidate(void)
+{
+	bool ok;
+
+	pthread_mutex_lock(&rt_lock);
+	ok = fd_still_ours(&conn.cmd_id) && fd_still_ours(&conn.notify_id);
+	for (struct rt_channel *c = channels; c; c = c->next) {
+		if (c->wake_fd < 0 || fd_still_ours(&c->wake_id))
+			continue;
+		for (uint32_t i = 0; c->chan && i < c->chan->nr_bufs; i++)
+			if (c->chan->bufs[i])
+				c->chan->bufs[i]->wake_fd = -1;
+		c->wake_fd = -1;
+		c->wake_id.fd = -1;
+		if (ok)
+			logmsg("the program closed a ringtrace eventfd; its buffers are drained on "
+			       "the host's timer from now on");
+	}
+	pthread_mutex_unlock(&rt_lock);
+	return ok;
+}
+
 static void *control_thread(void *arg)
 {
 	int sock = (int)(intptr_t)arg;
 
-	while (serve_one(sock, 0) != SERVE_CLOSED)
-		;
+	for (;;) {
+		int r = rtr_proto_wait(sock, POLLIN, rtr_proto_now_ns() + 1000000000u);
+
+		if (r < 0)
+			break;
+		if (!revalidate()) {
+			logmsg("the program closed ringtrace's connection; tracing stopped");
+			break;
+		}
+		if (r > 0 && serve_one(sock, rtr_proto_now_ns() + 1000000u) == SERVE_CLOSED)
+			break;
+	}
 	debug("session host disconnected; tracing stopped");
 	disconnect(true);
 	return NULL;
@@ -1027,8 +1173,10 @@ static int handshake(bool forked)
 		break;
 	}
 	pthread_mutex_lock(&rt_lock);
-	conn.cmd = sock;
-	conn.notify = sv[0];
+	conn.cmd = sock = fd_move_high(sock);
+	conn.notify = sv[0] = fd_move_high(sv[0]);
+	fd_remember(&conn.cmd_id, conn.cmd, false);
+	fd_remember(&conn.notify_id, conn.notify, false);
 	conn.notify_seq = 0;
 	conn.notify_broken = false;
 	pthread_mutex_unlock(&rt_lock);

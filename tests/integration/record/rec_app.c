@@ -11,6 +11,10 @@
  *                   one after the other, each emitting 1000 rec:tick(child#)
  *   fork SELF       parent, fork child and the child's exec'd image
  *                   (SELF exec) each emit rec:proc and 100 rec:tick
+ *   closeall        traces, closes every descriptor >= 3 like a daemon, reopens
+ *                   /dev/null up to 1100 times (reusing the runtime's numbers),
+ *                   traces on; fails (5) if any of its own descriptors was
+ *                   closed or written to behind its back
  *   exec            (used by fork)
  *   outlive SIDE    forks a child that traces for 1.5 s more, then writes
  *                   "done <n>" to SIDE; the parent exits at once
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -220,6 +225,32 @@ static int mode_outlive(const char *side)
 	return 0;
 }
 
+static int mode_closeall(void)
+{
+	struct timespec d = {1, 500000000};
+	static int fds[1100];
+	int n = 0, bad = 0;
+
+	ticks(0, 1000);
+	for (int fd = 3; fd < 4096; fd++)
+		close(fd);
+	for (n = 0; n < 1100; n++) {
+		fds[n] = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (fds[n] < 0)
+			break;
+	}
+	ticks(1, 1000); /* possibly before the runtime noticed */
+	nanosleep(&d, NULL);
+	ticks(2, 1000); /* after */
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+
+		if (fstat(fds[i], &st) != 0 || !S_ISCHR(st.st_mode))
+			bad++;
+	}
+	return bad ? 5 : 0;
+}
+
 static int mode_exec(void)
 {
 	rtr_tracepoint(rec, proc, "exec", getpid(), getppid());
@@ -340,6 +371,8 @@ int main(int argc, char **argv)
 		return mode_forkmt(atoi(argv[2]));
 	if (argc >= 3 && !strcmp(argv[1], "outlive"))
 		return mode_outlive(argv[2]);
+	if (argc >= 2 && !strcmp(argv[1], "closeall"))
+		return mode_closeall();
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return mode_exec();
 	if (argc >= 2 && !strcmp(argv[1], "hostile"))

@@ -796,6 +796,38 @@ static void test_signal(void)
 	evs_free(&bt);
 }
 
+/* A daemon-like close of every descriptor: the runtime notices, stops
+ * tracing, never closes or writes the numbers the program reuses; what was
+ * traced before is kept. */
+static void test_closeall(void)
+{
+	const char *args[] = {"--", REC_APP, "closeall", NULL};
+	uint64_t next = 0, bad = 0;
+	struct evs bt;
+	char *err;
+
+	CHECK_EQ_I64(record(args, 30), 0);
+	err = record_err();
+	CHECK(strstr(err, "closed ringtrace's connection") != NULL);
+	free(err);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_STR_EQ(bt.err, "");
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t s;
+
+		if (!tick(&bt.v[i], &t, &s) || t != 0)
+			continue;
+		if (s != next)
+			bad++;
+		next = s + 1;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(next, 1000);
+	evs_free(&bt);
+}
+
 /* A program corrupting its buffers and talking garbage to the host: record
  * finishes in bounded time with the program's status, reports the damage,
  * and the trace keeps what is intact. */
@@ -896,11 +928,22 @@ int main(int argc, char **argv)
 		const char *name;
 		void (*fn)(void);
 	} tests[] = {
-	    {"fields", test_fields},	   {"threads", test_threads}, {"loss", test_loss},
-	    {"overwrite", test_overwrite}, {"kill", test_kill},	      {"fork", test_fork},
-	    {"forkmt", test_forkmt},	   {"outlive", test_outlive}, {"atomic", test_atomic},
-	    {"signal", test_signal},	   {"hostile", test_hostile}, {"status", test_status},
-	    {"dormant", test_dormant},
+	    /* clang-format off */
+		{"fields", test_fields},
+		{"threads", test_threads},
+		{"loss", test_loss},
+		{"overwrite", test_overwrite},
+		{"kill", test_kill},
+		{"fork", test_fork},
+		{"forkmt", test_forkmt},
+		{"outlive", test_outlive},
+		{"atomic", test_atomic},
+		{"signal", test_signal},
+		{"closeall", test_closeall},
+		{"hostile", test_hostile},
+		{"status", test_status},
+		{"dormant", test_dormant},
+	    /* clang-format on */
 	};
 	int rc = -1;
 
