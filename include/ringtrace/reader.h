@@ -21,16 +21,16 @@ enum rtr_scope {
 	RTR_SCOPE_PACKET_CONTEXT,
 	RTR_SCOPE_EVENT_HEADER,
 	RTR_SCOPE_EVENT_COMMON_CONTEXT, /* stream's event.context */
-	RTR_SCOPE_EVENT_CONTEXT,        /* event's context */
-	RTR_SCOPE_EVENT_PAYLOAD,        /* event's fields */
+	RTR_SCOPE_EVENT_CONTEXT,	/* event's context */
+	RTR_SCOPE_EVENT_PAYLOAD,	/* event's fields */
 	RTR_SCOPE_COUNT
 };
 
 enum rtr_value_kind {
-	RTR_VAL_UINT = 1,   /* v.u; maybe an enumeration (rtr_value_enum_label) */
-	RTR_VAL_SINT,       /* v.i */
-	RTR_VAL_FLOAT,      /* v.d */
-	RTR_VAL_STRING,     /* v.s, len bytes, not NUL-terminated */
+	RTR_VAL_UINT = 1, /* v.u; maybe an enumeration (rtr_value_enum_label) */
+	RTR_VAL_SINT,	  /* v.i */
+	RTR_VAL_FLOAT,	  /* v.d */
+	RTR_VAL_STRING,	  /* v.s, len bytes, not NUL-terminated */
 	RTR_VAL_STRUCT_BEGIN,
 	RTR_VAL_STRUCT_END,
 	RTR_VAL_ARRAY_BEGIN, /* len = element count (static or dynamic) */
@@ -55,7 +55,7 @@ struct rtr_value {
 		const char *s;
 	} v;
 	uint64_t len;
-	uint32_t kind;  /* enum rtr_value_kind */
+	uint32_t kind;	/* enum rtr_value_kind */
 	uint32_t scope; /* enum rtr_scope */
 };
 
@@ -70,21 +70,20 @@ RTR_EXPORT unsigned rtr_value_bits(const struct rtr_value *v);
 RTR_EXPORT bool rtr_value_is_enum(const struct rtr_value *v);
 /* Labels of an enumeration value, in declaration order of the labels:
  * writes up to max pointers to labels, returns the total number. */
-RTR_EXPORT size_t rtr_value_enum_labels(const struct rtr_value *v,
-					const char **labels, size_t max);
+RTR_EXPORT size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels, size_t max);
 
 struct rtr_reader;
 
 /* A stream of one trace, as babeltrace2 names it. */
 struct rtr_stream_info {
-	const char *trace_name;  /* hostname[/relative path] */
-	const char *path;        /* first data file, absolute */
-	const uint8_t *uuid;     /* 16 bytes or NULL */
+	const char *trace_name; /* hostname[/relative path] */
+	const char *path;	/* first data file, absolute */
+	const uint8_t *uuid;	/* 16 bytes or NULL */
 	uint64_t stream_class_id;
-	uint64_t stream_id;      /* stream instance id, or assigned */
-	int64_t cpu_id;          /* packet context cpu_id, -1 if none */
-	uint32_t index;          /* dense stream number within the reader */
-	uint32_t trace_index;    /* dense trace number within the reader */
+	uint64_t stream_id;   /* stream instance id, or assigned */
+	int64_t cpu_id;	      /* packet context cpu_id, -1 if none */
+	uint32_t index;	      /* dense stream number within the reader */
+	uint32_t trace_index; /* dense trace number within the reader */
 };
 
 enum rtr_msg_kind {
@@ -97,19 +96,19 @@ struct rtr_msg {
 	enum rtr_msg_kind kind;
 	const struct rtr_stream_info *stream;
 	/* RTR_MSG_EVENT */
-	const char *name;         /* event class name, NULL if none */
+	const char *name; /* event class name, NULL if none */
 	uint64_t event_class_id;
-	uint32_t class_index;     /* dense over all traces, < rtr_reader_class_count() */
+	uint32_t class_index; /* dense over all traces, < rtr_reader_class_count() */
 	bool has_clock;
-	uint64_t cycles;          /* clock value */
-	int64_t ns;               /* nanoseconds from origin */
-	int ns_error;             /* ns overflowed (babeltrace2 prints "Error") */
+	uint64_t cycles; /* clock value */
+	int64_t ns;	 /* nanoseconds from origin */
+	int ns_error;	 /* ns overflowed (babeltrace2 prints "Error") */
 	const struct rtr_value *values;
 	size_t n_values;
-	int64_t loglevel;         /* -1 if none */
-	const char *emf_uri;      /* NULL if none */
+	int64_t loglevel;    /* -1 if none */
+	const char *emf_uri; /* NULL if none */
 	/* discarded events / packets */
-	uint64_t count;           /* UINT64_MAX: unknown ("may have") */
+	uint64_t count; /* UINT64_MAX: unknown ("may have") */
 	bool has_range;
 	uint64_t begin_cycles, end_cycles;
 	int64_t begin_ns, end_ns;
@@ -118,12 +117,12 @@ struct rtr_msg {
 
 struct rtr_reader_options {
 	bool has_begin, has_end;
-	int64_t begin_ns, end_ns;       /* inclusive time range */
-	const char *const *patterns;    /* event-name globs ('*', '?'); NULL = all */
+	int64_t begin_ns, end_ns;    /* inclusive time range */
+	const char *const *patterns; /* event-name globs ('*', '?'); NULL = all */
 	size_t n_patterns;
-	bool skip_values;               /* decode fully but record no values */
-	bool all_values;                /* record every field, hidden ones and
-					 * headers too (for re-encoding) */
+	bool skip_values; /* decode fully but record no values */
+	bool all_values;  /* record every field, hidden ones and
+			   * headers too (for re-encoding) */
 };
 
 /* Opens the traces found under each path (a trace directory holds a
@@ -131,9 +130,8 @@ struct rtr_reader_options {
  * does). Returns 0 and *out, or a negative errno with a message in err.
  * Traces with the same UUID are merged into one trace. */
 RTR_EXPORT int rtr_reader_open(const char *const *paths, size_t n,
-			       const struct rtr_reader_options *opts,
-			       struct rtr_reader **out, char *err,
-			       size_t errlen);
+			       const struct rtr_reader_options *opts, struct rtr_reader **out,
+			       char *err, size_t errlen);
 RTR_EXPORT void rtr_reader_close(struct rtr_reader *r);
 
 /* Next message in time order. Returns 1 with *msg filled, 0 at the end,
@@ -143,39 +141,34 @@ RTR_EXPORT const char *rtr_reader_error(const struct rtr_reader *r);
 
 /* Streams and traces of an open reader. */
 RTR_EXPORT size_t rtr_reader_stream_count(const struct rtr_reader *r);
-RTR_EXPORT const struct rtr_stream_info *
-rtr_reader_stream(const struct rtr_reader *r, size_t i);
+RTR_EXPORT const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r, size_t i);
 RTR_EXPORT size_t rtr_reader_trace_count(const struct rtr_reader *r);
 /* Environment entry of a trace: returns 1 (int), 2 (string) or 0 absent. */
-RTR_EXPORT int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace,
-				    const char *key, int64_t *i,
-				    const char **s);
+RTR_EXPORT int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key,
+				    int64_t *i, const char **s);
 /* Bytes of stream data consumed so far and in total (progress). */
-RTR_EXPORT void rtr_reader_progress(const struct rtr_reader *r,
-				    uint64_t *done, uint64_t *total);
+RTR_EXPORT void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done, uint64_t *total);
 /* Metadata text (plain TSDL) and directory of a trace. */
-RTR_EXPORT const char *rtr_reader_trace_metadata(const struct rtr_reader *r,
-						 size_t trace, size_t *len);
-RTR_EXPORT const char *rtr_reader_trace_dir(const struct rtr_reader *r,
-					    size_t trace);
+RTR_EXPORT const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
+						 size_t *len);
+RTR_EXPORT const char *rtr_reader_trace_dir(const struct rtr_reader *r, size_t trace);
 
 /* ---- whole-stream scans (statistics) ---- */
 
 /* Event classes of all traces, numbered densely from 0. */
 RTR_EXPORT size_t rtr_reader_class_count(const struct rtr_reader *r);
-RTR_EXPORT const char *rtr_reader_class_name(const struct rtr_reader *r,
-					     size_t k);
+RTR_EXPORT const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k);
 
 struct rtr_stream_stats {
 	uint64_t events;
 	uint64_t packets;
 	uint64_t bytes;
-	uint64_t discarded_events; /* counted by the tracer */
+	uint64_t discarded_events;  /* counted by the tracer */
 	uint64_t discarded_unknown; /* notices without a count */
-	uint64_t lost_packets;     /* gaps in packet_seq_num */
+	uint64_t lost_packets;	    /* gaps in packet_seq_num */
 	bool has_time;
 	int64_t first_ns, last_ns;
-	uint64_t *class_events;    /* caller-allocated, rtr_reader_class_count() */
+	uint64_t *class_events; /* caller-allocated, rtr_reader_class_count() */
 };
 
 /* Decodes every event of stream i (every field, nothing recorded), in
@@ -183,9 +176,8 @@ struct rtr_stream_stats {
  * for different i may run in parallel threads; do not mix with
  * rtr_reader_next() on the same reader. Returns 0 or -1 with a message
  * (file, offset, expectation) in err. */
-RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
-				      struct rtr_stream_stats *st, char *err,
-				      size_t errlen);
+RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st,
+				      char *err, size_t errlen);
 
 /* ---- CTF output ---- */
 
@@ -196,8 +188,8 @@ RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
  * exact (packets are split where a dropped event carried a clock wrap).
  * r must have been opened with all_values and not iterated. Returns 0 or
  * -1 with a message in err. */
-RTR_EXPORT int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir,
-				    char *err, size_t errlen);
+RTR_EXPORT int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err,
+				    size_t errlen);
 
 /* ---- babeltrace2 text format ---- */
 
@@ -218,20 +210,19 @@ enum {
 	RTR_TEXT_FIELD_CALLSITE = 1 << 7,
 };
 #define RTR_TEXT_NAMES_DEFAULT (RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT)
-#define RTR_TEXT_FIELDS_DEFAULT \
+#define RTR_TEXT_FIELDS_DEFAULT                                                                    \
 	(RTR_TEXT_FIELD_HOSTNAME | RTR_TEXT_FIELD_PROCNAME | RTR_TEXT_FIELD_VPID)
 
 struct rtr_text_options {
 	bool clock_seconds, clock_date, clock_gmt, clock_cycles, no_delta;
-	unsigned names;  /* RTR_TEXT_NAME_* */
+	unsigned names;	 /* RTR_TEXT_NAME_* */
 	unsigned fields; /* RTR_TEXT_FIELD_* */
 };
 
 struct rtr_text;
 /* Creates a printer writing events to fd 'out_fd' (own buffering) and
  * warnings to 'err'. Returns NULL on allocation failure. */
-RTR_EXPORT struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd,
-					    FILE *err,
+RTR_EXPORT struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
 					    const struct rtr_text_options *o);
 /* Prints one message. Returns 0 or -1 (write error, errno set). */
 RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
@@ -239,8 +230,7 @@ RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
  * every 65536 messages. Returns 0, -1 on a reader error
  * (rtr_reader_error) or -2 on a write error (errno set). */
 RTR_EXPORT int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
-			      void (*progress)(struct rtr_reader *r,
-					       uint64_t n));
+			      void (*progress)(struct rtr_reader *r, uint64_t n));
 /* Flushes and frees. Returns 0 or -1 on write error. */
 RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
 

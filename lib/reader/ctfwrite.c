@@ -24,13 +24,13 @@ struct wr {
 	int fd;
 	const char *path;
 	uint8_t *buf;
-	uint64_t cap_bits;  /* packet capacity */
-	size_t buf_bytes;   /* allocated */
-	uint64_t pos;       /* bits */
+	uint64_t cap_bits; /* packet capacity */
+	size_t buf_bytes;  /* allocated */
+	uint64_t pos;	   /* bits */
 	bool open;
-	bool fixed;         /* stream has packet_size: packets can be split */
-	bool has_content;   /* stream has content_size: events can be dropped */
-	uint64_t clock;     /* reader-side clock simulation */
+	bool fixed;	  /* stream has packet_size: packets can be split */
+	bool has_content; /* stream has content_size: events can be dropped */
+	uint64_t clock;	  /* reader-side clock simulation */
 	uint64_t last_clock;
 	bool any;
 	uint64_t seq;
@@ -38,13 +38,12 @@ struct wr {
 	uint64_t gap;
 	struct patch p_content, p_psize, p_begin, p_end, p_seq;
 	uint64_t src_end;
-	bool split;         /* current packet was cut before the source end */
+	bool split; /* current packet was cut before the source end */
 	uint64_t packets, events;
 	char err[1100];
 };
 
-static int werr(struct wr *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int werr(struct wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int werr(struct wr *w, const char *fmt, ...)
 {
@@ -91,8 +90,7 @@ static void wr_bits(uint8_t *b, uint64_t pos, unsigned n, int bo, uint64_t v)
 			if (k > n - i)
 				k = n - i;
 			m = (uint8_t)(((1u << k) - 1) << o);
-			b[p >> 3] = (uint8_t)((b[p >> 3] & ~m) |
-					      (((v >> i) << o) & m));
+			b[p >> 3] = (uint8_t)((b[p >> 3] & ~m) | (((v >> i) << o) & m));
 			i += k;
 		}
 	} else {
@@ -107,8 +105,7 @@ static void wr_bits(uint8_t *b, uint64_t pos, unsigned n, int bo, uint64_t v)
 			sh = n - i - k;
 			bits = (uint8_t)((v >> sh) & ((1u << k) - 1));
 			m = (uint8_t)(((1u << k) - 1) << (8 - o - k));
-			b[p >> 3] = (uint8_t)((b[p >> 3] & ~m) |
-					      ((bits << (8 - o - k)) & m));
+			b[p >> 3] = (uint8_t)((b[p >> 3] & ~m) | ((bits << (8 - o - k)) & m));
 			i += k;
 		}
 	}
@@ -121,8 +118,7 @@ static inline void walign(struct wr *w, uint32_t a)
 }
 
 /* Encodes value records [from, to) at w->pos. */
-static int encode(struct wr *w, const struct rtr_value *v, size_t from,
-		  size_t to, bool packet)
+static int encode(struct wr *w, const struct rtr_value *v, size_t from, size_t to, bool packet)
 {
 	for (size_t i = from; i < to; i++) {
 		const struct rtr__op *op = v[i].cls;
@@ -137,12 +133,23 @@ static int encode(struct wr *w, const struct rtr_value *v, size_t from,
 				struct patch *p = NULL;
 
 				switch (op->role) {
-				case ROLE_CONTENT_SIZE: p = &w->p_content; break;
-				case ROLE_PACKET_SIZE: p = &w->p_psize; break;
-				case ROLE_TS_BEGIN: p = &w->p_begin; break;
-				case ROLE_TS_END: p = &w->p_end; break;
-				case ROLE_SEQ_NUM: p = &w->p_seq; break;
-				default: break;
+				case ROLE_CONTENT_SIZE:
+					p = &w->p_content;
+					break;
+				case ROLE_PACKET_SIZE:
+					p = &w->p_psize;
+					break;
+				case ROLE_TS_BEGIN:
+					p = &w->p_begin;
+					break;
+				case ROLE_TS_END:
+					p = &w->p_end;
+					break;
+				case ROLE_SEQ_NUM:
+					p = &w->p_seq;
+					break;
+				default:
+					break;
 				}
 				if (p) {
 					p->pos = w->pos;
@@ -277,8 +284,8 @@ static bool clock_ok(struct wr *w)
 		const struct rtr__op *op = s->vals[i].cls;
 		uint64_t v, mask;
 
-		if (op->clock < 0 || (s->vals[i].kind != RTR_VAL_UINT &&
-				      s->vals[i].kind != RTR_VAL_SINT))
+		if (op->clock < 0 ||
+		    (s->vals[i].kind != RTR_VAL_UINT && s->vals[i].kind != RTR_VAL_SINT))
 			continue;
 		v = s->vals[i].v.u;
 		if (op->size >= 64) {
@@ -315,8 +322,7 @@ static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 	return true;
 }
 
-static int write_stream(struct rtr_reader *r, struct rtr__stream *s,
-			struct wr *w)
+static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *w)
 {
 	uint64_t gen = 0;
 	bool src_first = false;
@@ -346,19 +352,25 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s,
 		}
 		if (!keep_event(r, s)) {
 			if (!w->has_content && w->fixed)
-				return werr(w, "%s: cannot drop events of a stream whose packets have no content_size",
+				return werr(w,
+					    "%s: cannot drop events of a stream whose packets have "
+					    "no content_size",
 					    s->info.path);
 			continue;
 		}
 		if (!w->open) {
 			if (open_packet(w, src_first && (s->r_seen & (1u << ROLE_TS_BEGIN))
-						   ? s->r_ts_begin : s->ev_clock))
+					       ? s->r_ts_begin
+					       : s->ev_clock))
 				return -1;
 			src_first = false;
 		}
 		if (!clock_ok(w)) {
 			if (!w->fixed || !(s->r_seen & (1u << ROLE_TS_BEGIN)))
-				return werr(w, "%s: cannot keep the timestamp of an event without starting a new packet, and this stream has no packet_size/timestamp_begin",
+				return werr(w,
+					    "%s: cannot keep the timestamp of an event without "
+					    "starting a new packet, and this stream has no "
+					    "packet_size/timestamp_begin",
 					    s->info.path);
 			w->split = true;
 			if (flush_packet(w) || open_packet(w, s->ev_clock))
@@ -415,13 +427,11 @@ static char *trace_out_dir(const char *outdir, const struct rtr__trace *t)
 	char *p = malloc(n);
 
 	if (p)
-		snprintf(p, n, "%s%s%s", outdir, t->suffix ? "/" : "",
-			 t->suffix ? t->suffix : "");
+		snprintf(p, n, "%s%s%s", outdir, t->suffix ? "/" : "", t->suffix ? t->suffix : "");
 	return p;
 }
 
-int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err,
-			 size_t errlen)
+int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, size_t errlen)
 {
 	struct wr w;
 
@@ -441,7 +451,8 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err,
 		bool sig = t->text_len >= 7 && !memcmp(t->text, "/* CTF ", 7);
 
 		if (!d || mkdirs(d)) {
-			snprintf(err, errlen, "%s: cannot create: %s", d ? d : outdir, strerror(errno));
+			snprintf(err, errlen, "%s: cannot create: %s", d ? d : outdir,
+				 strerror(errno));
 			free(d);
 			return -1;
 		}

@@ -11,19 +11,18 @@
 #include "ringtrace/reader.h"
 
 /* ---- limits (untrusted input) ---- */
-#define RTR__MAX_DEPTH        64          /* type nesting in metadata and plans */
-#define RTR__MAX_METADATA     (256u << 20) /* metadata text bytes */
-#define RTR__MAX_ARENA        (512u << 20) /* model bytes */
-#define RTR__MAX_PLAN_OPS     (1u << 22)  /* ops over all plans of a trace */
-#define RTR__MAX_STREAMS      100000
+#define RTR__MAX_DEPTH	  64	       /* type nesting in metadata and plans */
+#define RTR__MAX_METADATA (256u << 20) /* metadata text bytes */
+#define RTR__MAX_ARENA	  (512u << 20) /* model bytes */
+#define RTR__MAX_PLAN_OPS (1u << 22)   /* ops over all plans of a trace */
+#define RTR__MAX_STREAMS  100000
 
 /* ---- errors ---- */
 struct rtr__err {
 	char msg[1024];
 	int set;
 };
-void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void rtr__seterr(struct rtr__err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- arena ---- */
 struct rtr__arena_chunk;
@@ -74,12 +73,12 @@ struct rtr__type {
 	uint8_t encoding;
 	uint8_t exp_dig, mant_dig;
 	uint32_t align; /* bits, power of two */
-	int32_t clock;  /* index in trace class clocks, -1 */
-	uint32_t n;     /* members, options, enum ranges */
+	int32_t clock;	/* index in trace class clocks, -1 */
+	uint32_t n;	/* members, options, enum ranges */
 	struct rtr__member *m;
 	struct rtr__enum_range *r;
 	const char *path; /* variant tag / sequence length, as written */
-	uint64_t len;     /* fixed array length */
+	uint64_t len;	  /* fixed array length */
 	struct rtr__type *elem;
 	uint8_t has_clock_name; /* map = clock.X.value seen before clock X */
 	const char *clock_name;
@@ -109,7 +108,7 @@ struct rtr__op;
 struct rtr__plan {
 	struct rtr__op *ops;
 	uint32_t n;
-	bool shown;      /* scope printed (babeltrace2 IR) */
+	bool shown; /* scope printed (babeltrace2 IR) */
 };
 
 struct rtr__event_class {
@@ -156,33 +155,31 @@ struct rtr__trace_class {
 	size_t n_scs, cap_scs;
 	uint32_t total_ops;
 	uint32_t max_slots; /* largest slot table of any stream class */
-	bool lttng; /* env.tracer_name starts with "lttng" */
+	bool lttng;	    /* env.tracer_name starts with "lttng" */
 	int64_t tracer_major, tracer_minor, tracer_patch;
 	const char *tracer_name;
 };
 
 /* tsdl.c: parse metadata text into a trace class. 'origin' names the file
  * in messages. Returns 0 or -1 with e set. */
-int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
-		    const char *origin, struct rtr__err *e);
+int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, const char *origin,
+		    struct rtr__err *e);
 void rtr__trace_class_free(struct rtr__trace_class *tc);
-const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc,
-				     const char *key);
+const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc, const char *key);
 
 /* metadata.c: read a metadata file (plain or packetized) into malloc'd
  * text. Returns 0 or -1 with e set. */
-int rtr__metadata_read(const char *path, char **text, size_t *len,
-		       struct rtr__err *e);
-int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path,
-			 char **text, size_t *len, struct rtr__err *e);
+int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__err *e);
+int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **text, size_t *len,
+			 struct rtr__err *e);
 
 /* ---- plans (plan.c) ---- */
 enum rtr__opcode {
 	OP_INT_BYTE = 1, /* byte-aligned 8/16/32/64-bit integer */
-	OP_INT_BITS,     /* any integer */
+	OP_INT_BITS,	 /* any integer */
 	OP_FLOAT,
 	OP_STRING,
-	OP_TEXT_ARRAY,   /* array/sequence of 8-bit encoded ints = string */
+	OP_TEXT_ARRAY, /* array/sequence of 8-bit encoded ints = string */
 	OP_STRUCT,
 	OP_VARIANT,
 	OP_ARRAY,
@@ -205,46 +202,45 @@ enum rtr__role {
 };
 
 struct rtr__var_opt {
-	uint64_t lo, hi;  /* tag range selecting this option */
-	uint32_t op;      /* index of the option's op */
+	uint64_t lo, hi; /* tag range selecting this option */
+	uint32_t op;	 /* index of the option's op */
 };
 
 struct rtr__op {
 	uint8_t code;
-	uint8_t size;     /* int/float bits */
+	uint8_t size; /* int/float bits */
 	uint8_t sign;
 	uint8_t bo;
 	uint8_t role;
-	uint8_t shown;    /* emitted as a value record */
-	uint8_t dep;      /* a shown sequence/variant depends on it */
+	uint8_t shown;		    /* emitted as a value record */
+	uint8_t dep;		    /* a shown sequence/variant depends on it */
 	uint8_t elem_min_bits_zero; /* array/seq: element may be 0 bits */
-	uint8_t slow;     /* int with a save slot, role or clock */
-	uint8_t flat;     /* struct whose members are all leaves */
-	uint8_t tagged;   /* struct {int tag; variant<tag> of flat structs} */
-	uint8_t fixed;    /* flat struct of byte-aligned numbers: static offsets */
-	uint32_t off;     /* member of a fixed struct: bit offset in it */
-	uint32_t fixed_bits; /* fixed struct: size in bits */
-	uint8_t *direct;  /* variant: option number (+1) by tag value < 256 */
+	uint8_t slow;		    /* int with a save slot, role or clock */
+	uint8_t flat;		    /* struct whose members are all leaves */
+	uint8_t tagged;		    /* struct {int tag; variant<tag> of flat structs} */
+	uint8_t fixed;		    /* flat struct of byte-aligned numbers: static offsets */
+	uint32_t off;		    /* member of a fixed struct: bit offset in it */
+	uint32_t fixed_bits;	    /* fixed struct: size in bits */
+	uint8_t *direct;	    /* variant: option number (+1) by tag value < 256 */
 	uint32_t align;
-	int32_t save;     /* slot to store the value in, -1 */
-	int32_t clock;    /* clock index for mapped integers, -1 */
-	int32_t src;      /* seq length / variant tag slot */
-	uint32_t end;     /* compounds: one past the body */
+	int32_t save;  /* slot to store the value in, -1 */
+	int32_t clock; /* clock index for mapped integers, -1 */
+	int32_t src;   /* seq length / variant tag slot */
+	uint32_t end;  /* compounds: one past the body */
 	uint32_t n_opts;
-	uint64_t count;   /* fixed array length */
+	uint64_t count; /* fixed array length */
 	const struct rtr__type *t;
 	const char *name; /* unescaped */
 	const char *orig; /* as written */
 	uint32_t name_len;
 	struct rtr__var_opt *opts;
 	uint32_t depth;
-	uint32_t scope;   /* RTR_SCOPE_* */
+	uint32_t scope; /* RTR_SCOPE_* */
 };
 
 int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e);
 void rtr__plans_free(struct rtr__trace_class *tc);
-struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
-					 uint64_t id);
+struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uint64_t id);
 
 /* ---- values ---- */
 /* rtr_value is public (reader.h); the op pointer gives type and name. */
@@ -253,10 +249,9 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
 /* Opens a reader on one trace made of the given metadata (plain or
  * packetized) and one stream held in memory (not copied: must outlive the
  * reader). Returns 0 or a negative errno with a message in err. */
-int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
-			 const uint8_t *data, size_t n,
-			 const struct rtr_reader_options *opts,
-			 struct rtr_reader **out, char *err, size_t errlen);
+int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *data, size_t n,
+			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
+			 size_t errlen);
 
 /* ---- utilities ---- */
 /* printf("%g") for doubles in [1e-5, 1e15); 0 outside (use printf). */

@@ -11,15 +11,13 @@
 #include "internal.h"
 
 #define MD_MAGIC 0x75D11D57u
-#define MD_HDR 37
+#define MD_HDR	 37
 
 static uint32_t rd32(const uint8_t *p, bool be)
 {
 	if (be)
-		return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-		       (uint32_t)p[2] << 8 | p[3];
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[1] << 8 | p[0];
+		return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
 }
 
 /* Returns the byte order of packetized metadata (RTR__BO_*), or -1 for
@@ -35,8 +33,8 @@ static int packetized_bo(const uint8_t *buf, size_t n)
 	return -1;
 }
 
-int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path,
-			 char **text, size_t *len, struct rtr__err *e)
+int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **text, size_t *len,
+			 struct rtr__err *e)
 {
 	int bo = packetized_bo(buf, n);
 	char *out;
@@ -66,42 +64,54 @@ int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path,
 		bool be = bo == RTR__BO_BE;
 
 		if (n - off < MD_HDR) {
-			rtr__seterr(e, "%s: offset %zu: truncated metadata packet header (%zu bytes left, expecting %d)",
+			rtr__seterr(e,
+				    "%s: offset %zu: truncated metadata packet header (%zu bytes "
+				    "left, expecting %d)",
 				    path, off, n - off, MD_HDR);
 			goto fail;
 		}
 		if (rd32(h, be) != MD_MAGIC) {
-			rtr__seterr(e, "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
-				    path, off, rd32(h, be), MD_MAGIC);
+			rtr__seterr(
+			    e, "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
+			    path, off, rd32(h, be), MD_MAGIC);
 			goto fail;
 		}
 		if (off == 0)
 			memcpy(uuid0, h + 4, 16);
 		else if (memcmp(uuid0, h + 4, 16)) {
-			rtr__seterr(e, "%s: offset %zu: metadata packet UUID differs from the first packet's",
-				    path, off);
+			rtr__seterr(
+			    e,
+			    "%s: offset %zu: metadata packet UUID differs from the first packet's",
+			    path, off);
 			goto fail;
 		}
 		content = rd32(h + 24, be);
 		psize = rd32(h + 28, be);
 		if (h[32] || h[33] || h[34]) {
-			rtr__seterr(e, "%s: offset %zu: unsupported metadata packet compression/encryption/checksum scheme (%u/%u/%u): expecting 0",
-				    path, off, h[32], h[33], h[34]);
+			rtr__seterr(
+			    e,
+			    "%s: offset %zu: unsupported metadata packet "
+			    "compression/encryption/checksum scheme (%u/%u/%u): expecting 0",
+			    path, off, h[32], h[33], h[34]);
 			goto fail;
 		}
 		if (h[35] != 1 || h[36] != 8) {
-			rtr__seterr(e, "%s: offset %zu: metadata packet version %u.%u: expecting 1.8",
+			rtr__seterr(e,
+				    "%s: offset %zu: metadata packet version %u.%u: expecting 1.8",
 				    path, off, h[35], h[36]);
 			goto fail;
 		}
-		if (content % 8 || psize % 8 || content < MD_HDR * 8 ||
-		    psize < content) {
-			rtr__seterr(e, "%s: offset %zu: invalid metadata packet sizes (content %u bits, packet %u bits)",
+		if (content % 8 || psize % 8 || content < MD_HDR * 8 || psize < content) {
+			rtr__seterr(e,
+				    "%s: offset %zu: invalid metadata packet sizes (content %u "
+				    "bits, packet %u bits)",
 				    path, off, content, psize);
 			goto fail;
 		}
 		if (psize / 8 > n - off) {
-			rtr__seterr(e, "%s: offset %zu: metadata packet of %u bytes goes past the end of the file (%zu bytes left)",
+			rtr__seterr(e,
+				    "%s: offset %zu: metadata packet of %u bytes goes past the end "
+				    "of the file (%zu bytes left)",
 				    path, off, psize / 8, n - off);
 			goto fail;
 		}
@@ -118,8 +128,7 @@ fail:
 	return -1;
 }
 
-int rtr__metadata_read(const char *path, char **text, size_t *len,
-		       struct rtr__err *e)
+int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__err *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
@@ -137,8 +146,9 @@ int rtr__metadata_read(const char *path, char **text, size_t *len,
 		return -1;
 	}
 	if ((uint64_t)st.st_size > RTR__MAX_METADATA) {
-		rtr__seterr(e, "%s: metadata file of %" PRIu64 " bytes is larger than the %u-byte limit",
-			    path, (uint64_t)st.st_size, RTR__MAX_METADATA);
+		rtr__seterr(
+		    e, "%s: metadata file of %" PRIu64 " bytes is larger than the %u-byte limit",
+		    path, (uint64_t)st.st_size, RTR__MAX_METADATA);
 		close(fd);
 		return -1;
 	}

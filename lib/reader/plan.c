@@ -27,16 +27,13 @@ struct comp {
  * all plans of a stream class exist. Stored temporarily in op->src as
  * slot; the target pointer is found again through the slot table. */
 
-static int cerr(struct comp *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int cerr(struct comp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static const char *scope_name(int s)
 {
-	static const char *n[] = { "trace.packet.header",
-				   "stream.packet.context",
-				   "stream.event.header",
-				   "stream.event.context", "event.context",
-				   "event.fields" };
+	static const char *n[] = {"trace.packet.header", "stream.packet.context",
+				  "stream.event.header", "stream.event.context",
+				  "event.context",	 "event.fields"};
 	return s >= 0 && s < RTR_SCOPE_COUNT ? n[s] : "?";
 }
 
@@ -49,20 +46,18 @@ static int cerr(struct comp *c, const char *fmt, ...)
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
 	if (c->ec)
-		rtr__seterr(c->e, "%s: metadata error in event '%s' (%s): %s",
-			    c->origin, c->ec->name ? c->ec->name : "?",
-			    scope_name(c->scope), m);
+		rtr__seterr(c->e, "%s: metadata error in event '%s' (%s): %s", c->origin,
+			    c->ec->name ? c->ec->name : "?", scope_name(c->scope), m);
 	else
-		rtr__seterr(c->e, "%s: metadata error in %s: %s", c->origin,
-			    scope_name(c->scope), m);
+		rtr__seterr(c->e, "%s: metadata error in %s: %s", c->origin, scope_name(c->scope),
+			    m);
 	return -1;
 }
 
 static int new_op(struct comp *c, uint32_t *idx)
 {
 	if (c->tc->total_ops >= RTR__MAX_PLAN_OPS)
-		return cerr(c, "types expand to more than %u fields",
-			    RTR__MAX_PLAN_OPS);
+		return cerr(c, "types expand to more than %u fields", RTR__MAX_PLAN_OPS);
 	if (c->n == c->cap) {
 		uint32_t nc = c->cap ? c->cap * 2 : 32;
 		struct rtr__op *no = realloc(c->ops, nc * sizeof(*no));
@@ -94,16 +89,15 @@ struct tgt {
 	uint32_t idx;
 };
 
-static int find_child(const struct rtr__op *ops, uint32_t parent,
-		      uint32_t limit, const char *name, uint32_t *out)
+static int find_child(const struct rtr__op *ops, uint32_t parent, uint32_t limit, const char *name,
+		      uint32_t *out)
 {
 	uint32_t j = parent + 1;
 	uint32_t hit = UINT32_MAX;
 
 	while (j < limit && ops[j].end) {
 		/* match on the written name, then on the unescaped one */
-		if (ops[j].orig && !strcmp(ops[j].orig, name) &&
-		    hit == UINT32_MAX)
+		if (ops[j].orig && !strcmp(ops[j].orig, name) && hit == UINT32_MAX)
 			hit = j;
 		j = ops[j].end;
 	}
@@ -115,8 +109,8 @@ static int find_child(const struct rtr__op *ops, uint32_t parent,
 
 /* ops[].name holds the written name during compilation; unescaped names
  * are set when the plan is finished. */
-static int walk_path(const struct rtr__op *ops, uint32_t start,
-		     uint32_t limit, char **tok, int ntok, uint32_t *out)
+static int walk_path(const struct rtr__op *ops, uint32_t start, uint32_t limit, char **tok,
+		     int ntok, uint32_t *out)
 {
 	uint32_t cur = start;
 
@@ -142,19 +136,18 @@ static bool target_ok(const struct rtr__op *op, bool want_enum)
 	return (op->t->kind == TK_INT || op->t->kind == TK_ENUM) && !op->t->sign;
 }
 
-static int resolve(struct comp *c, const char *path, bool want_enum,
-		   struct tgt *out)
+static int resolve(struct comp *c, const char *path, bool want_enum, struct tgt *out)
 {
 	static const struct {
 		const char *pfx;
 		int scope;
 	} abs[] = {
-		{ "trace.packet.header.", RTR_SCOPE_PACKET_HEADER },
-		{ "stream.packet.context.", RTR_SCOPE_PACKET_CONTEXT },
-		{ "stream.event.header.", RTR_SCOPE_EVENT_HEADER },
-		{ "stream.event.context.", RTR_SCOPE_EVENT_COMMON_CONTEXT },
-		{ "event.context.", RTR_SCOPE_EVENT_CONTEXT },
-		{ "event.fields.", RTR_SCOPE_EVENT_PAYLOAD },
+	    {"trace.packet.header.", RTR_SCOPE_PACKET_HEADER},
+	    {"stream.packet.context.", RTR_SCOPE_PACKET_CONTEXT},
+	    {"stream.event.header.", RTR_SCOPE_EVENT_HEADER},
+	    {"stream.event.context.", RTR_SCOPE_EVENT_COMMON_CONTEXT},
+	    {"event.context.", RTR_SCOPE_EVENT_CONTEXT},
+	    {"event.fields.", RTR_SCOPE_EVENT_PAYLOAD},
 	};
 	char buf[1024], *tok[RTR__MAX_DEPTH];
 	int ntok = 0, scope = -1;
@@ -170,8 +163,7 @@ static int resolve(struct comp *c, const char *path, bool want_enum,
 		}
 	}
 	if (!strncmp(path, "env.", 4))
-		return cerr(c, "path '%s': environment lookups are not supported",
-			    path);
+		return cerr(c, "path '%s': environment lookups are not supported", path);
 	if (strlen(rel) >= sizeof(buf))
 		return cerr(c, "path '%s' too long", path);
 	strcpy(buf, rel);
@@ -192,12 +184,11 @@ static int resolve(struct comp *c, const char *path, bool want_enum,
 			return cerr(c, "path '%s' refers to a later scope", path);
 		pl = c->roots[scope];
 		if (!pl || !pl->n)
-			return cerr(c, "path '%s': scope %s is empty", path,
-				    scope_name(scope));
+			return cerr(c, "path '%s': scope %s is empty", path, scope_name(scope));
 		if (walk_path(pl->ops, 0, pl->n, tok, ntok, &idx) ||
 		    !target_ok(&pl->ops[idx], want_enum))
-			return cerr(c, "path '%s' does not name an earlier %s field",
-				    path, want_enum ? "enumeration" : "unsigned integer");
+			return cerr(c, "path '%s' does not name an earlier %s field", path,
+				    want_enum ? "enumeration" : "unsigned integer");
 		out->ops = pl->ops;
 		out->idx = idx;
 		return 0;
@@ -207,8 +198,8 @@ static int resolve(struct comp *c, const char *path, bool want_enum,
 
 		if (walk_path(c->ops, 0, c->n, tok, ntok, &idx) ||
 		    !target_ok(&c->ops[idx], want_enum))
-			return cerr(c, "path '%s' does not name an earlier %s field",
-				    path, want_enum ? "enumeration" : "unsigned integer");
+			return cerr(c, "path '%s' does not name an earlier %s field", path,
+				    want_enum ? "enumeration" : "unsigned integer");
 		out->ops = NULL;
 		out->idx = idx;
 		return 0;
@@ -254,8 +245,8 @@ static int32_t slot_of(struct comp *c, struct tgt *t)
 	return op->save;
 }
 
-static int compile(struct comp *c, const struct rtr__type *t, const char *name,
-		   int depth, uint32_t *out);
+static int compile(struct comp *c, const struct rtr__type *t, const char *name, int depth,
+		   uint32_t *out);
 
 /* Option of variant t selected by enum label l: the option whose written
  * name is the label, else whose unescaped name is the label or the label
@@ -273,8 +264,7 @@ static int option_for_label(const struct rtr__type *t, const char *l)
 	return -1;
 }
 
-static int compile_variant(struct comp *c, const struct rtr__type *t,
-			   uint32_t idx, int depth)
+static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t idx, int depth)
 {
 	struct tgt tg;
 	const struct rtr__type *tag;
@@ -282,7 +272,8 @@ static int compile_variant(struct comp *c, const struct rtr__type *t,
 	size_t nsel = 0;
 
 	if (!t->path)
-		return cerr(c, "variant '%s' has no tag", c->ops[idx].name ? c->ops[idx].name : "?");
+		return cerr(c, "variant '%s' has no tag",
+			    c->ops[idx].name ? c->ops[idx].name : "?");
 	if (resolve(c, t->path, true, &tg))
 		return -1;
 	c->ops[idx].src = slot_of(c, &tg);
@@ -295,7 +286,8 @@ static int compile_variant(struct comp *c, const struct rtr__type *t,
 			if (option_for_label(t, tag->r[k].label) == (int)i)
 				found = true;
 		if (!found)
-			return cerr(c, "variant option '%s' matches no label of its tag enumeration",
+			return cerr(c,
+				    "variant option '%s' matches no label of its tag enumeration",
 				    t->m[i].orig);
 	}
 	optop = calloc(t->n ? t->n : 1, sizeof(*optop));
@@ -333,8 +325,8 @@ static int compile_variant(struct comp *c, const struct rtr__type *t,
 	return 0;
 }
 
-static int compile(struct comp *c, const struct rtr__type *t, const char *name,
-		   int depth, uint32_t *out)
+static int compile(struct comp *c, const struct rtr__type *t, const char *name, int depth,
+		   uint32_t *out)
 {
 	uint32_t idx = 0;
 
@@ -355,11 +347,11 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name,
 		c->ops[idx].sign = t->sign;
 		c->ops[idx].bo = t->bo;
 		c->ops[idx].clock = t->clock;
-		c->ops[idx].code = ((t->size == 8 || t->size == 16 ||
-				     t->size == 32 || t->size == 64) &&
-				    t->align % 8 == 0)
-					   ? OP_INT_BYTE
-					   : OP_INT_BITS;
+		c->ops[idx].code =
+		    ((t->size == 8 || t->size == 16 || t->size == 32 || t->size == 64) &&
+		     t->align % 8 == 0)
+			? OP_INT_BYTE
+			: OP_INT_BITS;
 		break;
 	case TK_FLOAT:
 		c->ops[idx].size = t->size;
@@ -404,8 +396,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name,
 		} else {
 			c->ops[idx].count = t->len;
 		}
-		c->ops[idx].code = text ? OP_TEXT_ARRAY
-					: (t->kind == TK_SEQ ? OP_SEQ : OP_ARRAY);
+		c->ops[idx].code = text ? OP_TEXT_ARRAY : (t->kind == TK_SEQ ? OP_SEQ : OP_ARRAY);
 		c->ops[idx].align = t->elem->kind == TK_VARIANT ? 1 : t->elem->align;
 		if (!text) {
 			uint32_t ci;
@@ -424,8 +415,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name,
 
 /* ---- roles and clock auto-mapping ---- */
 
-static void set_role(struct rtr__op *ops, uint32_t n, const char *fname,
-		     int kind_int, int role)
+static void set_role(struct rtr__op *ops, uint32_t n, const char *fname, int kind_int, int role)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct rtr__op *op = &ops[i];
@@ -439,8 +429,7 @@ static void set_role(struct rtr__op *ops, uint32_t n, const char *fname,
 	}
 }
 
-static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n,
-		    const char *fname)
+static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n, const char *fname)
 {
 	for (uint32_t i = 0; i < n; i++) {
 		struct rtr__op *op = &ops[i];
@@ -457,13 +446,13 @@ static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n,
 			memset(&dc, 0, sizeof(dc));
 			dc.name = "default";
 			dc.freq = 1000000000;
-			if (rtr__grow((void **)&c->tc->clocks, &c->tc->cap_clocks,
-				      1, sizeof(dc)))
+			if (rtr__grow((void **)&c->tc->clocks, &c->tc->cap_clocks, 1, sizeof(dc)))
 				return cerr(c, "out of memory");
 			c->tc->clocks[c->tc->n_clocks++] = dc;
 		} else if (c->tc->n_clocks > 1) {
-			return cerr(c, "cannot map field '%s' to a clock: the trace has several clocks",
-				    op->name);
+			return cerr(
+			    c, "cannot map field '%s' to a clock: the trace has several clocks",
+			    op->name);
 		}
 		op->clock = 0;
 	}
@@ -479,8 +468,7 @@ static int finish_plan(struct comp *c, struct rtr__plan *pl)
 	return 0;
 }
 
-static int build_scope(struct comp *c, int scope, const struct rtr__type *t,
-		       struct rtr__plan *pl)
+static int build_scope(struct comp *c, int scope, const struct rtr__type *t, struct rtr__plan *pl)
 {
 	uint32_t root;
 
@@ -495,8 +483,7 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t,
 	case RTR_SCOPE_PACKET_HEADER:
 		set_role(c->ops, c->n, "magic", 1, ROLE_MAGIC);
 		set_role(c->ops, c->n, "stream_id", 1, ROLE_STREAM_ID);
-		set_role(c->ops, c->n, "stream_instance_id", 1,
-			 ROLE_STREAM_INSTANCE_ID);
+		set_role(c->ops, c->n, "stream_instance_id", 1, ROLE_STREAM_INSTANCE_ID);
 		set_role(c->ops, c->n, "uuid", 0, ROLE_UUID);
 		break;
 	case RTR_SCOPE_PACKET_CONTEXT:
@@ -637,8 +624,8 @@ static void finalize(struct rtr__plan *pl)
 			for (uint32_t j = i + 1; j < op->end; j++) {
 				uint8_t cd = pl->ops[j].code;
 
-				if (cd != OP_INT_BYTE && cd != OP_INT_BITS &&
-				    cd != OP_FLOAT && cd != OP_STRING)
+				if (cd != OP_INT_BYTE && cd != OP_INT_BITS && cd != OP_FLOAT &&
+				    cd != OP_STRING)
 					flat = false;
 			}
 			op->flat = flat;
@@ -672,7 +659,8 @@ static void finalize(struct rtr__plan *pl)
 				for (uint32_t v = 0; v < 256; v++)
 					for (uint32_t k = 0; k < op->n_opts; k++)
 						if (v >= op->opts[k].lo && v <= op->opts[k].hi) {
-							op->direct[v] = (uint8_t)(k + 1 > 255 ? 0 : k + 1);
+							op->direct[v] =
+							    (uint8_t)(k + 1 > 255 ? 0 : k + 1);
 							break;
 						}
 			}
@@ -685,9 +673,8 @@ static void finalize(struct rtr__plan *pl)
 			for (uint32_t j = i + 1; j < op->end; j++) {
 				uint8_t cd = pl->ops[j].code;
 
-				if (cd == OP_INT_BYTE || cd == OP_INT_BITS ||
-				    cd == OP_FLOAT || cd == OP_STRING ||
-				    cd == OP_TEXT_ARRAY) {
+				if (cd == OP_INT_BYTE || cd == OP_INT_BITS || cd == OP_FLOAT ||
+				    cd == OP_STRING || cd == OP_TEXT_ARRAY) {
 					/* text arrays/strings may be 0/8 bits;
 					 * be conservative only for text */
 					if (cd != OP_TEXT_ARRAY) {
@@ -716,8 +703,8 @@ static void mark_tagged(struct rtr__plan *pl)
 		if (tag->code != OP_INT_BYTE && tag->code != OP_INT_BITS)
 			continue;
 		var = &pl->ops[i + 2];
-		if (var->code != OP_VARIANT || var->end != op->end ||
-		    var->src != tag->save || tag->save < 0 || var->sign)
+		if (var->code != OP_VARIANT || var->end != op->end || var->src != tag->save ||
+		    tag->save < 0 || var->sign)
 			continue;
 		for (uint32_t k = 0; k < var->n_opts && ok; k++) {
 			const struct rtr__op *o = &pl->ops[var->opts[k].op];
@@ -736,8 +723,7 @@ static int cmp_ec(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
-					 uint64_t id)
+struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uint64_t id)
 {
 	size_t lo = 0, hi = sc->n_ecs;
 
@@ -758,17 +744,18 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc,
 	return NULL;
 }
 
-static int find_clock_in(const struct rtr__plan *pl, int32_t *clk,
-			 struct rtr__err *e, const char *origin)
+static int find_clock_in(const struct rtr__plan *pl, int32_t *clk, struct rtr__err *e,
+			 const char *origin)
 {
 	for (uint32_t i = 0; i < pl->n; i++) {
 		int32_t k = pl->ops[i].clock;
 
-		if (k < 0 || (pl->ops[i].code != OP_INT_BYTE &&
-			      pl->ops[i].code != OP_INT_BITS))
+		if (k < 0 || (pl->ops[i].code != OP_INT_BYTE && pl->ops[i].code != OP_INT_BITS))
 			continue;
 		if (*clk >= 0 && *clk != k) {
-			rtr__seterr(e, "%s: metadata error: a stream class maps fields to two different clocks",
+			rtr__seterr(e,
+				    "%s: metadata error: a stream class maps fields to two "
+				    "different clocks",
 				    origin);
 			return -1;
 		}
@@ -790,14 +777,12 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 	c.nslots = &dummy_slots;
 	/* The packet header plan is shared by all stream classes: its
 	 * integers get the first slots of every stream class's table. */
-	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header,
-			&tc->p_packet_header))
+	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header, &tc->p_packet_header))
 		goto out;
 	for (uint32_t i = 0; i < tc->p_packet_header.n; i++) {
 		struct rtr__op *op = &tc->p_packet_header.ops[i];
 
-		if ((op->code == OP_INT_BYTE || op->code == OP_INT_BITS) &&
-		    op->save < 0)
+		if ((op->code == OP_INT_BYTE || op->code == OP_INT_BITS) && op->save < 0)
 			op->save = (int32_t)dummy_slots++;
 	}
 	force_hidden(&tc->p_packet_header);
@@ -817,24 +802,21 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 				&sc->p_packet_context))
 			goto out;
 		c.roots[RTR_SCOPE_PACKET_CONTEXT] = &sc->p_packet_context;
-		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, sc->event_header,
-				&sc->p_event_header))
+		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, sc->event_header, &sc->p_event_header))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_HEADER] = &sc->p_event_header;
-		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT,
-				sc->event_context, &sc->p_event_context))
+		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT, sc->event_context,
+				&sc->p_event_context))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_COMMON_CONTEXT] = &sc->p_event_context;
 		for (size_t k = 0; k < sc->n_ecs; k++) {
 			struct rtr__event_class *ec = sc->ecs[k];
 
 			c.ec = ec;
-			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->context,
-					&ec->p_context))
+			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->context, &ec->p_context))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = &ec->p_context;
-			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->fields,
-					&ec->p_fields))
+			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->fields, &ec->p_fields))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = NULL;
 		}
@@ -890,11 +872,20 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 				goto out;
 		for (uint32_t i = 0; i < sc->p_packet_context.n; i++) {
 			switch (sc->p_packet_context.ops[i].role) {
-			case ROLE_DISCARDED: sc->has_discarded_ctr = true; break;
-			case ROLE_SEQ_NUM: sc->has_seq_num = true; break;
-			case ROLE_TS_BEGIN: sc->has_ts_begin = true; break;
-			case ROLE_TS_END: sc->has_ts_end = true; break;
-			default: break;
+			case ROLE_DISCARDED:
+				sc->has_discarded_ctr = true;
+				break;
+			case ROLE_SEQ_NUM:
+				sc->has_seq_num = true;
+				break;
+			case ROLE_TS_BEGIN:
+				sc->has_ts_begin = true;
+				break;
+			case ROLE_TS_END:
+				sc->has_ts_end = true;
+				break;
+			default:
+				break;
 			}
 		}
 		if (sc->nslots > tc->max_slots)

@@ -163,8 +163,7 @@ static void free_names(char **names, size_t n)
 static int add_trace(struct rtr_reader *r, const char *dir, const char *input);
 static int finish_open(struct rtr_reader *r);
 
-static int discover(struct rtr_reader *r, const char *path, const char *input,
-		    int depth)
+static int discover(struct rtr_reader *r, const char *path, const char *input, int depth)
 {
 	struct stat st;
 	char *md;
@@ -218,13 +217,14 @@ static void free_file(struct rtr__file *f)
 }
 
 /* Parses metadata text into a new trace of r. */
-static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t,
-			   const char *mdpath, int pk)
+static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t, const char *mdpath, int pk)
 {
 	if (rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err))
 		return -EINVAL;
 	if (pk > 0 && pk - 1 != t->tc.bo) {
-		rtr__seterr(&r->err, "%s: packetized metadata byte order (%s) differs from the trace byte order (%s)",
+		rtr__seterr(&r->err,
+			    "%s: packetized metadata byte order (%s) differs from the trace byte "
+			    "order (%s)",
 			    mdpath, pk - 1 ? "big-endian" : "little-endian",
 			    t->tc.bo ? "big-endian" : "little-endian");
 		return -EINVAL;
@@ -256,8 +256,7 @@ static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
 		if (!strncmp(dir, input, li) && dir[li] == '/' && dir[li + 1])
 			t->suffix = xstrdup(dir + li + 1);
 	}
-	if (rtr__grow((void **)&r->traces, &r->cap_tr, r->ntr + 1,
-		      sizeof(*r->traces))) {
+	if (rtr__grow((void **)&r->traces, &r->cap_tr, r->ntr + 1, sizeof(*r->traces))) {
 		free(t);
 		free(mdpath);
 		return -ENOMEM;
@@ -295,8 +294,7 @@ static int cmp_stream_path(const void *a, const void *b)
 	return strcmp(x->files[0]->abspath, y->files[0]->abspath);
 }
 
-static void read_index(struct rtr__trace *t, struct rtr__file *f,
-		       const char *name)
+static void read_index(struct rtr__trace *t, struct rtr__file *f, const char *name)
 {
 	char *idxdir = join(t->dir, "index");
 	char *fname = NULL, *p = NULL;
@@ -319,11 +317,10 @@ static void read_index(struct rtr__trace *t, struct rtr__file *f,
 		goto out;
 	if (pread(fd, hdr, 16, 0) != 16)
 		goto out;
-	if (((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
-	     (uint32_t)hdr[2] << 8 | hdr[3]) != 0xC1F1DCC1u)
+	if (((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3]) !=
+	    0xC1F1DCC1u)
 		goto out;
-	elen = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 |
-	       (uint32_t)hdr[14] << 8 | hdr[15];
+	elen = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 | (uint32_t)hdr[14] << 8 | hdr[15];
 	if (elen < 56 || elen > 4096)
 		goto out;
 	{
@@ -427,8 +424,7 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 				struct rtr__file *of = o->files[0];
 
 				if (o->tr->group == t->group && of->has_instance_id &&
-				    of->instance_id == f->instance_id &&
-				    of->sc->id == f->sc->id) {
+				    of->instance_id == f->instance_id && of->sc->id == f->sc->id) {
 					s = o;
 					break;
 				}
@@ -436,8 +432,8 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 		}
 		if (!s) {
 			s = calloc(1, sizeof(*s));
-			if (!s || rtr__grow((void **)&r->streams, &r->cap_st,
-					    r->nst + 1, sizeof(*r->streams))) {
+			if (!s || rtr__grow((void **)&r->streams, &r->cap_st, r->nst + 1,
+					    sizeof(*r->streams))) {
 				free(s);
 				free_file(f);
 				ret = -ENOMEM;
@@ -486,8 +482,7 @@ static char *trace_name(struct rtr__trace *t)
 	return s;
 }
 
-int rtr_reader_open(const char *const *paths, size_t n,
-		    const struct rtr_reader_options *opts,
+int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_options *opts,
 		    struct rtr_reader **out, char *err, size_t errlen)
 {
 	struct rtr_reader *r = calloc(1, sizeof(*r));
@@ -510,14 +505,17 @@ int rtr_reader_open(const char *const *paths, size_t n,
 			break;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			rtr__seterr(&r->err, "%s: not a directory (expecting a CTF trace directory)",
+			rtr__seterr(&r->err,
+				    "%s: not a directory (expecting a CTF trace directory)",
 				    paths[i]);
 			ret = -ENOTDIR;
 			break;
 		}
 		ret = discover(r, paths[i], paths[i], 0);
 		if (!ret && r->ntr == before) {
-			rtr__seterr(&r->err, "%s: no CTF trace found (no 'metadata' file in this directory or below)",
+			rtr__seterr(&r->err,
+				    "%s: no CTF trace found (no 'metadata' file in this directory "
+				    "or below)",
 				    paths[i]);
 			ret = -ENOENT;
 		}
@@ -530,8 +528,7 @@ int rtr_reader_open(const char *const *paths, size_t n,
 		for (size_t k = 0; k < i; k++) {
 			struct rtr__trace *o = r->traces[k];
 
-			if (t->uuid && o->uuid && o->group == o &&
-			    !memcmp(t->uuid, o->uuid, 16)) {
+			if (t->uuid && o->uuid && o->group == o && !memcmp(t->uuid, o->uuid, 16)) {
 				t->group = o;
 				o->merged = t->merged = true;
 				break;
@@ -577,9 +574,8 @@ static int finish_open(struct rtr_reader *r)
 			s->info.path = f0->abspath;
 			s->info.uuid = g->uuid;
 			s->info.stream_class_id = f0->sc->id;
-			s->info.stream_id = f0->has_instance_id
-						    ? f0->instance_id
-						    : next_id[g->index]++;
+			s->info.stream_id =
+			    f0->has_instance_id ? f0->instance_id : next_id[g->index]++;
 			s->info.cpu_id = -1;
 			s->info.index = (uint32_t)i;
 			s->info.trace_index = g->index;
@@ -614,10 +610,9 @@ static int finish_open(struct rtr_reader *r)
 	return ret;
 }
 
-int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
-			 const uint8_t *data, size_t n,
-			 const struct rtr_reader_options *opts,
-			 struct rtr_reader **out, char *err, size_t errlen)
+int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *data, size_t n,
+			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
+			 size_t errlen)
 {
 	struct rtr_reader *r = calloc(1, sizeof(*r));
 	struct rtr__trace *t = NULL;
@@ -638,8 +633,8 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen,
 	r->traces[r->ntr++] = t;
 	t->dir = xstrdup("(memory)");
 	t->group = t;
-	pk = rtr__metadata_decode(metadata, mlen, "(memory)/metadata", &t->text,
-				  &t->text_len, &r->err);
+	pk = rtr__metadata_decode(metadata, mlen, "(memory)/metadata", &t->text, &t->text_len,
+				  &r->err);
 	if (pk < 0 || (ret = trace_from_text(r, t, "(memory)/metadata", pk))) {
 		ret = -EINVAL;
 		goto fail;
@@ -735,10 +730,14 @@ const char *rtr_reader_error(const struct rtr_reader *r)
 static int type_weight(int item)
 {
 	switch (item) {
-	case IT_EVENT: return 2;
-	case IT_DISC_EVENTS: return 3;
-	case IT_DISC_PACKETS: return 6;
-	default: return 9;
+	case IT_EVENT:
+		return 2;
+	case IT_DISC_EVENTS:
+		return 3;
+	case IT_DISC_PACKETS:
+		return 6;
+	default:
+		return 9;
 	}
 }
 
@@ -747,6 +746,11 @@ static void set_key(struct rtr__stream *s)
 	const struct rtr__clock *c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
 	int ovf = 0;
 
+	if (rtr_likely(s->item == IT_EVENT && s->ns_fast && s->ev_clock <= s->ns_max)) {
+		s->key_type = 2;
+		s->key_ns = s->ns_base + (int64_t)s->ev_clock;
+		return;
+	}
 	s->key_type = type_weight(s->item);
 	if (!c) {
 		s->key_ns = INT64_MIN;
@@ -782,8 +786,7 @@ static int scmp(const struct rtr__stream *a, const struct rtr__stream *b)
 		return a->info.stream_id < b->info.stream_id ? -1 : 1;
 	if (a->key_type != b->key_type)
 		return a->key_type < b->key_type ? -1 : 1;
-	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec &&
-	    a->ec->id != b->ec->id)
+	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec && a->ec->id != b->ec->id)
 		return a->ec->id < b->ec->id ? -1 : 1;
 	return a->info.index < b->info.index ? -1 : a->info.index > b->info.index;
 }
@@ -898,6 +901,18 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		for (size_t i = 0; i < r->nst; i++) {
 			s = r->streams[i];
 			rtr__stream_start(s);
+			if (s->sc->clock >= 0) {
+				const struct rtr__clock *c = &s->tc->clocks[s->sc->clock];
+				int ovf;
+				int64_t base = rtr__clock_ns(c, 0, &ovf);
+
+				if (!ovf && c->freq == 1000000000u) {
+					s->ns_fast = true;
+					s->ns_base = base;
+					s->ns_max = base >= 0 ? (uint64_t)(INT64_MAX - 1 - base)
+							      : (uint64_t)INT64_MAX - 1;
+				}
+			}
 			seek_begin(r, s);
 			if (s->seek_begin_cycles) {
 				s->pkt_off = s->seek_begin_cycles;
@@ -930,9 +945,13 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		m->class_index = ec->gindex;
 		m->has_clock = s->sc->clock >= 0;
 		m->cycles = s->ev_clock;
-		if (m->has_clock)
-			m->ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock],
-					      s->ev_clock, &m->ns_error);
+		if (m->has_clock) {
+			if (s->key_ns != INT64_MIN && s->key_ns != INT64_MAX)
+				m->ns = s->key_ns; /* computed by set_key */
+			else
+				m->ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->ev_clock,
+						      &m->ns_error);
+		}
 		m->values = s->vals;
 		m->n_values = s->nvals;
 		m->loglevel = ec->has_loglevel ? ec->loglevel : -1;
@@ -963,8 +982,7 @@ size_t rtr_reader_stream_count(const struct rtr_reader *r)
 	return r->nst;
 }
 
-const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r,
-						size_t i)
+const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r, size_t i)
 {
 	return i < r->nst ? &r->streams[i]->info : NULL;
 }
@@ -974,8 +992,8 @@ size_t rtr_reader_trace_count(const struct rtr_reader *r)
 	return r->ntr;
 }
 
-int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace,
-			 const char *key, int64_t *i, const char **s)
+int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key, int64_t *i,
+			 const char **s)
 {
 	const struct rtr__env *e;
 
@@ -994,8 +1012,7 @@ int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace,
 	return 2;
 }
 
-void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done,
-			 uint64_t *total)
+void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done, uint64_t *total)
 {
 	uint64_t d = 0;
 
@@ -1008,8 +1025,7 @@ void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done,
 	*total = r->total_bytes;
 }
 
-const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
-				      size_t *len)
+const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace, size_t *len)
 {
 	if (trace >= r->ntr)
 		return NULL;
@@ -1038,9 +1054,8 @@ int rtr_value_base(const struct rtr_value *v)
 
 unsigned rtr_value_bits(const struct rtr_value *v)
 {
-	return v->cls && (v->cls->code == OP_INT_BYTE || v->cls->code == OP_INT_BITS)
-		       ? v->cls->size
-		       : 0;
+	return v->cls && (v->cls->code == OP_INT_BYTE || v->cls->code == OP_INT_BITS) ? v->cls->size
+										      : 0;
 }
 
 bool rtr_value_is_enum(const struct rtr_value *v)
@@ -1048,8 +1063,7 @@ bool rtr_value_is_enum(const struct rtr_value *v)
 	return v->cls && v->cls->t && v->cls->t->kind == TK_ENUM;
 }
 
-size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels,
-			     size_t max)
+size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels, size_t max)
 {
 	const struct rtr__type *t;
 	size_t n = 0;
@@ -1098,12 +1112,11 @@ const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k)
 	return k < r->nclasses ? r->classes[k]->name : NULL;
 }
 
-int rtr_reader_scan_stream(struct rtr_reader *r, size_t i,
-			   struct rtr_stream_stats *st, char *err,
+int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st, char *err,
 			   size_t errlen)
 {
 	struct rtr__stream *s;
-	struct rtr__err e = { .set = 0 };
+	struct rtr__err e = {.set = 0};
 	const struct rtr__clock *c;
 	uint64_t cmin = UINT64_MAX, cmax = 0;
 	int rc;

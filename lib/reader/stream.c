@@ -12,7 +12,7 @@
 
 #include "stream.h"
 
-#define WINDOW (16u << 20)
+#define WINDOW	     (16u << 20)
 #define RELEASE_STEP (4u << 20)
 
 static size_t page_size(void)
@@ -60,8 +60,7 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 	}
 	if (s->map && off >= s->map_off &&
 	    off + (want == WINDOW ? 1 : want) <= s->map_off + s->map_len &&
-	    (off + want <= s->map_off + s->map_len ||
-	     s->map_off + s->map_len == f->size)) {
+	    (off + want <= s->map_off + s->map_len || s->map_off + s->map_len == f->size)) {
 		goto ok;
 	}
 	unmap(s);
@@ -72,12 +71,11 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 	if (len == 0)
 		goto ok;
 	if (len > SIZE_MAX) {
-		rtr__seterr(s->err, "%s: offset %" PRIu64 ": packet too large to map",
-			    f->path, off);
+		rtr__seterr(s->err, "%s: offset %" PRIu64 ": packet too large to map", f->path,
+			    off);
 		return -1;
 	}
-	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd,
-		      (off_t)start);
+	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)start);
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
 		rtr__seterr(s->err, "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s",
@@ -100,8 +98,8 @@ ok:
 	if (off >= s->released + RELEASE_STEP) {
 		uint64_t to = off & ~(uint64_t)(page_size() - 1);
 
-		madvise(s->map + (s->released - s->map_off),
-			(size_t)(to - s->released), MADV_DONTNEED);
+		madvise(s->map + (s->released - s->map_off), (size_t)(to - s->released),
+			MADV_DONTNEED);
 		s->released = to;
 	}
 	return 0;
@@ -110,8 +108,7 @@ ok:
 /* ------------------------------------------------------------------ */
 /* errors                                                              */
 
-static int derr(struct rtr__stream *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static int derr(struct rtr__stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int derr(struct rtr__stream *s, const char *fmt, ...)
 {
@@ -122,16 +119,14 @@ static int derr(struct rtr__stream *s, const char *fmt, ...)
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
 	rtr__seterr(s->err, "%s: packet at offset %" PRIu64 ", byte %" PRIu64 ": %s",
-		    s->f ? s->f->path : "?", s->pkt_off,
-		    s->pkt_off + s->pos / 8, m);
+		    s->f ? s->f->path : "?", s->pkt_off, s->pkt_off + s->pos / 8, m);
 	return -1;
 }
 
 /* ------------------------------------------------------------------ */
 /* plan execution                                                      */
 
-static inline uint64_t rd_bits(const uint8_t *base, uint64_t pos, unsigned n,
-			       int bo)
+static inline uint64_t rd_bits(const uint8_t *base, uint64_t pos, unsigned n, int bo)
 {
 	const uint8_t *p = base + (pos >> 3);
 	unsigned o = (unsigned)(pos & 7);
@@ -193,7 +188,8 @@ static inline uint64_t sext(uint64_t v, unsigned n)
 	return v;
 }
 
-static inline void clock_update(struct rtr__stream *s, uint64_t v, unsigned n)
+static inline __attribute__((always_inline)) void clock_update(struct rtr__stream *s, uint64_t v,
+							       unsigned n)
 {
 	uint64_t mask, low;
 
@@ -224,8 +220,7 @@ static RTR_NOINLINE int grow_vals(struct rtr__stream *s)
 }
 
 static inline __attribute__((always_inline)) int
-push_val(struct rtr__stream *s, const struct rtr__op *op, uint32_t kind,
-	 uint64_t u, uint64_t len)
+push_val(struct rtr__stream *s, const struct rtr__op *op, uint32_t kind, uint64_t u, uint64_t len)
 {
 	struct rtr_value *v;
 
@@ -240,28 +235,49 @@ push_val(struct rtr__stream *s, const struct rtr__op *op, uint32_t kind,
 	return 0;
 }
 
-#define ALIGN_POS(s, a)                                                     \
-	do {                                                                \
-		if ((a) > 1)                                                \
-			(s)->pos = ((s)->pos + (a) - 1) & ~(uint64_t)((a) - 1); \
+#define ALIGN_POS(s, a)                                                                            \
+	do {                                                                                       \
+		if ((a) > 1)                                                                       \
+			(s)->pos = ((s)->pos + (a)-1) & ~(uint64_t)((a)-1);                        \
 	} while (0)
 
-static int role_int(struct rtr__stream *s, const struct rtr__op *op,
-		    uint64_t v)
+static inline __attribute__((always_inline)) int role_int(struct rtr__stream *s,
+							  const struct rtr__op *op, uint64_t v)
 {
 	s->r_seen |= 1u << op->role;
 	switch (op->role) {
-	case ROLE_MAGIC: s->r_magic = v; break;
-	case ROLE_STREAM_ID: s->r_stream_id = v; break;
-	case ROLE_STREAM_INSTANCE_ID: s->r_instance_id = v; break;
-	case ROLE_EVENT_ID: s->r_event_id = v; break;
-	case ROLE_TS_BEGIN: s->r_ts_begin = v; break;
-	case ROLE_TS_END: s->r_ts_end = v; break;
-	case ROLE_CONTENT_SIZE: s->r_content = v; break;
-	case ROLE_PACKET_SIZE: s->r_psize = v; break;
-	case ROLE_DISCARDED: s->r_disc = v; break;
-	case ROLE_SEQ_NUM: s->r_seq = v; break;
-	default: break;
+	case ROLE_MAGIC:
+		s->r_magic = v;
+		break;
+	case ROLE_STREAM_ID:
+		s->r_stream_id = v;
+		break;
+	case ROLE_STREAM_INSTANCE_ID:
+		s->r_instance_id = v;
+		break;
+	case ROLE_EVENT_ID:
+		s->r_event_id = v;
+		break;
+	case ROLE_TS_BEGIN:
+		s->r_ts_begin = v;
+		break;
+	case ROLE_TS_END:
+		s->r_ts_end = v;
+		break;
+	case ROLE_CONTENT_SIZE:
+		s->r_content = v;
+		break;
+	case ROLE_PACKET_SIZE:
+		s->r_psize = v;
+		break;
+	case ROLE_DISCARDED:
+		s->r_disc = v;
+		break;
+	case ROLE_SEQ_NUM:
+		s->r_seq = v;
+		break;
+	default:
+		break;
 	}
 	return 0;
 }
@@ -270,14 +286,16 @@ static inline int need(struct rtr__stream *s, uint64_t bits, const char *what,
 		       const struct rtr__op *op)
 {
 	if (rtr_unlikely(s->pos > s->end || bits > s->end - s->pos))
-		return derr(s, "%s '%s' (%" PRIu64 " bits) goes past the end of the packet content (%" PRIu64 " bits left)",
-			    what, op->name ? op->name : "", bits,
-			    s->pos > s->end ? 0 : s->end - s->pos);
+		return derr(
+		    s,
+		    "%s '%s' (%" PRIu64 " bits) goes past the end of the packet content (%" PRIu64
+		    " bits left)",
+		    what, op->name ? op->name : "", bits, s->pos > s->end ? 0 : s->end - s->pos);
 	return 0;
 }
 
-static inline __attribute__((always_inline)) int
-exec_int(struct rtr__stream *s, const struct rtr__op *op)
+static inline __attribute__((always_inline)) int exec_int(struct rtr__stream *s,
+							  const struct rtr__op *op)
 {
 	uint64_t v;
 
@@ -308,9 +326,13 @@ exec_int(struct rtr__stream *s, const struct rtr__op *op)
 		if (op->save >= 0)
 			s->slots[op->save] = v;
 		if (op->role)
-			role_int(s, op, op->sign ? v & (op->size < 64 ? (((uint64_t)1 << op->size) - 1) : ~(uint64_t)0) : v);
+			role_int(s, op,
+				 op->sign ? v & (op->size < 64 ? (((uint64_t)1 << op->size) - 1)
+							       : ~(uint64_t)0)
+					  : v);
 		if (op->clock >= 0 && op->role != ROLE_TS_END)
-			clock_update(s, op->size < 64 ? v & (((uint64_t)1 << op->size) - 1) : v, op->size);
+			clock_update(s, op->size < 64 ? v & (((uint64_t)1 << op->size) - 1) : v,
+				     op->size);
 	}
 	if (s->emit && (op->shown | s->all))
 		return push_val(s, op, op->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0);
@@ -373,8 +395,7 @@ static int exec_string(struct rtr__stream *s, const struct rtr__op *op)
 	return 0;
 }
 
-static int get_len(struct rtr__stream *s, const struct rtr__op *op,
-		   uint64_t *n)
+static int get_len(struct rtr__stream *s, const struct rtr__op *op, uint64_t *n)
 {
 	if (op->code == OP_ARRAY || (op->code == OP_TEXT_ARRAY && op->src < 0)) {
 		*n = op->count;
@@ -392,7 +413,8 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 	get_len(s, op, &n);
 	ALIGN_POS(s, op->align);
 	if (n > (UINT64_MAX >> 4) || need(s, n * 8, "text array", op))
-		return n > (UINT64_MAX >> 4) ? derr(s, "text array length %" PRIu64 " too large", n) : -1;
+		return n > (UINT64_MAX >> 4) ? derr(s, "text array length %" PRIu64 " too large", n)
+					     : -1;
 	b = s->pkt + (s->pos >> 3);
 	s->pos += n * 8;
 	if (s->emit && (op->shown | s->all)) {
@@ -407,8 +429,8 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 	return 0;
 }
 
-static inline __attribute__((always_inline)) int
-exec_tagged(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+static inline __attribute__((always_inline)) int exec_tagged(struct rtr__stream *s,
+							     const struct rtr__op *ops, uint32_t i)
 {
 	/* hidden {tag; variant<tag> {flat structs}} */
 	const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
@@ -453,10 +475,10 @@ exec_tagged(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
 	}
 	s->emit = save;
 	return 0;
-	}
+}
 
-static inline __attribute__((always_inline)) int
-exec_fixed(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+static inline __attribute__((always_inline)) int exec_fixed(struct rtr__stream *s,
+							    const struct rtr__op *ops, uint32_t i)
 {
 	const struct rtr__op *op = &ops[i];
 
@@ -464,56 +486,54 @@ exec_fixed(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
 	bool emit = s->emit && (op->shown | s->all);
 	const uint8_t *base;
 
-	if (rtr_unlikely(s->pos > s->end ||
-		 op->fixed_bits > s->end - s->pos))
-	return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
-		    op->name ? op->name : "", op->fixed_bits);
+	if (rtr_unlikely(s->pos > s->end || op->fixed_bits > s->end - s->pos))
+		return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
+			    op->name ? op->name : "", op->fixed_bits);
 	base = s->pkt + (s->pos >> 3);
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-	return -1;
+		return -1;
 	for (uint32_t k = i + 1; k < op->end; k++) {
-	const struct rtr__op *m = &ops[k];
-	uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
+		const struct rtr__op *m = &ops[k];
+		uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
 
-	if (m->code == OP_FLOAT) {
-		if (m->size == 32) {
-			uint32_t x = (uint32_t)v;
-			float fl;
-			double d;
+		if (m->code == OP_FLOAT) {
+			if (m->size == 32) {
+				uint32_t x = (uint32_t)v;
+				float fl;
+				double d;
 
-			memcpy(&fl, &x, 4);
-			d = fl;
-			memcpy(&v, &d, 8);
+				memcpy(&fl, &x, 4);
+				d = fl;
+				memcpy(&v, &d, 8);
+			}
+			if (emit && (m->shown | s->all) && push_val(s, m, RTR_VAL_FLOAT, v, 0))
+				return -1;
+			continue;
+		}
+		if (m->sign)
+			v = sext(v, m->size);
+		if (rtr_unlikely(m->slow)) {
+			uint64_t raw = m->size < 64 ? v & (((uint64_t)1 << m->size) - 1) : v;
+
+			if (m->save >= 0)
+				s->slots[m->save] = v;
+			if (m->role)
+				role_int(s, m, raw);
+			if (m->clock >= 0 && m->role != ROLE_TS_END)
+				clock_update(s, raw, m->size);
 		}
 		if (emit && (m->shown | s->all) &&
-		    push_val(s, m, RTR_VAL_FLOAT, v, 0))
+		    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
 			return -1;
-		continue;
-	}
-	if (m->sign)
-		v = sext(v, m->size);
-	if (rtr_unlikely(m->slow)) {
-		uint64_t raw = m->size < 64 ? v & (((uint64_t)1 << m->size) - 1) : v;
-
-		if (m->save >= 0)
-			s->slots[m->save] = v;
-		if (m->role)
-			role_int(s, m, raw);
-		if (m->clock >= 0 && m->role != ROLE_TS_END)
-			clock_update(s, raw, m->size);
-	}
-	if (emit && (m->shown | s->all) &&
-	    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
-		return -1;
 	}
 	s->pos += op->fixed_bits;
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-	return -1;
+		return -1;
 	return 0;
-	}
+}
 
-static inline __attribute__((always_inline)) int
-exec_flat(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
+static inline __attribute__((always_inline)) int exec_flat(struct rtr__stream *s,
+							   const struct rtr__op *ops, uint32_t i)
 {
 	const struct rtr__op *op = &ops[i];
 
@@ -522,241 +542,265 @@ exec_flat(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i)
 	bool save = s->emit;
 
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-	return -1;
+		return -1;
 	s->emit = emit;
 	for (uint32_t k = i + 1; k < op->end; k++) {
-	const struct rtr__op *m = &ops[k];
-	int rc;
+		const struct rtr__op *m = &ops[k];
+		int rc;
 
-	if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
-	rc = exec_int(s, m);
-	else if (m->code == OP_STRING)
-	rc = exec_string(s, m);
-	else
-	rc = exec_float(s, m);
-	if (rtr_unlikely(rc))
-	return -1;
+		if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+			rc = exec_int(s, m);
+		else if (m->code == OP_STRING)
+			rc = exec_string(s, m);
+		else
+			rc = exec_float(s, m);
+		if (rtr_unlikely(rc))
+			return -1;
 	}
 	s->emit = save;
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-	return -1;
+		return -1;
 	return 0;
-	}
+}
 
 /* Non-recursive plan interpreter: compounds push a frame; a frame ends
  * when the op index reaches its end. */
 struct frame {
-	uint32_t end;     /* index ending this frame */
-	uint32_t start;   /* array: first op of the element body */
-	uint32_t ret;     /* variant: index to continue at */
-	uint8_t kind;     /* OP_STRUCT, OP_VARIANT, OP_ARRAY */
-	uint8_t emitted;  /* BEGIN record pushed */
+	uint32_t end;	 /* index ending this frame */
+	uint32_t start;	 /* array: first op of the element body */
+	uint32_t ret;	 /* variant: index to continue at */
+	uint8_t kind;	 /* OP_STRUCT, OP_VARIANT, OP_ARRAY */
+	uint8_t emitted; /* BEGIN record pushed */
 	uint8_t saved_emit;
 	const struct rtr__op *op;
-	uint64_t left;    /* array: elements left */
+	uint64_t left; /* array: elements left */
 };
 
-static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops,
-	 uint32_t n)
+static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops, uint32_t n)
 {
 	struct frame st[RTR__MAX_DEPTH * 2 + 4];
 	int sp = 0;
 	uint32_t i = 0;
 
 	while (1) {
-	const struct rtr__op *op;
+		const struct rtr__op *op;
 
-	while (sp > 0 && i == st[sp - 1].end) {
-	struct frame *f = &st[sp - 1];
+		while (sp > 0 && i == st[sp - 1].end) {
+			struct frame *f = &st[sp - 1];
 
-	if (f->kind == OP_ARRAY && --f->left > 0) {
-	i = f->start;
-	break;
-	}
-	if (f->emitted &&
-	    push_val(s, f->op,
-	     f->kind == OP_STRUCT    ? RTR_VAL_STRUCT_END
-	     : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
-				     : RTR_VAL_ARRAY_END,
-	     0, 0))
-	return -1;
-	s->emit = f->saved_emit;
-	if (f->kind == OP_VARIANT)
-	i = f->ret;
-	sp--;
-	}
-	if (i >= n)
-	return 0;
-	op = &ops[i];
-	switch (op->code) {
-	case OP_INT_BYTE:
-	case OP_INT_BITS:
-	if (rtr_unlikely(exec_int(s, op)))
-	return -1;
-	i++;
-	break;
-	case OP_FLOAT:
-	if (exec_float(s, op))
-	return -1;
-	i++;
-	break;
-	case OP_STRING:
-	if (exec_string(s, op))
-	return -1;
-	i++;
-	break;
-	case OP_TEXT_ARRAY:
-	if (op->role == ROLE_UUID)
-	s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
-				~(uint64_t)(op->align - 1));
-	if (exec_text(s, op))
-	return -1;
-	i = op->end;
-	break;
-	case OP_STRUCT: {
-	struct frame *f;
+			if (f->kind == OP_ARRAY && --f->left > 0) {
+				i = f->start;
+				break;
+			}
+			if (f->emitted && push_val(s, f->op,
+						   f->kind == OP_STRUCT	   ? RTR_VAL_STRUCT_END
+						   : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
+									   : RTR_VAL_ARRAY_END,
+						   0, 0))
+				return -1;
+			s->emit = f->saved_emit;
+			if (f->kind == OP_VARIANT)
+				i = f->ret;
+			sp--;
+		}
+		if (i >= n)
+			return 0;
+		op = &ops[i];
+		switch (op->code) {
+		case OP_INT_BYTE:
+		case OP_INT_BITS:
+			if (rtr_unlikely(exec_int(s, op)))
+				return -1;
+			i++;
+			break;
+		case OP_FLOAT:
+			if (exec_float(s, op))
+				return -1;
+			i++;
+			break;
+		case OP_STRING:
+			if (exec_string(s, op))
+				return -1;
+			i++;
+			break;
+		case OP_TEXT_ARRAY:
+			if (op->role == ROLE_UUID)
+				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+							~(uint64_t)(op->align - 1));
+			if (exec_text(s, op))
+				return -1;
+			i = op->end;
+			break;
+		case OP_STRUCT: {
+			struct frame *f;
 
-	ALIGN_POS(s, op->align);
-	if (rtr_unlikely(s->pos > s->end))
-	return derr(s, "structure '%s' aligned on %u bits starts past the end of the packet content",
-		    op->name ? op->name : "", op->align);
-	if (op->tagged && !(s->emit && (op->shown | s->all))) {
-	if (exec_tagged(s, ops, i))
-		return -1;
-	i = op->end;
-	break;
-	}
-	if (op->fixed) {
-	if (exec_fixed(s, ops, i))
-		return -1;
-	i = op->end;
-	break;
-	}
-	if (op->flat) {
-	if (exec_flat(s, ops, i))
-		return -1;
-	i = op->end;
-	break;
-	}
-	if (i + 1 == op->end) { /* empty */
-	if (s->emit && (op->shown | s->all) &&
-	    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
-	     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
-		return -1;
-	i++;
-	break;
-	}
-	if (sp >= (int)RTR_ARRAY_SIZE(st))
-	return derr(s, "types nested too deeply");
-	f = &st[sp++];
-	f->kind = OP_STRUCT;
-	f->end = op->end;
-	f->op = op;
-	f->saved_emit = s->emit;
-	f->emitted = s->emit && (op->shown | s->all);
-	if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-	return -1;
-	if (!(op->shown | s->all))
-	s->emit = false;
-	i++;
-	break;
-	}
-	case OP_VARIANT: {
-	uint64_t tag = s->slots[op->src];
-	const struct rtr__var_opt *o = NULL;
-	struct frame *f;
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s,
+					    "structure '%s' aligned on %u bits starts past the end "
+					    "of the packet content",
+					    op->name ? op->name : "", op->align);
+			if (op->tagged && !(s->emit && (op->shown | s->all))) {
+				if (exec_tagged(s, ops, i))
+					return -1;
+				i = op->end;
+				break;
+			}
+			if (op->fixed) {
+				if (exec_fixed(s, ops, i))
+					return -1;
+				i = op->end;
+				break;
+			}
+			if (op->flat) {
+				if (exec_flat(s, ops, i))
+					return -1;
+				i = op->end;
+				break;
+			}
+			if (i + 1 == op->end) { /* empty */
+				if (s->emit && (op->shown | s->all) &&
+				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
+				     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
+					return -1;
+				i++;
+				break;
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_STRUCT;
+			f->end = op->end;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = s->emit && (op->shown | s->all);
+			if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
+				return -1;
+			if (!(op->shown | s->all))
+				s->emit = false;
+			i++;
+			break;
+		}
+		case OP_VARIANT: {
+			uint64_t tag = s->slots[op->src];
+			const struct rtr__var_opt *o = NULL;
+			struct frame *f;
 
-	if (op->direct && tag < 256) {
-	if (op->direct[tag])
-		o = &op->opts[op->direct[tag] - 1];
-	} else for (uint32_t k = 0; k < op->n_opts; k++) {
-	const struct rtr__var_opt *c = &op->opts[k];
-	bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
-			      (int64_t)tag <= (int64_t)c->hi)
-			   : (tag >= c->lo && tag <= c->hi);
+			if (op->direct && tag < 256) {
+				if (op->direct[tag])
+					o = &op->opts[op->direct[tag] - 1];
+			} else
+				for (uint32_t k = 0; k < op->n_opts; k++) {
+					const struct rtr__var_opt *c = &op->opts[k];
+					bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
+							      (int64_t)tag <= (int64_t)c->hi)
+							   : (tag >= c->lo && tag <= c->hi);
 
-	if (in) {
-		o = c;
-		break;
-	}
-	}
-	if (!o) {
-	if (op->sign)
-		return derr(s, "variant '%s': tag value %" PRId64 " selects no option",
-			    op->name ? op->name : "", (int64_t)tag);
-	return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
-		    op->name ? op->name : "", tag);
-	}
-	if (sp >= (int)RTR_ARRAY_SIZE(st))
-	return derr(s, "types nested too deeply");
-	f = &st[sp++];
-	f->kind = OP_VARIANT;
-	f->end = ops[o->op].end;
-	f->ret = op->end;
-	f->op = op;
-	f->saved_emit = s->emit;
-	f->emitted = s->emit && (op->shown | s->all);
-	if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
-	return -1;
-	if (!(op->shown | s->all))
-	s->emit = false;
-	i = o->op;
-	break;
-	}
-	case OP_ARRAY:
-	case OP_SEQ: {
-	uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
-	bool emit = s->emit && (op->shown | s->all);
-	struct frame *f;
+					if (in) {
+						o = c;
+						break;
+					}
+				}
+			if (!o) {
+				if (op->sign)
+					return derr(s,
+						    "variant '%s': tag value %" PRId64
+						    " selects no option",
+						    op->name ? op->name : "", (int64_t)tag);
+				return derr(s,
+					    "variant '%s': tag value %" PRIu64 " selects no option",
+					    op->name ? op->name : "", tag);
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_VARIANT;
+			f->end = ops[o->op].end;
+			f->ret = op->end;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = s->emit && (op->shown | s->all);
+			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
+				return -1;
+			if (!(op->shown | s->all))
+				s->emit = false;
+			i = o->op;
+			break;
+		}
+		case OP_ARRAY:
+		case OP_SEQ: {
+			uint64_t cnt = op->code == OP_ARRAY ? op->count : s->slots[op->src];
+			bool emit = s->emit && (op->shown | s->all);
+			struct frame *f;
 
-	if (op->role == ROLE_UUID)
-	s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
-				~(uint64_t)(op->align - 1));
-	ALIGN_POS(s, op->align);
-	if (rtr_unlikely(s->pos > s->end))
-	return derr(s, "array '%s' aligned on %u bits starts past the end of the packet content",
-		    op->name ? op->name : "", op->align);
-	if (op->elem_min_bits_zero) {
-	if (cnt > s->budget)
-		return derr(s, "array '%s' of %" PRIu64 " zero-size elements exceeds the work bound",
-			    op->name ? op->name : "", cnt);
-	s->budget -= cnt;
-	} else if (cnt > s->end - s->pos) {
-	return derr(s, "%s '%s' of %" PRIu64 " elements goes past the end of the packet content",
-		    op->code == OP_SEQ ? "sequence" : "array",
-		    op->name ? op->name : "", cnt);
-	}
-	if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
-	return -1;
-	if (cnt == 0) {
-	if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
-		return -1;
-	i = op->end;
-	break;
-	}
-	if (sp >= (int)RTR_ARRAY_SIZE(st))
-	return derr(s, "types nested too deeply");
-	f = &st[sp++];
-	f->kind = OP_ARRAY;
-	f->end = op->end;
-	f->start = i + 1;
-	f->left = cnt;
-	f->op = op;
-	f->saved_emit = s->emit;
-	f->emitted = emit;
-	if (!(op->shown | s->all))
-	s->emit = false;
-	i++;
-	break;
-	}
-	default:
-	return derr(s, "internal error: bad op %d", op->code);
-	}
+			if (op->role == ROLE_UUID)
+				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
+							~(uint64_t)(op->align - 1));
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s,
+					    "array '%s' aligned on %u bits starts past the end of "
+					    "the packet content",
+					    op->name ? op->name : "", op->align);
+			if (op->elem_min_bits_zero) {
+				if (cnt > s->budget)
+					return derr(s,
+						    "array '%s' of %" PRIu64
+						    " zero-size elements exceeds the work bound",
+						    op->name ? op->name : "", cnt);
+				s->budget -= cnt;
+			} else if (cnt > s->end - s->pos) {
+				return derr(s,
+					    "%s '%s' of %" PRIu64
+					    " elements goes past the end of the packet content",
+					    op->code == OP_SEQ ? "sequence" : "array",
+					    op->name ? op->name : "", cnt);
+			}
+			if (!emit && op->end == i + 2 && ops[i + 1].code == OP_INT_BYTE &&
+			    ops[i + 1].size == 8 && !ops[i + 1].slow) {
+				/* bytes nobody records: checked, then skipped */
+				if (cnt > (s->end - s->pos) / 8)
+					return derr(
+					    s,
+					    "%s '%s' of %" PRIu64
+					    " bytes goes past the end of the packet content",
+					    op->code == OP_SEQ ? "sequence" : "array",
+					    op->name ? op->name : "", cnt);
+				s->pos += cnt * 8;
+				i = op->end;
+				break;
+			}
+			if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
+				return -1;
+			if (cnt == 0) {
+				if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
+					return -1;
+				i = op->end;
+				break;
+			}
+			if (sp >= (int)RTR_ARRAY_SIZE(st))
+				return derr(s, "types nested too deeply");
+			f = &st[sp++];
+			f->kind = OP_ARRAY;
+			f->end = op->end;
+			f->start = i + 1;
+			f->left = cnt;
+			f->op = op;
+			f->saved_emit = s->emit;
+			f->emitted = emit;
+			if (!(op->shown | s->all))
+				s->emit = false;
+			i++;
+			break;
+		}
+		default:
+			return derr(s, "internal error: bad op %d", op->code);
+		}
 	}
 }
 
-static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
-		     int scope, bool emit)
+static inline __attribute__((always_inline)) int
+exec_plan(struct rtr__stream *s, const struct rtr__plan *pl, int scope, bool emit)
 {
 	if (!pl->n)
 		return 0;
@@ -769,13 +813,24 @@ static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
 		if (op->tagged && !s->emit) {
 			ALIGN_POS(s, op->align);
 			if (rtr_unlikely(s->pos > s->end))
-				return derr(s, "structure aligned on %u bits starts past the end of the packet content",
+				return derr(s,
+					    "structure aligned on %u bits starts past the end of "
+					    "the packet content",
 					    op->align);
 			return exec_tagged(s, pl->ops, 0);
 		}
 		if (op->fixed) {
 			ALIGN_POS(s, op->align);
 			return exec_fixed(s, pl->ops, 0);
+		}
+		if (op->flat) {
+			ALIGN_POS(s, op->align);
+			if (rtr_unlikely(s->pos > s->end))
+				return derr(s,
+					    "structure aligned on %u bits starts past the end of "
+					    "the packet content",
+					    op->align);
+			return exec_flat(s, pl->ops, 0);
 		}
 	}
 	return exec_plan_ops(s, pl->ops, pl->n);
@@ -784,8 +839,7 @@ static int exec_plan(struct rtr__stream *s, const struct rtr__plan *pl,
 /* ------------------------------------------------------------------ */
 /* packets                                                             */
 
-static struct rtr__stream_class *find_sc_by_id(struct rtr__trace_class *tc,
-					       uint64_t id)
+static struct rtr__stream_class *find_sc_by_id(struct rtr__trace_class *tc, uint64_t id)
 {
 	for (size_t i = 0; i < tc->n_scs; i++)
 		if (tc->scs[i]->id == id)
@@ -828,21 +882,20 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u)
 		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
 			    s->r_magic);
-	if (s->uuid_pos >= 0 && tc->has_uuid &&
-	    memcmp(s->pkt + s->uuid_pos / 8, tc->uuid, 16)) {
+	if (s->uuid_pos >= 0 && tc->has_uuid && memcmp(s->pkt + s->uuid_pos / 8, tc->uuid, 16)) {
 		s->pos = (uint64_t)s->uuid_pos;
 		return derr(s, "packet UUID does not match the metadata's trace UUID");
 	}
 	if (s->r_seen & (1u << ROLE_STREAM_ID)) {
 		sc = find_sc_by_id(tc, s->r_stream_id);
 		if (!sc)
-			return derr(s, "no stream class with id %" PRIu64,
-				    s->r_stream_id);
+			return derr(s, "no stream class with id %" PRIu64, s->r_stream_id);
 	} else {
 		if (tc->n_scs == 0)
 			return derr(s, "metadata declares no stream class");
 		if (tc->n_scs > 1)
-			return derr(s, "packet header has no stream_id and the trace has several stream classes");
+			return derr(s, "packet header has no stream_id and the trace has several "
+				       "stream classes");
 		sc = tc->scs[0];
 	}
 	if (s->sc && sc->id != s->sc->id && !probe)
@@ -864,23 +917,30 @@ static int read_packet(struct rtr__stream *s, bool probe)
 		if (s->pkt_bits == 0)
 			return derr(s, "packet size is 0");
 		if (s->pkt_bits > rest)
-			return derr(s, "packet size %" PRIu64 " bits goes past the end of the file (%" PRIu64 " bits left)",
+			return derr(s,
+				    "packet size %" PRIu64
+				    " bits goes past the end of the file (%" PRIu64 " bits left)",
 				    s->pkt_bits, rest);
 	} else {
 		s->pkt_bits = (s->r_seen & (1u << ROLE_CONTENT_SIZE))
-				      ? ((s->r_content + 7) & ~(uint64_t)7)
-				      : rest;
+				  ? ((s->r_content + 7) & ~(uint64_t)7)
+				  : rest;
 		if (s->pkt_bits > rest)
-			return derr(s, "content size %" PRIu64 " bits goes past the end of the file (%" PRIu64 " bits left)",
+			return derr(s,
+				    "content size %" PRIu64
+				    " bits goes past the end of the file (%" PRIu64 " bits left)",
 				    s->r_content, rest);
 	}
-	s->content_bits = (s->r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->r_content
-								 : s->pkt_bits;
+	s->content_bits = (s->r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->r_content : s->pkt_bits;
 	if (s->content_bits > s->pkt_bits)
-		return derr(s, "content size %" PRIu64 " bits is larger than the packet size %" PRIu64 " bits",
+		return derr(s,
+			    "content size %" PRIu64 " bits is larger than the packet size %" PRIu64
+			    " bits",
 			    s->content_bits, s->pkt_bits);
 	if (s->pos > s->content_bits)
-		return derr(s, "packet header and context (%" PRIu64 " bits) are larger than the packet content (%" PRIu64 " bits)",
+		return derr(s,
+			    "packet header and context (%" PRIu64
+			    " bits) are larger than the packet content (%" PRIu64 " bits)",
 			    s->pos, s->content_bits);
 	if (s->pkt_bits / 8 > s->avail_bits / 8) {
 		uint64_t pos = s->pos;
@@ -931,8 +991,8 @@ static void queue_pending(struct rtr__stream *s)
 		}
 	}
 	/* discarded packets */
-	if (has_seq && s->prev_valid && s->prev_has_seq &&
-	    s->r_seq != s->prev_seq + 1 && s->r_seq > s->prev_seq) {
+	if (has_seq && s->prev_valid && s->prev_has_seq && s->r_seq != s->prev_seq + 1 &&
+	    s->r_seq > s->prev_seq) {
 		struct rtr__pending *p = &s->pend[s->npend++];
 
 		p->kind = IT_DISC_PACKETS;
@@ -994,7 +1054,7 @@ static int next_packet(struct rtr__stream *s)
 }
 
 /* Decodes one event at s->pos. */
-static int read_event(struct rtr__stream *s)
+static inline __attribute__((always_inline)) int read_event(struct rtr__stream *s)
 {
 	struct rtr__stream_class *sc = s->sc;
 	struct rtr__event_class *ec;
@@ -1007,10 +1067,13 @@ static int read_event(struct rtr__stream *s)
 		return -1;
 	s->ev_clock = s->clock;
 	if (s->r_seen & (1u << ROLE_EVENT_ID)) {
-		ec = rtr__sc_find_ec(sc, s->r_event_id);
+		ec = rtr_likely(s->r_event_id < sc->ec_by_id_len)
+			 ? sc->ec_by_id[s->r_event_id]
+			 : rtr__sc_find_ec(sc, s->r_event_id);
 		if (!ec) {
 			s->pos = start;
-			return derr(s, "no event class with id %" PRIu64 " in stream class %" PRIu64,
+			return derr(s,
+				    "no event class with id %" PRIu64 " in stream class %" PRIu64,
 				    s->r_event_id, sc->id);
 		}
 	} else {
@@ -1020,13 +1083,14 @@ static int read_event(struct rtr__stream *s)
 			ec = rtr__sc_find_ec(sc, 0);
 			if (!ec) {
 				s->pos = start;
-				return derr(s, "event header has no id and stream class %" PRIu64 " has %zu event classes",
+				return derr(s,
+					    "event header has no id and stream class %" PRIu64
+					    " has %zu event classes",
 					    sc->id, sc->n_ecs);
 			}
 		}
 	}
-	if (exec_plan(s, &sc->p_event_context, RTR_SCOPE_EVENT_COMMON_CONTEXT,
-		      true) ||
+	if (exec_plan(s, &sc->p_event_context, RTR_SCOPE_EVENT_COMMON_CONTEXT, true) ||
 	    exec_plan(s, &ec->p_context, RTR_SCOPE_EVENT_CONTEXT, true) ||
 	    exec_plan(s, &ec->p_fields, RTR_SCOPE_EVENT_PAYLOAD, true))
 		return -1;
@@ -1088,8 +1152,7 @@ void rtr__stream_fini(struct rtr__stream *s)
 	s->f = NULL;
 }
 
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc,
-		    struct rtr__err *e)
+int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e)
 {
 	struct rtr__stream s;
 	int r;

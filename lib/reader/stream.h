@@ -8,8 +8,8 @@
 struct rtr__trace;
 
 struct rtr__file {
-	char *path;       /* as opened */
-	char *abspath;    /* normalised absolute path (stream name) */
+	char *path;    /* as opened */
+	char *abspath; /* normalised absolute path (stream name) */
 	struct rtr__trace *tr;
 	struct rtr__trace_class *tc;
 	struct rtr__stream_class *sc;
@@ -38,7 +38,7 @@ struct rtr__pending {
 struct rtr__stream {
 	struct rtr__file **files;
 	size_t nfiles, cap_files;
-	size_t fi;          /* current file */
+	size_t fi; /* current file */
 	struct rtr__file *f;
 	struct rtr__trace_class *tc;
 	struct rtr__stream_class *sc;
@@ -47,25 +47,25 @@ struct rtr__stream {
 
 	/* mapping window of the current file */
 	uint8_t *map;
-	uint64_t map_off;   /* file offset of map[0] (page aligned) */
+	uint64_t map_off; /* file offset of map[0] (page aligned) */
 	size_t map_len;
-	uint64_t released;  /* file offset below which pages were dropped */
+	uint64_t released; /* file offset below which pages were dropped */
 
 	/* current packet */
 	uint64_t pkt_off;   /* file offset */
 	const uint8_t *pkt; /* map pointer to the packet start */
 	uint64_t pkt_bits, content_bits;
 	uint64_t avail_bits; /* bytes mapped from pkt, in bits */
-	uint64_t pos;       /* decode position, bits from packet start */
-	uint64_t end;       /* decode limit (bits) */
+	uint64_t pos;	     /* decode position, bits from packet start */
+	uint64_t end;	     /* decode limit (bits) */
 	bool in_packet;
 	bool eof;
 
 	/* roles of the current packet / event */
 	uint64_t r_magic, r_stream_id, r_instance_id, r_event_id;
 	uint64_t r_ts_begin, r_ts_end, r_content, r_psize, r_disc, r_seq;
-	uint32_t r_seen; /* bit per role */
-	int64_t uuid_pos;   /* bit offset of the uuid array, -1 */
+	uint32_t r_seen;  /* bit per role */
+	int64_t uuid_pos; /* bit offset of the uuid array, -1 */
 
 	/* previous packet snapshots */
 	bool prev_valid;
@@ -83,9 +83,9 @@ struct rtr__stream {
 	struct rtr_value *pvals; /* packet context values of this packet */
 	size_t npvals, cap_pvals;
 	bool emit;
-	bool no_emit;       /* decode without recording values */
-	uint8_t all;        /* record hidden fields too (re-encoding) */
-	uint64_t pkt_gen;   /* incremented at each packet */
+	bool no_emit;	  /* decode without recording values */
+	uint8_t all;	  /* record hidden fields too (re-encoding) */
+	uint64_t pkt_gen; /* incremented at each packet */
 	int emit_scope;
 	uint64_t budget;
 
@@ -93,8 +93,8 @@ struct rtr__stream {
 	int item;
 	struct rtr__event_class *ec;
 	uint64_t ev_clock;
-	int64_t key_ns;     /* merge key */
-	int key_type;       /* babeltrace2 message type weight */
+	int64_t key_ns; /* merge key */
+	int key_type;	/* babeltrace2 message type weight */
 	struct rtr__pending pend[2];
 	int npend, ipend;
 	struct rtr__pending cur_pend;
@@ -103,6 +103,11 @@ struct rtr__stream {
 	uint64_t npackets;
 	struct rtr__err *err;
 	uint32_t heap_pos;
+
+	/* cycles to ns fast path (1 GHz clock without overflow) */
+	bool ns_fast;
+	int64_t ns_base;
+	uint64_t ns_max;
 
 	/* time range */
 	bool has_begin;
@@ -115,16 +120,15 @@ int rtr__stream_next(struct rtr__stream *s);
 void rtr__stream_fini(struct rtr__stream *s);
 /* Probes the first packet of a file: stream class, instance id, begin
  * time. Returns 0, 1 (empty file: ignore) or -1. */
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc,
-		    struct rtr__err *e);
+int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e);
 
 /* A trace directory and the reader holding them (reader.c, ctfwrite.c). */
 struct rtr__trace {
 	struct rtr__trace_class tc;
-	char *dir;      /* as found (input-relative) */
-	char *suffix;   /* path relative to the input argument, or NULL */
-	char *name;     /* babeltrace2 trace name */
-	char *text;     /* metadata text */
+	char *dir;    /* as found (input-relative) */
+	char *suffix; /* path relative to the input argument, or NULL */
+	char *name;   /* babeltrace2 trace name */
+	char *text;   /* metadata text */
 	size_t text_len;
 	uint32_t index;
 	struct rtr__trace *group; /* first trace of the same UUID */

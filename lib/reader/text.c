@@ -28,12 +28,12 @@ struct trace_hdr {
  * between the values never changes. */
 struct tpl {
 	bool tried, ok;
-	size_t nv;          /* number of value records it applies to */
-	char *lit;          /* literal bytes */
+	size_t nv; /* number of value records it applies to */
+	char *lit; /* literal bytes */
 	uint32_t nslot;
-	uint32_t *val;      /* value index of each slot */
-	uint8_t *fmt;       /* formatter of each slot (enum slot_fmt) */
-	uint32_t *off;      /* literal i: lit[off[i], off[i + 1]) */
+	uint32_t *val; /* value index of each slot */
+	uint8_t *fmt;  /* formatter of each slot (enum slot_fmt) */
+	uint32_t *off; /* literal i: lit[off[i], off[i + 1]) */
 };
 
 struct rtr_text {
@@ -52,7 +52,7 @@ struct rtr_text {
 	time_t tm_sec_cached;
 	bool tm_valid;
 	struct tm tm_cached;
-	char tm_str[48];   /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
+	char tm_str[48]; /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
 	size_t tm_len;
 	struct trace_hdr *th;
 	size_t nth;
@@ -154,7 +154,10 @@ static inline void putstr(struct rtr_text *t, const char *s)
 
 static char *fmt_u64(char *end, uint64_t v)
 {
-	static const char d2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+	static const char d2[] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
+	    "43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
+	    "8687888990919293949596979899";
 
 	while (v >= 100) {
 		unsigned k = (unsigned)(v % 100) * 2;
@@ -262,8 +265,7 @@ static void put_escaped(struct rtr_text *t, const char *s, size_t n)
 		while (j < n) {
 			unsigned char c = (unsigned char)s[j];
 
-			if (c < 32 || c == 127 || c == '\\' || c == '\'' ||
-			    c == '"' || c == '?')
+			if (c < 32 || c == 127 || c == '\\' || c == '\'' || c == '"' || c == '?')
 				break;
 			j++;
 		}
@@ -272,19 +274,45 @@ static void put_escaped(struct rtr_text *t, const char *s, size_t n)
 		if (j >= n)
 			break;
 		switch (s[j]) {
-		case '\\': PUTS(t, "\\\\"); break;
-		case '\'': PUTS(t, "\\'"); break;
-		case '"': PUTS(t, "\\\""); break;
-		case '?': PUTS(t, "\\?"); break;
-		case '\0': PUTS(t, "\\0"); break;
-		case '\a': PUTS(t, "\\a"); break;
-		case '\b': PUTS(t, "\\b"); break;
-		case 27: PUTS(t, "\\e"); break;
-		case '\f': PUTS(t, "\\f"); break;
-		case '\n': PUTS(t, "\\n"); break;
-		case '\r': PUTS(t, "\\r"); break;
-		case '\t': PUTS(t, "\\t"); break;
-		case '\v': PUTS(t, "\\v"); break;
+		case '\\':
+			PUTS(t, "\\\\");
+			break;
+		case '\'':
+			PUTS(t, "\\'");
+			break;
+		case '"':
+			PUTS(t, "\\\"");
+			break;
+		case '?':
+			PUTS(t, "\\?");
+			break;
+		case '\0':
+			PUTS(t, "\\0");
+			break;
+		case '\a':
+			PUTS(t, "\\a");
+			break;
+		case '\b':
+			PUTS(t, "\\b");
+			break;
+		case 27:
+			PUTS(t, "\\e");
+			break;
+		case '\f':
+			PUTS(t, "\\f");
+			break;
+		case '\n':
+			PUTS(t, "\\n");
+			break;
+		case '\r':
+			PUTS(t, "\\r");
+			break;
+		case '\t':
+			PUTS(t, "\\t");
+			break;
+		case '\v':
+			PUTS(t, "\\v");
+			break;
 		default: {
 			char h[5];
 
@@ -304,8 +332,7 @@ static void put_escaped(struct rtr_text *t, const char *s, size_t n)
 /* ------------------------------------------------------------------ */
 /* timestamps                                                          */
 
-static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
-		     bool update_last)
+static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool update_last)
 {
 	int64_t ts_sec;
 	uint64_t sec_abs, nsec_abs;
@@ -335,7 +362,7 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
 		nsec_abs = (uint64_t)-ts_nsec;
 	} else if (ts_sec < 0 && ts_nsec > 0) {
 		neg = true;
-		sec_abs = (uint64_t)-(ts_sec + 1);
+		sec_abs = (uint64_t) - (ts_sec + 1);
 		nsec_abs = (uint64_t)(1000000000 - ts_nsec);
 	} else if (ts_sec < 0 && ts_nsec == 0) {
 		neg = true;
@@ -352,13 +379,13 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error,
 
 		if (neg && !t->neg_warned) {
 			flush_out(t);
-			fprintf(t->err, "[warning] Fallback to [sec.ns] to print negative time value. Use --clock-seconds.\n");
+			fprintf(t->err, "[warning] Fallback to [sec.ns] to print negative time "
+					"value. Use --clock-seconds.\n");
 			t->neg_warned = true;
 			goto seconds;
 		}
 		if (!t->tm_valid || ts != t->tm_sec_cached) {
-			struct tm *res = t->o.clock_gmt ? gmtime_r(&ts, tm)
-							: localtime_r(&ts, tm);
+			struct tm *res = t->o.clock_gmt ? gmtime_r(&ts, tm) : localtime_r(&ts, tm);
 			char *b = t->tm_str;
 			size_t n = 0;
 
@@ -486,8 +513,8 @@ static void put_enum(struct rtr_text *t, const struct rtr_value *v)
  * 0 when the value is outside the fast range. */
 int rtr__fmt_g(double d, char *out)
 {
-	static const uint64_t p5[] = { 1, 5, 25, 125, 625, 3125, 15625, 78125,
-				       390625, 1953125, 9765625 };
+	static const uint64_t p5[] = {1,     5,	    25,	    125,     625,    3125,
+				      15625, 78125, 390625, 1953125, 9765625};
 	uint64_t bits, m, q;
 	int e, x, n = 0;
 	double a = d < 0 ? -d : d;
@@ -624,10 +651,14 @@ struct pframe {
 static const char *scope_label(uint32_t s)
 {
 	switch (s) {
-	case RTR_SCOPE_PACKET_CONTEXT: return "stream.packet.context = ";
-	case RTR_SCOPE_EVENT_COMMON_CONTEXT: return "stream.event.context = ";
-	case RTR_SCOPE_EVENT_CONTEXT: return "event.context = ";
-	default: return "event.fields = ";
+	case RTR_SCOPE_PACKET_CONTEXT:
+		return "stream.packet.context = ";
+	case RTR_SCOPE_EVENT_COMMON_CONTEXT:
+		return "stream.event.context = ";
+	case RTR_SCOPE_EVENT_CONTEXT:
+		return "event.context = ";
+	default:
+		return "event.fields = ";
 	}
 }
 
@@ -652,8 +683,7 @@ static inline void put_scalar(struct rtr_text *t, const struct rtr_value *v)
 	}
 }
 
-static void put_values(struct rtr_text *t, const struct rtr_value *vals,
-		       size_t n)
+static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t n)
 {
 	struct pframe st[RTR__MAX_DEPTH * 2 + 8];
 	int sp = 0;
@@ -680,8 +710,8 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 			if (t->o.names & RTR_TEXT_NAME_SCOPE)
 				putstr(t, scope_label(v->scope));
 			names = v->scope == RTR_SCOPE_EVENT_PAYLOAD
-					? (t->o.names & RTR_TEXT_NAME_PAYLOAD)
-					: (t->o.names & RTR_TEXT_NAME_CONTEXT);
+				    ? (t->o.names & RTR_TEXT_NAME_PAYLOAD)
+				    : (t->o.names & RTR_TEXT_NAME_CONTEXT);
 		} else {
 			struct pframe *p = &st[sp - 1];
 
@@ -715,8 +745,7 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 			}
 		}
 		if (rtr_unlikely(t->capturing)) {
-			if (v->kind == RTR_VAL_ARRAY_BEGIN ||
-			    v->kind == RTR_VAL_VARIANT_BEGIN) {
+			if (v->kind == RTR_VAL_ARRAY_BEGIN || v->kind == RTR_VAL_VARIANT_BEGIN) {
 				t->capture_bad = true;
 			} else if (v->kind != RTR_VAL_STRUCT_BEGIN) {
 				if (t->ncap == t->cap_cap) {
@@ -745,7 +774,7 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals,
 				continue;
 			}
 		}
-print:
+	print:
 		switch (v->kind) {
 		case RTR_VAL_STRUCT_BEGIN:
 			putc1(t, '{');
@@ -790,11 +819,10 @@ print:
 /* ------------------------------------------------------------------ */
 /* event header                                                        */
 
-static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
-			const struct trace_hdr *h, bool *domp);
+static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struct trace_hdr *h,
+			bool *domp);
 
-static const struct trace_hdr *hdr_of(struct rtr_text *t,
-				      const struct rtr_stream_info *si)
+static const struct trace_hdr *hdr_of(struct rtr_text *t, const struct rtr_stream_info *si)
 {
 	struct trace_hdr *h;
 
@@ -842,18 +870,20 @@ static const struct trace_hdr *hdr_of(struct rtr_text *t,
 static const char *loglevel_name(int64_t l)
 {
 	static const char *n[] = {
-		"TRACE_EMERG", "TRACE_ALERT", "TRACE_CRIT", "TRACE_ERR",
-		"TRACE_WARNING", "TRACE_NOTICE", "TRACE_INFO",
-		"TRACE_DEBUG_SYSTEM", "TRACE_DEBUG_PROGRAM",
-		"TRACE_DEBUG_PROCESS", "TRACE_DEBUG_MODULE",
-		"TRACE_DEBUG_UNIT", "TRACE_DEBUG_FUNCTION", "TRACE_DEBUG_LINE",
-		"TRACE_DEBUG",
+	    "TRACE_EMERG",	    "TRACE_ALERT",
+	    "TRACE_CRIT",	    "TRACE_ERR",
+	    "TRACE_WARNING",	    "TRACE_NOTICE",
+	    "TRACE_INFO",	    "TRACE_DEBUG_SYSTEM",
+	    "TRACE_DEBUG_PROGRAM",  "TRACE_DEBUG_PROCESS",
+	    "TRACE_DEBUG_MODULE",   "TRACE_DEBUG_UNIT",
+	    "TRACE_DEBUG_FUNCTION", "TRACE_DEBUG_LINE",
+	    "TRACE_DEBUG",
 	};
 	return l >= 0 && l < 15 ? n[l] : NULL;
 }
 
-static void slow_fields(struct rtr_text *t, const struct rtr_msg *m,
-			const struct trace_hdr *h, bool *domp)
+static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struct trace_hdr *h,
+			bool *domp)
 {
 	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
 	unsigned f = t->o.fields;
@@ -934,8 +964,8 @@ static uint8_t slot_fmt(const struct rtr_value *v)
 	}
 }
 
-static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start,
-		     size_t nv, const struct rtr_value *vals)
+static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv,
+		     const struct rtr_value *vals)
 {
 	size_t nlit = t->len - start, o = 0;
 	char *lit = malloc(nlit + 1);
@@ -1048,8 +1078,7 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 				break;
 			}
 		}
-		put(t, tp->lit + tp->off[tp->nslot],
-		    tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
+		put(t, tp->lit + tp->off[tp->nslot], tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
 		return;
 	}
 	if (tp && !tp->tried) {
@@ -1068,8 +1097,7 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 	}
 	slow_fields(t, m, h, &dom);
 class_fields:
-	if ((f & RTR_TEXT_FIELD_LOGLEVEL) && m->loglevel >= 0 &&
-	    loglevel_name(m->loglevel)) {
+	if ((f & RTR_TEXT_FIELD_LOGLEVEL) && m->loglevel >= 0 && loglevel_name(m->loglevel)) {
 		if (!t->start_line)
 			PUTS(t, ", ");
 		if (pn)
@@ -1155,10 +1183,11 @@ static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
 		char u[64];
 		const uint8_t *x = si->uuid;
 
-		snprintf(u, sizeof(u),
-			 "(UUID: %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x) ",
-			 x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8],
-			 x[9], x[10], x[11], x[12], x[13], x[14], x[15]);
+		snprintf(
+		    u, sizeof(u),
+		    "(UUID: %02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x) ",
+		    x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7], x[8], x[9], x[10], x[11], x[12],
+		    x[13], x[14], x[15]);
 		putstr(t, u);
 	} else {
 		PUTS(t, "(no UUID) ");

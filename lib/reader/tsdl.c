@@ -168,34 +168,34 @@ static const struct {
 	const char *s;
 	enum kw k;
 } kwtab[] = {
-	{ "align", KW_ALIGN },
-	{ "callsite", KW_CALLSITE },
-	{ "const", KW_CONST },
-	{ "char", KW_CHAR },
-	{ "clock", KW_CLOCK },
-	{ "double", KW_DOUBLE },
-	{ "enum", KW_ENUM },
-	{ "env", KW_ENV },
-	{ "event", KW_EVENT },
-	{ "floating_point", KW_FLOATING_POINT },
-	{ "float", KW_FLOAT },
-	{ "integer", KW_INTEGER },
-	{ "int", KW_INT },
-	{ "long", KW_LONG },
-	{ "short", KW_SHORT },
-	{ "signed", KW_SIGNED },
-	{ "stream", KW_STREAM },
-	{ "string", KW_STRING },
-	{ "struct", KW_STRUCT },
-	{ "trace", KW_TRACE },
-	{ "typealias", KW_TYPEALIAS },
-	{ "typedef", KW_TYPEDEF },
-	{ "unsigned", KW_UNSIGNED },
-	{ "variant", KW_VARIANT },
-	{ "void", KW_VOID },
-	{ "_Bool", KW_BOOL },
-	{ "_Complex", KW_COMPLEX },
-	{ "_Imaginary", KW_IMAGINARY },
+    {"align", KW_ALIGN},
+    {"callsite", KW_CALLSITE},
+    {"const", KW_CONST},
+    {"char", KW_CHAR},
+    {"clock", KW_CLOCK},
+    {"double", KW_DOUBLE},
+    {"enum", KW_ENUM},
+    {"env", KW_ENV},
+    {"event", KW_EVENT},
+    {"floating_point", KW_FLOATING_POINT},
+    {"float", KW_FLOAT},
+    {"integer", KW_INTEGER},
+    {"int", KW_INT},
+    {"long", KW_LONG},
+    {"short", KW_SHORT},
+    {"signed", KW_SIGNED},
+    {"stream", KW_STREAM},
+    {"string", KW_STRING},
+    {"struct", KW_STRUCT},
+    {"trace", KW_TRACE},
+    {"typealias", KW_TYPEALIAS},
+    {"typedef", KW_TYPEDEF},
+    {"unsigned", KW_UNSIGNED},
+    {"variant", KW_VARIANT},
+    {"void", KW_VOID},
+    {"_Bool", KW_BOOL},
+    {"_Complex", KW_COMPLEX},
+    {"_Imaginary", KW_IMAGINARY},
 };
 
 struct token {
@@ -246,8 +246,7 @@ static const char *tok_desc(const struct token *t, char *buf, size_t n)
 
 #define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
 
-__attribute__((format(printf, 3, 4))) static int perr_at(struct parser *p,
-							 uint32_t line,
+__attribute__((format(printf, 3, 4))) static int perr_at(struct parser *p, uint32_t line,
 							 const char *fmt, ...)
 {
 	char m[700];
@@ -280,8 +279,7 @@ static int hexval(int c)
 }
 
 /* Decodes the escapes of a string/char literal body [s, e) into the arena. */
-static char *unescape(struct parser *p, const char *s, const char *e,
-		      uint32_t *outlen)
+static char *unescape(struct parser *p, const char *s, const char *e, uint32_t *outlen)
 {
 	char *o = rtr__arena_alloc(&p->tc->arena, (size_t)(e - s) + 1);
 	size_t n = 0;
@@ -294,14 +292,30 @@ static char *unescape(struct parser *p, const char *s, const char *e,
 		if (c == '\\' && s < e) {
 			c = *s++;
 			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'a': c = '\a'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'v': c = '\v'; break;
-			case 'e': c = 27; break;
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 'a':
+				c = '\a';
+				break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'v':
+				c = '\v';
+				break;
+			case 'e':
+				c = 27;
+				break;
 			case 'x': {
 				int v = 0, k = 0, h;
 
@@ -317,8 +331,7 @@ static char *unescape(struct parser *p, const char *s, const char *e,
 				if (c >= '0' && c <= '7') {
 					int v = c - '0', k = 1;
 
-					while (k < 3 && s < e && *s >= '0' &&
-					       *s <= '7') {
+					while (k < 3 && s < e && *s >= '0' && *s <= '7') {
 						v = v * 8 + (*s++ - '0');
 						k++;
 					}
@@ -340,15 +353,15 @@ static int lex(struct parser *p, const char *src, size_t len)
 	uint32_t line = 1;
 
 	while (1) {
-		struct token t = { 0 };
+		struct token t = {0};
 
 		/* whitespace and comments */
 		while (s < end) {
 			if (*s == '\n') {
 				line++;
 				s++;
-			} else if (*s == ' ' || *s == '\t' || *s == '\r' ||
-				   *s == '\f' || *s == '\v') {
+			} else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
+				   *s == '\v') {
 				s++;
 			} else if (*s == '/' && s + 1 < end && s[1] == '*') {
 				const char *c = s + 2;
@@ -359,8 +372,7 @@ static int lex(struct parser *p, const char *src, size_t len)
 					c++;
 				}
 				if (c + 1 >= end)
-					return perr_at(p, line,
-						       "unterminated comment");
+					return perr_at(p, line, "unterminated comment");
 				s = c + 2;
 			} else if (*s == '/' && s + 1 < end && s[1] == '/') {
 				while (s < end && *s != '\n')
@@ -398,8 +410,7 @@ static int lex(struct parser *p, const char *src, size_t len)
 				base = 16;
 				s += 2;
 				if (s >= end || hexval(*s) < 0)
-					return perr_at(p, line,
-						       "incomplete hexadecimal literal");
+					return perr_at(p, line, "incomplete hexadecimal literal");
 			} else if (*s == '0') {
 				base = 8;
 			}
@@ -409,8 +420,7 @@ static int lex(struct parser *p, const char *src, size_t len)
 				v = v * (uint64_t)base + (uint64_t)d;
 				s++;
 			}
-			while (s < end && (*s == 'u' || *s == 'U' || *s == 'l' ||
-					   *s == 'L'))
+			while (s < end && (*s == 'u' || *s == 'U' || *s == 'l' || *s == 'L'))
 				s++;
 			if (s < end && (isalnum((unsigned char)*s) || *s == '_')) {
 				/* "1x", "089": let the parser see the junk as
@@ -429,8 +439,7 @@ static int lex(struct parser *p, const char *src, size_t len)
 				if (*s == '\\' && s + 1 < end)
 					s++;
 				if (*s == '\n')
-					return perr_at(p, line,
-						       "newline in literal");
+					return perr_at(p, line, "newline in literal");
 				s++;
 			}
 			if (s >= end)
@@ -445,20 +454,48 @@ static int lex(struct parser *p, const char *src, size_t len)
 		} else {
 			t.len = 1;
 			switch (*s) {
-			case '{': t.t = T_LBRACE; break;
-			case '}': t.t = T_RBRACE; break;
-			case '(': t.t = T_LPAREN; break;
-			case ')': t.t = T_RPAREN; break;
-			case '[': t.t = T_LBRACK; break;
-			case ']': t.t = T_RBRACK; break;
-			case ';': t.t = T_SEMI; break;
-			case ',': t.t = T_COMMA; break;
-			case '=': t.t = T_EQ; break;
-			case '<': t.t = T_LT; break;
-			case '>': t.t = T_GT; break;
-			case '+': t.t = T_PLUS; break;
-			case '*': t.t = T_STAR; break;
-			case '?': t.t = T_QUESTION; break;
+			case '{':
+				t.t = T_LBRACE;
+				break;
+			case '}':
+				t.t = T_RBRACE;
+				break;
+			case '(':
+				t.t = T_LPAREN;
+				break;
+			case ')':
+				t.t = T_RPAREN;
+				break;
+			case '[':
+				t.t = T_LBRACK;
+				break;
+			case ']':
+				t.t = T_RBRACK;
+				break;
+			case ';':
+				t.t = T_SEMI;
+				break;
+			case ',':
+				t.t = T_COMMA;
+				break;
+			case '=':
+				t.t = T_EQ;
+				break;
+			case '<':
+				t.t = T_LT;
+				break;
+			case '>':
+				t.t = T_GT;
+				break;
+			case '+':
+				t.t = T_PLUS;
+				break;
+			case '*':
+				t.t = T_STAR;
+				break;
+			case '?':
+				t.t = T_QUESTION;
+				break;
 			case ':':
 				if (s + 1 < end && s[1] == '=') {
 					t.t = T_ASSIGN;
@@ -485,10 +522,8 @@ static int lex(struct parser *p, const char *src, size_t len)
 				break;
 			default:
 				if (*s == 0)
-					return perr_at(p, line,
-						       "NUL byte in metadata text");
-				return perr_at(p, line,
-					       "unexpected character 0x%02x",
+					return perr_at(p, line, "NUL byte in metadata text");
+				return perr_at(p, line, "unexpected character 0x%02x",
 					       (unsigned char)*s);
 			}
 			s += t.len;
@@ -523,8 +558,7 @@ static struct sentry *scope_find1(struct scope *s, int kind, const char *name)
 	return NULL;
 }
 
-static struct rtr__type *scope_lookup(struct parser *p, int kind,
-				      const char *name)
+static struct rtr__type *scope_lookup(struct parser *p, int kind, const char *name)
 {
 	for (struct scope *s = p->scope; s; s = s->up) {
 		struct sentry *x = scope_find1(s, kind, name);
@@ -535,15 +569,15 @@ static struct rtr__type *scope_lookup(struct parser *p, int kind,
 	return NULL;
 }
 
-static int scope_add(struct parser *p, const struct token *at, int kind,
-		     const char *name, struct rtr__type *t)
+static int scope_add(struct parser *p, const struct token *at, int kind, const char *name,
+		     struct rtr__type *t)
 {
 	struct sentry *x;
 
 	if (scope_find1(p->scope, kind, name))
 		return PERR(p, at, "duplicate %s '%s' in this scope",
-			    kind == S_ALIAS	   ? "type name"
-			    : kind == S_STRUCT ? "struct"
+			    kind == S_ALIAS	? "type name"
+			    : kind == S_STRUCT	? "struct"
 			    : kind == S_VARIANT ? "variant"
 						: "enum",
 			    name);
@@ -565,8 +599,7 @@ static int scope_push(struct parser *p)
 	if (!s)
 		return perr_at(p, p->tk[p->i].line, "out of memory");
 	if (++p->depth > RTR__MAX_DEPTH)
-		return perr_at(p, p->tk[p->i].line,
-			       "types nested deeper than %d levels",
+		return perr_at(p, p->tk[p->i].line, "types nested deeper than %d levels",
 			       RTR__MAX_DEPTH);
 	s->up = p->scope;
 	p->scope = s;
@@ -656,9 +689,9 @@ enum vkind { V_NONE, V_INT, V_STRING, V_PATH, V_CHAR };
 
 struct value {
 	int kind;
-	bool neg;       /* integer had a unary minus */
-	uint64_t u;     /* magnitude */
-	const char *s;  /* string or dotted path */
+	bool neg;      /* integer had a unary minus */
+	uint64_t u;    /* magnitude */
+	const char *s; /* string or dotted path */
 	uint32_t slen;
 	uint32_t line;
 	bool path_has_kw; /* path is a single keyword */
@@ -702,8 +735,7 @@ static int parse_value1(struct parser *p, struct value *v)
 			return PERR(p, t, "expected integer after sign, found %s",
 				    tok_desc(t, b, sizeof(b)));
 		if (t->ovf)
-			return PERR(p, t, "integer literal '%.*s' out of range",
-				    (int)t->len, t->s);
+			return PERR(p, t, "integer literal '%.*s' out of range", (int)t->len, t->s);
 		v->kind = V_INT;
 		v->neg = neg && t->v != 0;
 		v->u = t->v;
@@ -712,8 +744,7 @@ static int parse_value1(struct parser *p, struct value *v)
 	}
 	if (t->t == T_INT) {
 		if (t->ovf)
-			return PERR(p, t, "integer literal '%.*s' out of range",
-				    (int)t->len, t->s);
+			return PERR(p, t, "integer literal '%.*s' out of range", (int)t->len, t->s);
 		v->kind = V_INT;
 		v->u = t->v;
 		adv(p);
@@ -745,8 +776,7 @@ static int parse_value1(struct parser *p, struct value *v)
 		int parts = 0;
 
 		v->path_has_kw = t->kw != KW_NONE;
-		v->path_is_type = t->kw == KW_NONE &&
-				  scope_lookup(p, S_ALIAS, t->s) != NULL;
+		v->path_is_type = t->kw == KW_NONE && scope_lookup(p, S_ALIAS, t->s) != NULL;
 		while (1) {
 			t = cur(p);
 			if (!tok_is_word(t))
@@ -774,8 +804,8 @@ static int parse_value1(struct parser *p, struct value *v)
 					return -1;
 				if (iv.kind != V_INT)
 					return PERR(p, cur(p), "subscript must be an integer");
-				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
-						      "[%" PRIu64 "]", iv.u);
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "[%" PRIu64 "]",
+						      iv.u);
 				if (n >= sizeof(buf))
 					return PERR(p, cur(p), "path too long");
 				if (is_tok(p, T_DOT) || is_tok(p, T_ARROW)) {
@@ -823,25 +853,21 @@ static int parse_lhs(struct parser *p, char *buf, size_t sz)
 	}
 }
 
-static int get_uint(struct parser *p, const struct value *v, const char *what,
-		    uint64_t *out)
+static int get_uint(struct parser *p, const struct value *v, const char *what, uint64_t *out)
 {
 	*out = 0;
 	if (v->kind != V_INT || v->neg)
-		return perr_at(p, v->line,
-			       "invalid '%s': expecting an unsigned integer constant",
+		return perr_at(p, v->line, "invalid '%s': expecting an unsigned integer constant",
 			       what);
 	*out = v->u;
 	return 0;
 }
 
-static int get_int(struct parser *p, const struct value *v, const char *what,
-		   int64_t *out)
+static int get_int(struct parser *p, const struct value *v, const char *what, int64_t *out)
 {
 	*out = 0;
 	if (v->kind != V_INT)
-		return perr_at(p, v->line,
-			       "invalid '%s': expecting an integer constant", what);
+		return perr_at(p, v->line, "invalid '%s': expecting an integer constant", what);
 	if (v->neg) {
 		if (v->u > (uint64_t)INT64_MAX + 1)
 			return perr_at(p, v->line, "'%s' out of range", what);
@@ -854,8 +880,7 @@ static int get_int(struct parser *p, const struct value *v, const char *what,
 	return 0;
 }
 
-static int get_bool(struct parser *p, const struct value *v, const char *what,
-		    bool *out)
+static int get_bool(struct parser *p, const struct value *v, const char *what, bool *out)
 {
 	if (v->kind == V_INT && !v->neg && v->u <= 1) {
 		*out = v->u == 1;
@@ -874,8 +899,7 @@ static int get_bool(struct parser *p, const struct value *v, const char *what,
 	return perr_at(p, v->line, "invalid boolean for '%s'", what);
 }
 
-static int get_bo(struct parser *p, const struct value *v, int *out,
-		  bool allow_native)
+static int get_bo(struct parser *p, const struct value *v, int *out, bool allow_native)
 {
 	if (v->kind == V_PATH) {
 		if (!strcmp(v->s, "le")) {
@@ -891,8 +915,7 @@ static int get_bo(struct parser *p, const struct value *v, int *out,
 			return 0;
 		}
 	}
-	return perr_at(p, v->line,
-		       "invalid byte_order: expecting le, be, network%s",
+	return perr_at(p, v->line, "invalid byte_order: expecting le, be, network%s",
 		       allow_native ? " or native" : "");
 }
 
@@ -924,9 +947,8 @@ bad:
 /* type specifiers                                                     */
 
 static struct rtr__type *parse_type_spec(struct parser *p);
-static int parse_declarator(struct parser *p, struct rtr__type *base,
-			    struct rtr__type **out, const char **name,
-			    const struct token **name_tok, bool abstract);
+static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
+			    const char **name, const struct token **name_tok, bool abstract);
 static int parse_typealias(struct parser *p);
 static int parse_typedef(struct parser *p);
 
@@ -963,8 +985,7 @@ static struct rtr__type *parse_integer(struct parser *p)
 				return NULL;
 			if (u == 0 || u > 64) {
 				perr_at(p, v.line,
-					"invalid integer size %" PRIu64
-					": expecting 1 to 64", u);
+					"invalid integer size %" PRIu64 ": expecting 1 to 64", u);
 				return NULL;
 			}
 			t->size = (uint8_t)u;
@@ -974,8 +995,7 @@ static struct rtr__type *parse_integer(struct parser *p)
 				return NULL;
 			if (u == 0 || (u & (u - 1)) || u > (1u << 30)) {
 				perr_at(p, v.line,
-					"invalid align %" PRIu64
-					": expecting a power of two", u);
+					"invalid align %" PRIu64 ": expecting a power of two", u);
 				return NULL;
 			}
 			t->align = (uint32_t)u;
@@ -999,13 +1019,11 @@ static struct rtr__type *parse_integer(struct parser *p)
 			} else if (v.kind == V_PATH) {
 				const char *s = v.s;
 
-				if (!strcmp(s, "decimal") || !strcmp(s, "dec") ||
-				    !strcmp(s, "d") || !strcmp(s, "i") ||
-				    !strcmp(s, "u"))
+				if (!strcmp(s, "decimal") || !strcmp(s, "dec") || !strcmp(s, "d") ||
+				    !strcmp(s, "i") || !strcmp(s, "u"))
 					t->base = 10;
-				else if (!strcmp(s, "hexadecimal") ||
-					 !strcmp(s, "hex") || !strcmp(s, "x") ||
-					 !strcmp(s, "X") || !strcmp(s, "p"))
+				else if (!strcmp(s, "hexadecimal") || !strcmp(s, "hex") ||
+					 !strcmp(s, "x") || !strcmp(s, "X") || !strcmp(s, "p"))
 					t->base = 16;
 				else if (!strcmp(s, "octal") || !strcmp(s, "oct") ||
 					 !strcmp(s, "o"))
@@ -1015,9 +1033,10 @@ static struct rtr__type *parse_integer(struct parser *p)
 				else
 					goto badbase;
 			} else {
-badbase:
-				perr_at(p, v.line,
-					"invalid integer base: expecting 2, 8, 10, 16 or a base name");
+			badbase:
+				perr_at(
+				    p, v.line,
+				    "invalid integer base: expecting 2, 8, 10, 16 or a base name");
 				return NULL;
 			}
 		} else if (!strcmp(name, "encoding")) {
@@ -1043,14 +1062,11 @@ badbase:
 			size_t l;
 
 			if (v.kind != V_PATH || strncmp(v.s, "clock.", 6) ||
-			    (l = strlen(v.s)) < 13 ||
-			    strcmp(v.s + l - 6, ".value")) {
-				perr_at(p, v.line,
-					"invalid map: expecting clock.NAME.value");
+			    (l = strlen(v.s)) < 13 || strcmp(v.s + l - 6, ".value")) {
+				perr_at(p, v.line, "invalid map: expecting clock.NAME.value");
 				return NULL;
 			}
-			t->clock_name = rtr__arena_strndup(&p->tc->arena, v.s + 6,
-							   l - 12);
+			t->clock_name = rtr__arena_strndup(&p->tc->arena, v.s + 6, l - 12);
 			if (!t->clock_name)
 				return NULL;
 			t->clock = find_clock(p, t->clock_name);
@@ -1120,7 +1136,8 @@ static struct rtr__type *parse_float(struct parser *p)
 		t->size = 64;
 	else {
 		perr_at(p, line,
-			"unsupported floating point type (exp_dig=%u, mant_dig=%u): expecting 8/24 or 11/53",
+			"unsupported floating point type (exp_dig=%u, mant_dig=%u): expecting 8/24 "
+			"or 11/53",
 			t->exp_dig, t->mant_dig);
 		return NULL;
 	}
@@ -1154,8 +1171,7 @@ static struct rtr__type *parse_string_type(struct parser *p)
 					"invalid string encoding: expecting UTF8 or ASCII");
 				return NULL;
 			}
-			t->encoding = strcasecmp(v.s, "ASCII") ? RTR__ENC_UTF8
-							       : RTR__ENC_ASCII;
+			t->encoding = strcasecmp(v.s, "ASCII") ? RTR__ENC_UTF8 : RTR__ENC_ASCII;
 		}
 	}
 	adv(p);
@@ -1199,16 +1215,14 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
 				return -1;
 			for (uint32_t k = 0; k < t->n; k++) {
 				if (!strcmp(t->m[k].orig, name))
-					return PERR(p, nt,
-						    "duplicate %s '%s'",
-						    variant ? "variant option"
-							    : "struct member",
+					return PERR(p, nt, "duplicate %s '%s'",
+						    variant ? "variant option" : "struct member",
 						    name);
 			}
 			if (t->n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
-				struct rtr__member *nm = rtr__arena_alloc(
-					&p->tc->arena, nc * sizeof(*nm));
+				struct rtr__member *nm =
+				    rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nm));
 
 				if (!nm)
 					return PERR(p, nt, "out of memory");
@@ -1255,8 +1269,7 @@ static uint32_t compound_align(const struct rtr__type *t)
  * struct: the tag must be an enumeration and every option must be
  * selectable by one of its labels (CTF 1.8 §4.2.2). Plans check the
  * other variants when they are compiled. */
-static int check_variants(struct parser *p, const struct rtr__type *st,
-			  uint32_t line)
+static int check_variants(struct parser *p, const struct rtr__type *st, uint32_t line)
 {
 	for (uint32_t i = 0; i < st->n; i++) {
 		const struct rtr__type *v = st->m[i].t;
@@ -1281,14 +1294,14 @@ static int check_variants(struct parser *p, const struct rtr__type *st,
 				const char *l = tag->r[k].label;
 				const char *ul = l[0] == '_' ? l + 1 : l;
 
-				found = !strcmp(v->m[o].orig, l) ||
-					!strcmp(v->m[o].name, l) ||
+				found = !strcmp(v->m[o].orig, l) || !strcmp(v->m[o].name, l) ||
 					!strcmp(v->m[o].name, ul);
 			}
 			if (!found)
-				return perr_at(p, line,
-					       "variant '%s': option '%s' matches no label of tag '%s'",
-					       st->m[i].orig, v->m[o].orig, v->path);
+				return perr_at(
+				    p, line,
+				    "variant '%s': option '%s' matches no label of tag '%s'",
+				    st->m[i].orig, v->m[o].orig, v->path);
 		}
 	}
 	return 0;
@@ -1368,8 +1381,7 @@ static struct rtr__type *parse_variant(struct parser *p)
 		struct value v;
 
 		adv(p);
-		if (cur(p)->t != T_IDENT ||
-		    (cur(p)->kw != KW_NONE && peek(p, 1)->t != T_DOT)) {
+		if (cur(p)->t != T_IDENT || (cur(p)->kw != KW_NONE && peek(p, 1)->t != T_DOT)) {
 			char b[96];
 
 			PERR(p, cur(p), "expected variant tag field name, found %s",
@@ -1438,8 +1450,8 @@ static struct rtr__type *parse_variant(struct parser *p)
 static bool range_fits(const struct rtr__type *c, bool neg, uint64_t mag)
 {
 	if (c->sign) {
-		uint64_t lim = c->size == 64 ? (uint64_t)INT64_MAX
-					     : ((uint64_t)1 << (c->size - 1)) - 1;
+		uint64_t lim =
+		    c->size == 64 ? (uint64_t)INT64_MAX : ((uint64_t)1 << (c->size - 1)) - 1;
 
 		return neg ? mag <= lim + 1 : mag <= lim;
 	}
@@ -1555,9 +1567,10 @@ static struct rtr__type *parse_enum(struct parser *p)
 			 * enums (a u8 container with a 1000000 value): the
 			 * verdict is given once the tracer is known */
 			p->enum_range_line = lt->line;
-			snprintf(p->enum_range_msg, sizeof(p->enum_range_msg),
-				 "enumerator '%s' value out of the range of its %u-bit %s container",
-				 label, t->size, t->sign ? "signed" : "unsigned");
+			snprintf(
+			    p->enum_range_msg, sizeof(p->enum_range_msg),
+			    "enumerator '%s' value out of the range of its %u-bit %s container",
+			    label, t->size, t->sign ? "signed" : "unsigned");
 		}
 		/* next value = high + 1 */
 		if (hneg) {
@@ -1572,7 +1585,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 		if (t->n == cap) {
 			size_t nc = cap ? cap * 2 : 8;
 			struct rtr__enum_range *nr =
-				rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nr));
+			    rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nr));
 
 			if (!nr)
 				return NULL;
@@ -1766,16 +1779,16 @@ static int parse_dims(struct parser *p, struct dim *d, int *nd)
 			d[*nd].seq = true;
 			d[*nd].path = v.s;
 		} else {
-			return perr_at(p, v.line,
-				       "array length must be an unsigned integer constant or a field path");
+			return perr_at(
+			    p, v.line,
+			    "array length must be an unsigned integer constant or a field path");
 		}
 		(*nd)++;
 	}
 	return 0;
 }
 
-static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base,
-				    struct dim *d, int nd)
+static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base, struct dim *d, int nd)
 {
 	/* T a[2][3]: array 2 of array 3 of T: the last dim is innermost */
 	struct rtr__type *t = base;
@@ -1794,9 +1807,8 @@ static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base,
 	return t;
 }
 
-static int parse_declarator(struct parser *p, struct rtr__type *base,
-			    struct rtr__type **out, const char **name,
-			    const struct token **name_tok, bool abstract)
+static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
+			    const char **name, const struct token **name_tok, bool abstract)
 {
 	struct dim d[RTR__MAX_DEPTH];
 	int nd = 0;
@@ -1808,15 +1820,14 @@ static int parse_declarator(struct parser *p, struct rtr__type *base,
 	t = cur(p);
 	*name = NULL;
 	*name_tok = t;
-	if (t->t == T_IDENT && t->kw == KW_NONE &&
-	    !scope_lookup(p, S_ALIAS, t->s)) {
+	if (t->t == T_IDENT && t->kw == KW_NONE && !scope_lookup(p, S_ALIAS, t->s)) {
 		*name = t->s;
 		adv(p);
 	} else if (!abstract) {
-		return PERR(p, t, "expected a field name, found %s%s",
-			    tok_desc(t, b, sizeof(b)),
-			    t->kw != KW_NONE ? " (a reserved keyword)" :
-			    t->t == T_IDENT ? " (a type name)" : "");
+		return PERR(p, t, "expected a field name, found %s%s", tok_desc(t, b, sizeof(b)),
+			    t->kw != KW_NONE  ? " (a reserved keyword)"
+			    : t->t == T_IDENT ? " (a type name)"
+					      : "");
 	}
 	if (parse_dims(p, d, &nd))
 		return -1;
@@ -1863,8 +1874,7 @@ static int parse_typealias(struct parser *p)
 	/* target: basic keywords and/or an identifier, then abstract dims */
 	at = cur(p);
 	name[0] = 0;
-	while (cur(p)->t == T_IDENT &&
-	       (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
+	while (cur(p)->t == T_IDENT && (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
 		struct token *w = cur(p);
 
 		if (w->kw == KW_CONST) {
@@ -1899,8 +1909,7 @@ static int parse_typealias(struct parser *p)
 	}
 	if (expect(p, T_SEMI, "';' after typealias"))
 		return -1;
-	return scope_add(p, at, S_ALIAS,
-			 rtr__arena_strndup(&p->tc->arena, name, n), ft);
+	return scope_add(p, at, S_ALIAS, rtr__arena_strndup(&p->tc->arena, name, n), ft);
 }
 
 static int parse_typedef(struct parser *p)
@@ -1968,9 +1977,8 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 			continue;
 		}
 		if (types && cur(p)->t == T_IDENT &&
-		    (cur(p)->kw == KW_STRUCT || cur(p)->kw == KW_VARIANT ||
-		     cur(p)->kw == KW_ENUM || cur(p)->kw == KW_INTEGER ||
-		     cur(p)->kw == KW_FLOATING_POINT)) {
+		    (cur(p)->kw == KW_STRUCT || cur(p)->kw == KW_VARIANT || cur(p)->kw == KW_ENUM ||
+		     cur(p)->kw == KW_INTEGER || cur(p)->kw == KW_FLOATING_POINT)) {
 			if (!parse_type_spec(p) || expect(p, T_SEMI, "';'"))
 				goto fail;
 			continue;
@@ -2068,8 +2076,7 @@ static int env_cb(struct parser *p, struct entry *en, void *ctx)
 		if (!strcmp(tc->env[i].key, en->name))
 			x = &tc->env[i];
 	if (!x) {
-		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1,
-			      sizeof(*tc->env)))
+		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1, sizeof(*tc->env)))
 			return PERR(p, en->at, "out of memory");
 		x = &tc->env[tc->n_env++];
 		memset(x, 0, sizeof(*x));
@@ -2207,8 +2214,7 @@ static int ignore_cb(struct parser *p, struct entry *en, void *ctx)
 	return 0;
 }
 
-static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc,
-					 uint64_t id)
+static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc, uint64_t id)
 {
 	for (size_t i = 0; i < tc->n_scs; i++)
 		if (tc->scs[i]->id == id)
@@ -2216,8 +2222,7 @@ static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc,
 	return NULL;
 }
 
-static int add_sc(struct parser *p, struct rtr__stream_class *sc,
-		  const struct token *at)
+static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct token *at)
 {
 	struct rtr__trace_class *tc = p->tc;
 
@@ -2225,8 +2230,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc,
 		return PERR(p, at, "duplicate stream class id %" PRIu64, sc->id);
 	if (tc->n_scs >= 65536)
 		return PERR(p, at, "too many stream classes");
-	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1,
-		      sizeof(*tc->scs)))
+	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1, sizeof(*tc->scs)))
 		return PERR(p, at, "out of memory");
 	tc->scs[tc->n_scs++] = sc;
 	return 0;
@@ -2239,8 +2243,7 @@ struct pending_ec {
 	const struct token *at;
 };
 
-static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
-		    size_t *cpend)
+static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, size_t *cpend)
 {
 	struct rtr__trace_class *tc = p->tc;
 
@@ -2283,13 +2286,12 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
 				c.offset_s += q;
 				c.offset = (uint64_t)r;
 			}
-			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks,
-				      tc->n_clocks + 1, sizeof(*tc->clocks)))
+			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks, tc->n_clocks + 1,
+				      sizeof(*tc->clocks)))
 				return PERR(p, t, "out of memory");
 			tc->clocks[tc->n_clocks++] = c;
 		} else if (t->t == T_IDENT && t->kw == KW_STREAM && peek(p, 1)->t == T_LBRACE) {
-			struct rtr__stream_class *sc =
-				rtr__arena_alloc(&tc->arena, sizeof(*sc));
+			struct rtr__stream_class *sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 
 			if (!sc)
 				return PERR(p, t, "out of memory");
@@ -2298,12 +2300,13 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
 			if (parse_block(p, stream_cb, sc, true))
 				return -1;
 			if (!sc->has_id && tc->n_scs > 0)
-				return PERR(p, t, "stream class without 'id' while another stream class exists");
+				return PERR(
+				    p, t,
+				    "stream class without 'id' while another stream class exists");
 			if (add_sc(p, sc, t))
 				return -1;
 		} else if (t->t == T_IDENT && t->kw == KW_EVENT && peek(p, 1)->t == T_LBRACE) {
-			struct rtr__event_class *ec =
-				rtr__arena_alloc(&tc->arena, sizeof(*ec));
+			struct rtr__event_class *ec = rtr__arena_alloc(&tc->arena, sizeof(*ec));
 
 			if (!ec)
 				return PERR(p, t, "out of memory");
@@ -2311,8 +2314,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
 			adv(p);
 			if (parse_block(p, event_cb, ec, true))
 				return -1;
-			if (rtr__grow((void **)pend, cpend, *npend + 1,
-				      sizeof(**pend)))
+			if (rtr__grow((void **)pend, cpend, *npend + 1, sizeof(**pend)))
 				return PERR(p, t, "out of memory");
 			(*pend)[*npend].ec = ec;
 			(*pend)[*npend].at = t;
@@ -2334,8 +2336,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend,
 				return -1;
 			/* "struct a {...} struct b {...};": babeltrace2 accepts a
 			 * list of definitions before the ';' */
-			while (is_kw(p, KW_STRUCT) || is_kw(p, KW_VARIANT) ||
-			       is_kw(p, KW_ENUM))
+			while (is_kw(p, KW_STRUCT) || is_kw(p, KW_VARIANT) || is_kw(p, KW_ENUM))
 				if (!parse_type_spec(p))
 					return -1;
 			if (expect(p, T_SEMI, "';' after type declaration"))
@@ -2361,9 +2362,8 @@ static int prepass_bo(struct parser *p)
 					depth++;
 				else if (t->t == T_RBRACE && --depth == 0)
 					break;
-				if (depth == 1 && t->t == T_IDENT &&
-				    !strcmp(t->s, "byte_order") && j + 2 < p->ntk &&
-				    p->tk[j + 1].t == T_EQ &&
+				if (depth == 1 && t->t == T_IDENT && !strcmp(t->s, "byte_order") &&
+				    j + 2 < p->ntk && p->tk[j + 1].t == T_EQ &&
 				    p->tk[j + 2].t == T_IDENT) {
 					const char *v = p->tk[j + 2].s;
 
@@ -2373,7 +2373,8 @@ static int prepass_bo(struct parser *p)
 						p->trace_bo = RTR__BO_BE;
 					else
 						return PERR(p, &p->tk[j + 2],
-							    "invalid trace byte_order '%s': expecting le, be or network",
+							    "invalid trace byte_order '%s': "
+							    "expecting le, be or network",
 							    v);
 					return 1;
 				}
@@ -2407,22 +2408,24 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 			if (add_sc(p, sc, pend[i].at))
 				return -1;
 		} else {
-			return PERR(p, pend[i].at,
-				    "event without 'stream_id' in a trace with several stream classes");
+			return PERR(
+			    p, pend[i].at,
+			    "event without 'stream_id' in a trace with several stream classes");
 		}
 		if (!ec->has_id) {
 			if (sc->n_ecs > 0)
-				return PERR(p, pend[i].at,
-					    "event without 'id' in a stream class with several events");
+				return PERR(
+				    p, pend[i].at,
+				    "event without 'id' in a stream class with several events");
 			ec->id = 0;
 		}
 		for (size_t k = 0; k < sc->n_ecs; k++)
 			if (sc->ecs[k]->id == ec->id)
 				return PERR(p, pend[i].at,
-					    "duplicate event id %" PRIu64 " in stream class %" PRIu64,
+					    "duplicate event id %" PRIu64
+					    " in stream class %" PRIu64,
 					    ec->id, sc->id);
-		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1,
-			      sizeof(*sc->ecs)))
+		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1, sizeof(*sc->ecs)))
 			return PERR(p, pend[i].at, "out of memory");
 		sc->ecs[sc->n_ecs++] = ec;
 	}
@@ -2434,21 +2437,19 @@ static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
 {
 	if (!t || depth > RTR__MAX_DEPTH)
 		return;
-	if ((t->kind == TK_INT || t->kind == TK_ENUM) && t->clock_name &&
-	    t->clock < 0)
+	if ((t->kind == TK_INT || t->kind == TK_ENUM) && t->clock_name && t->clock < 0)
 		t->clock = find_clock(p, t->clock_name);
-	for (uint32_t i = 0; (t->kind == TK_STRUCT || t->kind == TK_VARIANT) &&
-			     i < t->n; i++)
+	for (uint32_t i = 0; (t->kind == TK_STRUCT || t->kind == TK_VARIANT) && i < t->n; i++)
 		fix_clock(p, t->m[i].t, depth + 1);
 	if (t->kind == TK_ARRAY || t->kind == TK_SEQ)
 		fix_clock(p, t->elem, depth + 1);
 }
 
-int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
-		    const char *origin, struct rtr__err *e)
+int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, const char *origin,
+		    struct rtr__err *e)
 {
 	struct parser p;
-	struct scope root = { 0 };
+	struct scope root = {0};
 	struct pending_ec *pend = NULL;
 	size_t npend = 0, cpend = 0;
 	int ret = -1;
@@ -2461,8 +2462,7 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
 	p.scope = &root;
 	tc->bo = RTR__BO_LE;
 	if (len > RTR__MAX_METADATA) {
-		rtr__seterr(e, "%s: metadata larger than %u bytes", origin,
-			    RTR__MAX_METADATA);
+		rtr__seterr(e, "%s: metadata larger than %u bytes", origin, RTR__MAX_METADATA);
 		return -1;
 	}
 	/* version signature "/ * CTF M.m" */
@@ -2474,15 +2474,18 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len,
 		errno = 0;
 		maj = strtoul(s, &q, 10);
 		if (errno || q == s || *q != '.' || !isdigit((unsigned char)q[1])) {
-			rtr__seterr(e, "%s:1: invalid metadata version in signature: expecting \"/* CTF 1.8\"",
-				    origin);
+			rtr__seterr(
+			    e,
+			    "%s:1: invalid metadata version in signature: expecting \"/* CTF 1.8\"",
+			    origin);
 			return -1;
 		}
 		s = q + 1;
 		min = strtoul(s, &q, 10);
 		if (errno || maj != 1 || min != 8) {
-			rtr__seterr(e, "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
-				    origin);
+			rtr__seterr(
+			    e, "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
+			    origin);
 			return -1;
 		}
 	}
@@ -2537,8 +2540,7 @@ out:
 	return ret;
 }
 
-const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc,
-				     const char *key)
+const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc, const char *key)
 {
 	for (size_t i = 0; i < tc->n_env; i++)
 		if (!strcmp(tc->env[i].key, key))

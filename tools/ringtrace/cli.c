@@ -10,8 +10,7 @@
 
 #include "cli.h"
 
-static int each_item(const char *list, int (*fn)(const char *item, void *ctx),
-		     void *ctx)
+static int each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx)
 {
 	char *dup = strdup(list), *save = NULL, *it;
 	int ret = 0;
@@ -54,13 +53,13 @@ static int name_item(const char *s, void *ctx)
 
 int rtr_cli_names(const char *list, unsigned *names)
 {
-	struct sel x = { 0 };
+	struct sel x = {0};
 
 	if (each_item(list, name_item, &x))
 		return -1;
 	if (x.all)
-		*names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT |
-			 RTR_TEXT_NAME_SCOPE | RTR_TEXT_NAME_HEADER;
+		*names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT | RTR_TEXT_NAME_SCOPE |
+			 RTR_TEXT_NAME_HEADER;
 	else if (x.none)
 		*names = 0;
 	else
@@ -75,14 +74,14 @@ static int field_item(const char *s, void *ctx)
 		const char *n;
 		unsigned b;
 	} tab[] = {
-		{ "trace", RTR_TEXT_FIELD_TRACE },
-		{ "trace:hostname", RTR_TEXT_FIELD_HOSTNAME },
-		{ "trace:domain", RTR_TEXT_FIELD_DOMAIN },
-		{ "trace:procname", RTR_TEXT_FIELD_PROCNAME },
-		{ "trace:vpid", RTR_TEXT_FIELD_VPID },
-		{ "loglevel", RTR_TEXT_FIELD_LOGLEVEL },
-		{ "emf", RTR_TEXT_FIELD_EMF },
-		{ "callsite", RTR_TEXT_FIELD_CALLSITE },
+	    {"trace", RTR_TEXT_FIELD_TRACE},
+	    {"trace:hostname", RTR_TEXT_FIELD_HOSTNAME},
+	    {"trace:domain", RTR_TEXT_FIELD_DOMAIN},
+	    {"trace:procname", RTR_TEXT_FIELD_PROCNAME},
+	    {"trace:vpid", RTR_TEXT_FIELD_VPID},
+	    {"loglevel", RTR_TEXT_FIELD_LOGLEVEL},
+	    {"emf", RTR_TEXT_FIELD_EMF},
+	    {"callsite", RTR_TEXT_FIELD_CALLSITE},
 	};
 
 	if (!strcmp(s, "all")) {
@@ -100,7 +99,7 @@ static int field_item(const char *s, void *ctx)
 
 int rtr_cli_fields(const char *list, unsigned *fields)
 {
-	struct sel x = { 0 };
+	struct sel x = {0};
 
 	if (each_item(list, field_item, &x))
 		return -1;
@@ -109,8 +108,8 @@ int rtr_cli_fields(const char *list, unsigned *fields)
 }
 
 /* Parses a time; *needs_date is set for HH:MM:SS[.ns] (date of day0). */
-static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns,
-		      int64_t *out, bool *needs_date)
+static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns, int64_t *out,
+		      bool *needs_date)
 {
 	struct tm tm;
 	const char *p;
@@ -206,8 +205,7 @@ static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns,
 	return 0;
 }
 
-struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
-				bool skip_values)
+struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values)
 {
 	struct rtr_reader_options o;
 	struct rtr_reader *r = NULL;
@@ -223,14 +221,16 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
 	for (int pass = 0; pass < 2; pass++) {
 		if (c->begin) {
 			if (parse_time(c->begin, c->gmt, have_day, day0, &o.begin_ns, &nd_b)) {
-				fprintf(stderr, "ringtrace %s: error: invalid --begin time '%s'\n", cmd, c->begin);
+				fprintf(stderr, "ringtrace %s: error: invalid --begin time '%s'\n",
+					cmd, c->begin);
 				return NULL;
 			}
 			o.has_begin = !nd_b || have_day;
 		}
 		if (c->end) {
 			if (parse_time(c->end, c->gmt, have_day, day0, &o.end_ns, &nd_e)) {
-				fprintf(stderr, "ringtrace %s: error: invalid --end time '%s'\n", cmd, c->end);
+				fprintf(stderr, "ringtrace %s: error: invalid --end time '%s'\n",
+					cmd, c->end);
 				return NULL;
 			}
 			o.has_end = !nd_e || have_day;
@@ -242,7 +242,8 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
 
 			memset(&o0, 0, sizeof(o0));
 			o0.skip_values = true;
-			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, err, sizeof(err))) {
+			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, err,
+					    sizeof(err))) {
 				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
 				return NULL;
 			}
@@ -280,8 +281,8 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 	if (!tty)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!final && (now.tv_sec - last.tv_sec) * 1000000000L +
-				      (now.tv_nsec - last.tv_nsec) < 250000000L)
+	if (!final &&
+	    (now.tv_sec - last.tv_sec) * 1000000000L + (now.tv_nsec - last.tv_nsec) < 250000000L)
 		return;
 	last = now;
 	rtr_reader_progress(r, &done, &total);
@@ -293,7 +294,6 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 		fprintf(stderr, "\r\033[K%" PRIu64 " events, ", events);
 	else
 		fprintf(stderr, "\r\033[K");
-	fprintf(stderr, "%.1f / %.1f MB (%.0f%%)",
-		done / 1e6, total / 1e6,
+	fprintf(stderr, "%.1f / %.1f MB (%.0f%%)", done / 1e6, total / 1e6,
 		total ? 100.0 * (double)done / (double)total : 100.0);
 }

@@ -34,8 +34,7 @@ int rtr_cli_fields(const char *list, unsigned *fields);
 
 /* Opens the reader with the time range and name filters of c. On error
  * prints "ringtrace <cmd>: error: ..." and returns NULL. */
-struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c,
-				bool skip_values);
+struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values);
 
 /* Progress line on stderr when it is a terminal (every ~0.25 s). */
 void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final);

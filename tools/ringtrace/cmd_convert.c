@@ -14,29 +14,28 @@
 
 static void convert_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ringtrace convert [OPTIONS] TRACE... -o OUT --format ctf|json|text\n"
-		"\n"
-		"Convert CTF traces.\n"
-		"  ctf    OUT is a directory; each trace is written below it with its\n"
-		"         metadata unchanged and its streams re-encoded, keeping the events\n"
-		"         selected by -e/--begin/--end (readable by babeltrace2 and ringtrace)\n"
-		"  json   OUT is a file (- for stdout) in the Chrome Trace Event format that\n"
-		"         the Perfetto UI and chrome://tracing open: one instant event per\n"
-		"         event with its fields as args, one track per thread (vtid/tid\n"
-		"         context field) or else per CPU; discarded events as global instants\n"
-		"  text   OUT is a file (- for stdout): the output of 'ringtrace view'\n"
-		"\n"
-		"Options:\n"
-		"  -o, --output=OUT        output directory (ctf) or file (json, text)\n"
-		"  -F, --format=FORMAT     ctf, json or text (default: ctf)\n"
-		"  -e, --event=PATTERN     keep events whose name matches (glob); repeatable\n"
-		"      --begin=TIME        keep events at or after TIME (see 'view --help')\n"
-		"      --end=TIME          keep events at or before TIME\n"
-		"      --clock-gmt         times given and printed in UTC\n"
-		"  text format only: --clock-seconds --clock-date --clock-cycles --no-delta\n"
-		"                    --names=LIST --fields=LIST (as 'view')\n"
-		"  -h, --help              this help\n");
+	fprintf(f, "Usage: ringtrace convert [OPTIONS] TRACE... -o OUT --format ctf|json|text\n"
+		   "\n"
+		   "Convert CTF traces.\n"
+		   "  ctf    OUT is a directory; each trace is written below it with its\n"
+		   "         metadata unchanged and its streams re-encoded, keeping the events\n"
+		   "         selected by -e/--begin/--end (readable by babeltrace2 and ringtrace)\n"
+		   "  json   OUT is a file (- for stdout) in the Chrome Trace Event format that\n"
+		   "         the Perfetto UI and chrome://tracing open: one instant event per\n"
+		   "         event with its fields as args, one track per thread (vtid/tid\n"
+		   "         context field) or else per CPU; discarded events as global instants\n"
+		   "  text   OUT is a file (- for stdout): the output of 'ringtrace view'\n"
+		   "\n"
+		   "Options:\n"
+		   "  -o, --output=OUT        output directory (ctf) or file (json, text)\n"
+		   "  -F, --format=FORMAT     ctf, json or text (default: ctf)\n"
+		   "  -e, --event=PATTERN     keep events whose name matches (glob); repeatable\n"
+		   "      --begin=TIME        keep events at or after TIME (see 'view --help')\n"
+		   "      --end=TIME          keep events at or before TIME\n"
+		   "      --clock-gmt         times given and printed in UTC\n"
+		   "  text format only: --clock-seconds --clock-date --clock-cycles --no-delta\n"
+		   "                    --names=LIST --fields=LIST (as 'view')\n"
+		   "  -h, --help              this help\n");
 }
 
 /* ---- JSON ---- */
@@ -49,7 +48,7 @@ struct json {
 	/* tracks already named */
 	struct track {
 		int64_t pid, tid;
-	} *tracks;
+	} * tracks;
 	size_t ntracks, cap;
 };
 
@@ -77,7 +76,10 @@ static void json_body(FILE *f, const char *s, size_t n)
 			fputc(c, f);
 		} else {
 			/* pass valid UTF-8 sequences, replace stray bytes */
-			size_t len = c >= 0xf0 && c < 0xf8 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			size_t len = c >= 0xf0 && c < 0xf8   ? 4
+				     : c >= 0xe0	     ? 3
+				     : c >= 0xc2 && c < 0xe0 ? 2
+							     : 0;
 			bool ok = len && i + len <= n;
 
 			for (size_t k = 1; ok && k < len; k++)
@@ -193,8 +195,7 @@ static size_t json_value(FILE *f, const struct rtr_value *v, size_t i, size_t n)
 	}
 }
 
-static bool find_int(const struct rtr_msg *m, const char *a, const char *b,
-		     int64_t *out)
+static bool find_int(const struct rtr_msg *m, const char *a, const char *b, int64_t *out)
 {
 	for (size_t i = 0; i < m->n_values; i++) {
 		const struct rtr_value *v = &m->values[i];
@@ -219,13 +220,11 @@ static void json_ts(struct json *j, int64_t ns)
 	bool neg = rel < 0;
 	uint64_t a = neg ? (uint64_t)0 - (uint64_t)rel : (uint64_t)rel;
 
-	fprintf(j->f, "\"ts\":%s%" PRIu64 ".%03u", neg ? "-" : "", a / 1000,
-		(unsigned)(a % 1000));
+	fprintf(j->f, "\"ts\":%s%" PRIu64 ".%03u", neg ? "-" : "", a / 1000, (unsigned)(a % 1000));
 }
 
-static void json_track(struct json *j, struct rtr_reader *r,
-		       const struct rtr_msg *m, int64_t pid, int64_t tid,
-		       bool cpu)
+static void json_track(struct json *j, struct rtr_reader *r, const struct rtr_msg *m, int64_t pid,
+		       int64_t tid, bool cpu)
 {
 	for (size_t i = 0; i < j->ntracks; i++)
 		if (j->tracks[i].pid == pid && j->tracks[i].tid == tid)
@@ -242,27 +241,34 @@ static void json_track(struct json *j, struct rtr_reader *r,
 	j->tracks[j->ntracks].pid = pid;
 	j->tracks[j->ntracks++].tid = tid;
 	if (cpu) {
-		fprintf(j->f, ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRId64 ",\"tid\":%" PRId64
-			",\"args\":{\"name\":\"CPUs\"}}", pid, tid);
-		fprintf(j->f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64 ",\"tid\":%" PRId64
-			",\"args\":{\"name\":\"CPU %" PRId64 "\"}}", pid, tid, tid);
+		fprintf(j->f,
+			",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRId64
+			",\"tid\":%" PRId64 ",\"args\":{\"name\":\"CPUs\"}}",
+			pid, tid);
+		fprintf(j->f,
+			",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64
+			",\"tid\":%" PRId64 ",\"args\":{\"name\":\"CPU %" PRId64 "\"}}",
+			pid, tid, tid);
 	} else {
 		const char *proc = NULL;
 
 		rtr_reader_trace_env(r, m->stream->trace_index, "procname", NULL, &proc);
-		fprintf(j->f, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64 ",\"tid\":%" PRId64
-			",\"args\":{\"name\":\"tid %" PRId64 "\"}}", pid, tid, tid);
+		fprintf(j->f,
+			",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64
+			",\"tid\":%" PRId64 ",\"args\":{\"name\":\"tid %" PRId64 "\"}}",
+			pid, tid, tid);
 		if (proc) {
-			fprintf(j->f, ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRId64 ",\"tid\":%" PRId64
-				",\"args\":{\"name\":", pid, tid);
+			fprintf(j->f,
+				",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRId64
+				",\"tid\":%" PRId64 ",\"args\":{\"name\":",
+				pid, tid);
 			json_str(j->f, proc, strlen(proc));
 			fputs("}}", j->f);
 		}
 	}
 }
 
-static void json_event(struct json *j, struct rtr_reader *r,
-		       const struct rtr_msg *m)
+static void json_event(struct json *j, struct rtr_reader *r, const struct rtr_msg *m)
 {
 	const char *name = m->name ? m->name : "<unknown>";
 	const char *colon = strchr(name, ':');
@@ -276,7 +282,8 @@ static void json_event(struct json *j, struct rtr_reader *r,
 	}
 	if (find_int(m, "vtid", "tid", &tid)) {
 		if (!find_int(m, "vpid", "pid", &pid)) {
-			if (rtr_reader_trace_env(r, m->stream->trace_index, "vpid", &env, NULL) == 1)
+			if (rtr_reader_trace_env(r, m->stream->trace_index, "vpid", &env, NULL) ==
+			    1)
 				pid = env;
 			else
 				pid = tid;
@@ -347,20 +354,13 @@ static void json_discarded(struct json *j, const struct rtr_msg *m)
 int rtr_cmd_convert(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ "format", required_argument, NULL, 'F' },
-		{ "event", required_argument, NULL, 'e' },
-		{ "begin", required_argument, NULL, 6 },
-		{ "end", required_argument, NULL, 7 },
-		{ "clock-gmt", no_argument, NULL, 3 },
-		{ "clock-seconds", no_argument, NULL, 1 },
-		{ "clock-date", no_argument, NULL, 2 },
-		{ "clock-cycles", no_argument, NULL, 4 },
-		{ "no-delta", no_argument, NULL, 5 },
-		{ "names", required_argument, NULL, 'n' },
-		{ "fields", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'F'},
+	    {"event", required_argument, NULL, 'e'},  {"begin", required_argument, NULL, 6},
+	    {"end", required_argument, NULL, 7},      {"clock-gmt", no_argument, NULL, 3},
+	    {"clock-seconds", no_argument, NULL, 1},  {"clock-date", no_argument, NULL, 2},
+	    {"clock-cycles", no_argument, NULL, 4},   {"no-delta", no_argument, NULL, 5},
+	    {"names", required_argument, NULL, 'n'},  {"fields", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
 	};
 	struct rtr_cli_read rd;
 	struct rtr_text_options to;
@@ -381,16 +381,37 @@ int rtr_cmd_convert(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:F:e:n:f:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'o': out = optarg; break;
-		case 'F': format = optarg; break;
-		case 'e': rd.patterns[rd.npatterns++] = optarg; break;
-		case 6: rd.begin = optarg; break;
-		case 7: rd.end = optarg; break;
-		case 1: to.clock_seconds = true; break;
-		case 2: to.clock_date = true; break;
-		case 3: to.clock_gmt = true; rd.gmt = true; break;
-		case 4: to.clock_cycles = true; break;
-		case 5: to.no_delta = true; break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'F':
+			format = optarg;
+			break;
+		case 'e':
+			rd.patterns[rd.npatterns++] = optarg;
+			break;
+		case 6:
+			rd.begin = optarg;
+			break;
+		case 7:
+			rd.end = optarg;
+			break;
+		case 1:
+			to.clock_seconds = true;
+			break;
+		case 2:
+			to.clock_date = true;
+			break;
+		case 3:
+			to.clock_gmt = true;
+			rd.gmt = true;
+			break;
+		case 4:
+			to.clock_cycles = true;
+			break;
+		case 5:
+			to.no_delta = true;
+			break;
 		case 'n':
 			if (rtr_cli_names(optarg, &to.names))
 				return 2;
@@ -417,7 +438,9 @@ int rtr_cmd_convert(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(format, "ctf") && strcmp(format, "json") && strcmp(format, "text")) {
-		fprintf(stderr, "ringtrace convert: error: unknown format '%s' (ctf, json or text)\n", format);
+		fprintf(stderr,
+			"ringtrace convert: error: unknown format '%s' (ctf, json or text)\n",
+			format);
 		free(rd.patterns);
 		return 2;
 	}
@@ -446,8 +469,9 @@ int rtr_cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	if (!strcmp(format, "text")) {
-		int fd = strcmp(out, "-") ? open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
-					  : STDOUT_FILENO;
+		int fd = strcmp(out, "-")
+			     ? open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+			     : STDOUT_FILENO;
 		struct rtr_text *t;
 
 		if (fd < 0) {
@@ -483,7 +507,8 @@ int rtr_cmd_convert(int argc, char **argv)
 		}
 		setvbuf(j.f, vbuf, _IOFBF, sizeof(vbuf));
 		fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
-		      "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{\"name\":\"ringtrace\"}}",
+		      "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{"
+		      "\"name\":\"ringtrace\"}}",
 		      j.f);
 		while ((rc = rtr_reader_next(r, &m)) == 1) {
 			if (m.kind == RTR_MSG_EVENT)
@@ -493,8 +518,11 @@ int rtr_cmd_convert(int argc, char **argv)
 			if (!(++nev & 0xffff))
 				rtr_cli_progress(r, nev, false);
 		}
-		fprintf(j.f, "\n],\"otherData\":{\"generator\":\"ringtrace convert\",\"origin_ns\":%" PRId64 "}}\n",
-			j.origin);
+		fprintf(
+		    j.f,
+		    "\n],\"otherData\":{\"generator\":\"ringtrace convert\",\"origin_ns\":%" PRId64
+		    "}}\n",
+		    j.origin);
 		if (ferror(j.f) || (j.f != stdout ? fclose(j.f) : fflush(j.f)))
 			ret = 1;
 		free(j.tracks);

@@ -48,17 +48,16 @@ static void *worker(void *arg)
 
 static void stats_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ringtrace stats [OPTIONS] TRACE...\n"
-		"\n"
-		"Decode every event of the traces and print, as tables: events per event\n"
-		"class and per stream, the time span, event rates, discarded events and\n"
-		"lost packets. Streams are decoded in parallel.\n"
-		"\n"
-		"Options:\n"
-		"  -j, --threads=N   decoding threads (default: number of CPUs)\n"
-		"      --clock-gmt   print times in UTC (default: local time)\n"
-		"  -h, --help        this help\n");
+	fprintf(f, "Usage: ringtrace stats [OPTIONS] TRACE...\n"
+		   "\n"
+		   "Decode every event of the traces and print, as tables: events per event\n"
+		   "class and per stream, the time span, event rates, discarded events and\n"
+		   "lost packets. Streams are decoded in parallel.\n"
+		   "\n"
+		   "Options:\n"
+		   "  -j, --threads=N   decoding threads (default: number of CPUs)\n"
+		   "      --clock-gmt   print times in UTC (default: local time)\n"
+		   "  -h, --help        this help\n");
 }
 
 static void put_time(int64_t ns, bool gmt)
@@ -105,10 +104,10 @@ static int cmp_cls(const void *a, const void *b)
 int rtr_cmd_stats(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "threads", required_argument, NULL, 'j' },
-		{ "clock-gmt", no_argument, NULL, 1 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"threads", required_argument, NULL, 'j'},
+	    {"clock-gmt", no_argument, NULL, 1},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct rtr_cli_read rd;
 	struct job j;
@@ -126,10 +125,18 @@ int rtr_cmd_stats(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "j:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 'j': nth = atol(optarg); break;
-		case 1: gmt = true; break;
-		case 'h': stats_usage(stdout); return 0;
-		default: stats_usage(stderr); return 2;
+		case 'j':
+			nth = atol(optarg);
+			break;
+		case 1:
+			gmt = true;
+			break;
+		case 'h':
+			stats_usage(stdout);
+			return 0;
+		default:
+			stats_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -173,7 +180,7 @@ int rtr_cmd_stats(int argc, char **argv)
 		}
 	/* progress line while the workers run */
 	while (atomic_load(&j.finished) < (size_t)nth) {
-		struct timespec ts = { 0, 250000000 };
+		struct timespec ts = {0, 250000000};
 
 		nanosleep(&ts, NULL);
 		rtr_cli_progress(r, 0, false);
@@ -227,8 +234,8 @@ int rtr_cmd_stats(int argc, char **argv)
 	qsort(cl, ncl, sizeof(*cl), cmp_cls);
 
 	printf("Traces       %zu\n", rtr_reader_trace_count(r));
-	printf("Streams      %zu (%" PRIu64 " packets, %.1f MB)\n", j.nstreams,
-	       tot.packets, (double)tot.bytes / 1e6);
+	printf("Streams      %zu (%" PRIu64 " packets, %.1f MB)\n", j.nstreams, tot.packets,
+	       (double)tot.bytes / 1e6);
 	printf("Events       %" PRIu64 "\n", tot.events);
 	if (tot.has_time) {
 		double span = (double)(tot.last_ns - tot.first_ns) / 1e9;
@@ -244,13 +251,12 @@ int rtr_cmd_stats(int argc, char **argv)
 		printf("Time span    (no clock)\n");
 	}
 	printf("Discarded    %" PRIu64 " events%s, %" PRIu64 " lost packets\n",
-	       tot.discarded_events,
-	       tot.discarded_unknown ? " (and an unknown number)" : "",
+	       tot.discarded_events, tot.discarded_unknown ? " (and an unknown number)" : "",
 	       tot.lost_packets);
-	fprintf(stderr, "decoded %" PRIu64 " events, %.1f MB in %.3f s (%.1f M events/s, %.0f MB/s)\n",
-		tot.events, (double)tot.bytes / 1e6, dt,
-		dt > 0 ? (double)tot.events / dt / 1e6 : 0.0,
-		dt > 0 ? (double)tot.bytes / dt / 1e6 : 0.0);
+	fprintf(
+	    stderr, "decoded %" PRIu64 " events, %.1f MB in %.3f s (%.1f M events/s, %.0f MB/s)\n",
+	    tot.events, (double)tot.bytes / 1e6, dt, dt > 0 ? (double)tot.events / dt / 1e6 : 0.0,
+	    dt > 0 ? (double)tot.bytes / dt / 1e6 : 0.0);
 
 	printf("\nEvents per class\n");
 	printf("%14s %8s %14s  %s\n", "EVENTS", "%", "PER SECOND", "NAME");
@@ -264,15 +270,15 @@ int rtr_cmd_stats(int argc, char **argv)
 		       span > 0 ? (double)cl[x].n / span : 0.0, cl[x].name);
 	}
 	printf("\nEvents per stream\n");
-	printf("%14s %9s %10s %6s %6s  %s\n", "EVENTS", "PACKETS", "DISCARDED",
-	       "LOST", "ID", "STREAM");
+	printf("%14s %9s %10s %6s %6s  %s\n", "EVENTS", "PACKETS", "DISCARDED", "LOST", "ID",
+	       "STREAM");
 	for (size_t i = 0; i < j.nstreams; i++) {
 		const struct rtr_stream_info *si = rtr_reader_stream(r, i);
 		struct rtr_stream_stats *s = &j.st[i];
 
 		printf("%14" PRIu64 " %9" PRIu64 " %10" PRIu64 " %6" PRIu64 " %6" PRIu64 "  %s\n",
-		       s->events, s->packets, s->discarded_events, s->lost_packets,
-		       si->stream_id, si->path);
+		       s->events, s->packets, s->discarded_events, s->lost_packets, si->stream_id,
+		       si->path);
 	}
 out:
 	for (size_t i = 0; i < j.nstreams; i++)

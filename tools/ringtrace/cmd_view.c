@@ -10,39 +10,38 @@
 
 static void view_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ringtrace view [OPTIONS] TRACE...\n"
-		"\n"
-		"Print the events of one or more CTF traces in time order, in the text\n"
-		"format of babeltrace2 2.0 (same bytes). TRACE is a trace directory or a\n"
-		"directory searched recursively for traces (a 'metadata' file).\n"
-		"\n"
-		"Options:\n"
-		"      --clock-seconds     print timestamps as SECONDS.NS since the epoch\n"
-		"      --clock-date        print the date before the time of day\n"
-		"      --clock-gmt         print times in UTC instead of local time\n"
-		"      --clock-cycles      print raw clock values (cycles)\n"
-		"      --no-delta          do not print the time since the previous event\n"
-		"  -n, --names=LIST        field names to print: payload (args), context\n"
-		"                          (ctx), scope, header, all, none\n"
-		"                          (default: payload,context)\n"
-		"  -f, --fields=LIST       extra fields: trace, trace:hostname,\n"
-		"                          trace:domain, trace:procname, trace:vpid,\n"
-		"                          loglevel, emf, callsite, all\n"
-		"                          (default: trace:hostname,trace:procname,trace:vpid)\n"
-		"  -e, --event=PATTERN     only events whose name matches PATTERN (glob:\n"
-		"                          '*' and '?'); repeat for several patterns\n"
-		"      --begin=TIME        first time to show; TIME is SEC[.NS] since the\n"
-		"                          epoch, 'YYYY-MM-DD HH:MM:SS[.NS]' or\n"
-		"                          'HH:MM:SS[.NS]' (date of the first event);\n"
-		"                          packet indexes are used to seek\n"
-		"      --end=TIME          last time to show\n"
-		"      --color=never       accepted for compatibility (no colors)\n"
-		"  -h, --help              this help\n"
-		"\n"
-		"Discarded events and lost packets are reported on stderr as babeltrace2\n"
-		"does. Exit status: 0 on success, 1 if a trace is invalid (the message\n"
-		"names the file, the offset and what was expected).\n");
+	fprintf(f, "Usage: ringtrace view [OPTIONS] TRACE...\n"
+		   "\n"
+		   "Print the events of one or more CTF traces in time order, in the text\n"
+		   "format of babeltrace2 2.0 (same bytes). TRACE is a trace directory or a\n"
+		   "directory searched recursively for traces (a 'metadata' file).\n"
+		   "\n"
+		   "Options:\n"
+		   "      --clock-seconds     print timestamps as SECONDS.NS since the epoch\n"
+		   "      --clock-date        print the date before the time of day\n"
+		   "      --clock-gmt         print times in UTC instead of local time\n"
+		   "      --clock-cycles      print raw clock values (cycles)\n"
+		   "      --no-delta          do not print the time since the previous event\n"
+		   "  -n, --names=LIST        field names to print: payload (args), context\n"
+		   "                          (ctx), scope, header, all, none\n"
+		   "                          (default: payload,context)\n"
+		   "  -f, --fields=LIST       extra fields: trace, trace:hostname,\n"
+		   "                          trace:domain, trace:procname, trace:vpid,\n"
+		   "                          loglevel, emf, callsite, all\n"
+		   "                          (default: trace:hostname,trace:procname,trace:vpid)\n"
+		   "  -e, --event=PATTERN     only events whose name matches PATTERN (glob:\n"
+		   "                          '*' and '?'); repeat for several patterns\n"
+		   "      --begin=TIME        first time to show; TIME is SEC[.NS] since the\n"
+		   "                          epoch, 'YYYY-MM-DD HH:MM:SS[.NS]' or\n"
+		   "                          'HH:MM:SS[.NS]' (date of the first event);\n"
+		   "                          packet indexes are used to seek\n"
+		   "      --end=TIME          last time to show\n"
+		   "      --color=never       accepted for compatibility (no colors)\n"
+		   "  -h, --help              this help\n"
+		   "\n"
+		   "Discarded events and lost packets are reported on stderr as babeltrace2\n"
+		   "does. Exit status: 0 on success, 1 if a trace is invalid (the message\n"
+		   "names the file, the offset and what was expected).\n");
 }
 
 static void progress(struct rtr_reader *r, uint64_t n)
@@ -53,19 +52,19 @@ static void progress(struct rtr_reader *r, uint64_t n)
 int rtr_cmd_view(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "clock-seconds", no_argument, NULL, 1 },
-		{ "clock-date", no_argument, NULL, 2 },
-		{ "clock-gmt", no_argument, NULL, 3 },
-		{ "clock-cycles", no_argument, NULL, 4 },
-		{ "no-delta", no_argument, NULL, 5 },
-		{ "names", required_argument, NULL, 'n' },
-		{ "fields", required_argument, NULL, 'f' },
-		{ "event", required_argument, NULL, 'e' },
-		{ "begin", required_argument, NULL, 6 },
-		{ "end", required_argument, NULL, 7 },
-		{ "color", required_argument, NULL, 8 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"clock-seconds", no_argument, NULL, 1},
+	    {"clock-date", no_argument, NULL, 2},
+	    {"clock-gmt", no_argument, NULL, 3},
+	    {"clock-cycles", no_argument, NULL, 4},
+	    {"no-delta", no_argument, NULL, 5},
+	    {"names", required_argument, NULL, 'n'},
+	    {"fields", required_argument, NULL, 'f'},
+	    {"event", required_argument, NULL, 'e'},
+	    {"begin", required_argument, NULL, 6},
+	    {"end", required_argument, NULL, 7},
+	    {"color", required_argument, NULL, 8},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct rtr_text_options to;
 	struct rtr_cli_read rd;
@@ -83,11 +82,22 @@ int rtr_cmd_view(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:f:e:h", lo, NULL)) != -1) {
 		switch (c) {
-		case 1: to.clock_seconds = true; break;
-		case 2: to.clock_date = true; break;
-		case 3: to.clock_gmt = true; rd.gmt = true; break;
-		case 4: to.clock_cycles = true; break;
-		case 5: to.no_delta = true; break;
+		case 1:
+			to.clock_seconds = true;
+			break;
+		case 2:
+			to.clock_date = true;
+			break;
+		case 3:
+			to.clock_gmt = true;
+			rd.gmt = true;
+			break;
+		case 4:
+			to.clock_cycles = true;
+			break;
+		case 5:
+			to.no_delta = true;
+			break;
 		case 'n':
 			if (rtr_cli_names(optarg, &to.names))
 				return 2;
@@ -96,10 +106,17 @@ int rtr_cmd_view(int argc, char **argv)
 			if (rtr_cli_fields(optarg, &to.fields))
 				return 2;
 			break;
-		case 'e': rd.patterns[rd.npatterns++] = optarg; break;
-		case 6: rd.begin = optarg; break;
-		case 7: rd.end = optarg; break;
-		case 8: break;
+		case 'e':
+			rd.patterns[rd.npatterns++] = optarg;
+			break;
+		case 6:
+			rd.begin = optarg;
+			break;
+		case 7:
+			rd.end = optarg;
+			break;
+		case 8:
+			break;
 		case 'h':
 			view_usage(stdout);
 			free(rd.patterns);

@@ -7,10 +7,10 @@
 #include "cli.h"
 
 /* X(name, one-line summary) */
-#define RTR_COMMANDS(X)                                                       \
-	X(view, "print traces as text, byte-identical to babeltrace2")      \
-	X(convert, "convert traces to CTF, Chrome JSON (Perfetto) or text") \
-	X(record, "run a program and record its tracepoints as a CTF trace") \
+#define RTR_COMMANDS(X)                                                                            \
+	X(view, "print traces as text, byte-identical to babeltrace2")                             \
+	X(convert, "convert traces to CTF, Chrome JSON (Perfetto) or text")                        \
+	X(record, "run a program and record its tracepoints as a CTF trace")                       \
 	X(stats, "event counts per class and stream, time span, losses")
 
 #define DECLARE(name, summary) int rtr_cmd_##name(int argc, char **argv);
@@ -22,8 +22,8 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
-#define ENTRY(name, summary) { #name, rtr_cmd_##name, summary },
-	RTR_COMMANDS(ENTRY)
+#define ENTRY(name, summary) {#name, rtr_cmd_##name, summary},
+    RTR_COMMANDS(ENTRY)
 #undef ENTRY
 };
 
@@ -41,8 +41,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-	    !strcmp(argv[1], "help")) {
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;
 	}

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rtr__trace_class tc;
-	struct rtr__err e = { .set = 0 };
+	struct rtr__err e = {.set = 0};
 	char *text = NULL;
 	size_t len = 0;
 

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 4)
 		return 0;
-	mlen = (uint32_t)data[0] | (uint32_t)data[1] << 8 |
-	       (uint32_t)data[2] << 16 | (uint32_t)data[3] << 24;
+	mlen = (uint32_t)data[0] | (uint32_t)data[1] << 8 | (uint32_t)data[2] << 16 |
+	       (uint32_t)data[3] << 24;
 	data += 4;
 	size -= 4;
 	if (mlen > size)
@@ -37,8 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		errnull = fopen("/dev/null", "w");
 	}
-	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r,
-				 err, sizeof(err)))
+	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, err, sizeof(err)))
 		return 0;
 	memset(&o, 0, sizeof(o));
 	o.names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT | RTR_TEXT_NAME_SCOPE;

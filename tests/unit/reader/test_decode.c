@@ -14,8 +14,8 @@ static int open_mem(const char *meta, const uint8_t *d, size_t n)
 {
 	rtr_reader_close(r);
 	r = NULL;
-	return rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n,
-				    NULL, &r, err, sizeof(err));
+	return rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, err,
+				    sizeof(err));
 }
 
 static const struct rtr_value *val(const struct rtr_msg *m, const char *name)
@@ -29,9 +29,10 @@ static const struct rtr_value *val(const struct rtr_msg *m, const char *name)
 	return NULL;
 }
 
-#define HDR "/* CTF 1.8 */\n" \
-	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n" \
-	"typealias integer { size = 32; align = 8; signed = false; } := uint32_t;\n" \
+#define HDR                                                                                        \
+	"/* CTF 1.8 */\n"                                                                          \
+	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"                 \
+	"typealias integer { size = 32; align = 8; signed = false; } := uint32_t;\n"               \
 	"typealias integer { size = 64; align = 8; signed = false; } := uint64_t;\n"
 
 static void test_bitfields(void)
@@ -40,14 +41,15 @@ static void test_bitfields(void)
 	/* LE: a = 5 (3 bits), b = -3 (5 bits signed) -> byte 0b11101101;
 	 * c: 12-bit big-endian 0xABC in the next 12 bits (MSB first),
 	 * then 4 bits of padding to d, a byte */
-	uint8_t d[] = { 0xED, 0xAB, 0xC0, 0x7F };
+	uint8_t d[] = {0xED, 0xAB, 0xC0, 0x7F};
 	const struct rtr_value *v;
 
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-			 "event { name = e; fields := struct {\n"
-			 "  integer { size = 3; } a; integer { size = 5; signed = true; } b;\n"
-			 "  integer { size = 12; byte_order = be; base = 16; } c;\n"
-			 "  uint8_t d; }; };\n", d, sizeof(d)) == 0);
+			     "event { name = e; fields := struct {\n"
+			     "  integer { size = 3; } a; integer { size = 5; signed = true; } b;\n"
+			     "  integer { size = 12; byte_order = be; base = 16; } c;\n"
+			     "  uint8_t d; }; };\n",
+			 d, sizeof(d)) == 0);
 	REQUIRE(rtr_reader_next(r, &m) == 1);
 	CHECK_STR_EQ(m.name, "e");
 	CHECK(!m.has_clock);
@@ -66,18 +68,22 @@ static void test_bitfields(void)
 	CHECK(rtr_reader_next(r, &m) == 0);
 }
 
-#define TSMETA HDR \
-	"typealias integer { size = 27; align = 1; signed = false; map = clock.c.value; } := ts27;\n" \
-	"typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := ts64;\n" \
-	"clock { name = c; freq = 1000000000; offset_s = 10; };\n" \
-	"trace { major = 1; minor = 8; byte_order = le; };\n" \
-	"stream { packet.context := struct { ts64 timestamp_begin; ts64 timestamp_end;\n" \
-	"  uint64_t content_size; uint64_t packet_size; uint64_t events_discarded; uint64_t packet_seq_num; };\n" \
-	"  event.header := struct { integer { size = 5; align = 8; } id; ts27 timestamp; }; };\n" \
-	"event { name = t; id = 0; fields := struct { uint8_t x; }; };\n"
+#define TSMETA                                                                                     \
+	HDR "typealias integer { size = 27; align = 1; signed = false; map = clock.c.value; } := " \
+	    "ts27;\n"                                                                              \
+	    "typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := " \
+	    "ts64;\n"                                                                              \
+	    "clock { name = c; freq = 1000000000; offset_s = 10; };\n"                             \
+	    "trace { major = 1; minor = 8; byte_order = le; };\n"                                  \
+	    "stream { packet.context := struct { ts64 timestamp_begin; ts64 timestamp_end;\n"      \
+	    "  uint64_t content_size; uint64_t packet_size; uint64_t events_discarded; uint64_t "  \
+	    "packet_seq_num; };\n"                                                                 \
+	    "  event.header := struct { integer { size = 5; align = 8; } id; ts27 timestamp; }; "  \
+	    "};\n"                                                                                 \
+	    "event { name = t; id = 0; fields := struct { uint8_t x; }; };\n"
 
-static size_t put_packet(uint8_t *p, uint64_t begin, uint64_t end, uint64_t disc,
-			 uint64_t seq, const uint32_t *lows, int n)
+static size_t put_packet(uint8_t *p, uint64_t begin, uint64_t end, uint64_t disc, uint64_t seq,
+			 const uint32_t *lows, int n)
 {
 	size_t len = 48 + (size_t)n * 5;
 	uint64_t bits = len * 8;
@@ -102,8 +108,8 @@ static void test_timestamps_and_losses(void)
 	uint8_t d[512];
 	size_t n = 0;
 	struct rtr_msg m;
-	const uint32_t l1[] = { 0x7FFFFF8, 0x10, 0x20 };
-	const uint32_t l2[] = { 0x1000005 }; /* low 27 bits of 0x9000005 */
+	const uint32_t l1[] = {0x7FFFFF8, 0x10, 0x20};
+	const uint32_t l2[] = {0x1000005}; /* low 27 bits of 0x9000005 */
 	uint64_t base = 0x7FFFFF0;
 
 	n += put_packet(d + n, base, base + 0x40, 0, 7, l1, 3);
@@ -137,18 +143,19 @@ static void test_timestamps_and_losses(void)
 static void test_compound(void)
 {
 	/* n = 3, seq of 3 bytes, tag = 1 selects "b" (string), text[4] */
-	uint8_t d[] = { 3, 1, 2, 3, 1, 'h', 'i', 0, 'a', 'b', 0, 'z' };
+	uint8_t d[] = {3, 1, 2, 3, 1, 'h', 'i', 0, 'a', 'b', 0, 'z'};
 	struct rtr_msg m;
 	const struct rtr_value *v;
 	size_t i;
 
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-			 "event { name = e; fields := struct {\n"
-			 "  uint8_t n; uint8_t s[n];\n"
-			 "  enum : uint8_t { A, B } tag;\n"
-			 "  variant <tag> { uint32_t A; string B; } v;\n"
-			 "  integer { size = 8; align = 8; encoding = UTF8; } t[4];\n"
-			 "}; };\n", d, sizeof(d)) == 0);
+			     "event { name = e; fields := struct {\n"
+			     "  uint8_t n; uint8_t s[n];\n"
+			     "  enum : uint8_t { A, B } tag;\n"
+			     "  variant <tag> { uint32_t A; string B; } v;\n"
+			     "  integer { size = 8; align = 8; encoding = UTF8; } t[4];\n"
+			     "}; };\n",
+			 d, sizeof(d)) == 0);
 	REQUIRE(rtr_reader_next(r, &m) == 1);
 	v = val(&m, "s");
 	REQUIRE(v);
@@ -183,12 +190,13 @@ static void test_compound(void)
 static void test_errors(void)
 {
 	struct rtr_msg m;
-	uint8_t seq[] = { 200, 1, 2 };
-	uint8_t var[] = { 7, 0 };
-	uint8_t one[] = { 0 };
+	uint8_t seq[] = {200, 1, 2};
+	uint8_t var[] = {7, 0};
+	uint8_t one[] = {0};
 
 	/* sequence longer than the packet */
-	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+	REQUIRE(open_mem(HDR
+			 "trace { major = 1; minor = 8; byte_order = le; };\n"
 			 "event { name = e; fields := struct { uint8_t n; uint8_t s[n]; }; };\n",
 			 seq, sizeof(seq)) == 0);
 	CHECK(rtr_reader_next(r, &m) == -1);
@@ -196,24 +204,24 @@ static void test_errors(void)
 	CHECK(strstr(rtr_reader_error(r), "goes past the end") != NULL);
 	/* variant tag selecting no option */
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-			 "event { name = e; fields := struct { enum : uint8_t { A, B } t;\n"
-			 "  variant <t> { uint8_t A; uint8_t B; } v; }; };\n",
+			     "event { name = e; fields := struct { enum : uint8_t { A, B } t;\n"
+			     "  variant <t> { uint8_t A; uint8_t B; } v; }; };\n",
 			 var, sizeof(var)) == 0);
 	CHECK(rtr_reader_next(r, &m) == -1);
 	CHECK(strstr(rtr_reader_error(r), "selects no option") != NULL);
 	/* an event of zero bits must not loop forever */
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-			 "event { name = e; fields := struct { }; };\n",
+			     "event { name = e; fields := struct { }; };\n",
 			 one, sizeof(one)) == 0);
 	CHECK(rtr_reader_next(r, &m) == -1);
 	CHECK(strstr(rtr_reader_error(r), "zero bits") != NULL);
 	/* bad magic */
 	{
-		uint8_t pk[] = { 1, 2, 3, 4, 0 };
+		uint8_t pk[] = {1, 2, 3, 4, 0};
 
 		CHECK(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le;\n"
-			       "  packet.header := struct { uint32_t magic; }; };\n"
-			       "event { name = e; fields := struct { uint8_t x; }; };\n",
+				   "  packet.header := struct { uint32_t magic; }; };\n"
+				   "event { name = e; fields := struct { uint8_t x; }; };\n",
 			       pk, sizeof(pk)) != 0);
 		CHECK(strstr(err, "magic") != NULL);
 	}

@@ -8,17 +8,18 @@
 #include "internal.h"
 #include "rtr_test.h"
 
-#define HDR "/* CTF 1.8 */\n" \
-	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n" \
-	"typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := ts64;\n" \
-	"clock { name = c; freq = 1000000000; offset_s = 3600; };\n" \
-	"trace { major = 1; minor = 8; byte_order = le; };\n" \
-	"env { hostname = \"h\"; vpid = 42; procname = \"p\"; };\n" \
+#define HDR                                                                                        \
+	"/* CTF 1.8 */\n"                                                                          \
+	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"                 \
+	"typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := "     \
+	"ts64;\n"                                                                                  \
+	"clock { name = c; freq = 1000000000; offset_s = 3600; };\n"                               \
+	"trace { major = 1; minor = 8; byte_order = le; };\n"                                      \
+	"env { hostname = \"h\"; vpid = 42; procname = \"p\"; };\n"                                \
 	"stream { event.header := struct { ts64 timestamp; }; };\n"
 
 /* Prints every event of an in-memory trace; returns malloc'd text. */
-static char *render(const char *meta, const uint8_t *d, size_t n,
-		    const struct rtr_text_options *o)
+static char *render(const char *meta, const uint8_t *d, size_t n, const struct rtr_text_options *o)
 {
 	struct rtr_reader *r;
 	struct rtr_text *t;
@@ -29,8 +30,8 @@ static char *render(const char *meta, const uint8_t *d, size_t n,
 	ssize_t got, tot = 0;
 
 	REQUIRE(buf);
-	if (rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL,
-				 &r, err, sizeof(err))) {
+	if (rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, err,
+				 sizeof(err))) {
 		fprintf(stderr, "open: %s\n", err);
 		REQUIRE(0);
 	}
@@ -65,8 +66,8 @@ static void put64(uint8_t *p, uint64_t v)
 
 static void test_fields(void)
 {
-	static const char meta[] = HDR
-		"event { name = \"ev:x\"; fields := struct {\n"
+	static const char meta[] =
+	    HDR "event { name = \"ev:x\"; fields := struct {\n"
 		"  integer { size = 8; signed = true; base = 16; } h;\n"
 		"  integer { size = 8; signed = true; base = 8; } o;\n"
 		"  integer { size = 3; base = 2; } b; integer { size = 5; } pad;\n"
@@ -98,10 +99,12 @@ static void test_fields(void)
 	d[n++] = 8;
 	setenv("TZ", "UTC", 1);
 	out = render(meta, d, n, &o);
-	CHECK_STR_EQ(out,
-		     "[01:00:01.000000001] (+?.\?\?\?\?\?\?\?\?\?) h:p:(42) ev:x: { h = 0xFF, o = 0777, b = 0b101, pad = 0, "
-		     "e = ( \"A\", \"B\", \"C\" : container = 2 ), u = ( <unknown> : container = 9 ), "
-		     "s = \"q\\\"\\\\\\n\\x01\xc3\xa9\", f = 0.1, a = [ [0] = 7, [1] = 8 ], empty = { } }\n");
+	CHECK_STR_EQ(
+	    out, "[01:00:01.000000001] (+?.\?\?\?\?\?\?\?\?\?) h:p:(42) ev:x: { h = 0xFF, o = "
+		 "0777, b = 0b101, pad = 0, "
+		 "e = ( \"A\", \"B\", \"C\" : container = 2 ), u = ( <unknown> : container = 9 ), "
+		 "s = \"q\\\"\\\\\\n\\x01\xc3\xa9\", f = 0.1, a = [ [0] = 7, [1] = 8 ], empty = { "
+		 "} }\n");
 	free(out);
 	o.names = 0;
 	o.no_delta = true;
@@ -115,8 +118,7 @@ static void test_fields(void)
 
 static void test_timestamps(void)
 {
-	static const char meta[] = HDR
-		"event { name = e; fields := struct { uint8_t x; }; };\n";
+	static const char meta[] = HDR "event { name = e; fields := struct { uint8_t x; }; };\n";
 	uint8_t d[27];
 	char *out;
 	struct rtr_text_options o = defaults();
@@ -129,15 +131,15 @@ static void test_timestamps(void)
 	d[26] = 3;
 	setenv("TZ", "UTC", 1);
 	out = render(meta, d, sizeof(d), &o);
-	CHECK_STR_EQ(out,
-		     "[01:00:00.000000005] (+?.\?\?\?\?\?\?\?\?\?) h:p:(42) e: { x = 1 }\n"
-		     "[01:00:01.000000007] (+1.000000002) h:p:(42) e: { x = 2 }\n"
-		     "[01:00:01.000000007] (+0.000000000) h:p:(42) e: { x = 3 }\n");
+	CHECK_STR_EQ(out, "[01:00:00.000000005] (+?.\?\?\?\?\?\?\?\?\?) h:p:(42) e: { x = 1 }\n"
+			  "[01:00:01.000000007] (+1.000000002) h:p:(42) e: { x = 2 }\n"
+			  "[01:00:01.000000007] (+0.000000000) h:p:(42) e: { x = 3 }\n");
 	free(out);
 	o.clock_cycles = true;
 	o.fields = 0;
 	out = render(meta, d, sizeof(d), &o);
-	CHECK(strncmp(out, "[00000000000000000005] (+\?\?\?\?\?\?\?\?\?\?\?\?) e: { x = 1 }\n", 52) == 0);
+	CHECK(strncmp(out, "[00000000000000000005] (+\?\?\?\?\?\?\?\?\?\?\?\?) e: { x = 1 }\n",
+		      52) == 0);
 	CHECK(strstr(out, "[00000000001000000007] (+001000000002) e: { x = 2 }\n") != NULL);
 	free(out);
 	o = defaults();
@@ -145,9 +147,9 @@ static void test_timestamps(void)
 	o.fields = RTR_TEXT_FIELD_TRACE | RTR_TEXT_FIELD_HOSTNAME;
 	o.clock_date = true;
 	out = render(meta, d, 9, &o);
-	CHECK_STR_EQ(out,
-		     "timestamp = 1970-01-01 01:00:00.000000005, delta = +?.\?\?\?\?\?\?\?\?\?, trace = h, , "
-		     "trace:hostname = h, name = e, event.fields = { x = 1 }\n");
+	CHECK_STR_EQ(out, "timestamp = 1970-01-01 01:00:00.000000005, delta = "
+			  "+?.\?\?\?\?\?\?\?\?\?, trace = h, , "
+			  "trace:hostname = h, name = e, event.fields = { x = 1 }\n");
 	free(out);
 }
 
@@ -156,10 +158,11 @@ static void test_fmt_g(void)
 {
 	uint64_t x = 0x9E3779B97F4A7C15ull;
 	int bad = 0, fast = 0;
-	static const double fixed[] = { 0.1, 0.5, 1.5, 2.5, 1e-5, 99999.95, 999999.5,
-					999999.4999, 123456.5, 1234567.5, 0.000125,
-					3.14159265358979, 1e14, 9.999995e14, 100000.0,
-					-2.5e-3, 0.00001234565, 5e-5, 65536.0, 1.0 };
+	static const double fixed[] = {0.1,	      0.5,	   1.5,	     2.5,
+				       1e-5,	      99999.95,	   999999.5, 999999.4999,
+				       123456.5,      1234567.5,   0.000125, 3.14159265358979,
+				       1e14,	      9.999995e14, 100000.0, -2.5e-3,
+				       0.00001234565, 5e-5,	   65536.0,  1.0};
 
 	for (int i = 0; i < 2000000 + (int)RTR_ARRAY_SIZE(fixed); i++) {
 		double d;
@@ -175,8 +178,8 @@ static void test_fmt_g(void)
 			x ^= x >> 7;
 			x ^= x << 17;
 			/* exponents spread over the fast range and around it */
-			bits = (x & 0x800fffffffffffffull) |
-			       ((uint64_t)(1000 + (x >> 40) % 90) << 52);
+			bits =
+			    (x & 0x800fffffffffffffull) | ((uint64_t)(1000 + (x >> 40) % 90) << 52);
 			if (i % 4 == 0) /* short decimals: many exact ties */
 				d = (double)(int64_t)(x % 2000001) / (double)(1 + (x >> 50) % 1000);
 			else

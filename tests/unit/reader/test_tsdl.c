@@ -19,8 +19,9 @@ static int parse(const char *text)
 	return rtr__plans_build(&tc, &err);
 }
 
-#define HDR "/* CTF 1.8 */\n" \
-	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n" \
+#define HDR                                                                                        \
+	"/* CTF 1.8 */\n"                                                                          \
+	"typealias integer { size = 8; align = 8; signed = false; } := uint8_t;\n"                 \
 	"typealias integer { size = 32; align = 32; signed = false; } := uint32_t;\n"
 
 static const struct rtr__type *field(const struct rtr__type *st, const char *n)
@@ -36,12 +37,13 @@ static void test_integers(void)
 	const struct rtr__type *f, *t;
 
 	REQUIRE(parse(HDR "trace { major = 1; minor = 8; byte_order = be; };\n"
-		      "event { name = e; fields := struct {\n"
-		      "  integer { size = 3; signed = true; base = x; } a;\n"
-		      "  integer { size = 12; align = 16; byte_order = le; base = 8; encoding = UTF8; } b;\n"
-		      "  integer { size = 64; byte_order = native; base = binary; } c;\n"
-		      "  uint32_t d[4];\n"
-		      "}; };\n") == 0);
+			  "event { name = e; fields := struct {\n"
+			  "  integer { size = 3; signed = true; base = x; } a;\n"
+			  "  integer { size = 12; align = 16; byte_order = le; base = 8; encoding "
+			  "= UTF8; } b;\n"
+			  "  integer { size = 64; byte_order = native; base = binary; } c;\n"
+			  "  uint32_t d[4];\n"
+			  "}; };\n") == 0);
 	CHECK_EQ_U64(tc.n_scs, 1);
 	f = tc.scs[0]->ecs[0]->fields;
 	t = field(f, "a");
@@ -71,10 +73,10 @@ static void test_enum_values(void)
 	const struct rtr__type *t;
 
 	REQUIRE(parse(HDR "typealias integer { size = 16; signed = true; } := int;\n"
-		      "trace { major = 1; minor = 8; byte_order = le; };\n"
-		      "event { name = e; fields := struct {\n"
-		      "  enum { A, B = 5, C = 10 ... 20, D, \"E F\" = -3, G } x;\n"
-		      "}; };\n") == 0);
+			  "trace { major = 1; minor = 8; byte_order = le; };\n"
+			  "event { name = e; fields := struct {\n"
+			  "  enum { A, B = 5, C = 10 ... 20, D, \"E F\" = -3, G } x;\n"
+			  "}; };\n") == 0);
 	t = field(tc.scs[0]->ecs[0]->fields, "x");
 	REQUIRE(t && t->kind == TK_ENUM);
 	CHECK_EQ_U64(t->size, 16); /* untyped enum: the "int" alias */
@@ -94,18 +96,21 @@ static void test_scopes_and_aliases(void)
 	const struct rtr__type *f;
 
 	/* a typedef inside a struct is local to it; struct align() */
-	REQUIRE(parse(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-		      "struct s { typedef uint8_t loc; loc a; } align(64);\n"
-		      "typedef struct s S2[2];\n"
-		      "event { name = e; fields := struct { S2 v; uint8_t __x; string _; }; };\n") == 0);
+	REQUIRE(
+	    parse(HDR
+		  "trace { major = 1; minor = 8; byte_order = le; };\n"
+		  "struct s { typedef uint8_t loc; loc a; } align(64);\n"
+		  "typedef struct s S2[2];\n"
+		  "event { name = e; fields := struct { S2 v; uint8_t __x; string _; }; };\n") ==
+	    0);
 	f = tc.scs[0]->ecs[0]->fields;
 	CHECK_EQ_U64(field(f, "v")->kind, TK_ARRAY);
 	CHECK_EQ_U64(field(f, "v")->elem->align, 64);
 	CHECK_STR_EQ(f->m[1].name, "_x"); /* one underscore removed */
 	CHECK_STR_EQ(f->m[2].name, "");
 	CHECK(parse(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-		    "struct s { typedef uint8_t loc; loc a; };\n"
-		    "event { name = e; fields := struct { loc b; }; };\n") != 0);
+			"struct s { typedef uint8_t loc; loc a; };\n"
+			"event { name = e; fields := struct { loc b; }; };\n") != 0);
 	CHECK(strstr(err.msg, "m:6:") != NULL); /* the event line */
 }
 
@@ -115,23 +120,27 @@ static void test_errors(void)
 		const char *text;
 		const char *want;
 	} bad[] = {
-		{ HDR "trace { major = 2; minor = 8; byte_order = le; };", "expecting 1" },
-		{ HDR "typealias integer { size = 0; } := x;", "size" },
-		{ HDR "typealias integer { size = 8; align = 3; } := x;", "power of two" },
-		{ HDR "typealias uint8_t := uint32_t;", "duplicate type" },
-		{ HDR "struct a { uint8_t x; uint8_t x; };", "duplicate struct member" },
-		{ HDR "struct a { uint8_t callsite; };", "reserved keyword" },
-		{ HDR "typealias integer { size = 8; } := t; struct a { t x", "end of metadata" },
-		{ HDR "trace { uuid = \"1234\"; };", "UUID" },
-		{ "/* CTF 1.9 */ trace { major = 1; };", "CTF 1.8" },
-		{ HDR "typealias floating_point { exp_dig = 5; mant_dig = 10; } := half;", "floating point" },
-		{ HDR "struct a { enum : uint8_t { X, Y } t; variant <t> { uint8_t X; uint8_t Z; } v; };",
-		  "matches no label" },
-		{ HDR "struct a { string t; variant <t> { uint8_t X; } v; };", "not an enumeration" },
-		{ HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-		  "event { name = e; fields := struct { uint32_t n; uint8_t s[m]; }; };", "cannot resolve" },
-		{ HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
-		  "event { name = a; id = 1; }; event { name = b; id = 1; };", "duplicate event id" },
+	    {HDR "trace { major = 2; minor = 8; byte_order = le; };", "expecting 1"},
+	    {HDR "typealias integer { size = 0; } := x;", "size"},
+	    {HDR "typealias integer { size = 8; align = 3; } := x;", "power of two"},
+	    {HDR "typealias uint8_t := uint32_t;", "duplicate type"},
+	    {HDR "struct a { uint8_t x; uint8_t x; };", "duplicate struct member"},
+	    {HDR "struct a { uint8_t callsite; };", "reserved keyword"},
+	    {HDR "typealias integer { size = 8; } := t; struct a { t x", "end of metadata"},
+	    {HDR "trace { uuid = \"1234\"; };", "UUID"},
+	    {"/* CTF 1.9 */ trace { major = 1; };", "CTF 1.8"},
+	    {HDR "typealias floating_point { exp_dig = 5; mant_dig = 10; } := half;",
+	     "floating point"},
+	    {HDR
+	     "struct a { enum : uint8_t { X, Y } t; variant <t> { uint8_t X; uint8_t Z; } v; };",
+	     "matches no label"},
+	    {HDR "struct a { string t; variant <t> { uint8_t X; } v; };", "not an enumeration"},
+	    {HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+		 "event { name = e; fields := struct { uint32_t n; uint8_t s[m]; }; };",
+	     "cannot resolve"},
+	    {HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+		 "event { name = a; id = 1; }; event { name = b; id = 1; };",
+	     "duplicate event id"},
 	};
 
 	for (size_t i = 0; i < RTR_ARRAY_SIZE(bad); i++) {
@@ -139,8 +148,8 @@ static void test_errors(void)
 
 		CHECK(r != 0);
 		if (r == 0 || !strstr(err.msg, bad[i].want))
-			fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i,
-				err.msg, bad[i].want);
+			fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, err.msg,
+				bad[i].want);
 		CHECK(strstr(err.msg, bad[i].want) != NULL);
 	}
 }
@@ -149,14 +158,19 @@ static void test_roles_and_shown(void)
 {
 	struct rtr__stream_class *sc;
 
-	REQUIRE(parse(HDR "typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := ts_t;\n"
-		      "clock { name = c; freq = 1000; };\n"
-		      "trace { major = 1; minor = 8; byte_order = le;\n"
-		      "  packet.header := struct { uint32_t magic; uint32_t stream_id; }; };\n"
-		      "stream { packet.context := struct { ts_t timestamp_begin; uint32_t content_size;\n"
-		      "    uint32_t packet_size; uint8_t cpu_id; uint8_t n; };\n"
-		      "  event.header := struct { uint8_t id; ts_t timestamp; }; };\n"
-		      "event { name = e; fields := struct { uint8_t a[stream.packet.context.n]; }; };\n") == 0);
+	REQUIRE(
+	    parse(
+		HDR
+		"typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } "
+		":= ts_t;\n"
+		"clock { name = c; freq = 1000; };\n"
+		"trace { major = 1; minor = 8; byte_order = le;\n"
+		"  packet.header := struct { uint32_t magic; uint32_t stream_id; }; };\n"
+		"stream { packet.context := struct { ts_t timestamp_begin; uint32_t content_size;\n"
+		"    uint32_t packet_size; uint8_t cpu_id; uint8_t n; };\n"
+		"  event.header := struct { uint8_t id; ts_t timestamp; }; };\n"
+		"event { name = e; fields := struct { uint8_t a[stream.packet.context.n]; }; "
+		"};\n") == 0);
 	sc = tc.scs[0];
 	CHECK_EQ_I64(sc->clock, 0);
 	CHECK(sc->has_ts_begin);

@@ -684,7 +684,10 @@ static int create_channel(struct proc *p, const struct rtr_proto_hello *hello, c
 	}
 	p->client = (uint32_t)client;
 	p->cfg = rtr_ctf_host_config(p->client);
-	p->nr_bufs = hello->nr_cpus > h->host_cpus ? hello->nr_cpus : h->host_cpus;
+	/* One buffer per CPU the kernel may ever run the process on. The
+	 * process's own count is informative only: it runs on this kernel,
+	 * and a larger claim must not make us allocate more. */
+	p->nr_bufs = h->host_cpus;
 	per_buf = geo.subbuf_size * (geo.num_subbuf + (h->cfg.overwrite ? 1 : 0)) + 65536;
 	p->mem = per_buf * p->nr_bufs;
 	if (h->mem_used + p->mem > h->cfg.mem_budget) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -170,6 +171,18 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	bool child_done = false;
 
 	sockdir[0] = 0;
+	/* Each traced process holds a memfd and two files per CPU here. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			struct rlimit want = rl;
+
+			want.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+			if (want.rlim_cur > rl.rlim_cur)
+				setrlimit(RLIMIT_NOFILE, &want);
+		}
+	}
 	source = rtr_clock_init(&sel);
 	have_skew = rtr_clock_measure_skew(NULL, &skew) == 0;
 
