@@ -168,20 +168,19 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	int status = 0, ret = 1, source;
 	unsigned ticks = 0;
 	pid_t child = -1;
-	bool child_done = false;
+	bool child_done = false, have_nofile;
+	struct rlimit nofile;
 
 	sockdir[0] = 0;
-	/* Each traced process holds a memfd and two files per CPU here. */
-	{
-		struct rlimit rl;
+	/* Each traced process holds a memfd and two files per CPU here (the
+	 * program gets the original limit back). */
+	have_nofile = getrlimit(RLIMIT_NOFILE, &nofile) == 0;
+	if (have_nofile && nofile.rlim_cur < nofile.rlim_max) {
+		struct rlimit want = nofile;
 
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			struct rlimit want = rl;
-
-			want.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
-			if (want.rlim_cur > rl.rlim_cur)
-				setrlimit(RLIMIT_NOFILE, &want);
-		}
+		want.rlim_cur = nofile.rlim_max > 65536 ? 65536 : nofile.rlim_max;
+		if (want.rlim_cur > nofile.rlim_cur)
+			setrlimit(RLIMIT_NOFILE, &want);
 	}
 	source = rtr_clock_init(&sel);
 	have_skew = rtr_clock_measure_skew(NULL, &skew) == 0;
@@ -255,6 +254,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 		signal(SIGPIPE, SIG_DFL);
+		if (have_nofile)
+			setrlimit(RLIMIT_NOFILE, &nofile);
 		setenv(RTR_HOST_SOCKET_ENV, sockpath, 1);
 		execvp(argv[0], argv);
 		e = errno;
