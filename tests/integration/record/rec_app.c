@@ -75,10 +75,25 @@ static int mode_threads(uint32_t n, uint64_t k)
 	return 0;
 }
 
+/* The k-th CPU this process may run on, or -1. */
+static int allowed_cpu(int k)
+{
+	cpu_set_t s;
+
+	if (sched_getaffinity(0, sizeof(s), &s) != 0)
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &s) && k-- == 0)
+			return c;
+	return -1;
+}
+
 static bool pin(int cpu)
 {
 	cpu_set_t s;
 
+	if (cpu < 0)
+		return false;
 	CPU_ZERO(&s);
 	CPU_SET(cpu, &s);
 	return sched_setaffinity(0, sizeof(s), &s) == 0;
@@ -86,7 +101,7 @@ static bool pin(int cpu)
 
 static int mode_burst(uint64_t n)
 {
-	pin(0);
+	pin(allowed_cpu(0));
 	for (uint64_t i = 0; i < n; i++)
 		rtr_tracepoint(rec, tick, 0, i);
 	return 0;
@@ -329,15 +344,15 @@ static void garbage_to_host(void)
 static int mode_hostile(void)
 {
 	struct timespec d = {0, 300000000};
+	int cpu0 = allowed_cpu(0), cpu1 = allowed_cpu(1);
 	size_t len0 = 0, len1 = 0;
 	void *b0, *b1;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	pin(0);
+	pin(cpu0);
 	ticks(0, 1000);
 	nanosleep(&d, NULL); /* the host drains what is complete */
 	garbage_to_host();
-	b0 = find_buffer(0, &len0);
+	b0 = cpu0 >= 0 ? find_buffer((unsigned)cpu0, &len0) : NULL;
 	if (!b0) {
 		fprintf(stderr, "hostile: no buffer mapping found\n");
 		return 3;
@@ -346,9 +361,9 @@ static int mode_hostile(void)
 	memset((char *)b0 + 64, 0xa5, 4096 - 64);
 	/* And the data of the sub-buffers, for good measure. */
 	memset((char *)b0 + 4096, 0x5a, len0 - 4096 > 65536 ? 65536 : len0 - 4096);
-	if (ncpu >= 2 && pin(1)) {
-		b1 = find_buffer(1, &len1);
-		/* The shared header of CPU 1's buffer: geometry the host copied
+	if (cpu1 >= 0 && pin(cpu1)) {
+		b1 = find_buffer((unsigned)cpu1, &len1);
+		/* The shared header of that buffer: geometry the host copied
 		 * once at creation and must never read again. */
 		if (b1)
 			memset(b1, 0xff, 64);
