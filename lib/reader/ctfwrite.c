@@ -250,7 +250,8 @@ static int open_packet(struct wr *w, uint64_t begin)
 {
 	struct rtr__stream *s = w->s;
 
-	memset(w->buf, 0, w->buf_bytes);
+	if (w->buf)
+		memset(w->buf, 0, w->buf_bytes);
 	w->pos = 0;
 	memset(&w->p_content, 0, sizeof(w->p_content));
 	memset(&w->p_psize, 0, sizeof(w->p_psize));
