@@ -302,20 +302,19 @@ static inline __attribute__((always_inline)) int exec_int(struct rtr__stream *s,
 	ALIGN_POS(s, op->align);
 	if (rtr_unlikely(s->pos > s->end || op->size > s->end - s->pos))
 		return need(s, op->size, "integer", op);
-	if (op->code == OP_INT_BYTE) {
-		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
-	} else if (rtr_likely((s->pos & 7) + op->size <= 64 &&
-			      (s->pos >> 3) + 8 <= (s->avail_bits >> 3))) {
-		/* one unaligned 64-bit load */
+	if (rtr_likely((s->pos & 7) + op->size <= 64 &&
+		       (s->pos >> 3) + 8 <= (s->avail_bits >> 3))) {
+		/* one unaligned 64-bit load, no branch on the size */
 		uint64_t w;
 		unsigned o = (unsigned)(s->pos & 7);
 
 		memcpy(&w, s->pkt + (s->pos >> 3), 8);
 		if (op->bo == RTR__BO_LE)
-			w >>= o;
+			v = (w >> o) & (~(uint64_t)0 >> (64 - op->size));
 		else
-			w = __builtin_bswap64(w) >> (64 - o - op->size);
-		v = op->size < 64 ? w & (((uint64_t)1 << op->size) - 1) : w;
+			v = (__builtin_bswap64(w) << o) >> (64 - op->size);
+	} else if (op->code == OP_INT_BYTE) {
+		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
 	} else {
 		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
 	}
@@ -485,16 +484,28 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__stream *
 	/* static layout: one bounds check */
 	bool emit = s->emit && (op->shown | s->all);
 	const uint8_t *base;
+	bool safe;
 
 	if (rtr_unlikely(s->pos > s->end || op->fixed_bits > s->end - s->pos))
 		return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
 			    op->name ? op->name : "", op->fixed_bits);
 	base = s->pkt + (s->pos >> 3);
+	safe = (s->pos >> 3) + (op->fixed_bits >> 3) + 8 <= (s->avail_bits >> 3);
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
 		return -1;
 	for (uint32_t k = i + 1; k < op->end; k++) {
 		const struct rtr__op *m = &ops[k];
-		uint64_t v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
+		uint64_t v;
+
+		if (rtr_likely(safe)) {
+			uint64_t w;
+
+			memcpy(&w, base + (m->off >> 3), 8);
+			v = m->bo == RTR__BO_LE ? w & (~(uint64_t)0 >> (64 - m->size))
+						: __builtin_bswap64(w) >> (64 - m->size);
+		} else {
+			v = rd_bytes(base + (m->off >> 3), m->size, m->bo);
+		}
 
 		if (m->code == OP_FLOAT) {
 			if (m->size == 32) {
