@@ -177,6 +177,24 @@ static char *fmt_u64(char *end, uint64_t v)
 	return end;
 }
 
+static const char digit_pairs[] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
+	"43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
+	"8687888990919293949596979899";
+
+/* exactly 4 / 8 digits, zero-padded; two independent halves */
+static inline void w4(char *p, uint32_t v)
+{
+	memcpy(p, digit_pairs + 2 * (v / 100), 2);
+	memcpy(p + 2, digit_pairs + 2 * (v % 100), 2);
+}
+
+static inline void w8(char *p, uint32_t v)
+{
+	w4(p, v / 10000);
+	w4(p + 4, v % 10000);
+}
+
 static inline unsigned ndigits(uint64_t v)
 {
 	unsigned n = 1;
@@ -196,12 +214,30 @@ static inline unsigned ndigits(uint64_t v)
 
 static inline void put_u64(struct rtr_text *t, uint64_t v)
 {
-	unsigned n = ndigits(v);
-	char *d = room(t, 20);
+	char *d = room(t, 24);
+	unsigned n;
 
 	if (!d)
 		return;
-	fmt_u64(d + n, v);
+	if (v < 100000000) {
+		char b[8];
+
+		n = ndigits(v);
+		w8(b, (uint32_t)v);
+		memcpy(d, b + 8 - n, 8);
+	} else if (v < 10000000000000000ull) {
+		uint32_t hi = (uint32_t)(v / 100000000);
+		char b[8];
+		unsigned nh = ndigits(hi);
+
+		w8(b, hi);
+		memcpy(d, b + 8 - nh, 8);
+		w8(d + nh, (uint32_t)(v % 100000000));
+		n = nh + 8;
+	} else {
+		n = ndigits(v);
+		fmt_u64(d + n, v);
+	}
 	t->len += n;
 }
 
@@ -223,6 +259,12 @@ static inline void put_u64w(struct rtr_text *t, uint64_t v, int width)
 
 	if (!d)
 		return;
+	if (width == 9 && v < 1000000000) {
+		d[0] = (char)('0' + v / 100000000);
+		w8(d + 1, (uint32_t)(v % 100000000));
+		t->len += 9;
+		return;
+	}
 	if (n < (unsigned)width)
 		n = (unsigned)width;
 	s = fmt_u64(d + n, v);
@@ -1006,7 +1048,7 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 {
 	bool pn = t->o.names & RTR_TEXT_NAME_HEADER;
 	unsigned f = t->o.fields;
-	const struct trace_hdr *h = hdr_of(t, m->stream);
+	const struct trace_hdr *h;
 	bool dom = false;
 	struct tpl *tp;
 	size_t lit_start = 0;
@@ -1081,6 +1123,7 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 		put(t, tp->lit + tp->off[tp->nslot], tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
 		return;
 	}
+	h = hdr_of(t, m->stream);
 	if (tp && !tp->tried) {
 		/* print normally once, noting where the values went */
 		room(t, 65536);
