@@ -352,6 +352,7 @@ static int mode_hostile(void)
 	ticks(0, 1000);
 	nanosleep(&d, NULL); /* the host drains what is complete */
 	garbage_to_host();
+	nanosleep(&d, NULL); /* the host reads the garbage while we still run */
 	b0 = cpu0 >= 0 ? find_buffer((unsigned)cpu0, &len0) : NULL;
 	if (!b0) {
 		fprintf(stderr, "hostile: no buffer mapping found\n");

@@ -34,6 +34,8 @@
 #define STOP_TIMEOUT_NS	 (1000ull * 1000000u)
 #define MSGS_PER_EVENT	 64 /* messages handled per readiness event */
 #define MAX_EVENT_ID	 (1u << 20)
+#define MAX_PENDING	 256		/* connections that did not say HELLO yet */
+#define DESC_BUDGET	 (256ull << 20) /* event descriptions of all processes */
 
 enum proc_state {
 	P_HELLO,	/* accepted, waiting for HELLO */
@@ -96,7 +98,9 @@ struct rtr_host {
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct proc *procs;
 	uint64_t mem_used;
+	uint64_t desc_bytes; /* arenas of every process */
 	unsigned nr_live;
+	unsigned nr_pending;
 	struct rtr_host_totals t;
 	uint16_t host_cpus;
 	struct rtr_proto_out out;
@@ -398,10 +402,12 @@ static void proc_disconnect(struct proc *p, const char *why)
 	}
 	watch_del_close(h, &p->cmd);
 	watch_del_close(h, &p->notify);
-	if (p->state == P_ACTIVE)
+	if (p->state == P_ACTIVE) {
 		p->state = P_DISCONNECTED;
-	else if (p->state == P_HELLO)
+	} else if (p->state == P_HELLO) {
 		p->state = P_DONE; /* nothing was created for it */
+		h->nr_pending--;
+	}
 	if (p->exited)
 		proc_finish(p, true);
 }
@@ -458,7 +464,16 @@ static void handle_register(struct proc *p, const struct rtr_proto_msg *m)
 	uint32_t n_en = 0;
 	int r;
 
-	r = rtr_proto_events_decode(&m->u.events, &p->arena, &evs, err, sizeof(err));
+	{
+		size_t before = p->arena.bytes;
+
+		if (h->desc_bytes > DESC_BUDGET)
+			r = -ENOSPC;
+		else
+			r = rtr_proto_events_decode(&m->u.events, &p->arena, &evs, err,
+						    sizeof(err));
+		h->desc_bytes += p->arena.bytes - before;
+	}
 	if (r == -ENOSPC) {
 		if (!p->arena_full_reported)
 			hlog(h,
@@ -826,7 +841,9 @@ static void handle_hello(struct proc *p)
 	r = rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err));
 	if (r || m.hdr.type != RTR_MSG_HELLO) {
 		rtr_proto_close_fds(fds, nfds);
-		hlog(h, "refused a connection: %s", r ? err : "expected HELLO");
+		if (h->t.bad_conns++ < 5)
+			hlog(h, "refused a connection: %s%s", r ? err : "expected HELLO",
+			     h->t.bad_conns == 5 ? " (further ones are only counted)" : "");
 		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r ? r : -EPROTO, "expected HELLO");
 		proc_disconnect(p, NULL);
 		return;
@@ -877,6 +894,7 @@ static void handle_hello(struct proc *p)
 	if (r == 0) {
 		h->nr_live++;
 		p->state = P_ACTIVE;
+		h->nr_pending--;
 		r = create_channel(p, &m.u.hello, &why);
 	}
 	if (r) {
@@ -911,6 +929,10 @@ static void accept_all(struct rtr_host *h)
 
 		if (fd < 0)
 			return;
+		if (h->nr_pending >= MAX_PENDING) {
+			close(fd); /* a flood of silent connections */
+			continue;
+		}
 		p = calloc(1, sizeof(*p));
 		if (!p) {
 			close(fd);
@@ -922,6 +944,7 @@ static void accept_all(struct rtr_host *h)
 		p->notify = p->pidfd = p->wake_fd = p->dirfd = -1;
 		p->hello_deadline = now_ns() + HELLO_TIMEOUT_NS;
 		p->created = time(NULL);
+		h->nr_pending++;
 		rtr_proto_arena_init(&p->arena, 0, 0);
 		p->next = h->procs;
 		h->procs = p;
@@ -972,9 +995,36 @@ void rtr_host_event(struct rtr_host *h, struct rtr_watch *w, uint32_t events)
 	}
 }
 
+static void proc_free(struct proc *p)
+{
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	free(p->bufs);
+	free(p->streams);
+	free(p->damaged);
+	free(p->evs);
+	p->h->desc_bytes -= p->arena.bytes;
+	rtr_proto_arena_free(&p->arena);
+	free(p);
+}
+
 void rtr_host_tick(struct rtr_host *h)
 {
 	uint64_t now = now_ns();
+
+	/* Connections that never became a trace (refused, silent, garbage)
+	 * are forgotten, so that a flood of them costs no memory. */
+	for (struct proc **pp = &h->procs; *pp;) {
+		struct proc *p = *pp;
+
+		if (p->state == P_DONE && p->dirfd < 0 && p->cmd < 0 && p->notify < 0 &&
+		    p->pidfd < 0 && p->wake_fd < 0) {
+			*pp = p->next;
+			proc_free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
 
 	for (struct proc *p = h->procs; p; p = p->next) {
 		if (p->state == P_HELLO && p->cmd >= 0 && now > p->hello_deadline) {
@@ -1163,14 +1213,7 @@ void rtr_host_destroy(struct rtr_host *h)
 			proc_finish(p, true);
 		}
 		proc_release_fds(p);
-		if (p->dirfd >= 0)
-			close(p->dirfd);
-		free(p->bufs);
-		free(p->streams);
-		free(p->damaged);
-		free(p->evs);
-		rtr_proto_arena_free(&p->arena);
-		free(p);
+		proc_free(p);
 	}
 	if (h->listen_fd >= 0) {
 		watch_del_close(h, &h->listen_fd);

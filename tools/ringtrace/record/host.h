@@ -63,6 +63,7 @@ struct rtr_host_totals {
 	uint64_t torn_bytes;   /* bytes of records a dying process never committed */
 	unsigned procs;	       /* traces written */
 	unsigned refused;      /* processes refused (limits) */
+	unsigned bad_conns;    /* connections that did not start with a valid HELLO */
 	unsigned damaged;      /* buffers found corrupt */
 	unsigned disconnected; /* processes dropped for protocol errors */
 };
