@@ -224,14 +224,16 @@ static inline void put_u64(struct rtr_text *t, uint64_t v)
 
 		n = ndigits(v);
 		w8(b, (uint32_t)v);
-		memcpy(d, b + 8 - n, 8);
+		for (unsigned i = 0; i < n; i++)
+			d[i] = b[8 - n + i];
 	} else if (v < 10000000000000000ull) {
 		uint32_t hi = (uint32_t)(v / 100000000);
 		char b[8];
 		unsigned nh = ndigits(hi);
 
 		w8(b, hi);
-		memcpy(d, b + 8 - nh, 8);
+		for (unsigned i = 0; i < nh; i++)
+			d[i] = b[8 - nh + i];
 		w8(d + nh, (uint32_t)(v % 100000000));
 		n = nh + 8;
 	} else {
