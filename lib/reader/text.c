@@ -52,7 +52,8 @@ struct rtr_text {
 	time_t tm_sec_cached;
 	bool tm_valid;
 	struct tm tm_cached;
-	char tm_str[48]; /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
+	char tm_str[48];     /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
+	int64_t sec_base_ns; /* tm_sec_cached in ns (fast path), or INT64_MAX */
 	size_t tm_len;
 	struct trace_hdr *th;
 	size_t nth;
@@ -109,7 +110,14 @@ static inline void put(struct rtr_text *t, const char *s, size_t n)
 
 	if (!p)
 		return;
-	if (n <= 16) {
+	if (n > 16 && n <= 32) {
+		/* overlapping 16-byte copies */
+		memcpy(p, s, 16);
+		memcpy(p + n - 16, s + n - 16, 16);
+	} else if (n > 32 && n <= 64) {
+		memcpy(p, s, 32);
+		memcpy(p + n - 32, s + n - 32, 32);
+	} else if (n <= 16) {
 		/* short copies dominate: avoid a libc call */
 		if (n >= 8) {
 			uint64_t a, b;
@@ -178,9 +186,9 @@ static char *fmt_u64(char *end, uint64_t v)
 }
 
 static const char digit_pairs[] =
-	"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
-	"43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
-	"8687888990919293949596979899";
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
+    "43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
+    "8687888990919293949596979899";
 
 /* exactly 4 / 8 digits, zero-padded; two independent halves */
 static inline void w4(char *p, uint32_t v)
@@ -390,6 +398,13 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool upd
 		t->delta_real = (uint64_t)ts_nsec - t->last_real;
 	if (update_last)
 		t->last_real = (uint64_t)ts_nsec;
+	/* same second as the previous time of day: no division */
+	if (t->tm_valid && !t->o.clock_seconds && ts_nsec >= t->sec_base_ns &&
+	    ts_nsec - t->sec_base_ns < 1000000000) {
+		put(t, t->tm_str, t->tm_len);
+		put_u64w(t, (uint64_t)(ts_nsec - t->sec_base_ns), 9);
+		return;
+	}
 	ts_sec = ts_nsec / 1000000000;
 	ts_nsec = ts_nsec % 1000000000;
 	if (ts_sec >= 0 && ts_nsec >= 0) {
@@ -439,6 +454,11 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool upd
 			}
 			t->tm_valid = true;
 			t->tm_sec_cached = ts;
+			/* the fast path above only serves non-negative times */
+			if (!neg && ts <= INT64_MAX / 1000000000)
+				t->sec_base_ns = (int64_t)ts * 1000000000;
+			else
+				t->sec_base_ns = INT64_MAX;
 			if (t->o.clock_date)
 				n = strftime(b, 32, "%Y-%m-%d ", tm);
 			b[n++] = (char)('0' + tm->tm_hour / 10);
@@ -683,6 +703,8 @@ static void put_float(struct rtr_text *t, double d)
 
 	if (!n)
 		n = snprintf(b, sizeof(b), "%g", d);
+	if (n > (int)sizeof(b) - 1)
+		n = (int)sizeof(b) - 1;
 	if (n > 0)
 		put(t, b, (size_t)n);
 }
@@ -1085,6 +1107,9 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 					putc1(t, '+');
 					put_u64w(t, t->delta_cycles, 12);
 				}
+			} else if (t->delta_real < 1000000000) {
+				PUTS(t, "+0.");
+				put_u64w(t, t->delta_real, 9);
 			} else if (t->delta_real != UINT64_MAX) {
 				putc1(t, '+');
 				put_u64(t, t->delta_real / 1000000000);
