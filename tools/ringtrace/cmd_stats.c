@@ -180,7 +180,7 @@ int rtr_cmd_stats(int argc, char **argv)
 		}
 	/* progress line while the workers run */
 	while (atomic_load(&j.finished) < (size_t)nth) {
-		struct timespec ts = {0, 250000000};
+		struct timespec ts = {0, 10000000}; /* progress is rate-limited */
 
 		nanosleep(&ts, NULL);
 		rtr_cli_progress(r, 0, false);
