@@ -169,9 +169,13 @@ struct rtr_ring_sb {
 	/* Bytes committed into this sub-buffer over all laps: cc_local by
 	 * rseq adds on the buffer's CPU, cc_remote by atomic adds (writers
 	 * that migrated between reserve and commit, ATOMIC sync, fixups).
-	 * Lap k is complete when cc_local + cc_remote == (k + 1) * subbuf_size. */
+	 * Lap k is complete when cc_local + cc_remote == (k + 1) * subbuf_size.
+	 * records_* count the records committed the same two ways; the rseq
+	 * commit updates (cc_local, records_local) with one 16-byte store. */
 	_Atomic uint64_t cc_local;
+	_Atomic uint64_t records_local;
 	_Atomic uint64_t cc_remote;
+	_Atomic uint64_t records_remote;
 	/* Committed-prefix watermark (free-running position): every byte
 	 * before it in this lap is committed. A lower bound, for salvage. */
 	_Atomic uint64_t commit_mark;
@@ -186,25 +190,24 @@ struct rtr_ring_sb {
 	_Atomic uint64_t data_size;
 	_Atomic uint64_t lost;
 	_Atomic uint64_t flags;    /* RTR_RING_PACKET_* set by salvage */
-	uint64_t pad[5];
+	uint64_t pad[3];
 } __attribute__((aligned(RTR_RING_CACHELINE)));
 
-/* The fast path addresses cc_remote and commit_mark from &cc_local. */
-_Static_assert(offsetof(struct rtr_ring_sb, cc_remote) == 8 &&
-		       offsetof(struct rtr_ring_sb, commit_mark) == 16,
-	       "cc_local, cc_remote and commit_mark must be consecutive");
+/* The rseq commit stores (cc_local, records_local) as one aligned pair. */
+_Static_assert(offsetof(struct rtr_ring_sb, cc_local) == 0 &&
+		       offsetof(struct rtr_ring_sb, records_local) == 8 &&
+		       sizeof(struct rtr_ring_sb) == 128,
+	       "cc_local and records_local must form a 16-byte aligned pair");
 
 struct rtr_ring_ctl {
 	struct rtr_ring_shm_header hdr;
 	/* Writer-hot line. */
 	struct rtr_ring_pos pos __attribute__((aligned(RTR_RING_CACHELINE)));
-	_Atomic uint64_t records_local; /* rseq adds on the buffer's CPU */
 	/* Reader line. */
 	_Atomic uint64_t consumed __attribute__((aligned(RTR_RING_CACHELINE)));
 	_Atomic uint64_t reader_spare;  /* overwrite: the reader's physical sub-buffer */
 	/* Counters updated with atomics by any writer. */
-	_Atomic uint64_t records_remote __attribute__((aligned(RTR_RING_CACHELINE)));
-	_Atomic uint64_t lost_full;     /* discard mode, buffer full */
+	_Atomic uint64_t lost_full __attribute__((aligned(RTR_RING_CACHELINE))); /* discard: full */
 	_Atomic uint64_t lost_wrap;     /* next sub-buffer still being written from its previous lap */
 	_Atomic uint64_t lost_big;      /* record larger than a sub-buffer */
 	_Atomic uint64_t refused_nest;  /* reservations refused by the nesting bound */
@@ -271,7 +274,7 @@ struct rtr_ring_ctx {
 	uint64_t ts;         /* the record's timestamp */
 	/* for commit */
 	struct rtr_ring_buf *buf;
-	_Atomic uint64_t *cc; /* &sb->cc_local of the record's sub-buffer */
+	struct rtr_ring_sb *sb; /* control of the record's sub-buffer */
 	uint64_t full;       /* cc_local + cc_remote when the sub-buffer's lap is complete */
 	uint64_t mark_delta; /* commit count + mark_delta == offset <=> all reserved committed */
 	uint64_t pos;        /* position of the record's slot */
@@ -434,7 +437,7 @@ static RTR_ALWAYS_INLINE void rtr_ring_ctx_commit_info(struct rtr_ring_ctx *ctx,
 	uint64_t start = pos & ~(buf->sb_size - 1);
 	uint64_t lap_base = (pos >> buf->buf_order) << buf->sb_order;
 
-	ctx->cc = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)].cc_local;
+	ctx->sb = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)];
 	ctx->full = lap_base + buf->sb_size;
 	ctx->mark_delta = start - lap_base;
 }
@@ -516,30 +519,35 @@ slow:
 	}
 }
 
-/* Adds n committed bytes to a sub-buffer's count and returns the count
- * (cc_local + cc_remote) right after. W2: the add is ordered after every
- * store the caller made to the record (release). */
+/* Adds n committed bytes and nrec records to a sub-buffer's counts and
+ * returns its commit count (cc_local + cc_remote) right after. W2: the add
+ * is ordered after every store the caller made to the record (release). */
 static RTR_ALWAYS_INLINE uint64_t rtr_ring_cc_add(const struct rtr_ring_config *cfg,
-						  _Atomic uint64_t *cc, uint32_t cpu, uint64_t n)
+						  struct rtr_ring_sb *sb, uint32_t cpu, uint64_t n,
+						  uint64_t nrec)
 {
-	_Atomic uint64_t *remote = cc + 1;
-	uint64_t local;
-
 #if RTR_HAVE_RSEQ
 	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		RTR_TSAN_RELEASE(cc);
-		if (rtr_likely(rtr_rseq_xaddv(cpu, (volatile uint64_t *)cc, n, &local) ==
+		rtr_v2di inc = {(long long)n, (long long)nrec}, now;
+
+		RTR_TSAN_RELEASE(&sb->cc_local);
+		if (rtr_likely(rtr_rseq_add16(cpu, (volatile void *)&sb->cc_local, inc, &now) ==
 			       RTR_RSEQ_OK))
-			return local + n + atomic_load_explicit(remote, memory_order_acquire);
-		/* Migrated since the reserve: the other CPU's writers use cc
-		 * with rseq, so we use the separate, atomic counter. */
-		n += atomic_fetch_add_explicit(remote, n, memory_order_acq_rel);
-		return n + atomic_load_explicit(cc, memory_order_acquire);
+			return (uint64_t)now[0] +
+			       atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
+		/* Migrated since the reserve: the other CPU's writers use the
+		 * local pair with rseq, so we use the separate atomic counters. */
+		if (nrec)
+			atomic_fetch_add_explicit(&sb->records_remote, nrec, memory_order_relaxed);
+		n += atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_acq_rel);
+		return n + atomic_load_explicit(&sb->cc_local, memory_order_acquire);
 	}
 #endif
 	(void)cpu;
-	(void)local; /* with ATOMIC sync cc_local stays 0 */
-	return n + atomic_fetch_add_explicit(remote, n, memory_order_acq_rel);
+	if (nrec)
+		atomic_fetch_add_explicit(&sb->records_remote, nrec, memory_order_relaxed);
+	/* with ATOMIC sync cc_local stays 0 */
+	return n + atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_acq_rel);
 }
 
 /* Commit n bytes at `pos` of `buf` on behalf of a writer (padding, header). */
@@ -551,12 +559,12 @@ static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config
 	uint64_t sum;
 
 	rtr_ring_ctx_commit_info(&c, buf, pos);
-	sum = rtr_ring_cc_add(cfg, c.cc, buf->cpu, n);
+	sum = rtr_ring_cc_add(cfg, c.sb, buf->cpu, n, 0);
 	if (rtr_unlikely(sum == c.full))
 		rtr_ring__commit_slow(cfg, buf, pos);
 	else if (sum + c.mark_delta == atomic_load_explicit(&buf->ctl->pos.offset,
 							    memory_order_relaxed))
-		atomic_store_explicit(c.cc + 2, sum + c.mark_delta, memory_order_relaxed);
+		atomic_store_explicit(&c.sb->commit_mark, sum + c.mark_delta, memory_order_relaxed);
 }
 
 /* Commit the record reserved in ctx: it becomes visible to the reader once
@@ -564,25 +572,17 @@ static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config
 static RTR_ALWAYS_INLINE void rtr_ring_commit(const struct rtr_ring_config *cfg,
 					      struct rtr_ring_ctx *ctx)
 {
-	uint64_t sum = rtr_ring_cc_add(cfg, ctx->cc, ctx->cpu, ctx->slot_size);
-	struct rtr_ring_ctl *ctl = ctx->buf->ctl;
+	uint64_t sum = rtr_ring_cc_add(cfg, ctx->sb, ctx->cpu, ctx->slot_size, 1);
 
 	if (rtr_unlikely(sum == ctx->full)) {
 		rtr_ring__commit_slow(cfg, ctx->buf, ctx->pos); /* complete: wake the reader */
 	} else if (sum + ctx->mark_delta ==
-		   atomic_load_explicit(&ctl->pos.offset, memory_order_relaxed)) {
+		   atomic_load_explicit(&ctx->buf->ctl->pos.offset, memory_order_relaxed)) {
 		/* Everything reserved so far in this sub-buffer is committed:
 		 * advance the committed-prefix watermark (for salvage). */
-		atomic_store_explicit(ctx->cc + 2, sum + ctx->mark_delta, memory_order_relaxed);
+		atomic_store_explicit(&ctx->sb->commit_mark, sum + ctx->mark_delta,
+				      memory_order_relaxed);
 	}
-#if RTR_HAVE_RSEQ
-	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		if (rtr_unlikely(rtr_rseq_addv(ctx->cpu, (volatile uint64_t *)&ctl->records_local,
-					       1) != RTR_RSEQ_OK))
-			atomic_fetch_add_explicit(&ctl->records_remote, 1, memory_order_relaxed);
-	} else
-#endif
-		atomic_fetch_add_explicit(&ctl->records_remote, 1, memory_order_relaxed);
 	rtr_barrier();
 	rtr_ring_nesting--;
 }

@@ -902,8 +902,10 @@ void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *s
 {
 	const struct rtr_ring_ctl *ctl = buf->ctl;
 
-	st->records = atomic_load_explicit(&ctl->records_local, memory_order_relaxed) +
-		      atomic_load_explicit(&ctl->records_remote, memory_order_relaxed);
+	st->records = 0;
+	for (uint32_t i = 0; i < buf->num_subbuf; i++)
+		st->records += atomic_load_explicit(&ctl->sb[i].records_local, memory_order_relaxed) +
+			       atomic_load_explicit(&ctl->sb[i].records_remote, memory_order_relaxed);
 	st->lost_full = atomic_load_explicit(&ctl->lost_full, memory_order_relaxed);
 	st->lost_wrap = atomic_load_explicit(&ctl->lost_wrap, memory_order_relaxed);
 	st->lost_big = atomic_load_explicit(&ctl->lost_big, memory_order_relaxed);
