@@ -1145,6 +1145,28 @@ static bool remove_if_empty(struct rtr_host *h, struct proc *p)
 	return true;
 }
 
+void rtr_host_checkpoint(struct rtr_host *h, const struct rtr_clock_meta *clock,
+			 const struct rtr_clock_sync *pts, size_t npts)
+{
+	/* Only traces that already hold packets: an empty directory is
+	 * removed at the end, which a metadata file would prevent. */
+	for (struct proc *p = h->procs; p; p = p->next) {
+		uint64_t packets = 0;
+
+		if (p->dirfd < 0 || (p->state != P_ACTIVE && p->state != P_DISCONNECTED))
+			continue;
+		for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++)
+			if (p->streams[cpu]) {
+				struct rtr_ctf_stream_stats ss;
+
+				rtr_ctf_stream_stats(p->streams[cpu], &ss);
+				packets += ss.packets;
+			}
+		if (packets)
+			write_metadata(h, p, clock, pts, npts);
+	}
+}
+
 int rtr_host_finish(struct rtr_host *h, const struct rtr_clock_meta *clock,
 		    const struct rtr_clock_sync *pts, size_t npts)
 {

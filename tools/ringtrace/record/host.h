@@ -99,6 +99,12 @@ void rtr_host_process_exited(struct rtr_host *h, pid_t pid);
  * for the env. Returns 0 or -EIO when some trace could not be written
  * (printed).
  */
+/* Writes (atomically replaces) the metadata of every trace that holds
+ * packets, with the clock known so far, so that a trace stays readable if
+ * the host itself is killed; rtr_host_finish() writes the final one. */
+void rtr_host_checkpoint(struct rtr_host *h, const struct rtr_clock_meta *clock,
+			 const struct rtr_clock_sync *pts, size_t npts);
+
 int rtr_host_finish(struct rtr_host *h, const struct rtr_clock_meta *clock,
 		    const struct rtr_clock_sync *pts, size_t npts);
 

@@ -144,6 +144,23 @@ static void take_sync(struct rtr_clock_sync_log *log)
 		rtr_clock_sync_log_add(log, &pt);
 }
 
+/* The clock description from the sync points taken so far. */
+static int describe_clock(int source, const struct rtr_clock_selection *sel,
+			  const struct rtr_clock_sync_log *log, const struct rtr_clock_skew *skew,
+			  struct rtr_clock_meta *out)
+{
+	struct rtr_clock_describe_in din = {
+		.source = source,
+		.sel = sel,
+		.pts = log->pts,
+		.n = log->n,
+		.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0,
+		.skew = skew,
+	};
+
+	return rtr_clock_describe(&din, out);
+}
+
 static const char *plural(uint64_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;
@@ -300,8 +317,15 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 					/* EAGAIN: nothing */
 				}
 				rtr_host_tick(h);
-				if (++ticks % SYNC_EVERY == 0)
+				if (++ticks % SYNC_EVERY == 0) {
 					take_sync(&log);
+					/* Keep a readable trace on disk should the
+					 * host itself die. */
+					if (log.n >= 2 &&
+					    describe_clock(source, &sel, &log,
+							   have_skew ? &skew : NULL, &cmeta) == 0)
+						rtr_host_checkpoint(h, &cmeta, log.pts, log.n);
+				}
 			} else if (w == &w_sig) {
 				struct signalfd_siginfo si;
 
