@@ -5,8 +5,9 @@
  *   threads T K     T threads, each emits rec:tick(thread, 0..K-1), plus
  *                   rec:ignored events
  *   burst N         one thread pinned to CPU 0 emits rec:tick(0, 0..N-1)
- *   kill SIDE       emits rec:tick(0, i) forever; after each commit stores
- *                   i + 1 in SIDE (word 1; word 0 = pid): killed by the test
+ *   kill SIDE [K]   emits rec:tick(0, i) forever, pausing 50 us every K
+ *                   events (256); after each commit stores i + 1 in SIDE
+ *                   (word 1; word 0 = pid): killed by the test
  *   forkmt N        two threads trace while the main thread forks N children
  *                   one after the other, each emitting 1000 rec:tick(child#)
  *   fork SELF       parent, fork child and the child's exec'd image
@@ -107,7 +108,7 @@ static int mode_burst(uint64_t n)
 	return 0;
 }
 
-static int mode_kill(const char *side)
+static int mode_kill(const char *side, uint64_t every)
 {
 	int fd = open(side, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	volatile uint64_t *w;
@@ -124,7 +125,7 @@ static int mode_kill(const char *side)
 		/* The event is committed: say so (a store into the page cache
 		 * survives SIGKILL). */
 		__atomic_store_n(&w[1], i + 1, __ATOMIC_RELEASE);
-		if ((i & 255) == 255)
+		if (i % every == every - 1)
 			nanosleep(&pause, NULL);
 	}
 	return 0;
@@ -380,7 +381,8 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "burst"))
 		return mode_burst(strtoull(argv[2], NULL, 10));
 	if (argc >= 3 && !strcmp(argv[1], "kill"))
-		return mode_kill(argv[2]);
+		return mode_kill(argv[2], argc >= 4 && atoi(argv[3]) > 0 ? (uint64_t)atoi(argv[3])
+									  : 256);
 	if (argc >= 3 && !strcmp(argv[1], "fork"))
 		return mode_fork(argv[2]);
 	if (argc >= 3 && !strcmp(argv[1], "forkmt"))
