@@ -349,6 +349,19 @@ static void read_index(struct rtr__trace *t, struct rtr__file *f, const char *na
 			f->idx_off[f->idx_n] = off;
 			f->idx_end[f->idx_n] = te;
 			f->idx_n++;
+			{
+				uint64_t psz = 0;
+
+				for (int k = 0; k < 8; k++)
+					psz = psz << 8 | e[8 + k];
+				/* an entry past the end of the data file or out
+				 * of order: babeltrace2 ignores such an index */
+				if (psz % 8 || off > f->size || psz / 8 > f->size - off ||
+				    (f->idx_n > 1 && off <= f->idx_off[f->idx_n - 2])) {
+					f->idx_n = 0;
+					break;
+				}
+			}
 		}
 		free(e);
 	}
@@ -404,7 +417,8 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			ret = -ENOMEM;
 			break;
 		}
-		pr = rtr__file_probe(f, &t->tc, &r->err);
+		read_index(t, f, names[i]);
+		pr = rtr__file_probe(f, &t->tc, &r->err, f->idx_n == 0);
 		if (pr < 0) {
 			free_file(f);
 			ret = -EINVAL;
@@ -415,7 +429,6 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			continue;
 		}
 		r->total_bytes += f->size;
-		read_index(t, f, names[i]);
 		/* group with an existing stream of the same trace group,
 		 * stream class and instance id */
 		if (f->has_instance_id) {
@@ -655,7 +668,7 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 		goto fail;
 	}
 	if (n) {
-		ret = rtr__file_probe(f, &t->tc, &r->err);
+		ret = rtr__file_probe(f, &t->tc, &r->err, true);
 		if (ret < 0) {
 			free_file(f);
 			ret = -EINVAL;
@@ -842,28 +855,6 @@ static bool name_ok(const struct rtr_reader *r, const char *name)
 	return false;
 }
 
-/* Advances s to its next item within the time range; pushes it. */
-static int advance(struct rtr_reader *r, struct rtr__stream *s)
-{
-	while (1) {
-		int rc = rtr__stream_next(s);
-
-		if (rc < 0)
-			return -1;
-		if (rc == 0)
-			return 0;
-		set_key(s);
-		if (r->opt.has_end && s->key_ns != INT64_MIN && s->key_ns > r->opt.end_ns)
-			return 0; /* streams are ordered: nothing more here */
-		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
-			continue;
-		if (s->item == IT_EVENT && !name_ok(r, s->ec->name))
-			continue;
-		heap_push(r, s);
-		return 0;
-	}
-}
-
 static void seek_begin(struct rtr_reader *r, struct rtr__stream *s)
 {
 	/* with an index, skip packets ending before the begin time */
@@ -887,52 +878,56 @@ static void seek_begin(struct rtr_reader *r, struct rtr__stream *s)
 		s->seek_begin_cycles = f->idx_off[k - 1];
 }
 
-int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
+/* Starts every stream (no item decoded yet). */
+void rtr__reader_start(struct rtr_reader *r)
 {
-	struct rtr__stream *s;
+	r->started = true;
+	for (size_t i = 0; i < r->nst; i++) {
+		struct rtr__stream *s = r->streams[i];
 
-	if (!r->started) {
-		r->started = true;
-		r->heap = calloc(r->nst + 1, sizeof(*r->heap));
-		if (!r->heap) {
-			rtr__seterr(&r->err, "out of memory");
-			return -1;
-		}
-		for (size_t i = 0; i < r->nst; i++) {
-			s = r->streams[i];
-			rtr__stream_start(s);
-			if (s->sc->clock >= 0) {
-				const struct rtr__clock *c = &s->tc->clocks[s->sc->clock];
-				int ovf;
-				int64_t base = rtr__clock_ns(c, 0, &ovf);
+		rtr__stream_start(s);
+		if (s->sc->clock >= 0) {
+			const struct rtr__clock *c = &s->tc->clocks[s->sc->clock];
+			int ovf;
+			int64_t base = rtr__clock_ns(c, 0, &ovf);
 
-				if (!ovf && c->freq == 1000000000u) {
-					s->ns_fast = true;
-					s->ns_base = base;
-					s->ns_max = base >= 0 ? (uint64_t)(INT64_MAX - 1 - base)
-							      : (uint64_t)INT64_MAX - 1;
-				}
+			if (!ovf && c->freq == 1000000000u) {
+				s->ns_fast = true;
+				s->ns_base = base;
+				s->ns_max = base >= 0 ? (uint64_t)(INT64_MAX - 1 - base)
+						      : (uint64_t)INT64_MAX - 1;
 			}
-			seek_begin(r, s);
-			if (s->seek_begin_cycles) {
-				s->pkt_off = s->seek_begin_cycles;
-				s->bytes_done = s->pkt_off;
-			}
-			if (advance(r, s))
-				return -1;
 		}
-	} else if (r->last) {
-		if (advance(r, r->last))
-			return -1;
-		r->last = NULL;
+		seek_begin(r, s);
+		if (s->seek_begin_cycles) {
+			s->pkt_off = s->seek_begin_cycles;
+			s->bytes_done = s->pkt_off;
+		}
 	}
-	if (!r->nheap)
-		return 0;
-	s = r->heap[0];
-	r->heap[0] = r->heap[--r->nheap];
-	if (r->nheap)
-		heap_down(r, 0);
-	r->last = s;
+}
+
+/* Next item of stream s within the filters: 1, 0 at the end, -1 error. */
+int rtr__stream_advance(struct rtr_reader *r, struct rtr__stream *s)
+{
+	while (1) {
+		int rc = rtr__stream_next(s);
+
+		if (rc <= 0)
+			return rc;
+		set_key(s);
+		if (r->opt.has_end && s->key_ns != INT64_MIN && s->key_ns > r->opt.end_ns)
+			return 0; /* streams are ordered: nothing more here */
+		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
+			continue;
+		if (s->item == IT_EVENT && !name_ok(r, s->ec->name))
+			continue;
+		return 1;
+	}
+}
+
+/* Message of the current item of s. */
+void rtr__fill_msg(struct rtr__stream *s, struct rtr_msg *m)
+{
 	m->stream = &s->info;
 	if (s->item == IT_EVENT) {
 		const struct rtr__event_class *ec = s->ec;
@@ -974,6 +969,49 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 			m->end_ns = rtr__clock_ns(c, p->end, &m->end_ns_error);
 		}
 	}
+}
+
+int rtr__stream_cmp(const struct rtr__stream *a, const struct rtr__stream *b)
+{
+	return scmp(a, b);
+}
+
+int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
+{
+	struct rtr__stream *s;
+
+	if (!r->started) {
+		r->heap = calloc(r->nst + 1, sizeof(*r->heap));
+		if (!r->heap) {
+			rtr__seterr(&r->err, "out of memory");
+			return -1;
+		}
+		rtr__reader_start(r);
+		for (size_t i = 0; i < r->nst; i++) {
+			int rc = rtr__stream_advance(r, r->streams[i]);
+
+			if (rc < 0)
+				return -1;
+			if (rc)
+				heap_push(r, r->streams[i]);
+		}
+	} else if (r->last) {
+		int rc = rtr__stream_advance(r, r->last);
+
+		if (rc < 0)
+			return -1;
+		if (rc)
+			heap_push(r, r->last);
+		r->last = NULL;
+	}
+	if (!r->nheap)
+		return 0;
+	s = r->heap[0];
+	r->heap[0] = r->heap[--r->nheap];
+	if (r->nheap)
+		heap_down(r, 0);
+	r->last = s;
+	rtr__fill_msg(s, m);
 	return 1;
 }
 

@@ -890,9 +890,11 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	s->nvals = 0;
 	if (exec_plan(s, &tc->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
 		return -1;
-	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u)
+	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u) {
+		s->pos = 0;
 		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
 			    s->r_magic);
+	}
 	if (s->uuid_pos >= 0 && tc->has_uuid && memcmp(s->pkt + s->uuid_pos / 8, tc->uuid, 16)) {
 		s->pos = (uint64_t)s->uuid_pos;
 		return derr(s, "packet UUID does not match the metadata's trace UUID");
@@ -1163,7 +1165,7 @@ void rtr__stream_fini(struct rtr__stream *s)
 	s->f = NULL;
 }
 
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e)
+int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e, bool full)
 {
 	struct rtr__stream s;
 	int r;
@@ -1181,6 +1183,19 @@ int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr
 		f->instance_id = s.r_instance_id;
 		f->has_ts_begin = s.r_seen & (1u << ROLE_TS_BEGIN);
 		f->ts_begin = s.r_ts_begin;
+	}
+	/* Without a usable packet index, babeltrace2 reads every packet
+	 * header and context before printing anything, so a broken packet
+	 * fails the run up front: do the same (headers only, cheap). */
+	while (r == 0 && full) {
+		if (!s.pkt_bits)
+			break;
+		s.pkt_off += s.pkt_bits / 8;
+		r = read_packet(&s, true);
+		if (r == 1) {
+			r = 0;
+			break;
+		}
 	}
 	unmap(&s);
 	free(s.slots);

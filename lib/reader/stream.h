@@ -119,8 +119,10 @@ int rtr__stream_start(struct rtr__stream *s);
 int rtr__stream_next(struct rtr__stream *s);
 void rtr__stream_fini(struct rtr__stream *s);
 /* Probes the first packet of a file: stream class, instance id, begin
- * time. Returns 0, 1 (empty file: ignore) or -1. */
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e);
+ * time; with full, checks every packet header and context too. Returns
+ * 0, 1 (empty file: ignore) or -1. */
+int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e,
+		    bool full);
 
 /* A trace directory and the reader holding them (reader.c, ctfwrite.c). */
 struct rtr__trace {
@@ -152,5 +154,11 @@ struct rtr_reader {
 	struct rtr__err err;
 	uint64_t total_bytes;
 };
+
+/* reader.c internals shared with the parallel printer (text.c) */
+void rtr__reader_start(struct rtr_reader *r);
+int rtr__stream_advance(struct rtr_reader *r, struct rtr__stream *s);
+void rtr__fill_msg(struct rtr__stream *s, struct rtr_msg *m);
+int rtr__stream_cmp(const struct rtr__stream *a, const struct rtr__stream *b);
 
 #endif /* RTR_READER_STREAM_H */
