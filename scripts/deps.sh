@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-	build-essential cmake pkg-config make gzip
+	build-essential cmake pkg-config make gzip diffutils coreutils time
 	clang llvm libclang-rt-14-dev    # libFuzzer harnesses and clang builds
 	babeltrace2                      # reference CTF reader (tests, benchmarks)
 	lttng-tools liblttng-ust-dev     # reference tracer (benchmarks)
