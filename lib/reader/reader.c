@@ -77,6 +77,22 @@ static char *join(const char *a, const char *b)
 	return r;
 }
 
+/* The current directory as babeltrace2 (GLib's g_get_current_dir) names
+ * it: $PWD when it is absolute and is the current directory (so a path
+ * reached through a symbolic link keeps its name), else getcwd(). */
+static bool current_dir(char *buf, size_t cap)
+{
+	const char *pwd = getenv("PWD");
+	struct stat a, b;
+
+	if (pwd && pwd[0] == '/' && strlen(pwd) < cap && stat(pwd, &a) == 0 &&
+	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+		memcpy(buf, pwd, strlen(pwd) + 1);
+		return true;
+	}
+	return getcwd(buf, cap) != NULL;
+}
+
 /* Absolute, with "." and ".." resolved lexically (no symlinks). */
 static char *normalize(const char *p)
 {
@@ -87,7 +103,7 @@ static char *normalize(const char *p)
 	if (p[0] == '/') {
 		full = xstrdup(p);
 	} else {
-		if (!getcwd(cwd, sizeof(cwd)))
+		if (!current_dir(cwd, sizeof(cwd)))
 			return xstrdup(p);
 		full = join(cwd, p);
 	}
