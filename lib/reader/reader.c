@@ -1184,11 +1184,24 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 	s->no_emit = true;
 	rtr__stream_start(s);
 	c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
+	/* Count in private memory: the callers' result structures of
+	 * different streams sit side by side, and per-event writes to them
+	 * from several threads would bounce their cache lines. */
+	uint64_t events = 0, disc_events = 0, disc_unknown = 0, lost_packets = 0;
+	uint64_t *per_class = st->class_events ? calloc(r->nclasses ? r->nclasses : 1,
+							sizeof(*per_class))
+					       : NULL;
+
+	if (st->class_events && !per_class) {
+		snprintf(err, errlen, "out of memory");
+		s->err = &r->err;
+		return -1;
+	}
 	while ((rc = rtr__stream_next(s)) == 1) {
 		if (rtr_likely(s->item == IT_EVENT)) {
-			st->events++;
-			if (st->class_events)
-				st->class_events[s->ec->gindex]++;
+			events++;
+			if (per_class)
+				per_class[s->ec->gindex]++;
 			/* cycles to ns is monotonic: convert the extremes */
 			if (s->ev_clock < cmin)
 				cmin = s->ev_clock;
@@ -1196,12 +1209,21 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 				cmax = s->ev_clock;
 		} else if (s->item == IT_DISC_EVENTS) {
 			if (s->cur_pend.count == UINT64_MAX)
-				st->discarded_unknown++;
+				disc_unknown++;
 			else
-				st->discarded_events += s->cur_pend.count;
+				disc_events += s->cur_pend.count;
 		} else if (s->item == IT_DISC_PACKETS) {
-			st->lost_packets += s->cur_pend.count;
+			lost_packets += s->cur_pend.count;
 		}
+	}
+	st->events += events;
+	st->discarded_events += disc_events;
+	st->discarded_unknown += disc_unknown;
+	st->lost_packets += lost_packets;
+	if (per_class) {
+		for (size_t k = 0; k < r->nclasses; k++)
+			st->class_events[k] += per_class[k];
+		free(per_class);
 	}
 	if (c && st->events) {
 		int o1, o2;
