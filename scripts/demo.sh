@@ -2,8 +2,8 @@
 # `make demo`: shows ringtrace working end to end on this machine: the
 # multi-threaded examples/demo program is run under `ringtrace record`
 # (its tracepoints go through per-CPU shared-memory ring buffers into a CTF
-# trace), the trace is printed with babeltrace2, then the recording's
-# summary. (examples/ring_demo, the ring buffer alone, is built too.)
+# trace), the trace is printed with `ringtrace view` and checked against
+# babeltrace2, then the recording's summary. (examples/ring_demo, the ring buffer alone, is built too.)
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
@@ -26,11 +26,18 @@ if [[ $status -ne 0 ]] || ! ls "$trace"/*/metadata >/dev/null 2>&1; then
 	exit 1
 fi
 echo
-echo "== babeltrace2 $trace"
+echo "== ringtrace view $trace"
+"$build/bin/ringtrace" view "$trace"
+echo
 if command -v babeltrace2 >/dev/null 2>&1; then
-	babeltrace2 "$trace"
+	if cmp -s <("$build/bin/ringtrace" view "$trace" 2>&1) <(babeltrace2 "$trace" 2>&1); then
+		echo "== babeltrace2 $trace prints exactly the same bytes"
+	else
+		echo "== babeltrace2 $trace (differs from ringtrace view!)"
+		babeltrace2 "$trace"
+	fi
 else
-	echo "(babeltrace2 is not installed: run 'make deps')"
+	echo "(babeltrace2 is not installed: run 'make deps' to compare)"
 fi
 echo
 echo "== summary"
