@@ -69,6 +69,30 @@ static inline int32_t rtr_rseq_cpu(void)
 
 typedef long long rtr_v2di __attribute__((vector_size(16), may_alias));
 
+/* The frame every sequence below shares. BEGIN: a struct rseq_cs descriptor
+ * (version 0, flags 0, start 1f, length 2f-1f, abort 4f) in section
+ * __rseq_cs; at 1: the thread's rseq_cs is pointed at it, then the CPU is
+ * checked (rs = __rseq_offset, cpu = expected CPU). The body follows; its
+ * last instruction is the commit, and END places label 2 right after it,
+ * then the abort handler (signature + jump) in section __rseq_failure. */
+#define RTR_RSEQ_ASM_BEGIN(wrong_cpu)                                                    \
+	".pushsection __rseq_cs, \"aw\"\n\t"                                             \
+	".balign 32\n\t"                                                                 \
+	"3:\n\t"                                                                         \
+	".long 0x0, 0x0\n\t"                                                             \
+	".quad 1f, (2f - 1f), 4f\n\t"                                                    \
+	".popsection\n\t"                                                                \
+	"1:\n\t"                                                                         \
+	"leaq 3b(%%rip), %%rax\n\t"                                                      \
+	"movq %%rax, %%fs:8(%[rs])\n\t"                                                  \
+	"cmpl %[cpu], %%fs:4(%[rs])\n\t"                                                 \
+	"jnz %l[" #wrong_cpu "]\n\t"
+#define RTR_RSEQ_ASM_END(aborted)                                                        \
+	"2:\n\t"                                                                         \
+	".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"                 \
+	"jmp %l[" #aborted "]\n\t"                                                       \
+	".popsection\n\t"
+
 /*
  * If *word == expect, store the 16 bytes `val` at `pair` (16-byte aligned;
  * `word` is one of its two halves) with one instruction, on CPU `cpu` only.
@@ -79,24 +103,11 @@ typedef long long rtr_v2di __attribute__((vector_size(16), may_alias));
 static RTR_ALWAYS_INLINE int rtr_rseq_cmpstore16(uint32_t cpu, const volatile uint64_t *word,
 						 uint64_t expect, volatile void *pair, rtr_v2di val)
 {
-	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
-		     ".balign 32\n\t"
-		     "3:\n\t"
-		     ".long 0x0, 0x0\n\t"
-		     ".quad 1f, (2f - 1f), 4f\n\t"
-		     ".popsection\n\t"
-		     "1:\n\t"
-		     "leaq 3b(%%rip), %%rax\n\t"
-		     "movq %%rax, %%fs:8(%[rs])\n\t"
-		     "cmpl %[cpu], %%fs:4(%[rs])\n\t"
-		     "jnz %l[wrong_cpu]\n\t"
+	__asm__ goto(RTR_RSEQ_ASM_BEGIN(wrong_cpu)
 		     "cmpq %[expect], (%[word])\n\t"
 		     "jnz %l[changed]\n\t"
 		     "movdqa %[val], (%[pair])\n\t"
-		     "2:\n\t"
-		     ".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"
-		     "jmp %l[aborted]\n\t"
-		     ".popsection\n\t"
+		     RTR_RSEQ_ASM_END(aborted)
 		     :
 		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [expect] "r"(expect),
 		       [word] "r"(word), [pair] "r"(pair), [val] "x"(val)
@@ -111,102 +122,26 @@ aborted:
 	return RTR_RSEQ_ABORT;
 }
 
-/* *ptr += v on CPU `cpu` only, as one (non-locked) add instruction. On x86
- * the add is ordered after every earlier store of this thread (TSO), so it
- * publishes them like a release store would. */
-static RTR_ALWAYS_INLINE int rtr_rseq_addv(uint32_t cpu, volatile uint64_t *ptr, uint64_t v)
-{
-	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
-		     ".balign 32\n\t"
-		     "3:\n\t"
-		     ".long 0x0, 0x0\n\t"
-		     ".quad 1f, (2f - 1f), 4f\n\t"
-		     ".popsection\n\t"
-		     "1:\n\t"
-		     "leaq 3b(%%rip), %%rax\n\t"
-		     "movq %%rax, %%fs:8(%[rs])\n\t"
-		     "cmpl %[cpu], %%fs:4(%[rs])\n\t"
-		     "jnz %l[wrong_cpu]\n\t"
-		     "addq %[v], (%[ptr])\n\t"
-		     "2:\n\t"
-		     ".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"
-		     "jmp %l[aborted]\n\t"
-		     ".popsection\n\t"
-		     :
-		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [ptr] "r"(ptr), [v] "r"(v)
-		     : "memory", "cc", "rax"
-		     : wrong_cpu, aborted);
-	return RTR_RSEQ_OK;
-wrong_cpu:
-	return RTR_RSEQ_CPU;
-aborted:
-	return RTR_RSEQ_ABORT;
-}
-
 /* Adds the two 64-bit lanes of `inc` to the 16-byte aligned pair at `pair`
  * on CPU `cpu` only (load, paddq, one 16-byte store as the commit) and
- * returns the new pair in *out. Two counters for the price of one sequence. */
+ * returns the new pair in *out. Two counters for the price of one sequence.
+ * On x86 the store is ordered after every earlier store of this thread
+ * (TSO), so it publishes them like a release store would. */
 static RTR_ALWAYS_INLINE int rtr_rseq_add16(uint32_t cpu, volatile void *pair, rtr_v2di inc,
 					    rtr_v2di *out)
 {
 	rtr_v2di tmp;
 
-	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
-		     ".balign 32\n\t"
-		     "3:\n\t"
-		     ".long 0x0, 0x0\n\t"
-		     ".quad 1f, (2f - 1f), 4f\n\t"
-		     ".popsection\n\t"
-		     "1:\n\t"
-		     "leaq 3b(%%rip), %%rax\n\t"
-		     "movq %%rax, %%fs:8(%[rs])\n\t"
-		     "cmpl %[cpu], %%fs:4(%[rs])\n\t"
-		     "jnz %l[wrong_cpu]\n\t"
+	__asm__ goto(RTR_RSEQ_ASM_BEGIN(wrong_cpu)
 		     "movdqa (%[pair]), %[tmp]\n\t"
 		     "paddq %[inc], %[tmp]\n\t"
 		     "movdqa %[tmp], (%[pair])\n\t"
-		     "2:\n\t"
-		     ".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"
-		     "jmp %l[aborted]\n\t"
-		     ".popsection\n\t"
+		     RTR_RSEQ_ASM_END(aborted)
 		     : [tmp] "=&x"(tmp)
 		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [pair] "r"(pair), [inc] "x"(inc)
 		     : "memory", "cc", "rax"
 		     : wrong_cpu, aborted);
 	*out = tmp;
-	return RTR_RSEQ_OK;
-wrong_cpu:
-	return RTR_RSEQ_CPU;
-aborted:
-	return RTR_RSEQ_ABORT;
-}
-
-/* Like rtr_rseq_addv, and returns the value *ptr held before the add in
- * *old (one non-locked xadd as the commit instruction). */
-static RTR_ALWAYS_INLINE int rtr_rseq_xaddv(uint32_t cpu, volatile uint64_t *ptr, uint64_t v,
-					   uint64_t *old)
-{
-	__asm__ goto(".pushsection __rseq_cs, \"aw\"\n\t"
-		     ".balign 32\n\t"
-		     "3:\n\t"
-		     ".long 0x0, 0x0\n\t"
-		     ".quad 1f, (2f - 1f), 4f\n\t"
-		     ".popsection\n\t"
-		     "1:\n\t"
-		     "leaq 3b(%%rip), %%rax\n\t"
-		     "movq %%rax, %%fs:8(%[rs])\n\t"
-		     "cmpl %[cpu], %%fs:4(%[rs])\n\t"
-		     "jnz %l[wrong_cpu]\n\t"
-		     "xaddq %[v], (%[ptr])\n\t"
-		     "2:\n\t"
-		     ".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"
-		     "jmp %l[aborted]\n\t"
-		     ".popsection\n\t"
-		     : [v] "+r"(v)
-		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [ptr] "r"(ptr)
-		     : "memory", "cc", "rax"
-		     : wrong_cpu, aborted);
-	*old = v;
 	return RTR_RSEQ_OK;
 wrong_cpu:
 	return RTR_RSEQ_CPU;
