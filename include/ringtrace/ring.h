@@ -627,6 +627,11 @@ RTR_EXPORT int rtr_ring_buf_map(const struct rtr_ring_config *cfg, int fd,
 /* Unmaps and closes (fd and wake_fd). NULL is ignored. */
 RTR_EXPORT void rtr_ring_buf_destroy(struct rtr_ring_buf *buf);
 
+/* Number of possible CPUs (highest id in /sys/devices/system/cpu/possible
+ * plus one, else the configured count): how many buffers a per-CPU channel
+ * needs so that a writer on any CPU, hot-plugged ones included, has one. */
+RTR_EXPORT uint32_t rtr_ring_possible_cpus(void);
+
 /* A channel of nr_bufs empty slots; the caller fills chan->bufs[]. */
 RTR_EXPORT struct rtr_ring_chan *rtr_ring_chan_alloc(uint32_t nr_bufs);
 /* Frees the channel, not the buffers. */

@@ -496,6 +496,40 @@ void rtr_ring_buf_destroy(struct rtr_ring_buf *buf)
 	free(buf);
 }
 
+uint32_t rtr_ring_possible_cpus(void)
+{
+	char line[256];
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	long max = -1;
+
+	if (f) {
+		/* "0-3,8-11": the largest number is the highest id. */
+		if (fgets(line, sizeof(line), f)) {
+			for (char *s = line; *s;) {
+				char *end;
+				long v;
+
+				if (*s < '0' || *s > '9') {
+					s++; /* separators: ',' and '-' */
+					continue;
+				}
+				v = strtol(s, &end, 10);
+				if (v > max)
+					max = v;
+				s = end;
+			}
+		}
+		fclose(f);
+	}
+	if (max < 0)
+		max = sysconf(_SC_NPROCESSORS_CONF) - 1;
+	if (max < 0)
+		max = 0;
+	if (max >= 65535)
+		max = 65535;
+	return (uint32_t)max + 1;
+}
+
 struct rtr_ring_chan *rtr_ring_chan_alloc(uint32_t nr_bufs)
 {
 	struct rtr_ring_chan *chan;

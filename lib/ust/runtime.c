@@ -1004,38 +1004,9 @@ static int start_control_thread(void)
 
 static uint16_t possible_cpus(void)
 {
-	char line[256];
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	long max = -1;
+	uint32_t n = rtr_ring_possible_cpus();
 
-	if (f) {
-		if (fgets(line, sizeof(line), f)) {
-			/* "0-3,8-11": the last number is the highest id. */
-			char *s = line;
-
-			while (*s) {
-				char *end;
-				long v;
-
-				if (*s < '0' || *s > '9') {
-					s++; /* separators: ',' and '-' */
-					continue;
-				}
-				v = strtol(s, &end, 10);
-				if (v > max)
-					max = v;
-				s = end;
-			}
-		}
-		fclose(f);
-	}
-	if (max < 0)
-		max = get_nprocs_conf() - 1;
-	if (max < 0)
-		max = 0;
-	if (max >= (long)RTR_PROTO_MAX_CPUS)
-		max = RTR_PROTO_MAX_CPUS - 1;
-	return (uint16_t)(max + 1);
+	return (uint16_t)(n > RTR_PROTO_MAX_CPUS ? RTR_PROTO_MAX_CPUS : n);
 }
 
 static int connect_host(const char *path, uint64_t deadline)

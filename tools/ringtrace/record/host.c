@@ -155,35 +155,9 @@ static void watch_del_close(struct rtr_host *h, int *fd)
 
 static uint16_t host_possible_cpus(void)
 {
-	char line[256];
-	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	long max = -1;
+	uint32_t n = rtr_ring_possible_cpus();
 
-	if (f) {
-		if (fgets(line, sizeof(line), f)) {
-			for (char *s = line; *s;) {
-				char *end;
-				long v;
-
-				if (*s < '0' || *s > '9') {
-					s++; /* separators: ',' and '-' */
-					continue;
-				}
-				v = strtol(s, &end, 10);
-				if (v > max)
-					max = v;
-				s = end;
-			}
-		}
-		fclose(f);
-	}
-	if (max < 0)
-		max = sysconf(_SC_NPROCESSORS_CONF) - 1;
-	if (max < 0)
-		max = 0;
-	if (max >= (long)RTR_PROTO_MAX_CPUS)
-		max = RTR_PROTO_MAX_CPUS - 1;
-	return (uint16_t)(max + 1);
+	return (uint16_t)(n > RTR_PROTO_MAX_CPUS ? RTR_PROTO_MAX_CPUS : n);
 }
 
 /* ------------------------------------------------------------------------
