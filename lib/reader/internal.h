@@ -111,6 +111,72 @@ struct rtr__plan {
 	bool shown; /* scope printed (babeltrace2 IR) */
 };
 
+/* ---- fast programs (prog.c builds them, stream.c runs them) ----
+ * A plan flattened into segments: runs of fields whose bit offsets are
+ * static once the run's start is aligned ("fixed": one bounds check, then
+ * loads at known offsets), strings, variants whose options are all fixed,
+ * and any other op run by the plan interpreter. */
+struct rtr__leaf {
+	const struct rtr__op *op;
+	uint64_t len; /* record len (variant begin: option op index) */
+	uint32_t off; /* bits from the segment start */
+	uint8_t kind; /* RTR_VAL_* record kind */
+	uint8_t size; /* int/float bits */
+	uint8_t bo;   /* RTR__BO_LE or RTR__BO_BE */
+	uint8_t sign;
+	uint8_t wide; /* may straddle more than 8 bytes: read bit by bit */
+	uint8_t scope;
+	uint8_t role;
+	int32_t save;  /* slot, -1 */
+	int32_t clock; /* clock index (updates the stream clock), -1 */
+	uint32_t idx;  /* value leaf: its record in the segment's records */
+};
+
+enum rtr__segkind { SEG_FIXED = 1, SEG_STRING, SEG_VARIANT, SEG_ARRAY, SEG_GENERIC };
+
+struct rtr__seg {
+	uint8_t kind;
+	uint8_t scope;
+	uint32_t align; /* bits, aligned to at the segment start */
+	uint32_t bits;	/* fixed: size; array: element stride */
+	uint32_t nslow, nrec, nval;
+	const struct rtr__leaf *slow; /* fixed: leaves to decode (slot, role, clock) */
+	const struct rtr_value *rec;  /* fixed: records when values are kept, values 0 */
+	const struct rtr__leaf *val;  /* fixed: the number records' values */
+	const struct rtr__op *ops;    /* string, variant, generic: plan of op */
+	uint32_t opi;		      /* index of the op in ops */
+	const struct rtr__seg **opt;  /* variant: fixed segment of each op->opts
+				       * entry; array: opt[0] is the element's */
+};
+
+struct rtr__prog {
+	const struct rtr__seg *seg;
+	uint32_t n;
+	bool ok; /* built; else the plan interpreter runs the scope(s) */
+	/* nothing to decode when values are not kept: aligned, bounds
+	 * checked and skipped (no segment or one fixed one without slots,
+	 * roles or clocks) */
+	bool skip;
+	uint32_t skip_align, skip_bits;
+};
+
+/* Event header "struct { tag; variant <tag> { fixed options } }" (LTTng's
+ * compact and large headers, barectf's): per option, the event id and
+ * the timestamp at static offsets from the header start. */
+struct rtr__hopt {
+	uint32_t bits; /* header size with this option */
+	bool has_id, has_ts;
+	struct rtr__leaf id, ts;
+};
+
+struct rtr__hdr {
+	uint32_t align, max_bits;
+	struct rtr__leaf tag; /* at offset 0 */
+	bool tag_is_id;
+	const struct rtr__op *var;
+	const struct rtr__hopt *opt; /* per var->opts entry */
+};
+
 struct rtr__event_class {
 	uint64_t id;
 	uint64_t stream_id;
@@ -121,6 +187,7 @@ struct rtr__event_class {
 	const char *emf_uri;
 	struct rtr__type *context, *fields;
 	struct rtr__plan p_context, p_fields;
+	struct rtr__prog fast; /* event context + payload */
 	uint32_t line;
 	uint32_t gindex; /* dense index over all traces of a reader */
 };
@@ -130,6 +197,8 @@ struct rtr__stream_class {
 	bool has_id;
 	struct rtr__type *packet_context, *event_header, *event_context;
 	struct rtr__plan p_packet_context, p_event_header, p_event_context;
+	struct rtr__prog fast_header, fast_context;
+	const struct rtr__hdr *hdr; /* NULL: other header shapes */
 	struct rtr__event_class **ecs;
 	size_t n_ecs, cap_ecs;
 	struct rtr__event_class **ec_by_id; /* dense table when ids are small */
@@ -237,6 +306,11 @@ struct rtr__op {
 	uint32_t depth;
 	uint32_t scope; /* RTR_SCOPE_* */
 };
+
+/* Builds the fast programs of every stream class and event class of tc
+ * (event header, stream event context, event context + payload). Cannot
+ * fail: a scope without a program is decoded by the interpreter. */
+void rtr__progs_build(struct rtr__trace_class *tc);
 
 int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e);
 void rtr__plans_free(struct rtr__trace_class *tc);

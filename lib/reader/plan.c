@@ -652,15 +652,14 @@ static void finalize(struct rtr__plan *pl)
 				op->fixed_bits = (uint32_t)o;
 			}
 		}
-		if (op->code == OP_VARIANT && !op->sign) {
-			/* direct selection table for small tags */
+		if (op->code == OP_VARIANT && !op->sign && op->n_opts < 255) {
+			/* direct selection table for small tags (entry + 1) */
 			op->direct = calloc(256, 1);
 			if (op->direct) {
 				for (uint32_t v = 0; v < 256; v++)
 					for (uint32_t k = 0; k < op->n_opts; k++)
 						if (v >= op->opts[k].lo && v <= op->opts[k].hi) {
-							op->direct[v] =
-							    (uint8_t)(k + 1 > 255 ? 0 : k + 1);
+							op->direct[v] = (uint8_t)(k + 1);
 							break;
 						}
 			}
@@ -904,6 +903,7 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 				sc->ec_by_id[sc->ecs[k]->id] = sc->ecs[k];
 		}
 	}
+	rtr__progs_build(tc);
 	ret = 0;
 out:
 	/* a plan left half-built by an error */

@@ -85,8 +85,8 @@ static bool current_dir(char *buf, size_t cap)
 	const char *pwd = getenv("PWD");
 	struct stat a, b;
 
-	if (pwd && pwd[0] == '/' && strlen(pwd) < cap && stat(pwd, &a) == 0 &&
-	    stat(".", &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+	if (pwd && pwd[0] == '/' && strlen(pwd) < cap && stat(pwd, &a) == 0 && stat(".", &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
 		memcpy(buf, pwd, strlen(pwd) + 1);
 		return true;
 	}
@@ -1014,11 +1014,22 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 	} else if (r->last) {
 		int rc = rtr__stream_advance(r, r->last);
 
+		s = r->last;
+		r->last = NULL;
 		if (rc < 0)
 			return -1;
-		if (rc)
-			heap_push(r, r->last);
-		r->last = NULL;
+		if (rc) {
+			/* the stream just read is next unless the heap's top
+			 * comes first: then they swap places */
+			if (r->nheap && scmp(r->heap[0], s) < 0) {
+				struct rtr__stream *top = r->heap[0];
+
+				r->heap[0] = s;
+				heap_down(r, 0);
+				s = top;
+			}
+			goto out;
+		}
 	}
 	if (!r->nheap)
 		return 0;
@@ -1026,6 +1037,7 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 	r->heap[0] = r->heap[--r->nheap];
 	if (r->nheap)
 		heap_down(r, 0);
+out:
 	r->last = s;
 	rtr__fill_msg(s, m);
 	return 1;
@@ -1188,16 +1200,21 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 	 * different streams sit side by side, and per-event writes to them
 	 * from several threads would bounce their cache lines. */
 	uint64_t events = 0, disc_events = 0, disc_unknown = 0, lost_packets = 0;
-	uint64_t *per_class = st->class_events ? calloc(r->nclasses ? r->nclasses : 1,
-							sizeof(*per_class))
-					       : NULL;
+	uint64_t *per_class =
+	    st->class_events ? calloc(r->nclasses ? r->nclasses : 1, sizeof(*per_class)) : NULL;
 
 	if (st->class_events && !per_class) {
 		snprintf(err, errlen, "out of memory");
 		s->err = &r->err;
 		return -1;
 	}
-	while ((rc = rtr__stream_next(s)) == 1) {
+	struct rtr__count cnt = {.per_class = per_class, .cmin = UINT64_MAX, .cmax = 0};
+
+	while (1) {
+		/* whole runs of events of the current packet */
+		rtr__stream_count(s, &cnt);
+		if ((rc = rtr__stream_next(s)) != 1)
+			break;
 		if (rtr_likely(s->item == IT_EVENT)) {
 			events++;
 			if (per_class)
@@ -1216,6 +1233,9 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 			lost_packets += s->cur_pend.count;
 		}
 	}
+	events += cnt.events;
+	cmin = cnt.cmin < cmin ? cnt.cmin : cmin;
+	cmax = cnt.cmax > cmax ? cnt.cmax : cmax;
 	st->events += events;
 	st->discarded_events += disc_events;
 	st->discarded_unknown += disc_unknown;

@@ -587,11 +587,12 @@ struct frame {
 	uint64_t left; /* array: elements left */
 };
 
-static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops, uint32_t n)
+/* Runs ops[i0, n): a whole plan (0, pl->n) or one op's subtree. */
+static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops, uint32_t i0, uint32_t n)
 {
 	struct frame st[RTR__MAX_DEPTH * 2 + 4];
 	int sp = 0;
-	uint32_t i = 0;
+	uint32_t i = i0;
 
 	while (1) {
 		const struct rtr__op *op;
@@ -844,7 +845,7 @@ exec_plan(struct rtr__stream *s, const struct rtr__plan *pl, int scope, bool emi
 			return exec_flat(s, pl->ops, 0);
 		}
 	}
-	return exec_plan_ops(s, pl->ops, pl->n);
+	return exec_plan_ops(s, pl->ops, 0, pl->n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1058,12 +1059,434 @@ static int next_packet(struct rtr__stream *s)
 			continue;
 		}
 		s->in_packet = true;
+		s->fast = !s->all && s->sc->fast_header.ok && s->sc->fast_context.ok;
 		s->pkt_gen++;
 		/* the packet context values stay at the front of vals */
 		s->npvals = s->nvals;
 		queue_pending(s);
 		return 0;
 	}
+}
+
+/* ------------------------------------------------------------------ */
+/* fast programs (prog.c): the common event shapes without the
+ * interpreter. Anything unusual, including every error, makes the event
+ * start over in the interpreter, which reports errors precisely.      */
+
+struct fst {
+	const uint8_t *pkt;
+	uint64_t pos;
+	uint64_t end; /* content end (bits) */
+	uint64_t lim; /* fixed segments end before: content end, and 8 bytes
+		       * readable past it for whole-word loads */
+	uint64_t clk;
+	uint64_t *slots;
+	uint64_t id;
+	bool have_id;
+};
+
+static inline __attribute__((always_inline)) uint64_t leaf_load(const uint8_t *pkt, uint64_t at,
+								const struct rtr__leaf *l)
+{
+	uint64_t w;
+	unsigned o = (unsigned)(at & 7);
+
+	if (rtr_unlikely(l->wide))
+		return rd_bits(pkt, at, l->size, l->bo);
+	memcpy(&w, pkt + (at >> 3), 8);
+	if (l->bo == RTR__BO_LE)
+		return (w >> o) & (~(uint64_t)0 >> (64 - l->size));
+	return (__builtin_bswap64(w) << o) >> (64 - l->size);
+}
+
+/* Copies the records of fixed segment g to v, with the values of the
+ * segment at bit pos. */
+static inline __attribute__((always_inline)) void
+put_recs(const struct fst *f, const struct rtr__seg *g, struct rtr_value *v, uint64_t pos)
+{
+	for (uint32_t k = 0; k < g->nrec; k++)
+		v[k] = g->rec[k];
+	for (uint32_t k = 0; k < g->nval; k++) {
+		const struct rtr__leaf *l = &g->val[k];
+		uint64_t u;
+
+		if (rtr_unlikely(l->kind == RTR_VAL_STRING)) {
+			/* fixed-length text array: up to its first NUL */
+			const uint8_t *b = f->pkt + ((pos + l->off) >> 3);
+			const uint8_t *z = memchr(b, 0, l->len);
+
+			v[l->idx].v.s = (const char *)b;
+			v[l->idx].len = z ? (uint64_t)(z - b) : l->len;
+			continue;
+		}
+		u = leaf_load(f->pkt, pos + l->off, l);
+		if (l->kind == RTR_VAL_FLOAT) {
+			if (l->size == 32) {
+				uint32_t x = (uint32_t)u;
+				float fl;
+				double d;
+
+				memcpy(&fl, &x, 4);
+				d = fl;
+				memcpy(&u, &d, 8);
+			}
+		} else if (l->sign) {
+			u = sext(u, l->size);
+		}
+		v[l->idx].v.u = u;
+	}
+}
+
+static inline __attribute__((always_inline)) int run_fixed(struct rtr__stream *s, struct fst *f,
+							   const struct rtr__seg *g, bool keep)
+{
+	uint64_t pos = f->pos;
+
+	if (g->align > 1)
+		pos = (pos + g->align - 1) & ~(uint64_t)(g->align - 1);
+	if (rtr_unlikely(pos + g->bits > f->lim))
+		return 1;
+	for (uint32_t k = 0; k < g->nslow; k++) {
+		const struct rtr__leaf *l = &g->slow[k];
+		uint64_t raw = leaf_load(f->pkt, pos + l->off, l);
+
+		if (l->save >= 0)
+			f->slots[l->save] = l->sign ? sext(raw, l->size) : raw;
+		if (l->role == ROLE_EVENT_ID) {
+			f->id = raw;
+			f->have_id = true;
+		}
+		if (l->clock >= 0) {
+			/* clock_update() on the local copy */
+			if (l->size >= 64) {
+				f->clk = raw;
+			} else {
+				uint64_t mask = ((uint64_t)1 << l->size) - 1;
+
+				if (raw < (f->clk & mask))
+					f->clk += mask + 1;
+				f->clk = (f->clk & ~mask) | raw;
+			}
+		}
+	}
+	if (keep && g->nrec) {
+		while (rtr_unlikely(s->nvals + g->nrec > s->cap_vals))
+			if (grow_vals(s))
+				return 1;
+		put_recs(f, g, s->vals + s->nvals, pos);
+		s->nvals += g->nrec;
+	}
+	f->pos = pos + g->bits;
+	return 0;
+}
+
+/* Array or sequence of fixed elements, or text array. */
+static int run_array(struct rtr__stream *s, struct fst *f, const struct rtr__seg *g, bool keep)
+{
+	const struct rtr__op *op = &g->ops[g->opi];
+	const struct rtr__seg *e;
+	uint64_t cnt = op->src >= 0 ? f->slots[op->src] : op->count;
+	uint64_t pos = f->pos, avail;
+	struct rtr_value *v;
+
+	if (g->align > 1)
+		pos = (pos + g->align - 1) & ~(uint64_t)(g->align - 1);
+	if (pos > f->lim)
+		return 1;
+	avail = f->lim - pos;
+	if (op->code == OP_TEXT_ARRAY) {
+		if (cnt > avail / 8)
+			return 1;
+		if (keep && op->shown) {
+			const uint8_t *b = f->pkt + (pos >> 3), *z = memchr(b, 0, cnt);
+			const char *str = (const char *)b;
+			uint64_t u = 0;
+
+			memcpy(&u, &str, sizeof(str));
+			s->emit_scope = g->scope;
+			if (push_val(s, op, RTR_VAL_STRING, u, z ? (uint64_t)(z - b) : cnt))
+				return 1;
+		}
+		f->pos = pos + cnt * 8;
+		return 0;
+	}
+	e = g->opt[0];
+	if (cnt) {
+		if (cnt > ((uint64_t)1 << 32) || e->bits > avail ||
+		    (cnt - 1) * g->bits > avail - e->bits)
+			return 1;
+		f->pos = pos + (cnt - 1) * g->bits + e->bits;
+	} else {
+		f->pos = pos;
+	}
+	if (!keep || !op->shown)
+		return 0;
+	while (rtr_unlikely(s->nvals + 2 + cnt * e->nrec > s->cap_vals))
+		if (grow_vals(s))
+			return 1;
+	v = s->vals + s->nvals;
+	v->cls = op;
+	v->v.u = 0;
+	v->len = cnt;
+	v->kind = RTR_VAL_ARRAY_BEGIN;
+	v->scope = g->scope;
+	v++;
+	for (uint64_t k = 0; k < cnt; k++, pos += g->bits, v += e->nrec)
+		put_recs(f, e, v, pos);
+	v->cls = op;
+	v->v.u = 0;
+	v->len = 0;
+	v->kind = RTR_VAL_ARRAY_END;
+	v->scope = g->scope;
+	s->nvals += 2 + cnt * e->nrec;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) int run_prog(struct rtr__stream *s, struct fst *f,
+							  const struct rtr__prog *p, bool keep)
+{
+	for (uint32_t k = 0; k < p->n; k++) {
+		const struct rtr__seg *g = &p->seg[k];
+
+		switch (g->kind) {
+		case SEG_FIXED:
+			if (run_fixed(s, f, g, keep))
+				return 1;
+			break;
+		case SEG_STRING: {
+			const struct rtr__op *op = &g->ops[g->opi];
+			uint64_t pos = (f->pos + 7) & ~(uint64_t)7;
+			const uint8_t *b, *z;
+
+			if (rtr_unlikely(pos >= f->end))
+				return 1;
+			b = f->pkt + (pos >> 3);
+			z = memchr(b, 0, (f->end - pos) >> 3);
+			if (rtr_unlikely(!z))
+				return 1;
+			f->pos = pos + (uint64_t)(z - b + 1) * 8;
+			if (keep && op->shown) {
+				uint64_t u = 0;
+				const char *str = (const char *)b;
+
+				s->emit_scope = g->scope;
+				memcpy(&u, &str, sizeof(str));
+				if (push_val(s, op, RTR_VAL_STRING, u, (uint64_t)(z - b)))
+					return 1;
+			}
+			break;
+		}
+		case SEG_VARIANT: {
+			const struct rtr__op *op = &g->ops[g->opi];
+			uint64_t tag = f->slots[op->src];
+			uint32_t k2 = UINT32_MAX;
+
+			if (op->direct && tag < 256) {
+				if (op->direct[tag])
+					k2 = op->direct[tag] - 1u;
+			} else {
+				for (uint32_t j = 0; j < op->n_opts; j++)
+					if (tag >= op->opts[j].lo && tag <= op->opts[j].hi) {
+						k2 = j;
+						break;
+					}
+			}
+			if (rtr_unlikely(k2 == UINT32_MAX) || run_fixed(s, f, g->opt[k2], keep))
+				return 1;
+			break;
+		}
+		case SEG_ARRAY:
+			if (run_array(s, f, g, keep))
+				return 1;
+			break;
+		default: /* SEG_GENERIC */
+			s->pos = f->pos;
+			s->clock = f->clk;
+			s->emit = keep;
+			s->emit_scope = g->scope;
+			s->r_seen &= ~(1u << ROLE_EVENT_ID);
+			if (exec_plan_ops(s, g->ops, g->opi, g->ops[g->opi].end))
+				return 1;
+			f->pos = s->pos;
+			f->clk = s->clock;
+			if (s->r_seen & (1u << ROLE_EVENT_ID)) {
+				f->id = s->r_event_id;
+				f->have_id = true;
+				s->r_seen &= ~(1u << ROLE_EVENT_ID);
+			}
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Tagged event header through its option table: 0, or 1 to use the
+ * header's program instead. */
+static inline __attribute__((always_inline)) int run_hdr(struct fst *f, const struct rtr__hdr *h)
+{
+	const struct rtr__op *var = h->var;
+	const struct rtr__hopt *o;
+	uint64_t pos = f->pos, tag;
+
+	if (h->align > 1)
+		pos = (pos + h->align - 1) & ~(uint64_t)(h->align - 1);
+	if (rtr_unlikely(pos + h->max_bits > f->lim))
+		return 1;
+	tag = leaf_load(f->pkt, pos, &h->tag);
+	f->slots[h->tag.save] = tag;
+	if (rtr_likely(var->direct && tag < 256)) {
+		if (rtr_unlikely(!var->direct[tag]))
+			return 1;
+		o = &h->opt[var->direct[tag] - 1];
+	} else {
+		uint32_t k = 0;
+
+		while (k < var->n_opts && !(tag >= var->opts[k].lo && tag <= var->opts[k].hi))
+			k++;
+		if (k == var->n_opts)
+			return 1;
+		o = &h->opt[k];
+	}
+	if (h->tag_is_id) {
+		f->id = tag;
+		f->have_id = true;
+	}
+	if (o->has_id) {
+		f->id = leaf_load(f->pkt, pos + o->id.off, &o->id);
+		f->have_id = true;
+	}
+	if (o->has_ts) {
+		uint64_t raw = leaf_load(f->pkt, pos + o->ts.off, &o->ts);
+
+		if (o->ts.size >= 64) {
+			f->clk = raw;
+		} else {
+			uint64_t mask = ((uint64_t)1 << o->ts.size) - 1;
+
+			if (raw < (f->clk & mask))
+				f->clk += mask + 1;
+			f->clk = (f->clk & ~mask) | raw;
+		}
+	}
+	f->pos = pos + o->bits;
+	return 0;
+}
+
+static inline __attribute__((always_inline)) void fst_init(struct fst *f,
+							   const struct rtr__stream *s)
+{
+	f->pkt = s->pkt;
+	f->pos = s->pos;
+	f->end = s->end;
+	/* whole-word loads need 8 readable bytes past the last one read */
+	f->lim = s->avail_bits >= 64 ? s->avail_bits - 64 : 0;
+	if (f->lim > s->end)
+		f->lim = s->end;
+	f->clk = s->clock;
+	f->slots = s->slots;
+}
+
+/* Decodes the event at f->pos with the fast programs: its class, with
+ * f->pos and f->clk advanced, or NULL if the interpreter must decode it
+ * (f->pos and f->clk are then meaningless). */
+static inline __attribute__((always_inline)) const struct rtr__event_class *
+fast_one(struct rtr__stream *s, struct fst *f, bool keep, uint64_t *ev_clock)
+{
+	const struct rtr__stream_class *sc = s->sc;
+	const struct rtr__event_class *ec;
+	uint64_t start = f->pos;
+
+	f->have_id = false;
+	f->id = 0;
+	s->budget = (f->end - start) + 65536;
+	if (keep)
+		s->nvals = s->npvals;
+	if ((!sc->hdr || run_hdr(f, sc->hdr)) && run_prog(s, f, &sc->fast_header, false))
+		return NULL;
+	*ev_clock = f->clk;
+	if (f->have_id)
+		ec = rtr_likely(f->id < sc->ec_by_id_len) ? sc->ec_by_id[f->id]
+							  : rtr__sc_find_ec(sc, f->id);
+	else
+		ec = sc->n_ecs == 1 ? sc->ecs[0] : rtr__sc_find_ec(sc, 0);
+	if (rtr_unlikely(!ec || !ec->fast.ok))
+		return NULL;
+	if (sc->fast_context.n && run_prog(s, f, &sc->fast_context, keep))
+		return NULL;
+	if (!keep && ec->fast.skip) {
+		uint64_t pos = f->pos;
+
+		if (ec->fast.skip_align > 1)
+			pos =
+			    (pos + ec->fast.skip_align - 1) & ~(uint64_t)(ec->fast.skip_align - 1);
+		if (rtr_unlikely(pos + ec->fast.skip_bits > f->end))
+			return NULL;
+		f->pos = pos + ec->fast.skip_bits;
+	} else if (run_prog(s, f, &ec->fast, keep)) {
+		return NULL;
+	}
+	if (rtr_unlikely(f->pos == start))
+		return NULL;
+	return ec;
+}
+
+/* Decodes one event at s->pos with the fast programs. Returns 0, or 1 if
+ * the interpreter must decode this event (state is as before the call). */
+static inline __attribute__((always_inline)) int fast_event(struct rtr__stream *s, bool keep)
+{
+	const struct rtr__event_class *ec;
+	uint64_t ev_clock = 0, start = s->pos, clk0 = s->clock;
+	struct fst f;
+
+	fst_init(&f, s);
+	ec = fast_one(s, &f, keep, &ev_clock);
+	if (rtr_unlikely(!ec)) {
+		/* interpreter segments moved them */
+		s->pos = start;
+		s->clock = clk0;
+		return 1;
+	}
+	s->pos = f.pos;
+	s->clock = f.clk;
+	s->ev_clock = ev_clock;
+	s->ec = (struct rtr__event_class *)ec;
+	return 0;
+}
+
+void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
+{
+	uint64_t n = 0, lo = c->cmin, hi = c->cmax, *per = c->per_class;
+	const struct rtr__event_class *ec = NULL;
+	struct fst f;
+
+	if (!s->fast || !s->no_emit || !s->in_packet || s->ipend < s->npend)
+		return;
+	fst_init(&f, s);
+	while (f.pos < f.end) {
+		uint64_t pos = f.pos, clk = f.clk, t = 0;
+		const struct rtr__event_class *e = fast_one(s, &f, false, &t);
+
+		if (rtr_unlikely(!e)) {
+			f.pos = pos;
+			f.clk = clk;
+			break;
+		}
+		ec = e;
+		n++;
+		if (per)
+			per[e->gindex]++;
+		lo = t < lo ? t : lo;
+		hi = t > hi ? t : hi;
+	}
+	if (n) {
+		s->ec = (struct rtr__event_class *)ec;
+		s->item = IT_EVENT;
+	}
+	s->pos = f.pos;
+	s->clock = f.clk;
+	c->events += n;
+	c->cmin = lo;
+	c->cmax = hi;
 }
 
 /* Decodes one event at s->pos. */
@@ -1127,6 +1550,13 @@ int rtr__stream_next(struct rtr__stream *s)
 			return 1;
 		}
 		if (s->in_packet && s->pos < s->end) {
+			if (rtr_likely(s->fast)) {
+				if (rtr_likely(!(s->no_emit ? fast_event(s, false)
+							    : fast_event(s, true)))) {
+					s->item = IT_EVENT;
+					return 1;
+				}
+			}
 			if (read_event(s))
 				return -1;
 			s->item = IT_EVENT;

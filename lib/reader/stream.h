@@ -84,6 +84,7 @@ struct rtr__stream {
 	size_t npvals, cap_pvals;
 	bool emit;
 	bool no_emit;	  /* decode without recording values */
+	bool fast;	  /* the stream class has fast programs (prog.c) */
 	uint8_t all;	  /* record hidden fields too (re-encoding) */
 	uint64_t pkt_gen; /* incremented at each packet */
 	int emit_scope;
@@ -114,7 +115,18 @@ struct rtr__stream {
 	uint64_t seek_begin_cycles;
 };
 
+/* Counters of a whole-stream scan (stats). */
+struct rtr__count {
+	uint64_t events;
+	uint64_t *per_class; /* by event class gindex, or NULL */
+	uint64_t cmin, cmax; /* event clock extremes */
+};
+
 int rtr__stream_start(struct rtr__stream *s);
+/* Decodes and counts the events left in the current packet with the fast
+ * programs (no values kept); stops at the end of the packet or before an
+ * event they do not handle, which rtr__stream_next() then decodes. */
+void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c);
 /* Advances to the next item. Returns 1 (item ready), 0 (end), -1 error. */
 int rtr__stream_next(struct rtr__stream *s);
 void rtr__stream_fini(struct rtr__stream *s);

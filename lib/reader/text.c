@@ -55,6 +55,7 @@ struct rtr_text {
 	bool tm_valid;
 	struct tm tm_cached;
 	char tm_str[48];     /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
+	bool fast_head;	     /* options that head_fast() prints */
 	int64_t sec_base_ns; /* tm_sec_cached in ns (fast path), or INT64_MAX */
 	size_t tm_len;
 	struct trace_hdr *th;
@@ -302,6 +303,106 @@ static inline void put_u64w(struct rtr_text *t, uint64_t v, int width)
 	while (s > d)
 		*--s = '0';
 	t->len += n;
+}
+
+/* ---- unchecked writers: the caller made room (ensure()); they may
+ * write up to 8 bytes past what they return --------------------------- */
+
+/* Makes n bytes writable at the cursor p: returns the cursor (moved if
+ * the buffer was flushed or grown), NULL on allocation failure. */
+static inline char *ensure(struct rtr_text *t, char *p, size_t n)
+{
+	if (rtr_likely((size_t)(t->buf + t->cap - p) >= n))
+		return p;
+	t->len = (size_t)(p - t->buf);
+	if (!room(t, n))
+		return NULL;
+	return t->buf + t->len;
+}
+
+/* 8 decimal digits of v < 10^8 as byte values 0..9, the first digit in
+ * the lowest byte (SWAR: two 4-digit halves, then 2, then 1) */
+static inline uint64_t digits8(uint32_t v)
+{
+	uint64_t x = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
+	uint64_t q = ((x * 5243) >> 19) & 0x0000007F0000007Full;
+
+	x = q | ((x - 100 * q) << 16);
+	q = ((x * 103) >> 10) & 0x000F000F000F000Full;
+	return q | ((x - 10 * q) << 8);
+}
+
+static inline char *w8z(char *p, uint32_t v) /* exactly 8 digits */
+{
+	uint64_t x = digits8(v) | 0x3030303030303030ull;
+
+	memcpy(p, &x, 8);
+	return p + 8;
+}
+
+static inline char *w9z(char *p, uint32_t v) /* exactly 9 digits, v < 10^9 */
+{
+	*p = (char)('0' + v / 100000000);
+	return w8z(p + 1, v % 100000000);
+}
+
+static inline char *w_small(char *p, uint32_t v) /* v < 10^8, no leading zeros */
+{
+	uint64_t d = digits8(v);
+	/* leading zero digits are the low zero bytes; keep at least one */
+	unsigned lead = (unsigned)__builtin_ctzll(d | ((uint64_t)1 << 56)) >> 3;
+	uint64_t x = (d | 0x3030303030303030ull) >> (8 * lead);
+
+	memcpy(p, &x, 8);
+	return p + 8 - lead;
+}
+
+static inline char *w_u64(char *p, uint64_t v)
+{
+	if (rtr_likely(v < 100000000))
+		return w_small(p, (uint32_t)v);
+	if (v < 10000000000000000ull) {
+		p = w_small(p, (uint32_t)(v / 100000000));
+		return w8z(p, (uint32_t)(v % 100000000));
+	}
+	p = w_small(p, (uint32_t)(v / 10000000000000000ull));
+	v %= 10000000000000000ull;
+	p = w8z(p, (uint32_t)(v / 100000000));
+	return w8z(p, (uint32_t)(v % 100000000));
+}
+
+static inline char *w_i64(char *p, int64_t v)
+{
+	if (v < 0) {
+		*p++ = '-';
+		return w_u64(p, (uint64_t)0 - (uint64_t)v);
+	}
+	return w_u64(p, (uint64_t)v);
+}
+
+static inline char *w_hex(char *p, uint64_t v) /* upper case, no prefix */
+{
+	unsigned n = (64 - (unsigned)__builtin_clzll(v | 1) + 3) / 4;
+
+	for (unsigned i = n; i-- > 0;) {
+		p[i] = "0123456789ABCDEF"[v & 15];
+		v >>= 4;
+	}
+	return p + n;
+}
+
+/* copies n bytes from s, which is readable 32 bytes past its end */
+static inline char *w_lit(char *p, const char *s, size_t n)
+{
+	if (rtr_likely(n <= 32)) {
+		memcpy(p, s, 32);
+	} else if (n <= 64) {
+		memcpy(p, s, 32);
+		memcpy(p + 32, s + 32, 32);
+	} else {
+		memcpy(p, s, n);
+	}
+	return p + n;
 }
 
 static void put_hex(struct rtr_text *t, uint64_t v)
@@ -1032,7 +1133,7 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struc
 	*domp = dom;
 }
 
-enum slot_fmt { SF_UDEC, SF_SDEC, SF_INT, SF_ENUM, SF_FLOAT, SF_STRING };
+enum slot_fmt { SF_UDEC, SF_SDEC, SF_HEX, SF_INT, SF_ENUM, SF_FLOAT, SF_STRING };
 
 static uint8_t slot_fmt(const struct rtr_value *v)
 {
@@ -1041,6 +1142,8 @@ static uint8_t slot_fmt(const struct rtr_value *v)
 	case RTR_VAL_SINT:
 		if (v->cls->t->kind == TK_ENUM)
 			return SF_ENUM;
+		if (v->cls->t->base == 16)
+			return SF_HEX;
 		if (v->cls->t->base != 10)
 			return SF_INT;
 		return v->kind == RTR_VAL_SINT ? SF_SDEC : SF_UDEC;
@@ -1055,7 +1158,7 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv
 		     const struct rtr_value *vals)
 {
 	size_t nlit = t->len - start, o = 0;
-	char *lit = malloc(nlit + 1);
+	char *lit = calloc(nlit + 64, 1); /* w_lit() reads 32 bytes past */
 	uint32_t *val = malloc((t->ncap + 1) * sizeof(*val));
 	uint32_t *off = malloc((t->ncap + 2) * sizeof(*off));
 	uint8_t *fmt = malloc(t->ncap + 1);
@@ -1087,6 +1190,151 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv
 	tp->nslot = (uint32_t)t->ncap;
 	tp->nv = nv;
 	tp->ok = true;
+}
+
+/* byte needs no escape in a printed string */
+/* clang-format off */
+static const uint8_t plain_char[256] = {
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+    R16(0),
+    R16(0),
+    /* ' ' .. '/': '"' and '\'' escaped */
+    1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* '0' .. '?': '?' escaped */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    R16(1),
+    /* 'P' .. '_': '\\' escaped */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    R16(1),
+    /* 'p' .. DEL */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    R16(1),
+    R16(1),
+    R16(1),
+    R16(1),
+    R16(1),
+    R16(1),
+    R16(1),
+    R16(1),
+#undef R16
+};
+/* clang-format on */
+
+/* One line from its class template (values at known places). p is the
+ * output cursor; the line ends the buffer's content. */
+static void put_tpl(struct rtr_text *t, const struct tpl *tp, const struct rtr_msg *m, char *p)
+{
+	for (uint32_t i = 0; i <= tp->nslot; i++) {
+		size_t ll = tp->off[i + 1] - tp->off[i];
+		const struct rtr_value *v;
+
+		p = ensure(t, p, ll + 96);
+		if (!p)
+			return;
+		p = w_lit(p, tp->lit + tp->off[i], ll);
+		if (i == tp->nslot)
+			break;
+		v = &m->values[tp->val[i]];
+		switch (tp->fmt[i]) {
+		case SF_UDEC:
+			p = w_u64(p, v->v.u);
+			break;
+		case SF_SDEC:
+			p = w_i64(p, v->v.i);
+			break;
+		case SF_HEX: {
+			unsigned len = v->cls->size, rl = (len + 3) & ~3u;
+			uint64_t u = v->v.u;
+
+			/* babeltrace2 computes (1 << 64) - 1 on x86 as 0 */
+			if (len < 64)
+				u &= rl < 64 ? ((uint64_t)1 << rl) - 1 : 0;
+			p[0] = '0';
+			p[1] = 'x';
+			p = w_hex(p + 2, u);
+			break;
+		}
+		case SF_FLOAT: {
+			int n = rtr__fmt_g(v->v.d, p);
+
+			if (rtr_likely(n > 0)) {
+				p += n;
+				break;
+			}
+			t->len = (size_t)(p - t->buf);
+			put_float(t, v->v.d);
+			p = t->buf + t->len;
+			break;
+		}
+		case SF_STRING: {
+			const uint8_t *c = (const uint8_t *)v->v.s;
+			size_t n = (size_t)v->len, k;
+
+			if (n <= 4096) {
+				p = ensure(t, p, n + 2);
+				if (!p)
+					return;
+				*p++ = '"';
+				for (k = 0; k < n && plain_char[c[k]]; k++)
+					p[k] = (char)c[k];
+				p += k;
+				if (k == n) {
+					*p++ = '"';
+					break;
+				}
+			}
+			t->len = (size_t)(p - t->buf);
+			if (n <= 4096) { /* an escape: the rest the slow way */
+				t->len -= k + 1;
+				put_escaped(t, v->v.s, n);
+			} else {
+				put_escaped(t, v->v.s, n);
+			}
+			p = t->buf + t->len;
+			break;
+		}
+		default:
+			t->len = (size_t)(p - t->buf);
+			put_scalar(t, v);
+			p = t->buf + t->len;
+			break;
+		}
+	}
+	t->len = (size_t)(p - t->buf);
+}
+
+/* '[' time of day '.' ns "] (+0." delta ") " when the time is in the
+ * cached second and the delta below one second (put_head otherwise).
+ * Returns the cursor after it, or NULL. */
+static inline char *head_fast(struct rtr_text *t, const struct rtr_msg *m)
+{
+	uint64_t delta;
+	char *p;
+
+	if (!t->fast_head || !m->has_clock || m->ns_error || !t->tm_valid ||
+	    m->ns < t->sec_base_ns || m->ns - t->sec_base_ns >= 1000000000 ||
+	    t->last_real == UINT64_MAX)
+		return NULL;
+	delta = (uint64_t)m->ns - t->last_real;
+	if (delta >= 1000000000 && !t->o.no_delta)
+		return NULL;
+	p = ensure(t, t->buf + t->len, 64);
+	if (!p)
+		return NULL;
+	t->delta_real = delta;
+	t->last_real = (uint64_t)m->ns;
+	t->start_line = true;
+	*p++ = '[';
+	p = w_lit(p, t->tm_str, t->tm_len);
+	p = w9z(p, (uint32_t)(m->ns - t->sec_base_ns));
+	if (t->o.no_delta) {
+		memcpy(p, "] ", 2);
+		return p + 2;
+	}
+	memcpy(p, "] (+0.", 6);
+	p = w9z(p + 6, (uint32_t)delta);
+	memcpy(p, ") ", 2);
+	return p + 2;
 }
 
 /* Timestamp and delta: depend on the previous printed event. */
@@ -1155,29 +1403,7 @@ static void put_rest(struct rtr_text *t, const struct rtr_msg *m)
 
 	tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
 	if (tp && tp->ok && tp->nv == m->n_values) {
-		for (uint32_t i = 0; i < tp->nslot; i++) {
-			const struct rtr_value *v = &m->values[tp->val[i]];
-
-			put(t, tp->lit + tp->off[i], tp->off[i + 1] - tp->off[i]);
-			switch (tp->fmt[i]) {
-			case SF_UDEC:
-				put_u64(t, v->v.u);
-				break;
-			case SF_SDEC:
-				put_i64(t, v->v.i);
-				break;
-			case SF_STRING:
-				put_escaped(t, v->v.s, (size_t)v->len);
-				break;
-			case SF_FLOAT:
-				put_float(t, v->v.d);
-				break;
-			default:
-				put_scalar(t, v);
-				break;
-			}
-		}
-		put(t, tp->lit + tp->off[tp->nslot], tp->off[tp->nslot + 1] - tp->off[tp->nslot]);
+		put_tpl(t, tp, m, t->buf + t->len);
 		return;
 	}
 	h = hdr_of(t, m->stream);
@@ -1244,6 +1470,16 @@ class_fields:
 
 static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 {
+	const struct tpl *tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
+
+	if (tp && tp->ok && tp->nv == m->n_values) {
+		char *p = head_fast(t, m);
+
+		if (p) {
+			put_tpl(t, tp, m, p);
+			return;
+		}
+	}
 	put_head(t, m);
 	put_rest(t, m);
 }
@@ -1345,6 +1581,7 @@ static struct rtr_text *text_new(struct rtr_reader *r, int out_fd, FILE *err,
 	t->o = *o;
 	t->last_real = t->delta_real = UINT64_MAX;
 	t->last_cycles = t->delta_cycles = UINT64_MAX;
+	t->fast_head = !(o->names & RTR_TEXT_NAME_HEADER) && !o->clock_cycles && !o->clock_seconds;
 	tzset();
 	return t;
 }

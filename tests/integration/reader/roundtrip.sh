@@ -13,6 +13,9 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export TZ=UTC LC_ALL=C
 BT2=$(command -v babeltrace2 || true)
+# no address space limit for AddressSanitizer builds (shadow memory)
+VLIMIT=2097152
+grep -q __asan_init "$BIN" && VLIMIT=unlimited
 pass=0 fail=0
 ok() { pass=$((pass + 1)); printf 'PASS %-60s %s\n' "$1" "$2"; }
 bad() { fail=$((fail + 1)); printf 'FAIL %-60s %s\n' "$1" "$2"; }
@@ -28,7 +31,7 @@ for dir in "$DATA"/ctf-corpus/*/ "$DATA"/lttng-ust/*/ "$DATA"/barectf/*/; do
 	cd "$dir" || continue
 	if [ -f expected.txt.gz ]; then gzip -dc expected.txt.gz >"$TMP/exp"; else cp expected.txt "$TMP/exp"; fi
 	rm -rf "$TMP/out"
-	if ! ( ulimit -v 2097152; timeout 60 "$BIN" convert trace -o "$TMP/out" --format ctf ) 2>"$TMP/err"; then
+	if ! ( ulimit -v $VLIMIT; timeout 60 "$BIN" convert trace -o "$TMP/out" --format ctf ) 2>"$TMP/err"; then
 		bad "$name" "convert failed: $(head -c 200 "$TMP/err")"; cd - >/dev/null; continue
 	fi
 	if [ ! -s "$TMP/exp" ]; then ok "$name" "empty trace"; cd - >/dev/null; continue; fi
