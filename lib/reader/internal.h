@@ -188,6 +188,7 @@ struct rtr__event_class {
 	struct rtr__type *context, *fields;
 	struct rtr__plan p_context, p_fields;
 	struct rtr__prog fast; /* event context + payload */
+	bool text_vals;	       /* its values may include strings */
 	uint32_t line;
 	uint32_t gindex; /* dense index over all traces of a reader */
 };

@@ -579,6 +579,14 @@ static const struct rtr__hdr *build_hdr(struct rtr__trace_class *tc, size_t *bud
 	return h;
 }
 
+static bool has_text(const struct rtr__plan *pl)
+{
+	for (uint32_t i = 0; i < pl->n; i++)
+		if (pl->ops[i].code == OP_STRING || pl->ops[i].code == OP_TEXT_ARRAY)
+			return true;
+	return false;
+}
+
 void rtr__progs_build(struct rtr__trace_class *tc)
 {
 	size_t budget = MAX_PROG_ITEMS;
@@ -596,6 +604,9 @@ void rtr__progs_build(struct rtr__trace_class *tc)
 
 			build(tc, &budget, &ec->fast, &ec->p_context, RTR_SCOPE_EVENT_CONTEXT,
 			      &ec->p_fields, RTR_SCOPE_EVENT_PAYLOAD);
+			ec->text_vals = has_text(&sc->p_packet_context) ||
+					has_text(&sc->p_event_context) ||
+					has_text(&ec->p_context) || has_text(&ec->p_fields);
 		}
 	}
 }

@@ -895,7 +895,7 @@ static void seek_begin(struct rtr_reader *r, struct rtr__stream *s)
 }
 
 /* Starts every stream (no item decoded yet). */
-void rtr__reader_start(struct rtr_reader *r)
+static void reader_start(struct rtr_reader *r)
 {
 	r->started = true;
 	for (size_t i = 0; i < r->nst; i++) {
@@ -923,7 +923,7 @@ void rtr__reader_start(struct rtr_reader *r)
 }
 
 /* Next item of stream s within the filters: 1, 0 at the end, -1 error. */
-int rtr__stream_advance(struct rtr_reader *r, struct rtr__stream *s)
+static int stream_advance(struct rtr_reader *r, struct rtr__stream *s)
 {
 	while (1) {
 		int rc = rtr__stream_next(s);
@@ -942,7 +942,7 @@ int rtr__stream_advance(struct rtr_reader *r, struct rtr__stream *s)
 }
 
 /* Message of the current item of s. */
-void rtr__fill_msg(struct rtr__stream *s, struct rtr_msg *m)
+static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 {
 	m->stream = &s->info;
 	if (s->item == IT_EVENT) {
@@ -987,11 +987,6 @@ void rtr__fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 	}
 }
 
-int rtr__stream_cmp(const struct rtr__stream *a, const struct rtr__stream *b)
-{
-	return scmp(a, b);
-}
-
 int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 {
 	struct rtr__stream *s;
@@ -1002,9 +997,9 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 			rtr__seterr(&r->err, "out of memory");
 			return -1;
 		}
-		rtr__reader_start(r);
+		reader_start(r);
 		for (size_t i = 0; i < r->nst; i++) {
-			int rc = rtr__stream_advance(r, r->streams[i]);
+			int rc = stream_advance(r, r->streams[i]);
 
 			if (rc < 0)
 				return -1;
@@ -1012,7 +1007,7 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 				heap_push(r, r->streams[i]);
 		}
 	} else if (r->last) {
-		int rc = rtr__stream_advance(r, r->last);
+		int rc = stream_advance(r, r->last);
 
 		s = r->last;
 		r->last = NULL;
@@ -1039,7 +1034,7 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		heap_down(r, 0);
 out:
 	r->last = s;
-	rtr__fill_msg(s, m);
+	fill_msg(s, m);
 	return 1;
 }
 

@@ -167,10 +167,4 @@ struct rtr_reader {
 	uint64_t total_bytes;
 };
 
-/* reader.c internals shared with the parallel printer (text.c) */
-void rtr__reader_start(struct rtr_reader *r);
-int rtr__stream_advance(struct rtr_reader *r, struct rtr__stream *s);
-void rtr__fill_msg(struct rtr__stream *s, struct rtr_msg *m);
-int rtr__stream_cmp(const struct rtr__stream *a, const struct rtr__stream *b);
-
 #endif /* RTR_READER_STREAM_H */

@@ -30,13 +30,25 @@ struct trace_hdr {
  * between the values never changes. */
 struct tpl {
 	bool tried, ok;
-	size_t nv; /* number of value records it applies to */
+	size_t nv; /* number of value records (with empty arrays) */
 	char *lit; /* literal bytes */
 	uint32_t nslot;
 	uint32_t *val; /* value index of each slot */
 	uint8_t *fmt;  /* formatter of each slot (enum slot_fmt) */
+	uint8_t *efmt; /* array slots: formatter of the elements */
 	uint32_t *off; /* literal i: lit[off[i], off[i + 1]) */
+	uint32_t narr; /* array slots (val[] then counts them as empty) */
 };
+
+/* What a line's timestamp and delta depend on from the lines before. */
+struct hstate {
+	uint64_t last_real; /* -1: none */
+	uint64_t delta_real;
+	uint64_t last_cycles, delta_cycles;
+	bool neg_warned;
+};
+
+struct par;
 
 struct rtr_text {
 	struct rtr_reader *r;
@@ -47,10 +59,7 @@ struct rtr_text {
 	size_t len, cap;
 	int werr;
 	/* timestamps */
-	uint64_t last_real; /* -1: none */
-	uint64_t delta_real;
-	uint64_t last_cycles, delta_cycles;
-	bool neg_warned;
+	struct hstate hs;
 	time_t tm_sec_cached;
 	bool tm_valid;
 	struct tm tm_cached;
@@ -65,12 +74,20 @@ struct rtr_text {
 	size_t ntpl;
 	uint64_t flushes;
 	bool capturing, capture_bad;
+	/* parallel printing: output of batch 'seq' may only be written when
+	 * the batches before it are */
+	struct par *par;
+	uint64_t seq;
+	bool has_turn;
 	uint32_t *cap_s, *cap_e, *cap_v;
+	uint8_t *cap_f;
 	size_t ncap, cap_cap;
 };
 
 /* ------------------------------------------------------------------ */
 /* output                                                              */
+
+static void wait_turn(struct rtr_text *t);
 
 static void flush_out(struct rtr_text *t)
 {
@@ -78,6 +95,8 @@ static void flush_out(struct rtr_text *t)
 
 	if (t->fd < 0)
 		return; /* memory mode */
+	if (t->par && !t->has_turn)
+		wait_turn(t);
 	t->flushes++;
 	while (off < t->len && !t->werr) {
 		ssize_t w = write(t->fd, t->buf + off, t->len - off);
@@ -516,10 +535,10 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool upd
 		PUTS(t, "Error");
 		return;
 	}
-	if (t->last_real != UINT64_MAX)
-		t->delta_real = (uint64_t)ts_nsec - t->last_real;
+	if (t->hs.last_real != UINT64_MAX)
+		t->hs.delta_real = (uint64_t)ts_nsec - t->hs.last_real;
 	if (update_last)
-		t->last_real = (uint64_t)ts_nsec;
+		t->hs.last_real = (uint64_t)ts_nsec;
 	/* same second as the previous time of day: no division */
 	if (t->tm_valid && !t->o.clock_seconds && ts_nsec >= t->sec_base_ns &&
 	    ts_nsec - t->sec_base_ns < 1000000000) {
@@ -558,11 +577,11 @@ static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool upd
 		time_t ts = (time_t)sec_abs;
 		struct tm *tm = &t->tm_cached;
 
-		if (neg && !t->neg_warned) {
+		if (neg && !t->hs.neg_warned) {
 			flush_out(t);
 			fprintf(t->err, "[warning] Fallback to [sec.ns] to print negative time "
 					"value. Use --clock-seconds.\n");
-			t->neg_warned = true;
+			t->hs.neg_warned = true;
 			goto seconds;
 		}
 		if (!t->tm_valid || ts != t->tm_sec_cached) {
@@ -831,6 +850,81 @@ static void put_float(struct rtr_text *t, double d)
 		put(t, b, (size_t)n);
 }
 
+enum slot_fmt {
+	SF_UDEC,
+	SF_SDEC,
+	SF_HEX,
+	SF_INT,
+	SF_ENUM,
+	SF_FLOAT,
+	SF_STRING,
+	SF_ARRAY,	/* array of scalars */
+	SF_ARRAY_NAMES, /* array of scalars, elements named "[i] = " */
+	SF_NONE,	/* not a scalar */
+};
+
+static uint8_t slot_fmt(const struct rtr_value *v)
+{
+	switch (v->kind) {
+	case RTR_VAL_UINT:
+	case RTR_VAL_SINT:
+		if (v->cls->t->kind == TK_ENUM)
+			return SF_ENUM;
+		if (v->cls->t->base == 16)
+			return SF_HEX;
+		if (v->cls->t->base != 10)
+			return SF_INT;
+		return v->kind == RTR_VAL_SINT ? SF_SDEC : SF_UDEC;
+	case RTR_VAL_FLOAT:
+		return SF_FLOAT;
+	default:
+		return SF_STRING;
+	}
+}
+
+/* Formatter of the records of op when they are scalars, else SF_NONE. */
+static uint8_t op_fmt(const struct rtr__op *op)
+{
+	switch (op->code) {
+	case OP_INT_BYTE:
+	case OP_INT_BITS:
+		if (op->t->kind == TK_ENUM)
+			return SF_ENUM;
+		if (op->t->base == 16)
+			return SF_HEX;
+		if (op->t->base != 10)
+			return SF_INT;
+		return op->sign ? SF_SDEC : SF_UDEC;
+	case OP_FLOAT:
+		return SF_FLOAT;
+	case OP_STRING:
+	case OP_TEXT_ARRAY:
+		return SF_STRING;
+	default:
+		return SF_NONE;
+	}
+}
+
+/* Element formatter of the array whose ARRAY_BEGIN is vals[i] when its
+ * elements are scalars (one record each), else SF_NONE. */
+static uint8_t array_efmt(const struct rtr_value *vals, size_t i, size_t n)
+{
+	const struct rtr_value *v = &vals[i];
+	uint8_t f;
+
+	if ((v->cls->code != OP_ARRAY && v->cls->code != OP_SEQ) || v->len >= n - i - 1 ||
+	    vals[i + v->len + 1].kind != RTR_VAL_ARRAY_END)
+		return SF_NONE;
+	f = op_fmt(v->cls + 1); /* the element op follows the array's */
+	for (uint64_t k = 0; k < v->len && f != SF_NONE; k++)
+		if (vals[i + 1 + k].cls != v->cls + 1)
+			f = SF_NONE;
+	return f;
+}
+
+static char *w_array(struct rtr_text *t, char *p, const struct rtr_value *v, uint8_t efmt,
+		     bool names);
+
 struct pframe {
 	uint8_t kind; /* 0 struct, 1 array, 2 variant */
 	uint64_t count;
@@ -933,7 +1027,11 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 			}
 		}
 		if (rtr_unlikely(t->capturing)) {
-			if (v->kind == RTR_VAL_ARRAY_BEGIN || v->kind == RTR_VAL_VARIANT_BEGIN) {
+			uint8_t ef =
+			    v->kind == RTR_VAL_ARRAY_BEGIN ? array_efmt(vals, i, n) : SF_NONE;
+
+			if ((v->kind == RTR_VAL_ARRAY_BEGIN && ef == SF_NONE) ||
+			    v->kind == RTR_VAL_VARIANT_BEGIN) {
 				t->capture_bad = true;
 			} else if (v->kind != RTR_VAL_STRUCT_BEGIN) {
 				if (t->ncap == t->cap_cap) {
@@ -941,6 +1039,7 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 					uint32_t *a = realloc(t->cap_s, nc * sizeof(*a));
 					uint32_t *b = a ? realloc(t->cap_e, nc * sizeof(*b)) : NULL;
 					uint32_t *c = b ? realloc(t->cap_v, nc * sizeof(*c)) : NULL;
+					uint8_t *d = c ? realloc(t->cap_f, nc) : NULL;
 
 					if (a)
 						t->cap_s = a;
@@ -948,7 +1047,9 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 						t->cap_e = b;
 					if (c)
 						t->cap_v = c;
-					if (!c) {
+					if (d)
+						t->cap_f = d;
+					if (!d) {
 						t->capture_bad = true;
 						t->capturing = false;
 						goto print;
@@ -956,9 +1057,25 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 					t->cap_cap = nc;
 				}
 				t->cap_s[t->ncap] = (uint32_t)t->len;
-				put_scalar(t, v);
-				t->cap_e[t->ncap] = (uint32_t)t->len;
-				t->cap_v[t->ncap++] = (uint32_t)i;
+				t->cap_v[t->ncap] = (uint32_t)i;
+				if (v->kind == RTR_VAL_ARRAY_BEGIN) {
+					/* the whole array is one slot */
+					char *q = ensure(t, t->buf + t->len, 16);
+
+					q = q ? w_array(t, q, v, ef, names) : NULL;
+					if (!q) {
+						t->capture_bad = true;
+						t->capturing = false;
+						continue;
+					}
+					t->len = (size_t)(q - t->buf);
+					t->cap_f[t->ncap] = names ? SF_ARRAY_NAMES : SF_ARRAY;
+					i += (size_t)v->len + 1; /* its ARRAY_END */
+				} else {
+					put_scalar(t, v);
+					t->cap_f[t->ncap] = slot_fmt(v);
+				}
+				t->cap_e[t->ncap++] = (uint32_t)t->len;
 				continue;
 			}
 		}
@@ -1133,27 +1250,6 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struc
 	*domp = dom;
 }
 
-enum slot_fmt { SF_UDEC, SF_SDEC, SF_HEX, SF_INT, SF_ENUM, SF_FLOAT, SF_STRING };
-
-static uint8_t slot_fmt(const struct rtr_value *v)
-{
-	switch (v->kind) {
-	case RTR_VAL_UINT:
-	case RTR_VAL_SINT:
-		if (v->cls->t->kind == TK_ENUM)
-			return SF_ENUM;
-		if (v->cls->t->base == 16)
-			return SF_HEX;
-		if (v->cls->t->base != 10)
-			return SF_INT;
-		return v->kind == RTR_VAL_SINT ? SF_SDEC : SF_UDEC;
-	case RTR_VAL_FLOAT:
-		return SF_FLOAT;
-	default:
-		return SF_STRING;
-	}
-}
-
 static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv,
 		     const struct rtr_value *vals)
 {
@@ -1161,23 +1257,32 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv
 	char *lit = calloc(nlit + 64, 1); /* w_lit() reads 32 bytes past */
 	uint32_t *val = malloc((t->ncap + 1) * sizeof(*val));
 	uint32_t *off = malloc((t->ncap + 2) * sizeof(*off));
-	uint8_t *fmt = malloc(t->ncap + 1);
-	size_t from = start;
+	uint8_t *fmt = malloc(t->ncap + 1), *efmt = calloc(t->ncap + 1, 1);
+	size_t from = start, extra = 0;
 
-	if (!lit || !val || !off || !fmt) {
+	if (!lit || !val || !off || !fmt || !efmt) {
 		free(lit);
 		free(val);
 		free(off);
 		free(fmt);
+		free(efmt);
 		return;
 	}
 	for (size_t i = 0; i < t->ncap; i++) {
+		const struct rtr_value *v = &vals[t->cap_v[i]];
+
 		off[i] = (uint32_t)o;
 		memcpy(lit + o, t->buf + from, t->cap_s[i] - from);
 		o += t->cap_s[i] - from;
 		from = t->cap_e[i];
-		val[i] = t->cap_v[i];
-		fmt[i] = slot_fmt(&vals[val[i]]);
+		/* record index as if the arrays before were empty */
+		val[i] = (uint32_t)(t->cap_v[i] - extra);
+		fmt[i] = t->cap_f[i];
+		if (fmt[i] == SF_ARRAY || fmt[i] == SF_ARRAY_NAMES) {
+			efmt[i] = op_fmt(v->cls + 1);
+			extra += (size_t)v->len;
+			tp->narr++;
+		}
 	}
 	off[t->ncap] = (uint32_t)o;
 	memcpy(lit + o, t->buf + from, t->len - from);
@@ -1187,8 +1292,9 @@ static void make_tpl(struct rtr_text *t, struct tpl *tp, size_t start, size_t nv
 	tp->val = val;
 	tp->off = off;
 	tp->fmt = fmt;
+	tp->efmt = efmt;
 	tp->nslot = (uint32_t)t->ncap;
-	tp->nv = nv;
+	tp->nv = nv - extra;
 	tp->ok = true;
 }
 
@@ -1220,13 +1326,131 @@ static const uint8_t plain_char[256] = {
 };
 /* clang-format on */
 
+/* Writes value v (a scalar) formatted as fmt at p; returns the cursor
+ * after it, or NULL on allocation failure. Room for 96 bytes was made. */
+static char *w_value(struct rtr_text *t, char *p, uint8_t fmt, const struct rtr_value *v)
+{
+	switch (fmt) {
+	case SF_UDEC:
+		return w_u64(p, v->v.u);
+	case SF_SDEC:
+		return w_i64(p, v->v.i);
+	case SF_HEX: {
+		unsigned len = v->cls->size, rl = (len + 3) & ~3u;
+		uint64_t u = v->v.u;
+
+		/* babeltrace2 computes (1 << 64) - 1 on x86 as 0 */
+		if (len < 64)
+			u &= rl < 64 ? ((uint64_t)1 << rl) - 1 : 0;
+		p[0] = '0';
+		p[1] = 'x';
+		return w_hex(p + 2, u);
+	}
+	case SF_FLOAT: {
+		int n = rtr__fmt_g(v->v.d, p);
+
+		if (rtr_likely(n > 0))
+			return p + n;
+		t->len = (size_t)(p - t->buf);
+		put_float(t, v->v.d);
+		return t->buf + t->len;
+	}
+	case SF_STRING: {
+		const uint8_t *c = (const uint8_t *)v->v.s;
+		size_t n = (size_t)v->len, k = 0;
+
+		if (n <= 4096) {
+			p = ensure(t, p, n + 2);
+			if (!p)
+				return NULL;
+			*p++ = '"';
+			for (k = 0; k < n && plain_char[c[k]]; k++)
+				p[k] = (char)c[k];
+			p += k;
+			if (k == n) {
+				*p++ = '"';
+				return p;
+			}
+			/* an escape: all of it the slow way */
+			p -= k + 1;
+		}
+		t->len = (size_t)(p - t->buf);
+		put_escaped(t, v->v.s, n);
+		return t->buf + t->len;
+	}
+	default:
+		t->len = (size_t)(p - t->buf);
+		put_scalar(t, v);
+		return t->buf + t->len;
+	}
+}
+
+/* Array of scalars whose ARRAY_BEGIN record is v: "[ a, b ]", or with
+ * names "[ [0] = a, [1] = b ]". */
+static char *w_array(struct rtr_text *t, char *p, const struct rtr_value *v, uint8_t efmt,
+		     bool names)
+{
+	uint64_t cnt = v->len;
+
+	*p++ = '[';
+	for (uint64_t k = 0; k < cnt && p; k++) {
+		p = ensure(t, p, 128);
+		if (!p)
+			return NULL;
+		if (k)
+			*p++ = ',';
+		*p++ = ' ';
+		if (names) {
+			*p++ = '[';
+			p = w_u64(p, k);
+			memcpy(p, "] = ", 4);
+			p += 4;
+		}
+		p = w_value(t, p, efmt, &v[1 + k]);
+	}
+	if (p)
+		p = ensure(t, p, 8);
+	if (!p)
+		return NULL;
+	memcpy(p, " ]", 2);
+	return p + 2;
+}
+
+/* Does template tp apply to message m (same record structure, arrays of
+ * any length)? */
+static bool tpl_match(const struct tpl *tp, const struct rtr_msg *m)
+{
+	size_t extra = 0;
+
+	if (!tp->ok)
+		return false;
+	if (!tp->narr)
+		return tp->nv == m->n_values;
+	for (uint32_t i = 0; i < tp->nslot; i++) {
+		const struct rtr_value *v;
+
+		if (tp->fmt[i] != SF_ARRAY && tp->fmt[i] != SF_ARRAY_NAMES)
+			continue;
+		if (tp->val[i] + extra >= m->n_values)
+			return false;
+		v = &m->values[tp->val[i] + extra];
+		if (v->kind != RTR_VAL_ARRAY_BEGIN || v->len > m->n_values)
+			return false;
+		extra += (size_t)v->len;
+	}
+	return tp->nv + extra == m->n_values;
+}
+
 /* One line from its class template (values at known places). p is the
  * output cursor; the line ends the buffer's content. */
 static void put_tpl(struct rtr_text *t, const struct tpl *tp, const struct rtr_msg *m, char *p)
 {
+	size_t extra = 0;
+
 	for (uint32_t i = 0; i <= tp->nslot; i++) {
 		size_t ll = tp->off[i + 1] - tp->off[i];
 		const struct rtr_value *v;
+		uint8_t fmt;
 
 		p = ensure(t, p, ll + 96);
 		if (!p)
@@ -1234,71 +1458,16 @@ static void put_tpl(struct rtr_text *t, const struct tpl *tp, const struct rtr_m
 		p = w_lit(p, tp->lit + tp->off[i], ll);
 		if (i == tp->nslot)
 			break;
-		v = &m->values[tp->val[i]];
-		switch (tp->fmt[i]) {
-		case SF_UDEC:
-			p = w_u64(p, v->v.u);
-			break;
-		case SF_SDEC:
-			p = w_i64(p, v->v.i);
-			break;
-		case SF_HEX: {
-			unsigned len = v->cls->size, rl = (len + 3) & ~3u;
-			uint64_t u = v->v.u;
-
-			/* babeltrace2 computes (1 << 64) - 1 on x86 as 0 */
-			if (len < 64)
-				u &= rl < 64 ? ((uint64_t)1 << rl) - 1 : 0;
-			p[0] = '0';
-			p[1] = 'x';
-			p = w_hex(p + 2, u);
-			break;
+		v = &m->values[tp->val[i] + extra];
+		fmt = tp->fmt[i];
+		if (fmt == SF_ARRAY || fmt == SF_ARRAY_NAMES) {
+			p = w_array(t, p, v, tp->efmt[i], fmt == SF_ARRAY_NAMES);
+			extra += (size_t)v->len;
+		} else {
+			p = w_value(t, p, fmt, v);
 		}
-		case SF_FLOAT: {
-			int n = rtr__fmt_g(v->v.d, p);
-
-			if (rtr_likely(n > 0)) {
-				p += n;
-				break;
-			}
-			t->len = (size_t)(p - t->buf);
-			put_float(t, v->v.d);
-			p = t->buf + t->len;
-			break;
-		}
-		case SF_STRING: {
-			const uint8_t *c = (const uint8_t *)v->v.s;
-			size_t n = (size_t)v->len, k;
-
-			if (n <= 4096) {
-				p = ensure(t, p, n + 2);
-				if (!p)
-					return;
-				*p++ = '"';
-				for (k = 0; k < n && plain_char[c[k]]; k++)
-					p[k] = (char)c[k];
-				p += k;
-				if (k == n) {
-					*p++ = '"';
-					break;
-				}
-			}
-			t->len = (size_t)(p - t->buf);
-			if (n <= 4096) { /* an escape: the rest the slow way */
-				t->len -= k + 1;
-				put_escaped(t, v->v.s, n);
-			} else {
-				put_escaped(t, v->v.s, n);
-			}
-			p = t->buf + t->len;
-			break;
-		}
-		default:
-			t->len = (size_t)(p - t->buf);
-			put_scalar(t, v);
-			p = t->buf + t->len;
-			break;
-		}
+		if (!p)
+			return;
 	}
 	t->len = (size_t)(p - t->buf);
 }
@@ -1313,16 +1482,16 @@ static inline char *head_fast(struct rtr_text *t, const struct rtr_msg *m)
 
 	if (!t->fast_head || !m->has_clock || m->ns_error || !t->tm_valid ||
 	    m->ns < t->sec_base_ns || m->ns - t->sec_base_ns >= 1000000000 ||
-	    t->last_real == UINT64_MAX)
+	    t->hs.last_real == UINT64_MAX)
 		return NULL;
-	delta = (uint64_t)m->ns - t->last_real;
+	delta = (uint64_t)m->ns - t->hs.last_real;
 	if (delta >= 1000000000 && !t->o.no_delta)
 		return NULL;
 	p = ensure(t, t->buf + t->len, 64);
 	if (!p)
 		return NULL;
-	t->delta_real = delta;
-	t->last_real = (uint64_t)m->ns;
+	t->hs.delta_real = delta;
+	t->hs.last_real = (uint64_t)m->ns;
 	t->start_line = true;
 	*p++ = '[';
 	p = w_lit(p, t->tm_str, t->tm_len);
@@ -1350,9 +1519,9 @@ static void put_head(struct rtr_text *t, const struct rtr_msg *m)
 			putc1(t, '[');
 		if (t->o.clock_cycles) {
 			put_u64w(t, m->cycles, 20);
-			if (t->last_cycles != UINT64_MAX)
-				t->delta_cycles = m->cycles - t->last_cycles;
-			t->last_cycles = m->cycles;
+			if (t->hs.last_cycles != UINT64_MAX)
+				t->hs.delta_cycles = m->cycles - t->hs.last_cycles;
+			t->hs.last_cycles = m->cycles;
 		} else {
 			put_wall(t, m->ns, m->ns_error, true);
 		}
@@ -1365,20 +1534,20 @@ static void put_head(struct rtr_text *t, const struct rtr_msg *m)
 				putc1(t, '(');
 			}
 			if (t->o.clock_cycles) {
-				if (t->delta_cycles == UINT64_MAX) {
+				if (t->hs.delta_cycles == UINT64_MAX) {
 					PUTS(t, "+????????????");
 				} else {
 					putc1(t, '+');
-					put_u64w(t, t->delta_cycles, 12);
+					put_u64w(t, t->hs.delta_cycles, 12);
 				}
-			} else if (t->delta_real < 1000000000) {
+			} else if (t->hs.delta_real < 1000000000) {
 				PUTS(t, "+0.");
-				put_u64w(t, t->delta_real, 9);
-			} else if (t->delta_real != UINT64_MAX) {
+				put_u64w(t, t->hs.delta_real, 9);
+			} else if (t->hs.delta_real != UINT64_MAX) {
 				putc1(t, '+');
-				put_u64(t, t->delta_real / 1000000000);
+				put_u64(t, t->hs.delta_real / 1000000000);
 				putc1(t, '.');
-				put_u64w(t, t->delta_real % 1000000000, 9);
+				put_u64w(t, t->hs.delta_real % 1000000000, 9);
 			} else {
 				PUTS(t, "+?.?????????");
 			}
@@ -1402,7 +1571,7 @@ static void put_rest(struct rtr_text *t, const struct rtr_msg *m)
 	uint64_t flushes = 0;
 
 	tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
-	if (tp && tp->ok && tp->nv == m->n_values) {
+	if (tp && tpl_match(tp, m)) {
 		put_tpl(t, tp, m, t->buf + t->len);
 		return;
 	}
@@ -1472,7 +1641,7 @@ static void put_event(struct rtr_text *t, const struct rtr_msg *m)
 {
 	const struct tpl *tp = m->class_index < t->ntpl ? &t->tpls[m->class_index] : NULL;
 
-	if (tp && tp->ok && tp->nv == m->n_values) {
+	if (tp && tpl_match(tp, m)) {
 		char *p = head_fast(t, m);
 
 		if (p) {
@@ -1579,8 +1748,8 @@ static struct rtr_text *text_new(struct rtr_reader *r, int out_fd, FILE *err,
 	t->fd = out_fd;
 	t->err = err;
 	t->o = *o;
-	t->last_real = t->delta_real = UINT64_MAX;
-	t->last_cycles = t->delta_cycles = UINT64_MAX;
+	t->hs.last_real = t->hs.delta_real = UINT64_MAX;
+	t->hs.last_cycles = t->hs.delta_cycles = UINT64_MAX;
 	t->fast_head = !(o->names & RTR_TEXT_NAME_HEADER) && !o->clock_cycles && !o->clock_seconds;
 	tzset();
 	return t;
@@ -1620,11 +1789,13 @@ int rtr_text_destroy(struct rtr_text *t)
 		free(t->tpls[i].val);
 		free(t->tpls[i].off);
 		free(t->tpls[i].fmt);
+		free(t->tpls[i].efmt);
 	}
 	free(t->tpls);
 	free(t->cap_s);
 	free(t->cap_e);
 	free(t->cap_v);
+	free(t->cap_f);
 	free(t->buf);
 	free(t->th);
 	free(t);
@@ -1636,26 +1807,20 @@ int rtr_text_destroy(struct rtr_text *t)
 }
 
 /* ------------------------------------------------------------------ */
-/* drain (a two-thread pipeline copying batches of messages to a
- * formatting thread was measured slower: the copies cost more than the
- * formatting they offload)                                            */
+/* drain                                                               */
 
-static bool parallel_ok(struct rtr_reader *r);
-static int parallel_drain(struct rtr_text *t, struct rtr_reader *r,
-			  void (*progress)(struct rtr_reader *r, uint64_t n));
+static int par_drain(struct rtr_text *t, struct rtr_reader *r,
+		     void (*progress)(struct rtr_reader *r, uint64_t n));
 
 int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 		   void (*progress)(struct rtr_reader *r, uint64_t n))
 {
 	struct rtr_msg m;
 	uint64_t n = 0;
-	int rc;
+	int rc = par_drain(t, r, progress);
 
-	if (parallel_ok(r)) {
-		rc = parallel_drain(t, r, progress);
-		if (rc <= 0)
-			return rc;
-	}
+	if (rc <= 0)
+		return rc;
 	while ((rc = rtr_reader_next(r, &m)) == 1) {
 		if (rtr_text_print(t, &m))
 			return -2;
@@ -1666,348 +1831,348 @@ int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 }
 
 /* ------------------------------------------------------------------ */
-/* parallel view (RTR_PARALLEL=1): one worker thread per stream decodes its events and
- * formats everything after the delta into chunks of text; the calling
- * thread merges the chunks' entries in babeltrace2's order and writes
- * timestamp, delta and the pre-formatted rest of each line. Used for big
- * multi-stream traces whose times cannot be negative (the one-time
- * negative-time warning needs the sequential order).                  */
+/* parallel printing: the calling thread reads and merges messages into
+ * batches (values and strings copied, so the reader may move on), a
+ * helper thread and the caller format batches, and batches are written
+ * in order. The timestamp state each batch starts from is computed by
+ * the reading thread (hstep), so the text is the sequential one.      */
 
-#define PCHUNK_EV   4096
-#define PCHUNK_TEXT (1u << 20)
-#define PCHUNKS	    3
+#define PB_EVENTS     4096	 /* messages per batch */
+#define PB_BYTES      (2u << 20) /* value and string bytes per batch */
+#define PB_N	      6		 /* batches in flight */
+#define PAR_MIN_BYTES (8u << 20) /* smaller traces print sequentially */
 
-struct pent {
-	int64_t key_ns;
-	int64_t ns;
-	uint64_t cycles;
-	uint64_t ecid;
-	uint32_t off, len;
-	uint8_t item;
-	uint8_t key_type;
-	uint8_t has_clock;
+enum { PB_FREE, PB_READY, PB_BUSY };
+
+struct pbatch {
+	int state;
+	uint64_t seq;
+	struct hstate hs; /* printer state before the first message */
+	struct rtr_msg *m;
+	size_t n;
+	struct rtr_value *v; /* values of all messages */
+	size_t nv, capv;
+	char *str; /* copied strings */
+	size_t nstr, capstr;
 };
 
-struct pchunk {
-	struct rtr_text *fmt; /* memory-mode formatter holding the text */
-	struct pent *e;
-	size_t n, pos;
-	int end; /* 0: more follow, 1: end of stream, -1: error after these */
-	struct pchunk *next;
-};
-
-struct pstream {
-	struct rtr_reader *r;
-	struct rtr__stream *s;
+struct par {
 	pthread_mutex_t lock;
 	pthread_cond_t cv;
-	struct pchunk *free_list, *full_head, *full_tail, *cur;
-	struct pchunk chunks[PCHUNKS];
-	bool stop, started;
-	pthread_t th;
-	struct rtr__err err;
-	bool pn;
+	struct pbatch b[PB_N];
+	uint64_t written; /* batches written */
+	bool done;	  /* no more batches */
+	int werr;	  /* write error of a formatter */
+	struct rtr_text *helper;
 };
 
-static void *pworker(void *arg)
+static void wait_turn(struct rtr_text *t)
 {
-	struct pstream *ps = arg;
-	struct rtr__stream *s = ps->s;
+	struct par *p = t->par;
 
-	while (1) {
-		struct pchunk *c;
+	pthread_mutex_lock(&p->lock);
+	while (p->written != t->seq)
+		pthread_cond_wait(&p->cv, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	t->has_turn = true;
+}
 
-		pthread_mutex_lock(&ps->lock);
-		while (!ps->free_list && !ps->stop)
-			pthread_cond_wait(&ps->cv, &ps->lock);
-		if (ps->stop) {
-			pthread_mutex_unlock(&ps->lock);
-			break;
+/* The state changes put_event()/put_discarded() make to t->hs. */
+static void hstep_wall(const struct rtr_text_options *o, struct hstate *h, int64_t ns, int err,
+		       bool update_last)
+{
+	if (err)
+		return;
+	if (h->last_real != UINT64_MAX)
+		h->delta_real = (uint64_t)ns - h->last_real;
+	if (update_last)
+		h->last_real = (uint64_t)ns;
+	if (!o->clock_seconds && ns < 0)
+		h->neg_warned = true;
+}
+
+static void hstep(const struct rtr_text_options *o, struct hstate *h, const struct rtr_msg *m)
+{
+	if (m->kind != RTR_MSG_EVENT) {
+		if (m->has_range) {
+			hstep_wall(o, h, m->begin_ns, m->begin_ns_error, false);
+			hstep_wall(o, h, m->end_ns, m->end_ns_error, false);
 		}
-		c = ps->free_list;
-		ps->free_list = c->next;
-		pthread_mutex_unlock(&ps->lock);
-		c->n = c->pos = 0;
-		c->end = 0;
-		c->fmt->len = 0;
-		while (c->n < PCHUNK_EV && c->fmt->len < PCHUNK_TEXT) {
-			struct rtr_msg m;
-			struct pent *e;
-			int rc = rtr__stream_advance(ps->r, s);
-
-			if (rc <= 0) {
-				c->end = rc == 0 ? 1 : -1;
-				break;
-			}
-			e = &c->e[c->n++];
-			e->key_ns = s->key_ns;
-			e->key_type = (uint8_t)s->key_type;
-			e->item = (uint8_t)s->item;
-			e->ecid = s->item == IT_EVENT ? s->ec->id : 0;
-			rtr__fill_msg(s, &m);
-			e->off = (uint32_t)c->fmt->len;
-			if (m.kind == RTR_MSG_EVENT) {
-				e->ns = m.ns;
-				e->cycles = m.cycles;
-				e->has_clock = m.has_clock;
-				c->fmt->start_line = m.has_clock ? !ps->pn : true;
-				put_rest(c->fmt, &m);
-			} else {
-				put_discarded(c->fmt, &m);
-			}
-			e->len = (uint32_t)(c->fmt->len - e->off);
-		}
-		pthread_mutex_lock(&ps->lock);
-		c->next = NULL;
-		if (ps->full_tail)
-			ps->full_tail->next = c;
-		else
-			ps->full_head = c;
-		ps->full_tail = c;
-		pthread_cond_broadcast(&ps->cv);
-		pthread_mutex_unlock(&ps->lock);
-		if (c->end)
-			break;
+		return;
 	}
+	if (!m->has_clock)
+		return;
+	if (o->clock_cycles) {
+		if (h->last_cycles != UINT64_MAX)
+			h->delta_cycles = m->cycles - h->last_cycles;
+		h->last_cycles = m->cycles;
+		return;
+	}
+	hstep_wall(o, h, m->ns, m->ns_error, true);
+}
+
+/* Formats batch b with t and writes it in its turn. Lock not held. */
+static void par_format(struct par *p, struct rtr_text *t, struct pbatch *b)
+{
+	t->hs = b->hs;
+	t->seq = b->seq;
+	t->has_turn = false;
+	for (size_t i = 0; i < b->n && !t->werr; i++)
+		rtr_text_print(t, &b->m[i]);
+	flush_out(t); /* waits for the turn */
+	pthread_mutex_lock(&p->lock);
+	if (t->werr && !p->werr)
+		p->werr = t->werr;
+	p->written = b->seq + 1;
+	b->state = PB_FREE;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->lock);
+	t->has_turn = false;
+}
+
+/* The ready batch of lowest sequence number, or NULL. Lock held. */
+static struct pbatch *par_next_ready(struct par *p)
+{
+	struct pbatch *best = NULL;
+
+	for (int k = 0; k < PB_N; k++)
+		if (p->b[k].state == PB_READY && (!best || p->b[k].seq < best->seq))
+			best = &p->b[k];
+	return best;
+}
+
+static void *par_helper(void *arg)
+{
+	struct par *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	while (1) {
+		struct pbatch *b = par_next_ready(p);
+
+		if (!b) {
+			if (p->done)
+				break;
+			pthread_cond_wait(&p->cv, &p->lock);
+			continue;
+		}
+		b->state = PB_BUSY;
+		pthread_mutex_unlock(&p->lock);
+		par_format(p, p->helper, b);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
-/* Makes ps->cur point at an entry: 1, 0 at the end, -1 error. */
-static int phead(struct pstream *ps)
+/* Copies the values and strings of message b->m[b->n] into b (they
+ * point into the reader's buffers and mappings) and counts it in. The
+ * buffers only grow while the batch is empty, so pointers into them stay
+ * valid. Returns 0, 1 if it does not fit (batch full) or -1 (memory). */
+static int par_add(const struct rtr_reader *r, struct pbatch *b)
 {
-	while (!ps->cur || ps->cur->pos == ps->cur->n) {
-		if (ps->cur) {
-			int end = ps->cur->end;
+	struct rtr_msg *d = &b->m[b->n];
+	const struct rtr_value *src = d->values;
+	size_t n = d->n_values, nstr = b->nstr;
+	struct rtr_value *v;
 
-			if (end)
-				return end == 1 ? 0 : -1;
-			pthread_mutex_lock(&ps->lock);
-			ps->cur->next = ps->free_list;
-			ps->free_list = ps->cur;
-			ps->cur = NULL;
-			pthread_cond_broadcast(&ps->cv);
-			pthread_mutex_unlock(&ps->lock);
+	if (d->kind != RTR_MSG_EVENT || !n)
+		goto done;
+	if (b->nv + n > b->capv) {
+		if (b->n)
+			return 1;
+		if (rtr__grow((void **)&b->v, &b->capv, n, sizeof(*b->v)))
+			return -1;
+	}
+	v = b->v + b->nv;
+	memcpy(v, src, n * sizeof(*v));
+	if (d->class_index < r->nclasses && !r->classes[d->class_index]->text_vals)
+		goto count;
+	for (size_t k = 0; k < n; k++) {
+		if (v[k].kind != RTR_VAL_STRING || !v[k].len)
+			continue;
+		if (nstr + v[k].len > b->capstr) {
+			if (b->n)
+				return 1;
+			/* alone in the batch: grow, then copy its strings again */
+			if (rtr__grow((void **)&b->str, &b->capstr, nstr + v[k].len, 1))
+				return -1;
+			memcpy(v, src, n * sizeof(*v));
+			nstr = b->nstr;
+			k = (size_t)-1;
+			continue;
 		}
-		pthread_mutex_lock(&ps->lock);
-		while (!ps->full_head)
-			pthread_cond_wait(&ps->cv, &ps->lock);
-		ps->cur = ps->full_head;
-		ps->full_head = ps->cur->next;
-		if (!ps->full_head)
-			ps->full_tail = NULL;
-		pthread_mutex_unlock(&ps->lock);
+		memcpy(b->str + nstr, v[k].v.s, (size_t)v[k].len);
+		v[k].v.s = b->str + nstr;
+		nstr += (size_t)v[k].len;
 	}
-	return 1;
+	b->nstr = nstr;
+count:
+	d->values = v;
+	b->nv += n;
+done:
+	b->n++;
+	return 0;
 }
 
-static int pcmp(const struct pstream *a, const struct pstream *b)
-{
-	const struct pent *x = &a->cur->e[a->cur->pos], *y = &b->cur->e[b->cur->pos];
-	const struct rtr_stream_info *p = &a->s->info, *q = &b->s->info;
-	int c;
-
-	if (x->key_ns != y->key_ns)
-		return x->key_ns < y->key_ns ? -1 : 1;
-	if (p->uuid && !q->uuid)
-		return -1;
-	if (!p->uuid && q->uuid)
-		return 1;
-	if (p->uuid && (c = memcmp(p->uuid, q->uuid, 16)))
-		return c;
-	if ((c = strcmp(p->trace_name, q->trace_name)))
-		return c;
-	if (p->stream_class_id != q->stream_class_id)
-		return p->stream_class_id < q->stream_class_id ? -1 : 1;
-	if (p->stream_id != q->stream_id)
-		return p->stream_id < q->stream_id ? -1 : 1;
-	if (x->key_type != y->key_type)
-		return x->key_type < y->key_type ? -1 : 1;
-	if (x->item == IT_EVENT && y->item == IT_EVENT && x->ecid != y->ecid)
-		return x->ecid < y->ecid ? -1 : 1;
-	return p->index < q->index ? -1 : p->index > q->index;
-}
-
-static void pheap_down(struct pstream **h, size_t n, size_t i)
-{
-	struct pstream *x = h[i];
-
-	while (1) {
-		size_t c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && pcmp(h[c + 1], h[c]) < 0)
-			c++;
-		if (pcmp(x, h[c]) <= 0)
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = x;
-}
-
-static void pheap_up(struct pstream **h, size_t i)
-{
-	struct pstream *x = h[i];
-
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-
-		if (pcmp(h[p], x) <= 0)
-			break;
-		h[i] = h[p];
-		i = p;
-	}
-	h[i] = x;
-}
-
-static bool parallel_ok(struct rtr_reader *r)
+static bool par_wanted(const struct rtr_text *t, const struct rtr_reader *r)
 {
 	const char *env = getenv("RTR_PARALLEL");
-	uint64_t done, total;
 
-	/* opt-in: on this project's shared 2-core machines the extra thread
-	 * measured no faster (formatting in workers adds ~35% CPU) */
-	if (!env || strcmp(env, "1"))
+	if (t->fd < 0 || r->opt.all_values || r->opt.skip_values)
 		return false;
-	if (r->started || r->nst < 2 || r->nst > 16 || r->opt.all_values || r->opt.skip_values)
+	if (env && !strcmp(env, "0"))
 		return false;
-	for (size_t i = 0; i < r->nst; i++) {
-		struct rtr__stream *s = r->streams[i];
-
-		if (s->sc->clock >= 0) {
-			const struct rtr__clock *c = &s->tc->clocks[s->sc->clock];
-			int ovf;
-
-			if (c->freq != 1000000000u || rtr__clock_ns(c, 0, &ovf) < 0 || ovf)
-				return false;
-		}
-	}
-	rtr_reader_progress(r, &done, &total);
-	(void)total;
-	return true;
+	if (env && !strcmp(env, "1"))
+		return true; /* tests: any trace */
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2 && r->total_bytes >= PAR_MIN_BYTES;
 }
 
-static struct rtr_text *text_new(struct rtr_reader *r, int fd, FILE *err,
-				 const struct rtr_text_options *o);
-
-static int parallel_drain(struct rtr_text *t, struct rtr_reader *r,
-			  void (*progress)(struct rtr_reader *r, uint64_t n))
+/* Prints every message of r with a helper thread. Returns 1 when not
+ * used (print sequentially), else as rtr_text_drain(). */
+static int par_drain(struct rtr_text *t, struct rtr_reader *r,
+		     void (*progress)(struct rtr_reader *r, uint64_t n))
 {
-	size_t n = r->nst, nh = 0;
-	struct pstream *ps = calloc(n, sizeof(*ps));
-	struct pstream **heap = calloc(n, sizeof(*heap));
-	uint64_t count = 0;
-	int rc = 0;
+	struct par *p;
+	struct hstate hs;
+	struct rtr_msg held;
+	bool carry = false;
+	pthread_t th;
+	uint64_t seq = 0, count = 0;
+	int rc = 1, ret;
 
-	if (!ps || !heap) {
-		free(ps);
-		free(heap);
-		return 1; /* not started: caller goes sequential */
+	if (!par_wanted(t, r))
+		return 1;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return 1;
+	for (int k = 0; k < PB_N; k++) {
+		struct pbatch *b = &p->b[k];
+
+		b->m = malloc(PB_EVENTS * sizeof(*b->m));
+		b->capv = PB_BYTES / sizeof(*b->v);
+		b->v = malloc(b->capv * sizeof(*b->v));
+		b->capstr = PB_BYTES / 4;
+		b->str = malloc(b->capstr);
+		if (!b->m || !b->v || !b->str)
+			goto nothread;
 	}
-	rtr__reader_start(r);
-	for (size_t i = 0; i < n; i++) {
-		struct pstream *p = &ps[i];
-
-		p->r = r;
-		p->s = r->streams[i];
-		p->s->err = &p->err; /* each worker reports its own error */
-		p->pn = t->o.names & RTR_TEXT_NAME_HEADER;
-		pthread_mutex_init(&p->lock, NULL);
-		pthread_cond_init(&p->cv, NULL);
-		for (int k = 0; k < PCHUNKS; k++) {
-			struct pchunk *c = &p->chunks[k];
-
-			c->fmt = text_new(r, -1, t->err, &t->o);
-			c->e = malloc(PCHUNK_EV * sizeof(*c->e));
-			if (!c->fmt || !c->e) {
-				rc = -1;
-				rtr__seterr(&r->err, "out of memory");
-				break;
-			}
-			c->next = p->free_list;
-			p->free_list = c;
-		}
-		if (!rc && pthread_create(&p->th, NULL, pworker, p) == 0)
-			p->started = true;
-		else if (!rc) {
-			rc = -1;
-			rtr__seterr(&r->err, "cannot start a thread");
-		}
-	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		int h = phead(&ps[i]);
-
-		if (h < 0) {
-			rtr__seterr(&r->err, "%s", ps[i].err.msg);
-			rc = -1;
-		} else if (h) {
-			heap[nh++] = &ps[i];
-			pheap_up(heap, nh - 1);
-		}
-	}
-	while (!rc && nh) {
-		struct pstream *p = heap[0];
-		struct pchunk *c = p->cur;
-		const struct pent *e = &c->e[c->pos];
-		int h;
-
-		if (e->item == IT_EVENT) {
-			struct rtr_msg m;
-
-			m.has_clock = e->has_clock;
-			m.ns = e->ns;
-			m.ns_error = 0;
-			m.cycles = e->cycles;
-			put_head(t, &m);
-			put(t, c->fmt->buf + e->off, e->len);
-		} else {
-			flush_out(t);
-			fwrite(c->fmt->buf + e->off, 1, e->len, t->err);
-			fflush(t->err);
-		}
-		if (t->werr) {
-			rc = -2;
-			break;
-		}
-		c->pos++;
-		h = phead(p);
-		if (h < 0) {
-			rtr__seterr(&r->err, "%s", p->err.msg);
-			rc = -1;
-			break;
-		}
-		if (h) {
-			pheap_down(heap, nh, 0);
-		} else {
-			heap[0] = heap[--nh];
-			if (nh)
-				pheap_down(heap, nh, 0);
-		}
-		if (progress && !(++count & 0xffff))
-			progress(r, count);
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct pstream *p = &ps[i];
-
-		if (p->started) {
-			pthread_mutex_lock(&p->lock);
-			p->stop = true;
-			pthread_cond_broadcast(&p->cv);
-			pthread_mutex_unlock(&p->lock);
-			pthread_join(p->th, NULL);
-		}
-		for (int k = 0; k < PCHUNKS; k++) {
-			rtr_text_destroy(p->chunks[k].fmt);
-			free(p->chunks[k].e);
-		}
+	p->helper = text_new(r, t->fd, t->err, &t->o);
+	if (!p->helper)
+		goto nothread;
+	flush_out(t); /* what was printed before, in order */
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	p->helper->par = p;
+	if (pthread_create(&th, NULL, par_helper, p)) {
 		pthread_mutex_destroy(&p->lock);
 		pthread_cond_destroy(&p->cv);
-		p->s->err = &r->err;
+		goto nothread;
 	}
-	free(ps);
-	free(heap);
-	if (rc == -2)
-		errno = t->werr;
-	return rc;
+	t->par = p;
+	hs = t->hs;
+	while (rc == 1 || carry) {
+		struct pbatch *b = NULL;
+
+		/* a free batch to fill; format ready ones while none is */
+		pthread_mutex_lock(&p->lock);
+		while (!p->werr) {
+			struct pbatch *rb;
+
+			for (int k = 0; k < PB_N && !b; k++)
+				if (p->b[k].state == PB_FREE)
+					b = &p->b[k];
+			if (b)
+				break;
+			rb = par_next_ready(p);
+			if (rb) {
+				rb->state = PB_BUSY;
+				pthread_mutex_unlock(&p->lock);
+				par_format(p, t, rb);
+				pthread_mutex_lock(&p->lock);
+			} else {
+				pthread_cond_wait(&p->cv, &p->lock);
+			}
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (!b)
+			break; /* write error */
+		b->n = b->nv = b->nstr = 0;
+		b->hs = hs;
+		if (carry) { /* the message that did not fit in the last batch */
+			b->m[0] = held;
+			carry = false;
+			goto add;
+		}
+		while (b->n < PB_EVENTS) {
+			int a;
+
+			rc = rtr_reader_next(r, &b->m[b->n]);
+			if (rc != 1)
+				break;
+		add:
+			a = par_add(r, b);
+			if (a > 0) {
+				held = b->m[b->n];
+				carry = true;
+				break;
+			}
+			if (a < 0) {
+				rtr__seterr(&r->err, "out of memory");
+				rc = -1;
+				break;
+			}
+			hstep(&t->o, &hs, &b->m[b->n - 1]);
+			if (progress && !(++count & 0xffff))
+				progress(r, count);
+		}
+		if (!b->n)
+			continue;
+		pthread_mutex_lock(&p->lock);
+		b->seq = seq++;
+		b->state = PB_READY;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->lock);
+	}
+	/* the rest: format what is left, wait for the helper */
+	pthread_mutex_lock(&p->lock);
+	p->done = true;
+	pthread_cond_broadcast(&p->cv);
+	while (p->written < seq && !p->werr) {
+		struct pbatch *rb = par_next_ready(p);
+
+		if (rb) {
+			rb->state = PB_BUSY;
+			pthread_mutex_unlock(&p->lock);
+			par_format(p, t, rb);
+			pthread_mutex_lock(&p->lock);
+		} else {
+			pthread_cond_wait(&p->cv, &p->lock);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(th, NULL);
+	ret = p->werr ? -2 : rc < 0 ? -1 : 0;
+	if (p->werr) {
+		t->werr = p->werr;
+		errno = p->werr;
+	}
+	t->par = NULL;
+	t->has_turn = false;
+	t->hs = hs;
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cv);
+	goto out;
+nothread:
+	ret = 1;
+out:
+	if (p->helper)
+		p->helper->par = NULL;
+	rtr_text_destroy(p->helper);
+	for (int k = 0; k < PB_N; k++) {
+		free(p->b[k].m);
+		free(p->b[k].v);
+		free(p->b[k].str);
+	}
+	free(p);
+	return ret;
 }

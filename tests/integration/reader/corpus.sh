@@ -33,10 +33,10 @@ report() { # status case detail
 	else fail=$((fail + 1)); printf 'FAIL %-62s %s\n' "$2" "$3"; fi
 }
 
-# address space limit (1 GiB); none for AddressSanitizer builds, whose
+# address space limit (1 GiB); none for Address/ThreadSanitizer builds, whose
 # shadow memory needs terabytes of address space
 VLIMIT=1048576
-grep -q __asan_init "$BIN" && VLIMIT=unlimited
+grep -q -e __asan_init -e __tsan_init "$BIN" && VLIMIT=unlimited
 
 # run OPTIONS... : runs the reader on ./trace under a timeout and a memory
 # limit; sets RC, output in $TMP/out, $TMP/err

@@ -13,9 +13,9 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 export TZ=UTC LC_ALL=C
 BT2=$(command -v babeltrace2 || true)
-# no address space limit for AddressSanitizer builds (shadow memory)
+# no address space limit for Address/ThreadSanitizer builds (shadow memory)
 VLIMIT=2097152
-grep -q __asan_init "$BIN" && VLIMIT=unlimited
+grep -q -e __asan_init -e __tsan_init "$BIN" && VLIMIT=unlimited
 pass=0 fail=0
 ok() { pass=$((pass + 1)); printf 'PASS %-60s %s\n' "$1" "$2"; }
 bad() { fail=$((fail + 1)); printf 'FAIL %-60s %s\n' "$1" "$2"; }
