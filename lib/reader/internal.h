@@ -167,12 +167,18 @@ struct rtr__hopt {
 	uint32_t bits; /* header size with this option */
 	bool has_id, has_ts;
 	struct rtr__leaf id, ts;
+	uint64_t id_mask, ts_mask; /* (1 << size) - 1 */
 };
 
 struct rtr__hdr {
 	uint32_t align, max_bits;
 	struct rtr__leaf tag; /* at offset 0 */
+	uint64_t tag_mask;
 	bool tag_is_id;
+	/* tag, ids and timestamps little endian, each within one 64-bit
+	 * load, a direct option table, and every option gives the event id:
+	 * the stats loop decodes such headers inline */
+	bool simple;
 	const struct rtr__op *var;
 	const struct rtr__hopt *opt; /* per var->opts entry */
 };

@@ -539,6 +539,8 @@ static const struct rtr__hdr *build_hdr(struct rtr__trace_class *tc, size_t *bud
 		f.align = root->align;
 		leaf_from(&h->tag, &f, tag, RTR_SCOPE_EVENT_HEADER);
 		h->tag.save = tag->save;
+		h->tag_mask = ~(uint64_t)0 >> (64 - tag->size);
+		h->simple = h->tag.bo == RTR__BO_LE && !h->tag.wide && var->direct;
 	}
 	for (uint32_t k = 0; k < var->n_opts; k++) {
 		uint32_t oi = var->opts[k].op;
@@ -569,12 +571,18 @@ static const struct rtr__hdr *build_hdr(struct rtr__trace_class *tc, size_t *bud
 			}
 		}
 		o->bits = (uint32_t)f.off;
+		o->id_mask = ~(uint64_t)0 >> (64 - (o->has_id ? o->id.size : 64));
+		o->ts_mask = ~(uint64_t)0 >> (64 - (o->has_ts ? o->ts.size : 64));
 		free(f.slow.v);
 		free(f.rec.v);
 		if (!ok)
 			return NULL;
 		if (o->bits > h->max_bits)
 			h->max_bits = o->bits;
+		if ((o->has_id && (o->id.bo != RTR__BO_LE || o->id.wide)) ||
+		    (o->has_ts && (o->ts.bo != RTR__BO_LE || o->ts.wide)) ||
+		    (!o->has_id && !h->tag_is_id))
+			h->simple = false;
 	}
 	return h;
 }

@@ -12,7 +12,8 @@
 
 #include "stream.h"
 
-#define WINDOW	     (16u << 20)
+#define WINDOW	     (16u << 20)  /* readable from a packet start (or to the end) */
+#define MAP_LEN	     (2 * WINDOW) /* mapped at a time: a new mapping every WINDOW */
 #define RELEASE_STEP (4u << 20)
 
 static size_t page_size(void)
@@ -59,13 +60,13 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 		return 0;
 	}
 	if (s->map && off >= s->map_off &&
-	    off + (want == WINDOW ? 1 : want) <= s->map_off + s->map_len &&
-	    (off + want <= s->map_off + s->map_len || s->map_off + s->map_len == f->size)) {
+	    (off + want <= s->map_off + s->map_len ||
+	     (s->map_off + s->map_len == f->size && off <= f->size))) {
 		goto ok;
 	}
 	unmap(s);
 	start = off & ~(uint64_t)(page_size() - 1);
-	len = off - start + want;
+	len = off - start + (want > MAP_LEN ? want : MAP_LEN);
 	if (start + len > f->size)
 		len = f->size - start;
 	if (len == 0)
@@ -1320,6 +1321,45 @@ static inline __attribute__((always_inline)) int run_prog(struct rtr__stream *s,
 	return 0;
 }
 
+/* little-endian field at bit at: one 64-bit load */
+static inline __attribute__((always_inline)) uint64_t ld_le(const uint8_t *pkt, uint64_t at,
+							    uint64_t mask)
+{
+	uint64_t w;
+
+	memcpy(&w, pkt + (at >> 3), 8);
+	return (w >> (at & 7)) & mask;
+}
+
+/* A simple header (rtr__hdr.simple) at f->pos: 0, or 1 to use the
+ * header's program instead. */
+static inline __attribute__((always_inline)) int hdr_simple(struct fst *f, const struct rtr__hdr *h)
+{
+	uint64_t pos = (f->pos + h->align - 1) & ~(uint64_t)(h->align - 1), tag;
+	const struct rtr__hopt *o;
+	const uint8_t *direct = h->var->direct;
+
+	if (rtr_unlikely(pos + h->max_bits > f->lim))
+		return 1;
+	tag = ld_le(f->pkt, pos, h->tag_mask);
+	if (rtr_unlikely(tag > 255 || !direct[tag]))
+		return 1;
+	o = &h->opt[direct[tag] - 1];
+	f->slots[h->tag.save] = tag;
+	f->id = o->has_id ? ld_le(f->pkt, pos + o->id.off, o->id_mask) : tag;
+	f->have_id = true;
+	if (o->has_ts) {
+		uint64_t ts = ld_le(f->pkt, pos + o->ts.off, o->ts_mask);
+
+		/* clock_update(); a 64-bit mask adds 0 */
+		if (ts < (f->clk & o->ts_mask))
+			f->clk += o->ts_mask + 1;
+		f->clk = (f->clk & ~o->ts_mask) | ts;
+	}
+	f->pos = pos + o->bits;
+	return 0;
+}
+
 /* Tagged event header through its option table: 0, or 1 to use the
  * header's program instead. */
 static inline __attribute__((always_inline)) int run_hdr(struct fst *f, const struct rtr__hdr *h)
@@ -1328,6 +1368,8 @@ static inline __attribute__((always_inline)) int run_hdr(struct fst *f, const st
 	const struct rtr__hopt *o;
 	uint64_t pos = f->pos, tag;
 
+	if (rtr_likely(h->simple))
+		return hdr_simple(f, h);
 	if (h->align > 1)
 		pos = (pos + h->align - 1) & ~(uint64_t)(h->align - 1);
 	if (rtr_unlikely(pos + h->max_bits > f->lim))
@@ -1398,8 +1440,6 @@ fast_one(struct rtr__stream *s, struct fst *f, bool keep, uint64_t *ev_clock)
 
 	f->have_id = false;
 	f->id = 0;
-	/* a few events ahead: the hardware prefetcher stops at page ends */
-	__builtin_prefetch(f->pkt + (start >> 3) + 512);
 	s->budget = (f->end - start) + 65536;
 	if (keep)
 		s->nvals = s->npvals;
@@ -1455,40 +1495,95 @@ static inline __attribute__((always_inline)) int fast_event(struct rtr__stream *
 	return 0;
 }
 
+struct tally {
+	uint64_t n, lo, hi, *per;
+};
+
+static inline __attribute__((always_inline)) void
+tally(struct tally *c, const struct rtr__event_class *e, uint64_t t)
+{
+	c->n++;
+	if (c->per)
+		c->per[e->gindex]++;
+	c->lo = t < c->lo ? t : c->lo;
+	c->hi = t > c->hi ? t : c->hi;
+}
+
+/* Counts events from f->pos whose header is simple (rtr__hdr.simple);
+ * stops at the end of the packet or before an event it does not handle
+ * (f->pos and f->clk then at its start). */
+static inline __attribute__((always_inline)) void count_simple(struct rtr__stream *s, struct fst *f,
+							       struct tally *c)
+{
+	const struct rtr__stream_class *sc = s->sc;
+	const struct rtr__hdr *h = sc->hdr;
+	struct rtr__event_class *const *byid = sc->ec_by_id;
+	uint64_t nbyid = sc->ec_by_id_len, end = f->end;
+
+	while (f->pos < end) {
+		uint64_t pos = f->pos, clk0 = f->clk, t;
+		const struct rtr__event_class *e;
+
+		if (rtr_unlikely(hdr_simple(f, h)))
+			break;
+		t = f->clk; /* the event's time */
+		if (rtr_unlikely(f->id >= nbyid || !(e = byid[f->id]) || !e->fast.ok))
+			goto undo;
+		if (rtr_likely(e->fast.skip)) {
+			uint64_t a = e->fast.skip_align - 1, p = (f->pos + a) & ~a;
+
+			if (rtr_unlikely(p + e->fast.skip_bits > end))
+				goto undo;
+			f->pos = p + e->fast.skip_bits;
+		} else {
+			s->budget = (end - pos) + 65536;
+			if (run_prog(s, f, &e->fast, false) || rtr_unlikely(f->pos == pos))
+				goto undo;
+		}
+		tally(c, e, t);
+		continue;
+	undo:
+		f->pos = pos;
+		f->clk = clk0;
+		break;
+	}
+}
+
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 {
-	uint64_t n = 0, lo = c->cmin, hi = c->cmax, *per = c->per_class;
-	const struct rtr__event_class *ec = NULL;
+	struct tally t = {0, c->cmin, c->cmax, c->per_class};
+	const struct rtr__hdr *h = s->sc ? s->sc->hdr : NULL;
+	bool simple = h && h->simple && !s->sc->fast_context.n;
 	struct fst f;
 
 	if (!s->fast || !s->no_emit || !s->in_packet || s->ipend < s->npend)
 		return;
 	fst_init(&f, s);
 	while (f.pos < f.end) {
-		uint64_t pos = f.pos, clk = f.clk, t = 0;
-		const struct rtr__event_class *e = fast_one(s, &f, false, &t);
+		uint64_t pos, clk, ev_clock = 0;
+		const struct rtr__event_class *e;
 
+		if (simple) {
+			count_simple(s, &f, &t);
+			if (f.pos >= f.end)
+				break;
+		}
+		/* one event the general way */
+		pos = f.pos;
+		clk = f.clk;
+		e = fast_one(s, &f, false, &ev_clock);
 		if (rtr_unlikely(!e)) {
 			f.pos = pos;
 			f.clk = clk;
 			break;
 		}
-		ec = e;
-		n++;
-		if (per)
-			per[e->gindex]++;
-		lo = t < lo ? t : lo;
-		hi = t > hi ? t : hi;
-	}
-	if (n) {
-		s->ec = (struct rtr__event_class *)ec;
-		s->item = IT_EVENT;
+		tally(&t, e, ev_clock);
 	}
 	s->pos = f.pos;
 	s->clock = f.clk;
-	c->events += n;
-	c->cmin = lo;
-	c->cmax = hi;
+	c->events += t.n;
+	c->cmin = t.lo;
+	c->cmax = t.hi;
 }
 
 /* Decodes one event at s->pos. */
