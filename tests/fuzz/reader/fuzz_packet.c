@@ -1,10 +1,11 @@
 /* libFuzzer harness: packet and event decoding, merge and the babeltrace2
- * text printer. Input: u32 (LE) metadata length, metadata, stream bytes.
- * See docs/design/reader.md. */
+ * text printer (sequential or parallel), and the stats scan. Input: u32
+ * (LE) metadata length, metadata, stream bytes. See docs/design/reader.md. */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (devnull < 0) {
 		devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		errnull = fopen("/dev/null", "w");
+		setenv("RTR_PARALLEL", "1", 1); /* rtr_text_drain() below */
 	}
 	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, err, sizeof(err)))
 		return 0;
@@ -44,10 +46,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.fields = 0xff;
 	o.clock_gmt = true;
 	t = rtr_text_create(r, devnull, errnull ? errnull : stderr, &o);
-	/* bounded: at most 100000 messages per input */
-	while (t && n++ < 100000 && rtr_reader_next(r, &m) == 1)
-		rtr_text_print(t, &m);
+	if (t && (size & 1)) {
+		/* the parallel printer (helper thread, batches) */
+		rtr_text_drain(t, r, NULL);
+	} else {
+		/* bounded: at most 100000 messages per input */
+		while (t && n++ < 100000 && rtr_reader_next(r, &m) == 1)
+			rtr_text_print(t, &m);
+	}
 	rtr_text_destroy(t);
 	rtr_reader_close(r);
+	/* the stats scan: decoding without values, whole packets at once */
+	{
+		struct rtr_reader_options so;
+
+		memset(&so, 0, sizeof(so));
+		so.skip_values = true;
+		if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, &so, &r, err,
+					 sizeof(err)))
+			return 0;
+		for (size_t i = 0; i < rtr_reader_stream_count(r); i++) {
+			struct rtr_stream_stats st;
+			uint64_t cls[64];
+
+			memset(&st, 0, sizeof(st));
+			if (rtr_reader_class_count(r) <= 64)
+				st.class_events = cls;
+			memset(cls, 0, sizeof(cls));
+			rtr_reader_scan_stream(r, i, &st, err, sizeof(err));
+		}
+		rtr_reader_close(r);
+	}
 	return 0;
 }
