@@ -124,7 +124,8 @@ struct rtr__leaf {
 	uint8_t size; /* int/float bits */
 	uint8_t bo;   /* RTR__BO_LE or RTR__BO_BE */
 	uint8_t sign;
-	uint8_t wide; /* may straddle more than 8 bytes: read bit by bit */
+	uint8_t wide;  /* may straddle more than 8 bytes: read bit by bit */
+	uint64_t mask; /* numbers: (1 << size) - 1 */
 	uint8_t scope;
 	uint8_t role;
 	int32_t save;  /* slot, -1 */

@@ -105,6 +105,7 @@ static void leaf_from(struct rtr__leaf *l, const struct fx *f, const struct rtr_
 	else
 		shift = 7;
 	l->wide = shift + op->size > 64;
+	l->mask = op->size ? ~(uint64_t)0 >> (64 - op->size) : 0;
 }
 
 static void add_rec(struct fx *f, size_t *budget, const struct rtr__op *op, uint8_t kind,

@@ -923,7 +923,8 @@ static void reader_start(struct rtr_reader *r)
 }
 
 /* Next item of stream s within the filters: 1, 0 at the end, -1 error. */
-static int stream_advance(struct rtr_reader *r, struct rtr__stream *s)
+static inline __attribute__((always_inline)) int stream_advance(struct rtr_reader *r,
+								struct rtr__stream *s)
 {
 	while (1) {
 		int rc = rtr__stream_next(s);
@@ -1016,7 +1017,9 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		if (rc) {
 			/* the stream just read is next unless the heap's top
 			 * comes first: then they swap places */
-			if (r->nheap && scmp(r->heap[0], s) < 0) {
+			if (r->nheap &&
+			    (r->heap[0]->key_ns < s->key_ns ||
+			     (r->heap[0]->key_ns == s->key_ns && scmp(r->heap[0], s) < 0))) {
 				struct rtr__stream *top = r->heap[0];
 
 				r->heap[0] = s;

@@ -1060,6 +1060,10 @@ static int next_packet(struct rtr__stream *s)
 			continue;
 		}
 		s->in_packet = true;
+		/* whole-word loads need 8 readable bytes past the last one read */
+		s->lim = s->avail_bits >= 64 ? s->avail_bits - 64 : 0;
+		if (s->lim > s->end)
+			s->lim = s->end;
 		s->fast = !s->all && s->sc->fast_header.ok && s->sc->fast_context.ok;
 		s->pkt_gen++;
 		/* the packet context values stay at the front of vals */
@@ -1096,7 +1100,7 @@ static inline __attribute__((always_inline)) uint64_t leaf_load(const uint8_t *p
 		return rd_bits(pkt, at, l->size, l->bo);
 	memcpy(&w, pkt + (at >> 3), 8);
 	if (l->bo == RTR__BO_LE)
-		return (w >> o) & (~(uint64_t)0 >> (64 - l->size));
+		return (w >> o) & l->mask;
 	return (__builtin_bswap64(w) << o) >> (64 - l->size);
 }
 
@@ -1232,8 +1236,26 @@ static int run_array(struct rtr__stream *s, struct fst *f, const struct rtr__seg
 	v->kind = RTR_VAL_ARRAY_BEGIN;
 	v->scope = g->scope;
 	v++;
-	for (uint64_t k = 0; k < cnt; k++, pos += g->bits, v += e->nrec)
-		put_recs(f, e, v, pos);
+	if (e->nrec == 1 && e->nval == 1 && e->rec[0].kind != RTR_VAL_FLOAT &&
+	    e->rec[0].kind != RTR_VAL_STRING && !e->val[0].wide && e->val[0].bo == RTR__BO_LE) {
+		/* array of little-endian integers: one record each */
+		const struct rtr__leaf *l = &e->val[0];
+		struct rtr_value r0 = e->rec[0];
+
+		for (uint64_t k = 0; k < cnt; k++, pos += g->bits) {
+			uint64_t w;
+
+			memcpy(&w, f->pkt + ((pos + l->off) >> 3), 8);
+			r0.v.u = (w >> ((pos + l->off) & 7)) & l->mask;
+			if (l->sign)
+				r0.v.u = sext(r0.v.u, l->size);
+			v[k] = r0;
+		}
+		v += cnt;
+	} else {
+		for (uint64_t k = 0; k < cnt; k++, pos += g->bits, v += e->nrec)
+			put_recs(f, e, v, pos);
+	}
 	v->cls = op;
 	v->v.u = 0;
 	v->len = 0;
@@ -1420,10 +1442,7 @@ static inline __attribute__((always_inline)) void fst_init(struct fst *f,
 	f->pkt = s->pkt;
 	f->pos = s->pos;
 	f->end = s->end;
-	/* whole-word loads need 8 readable bytes past the last one read */
-	f->lim = s->avail_bits >= 64 ? s->avail_bits - 64 : 0;
-	if (f->lim > s->end)
-		f->lim = s->end;
+	f->lim = s->lim;
 	f->clk = s->clock;
 	f->slots = s->slots;
 }

@@ -58,6 +58,7 @@ struct rtr__stream {
 	uint64_t avail_bits; /* bytes mapped from pkt, in bits */
 	uint64_t pos;	     /* decode position, bits from packet start */
 	uint64_t end;	     /* decode limit (bits) */
+	uint64_t lim;	     /* fast programs: fixed segments end before (prog.c) */
 	bool in_packet;
 	bool eof;
 

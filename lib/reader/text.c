@@ -1,6 +1,7 @@
 /* babeltrace2 2.0.4 text format (sink.text.pretty), byte for byte, with
  * hand-written number formatting and a large output buffer.
  * See docs/design/reader.md and shared/docs/research/ctf.md §9. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "stream.h"
 
@@ -2024,7 +2026,16 @@ static bool par_wanted(const struct rtr_text *t, const struct rtr_reader *r)
 		return false;
 	if (env && !strcmp(env, "1"))
 		return true; /* tests: any trace */
-	return sysconf(_SC_NPROCESSORS_ONLN) >= 2 && r->total_bytes >= PAR_MIN_BYTES;
+	if (r->total_bytes < PAR_MIN_BYTES)
+		return false;
+	/* CPUs this process may run on (taskset, cgroup cpusets) */
+	{
+		cpu_set_t cs;
+
+		if (!sched_getaffinity(0, sizeof(cs), &cs))
+			return CPU_COUNT(&cs) >= 2;
+	}
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
 }
 
 /* Prints every message of r with a helper thread. Returns 1 when not
