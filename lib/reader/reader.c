@@ -1010,10 +1010,10 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 	} else if (r->last) {
 		int rc = stream_advance(r, r->last);
 
-		s = r->last;
-		r->last = NULL;
 		if (rc < 0)
 			return -1;
+		s = r->last;
+		r->last = NULL;
 		if (rc) {
 			/* the stream just read is next unless the heap's top
 			 * comes first: then they swap places */

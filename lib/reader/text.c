@@ -1841,6 +1841,8 @@ int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 
 #define PB_EVENTS     4096	 /* messages per batch */
 #define PB_BYTES      (2u << 20) /* value and string bytes per batch */
+#define PB_VALS	      (PB_BYTES / sizeof(struct rtr_value))
+#define PB_STRS	      (PB_BYTES / 4)
 #define PB_N	      6		 /* batches in flight */
 #define PAR_MIN_BYTES (8u << 20) /* smaller traces print sequentially */
 
@@ -1932,6 +1934,23 @@ static void par_format(struct par *p, struct rtr_text *t, struct pbatch *b)
 	t->has_turn = false;
 }
 
+/* Gives b its default buffers (again, after a big message). Returns 0 or
+ * -1. */
+static int pb_shrink(struct pbatch *b)
+{
+	if (!b->v || b->capv > PB_VALS) {
+		free(b->v);
+		b->capv = PB_VALS;
+		b->v = malloc(b->capv * sizeof(*b->v));
+	}
+	if (!b->str || b->capstr > PB_STRS) {
+		free(b->str);
+		b->capstr = PB_STRS;
+		b->str = malloc(b->capstr);
+	}
+	return b->v && b->str ? 0 : -1;
+}
+
 /* The ready batch of lowest sequence number, or NULL. Lock held. */
 static struct pbatch *par_next_ready(struct par *p)
 {
@@ -1968,9 +1987,10 @@ static void *par_helper(void *arg)
 
 /* Copies the values and strings of message b->m[b->n] into b (they
  * point into the reader's buffers and mappings) and counts it in. The
- * buffers only grow while the batch is empty, so pointers into them stay
- * valid. Returns 0, 1 if it does not fit (batch full) or -1 (memory). */
-static int par_add(const struct rtr_reader *r, struct pbatch *b)
+ * buffers only grow while the batch is empty (and may_grow), so pointers
+ * into them stay valid. Returns 0, 1 if it does not fit (batch full), 2
+ * if it alone needs bigger buffers than may_grow allows, -1 (memory). */
+static int par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
 {
 	struct rtr_msg *d = &b->m[b->n];
 	const struct rtr_value *src = d->values;
@@ -1982,6 +2002,8 @@ static int par_add(const struct rtr_reader *r, struct pbatch *b)
 	if (b->nv + n > b->capv) {
 		if (b->n)
 			return 1;
+		if (!may_grow)
+			return 2;
 		if (rtr__grow((void **)&b->v, &b->capv, n, sizeof(*b->v)))
 			return -1;
 	}
@@ -1995,6 +2017,8 @@ static int par_add(const struct rtr_reader *r, struct pbatch *b)
 		if (nstr + v[k].len > b->capstr) {
 			if (b->n)
 				return 1;
+			if (!may_grow)
+				return 2;
 			/* alone in the batch: grow, then copy its strings again */
 			if (rtr__grow((void **)&b->str, &b->capstr, nstr + v[k].len, 1))
 				return -1;
@@ -2014,6 +2038,26 @@ count:
 done:
 	b->n++;
 	return 0;
+}
+
+/* Waits until the first upto batches are written, formatting ready
+ * ones meanwhile. Lock not held. */
+static void par_wait_written(struct par *p, struct rtr_text *t, uint64_t upto)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->written < upto && !p->werr) {
+		struct pbatch *rb = par_next_ready(p);
+
+		if (rb) {
+			rb->state = PB_BUSY;
+			pthread_mutex_unlock(&p->lock);
+			par_format(p, t, rb);
+			pthread_mutex_lock(&p->lock);
+		} else {
+			pthread_cond_wait(&p->cv, &p->lock);
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 static bool par_wanted(const struct rtr_text *t, const struct rtr_reader *r)
@@ -2060,11 +2104,7 @@ static int par_drain(struct rtr_text *t, struct rtr_reader *r,
 		struct pbatch *b = &p->b[k];
 
 		b->m = malloc(PB_EVENTS * sizeof(*b->m));
-		b->capv = PB_BYTES / sizeof(*b->v);
-		b->v = malloc(b->capv * sizeof(*b->v));
-		b->capstr = PB_BYTES / 4;
-		b->str = malloc(b->capstr);
-		if (!b->m || !b->v || !b->str)
+		if (!b->m || pb_shrink(b))
 			goto nothread;
 	}
 	p->helper = text_new(r, t->fd, t->err, &t->o);
@@ -2107,6 +2147,11 @@ static int par_drain(struct rtr_text *t, struct rtr_reader *r,
 		pthread_mutex_unlock(&p->lock);
 		if (!b)
 			break; /* write error */
+		if (pb_shrink(b)) {
+			rtr__seterr(&r->err, "out of memory");
+			rc = -1;
+			break;
+		}
 		b->n = b->nv = b->nstr = 0;
 		b->hs = hs;
 		if (carry) { /* the message that did not fit in the last batch */
@@ -2121,7 +2166,16 @@ static int par_drain(struct rtr_text *t, struct rtr_reader *r,
 			if (rc != 1)
 				break;
 		add:
-			a = par_add(r, b);
+			a = par_add(r, b, false);
+			if (a == 2) {
+				/* one big message: alone in memory with its
+				 * copy, after the batches before it */
+				par_wait_written(p, t, seq);
+				for (int k = 0; k < PB_N; k++)
+					if (&p->b[k] != b && p->b[k].state == PB_FREE)
+						pb_shrink(&p->b[k]);
+				a = par_add(r, b, true);
+			}
 			if (a > 0) {
 				held = b->m[b->n];
 				carry = true;
@@ -2148,19 +2202,8 @@ static int par_drain(struct rtr_text *t, struct rtr_reader *r,
 	pthread_mutex_lock(&p->lock);
 	p->done = true;
 	pthread_cond_broadcast(&p->cv);
-	while (p->written < seq && !p->werr) {
-		struct pbatch *rb = par_next_ready(p);
-
-		if (rb) {
-			rb->state = PB_BUSY;
-			pthread_mutex_unlock(&p->lock);
-			par_format(p, t, rb);
-			pthread_mutex_lock(&p->lock);
-		} else {
-			pthread_cond_wait(&p->cv, &p->lock);
-		}
-	}
 	pthread_mutex_unlock(&p->lock);
+	par_wait_written(p, t, seq);
 	pthread_join(th, NULL);
 	ret = p->werr ? -2 : rc < 0 ? -1 : 0;
 	if (p->werr) {

@@ -34,6 +34,32 @@ cp -r "$TMP/t" "$TMP/e"
 b=$(od -An -tu1 -j $((2 * P + 84)) -N1 "$TMP/e/chan_1" | tr -d ' ')
 poke "$TMP/e/chan_1" $((2 * P + 84)) "$(printf '%02x' $(((b & 0xe0) | 7)))"
 
+# messages bigger than a batch's buffers (120000 array elements, 700 KB
+# strings), alone and several in a row, between small ones
+mkdir "$TMP/big"
+cat >"$TMP/big/metadata" <<'EOM'
+/* CTF 1.8 */
+trace { major = 1; minor = 8; byte_order = le; };
+clock { name = c; freq = 1000000000; };
+typealias integer { size = 64; align = 8; signed = false; map = clock.c.value; } := ts_t;
+typealias integer { size = 32; align = 8; signed = false; } := u32;
+stream { event.header := struct { integer { size = 8; align = 8; signed = false; } id; ts_t timestamp; }; };
+event { name = small; id = 0; fields := struct { u32 x; }; };
+event { name = big; id = 1; fields := struct {
+	u32 n; integer { size = 8; align = 8; signed = false; base = 16; } a[n]; string s; }; };
+EOM
+perl -e 'my $t = 1000;
+	for my $i (0 .. 19999) {
+		$t += 10;
+		if ($i % 3000 == 7 || ($i >= 10000 && $i < 10004)) {
+			my $n = 120000;
+			print pack("C Q< V", 1, $t, $n), pack("C*", map { $_ & 255 } 1 .. $n),
+			    "x" x 700000, "\0";
+		} else {
+			print pack("C Q< V", 0, $t, $i);
+		}
+	}' >"$TMP/big/stream"
+
 # same TRACE OPTIONS... : both printers, stdout and stderr interleaved
 same() {
 	local tr=$1 name
@@ -67,6 +93,7 @@ grep -q '^WARNING: Tracer discarded 2 packets' "$TMP/par" && ok "lost packets re
 same "$TMP/e"
 grep -q 'error:.*no event class with id 7' "$TMP/par" && ok "broken event reported" ||
 	bad "broken event not reported"
+same "$TMP/big"
 
 echo "parallel: $pass passed, $fail failed"
 [ $fail -eq 0 ]
