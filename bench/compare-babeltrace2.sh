@@ -6,13 +6,16 @@
 # ratios). The trace (LTTng layout: compact headers, two per-CPU streams,
 # mixed events) is generated once into bench/out/ by rtr_bench_gen_trace.
 # Env: BUILD (build dir), RTR_BENCH_EVENTS (default 80000000, ~1.05 GB),
-#      RTR_BENCH_TRACE (use an existing trace directory instead).
+#      RTR_BENCH_TRACE (use an existing trace directory instead),
+#      RTR_BENCH_RUNS (default 1: runs of each command; the median time and
+#      the largest peak RSS are reported).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 RT=$BUILD/bin/ringtrace
 GEN=$BUILD/bin/rtr_bench_gen_trace
 EVENTS=${RTR_BENCH_EVENTS:-80000000}
+RUNS=${RTR_BENCH_RUNS:-1}
 TRACE=${RTR_BENCH_TRACE:-bench/out/reader-trace-$EVENTS}
 BT2=$(command -v babeltrace2 || true)
 TIME=/usr/bin/time
@@ -31,12 +34,19 @@ echo "trace: $TRACE, $n events, $((bytes / 1000000)) MB"
 # warm the page cache so every run reads from memory
 cat "$TRACE"/* >/dev/null
 
-run() { # name cmd... ; sets SECS and RSS_KB
-	local f
+run() { # cmd... ; runs it RUNS times, sets SECS (median) and RSS_KB (max)
+	local f i s r all=""
 	f=$(mktemp)
-	"$TIME" -f "%e %M" -o "$f" "$@" >/dev/null 2>/dev/null || { echo "$1 failed"; cat "$f"; rm -f "$f"; return 1; }
-	read -r SECS RSS_KB <"$f"
+	RSS_KB=0
+	for ((i = 0; i < RUNS; i++)); do
+		"$TIME" -f "%e %M" -o "$f" "$@" >/dev/null 2>/dev/null || { echo "$1 failed"; cat "$f"; rm -f "$f"; return 1; }
+		read -r s r <"$f"
+		all="$all $s"
+		[ "$r" -gt "$RSS_KB" ] && RSS_KB=$r
+	done
 	rm -f "$f"
+	SECS=$(echo "$all" | tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+	[ "$RUNS" -gt 1 ] && echo "runs:$all s" || true
 }
 report() { # prefix
 	local eps mbs
