@@ -177,7 +177,8 @@ struct rtr__hdr {
 	uint64_t tag_mask;
 	bool tag_is_id;
 	/* tag, ids and timestamps little endian, each within one 64-bit
-	 * load, a direct option table, and every option gives the event id:
+	 * load, a direct option table for tags < 256, and every option gives
+	 * the event id:
 	 * the stats loop decodes such headers inline */
 	bool simple;
 	const struct rtr__op *var;

@@ -1364,9 +1364,21 @@ static inline __attribute__((always_inline)) int hdr_simple(struct fst *f, const
 	if (rtr_unlikely(pos + h->max_bits > f->lim))
 		return 1;
 	tag = ld_le(f->pkt, pos, h->tag_mask);
-	if (rtr_unlikely(tag > 255 || !direct[tag]))
-		return 1;
-	o = &h->opt[direct[tag] - 1];
+	if (rtr_likely(tag < 256)) {
+		if (rtr_unlikely(!direct[tag]))
+			return 1;
+		o = &h->opt[direct[tag] - 1];
+	} else {
+		/* LTTng's large header: 16-bit ids, a few ranges */
+		const struct rtr__op *var = h->var;
+		uint32_t k = 0;
+
+		while (k < var->n_opts && !(tag >= var->opts[k].lo && tag <= var->opts[k].hi))
+			k++;
+		if (k == var->n_opts)
+			return 1;
+		o = &h->opt[k];
+	}
 	f->slots[h->tag.save] = tag;
 	f->id = o->has_id ? ld_le(f->pkt, pos + o->id.off, o->id_mask) : tag;
 	f->have_id = true;
@@ -1537,6 +1549,7 @@ static inline __attribute__((always_inline)) void count_simple(struct rtr__strea
 	const struct rtr__stream_class *sc = s->sc;
 	const struct rtr__hdr *h = sc->hdr;
 	struct rtr__event_class *const *byid = sc->ec_by_id;
+	const struct rtr__prog *ctx = &sc->fast_context;
 	uint64_t nbyid = sc->ec_by_id_len, end = f->end;
 
 	while (f->pos < end) {
@@ -1548,6 +1561,11 @@ static inline __attribute__((always_inline)) void count_simple(struct rtr__strea
 		t = f->clk; /* the event's time */
 		if (rtr_unlikely(f->id >= nbyid || !(e = byid[f->id]) || !e->fast.ok))
 			goto undo;
+		if (ctx->n) {
+			s->budget = (end - pos) + 65536;
+			if (run_prog(s, f, ctx, false))
+				goto undo;
+		}
 		if (rtr_likely(e->fast.skip)) {
 			uint64_t a = e->fast.skip_align - 1, p = (f->pos + a) & ~a;
 
@@ -1572,7 +1590,7 @@ void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 {
 	struct tally t = {0, c->cmin, c->cmax, c->per_class};
 	const struct rtr__hdr *h = s->sc ? s->sc->hdr : NULL;
-	bool simple = h && h->simple && !s->sc->fast_context.n;
+	bool simple = h && h->simple;
 	struct fst f;
 
 	if (!s->fast || !s->no_emit || !s->in_packet || s->ipend < s->npend)
