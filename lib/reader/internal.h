@@ -178,8 +178,7 @@ struct rtr__hdr {
 	bool tag_is_id;
 	/* tag, ids and timestamps little endian, each within one 64-bit
 	 * load, a direct option table for tags < 256, and every option gives
-	 * the event id:
-	 * the stats loop decodes such headers inline */
+	 * the event id: decoded inline (hdr_simple(), the stats loop) */
 	bool simple;
 	const struct rtr__op *var;
 	const struct rtr__hopt *opt; /* per var->opts entry */
