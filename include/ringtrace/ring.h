@@ -349,7 +349,9 @@ static RTR_ALWAYS_INLINE char *rtr_ring_addr(const struct rtr_ring_config *cfg,
 
 	if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
 		uint32_t idx = rtr_ring_sb_index(buf, pos);
-		uint64_t id = atomic_load_explicit(&buf->ctl->sb[idx].wsb_id, memory_order_relaxed);
+		/* X3: acquire (a plain load on x86): the pages named here were
+		 * the reader's until its exchange (X1) released them. */
+		uint64_t id = atomic_load_explicit(&buf->ctl->sb[idx].wsb_id, memory_order_acquire);
 		uint32_t phys = (uint32_t)id;
 
 		if (rtr_unlikely(phys >= buf->nr_phys))

@@ -124,7 +124,10 @@ static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 	}
 	{
 		_Atomic uint64_t *w = &ctl->sb[idx].wsb_id;
-		uint64_t id = atomic_load_explicit(w, memory_order_relaxed);
+		/* X3: acquire, because the retag may already be done (by a
+		 * writer whose publish then lost): we still must see the
+		 * reader's release of the pages it swapped in (X1). */
+		uint64_t id = atomic_load_explicit(w, memory_order_acquire);
 		uint64_t want;
 
 		do {
