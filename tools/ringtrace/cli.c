@@ -297,3 +297,41 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 	fprintf(stderr, "%.1f / %.1f MB (%.0f%%)", done / 1e6, total / 1e6,
 		total ? 100.0 * (double)done / (double)total : 100.0);
 }
+
+int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
+		     struct rtr_cli_read *rd)
+{
+	switch (c) {
+	case RTR_CLI_CLOCK_SECONDS:
+		to->clock_seconds = true;
+		return 1;
+	case RTR_CLI_CLOCK_DATE:
+		to->clock_date = true;
+		return 1;
+	case RTR_CLI_CLOCK_GMT:
+		to->clock_gmt = true;
+		rd->gmt = true;
+		return 1;
+	case RTR_CLI_CLOCK_CYCLES:
+		to->clock_cycles = true;
+		return 1;
+	case RTR_CLI_NO_DELTA:
+		to->no_delta = true;
+		return 1;
+	case 'n':
+		return rtr_cli_names(arg, &to->names) ? -1 : 1;
+	case 'f':
+		return rtr_cli_fields(arg, &to->fields) ? -1 : 1;
+	case 'e':
+		rd->patterns[rd->npatterns++] = arg;
+		return 1;
+	case RTR_CLI_BEGIN:
+		rd->begin = arg;
+		return 1;
+	case RTR_CLI_END:
+		rd->end = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -32,6 +32,35 @@ struct rtr_cli_read {
 int rtr_cli_names(const char *list, unsigned *names);
 int rtr_cli_fields(const char *list, unsigned *fields);
 
+/* Options of the babeltrace2 text format and of the event selection,
+ * shared by view and convert. Put RTR_CLI_TEXT_LONGOPTS in the getopt_long
+ * table and "n:f:e:" in the short options, then hand every option to
+ * rtr_cli_text_opt(): 1 = it was one of these, 0 = not, -1 = bad argument
+ * (already reported). */
+enum {
+	RTR_CLI_CLOCK_SECONDS = 1,
+	RTR_CLI_CLOCK_DATE,
+	RTR_CLI_CLOCK_GMT,
+	RTR_CLI_CLOCK_CYCLES,
+	RTR_CLI_NO_DELTA,
+	RTR_CLI_BEGIN,
+	RTR_CLI_END,
+	RTR_CLI_FIRST_FREE /* first value a command may use for its own */
+};
+#define RTR_CLI_TEXT_LONGOPTS                                                \
+	{"clock-seconds", no_argument, NULL, RTR_CLI_CLOCK_SECONDS},          \
+	    {"clock-date", no_argument, NULL, RTR_CLI_CLOCK_DATE},            \
+	    {"clock-gmt", no_argument, NULL, RTR_CLI_CLOCK_GMT},              \
+	    {"clock-cycles", no_argument, NULL, RTR_CLI_CLOCK_CYCLES},        \
+	    {"no-delta", no_argument, NULL, RTR_CLI_NO_DELTA},                \
+	    {"names", required_argument, NULL, 'n'},                          \
+	    {"fields", required_argument, NULL, 'f'},                         \
+	    {"event", required_argument, NULL, 'e'},                          \
+	    {"begin", required_argument, NULL, RTR_CLI_BEGIN},                \
+	    {"end", required_argument, NULL, RTR_CLI_END}
+int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
+		     struct rtr_cli_read *rd);
+
 /* Opens the reader with the time range and name filters of c. On error
  * prints "ringtrace <cmd>: error: ..." and returns NULL. */
 struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values);

@@ -354,13 +354,11 @@ static void json_discarded(struct json *j, const struct rtr_msg *m)
 int rtr_cmd_convert(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'F'},
-	    {"event", required_argument, NULL, 'e'},  {"begin", required_argument, NULL, 6},
-	    {"end", required_argument, NULL, 7},      {"clock-gmt", no_argument, NULL, 3},
-	    {"clock-seconds", no_argument, NULL, 1},  {"clock-date", no_argument, NULL, 2},
-	    {"clock-cycles", no_argument, NULL, 4},   {"no-delta", no_argument, NULL, 5},
-	    {"names", required_argument, NULL, 'n'},  {"fields", required_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0},
+	    RTR_CLI_TEXT_LONGOPTS,
+	    {"output", required_argument, NULL, 'o'},
+	    {"format", required_argument, NULL, 'F'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct rtr_cli_read rd;
 	struct rtr_text_options to;
@@ -380,45 +378,20 @@ int rtr_cmd_convert(int argc, char **argv)
 		return 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:F:e:n:f:h", lo, NULL)) != -1) {
+		int known = rtr_cli_text_opt(c, optarg, &to, &rd);
+
+		if (known < 0) {
+			free(rd.patterns);
+			return 2;
+		}
+		if (known > 0)
+			continue;
 		switch (c) {
 		case 'o':
 			out = optarg;
 			break;
 		case 'F':
 			format = optarg;
-			break;
-		case 'e':
-			rd.patterns[rd.npatterns++] = optarg;
-			break;
-		case 6:
-			rd.begin = optarg;
-			break;
-		case 7:
-			rd.end = optarg;
-			break;
-		case 1:
-			to.clock_seconds = true;
-			break;
-		case 2:
-			to.clock_date = true;
-			break;
-		case 3:
-			to.clock_gmt = true;
-			rd.gmt = true;
-			break;
-		case 4:
-			to.clock_cycles = true;
-			break;
-		case 5:
-			to.no_delta = true;
-			break;
-		case 'n':
-			if (rtr_cli_names(optarg, &to.names))
-				return 2;
-			break;
-		case 'f':
-			if (rtr_cli_fields(optarg, &to.fields))
-				return 2;
 			break;
 		case 'h':
 			convert_usage(stdout);
