@@ -1307,6 +1307,23 @@ static int check_variants(struct parser *p, const struct rtr__type *st, uint32_t
 	return 0;
 }
 
+/* `struct NAME`, `variant NAME`, `enum NAME` without a body: the type
+ * declared earlier under that name (nt is the name's token, or NULL). */
+static const struct rtr__type *lookup_named(struct parser *p, int scope, const char *kind,
+					    const char *name, const struct token *nt)
+{
+	const struct rtr__type *o;
+
+	if (!name) {
+		PERR(p, cur(p), "expected %s name or '{'", kind);
+		return NULL;
+	}
+	o = scope_lookup(p, scope, name);
+	if (!o)
+		PERR(p, nt, "unknown %s '%s'", kind, name);
+	return o;
+}
+
 static struct rtr__type *parse_struct(struct parser *p)
 {
 	const char *name = NULL;
@@ -1319,17 +1336,10 @@ static struct rtr__type *parse_struct(struct parser *p)
 		adv(p);
 	}
 	if (!is_tok(p, T_LBRACE)) {
-		const struct rtr__type *o;
+		const struct rtr__type *o = lookup_named(p, S_STRUCT, "struct", name, nt);
 
-		if (!name) {
-			PERR(p, cur(p), "expected struct name or '{'");
+		if (!o)
 			return NULL;
-		}
-		o = scope_lookup(p, S_STRUCT, name);
-		if (!o) {
-			PERR(p, nt, "unknown struct '%s'", name);
-			return NULL;
-		}
 		return (struct rtr__type *)o;
 	}
 	adv(p);
@@ -1399,17 +1409,10 @@ static struct rtr__type *parse_variant(struct parser *p)
 			return NULL;
 	}
 	if (!is_tok(p, T_LBRACE)) {
-		const struct rtr__type *o;
+		const struct rtr__type *o = lookup_named(p, S_VARIANT, "variant", name, nt);
 
-		if (!name) {
-			PERR(p, cur(p), "expected variant name or '{'");
+		if (!o)
 			return NULL;
-		}
-		o = scope_lookup(p, S_VARIANT, name);
-		if (!o) {
-			PERR(p, nt, "unknown variant '%s'", name);
-			return NULL;
-		}
 		if (!tag)
 			return (struct rtr__type *)o;
 		if (o->path) {
@@ -1482,17 +1485,10 @@ static struct rtr__type *parse_enum(struct parser *p)
 			return NULL;
 	}
 	if (!is_tok(p, T_LBRACE)) {
-		const struct rtr__type *o;
+		const struct rtr__type *o = lookup_named(p, S_ENUM, "enum", name, nt);
 
-		if (!name) {
-			PERR(p, cur(p), "expected enum name or '{'");
+		if (!o)
 			return NULL;
-		}
-		o = scope_lookup(p, S_ENUM, name);
-		if (!o) {
-			PERR(p, nt, "unknown enum '%s'", name);
-			return NULL;
-		}
 		return (struct rtr__type *)o;
 	}
 	adv(p);
