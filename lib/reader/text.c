@@ -1126,6 +1126,18 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 /* ------------------------------------------------------------------ */
 /* event header                                                        */
 
+/* Separator before one of the trace:* header fields: ", " inside the
+ * line, ':' between them at its start; then the label when names show. */
+static void trace_field(struct rtr_text *t, bool dom, const char *label)
+{
+	if (!t->start_line)
+		PUTS(t, ", ");
+	else if (dom)
+		putc1(t, ':');
+	if (label)
+		put(t, label, strlen(label));
+}
+
 static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struct trace_hdr *h,
 			bool *domp);
 
@@ -1210,40 +1222,22 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struc
 		}
 	}
 	if ((f & RTR_TEXT_FIELD_HOSTNAME) && h && h->hostname) {
-		if (!t->start_line)
-			PUTS(t, ", ");
-		if (pn)
-			PUTS(t, "trace:hostname = ");
+		trace_field(t, dom, pn ? "trace:hostname = " : NULL);
 		putstr(t, h->hostname);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_DOMAIN) && h && h->domain) {
-		if (!t->start_line)
-			PUTS(t, ", ");
-		else if (dom)
-			putc1(t, ':');
-		if (pn)
-			PUTS(t, "trace:domain = ");
+		trace_field(t, dom, pn ? "trace:domain = " : NULL);
 		putstr(t, h->domain);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_PROCNAME) && h && h->procname) {
-		if (!t->start_line)
-			PUTS(t, ", ");
-		else if (dom)
-			putc1(t, ':');
-		if (pn)
-			PUTS(t, "trace:procname = ");
+		trace_field(t, dom, pn ? "trace:procname = " : NULL);
 		putstr(t, h->procname);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_VPID) && h && h->has_vpid) {
-		if (!t->start_line)
-			PUTS(t, ", ");
-		else if (dom)
-			putc1(t, ':');
-		if (pn)
-			PUTS(t, "trace:vpid = ");
+		trace_field(t, dom, pn ? "trace:vpid = " : NULL);
 		putc1(t, '(');
 		put_i64(t, h->vpid);
 		putc1(t, ')');
