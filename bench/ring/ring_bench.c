@@ -1,10 +1,13 @@
 /* ring_bench: ns per reserve + write + commit of an 8-byte payload with a
- * 4-byte record header, per-CPU discard mode, a reader draining meanwhile.
+ * 4-byte record header, per-CPU discard mode, a reader draining meanwhile
+ * (woken by the writers through an eventfd when a sub-buffer fills).
  * Compares rseq and atomic synchronisation, a constant clock and the real
  * trace clock (rtr_clock_read: the TSC here),
  * one writer and two. Prints medians of several alternated runs as
  * `BENCH <name> <value> <unit>` lines. Usage: ring_bench [events] [runs] */
 #define _GNU_SOURCE
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -44,7 +47,7 @@ static inline size_t hdr_size(const struct rtr_ring_config *cfg, const struct rt
 		.alloc = RTR_RING_ALLOC_PER_CPU,                                         \
 		.mode = RTR_RING_MODE_DISCARD,                                           \
 		.sync = sync_,                                                           \
-		.wakeup = RTR_RING_WAKEUP_TIMER,                                         \
+		.wakeup = RTR_RING_WAKEUP_WRITER,                                        \
 		.ts_bits = 27,                                                           \
 		.record_align = 1,                                                       \
 		.subbuf_header_size = 64,                                                \
@@ -118,21 +121,29 @@ struct run {
 	uint64_t n;
 	int cpu;
 	pthread_barrier_t *start;
+	int wake_fd;
 	double t0, t1;
 };
 
 static _Atomic int reader_stop;
 
+/* The consumer a tracer would run: it sleeps until a writer signals a
+ * filled sub-buffer (one eventfd shared by the buffers), then drains. */
 static void *reader_main(void *arg)
 {
 	struct run *r = arg;
 	struct rtr_ring_subbuf sb;
+	struct pollfd pf = {.fd = r->wake_fd, .events = POLLIN};
 
 	while (!atomic_load(&reader_stop)) {
+		uint64_t v;
+
+		if (poll(&pf, 1, 20) > 0 && read(r->wake_fd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: another wakeup took it */
+		}
 		for (uint32_t b = 0; b < r->chan->nr_bufs; b++)
 			while (rtr_ring_get_subbuf(r->v->cfg, r->chan->bufs[b], &sb) == 0)
 				rtr_ring_put_subbuf(r->v->cfg, r->chan->bufs[b]);
-		usleep(200);
 	}
 	return NULL;
 }
@@ -164,13 +175,21 @@ static double run_once(const struct variant *v, int writers, uint64_t n, uint64_
 	struct run runs[8], reader;
 	double t0 = 1e300, t1 = 0, result;
 
-	for (uint32_t i = 0; i < ncpu; i++)
+	int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	if (wake_fd < 0) {
+		perror("ring_bench: eventfd");
+		exit(1);
+	}
+	for (uint32_t i = 0; i < ncpu; i++) {
 		if (rtr_ring_buf_create(v->cfg, &geo, i, "bench", &chan->bufs[i])) {
 			fprintf(stderr, "ring_bench: cannot create buffers\n");
 			exit(1);
 		}
+		chan->bufs[i]->wake_fd = dup(wake_fd);
+	}
 	pthread_barrier_init(&start, NULL, (unsigned)writers);
-	reader = (struct run){.v = v, .chan = chan};
+	reader = (struct run){.v = v, .chan = chan, .wake_fd = wake_fd};
 	atomic_store(&reader_stop, 0);
 	pthread_create(&rd, NULL, reader_main, &reader);
 	for (int w = 0; w < writers; w++) {
@@ -192,6 +211,7 @@ static double run_once(const struct variant *v, int writers, uint64_t n, uint64_
 		rtr_ring_buf_destroy(chan->bufs[i]);
 	}
 	rtr_ring_chan_free(chan);
+	close(wake_fd);
 	pthread_barrier_destroy(&start);
 	if (writers == 1)
 		result = (runs[0].t1 - runs[0].t0) * 1e9 / (double)n;
