@@ -92,12 +92,14 @@ extern RTR_EXPORT struct rtr_clock_global rtr_clock_global;
  * errno (CLOCK_MONOTONIC cannot fail). Costs a vDSO call (~24 ns here), or a
  * real syscall when the kernel's clocksource has no vDSO support.
  */
+RTR_EXPORT uint64_t rtr_clock__monotonic_ns(void);
+
 static inline uint64_t rtr_clock_read_monotonic(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	/* Out of line so that this header needs no POSIX feature macro in
+	 * the including file (a provider built with -std=c11 lacks
+	 * clock_gettime); one call next to the vDSO's own. */
+	return rtr_clock__monotonic_ns();
 }
 
 #if RTR_CLOCK_HAVE_TSC

@@ -22,4 +22,26 @@
 
 #define RTR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Atomics in the public headers, usable from C and C++. In C the shared
+ * objects are C11 _Atomic; C++ before C++23 has no _Atomic, so there they
+ * are plain objects of the same size and alignment (true of the integers
+ * and pointers used here on every ABI we build for) that the inline code
+ * touches only through the GCC/Clang __atomic builtins. `mo` is one of
+ * __ATOMIC_RELAXED/ACQUIRE/RELEASE/ACQ_REL/SEQ_CST, whose values are those
+ * of C11's memory_order.
+ */
+#ifdef __cplusplus
+#define RTR_ATOMIC(T)                   T
+#define rtr_atomic_load(p, mo)          __atomic_load_n((p), (mo))
+#define rtr_atomic_store(p, v, mo)      __atomic_store_n((p), (v), (mo))
+#define rtr_atomic_fetch_add(p, v, mo)  __atomic_fetch_add((p), (v), (mo))
+#else
+#include <stdatomic.h>
+#define RTR_ATOMIC(T)                   _Atomic(T)
+#define rtr_atomic_load(p, mo)          atomic_load_explicit((p), (memory_order)(mo))
+#define rtr_atomic_store(p, v, mo)      atomic_store_explicit((p), (v), (memory_order)(mo))
+#define rtr_atomic_fetch_add(p, v, mo)  atomic_fetch_add_explicit((p), (v), (memory_order)(mo))
+#endif
+
 #endif /* RINGTRACE_COMMON_H */

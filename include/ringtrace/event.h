@@ -10,7 +10,6 @@
 #ifndef RINGTRACE_EVENT_H
 #define RINGTRACE_EVENT_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -124,7 +123,9 @@ struct rtr_event_binding {
 
 struct rtr_binding_set {
 	uint32_t nr;
+#ifndef __cplusplus /* only the C runtime and probes read the bindings */
 	struct rtr_event_binding b[];
+#endif
 };
 
 /* Mutable per-event state, in the instrumented module's data. `enabled` is
@@ -135,7 +136,7 @@ struct rtr_binding_set {
 struct rtr_event_state {
 	int enabled;
 	uint32_t reg_index; /* runtime's index of this event (for the host) */
-	struct rtr_binding_set *_Atomic bindings;
+	RTR_ATOMIC(struct rtr_binding_set *) bindings;
 };
 
 struct rtr_provider {

@@ -29,7 +29,6 @@
 #define RINGTRACE_RING_H
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,8 +159,8 @@ struct rtr_ring_shm_header {
  * reserved last. Always updated together, in one 16-byte store (rseq) or
  * one 16-byte compare-and-swap (atomic). */
 struct rtr_ring_pos {
-	_Atomic uint64_t offset;
-	_Atomic uint64_t last_ts;
+	RTR_ATOMIC(uint64_t) offset;
+	RTR_ATOMIC(uint64_t) last_ts;
 } __attribute__((aligned(16)));
 
 /* Per sub-buffer control, one cache line pair each. */
@@ -172,24 +171,24 @@ struct rtr_ring_sb {
 	 * Lap k is complete when cc_local + cc_remote == (k + 1) * subbuf_size.
 	 * records_* count the records committed the same two ways; the rseq
 	 * commit updates (cc_local, records_local) with one 16-byte store. */
-	_Atomic uint64_t cc_local;
-	_Atomic uint64_t records_local;
-	_Atomic uint64_t cc_remote;
-	_Atomic uint64_t records_remote;
+	RTR_ATOMIC(uint64_t) cc_local;
+	RTR_ATOMIC(uint64_t) records_local;
+	RTR_ATOMIC(uint64_t) cc_remote;
+	RTR_ATOMIC(uint64_t) records_remote;
 	/* Committed-prefix watermark (free-running position): every byte
 	 * before it in this lap is committed. A lower bound, for salvage. */
-	_Atomic uint64_t commit_mark;
+	RTR_ATOMIC(uint64_t) commit_mark;
 	/* Overwrite mode: (lap tag << 32) | physical sub-buffer index. */
-	_Atomic uint64_t wsb_id;
+	RTR_ATOMIC(uint64_t) wsb_id;
 	/* Packet facts recorded by the writer that opened (begin_*) and the
 	 * writer that closed (end_*, data_size, lost) this sub-buffer. */
-	_Atomic uint64_t begin_pos;
-	_Atomic uint64_t begin_ts;
-	_Atomic uint64_t end_pos;  /* sub-buffer position the end_* facts belong to */
-	_Atomic uint64_t end_ts;
-	_Atomic uint64_t data_size;
-	_Atomic uint64_t lost;
-	_Atomic uint64_t flags;    /* RTR_RING_PACKET_* set by salvage */
+	RTR_ATOMIC(uint64_t) begin_pos;
+	RTR_ATOMIC(uint64_t) begin_ts;
+	RTR_ATOMIC(uint64_t) end_pos;  /* sub-buffer position the end_* facts belong to */
+	RTR_ATOMIC(uint64_t) end_ts;
+	RTR_ATOMIC(uint64_t) data_size;
+	RTR_ATOMIC(uint64_t) lost;
+	RTR_ATOMIC(uint64_t) flags;    /* RTR_RING_PACKET_* set by salvage */
 	uint64_t pad[3];
 } __attribute__((aligned(RTR_RING_CACHELINE)));
 
@@ -204,15 +203,15 @@ struct rtr_ring_ctl {
 	/* Writer-hot line. */
 	struct rtr_ring_pos pos __attribute__((aligned(RTR_RING_CACHELINE)));
 	/* Reader line. */
-	_Atomic uint64_t consumed __attribute__((aligned(RTR_RING_CACHELINE)));
-	_Atomic uint64_t reader_spare;  /* overwrite: the reader's physical sub-buffer */
+	RTR_ATOMIC(uint64_t) consumed __attribute__((aligned(RTR_RING_CACHELINE)));
+	RTR_ATOMIC(uint64_t) reader_spare;  /* overwrite: the reader's physical sub-buffer */
 	/* Counters updated with atomics by any writer. */
-	_Atomic uint64_t lost_full __attribute__((aligned(RTR_RING_CACHELINE))); /* discard: full */
-	_Atomic uint64_t lost_wrap;     /* next sub-buffer still being written from its previous lap */
-	_Atomic uint64_t lost_big;      /* record larger than a sub-buffer */
-	_Atomic uint64_t refused_nest;  /* reservations refused by the nesting bound */
-	_Atomic uint64_t overwritten;   /* overwrite mode: sub-buffers reused before being read */
-	_Atomic uint64_t lost_nobuf;    /* per-CPU: no buffer for the CPU the writer ran on */
+	RTR_ATOMIC(uint64_t) lost_full __attribute__((aligned(RTR_RING_CACHELINE))); /* discard: full */
+	RTR_ATOMIC(uint64_t) lost_wrap;     /* next sub-buffer still being written from its previous lap */
+	RTR_ATOMIC(uint64_t) lost_big;      /* record larger than a sub-buffer */
+	RTR_ATOMIC(uint64_t) refused_nest;  /* reservations refused by the nesting bound */
+	RTR_ATOMIC(uint64_t) overwritten;   /* overwrite mode: sub-buffers reused before being read */
+	RTR_ATOMIC(uint64_t) lost_nobuf;    /* per-CPU: no buffer for the CPU the writer ran on */
 	struct rtr_ring_sb sb[];        /* num_subbuf entries */
 };
 
@@ -254,8 +253,8 @@ struct rtr_ring_buf {
 /* A channel: the set of buffers one writer picks from. */
 struct rtr_ring_chan {
 	uint32_t nr_bufs;
-	_Atomic int disabled;  /* process-local kill switch: reserve fails */
-	_Atomic uint64_t lost_nobuf;
+	RTR_ATOMIC(int) disabled;  /* process-local kill switch: reserve fails */
+	RTR_ATOMIC(uint64_t) lost_nobuf;
 	struct rtr_ring_buf *bufs[];
 };
 
@@ -321,6 +320,10 @@ void __tsan_release(void *addr);
 #define RTR_TSAN_ACQUIRE(p) ((void)0)
 #endif
 
+/* 128-bit unsigned, for the pair CAS (__extension__: no -pedantic noise in
+ * the programs that include this header). */
+__extension__ typedef unsigned __int128 rtr_u128;
+
 static inline uint32_t rtr_ring_sb_index(const struct rtr_ring_buf *buf, uint64_t pos)
 {
 	return (uint32_t)((pos & (buf->buf_size - 1)) >> buf->sb_order);
@@ -351,7 +354,7 @@ static RTR_ALWAYS_INLINE char *rtr_ring_addr(const struct rtr_ring_config *cfg,
 		uint32_t idx = rtr_ring_sb_index(buf, pos);
 		/* X3: acquire (a plain load on x86): the pages named here were
 		 * the reader's until its exchange (X1) released them. */
-		uint64_t id = atomic_load_explicit(&buf->ctl->sb[idx].wsb_id, memory_order_acquire);
+		uint64_t id = rtr_atomic_load(&buf->ctl->sb[idx].wsb_id, __ATOMIC_ACQUIRE);
 		uint32_t phys = (uint32_t)id;
 
 		if (rtr_unlikely(phys >= buf->nr_phys))
@@ -374,8 +377,8 @@ static RTR_ALWAYS_INLINE void rtr_ring_load_pos(const struct rtr_ring_buf *buf, 
 	*off = (uint64_t)v[0];
 	*lt = (uint64_t)v[1];
 #else
-	*off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_relaxed);
-	*lt = atomic_load_explicit(&buf->ctl->pos.last_ts, memory_order_relaxed);
+	*off = rtr_atomic_load(&buf->ctl->pos.offset, __ATOMIC_RELAXED);
+	*lt = rtr_atomic_load(&buf->ctl->pos.last_ts, __ATOMIC_RELAXED);
 #endif
 }
 
@@ -412,7 +415,7 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 
 		(void)cpu;
 		__asm__ __volatile__("lock cmpxchg16b %[m]"
-				     : [m] "+m"(*(volatile unsigned __int128 *)p), "=@ccz"(ok),
+				     : [m] "+m"(*(volatile rtr_u128 *)p), "=@ccz"(ok),
 				       "+a"(lo), "+d"(hi)
 				     : "b"(noff), "c"(nts)
 				     : "memory");
@@ -422,11 +425,11 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 	}
 #else
 	{
-		unsigned __int128 exp = ((unsigned __int128)expect_ts << 64) | expect;
-		unsigned __int128 nv = ((unsigned __int128)nts << 64) | noff;
+		rtr_u128 exp = ((rtr_u128)expect_ts << 64) | expect;
+		rtr_u128 nv = ((rtr_u128)nts << 64) | noff;
 
 		(void)cpu;
-		return !__atomic_compare_exchange_n((unsigned __int128 *)p, &exp, nv, false,
+		return !__atomic_compare_exchange_n((rtr_u128 *)p, &exp, nv, false,
 						    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 	}
 #endif
@@ -536,20 +539,20 @@ static RTR_ALWAYS_INLINE uint64_t rtr_ring_cc_add(const struct rtr_ring_config *
 		if (rtr_likely(rtr_rseq_add16(cpu, (volatile void *)&sb->cc_local, inc, &now) ==
 			       RTR_RSEQ_OK))
 			return (uint64_t)now[0] +
-			       atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
+			       rtr_atomic_load(&sb->cc_remote, __ATOMIC_ACQUIRE);
 		/* Migrated since the reserve: the other CPU's writers use the
 		 * local pair with rseq, so we use the separate atomic counters. */
 		if (nrec)
-			atomic_fetch_add_explicit(&sb->records_remote, nrec, memory_order_relaxed);
-		n += atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_acq_rel);
-		return n + atomic_load_explicit(&sb->cc_local, memory_order_acquire);
+			rtr_atomic_fetch_add(&sb->records_remote, nrec, __ATOMIC_RELAXED);
+		n += rtr_atomic_fetch_add(&sb->cc_remote, n, __ATOMIC_ACQ_REL);
+		return n + rtr_atomic_load(&sb->cc_local, __ATOMIC_ACQUIRE);
 	}
 #endif
 	(void)cpu;
 	if (nrec)
-		atomic_fetch_add_explicit(&sb->records_remote, nrec, memory_order_relaxed);
+		rtr_atomic_fetch_add(&sb->records_remote, nrec, __ATOMIC_RELAXED);
 	/* with ATOMIC sync cc_local stays 0 */
-	return n + atomic_fetch_add_explicit(&sb->cc_remote, n, memory_order_acq_rel);
+	return n + rtr_atomic_fetch_add(&sb->cc_remote, n, __ATOMIC_ACQ_REL);
 }
 
 /* Commit n bytes at `pos` of `buf` on behalf of a writer (padding, header). */
@@ -564,9 +567,8 @@ static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config
 	sum = rtr_ring_cc_add(cfg, c.sb, buf->cpu, n, 0);
 	if (rtr_unlikely(sum == c.full))
 		rtr_ring__commit_slow(cfg, buf, pos);
-	else if (sum + c.mark_delta == atomic_load_explicit(&buf->ctl->pos.offset,
-							    memory_order_relaxed))
-		atomic_store_explicit(&c.sb->commit_mark, sum + c.mark_delta, memory_order_relaxed);
+	else if (sum + c.mark_delta == rtr_atomic_load(&buf->ctl->pos.offset, __ATOMIC_RELAXED))
+		rtr_atomic_store(&c.sb->commit_mark, sum + c.mark_delta, __ATOMIC_RELAXED);
 }
 
 /* Commit the record reserved in ctx: it becomes visible to the reader once
@@ -579,11 +581,10 @@ static RTR_ALWAYS_INLINE void rtr_ring_commit(const struct rtr_ring_config *cfg,
 	if (rtr_unlikely(sum == ctx->full)) {
 		rtr_ring__commit_slow(cfg, ctx->buf, ctx->pos); /* complete: wake the reader */
 	} else if (sum + ctx->mark_delta ==
-		   atomic_load_explicit(&ctx->buf->ctl->pos.offset, memory_order_relaxed)) {
+		   rtr_atomic_load(&ctx->buf->ctl->pos.offset, __ATOMIC_RELAXED)) {
 		/* Everything reserved so far in this sub-buffer is committed:
 		 * advance the committed-prefix watermark (for salvage). */
-		atomic_store_explicit(&ctx->sb->commit_mark, sum + ctx->mark_delta,
-				      memory_order_relaxed);
+		rtr_atomic_store(&ctx->sb->commit_mark, sum + ctx->mark_delta, __ATOMIC_RELAXED);
 	}
 	rtr_barrier();
 	rtr_ring_nesting--;

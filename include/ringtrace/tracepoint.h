@@ -54,14 +54,15 @@
 #ifndef RINGTRACE_TRACEPOINT_H
 #define RINGTRACE_TRACEPOINT_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <ringtrace/common.h>
-#include <ringtrace/ctf.h>
 #include <ringtrace/event.h>
+#ifndef __cplusplus
+#include <ringtrace/ctf.h> /* what the probes use; they are C only */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -75,6 +76,15 @@ extern "C" {
 #define RTR_TP_MAX_VAR_BYTES (1u << 30)
 
 #define RTR__TP_HIDDEN __attribute__((visibility("hidden")))
+/* The probes and event states are C symbols, also when a C++ file calls
+ * them (RTR_EVENT expands outside this header's extern "C" block). */
+#ifdef __cplusplus
+#define RTR__EXTERN_C   extern "C"
+#define RTR__EXTERN_VAR extern "C" /* a declaration, as `extern` in C */
+#else
+#define RTR__EXTERN_C
+#define RTR__EXTERN_VAR extern
+#endif
 
 /* The macro tables below are aligned by hand. */
 /* clang-format off */
@@ -451,8 +461,8 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
  * ------------------------------------------------------------------------ */
 
 #define RTR__EVENT_DECLARE(p, e, targs, tfields)                                           \
-	extern struct rtr_event_state rtr__state_##p##_##e RTR__TP_HIDDEN;                \
-	RTR__TP_HIDDEN void rtr__probe_##p##_##e(RTR__PARAMS(RTR__UNWRAP targs));
+	RTR__EXTERN_VAR struct rtr_event_state rtr__state_##p##_##e RTR__TP_HIDDEN;       \
+	RTR__EXTERN_C RTR__TP_HIDDEN void rtr__probe_##p##_##e(RTR__PARAMS(RTR__UNWRAP targs));
 
 /* Per provider, repeated by each of its events (tentative definitions and
  * declarations may repeat). The events' descriptor pointers are collected
@@ -492,8 +502,8 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		struct rtr_binding_set *rtr__set;                                        \
 		uint32_t rtr__n;                                                         \
 		RTR__VOIDS(RTR__UNWRAP targs)                                             \
-		rtr__set = atomic_load_explicit(&rtr__state_##p##_##e.bindings,           \
-						memory_order_acquire);                   \
+		rtr__set = rtr_atomic_load(&rtr__state_##p##_##e.bindings,                \
+					   __ATOMIC_ACQUIRE);                            \
 		if (rtr_unlikely(!rtr__set))                                             \
 			return;                                                          \
 		rtr__n = rtr__set->nr;                                                   \
@@ -547,6 +557,9 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 #undef RTR_EVENT
 #undef RTR_ENUM
 #undef RTR_LOGLEVEL
+#if defined(RTR_DEFINE_PROBES) && defined(__cplusplus)
+#error "ringtrace: define the probes (RTR_DEFINE_PROBES) in a C file of the program; C++ files include the provider header without it and call rtr_tracepoint() as usual"
+#endif
 #ifdef RTR_DEFINE_PROBES
 #define RTR_EVENT(provider, event, args, fields) RTR__EVENT_DEFINE(provider, event, args, fields)
 #define RTR_ENUM(provider, name, ...)            RTR__ENUM_DEFINE(provider, name, __VA_ARGS__)

@@ -410,3 +410,11 @@ const char *rtr_clock_boot_id(void)
 	pthread_once(&boot_once, boot_id_load);
 	return boot_id;
 }
+
+uint64_t rtr_clock__monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
