@@ -960,6 +960,15 @@ static int find_clock(struct parser *p, const char *name)
 	return -1;
 }
 
+/* One `name = value;` of an integer, floating_point or string block. */
+static int parse_attr(struct parser *p, char *name, size_t cap, struct value *v)
+{
+	if (parse_lhs(p, name, cap) || expect(p, T_EQ, "'='") || parse_value(p, v) ||
+	    expect(p, T_SEMI, "';'"))
+		return -1;
+	return 0;
+}
+
 static struct rtr__type *parse_integer(struct parser *p)
 {
 	struct rtr__type *t = new_type(p, TK_INT);
@@ -977,8 +986,7 @@ static struct rtr__type *parse_integer(struct parser *p)
 		struct value v;
 		uint64_t u;
 
-		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
-		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+		if (parse_attr(p, name, sizeof(name), &v))
 			return NULL;
 		if (!strcmp(name, "size")) {
 			if (get_uint(p, &v, "size", &u))
@@ -1101,8 +1109,7 @@ static struct rtr__type *parse_float(struct parser *p)
 		struct value v;
 		uint64_t u;
 
-		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
-		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+		if (parse_attr(p, name, sizeof(name), &v))
 			return NULL;
 		if (!strcmp(name, "exp_dig")) {
 			if (get_uint(p, &v, "exp_dig", &u))
@@ -1160,8 +1167,7 @@ static struct rtr__type *parse_string_type(struct parser *p)
 		char name[256];
 		struct value v;
 
-		if (parse_lhs(p, name, sizeof(name)) || expect(p, T_EQ, "'='") ||
-		    parse_value(p, &v) || expect(p, T_SEMI, "';'"))
+		if (parse_attr(p, name, sizeof(name), &v))
 			return NULL;
 		if (!strcmp(name, "encoding")) {
 			if (v.kind != V_PATH ||
