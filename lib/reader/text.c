@@ -1104,20 +1104,8 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 				st[sp++].count = 0;
 			}
 			break;
-		case RTR_VAL_UINT:
-		case RTR_VAL_SINT:
-			if (rtr_unlikely(v->cls->t->kind == TK_ENUM))
-				put_enum(t, v);
-			else
-				put_int(t, v);
-			break;
-		case RTR_VAL_FLOAT:
-			put_float(t, v->v.d);
-			break;
-		case RTR_VAL_STRING:
-			put_escaped(t, v->v.s, (size_t)v->len);
-			break;
 		default:
+			put_scalar(t, v);
 			break;
 		}
 	}
