@@ -106,6 +106,25 @@ int rtr_cli_fields(const char *list, unsigned *fields)
 	*fields = x.all ? 0xff : x.bits;
 	return 0;
 }
+/* ".NNN...": *pp at the dot; returns nanoseconds (digits past the ninth
+ * are ignored) and leaves *pp after the digits. */
+static int64_t parse_frac_ns(const char **pp)
+{
+	const char *p = *pp + 1;
+	int64_t frac = 0;
+	int digits = 0;
+
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (digits < 9) {
+			frac = frac * 10 + (*p - '0');
+			digits++;
+		}
+	while (digits++ < 9)
+		frac *= 10;
+	*pp = p;
+	return frac;
+}
+
 
 /* Parses a time; *needs_date is set for HH:MM:SS[.ns] (date of day0). */
 static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns, int64_t *out,
@@ -162,43 +181,15 @@ static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns, i
 		if (neg)
 			ns = -ns;
 		p = q;
-		if (*p == '.') {
-			int64_t frac = 0;
-			int digits = 0;
-
-			p++;
-			while (*p >= '0' && *p <= '9') {
-				if (digits < 9) {
-					frac = frac * 10 + (*p - '0');
-					digits++;
-				}
-				p++;
-			}
-			while (digits++ < 9)
-				frac *= 10;
-			ns += neg ? -frac : frac;
-		}
+		if (*p == '.')
+			ns += neg ? -parse_frac_ns(&p) : parse_frac_ns(&p);
 		if (*p)
 			return -1;
 		*out = ns;
 		return 0;
 	}
-	if (*p == '.') {
-		int64_t frac = 0;
-		int digits = 0;
-
-		p++;
-		while (*p >= '0' && *p <= '9') {
-			if (digits < 9) {
-				frac = frac * 10 + (*p - '0');
-				digits++;
-			}
-			p++;
-		}
-		while (digits++ < 9)
-			frac *= 10;
-		ns += frac;
-	}
+	if (*p == '.')
+		ns += parse_frac_ns(&p);
 	if (*p)
 		return -1;
 	*out = ns;
