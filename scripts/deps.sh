@@ -10,6 +10,7 @@ packages=(
 	babeltrace2                      # reference CTF reader (tests, benchmarks)
 	lttng-tools liblttng-ust-dev     # reference tracer (benchmarks)
 	hyperfine                        # command timing in benchmarks
+	python3                          # checks of the JSON (Chrome trace) output
 )
 
 missing=()
