@@ -69,12 +69,24 @@ static inline int32_t rtr_rseq_cpu(void)
 
 typedef long long rtr_v2di __attribute__((vector_size(16), may_alias));
 
+/* Points the thread's rseq_cs back at nothing. Every sequence below does it
+ * on each way out (the success path inside its asm, right after the commit),
+ * because its descriptor lives in the object that inlined it: a shared
+ * library unloaded by dlclose() would otherwise leave threads whose rseq_cs
+ * points into unmapped memory, and the kernel kills such a thread with
+ * SIGSEGV at its next preemption. (After an abort the kernel has cleared it.) */
+static RTR_ALWAYS_INLINE void rtr_rseq_clear_cs(void)
+{
+	__asm__ __volatile__("movq $0, %%fs:8(%0)" : : "r"(__rseq_offset) : "memory");
+}
+
 /* The frame every sequence below shares. BEGIN: a struct rseq_cs descriptor
  * (version 0, flags 0, start 1f, length 2f-1f, abort 4f) in section
  * __rseq_cs; at 1: the thread's rseq_cs is pointed at it, then the CPU is
  * checked (rs = __rseq_offset, cpu = expected CPU). The body follows; its
  * last instruction is the commit, and END places label 2 right after it,
- * then the abort handler (signature + jump) in section __rseq_failure. */
+ * clears rseq_cs, then the abort handler (signature + jump) in section
+ * __rseq_failure. */
 #define RTR_RSEQ_ASM_BEGIN(wrong_cpu)                                                    \
 	".pushsection __rseq_cs, \"aw\"\n\t"                                             \
 	".balign 32\n\t"                                                                 \
@@ -89,6 +101,7 @@ typedef long long rtr_v2di __attribute__((vector_size(16), may_alias));
 	"jnz %l[" #wrong_cpu "]\n\t"
 #define RTR_RSEQ_ASM_END(aborted)                                                        \
 	"2:\n\t"                                                                         \
+	"movq $0, %%fs:8(%[rs])\n\t"                                                     \
 	".pushsection __rseq_failure, \"ax\"\n\t" RTR_RSEQ_SIG_ASM "4:\n\t"                 \
 	"jmp %l[" #aborted "]\n\t"                                                       \
 	".popsection\n\t"
@@ -115,8 +128,10 @@ static RTR_ALWAYS_INLINE int rtr_rseq_cmpstore16(uint32_t cpu, const volatile ui
 		     : wrong_cpu, changed, aborted);
 	return RTR_RSEQ_OK;
 wrong_cpu:
+	rtr_rseq_clear_cs();
 	return RTR_RSEQ_CPU;
 changed:
+	rtr_rseq_clear_cs();
 	return RTR_RSEQ_CHANGED;
 aborted:
 	return RTR_RSEQ_ABORT;
@@ -144,6 +159,7 @@ static RTR_ALWAYS_INLINE int rtr_rseq_add16(uint32_t cpu, volatile void *pair, r
 	*out = tmp;
 	return RTR_RSEQ_OK;
 wrong_cpu:
+	rtr_rseq_clear_cs();
 	return RTR_RSEQ_CPU;
 aborted:
 	return RTR_RSEQ_ABORT;
