@@ -326,3 +326,13 @@ int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
 		return 0;
 	}
 }
+
+int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int argc)
+{
+	memset(to, 0, sizeof(*to));
+	memset(rd, 0, sizeof(*rd));
+	to->names = RTR_TEXT_NAMES_DEFAULT;
+	to->fields = RTR_TEXT_FIELDS_DEFAULT;
+	rd->patterns = calloc((size_t)argc + 1, sizeof(char *));
+	return rd->patterns ? 0 : -1;
+}

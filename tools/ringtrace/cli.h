@@ -60,6 +60,9 @@ enum {
 	    {"end", required_argument, NULL, RTR_CLI_END}
 int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
 		     struct rtr_cli_read *rd);
+/* babeltrace2's defaults in *to, an empty selection with room for argc
+ * patterns in *rd (free rd->patterns). Returns 0 or -1 (no memory). */
+int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int argc);
 
 /* Opens the reader with the time range and name filters of c. On error
  * prints "ringtrace <cmd>: error: ..." and returns NULL. */

@@ -369,12 +369,7 @@ int rtr_cmd_convert(int argc, char **argv)
 	uint64_t nev = 0;
 	int c, rc = 0, ret = 0;
 
-	memset(&rd, 0, sizeof(rd));
-	memset(&to, 0, sizeof(to));
-	to.names = RTR_TEXT_NAMES_DEFAULT;
-	to.fields = RTR_TEXT_FIELDS_DEFAULT;
-	rd.patterns = calloc((size_t)argc + 1, sizeof(char *));
-	if (!rd.patterns)
+	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:F:e:n:f:h", lo, NULL)) != -1) {

@@ -63,12 +63,7 @@ int rtr_cmd_view(int argc, char **argv)
 	struct rtr_text *t;
 	int c, rc, ret = 0;
 
-	memset(&to, 0, sizeof(to));
-	memset(&rd, 0, sizeof(rd));
-	to.names = RTR_TEXT_NAMES_DEFAULT;
-	to.fields = RTR_TEXT_FIELDS_DEFAULT;
-	rd.patterns = calloc((size_t)argc + 1, sizeof(char *));
-	if (!rd.patterns)
+	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:f:e:h", lo, NULL)) != -1) {
