@@ -6,9 +6,12 @@
 # that events are discarded, per-UID and per-PID buffers. `ringtrace view`
 # must print exactly what babeltrace2 prints (stdout and stderr), with and
 # without --clock-seconds, and `stats` must count the events it prints.
-# Usage: lttng_live.sh RINGTRACE LTTNG_APP
+# Then several traces at once (both LTTng traces and one recorded by
+# ringtrace at the same time, as a kernel and a user-space trace would be
+# read together): merged in babeltrace2's order, byte for byte.
+# Usage: lttng_live.sh RINGTRACE LTTNG_APP REC_APP
 set -u
-RT=$(realpath "$1") APP=$(realpath "$2")
+RT=$(realpath "$1") APP=$(realpath "$2") REC=$(realpath "$3")
 TMP=$(mktemp -d)
 export TZ=UTC LC_ALL=C
 started=""
@@ -46,17 +49,22 @@ record() { # NAME BUFFERS-OPTION THREADS EVENTS
 	lttng destroy "$s" >/dev/null
 }
 
-compare() { # TRACE [OPTIONS]
-	local tr=$1
+compare() { # TRACE [OPTIONS]  (TRACE may be several paths separated by ':')
+	local tr=$1 trs
 	shift
-	babeltrace2 "$@" "$tr" >"$TMP/bt2.out" 2>"$TMP/bt2.err" || { bad "babeltrace2 $* $tr"; return; }
-	"$RT" view "$@" "$tr" >"$TMP/rt.out" 2>"$TMP/rt.err" || { bad "view $* $tr: $(head -c 200 "$TMP/rt.err")"; return; }
+	IFS=: read -r -a trs <<<"$tr"
+	babeltrace2 "$@" "${trs[@]}" >"$TMP/bt2.out" 2>"$TMP/bt2.err" || { bad "babeltrace2 $* $tr"; return; }
+	"$RT" view "$@" "${trs[@]}" >"$TMP/rt.out" 2>"$TMP/rt.err" || { bad "view $* $tr: $(head -c 200 "$TMP/rt.err")"; return; }
 	cmp -s "$TMP/bt2.out" "$TMP/rt.out" || bad "view $* $tr: stdout differs: $(diff "$TMP/bt2.out" "$TMP/rt.out" | head -3 | cut -c1-200)"
 	cmp -s "$TMP/bt2.err" "$TMP/rt.err" || bad "view $* $tr: stderr differs: $(diff "$TMP/bt2.err" "$TMP/rt.err" | head -3 | cut -c1-200)"
 }
 
 record uid --buffers-uid 4 20000
+# the pid session runs while ringtrace records another program
+"$RT" record -q -o "$TMP/rtr" -- "$REC" threads 2 3000 &
+rtr_pid=$!
 record pid --buffers-pid 3 5000
+wait $rtr_pid || bad "ringtrace record exited $?"
 for t in uid pid; do
 	tr=$TMP/$t
 	[ -f "$(find "$tr" -name metadata | head -n1)" ] || { bad "no trace in $tr"; continue; }
@@ -70,4 +78,9 @@ for t in uid pid; do
 	echo "$t: $n events read identically ($d discarded-events warnings)"
 	[ "$n" -gt 500 ] || bad "$t: only $n events"
 done
+# several traces at once, from both tracers
+compare "$TMP/uid:$TMP/pid:$TMP/rtr"
+compare "$TMP/pid:$TMP/rtr" --clock-seconds
+n=$(babeltrace2 "$TMP/uid" "$TMP/pid" "$TMP/rtr" 2>/dev/null | wc -l)
+echo "merged: $n events of 3 traces (2 LTTng-UST, 1 ringtrace) read identically"
 [ $fail -eq 0 ]
