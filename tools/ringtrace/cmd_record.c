@@ -30,6 +30,9 @@ static void usage(FILE *f)
 		   "                         (default 256k)\n"
 		   "      --num-subbuf N     sub-buffers per CPU, power of two >= 2 (default 4)\n"
 		   "      --mem-limit N      buffer memory for all processes at once (default 1G)\n"
+		   "      --wait-all         when PROGRAM exits, go on recording the traced\n"
+		   "                         processes it started until they exit too (a\n"
+		   "                         signal to ringtrace ends the wait)\n"
 		   "  -v, --verbose          say what happens with each process\n"
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");
@@ -88,6 +91,7 @@ int rtr_cmd_record(int argc, char **argv)
 	    {"subbuf-size", required_argument, NULL, 'S'},
 	    {"num-subbuf", required_argument, NULL, 'N'},
 	    {"mem-limit", required_argument, NULL, 'M'},
+	    {"wait-all", no_argument, NULL, 'A'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -146,6 +150,9 @@ int rtr_cmd_record(int argc, char **argv)
 				return 2;
 			}
 			o.mem_budget = v;
+			break;
+		case 'A':
+			o.wait_all = true;
 			break;
 		case 'v':
 			o.verbose = true;

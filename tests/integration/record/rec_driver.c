@@ -761,6 +761,44 @@ static void test_forkmt(void)
 	evs_free(&bt);
 }
 
+/* --wait-all: the child that outlives the program is recorded to its end:
+ * when record returns the child has written its count, and the trace holds
+ * every one of its events, in order; record exits with the program's 0. */
+static void test_waitall(void)
+{
+	char side[600];
+	const char *args[] = {"--wait-all", "--", REC_APP, "outlive", side, NULL};
+	uint64_t next = 0, bad = 0;
+	unsigned long long done = 0;
+	struct evs bt;
+	char *text;
+
+	snprintf(side, sizeof(side), "%s/waitall", work);
+	CHECK_EQ_I64(record(args, 30), 0);
+	REQUIRE(access(side, F_OK) == 0); /* written by the child before it exits */
+	text = slurp(side);
+	CHECK(sscanf(text, "done %llu", &done) == 1);
+	free(text);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_STR_EQ(bt.err, "");
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t s;
+
+		if (!tick(&bt.v[i], &t, &s) || t != 7)
+			continue;
+		if (s != next)
+			bad++;
+		next = s + 1;
+	}
+	CHECK_EQ_U64(bad, 0);
+	CHECK(done > 0);
+	CHECK_EQ_U64(next, done);
+	printf("waitall: child traced %llu events, all %" PRIu64 " recorded\n", done, next);
+	evs_free(&bt);
+}
+
 /* A child that outlives the program: record stops it and leaves; the child
  * keeps tracing through the teardown of its channel and ends normally; its
  * events up to the stop are in the trace, in order. */
@@ -1016,6 +1054,7 @@ int main(int argc, char **argv)
 		{"fork", test_fork},
 		{"forkmt", test_forkmt},
 		{"outlive", test_outlive},
+		{"waitall", test_waitall},
 		{"atomic", test_atomic},
 		{"signal", test_signal},
 		{"closeall", test_closeall},

@@ -1011,6 +1011,16 @@ void rtr_host_tick(struct rtr_host *h)
 	}
 }
 
+unsigned rtr_host_active(const struct rtr_host *h)
+{
+	unsigned n = 0;
+
+	for (const struct proc *p = h->procs; p; p = p->next)
+		if (p->state == P_ACTIVE || (p->state == P_HELLO && p->cmd >= 0))
+			n++;
+	return n;
+}
+
 void rtr_host_process_exited(struct rtr_host *h, pid_t pid)
 {
 	for (struct proc *p = h->procs; p; p = p->next)

@@ -90,6 +90,9 @@ void rtr_host_tick(struct rtr_host *h);
  * treat process `pid` as gone now. */
 void rtr_host_process_exited(struct rtr_host *h, pid_t pid);
 
+/* Processes being traced (or registering) now. */
+unsigned rtr_host_active(const struct rtr_host *h);
+
 /*
  * Ends the recording: stops processes still running (STOP, bounded wait),
  * flushes, salvages the buffers of processes that died, drains everything,

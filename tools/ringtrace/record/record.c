@@ -185,7 +185,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	int status = 0, ret = 1, source;
 	unsigned ticks = 0;
 	pid_t child = -1;
-	bool child_done = false, have_nofile;
+	bool child_done = false, stop_waiting = false, have_nofile;
 	struct rlimit nofile;
 
 	sockdir[0] = 0;
@@ -299,7 +299,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		}
 	}
 
-	while (!child_done) {
+	/* Until the program exits; with --wait-all, until every traced
+	 * process it started has exited too (or a signal tells us to stop). */
+	while (!child_done || (o->wait_all && !stop_waiting && rtr_host_active(h) > 0)) {
 		struct epoll_event ev[32];
 		int n = epoll_wait(epfd, ev, 32, 1000);
 
@@ -331,8 +333,21 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 
 				while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 					if (si.ssi_signo == SIGCHLD) {
-						if (waitpid(child, &status, WNOHANG) == child)
+						if (!child_done &&
+						    waitpid(child, &status, WNOHANG) == child) {
 							child_done = true;
+							rtr_host_process_exited(h, child);
+							if (o->wait_all && rtr_host_active(h) > 0 &&
+							    o->verbose)
+								say("%s exited; waiting for the %u traced "
+								    "process(es) it left",
+								    argv[0], rtr_host_active(h));
+						}
+						continue;
+					}
+					if (child_done) {
+						/* --wait-all: any signal ends the wait. */
+						stop_waiting = true;
 						continue;
 					}
 					/* A signal from the terminal already reached
@@ -347,9 +362,6 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			}
 		}
 	}
-	if (child_done)
-		rtr_host_process_exited(h, child);
-
 	/* Final sync point, at least 2 ms after the first so the frequency
 	 * can be fitted even for a very short run. */
 	take_sync(&log);

@@ -20,6 +20,7 @@ struct rtr_record_opts {
 	uint64_t mem_budget; /* 0: default */
 	bool verbose;
 	bool quiet; /* no summary */
+	bool wait_all; /* go on until every traced process has exited */
 };
 
 /*
