@@ -339,10 +339,24 @@ static inline __attribute__((always_inline)) int exec_int(struct rtr__stream *s,
 	return 0;
 }
 
+/* The bits of a 32-bit float field, widened to the bits of a double (the
+ * value every RTR_VAL_FLOAT carries). */
+static inline uint64_t f32_as_f64_bits(uint64_t raw)
+{
+	uint32_t x = (uint32_t)raw;
+	float fl;
+	double d;
+	uint64_t out;
+
+	memcpy(&fl, &x, 4);
+	d = fl;
+	memcpy(&out, &d, 8);
+	return out;
+}
+
 static int exec_float(struct rtr__stream *s, const struct rtr__op *op)
 {
 	uint64_t v;
-	double d;
 
 	ALIGN_POS(s, op->align);
 	if (need(s, op->size, "floating point number", op))
@@ -352,21 +366,10 @@ static int exec_float(struct rtr__stream *s, const struct rtr__op *op)
 	else
 		v = rd_bits(s->pkt, s->pos, op->size, op->bo);
 	s->pos += op->size;
-	if (op->size == 32) {
-		uint32_t x = (uint32_t)v;
-		float f;
-
-		memcpy(&f, &x, 4);
-		d = f;
-	} else {
-		memcpy(&d, &v, 8);
-	}
-	if (s->emit && (op->shown | s->all)) {
-		uint64_t u;
-
-		memcpy(&u, &d, 8);
-		return push_val(s, op, RTR_VAL_FLOAT, u, 0);
-	}
+	if (op->size == 32)
+		v = f32_as_f64_bits(v);
+	if (s->emit && (op->shown | s->all))
+		return push_val(s, op, RTR_VAL_FLOAT, v, 0);
 	return 0;
 }
 
@@ -429,29 +432,41 @@ static int exec_text(struct rtr__stream *s, const struct rtr__op *op)
 	return 0;
 }
 
+/* The option of variant `var` that `tag` selects (an index into
+ * var->opts), or UINT32_MAX: the direct table for small unsigned tags,
+ * else a scan of the option ranges (e.g. LTTng's 16-bit event ids),
+ * compared as signed when the tag is. */
+static inline __attribute__((always_inline)) uint32_t variant_option(const struct rtr__op *var,
+								     uint64_t tag)
+{
+	if (rtr_likely(var->direct && tag < 256))
+		return var->direct[tag] ? var->direct[tag] - 1u : UINT32_MAX;
+	for (uint32_t k = 0; k < var->n_opts; k++) {
+		const struct rtr__var_opt *c = &var->opts[k];
+
+		if (var->sign ? (int64_t)tag >= (int64_t)c->lo && (int64_t)tag <= (int64_t)c->hi
+			      : tag >= c->lo && tag <= c->hi)
+			return k;
+	}
+	return UINT32_MAX;
+}
+
 static inline __attribute__((always_inline)) int exec_tagged(struct rtr__stream *s,
 							     const struct rtr__op *ops, uint32_t i)
 {
 	/* hidden {tag; variant<tag> {flat structs}} */
 	const struct rtr__op *tg = &ops[i + 1], *var = &ops[i + 2];
 	uint64_t tag;
-	uint32_t oi = UINT32_MAX;
+	uint32_t oi;
 	bool save = s->emit;
 
 	s->emit = false;
 	if (rtr_unlikely(exec_int(s, tg)))
 		return -1;
 	tag = s->slots[var->src];
-	if (var->direct && tag < 256) {
-		if (var->direct[tag])
-			oi = var->opts[var->direct[tag] - 1].op;
-	} else {
-		for (uint32_t k = 0; k < var->n_opts; k++)
-			if (tag >= var->opts[k].lo && tag <= var->opts[k].hi) {
-				oi = var->opts[k].op;
-				break;
-			}
-	}
+	oi = variant_option(var, tag);
+	if (oi != UINT32_MAX)
+		oi = var->opts[oi].op;
 	if (oi == UINT32_MAX) {
 		s->emit = save;
 		return derr(s, "variant '%s': tag value %" PRIu64 " selects no option",
@@ -509,15 +524,8 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__stream *
 		}
 
 		if (m->code == OP_FLOAT) {
-			if (m->size == 32) {
-				uint32_t x = (uint32_t)v;
-				float fl;
-				double d;
-
-				memcpy(&fl, &x, 4);
-				d = fl;
-				memcpy(&v, &d, 8);
-			}
+			if (m->size == 32)
+				v = f32_as_f64_bits(v);
 			if (emit && (m->shown | s->all) && push_val(s, m, RTR_VAL_FLOAT, v, 0))
 				return -1;
 			continue;
@@ -696,24 +704,10 @@ static int exec_plan_ops(struct rtr__stream *s, const struct rtr__op *ops, uint3
 		}
 		case OP_VARIANT: {
 			uint64_t tag = s->slots[op->src];
-			const struct rtr__var_opt *o = NULL;
+			uint32_t k = variant_option(op, tag);
+			const struct rtr__var_opt *o = k == UINT32_MAX ? NULL : &op->opts[k];
 			struct frame *f;
 
-			if (op->direct && tag < 256) {
-				if (op->direct[tag])
-					o = &op->opts[op->direct[tag] - 1];
-			} else
-				for (uint32_t k = 0; k < op->n_opts; k++) {
-					const struct rtr__var_opt *c = &op->opts[k];
-					bool in = op->sign ? ((int64_t)tag >= (int64_t)c->lo &&
-							      (int64_t)tag <= (int64_t)c->hi)
-							   : (tag >= c->lo && tag <= c->hi);
-
-					if (in) {
-						o = c;
-						break;
-					}
-				}
 			if (!o) {
 				if (op->sign)
 					return derr(s,
@@ -1126,15 +1120,8 @@ put_recs(const struct fst *f, const struct rtr__seg *g, struct rtr_value *v, uin
 		}
 		u = leaf_load(f->pkt, pos + l->off, l);
 		if (l->kind == RTR_VAL_FLOAT) {
-			if (l->size == 32) {
-				uint32_t x = (uint32_t)u;
-				float fl;
-				double d;
-
-				memcpy(&fl, &x, 4);
-				d = fl;
-				memcpy(&u, &d, 8);
-			}
+			if (l->size == 32)
+				u = f32_as_f64_bits(u);
 		} else if (l->sign) {
 			u = sext(u, l->size);
 		}
@@ -1301,19 +1288,7 @@ static inline __attribute__((always_inline)) int run_prog(struct rtr__stream *s,
 		}
 		case SEG_VARIANT: {
 			const struct rtr__op *op = &g->ops[g->opi];
-			uint64_t tag = f->slots[op->src];
-			uint32_t k2 = UINT32_MAX;
-
-			if (op->direct && tag < 256) {
-				if (op->direct[tag])
-					k2 = op->direct[tag] - 1u;
-			} else {
-				for (uint32_t j = 0; j < op->n_opts; j++)
-					if (tag >= op->opts[j].lo && tag <= op->opts[j].hi) {
-						k2 = j;
-						break;
-					}
-			}
+			uint32_t k2 = variant_option(op, f->slots[op->src]);
 			if (rtr_unlikely(k2 == UINT32_MAX) || run_fixed(s, f, g->opt[k2], keep))
 				return 1;
 			break;
@@ -1359,26 +1334,15 @@ static inline __attribute__((always_inline)) int hdr_simple(struct fst *f, const
 {
 	uint64_t pos = (f->pos + h->align - 1) & ~(uint64_t)(h->align - 1), tag;
 	const struct rtr__hopt *o;
-	const uint8_t *direct = h->var->direct;
+	uint32_t k;
 
 	if (rtr_unlikely(pos + h->max_bits > f->lim))
 		return 1;
 	tag = ld_le(f->pkt, pos, h->tag_mask);
-	if (rtr_likely(tag < 256)) {
-		if (rtr_unlikely(!direct[tag]))
-			return 1;
-		o = &h->opt[direct[tag] - 1];
-	} else {
-		/* LTTng's large header: 16-bit ids, a few ranges */
-		const struct rtr__op *var = h->var;
-		uint32_t k = 0;
-
-		while (k < var->n_opts && !(tag >= var->opts[k].lo && tag <= var->opts[k].hi))
-			k++;
-		if (k == var->n_opts)
-			return 1;
-		o = &h->opt[k];
-	}
+	k = variant_option(h->var, tag);
+	if (rtr_unlikely(k == UINT32_MAX))
+		return 1;
+	o = &h->opt[k];
 	f->slots[h->tag.save] = tag;
 	f->id = o->has_id ? ld_le(f->pkt, pos + o->id.off, o->id_mask) : tag;
 	f->have_id = true;
@@ -1401,6 +1365,7 @@ static inline __attribute__((always_inline)) int run_hdr(struct fst *f, const st
 	const struct rtr__op *var = h->var;
 	const struct rtr__hopt *o;
 	uint64_t pos = f->pos, tag;
+	uint32_t k;
 
 	if (rtr_likely(h->simple))
 		return hdr_simple(f, h);
@@ -1410,19 +1375,10 @@ static inline __attribute__((always_inline)) int run_hdr(struct fst *f, const st
 		return 1;
 	tag = leaf_load(f->pkt, pos, &h->tag);
 	f->slots[h->tag.save] = tag;
-	if (rtr_likely(var->direct && tag < 256)) {
-		if (rtr_unlikely(!var->direct[tag]))
-			return 1;
-		o = &h->opt[var->direct[tag] - 1];
-	} else {
-		uint32_t k = 0;
-
-		while (k < var->n_opts && !(tag >= var->opts[k].lo && tag <= var->opts[k].hi))
-			k++;
-		if (k == var->n_opts)
-			return 1;
-		o = &h->opt[k];
-	}
+	k = variant_option(var, tag);
+	if (rtr_unlikely(k == UINT32_MAX))
+		return 1;
+	o = &h->opt[k];
 	if (h->tag_is_id) {
 		f->id = tag;
 		f->have_id = true;

@@ -1116,15 +1116,16 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
 
 /* Separator before one of the trace:* header fields: ", " inside the
  * line, ':' between them at its start; then the label when names show. */
-static void trace_field(struct rtr_text *t, bool dom, const char *label)
+static void trace_field(struct rtr_text *t, bool dom, const char *label, size_t len)
 {
 	if (!t->start_line)
 		PUTS(t, ", ");
 	else if (dom)
 		putc1(t, ':');
 	if (label)
-		put(t, label, strlen(label));
+		put(t, label, len);
 }
+#define TRACE_FIELD(t, dom, pn, lit) trace_field(t, dom, (pn) ? (lit) : NULL, sizeof(lit) - 1)
 
 static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struct trace_hdr *h,
 			bool *domp);
@@ -1210,22 +1211,22 @@ static void slow_fields(struct rtr_text *t, const struct rtr_msg *m, const struc
 		}
 	}
 	if ((f & RTR_TEXT_FIELD_HOSTNAME) && h && h->hostname) {
-		trace_field(t, dom, pn ? "trace:hostname = " : NULL);
+		TRACE_FIELD(t, dom, pn, "trace:hostname = ");
 		putstr(t, h->hostname);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_DOMAIN) && h && h->domain) {
-		trace_field(t, dom, pn ? "trace:domain = " : NULL);
+		TRACE_FIELD(t, dom, pn, "trace:domain = ");
 		putstr(t, h->domain);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_PROCNAME) && h && h->procname) {
-		trace_field(t, dom, pn ? "trace:procname = " : NULL);
+		TRACE_FIELD(t, dom, pn, "trace:procname = ");
 		putstr(t, h->procname);
 		dom = true;
 	}
 	if ((f & RTR_TEXT_FIELD_VPID) && h && h->has_vpid) {
-		trace_field(t, dom, pn ? "trace:vpid = " : NULL);
+		TRACE_FIELD(t, dom, pn, "trace:vpid = ");
 		putc1(t, '(');
 		put_i64(t, h->vpid);
 		putc1(t, ')');
@@ -1944,24 +1945,35 @@ static struct pbatch *par_next_ready(struct par *p)
 	return best;
 }
 
+/* Formats the oldest ready batch with t (the lock is dropped meanwhile),
+ * or, when none is ready, waits for a change (unless `done`). Returns
+ * false when there was nothing to do. Lock held. */
+static bool par_format_or_wait(struct par *p, struct rtr_text *t, bool done)
+{
+	struct pbatch *b = par_next_ready(p);
+
+	if (!b) {
+		if (!done)
+			pthread_cond_wait(&p->cv, &p->lock);
+		return false;
+	}
+	b->state = PB_BUSY;
+	pthread_mutex_unlock(&p->lock);
+	par_format(p, t, b);
+	pthread_mutex_lock(&p->lock);
+	return true;
+}
+
 static void *par_helper(void *arg)
 {
 	struct par *p = arg;
 
 	pthread_mutex_lock(&p->lock);
-	while (1) {
-		struct pbatch *b = par_next_ready(p);
-
-		if (!b) {
-			if (p->done)
-				break;
-			pthread_cond_wait(&p->cv, &p->lock);
+	for (;;) {
+		if (par_format_or_wait(p, p->helper, p->done))
 			continue;
-		}
-		b->state = PB_BUSY;
-		pthread_mutex_unlock(&p->lock);
-		par_format(p, p->helper, b);
-		pthread_mutex_lock(&p->lock);
+		if (p->done && !par_next_ready(p))
+			break;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -2027,18 +2039,8 @@ done:
 static void par_wait_written(struct par *p, struct rtr_text *t, uint64_t upto)
 {
 	pthread_mutex_lock(&p->lock);
-	while (p->written < upto && !p->werr) {
-		struct pbatch *rb = par_next_ready(p);
-
-		if (rb) {
-			rb->state = PB_BUSY;
-			pthread_mutex_unlock(&p->lock);
-			par_format(p, t, rb);
-			pthread_mutex_lock(&p->lock);
-		} else {
-			pthread_cond_wait(&p->cv, &p->lock);
-		}
-	}
+	while (p->written < upto && !p->werr)
+		par_format_or_wait(p, t, false);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -2109,22 +2111,12 @@ static int par_drain(struct rtr_text *t, struct rtr_reader *r,
 		/* a free batch to fill; format ready ones while none is */
 		pthread_mutex_lock(&p->lock);
 		while (!p->werr) {
-			struct pbatch *rb;
-
 			for (int k = 0; k < PB_N && !b; k++)
 				if (p->b[k].state == PB_FREE)
 					b = &p->b[k];
 			if (b)
 				break;
-			rb = par_next_ready(p);
-			if (rb) {
-				rb->state = PB_BUSY;
-				pthread_mutex_unlock(&p->lock);
-				par_format(p, t, rb);
-				pthread_mutex_lock(&p->lock);
-			} else {
-				pthread_cond_wait(&p->cv, &p->lock);
-			}
+			par_format_or_wait(p, t, false);
 		}
 		pthread_mutex_unlock(&p->lock);
 		if (!b)

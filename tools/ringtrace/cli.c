@@ -289,8 +289,9 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final)
 		total ? 100.0 * (double)done / (double)total : 100.0);
 }
 
-int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
-		     struct rtr_cli_read *rd)
+/* 1 = c was a text or selection option (applied), 0 = not one, -1 = bad
+ * argument (reported). */
+static int text_opt(int c, const char *arg, struct rtr_text_options *to, struct rtr_cli_read *rd)
 {
 	switch (c) {
 	case RTR_CLI_CLOCK_SECONDS:
@@ -335,4 +336,20 @@ int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int 
 	to->fields = RTR_TEXT_FIELDS_DEFAULT;
 	rd->patterns = calloc((size_t)argc + 1, sizeof(char *));
 	return rd->patterns ? 0 : -1;
+}
+
+int rtr_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		   struct rtr_text_options *to, struct rtr_cli_read *rd)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		int known = text_opt(c, optarg, to, rd);
+
+		if (known < 0)
+			return RTR_CLI_BAD_ARG;
+		if (!known)
+			return c;
+	}
+	return -1;
 }

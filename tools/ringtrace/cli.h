@@ -3,6 +3,7 @@
 #ifndef RTR_CLI_H
 #define RTR_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,9 +35,8 @@ int rtr_cli_fields(const char *list, unsigned *fields);
 
 /* Options of the babeltrace2 text format and of the event selection,
  * shared by view and convert. Put RTR_CLI_TEXT_LONGOPTS in the getopt_long
- * table and "n:f:e:" in the short options, then hand every option to
- * rtr_cli_text_opt(): 1 = it was one of these, 0 = not, -1 = bad argument
- * (already reported). */
+ * table and "n:f:e:" in the short options, and read the options with
+ * rtr_cli_getopt(). */
 enum {
 	RTR_CLI_CLOCK_SECONDS = 1,
 	RTR_CLI_CLOCK_DATE,
@@ -58,8 +58,13 @@ enum {
 	    {"event", required_argument, NULL, 'e'},                          \
 	    {"begin", required_argument, NULL, RTR_CLI_BEGIN},                \
 	    {"end", required_argument, NULL, RTR_CLI_END}
-int rtr_cli_text_opt(int c, const char *arg, struct rtr_text_options *to,
-		     struct rtr_cli_read *rd);
+#define RTR_CLI_BAD_ARG (-2)
+/* getopt_long() that applies the text and selection options to *to and
+ * *rd itself and returns only the command's own options: the next one,
+ * -1 at the end, or RTR_CLI_BAD_ARG for a bad argument of a shared option
+ * (already reported). */
+int rtr_cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		   struct rtr_text_options *to, struct rtr_cli_read *rd);
 /* babeltrace2's defaults in *to, an empty selection with room for argc
  * patterns in *rd (free rd->patterns). Returns 0 or -1 (no memory). */
 int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int argc);

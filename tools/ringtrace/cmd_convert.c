@@ -372,16 +372,11 @@ int rtr_cmd_convert(int argc, char **argv)
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:F:e:n:f:h", lo, NULL)) != -1) {
-		int known = rtr_cli_text_opt(c, optarg, &to, &rd);
-
-		if (known < 0) {
+	while ((c = rtr_cli_getopt(argc, argv, "o:F:e:n:f:h", lo, &to, &rd)) != -1) {
+		switch (c) {
+		case RTR_CLI_BAD_ARG:
 			free(rd.patterns);
 			return 2;
-		}
-		if (known > 0)
-			continue;
-		switch (c) {
 		case 'o':
 			out = optarg;
 			break;

@@ -66,16 +66,11 @@ int rtr_cmd_view(int argc, char **argv)
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:f:e:h", lo, NULL)) != -1) {
-		int known = rtr_cli_text_opt(c, optarg, &to, &rd);
-
-		if (known < 0) {
+	while ((c = rtr_cli_getopt(argc, argv, "n:f:e:h", lo, &to, &rd)) != -1) {
+		switch (c) {
+		case RTR_CLI_BAD_ARG:
 			free(rd.patterns);
 			return 2;
-		}
-		if (known > 0)
-			continue;
-		switch (c) {
 		case RTR_CLI_FIRST_FREE: /* --color: accepted, no colours */
 			break;
 		case 'h':

@@ -4,14 +4,8 @@
 # Usage: corpus.sh RINGTRACE_BINARY REPO_ROOT [CASE_FILTER_REGEX]
 # Prints one line per case and a summary; exits 1 if any case fails.
 set -u
-BIN=$(realpath "$1")
-ROOT=$(realpath "$2")
+. "$(dirname "$(realpath "$0")")/corpus-common.sh"
 FILTER=${3:-}
-DATA=$ROOT/../shared/testdata
-EXC=$(dirname "$0")/corpus-exceptions.tsv
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export TZ=UTC LC_ALL=C
 
 if [ ! -d "$DATA/ctf-corpus" ]; then
 	echo "corpus not found at $DATA (expected ../shared/testdata beside the repo)"
@@ -35,8 +29,7 @@ report() { # status case detail
 
 # address space limit (1 GiB); none for Address/ThreadSanitizer builds, whose
 # shadow memory needs terabytes of address space
-VLIMIT=1048576
-grep -q -e __asan_init -e __tsan_init "$BIN" && VLIMIT=unlimited
+VLIMIT=$(reader_vlimit 1048576)
 
 # run OPTIONS... : runs the reader on ./trace under a timeout and a memory
 # limit; sets RC, output in $TMP/out, $TMP/err

@@ -5,17 +5,9 @@
 # filtered/trimmed conversion keeps exactly the selected events.
 # Usage: roundtrip.sh RINGTRACE REPO_ROOT
 set -u
-BIN=$(realpath "$1")
-ROOT=$(realpath "$2")
-DATA=$ROOT/../shared/testdata
-EXC=$(dirname "$(realpath "$0")")/corpus-exceptions.tsv
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export TZ=UTC LC_ALL=C
+. "$(dirname "$(realpath "$0")")/corpus-common.sh"
 BT2=$(command -v babeltrace2 || true)
-# no address space limit for Address/ThreadSanitizer builds (shadow memory)
-VLIMIT=2097152
-grep -q -e __asan_init -e __tsan_init "$BIN" && VLIMIT=unlimited
+VLIMIT=$(reader_vlimit 2097152)
 pass=0 fail=0
 ok() { pass=$((pass + 1)); printf 'PASS %-60s %s\n' "$1" "$2"; }
 bad() { fail=$((fail + 1)); printf 'FAIL %-60s %s\n' "$1" "$2"; }

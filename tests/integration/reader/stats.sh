@@ -5,16 +5,8 @@
 # babeltrace2 cannot read must give a clean error.
 # Usage: stats.sh RINGTRACE REPO_ROOT
 set -u
-BIN=$(realpath "$1")
-ROOT=$(realpath "$2")
-DATA=$ROOT/../shared/testdata
-EXC=$(dirname "$(realpath "$0")")/corpus-exceptions.tsv
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-export TZ=UTC LC_ALL=C
-# no address space limit for Address/ThreadSanitizer builds (shadow memory)
-VLIMIT=1048576
-grep -q -e __asan_init -e __tsan_init "$BIN" && VLIMIT=unlimited
+. "$(dirname "$(realpath "$0")")/corpus-common.sh"
+VLIMIT=$(reader_vlimit 1048576)
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); printf 'FAIL %-60s %s\n' "$1" "$2"; }

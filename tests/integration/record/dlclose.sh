@@ -12,7 +12,7 @@ for round in 1 2 3 4 5; do
 	"$RT" record -o "$TMP/t$round" -- "$HOST" "$PLUG" $THREADS $N 2>"$TMP/err"
 	rc=$?
 	[ $rc -eq 0 ] || { echo "FAIL round $round: exit $rc: $(cat "$TMP/err")"; exit 1; }
-	got=$(babeltrace2 "$TMP/t$round" 2>"$TMP/bt2.err" | grep -c ' recdl:tick: ')
+	got=$(babeltrace2 "$TMP/t$round" 2>"$TMP/bt2.err" | grep -c ' rec:tick: ')
 	[ -s "$TMP/bt2.err" ] && { echo "FAIL babeltrace2: $(head -c 300 "$TMP/bt2.err")"; exit 1; }
 	[ "$got" -eq $(((THREADS + 1) * N)) ] ||
 		{ echo "FAIL round $round: $got events, expected $(((THREADS + 1) * N))"; exit 1; }

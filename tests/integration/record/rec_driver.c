@@ -513,6 +513,22 @@ static void test_overwrite(void)
 	evs_free(&bt);
 }
 
+/* The counter page rec_app's kill mode shares through SIDE (word 0 = its
+ * pid, word 1 = events committed), mapped once it exists and is a page
+ * long; NULL until then. *fd: -1 at first, kept open between calls. */
+static volatile uint64_t *counter_map(const char *side, int *fd)
+{
+	struct stat sb;
+	void *w;
+
+	if (*fd < 0)
+		*fd = open(side, O_RDONLY);
+	if (*fd < 0 || fstat(*fd, &sb) != 0 || sb.st_size < 4096)
+		return NULL;
+	w = mmap(NULL, 4096, PROT_READ, MAP_SHARED, *fd, 0);
+	return w == MAP_FAILED ? NULL : w;
+}
+
 /* SIGKILL mid-run: the trace holds a gap-free prefix of the counter that
  * reaches at least what the program logged as committed. */
 static void test_kill(void)
@@ -530,17 +546,8 @@ static void test_kill(void)
 	rec = start_record(args);
 	end = now_s() + 20;
 	while (now_s() < end) {
-		if (fd < 0)
-			fd = open(side, O_RDONLY);
-		if (fd >= 0 && !w) {
-			struct stat sb;
-
-			if (fstat(fd, &sb) == 0 && sb.st_size >= 4096) {
-				w = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-				if (w == MAP_FAILED)
-					w = NULL;
-			}
-		}
+		if (!w)
+			w = counter_map(side, &fd);
 		if (w && __atomic_load_n(&w[1], __ATOMIC_ACQUIRE) >= 200000)
 			break;
 		usleep(2000);
@@ -598,17 +605,8 @@ static void test_hostkill(void)
 	snprintf(side, sizeof(side), "%s/counter", work);
 	rec = start_record(args);
 	while (now_s() < end) {
-		if (fd < 0)
-			fd = open(side, O_RDONLY);
-		if (fd >= 0 && !w) {
-			struct stat sb;
-
-			if (fstat(fd, &sb) == 0 && sb.st_size >= 4096) {
-				w = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-				if (w == MAP_FAILED)
-					w = NULL;
-			}
-		}
+		if (!w)
+			w = counter_map(side, &fd);
 		/* Past two metadata checkpoints, with events on disk. */
 		if (w && __atomic_load_n(&w[1], __ATOMIC_ACQUIRE) >= 1000 &&
 		    now_s() - start > 2.5)
@@ -761,63 +759,34 @@ static void test_forkmt(void)
 	evs_free(&bt);
 }
 
-/* --wait-all: the child that outlives the program is recorded to its end:
- * when record returns the child has written its count, and the trace holds
- * every one of its events, in order; record exits with the program's 0. */
-static void test_waitall(void)
-{
-	char side[600];
-	const char *args[] = {"--wait-all", "--", REC_APP, "outlive", side, NULL};
-	uint64_t next = 0, bad = 0;
-	unsigned long long done = 0;
-	struct evs bt;
-	char *text;
-
-	snprintf(side, sizeof(side), "%s/waitall", work);
-	CHECK_EQ_I64(record(args, 30), 0);
-	REQUIRE(access(side, F_OK) == 0); /* written by the child before it exits */
-	text = slurp(side);
-	CHECK(sscanf(text, "done %llu", &done) == 1);
-	free(text);
-	babeltrace(&bt);
-	CHECK_EQ_I64(bt.status, 0);
-	CHECK_STR_EQ(bt.err, "");
-	for (size_t i = 0; i < bt.n; i++) {
-		unsigned t;
-		uint64_t s;
-
-		if (!tick(&bt.v[i], &t, &s) || t != 7)
-			continue;
-		if (s != next)
-			bad++;
-		next = s + 1;
-	}
-	CHECK_EQ_U64(bad, 0);
-	CHECK(done > 0);
-	CHECK_EQ_U64(next, done);
-	printf("waitall: child traced %llu events, all %" PRIu64 " recorded\n", done, next);
-	evs_free(&bt);
-}
-
-/* A child that outlives the program: record stops it and leaves; the child
- * keeps tracing through the teardown of its channel and ends normally; its
- * events up to the stop are in the trace, in order. */
-static void test_outlive(void)
+/* A child that outlives the program (rec_app outlive). Without
+ * --wait-all record stops it and leaves; the child keeps tracing through
+ * the teardown of its channel and ends normally; its events up to the stop
+ * are in the trace, in order. With --wait-all the child is recorded to its
+ * end: when record returns the child has written its count, and the trace
+ * holds every one of its events, in order. record exits with the
+ * program's 0 either way. */
+static void outlive_case(bool wait_all)
 {
 	char side[600];
 	const char *args[] = {"--", REC_APP, "outlive", side, NULL};
+	const char *args_wait[] = {"--wait-all", "--", REC_APP, "outlive", side, NULL};
 	uint64_t next = 0, bad = 0;
 	unsigned long long done = 0;
-	double end;
 	struct evs bt;
 	char *text;
 
-	snprintf(side, sizeof(side), "%s/outlive", work);
-	CHECK_EQ_I64(record(args, 30), 0);
-	end = now_s() + 10;
-	while (now_s() < end && access(side, F_OK) != 0)
-		usleep(20000);
-	usleep(50000);
+	snprintf(side, sizeof(side), "%s/%s", work, wait_all ? "waitall" : "outlive");
+	CHECK_EQ_I64(record(wait_all ? args_wait : args, 30), 0);
+	if (wait_all) {
+		REQUIRE(access(side, F_OK) == 0); /* written by the child before it exits */
+	} else {
+		double end = now_s() + 10;
+
+		while (now_s() < end && access(side, F_OK) != 0)
+			usleep(20000);
+		usleep(50000);
+	}
 	text = slurp(side);
 	CHECK(sscanf(text, "done %llu", &done) == 1);
 	free(text);
@@ -835,11 +804,26 @@ static void test_outlive(void)
 		next = s + 1;
 	}
 	CHECK_EQ_U64(bad, 0);
-	CHECK(next > 0);
-	CHECK(next <= done);
-	printf("outlive: child traced %llu events, %" PRIu64 " recorded before the stop\n", done,
-	       next);
+	if (wait_all) {
+		CHECK(done > 0);
+		CHECK_EQ_U64(next, done);
+	} else {
+		CHECK(next > 0);
+		CHECK(next <= done);
+	}
+	printf("%s: child traced %llu events, %" PRIu64 " recorded%s\n",
+	       wait_all ? "waitall" : "outlive", done, next, wait_all ? "" : " before the stop");
 	evs_free(&bt);
+}
+
+static void test_outlive(void)
+{
+	outlive_case(false);
+}
+
+static void test_waitall(void)
+{
+	outlive_case(true);
 }
 
 /* A process without rseq registration gets the ATOMIC client; nothing
