@@ -274,6 +274,35 @@ struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
  */
 int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets);
 
+/*
+ * The same one packet at a time, for a caller that has the bytes copied
+ * elsewhere (record's idle-priority drain thread):
+ * rtr_ctf_stream_begin() gets the next complete sub-buffer, creates the
+ * files on the first packet and, when `job` is not NULL, says where the
+ * packet's bytes are (src_fd at src_off: the buffer's memfd) and where they
+ * go (dst_fd at dst_off: the stream file, positioned writes only); returns
+ * 1 (a packet is held), 0 (none ready) or a negative errno as
+ * rtr_ctf_stream_drain(); -EBUSY when one is held already.
+ * Then exactly one of:
+ *   rtr_ctf_stream_write_held(): writes the held packet itself;
+ *   rtr_ctf_stream_end(write_err): the bytes were written elsewhere
+ *   (write_err 0) or could not be (a negative errno: the file is cut back).
+ * Both append the index entry, give the sub-buffer back and return 0 or a
+ * negative errno (the packet is then lost, as in rtr_ctf_stream_drain).
+ * rtr_ctf_stream_drain() returns -EBUSY while a packet is held.
+ */
+struct rtr_ctf_packet_job {
+	int src_fd;
+	uint64_t src_off;
+	int dst_fd;
+	uint64_t dst_off;
+	uint64_t len;
+};
+int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job);
+int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s);
+int rtr_ctf_stream_end(struct rtr_ctf_stream *s, int write_err);
+bool rtr_ctf_stream_holding(const struct rtr_ctf_stream *s);
+
 void rtr_ctf_stream_stats(const struct rtr_ctf_stream *s, struct rtr_ctf_stream_stats *st);
 
 /* Last error message, or "". */

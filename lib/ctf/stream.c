@@ -20,7 +20,10 @@ struct rtr_ctf_stream {
 	int dirfd;
 	int data_fd; /* -1 until the first packet */
 	int index_fd;
-	bool failed; /* the buffer was found corrupt: never read again */
+	bool failed;		   /* the buffer was found corrupt: never read again */
+	bool held;		   /* a sub-buffer is held (rtr_ctf_stream_begin) */
+	struct rtr_ring_subbuf sb; /* the held one */
+	uint64_t fd_pos;	   /* data_fd's file position (sendfile writes there) */
 	bool have_seq;
 	uint64_t last_seq;
 	struct rtr_ctf_stream_stats st;
@@ -141,23 +144,38 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Writes one held sub-buffer and its index entry. On failure the stream
- * file is cut back to its previous size so file and index stay in step. */
-static int write_packet(struct rtr_ctf_stream *s, const struct rtr_ring_subbuf *sb)
+/* Writes the held packet's bytes at their place in the stream file
+ * (sendfile from the memfd). Returns 0 or a negative errno. */
+static int write_data(struct rtr_ctf_stream *s)
 {
+	ssize_t w;
+
+	if (s->fd_pos != s->st.bytes) {
+		if (lseek(s->data_fd, (off_t)s->st.bytes, SEEK_SET) < 0)
+			return -errno;
+		s->fd_pos = s->st.bytes;
+	}
+	w = rtr_ring_subbuf_write(s->buf, &s->sb, s->data_fd);
+	if (w > 0)
+		s->fd_pos += (uint64_t)w;
+	if (w != (ssize_t)s->sb.len)
+		return w < 0 ? (int)w : -EIO;
+	return 0;
+}
+
+/* The held packet's bytes are in the stream file (write_err == 0): appends
+ * its index entry and accounts for it. On failure (write_err < 0 or the
+ * index write fails) the stream file is cut back to its previous size so
+ * file and index stay in step. Gives the sub-buffer back either way. */
+static int finish_packet(struct rtr_ctf_stream *s, int write_err)
+{
+	const struct rtr_ring_subbuf *sb = &s->sb;
 	struct rtr_ctf_index_entry e;
 	uint8_t ent[RTR_CTF_INDEX_ENTRY_SIZE];
-	ssize_t w;
-	int r;
+	int r = write_err;
 
-	if (s->data_fd < 0) {
-		r = open_files(s);
-		if (r)
-			return r; /* nothing written */
-	}
-	w = rtr_ring_subbuf_write(s->buf, sb, s->data_fd);
-	if (w != (ssize_t)sb->len) {
-		r = set_error(s, w < 0 ? (int)w : -EIO, "cannot write a packet");
+	if (r) {
+		set_error(s, r, "cannot write a packet");
 		goto undo;
 	}
 	e.offset = s->st.bytes;
@@ -184,35 +202,89 @@ static int write_packet(struct rtr_ctf_stream *s, const struct rtr_ring_subbuf *
 		s->st.packets_lost += sb->info.seq - s->last_seq - 1;
 	s->have_seq = true;
 	s->last_seq = sb->info.seq;
-	return 0;
+	goto out;
 undo:
-	if (ftruncate(s->data_fd, (off_t)s->st.bytes) == 0)
-		lseek(s->data_fd, (off_t)s->st.bytes, SEEK_SET);
+	if (ftruncate(s->data_fd, (off_t)s->st.bytes) < 0) {
+		/* the next packet overwrites the tail anyway */
+	}
+	s->fd_pos = UINT64_MAX; /* unknown after a failed write: seek first */
+out:
+	s->held = false;
+	rtr_ring_put_subbuf(s->cfg, s->buf);
 	return r;
+}
+
+int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job)
+{
+	int r;
+
+	if (s->failed)
+		return -EIO;
+	if (s->held)
+		return -EBUSY;
+	r = rtr_ring_get_subbuf(s->cfg, s->buf, &s->sb);
+	if (r == -EAGAIN)
+		return 0;
+	if (r == -EIO) {
+		s->failed = true;
+		snprintf(s->error, sizeof(s->error), "stream %s: ring buffer corrupt: %s", s->name,
+			 rtr_ring_buf_error(s->buf));
+		return -EIO;
+	}
+	if (r)
+		return set_error(s, r, "cannot get a sub-buffer");
+	s->held = true;
+	if (s->data_fd < 0) {
+		r = open_files(s);
+		if (r) {
+			/* nothing written; the packet is lost */
+			s->held = false;
+			rtr_ring_put_subbuf(s->cfg, s->buf);
+			return r;
+		}
+		s->fd_pos = 0;
+	}
+	if (job) {
+		job->src_fd = s->buf->fd;
+		job->src_off = (uint64_t)(s->sb.data - (const char *)s->buf->ctl);
+		job->dst_fd = s->data_fd;
+		job->dst_off = s->st.bytes;
+		job->len = s->sb.len;
+	}
+	return 1;
+}
+
+int rtr_ctf_stream_end(struct rtr_ctf_stream *s, int write_err)
+{
+	if (!s->held)
+		return -EINVAL;
+	return finish_packet(s, write_err);
+}
+
+int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s)
+{
+	if (!s->held)
+		return -EINVAL;
+	return finish_packet(s, write_data(s));
+}
+
+bool rtr_ctf_stream_holding(const struct rtr_ctf_stream *s)
+{
+	return s->held;
 }
 
 int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets)
 {
 	uint32_t n = 0;
 
-	if (s->failed)
-		return -EIO;
+	if (s->held)
+		return -EBUSY;
 	while (max_packets == 0 || n < max_packets) {
-		struct rtr_ring_subbuf sb;
-		int r = rtr_ring_get_subbuf(s->cfg, s->buf, &sb);
+		int r = rtr_ctf_stream_begin(s, NULL);
 
-		if (r == -EAGAIN)
-			break;
-		if (r == -EIO) {
-			s->failed = true;
-			snprintf(s->error, sizeof(s->error), "stream %s: ring buffer corrupt: %s",
-				 s->name, rtr_ring_buf_error(s->buf));
-			return -EIO;
-		}
-		if (r)
-			return set_error(s, r, "cannot get a sub-buffer");
-		r = write_packet(s, &sb);
-		rtr_ring_put_subbuf(s->cfg, s->buf);
+		if (r <= 0)
+			return r < 0 ? r : (int)n;
+		r = rtr_ctf_stream_write_held(s);
 		if (r)
 			return r;
 		n++;
@@ -236,6 +308,10 @@ int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync)
 
 	if (!s)
 		return 0;
+	if (s->held) {
+		s->held = false;
+		rtr_ring_put_subbuf(s->cfg, s->buf);
+	}
 	for (int i = 0; i < 2; i++) {
 		int fd = i ? s->index_fd : s->data_fd;
 

@@ -33,6 +33,10 @@ static void usage(FILE *f)
 		   "      --wait-all         when PROGRAM exits, go on recording the traced\n"
 		   "                         processes it started until they exit too (a\n"
 		   "                         signal to ringtrace ends the wait)\n"
+		   "      --eager-drain      write each packet to disk as soon as it is full, at\n"
+		   "                         normal priority (default: in CPU time no other\n"
+		   "                         thread wants, at once when a buffer gets short of\n"
+		   "                         room or the process ends)\n"
 		   "  -v, --verbose          say what happens with each process\n"
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");
@@ -92,6 +96,7 @@ int rtr_cmd_record(int argc, char **argv)
 	    {"num-subbuf", required_argument, NULL, 'N'},
 	    {"mem-limit", required_argument, NULL, 'M'},
 	    {"wait-all", no_argument, NULL, 'A'},
+	    {"eager-drain", no_argument, NULL, 'D'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -153,6 +158,9 @@ int rtr_cmd_record(int argc, char **argv)
 			break;
 		case 'A':
 			o.wait_all = true;
+			break;
+		case 'D':
+			o.eager_drain = true;
 			break;
 		case 'v':
 			o.verbose = true;

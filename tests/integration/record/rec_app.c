@@ -4,6 +4,9 @@
  *
  *   threads T K     T threads, each emits rec:tick(thread, 0..K-1), plus
  *                   rec:ignored events
+ *   busy T K S      T threads emit rec:tick(thread, 0..K-1) in bursts of 2048
+ *                   with 200 us pauses while S more threads spin on every CPU
+ *                   until they are done (a machine with no idle time)
  *   burst N         one thread pinned to CPU 0 emits rec:tick(0, 0..N-1)
  *   kill SIDE [K]   emits rec:tick(0, i) forever, pausing 50 us every K
  *                   events (256); after each commit stores i + 1 in SIDE
@@ -29,6 +32,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,50 @@ static int mode_threads(uint32_t n, uint64_t k)
 		if (pthread_create(&t[i], NULL, thread_main, (void *)(uintptr_t)i))
 			return 1;
 	for (uint32_t i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	free(t);
+	return 0;
+}
+
+static atomic_int writers_left;
+
+static void *busy_writer(void *arg)
+{
+	uint32_t t = (uint32_t)(uintptr_t)arg;
+	struct timespec pause = {0, 200000};
+
+	for (uint64_t i = 0; i < per_thread; i++) {
+		rtr_tracepoint(rec, tick, t, i);
+		if ((i & 2047) == 2047)
+			nanosleep(&pause, NULL);
+	}
+	atomic_fetch_sub(&writers_left, 1);
+	return NULL;
+}
+
+static void *spinner(void *arg)
+{
+	volatile uint64_t x = 0;
+
+	(void)arg;
+	while (atomic_load_explicit(&writers_left, memory_order_relaxed) > 0)
+		x++;
+	return NULL;
+}
+
+static int mode_busy(uint32_t n, uint64_t k, uint32_t spin)
+{
+	pthread_t *t = calloc(n + spin, sizeof(*t));
+
+	per_thread = k;
+	atomic_store(&writers_left, (int)n);
+	for (uint32_t i = 0; i < spin; i++)
+		if (pthread_create(&t[n + i], NULL, spinner, NULL))
+			return 1;
+	for (uint32_t i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, busy_writer, (void *)(uintptr_t)i))
+			return 1;
+	for (uint32_t i = 0; i < n + spin; i++)
 		pthread_join(t[i], NULL);
 	free(t);
 	return 0;
@@ -378,6 +426,9 @@ int main(int argc, char **argv)
 {
 	if (argc >= 4 && !strcmp(argv[1], "threads"))
 		return mode_threads((uint32_t)atoi(argv[2]), strtoull(argv[3], NULL, 10));
+	if (argc >= 5 && !strcmp(argv[1], "busy"))
+		return mode_busy((uint32_t)atoi(argv[2]), strtoull(argv[3], NULL, 10),
+				 (uint32_t)atoi(argv[4]));
 	if (argc >= 3 && !strcmp(argv[1], "burst"))
 		return mode_burst(strtoull(argv[2], NULL, 10));
 	if (argc >= 3 && !strcmp(argv[1], "kill"))

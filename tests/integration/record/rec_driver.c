@@ -3,7 +3,7 @@
  * sockets; the traces are read back with babeltrace2 and compared with what
  * the programs logged or are known to emit. One test per invocation:
  *
- *   rec_driver fields | threads | loss | overwrite | kill | fork | hostile |
+ *   rec_driver fields | threads | busy | loss | overwrite | kill | fork | hostile |
  *              status | dormant
  *
  * Paths of the binaries come from the build (REC_* definitions).
@@ -440,6 +440,84 @@ static void test_threads(void)
 		CHECK_EQ_U64(next[t], k);
 	free(next);
 	evs_free(&bt);
+}
+
+/* No idle CPU time (spinning threads on every CPU): the idle-priority drain
+ * thread is starved, the host writes packets itself when a buffer gets
+ * short of room and takes back those the drain thread had not finished.
+ * The trace is whole either way: recorded + lost = emitted, babeltrace2
+ * reads it without a warning and reports the same loss, every thread's
+ * events are in order with no gap but counted losses. Then the same with
+ * --eager-drain. */
+static void busy_case(bool eager)
+{
+	int nw = ncpus() < 2 ? 2 : ncpus();
+	const uint64_t k = 200000;
+	char nt[16], nk[32], ns[16];
+	const char *drain = eager ? "--eager-drain" : "-v";
+	const char *args[] = {"-v", "--subbuf-size", "64k", "--num-subbuf", "16", drain,
+			      "--", REC_APP,	    "busy", nt,		   nk, ns,
+			      NULL};
+	uint64_t *next = calloc((size_t)nw, sizeof(*next));
+	uint64_t events, lost, disorder = 0, seen = 0;
+	unsigned long long pk = 0, bg = 0, taken = 0;
+	char *err, *line;
+	struct evs bt;
+
+	REQUIRE(next);
+	snprintf(nt, sizeof(nt), "%d", nw);
+	snprintf(nk, sizeof(nk), "%" PRIu64, k);
+	snprintf(ns, sizeof(ns), "%d", 2 * ncpus());
+	nftw(trace, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	CHECK_EQ_I64(record(args, 150), 0);
+	REQUIRE(summary(&events, &lost));
+	CHECK_EQ_U64(events + lost, (uint64_t)nw * k);
+	err = record_err();
+	line = strstr(err, " by the idle-priority drain thread");
+	while (line && line > err && line[-1] != '\n')
+		line--;
+	CHECK(line && sscanf(line,
+			     "ringtrace record: %llu packets (%*s MB) written, %llu by the "
+			     "idle-priority drain thread (%llu taken back",
+			     &pk, &bg, &taken) == 3);
+	CHECK(pk > 0 && bg <= pk);
+	if (eager)
+		CHECK_EQ_U64(bg + taken, 0);
+	printf("%s: %llu packets, %llu by the drain thread, %llu taken back, %" PRIu64 " lost\n",
+	       eager ? "eager" : "idle", pk, bg, taken, lost);
+	free(err);
+	babeltrace(&bt);
+	CHECK_EQ_I64(bt.status, 0);
+	CHECK_EQ_U64(bt.n, events);
+	CHECK_EQ_U64(bt_discarded(bt.err), lost);
+	CHECK(bt_err_clean(bt.err));
+	for (size_t i = 0; i < bt.n; i++) {
+		unsigned t;
+		uint64_t sq;
+
+		if (!tick(&bt.v[i], &t, &sq) || t >= (unsigned)nw) {
+			disorder++;
+			continue;
+		}
+		if (sq < next[t])
+			disorder++;
+		next[t] = sq + 1;
+		seen++;
+	}
+	CHECK_EQ_U64(disorder, 0);
+	CHECK_EQ_U64(seen, events);
+	/* Without losses every sequence is complete. */
+	if (lost == 0)
+		for (int t = 0; t < nw; t++)
+			CHECK_EQ_U64(next[t], k);
+	free(next);
+	evs_free(&bt);
+}
+
+static void test_busy(void)
+{
+	busy_case(false);
+	busy_case(true);
 }
 
 /* Tiny buffers: events are lost, record counts them, babeltrace2 reports
@@ -1031,6 +1109,7 @@ int main(int argc, char **argv)
 	    /* clang-format off */
 		{"fields", test_fields},
 		{"threads", test_threads},
+		{"busy", test_busy},
 		{"loss", test_loss},
 		{"overwrite", test_overwrite},
 		{"kill", test_kill},

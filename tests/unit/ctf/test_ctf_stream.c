@@ -119,7 +119,64 @@ static size_t check_index(const char *name, const struct rtr_ctf_stream_priv *pr
 	return n;
 }
 
+/*
+ * Like rtr_ctf_stream_drain(s, max) through the split API, as record's drain
+ * thread uses it: the packet's bytes are copied here from job.src_fd to
+ * job.dst_fd at the offsets the job gives; every `fail_every`-th packet
+ * (0: none) fails after half of it was written, and must leave no trace
+ * in the file. Returns packets written or a negative errno.
+ */
+static unsigned split_failures;
+static bool fail_next; /* the next packet fails (then cleared) */
+
+static int drain_split(struct rtr_ctf_stream *s, uint32_t max, unsigned fail_every)
+{
+	static unsigned seen;
+	int n = 0;
+
+	while (max == 0 || (uint32_t)n < max) {
+		struct rtr_ctf_packet_job job;
+		char *buf;
+		int r = rtr_ctf_stream_begin(s, &job);
+
+		if (r <= 0)
+			return r < 0 ? r : n;
+		CHECK(rtr_ctf_stream_holding(s));
+		CHECK_EQ_I64(rtr_ctf_stream_drain(s, 0), -EBUSY);
+		CHECK_EQ_I64(rtr_ctf_stream_begin(s, &job) == -EBUSY, 1);
+		REQUIRE(job.src_fd >= 0 && job.dst_fd >= 0 && job.len > 0);
+		buf = malloc(job.len);
+		REQUIRE(buf);
+		REQUIRE(pread(job.src_fd, buf, job.len, (off_t)job.src_off) == (ssize_t)job.len);
+		if ((fail_every && ++seen % fail_every == 0) || fail_next) {
+			fail_next = false;
+			REQUIRE(pwrite(job.dst_fd, buf, job.len / 2, (off_t)job.dst_off) ==
+				(ssize_t)(job.len / 2));
+			CHECK_EQ_I64(rtr_ctf_stream_end(s, -ENOSPC), -ENOSPC);
+			split_failures++;
+		} else {
+			REQUIRE(pwrite(job.dst_fd, buf, job.len, (off_t)job.dst_off) ==
+				(ssize_t)job.len);
+			CHECK_EQ_I64(rtr_ctf_stream_end(s, 0), 0);
+			n++;
+		}
+		free(buf);
+		CHECK(!rtr_ctf_stream_holding(s));
+	}
+	return n;
+}
+
+static void run_split(uint32_t client, const char *name, bool drain_often, unsigned records,
+		      unsigned fail_every);
+
 static void run(uint32_t client, const char *name, bool drain_often, unsigned records)
+{
+	run_split(client, name, drain_often, records, UINT32_MAX);
+}
+
+/* fail_every UINT32_MAX: rtr_ctf_stream_drain; else drain_split. */
+static void run_split(uint32_t client, const char *name, bool drain_often, unsigned records,
+		      unsigned fail_every)
 {
 	const struct rtr_ring_config *cfg = rtr_ctf_host_config(client);
 	struct rtr_ring_geometry geo = {.subbuf_size = 4096, .num_subbuf = 4};
@@ -151,7 +208,9 @@ static void run(uint32_t client, const char *name, bool drain_often, unsigned re
 	for (unsigned round = 0; round < records / 50; round++) {
 		written += write_records(&b, 50, 100 + round % 7);
 		if (drain_often) {
-			r = rtr_ctf_stream_drain(s, 2); /* at most two packets per call */
+			/* at most two packets per call */
+			r = fail_every == UINT32_MAX ? rtr_ctf_stream_drain(s, 2)
+						     : drain_split(s, 2, fail_every);
 			CHECK(r >= 0 && r <= 2);
 			total += (uint64_t)(r > 0 ? r : 0);
 		}
@@ -163,8 +222,16 @@ static void run(uint32_t client, const char *name, bool drain_often, unsigned re
 	CHECK(r >= 0);
 	total += (uint64_t)(r > 0 ? r : 0);
 	CHECK_EQ_I64(rtr_ring_flush(cfg, chan->bufs[0], RTR_RING_FLUSH_EMPTY, true), 0);
-	r = rtr_ctf_stream_drain(s, 0);
-	CHECK(r > 0);
+	if (fail_every == UINT32_MAX || fail_every == 0) {
+		r = rtr_ctf_stream_drain(s, 0);
+		CHECK(r > 0);
+	} else {
+		/* The last packet fails: nothing of it may stay in the file. */
+		fail_next = true;
+		r = drain_split(s, 0, fail_every);
+		CHECK_EQ_I64(r, 0);
+		CHECK(!fail_next);
+	}
 	total += (uint64_t)(r > 0 ? r : 0);
 	rtr_ctf_stream_stats(s, &st);
 	CHECK_EQ_U64(st.packets, total);
@@ -178,7 +245,9 @@ static void run(uint32_t client, const char *name, bool drain_often, unsigned re
 
 		rtr_ring_buf_stats(chan->bufs[0], &rs);
 		CHECK_EQ_U64(st.events_lost, rtr_ring_buf_lost(chan->bufs[0]));
-		if (cfg->mode == RTR_RING_MODE_DISCARD && drain_often) {
+		/* (no loss unless packets were made to fail) */
+		if (cfg->mode == RTR_RING_MODE_DISCARD && drain_often &&
+		    (fail_every == 0 || fail_every == UINT32_MAX)) {
 			CHECK_EQ_U64(written, records);
 			CHECK_EQ_U64(st.events_lost, 0);
 			CHECK_EQ_U64(st.packets_lost, 0);
@@ -229,6 +298,10 @@ int main(void)
 	run(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "full_0", false, 2000);
 	run(RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC, "overwrite_0", false, 2000);
 	run(RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC, "overwrite_drained_0", true, 1000);
+	/* The split API: bytes copied by the caller; then with failures. */
+	run_split(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "split_0", true, 2000, 0);
+	run_split(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "split_fail_0", true, 2000, 5);
+	CHECK(split_failures > 0);
 
 	/* bad names are refused */
 	REQUIRE(rtr_ring_buf_create(cfg, &geo, 0, "x", &buf) == 0);

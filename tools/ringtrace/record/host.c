@@ -23,6 +23,7 @@
 #include <ringtrace/event.h>
 
 #include "ctf-writer.h"
+#include "drainer.h"
 #include "host.h"
 #include "proto.h"
 
@@ -74,6 +75,9 @@ struct proc {
 	uint32_t nr_bufs;
 	struct rtr_ring_buf **bufs;
 	struct rtr_ctf_stream **streams;
+	struct rtr_drain_slot **slots; /* per buffer, created with its first packet */
+	bool *pending;		       /* a packet is with the drain thread */
+	unsigned npending;
 	bool *damaged;
 	int wake_fd;
 	uint64_t mem;
@@ -104,6 +108,10 @@ struct rtr_host {
 	struct rtr_host_totals t;
 	uint16_t host_cpus;
 	struct rtr_proto_out out;
+	struct rtr_drainer *drainer; /* NULL: every packet written by this thread */
+	bool want_drainer;	     /* start it when needed */
+	int drain_fd;
+	struct rtr_watch w_drain;
 	uint8_t in[RTR_PROTO_MAX_MSG];
 };
 
@@ -197,6 +205,10 @@ struct rtr_host *rtr_host_create(const struct rtr_host_config *cfg, const char *
 		return NULL;
 	}
 	watch_add(h, &h->w_listen, RTR_WATCH_LISTEN, h, h->listen_fd);
+	h->drain_fd = -1;
+	/* The drain thread starts with the first packet (record forks the
+	 * program after this: one thread then). */
+	h->want_drainer = !h->cfg.eager_drain && !h->cfg.overwrite;
 	return h;
 }
 
@@ -245,24 +257,138 @@ static void report_damage(struct proc *p, uint32_t cpu, const char *what)
 	     (int)p->pid, p->procname, cpu, what);
 }
 
-/* Writes what is ready; max_rounds bounds the work (a hostile writer could
- * keep producing). */
-static void drain_proc(struct proc *p, unsigned max_rounds)
+/*
+ * Draining. A buffer's packets go to the idle-priority drain thread one at a
+ * time, so that the copy into the page cache only takes CPU time nobody
+ * else wants; this thread writes them itself when the buffer gets short of
+ * room (the drain thread may be starved by a busy machine: it then takes
+ * the packet back without waiting for it), when the process is finished,
+ * and when there is no drain thread (--eager-drain, overwrite mode).
+ */
+
+/* The buffer has less than max(1/4 of its size, 2 sub-buffers) free. Its
+ * positions come from shared memory: a wrong answer only changes who
+ * writes the next packets. */
+static bool buffer_short(const struct rtr_ring_buf *b)
 {
+	struct rtr_ring_stats st;
+	uint64_t room = b->buf_size / 4 > 2 * b->sb_size ? b->buf_size / 4 : 2 * b->sb_size;
+	uint64_t backlog;
+
+	rtr_ring_buf_stats(b, &st);
+	backlog = st.produced > st.consumed ? st.produced - st.consumed : 0;
+	return backlog + room >= b->buf_size;
+}
+
+static void stream_failed(struct proc *p, uint32_t cpu)
+{
+	report_damage(p, cpu, rtr_ctf_stream_error(p->streams[cpu]));
+}
+
+/* Ends the packet the drain thread has for buffer `cpu`: accounts for it
+ * when it is written; when it is not and `take_back`, takes it back and
+ * writes it here. Returns false while it stays with the drain thread. */
+static bool settle(struct proc *p, uint32_t cpu, bool take_back)
+{
+	struct rtr_ctf_stream *s = p->streams[cpu];
+	int err = 0, r;
+
+	if (!p->pending || !p->pending[cpu])
+		return true;
+	switch (rtr_drain_poll(p->slots[cpu], &err)) {
+	case RTR_DRAIN_PENDING:
+		if (!take_back)
+			return false;
+		if (rtr_drain_take_back(p->slots[cpu], &err)) {
+			r = rtr_ctf_stream_write_held(s);
+			break;
+		}
+		r = rtr_ctf_stream_end(s, err);
+		break;
+	case RTR_DRAIN_DONE:
+		r = rtr_ctf_stream_end(s, err);
+		break;
+	default: /* cannot happen: write it here */
+		r = rtr_ctf_stream_write_held(s);
+		break;
+	}
+	p->pending[cpu] = false;
+	p->npending--;
+	if (r < 0)
+		stream_failed(p, cpu);
+	return true;
+}
+
+/* Hands buffer cpu's next packet to the drain thread. Returns 1 (handed
+ * or written), 0 (none ready), < 0 (stream failed, reported). */
+static int hand_over(struct proc *p, uint32_t cpu)
+{
+	struct rtr_host *h = p->h;
+	struct rtr_ctf_packet_job job;
+	int r = rtr_ctf_stream_begin(p->streams[cpu], &job);
+
+	if (r <= 0)
+		return r;
+	if (!p->slots[cpu] && job.src_fd >= 0 && h->drainer)
+		p->slots[cpu] = rtr_drain_slot_new(h->drainer, job.src_fd, job.dst_fd);
+	if (!p->slots[cpu]) {
+		r = rtr_ctf_stream_write_held(p->streams[cpu]);
+		return r < 0 ? r : 1;
+	}
+	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len);
+	p->pending[cpu] = true;
+	p->npending++;
+	return 1;
+}
+
+/* Writes (or hands over) what is ready; max_rounds bounds the packets this
+ * thread writes per buffer (a hostile writer could keep producing).
+ * `now`: everything on this thread (the process is being finished). */
+static void drain_proc(struct proc *p, unsigned max_rounds, bool now)
+{
+	struct rtr_host *h = p->h;
+
 	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++) {
+		bool here;
+
 		if (!p->streams || !p->streams[cpu] || p->damaged[cpu])
 			continue;
+		if (!now && h->want_drainer) {
+			h->want_drainer = false;
+			h->drainer = rtr_drainer_start(&h->drain_fd);
+			if (h->drainer)
+				watch_add(h, &h->w_drain, RTR_WATCH_DRAIN, h, h->drain_fd);
+			else
+				hlog(h, "no drain thread (%s): packets are written at once",
+				     strerror(errno));
+		}
+		here = now || !h->drainer || !p->pending || buffer_short(p->bufs[cpu]);
+		if (!settle(p, cpu, here) || p->damaged[cpu])
+			continue;
+		if (!here) {
+			if (hand_over(p, cpu) < 0)
+				stream_failed(p, cpu);
+			continue;
+		}
 		for (unsigned round = 0; round < max_rounds; round++) {
-			int r = rtr_ctf_stream_drain(p->streams[cpu], p->h->cfg.num_subbuf);
+			int r = rtr_ctf_stream_drain(p->streams[cpu], h->cfg.num_subbuf);
 
 			if (r == 0)
 				break;
 			if (r < 0) {
-				report_damage(p, cpu, rtr_ctf_stream_error(p->streams[cpu]));
+				stream_failed(p, cpu);
 				break;
 			}
 		}
 	}
+}
+
+/* Every packet the drain thread holds, written now. */
+static void settle_all(struct proc *p)
+{
+	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++)
+		if (p->streams[cpu])
+			settle(p, cpu, true);
 }
 
 static void proc_release_fds(struct proc *p)
@@ -287,6 +413,7 @@ static void proc_finish(struct proc *p, bool gone)
 
 	if (p->state == P_DONE || p->state == P_HELLO)
 		return;
+	settle_all(p);
 	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
 		struct rtr_ring_buf *b = p->bufs[cpu];
 		int r = 0;
@@ -313,7 +440,7 @@ static void proc_finish(struct proc *p, bool gone)
 		if (h->cfg.overwrite && rtr_ring_snapshot_start(p->cfg, b) == -EIO)
 			report_damage(p, cpu, rtr_ring_buf_error(b));
 	}
-	drain_proc(p, 4);
+	drain_proc(p, 4, true);
 	/* Records dropped after the last packet closed (buffer full to the
 	 * end) are in no packet yet: an empty packet carries the final total,
 	 * so that readers report exactly what was lost. */
@@ -327,7 +454,7 @@ static void proc_finish(struct proc *p, bool gone)
 		if (rtr_ring_buf_lost(b) == ss.events_lost || !ss.packets)
 			continue;
 		if (rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_EMPTY, gone) == 0)
-			drain_proc(p, 1);
+			drain_proc(p, 1, true);
 	}
 	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
 		struct rtr_ring_stats st;
@@ -351,6 +478,10 @@ static void proc_finish(struct proc *p, bool gone)
 			p->t.salvaged += ss.salvaged;
 			rtr_ctf_stream_destroy(p->streams[cpu], false);
 			p->streams[cpu] = NULL;
+		}
+		if (p->slots[cpu]) {
+			rtr_drain_slot_release(p->slots[cpu]);
+			p->slots[cpu] = NULL;
 		}
 		rtr_ring_buf_destroy(p->bufs[cpu]);
 		p->bufs[cpu] = NULL;
@@ -687,7 +818,9 @@ static int create_channel(struct proc *p, const struct rtr_proto_hello *hello, c
 	p->bufs = calloc(p->nr_bufs, sizeof(*p->bufs));
 	p->streams = calloc(p->nr_bufs, sizeof(*p->streams));
 	p->damaged = calloc(p->nr_bufs, sizeof(*p->damaged));
-	if (!p->bufs || !p->streams || !p->damaged) {
+	p->slots = calloc(p->nr_bufs, sizeof(*p->slots));
+	p->pending = calloc(p->nr_bufs, sizeof(*p->pending));
+	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending) {
 		p->mem = 0;
 		return -ENOMEM;
 	}
@@ -961,7 +1094,18 @@ void rtr_host_event(struct rtr_host *h, struct rtr_watch *w, uint32_t events)
 		if (read(p->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
 			/* nothing */
 		}
-		drain_proc(p, 2);
+		drain_proc(p, 2, false);
+		break;
+	}
+	case RTR_WATCH_DRAIN: {
+		uint64_t v;
+
+		if (read(h->drain_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+			/* nothing */
+		}
+		for (struct proc *q = h->procs; q; q = q->next)
+			if (q->npending && (q->state == P_ACTIVE || q->state == P_DISCONNECTED))
+				drain_proc(q, 2, false);
 		break;
 	}
 	default:
@@ -976,6 +1120,11 @@ static void proc_free(struct proc *p)
 	free(p->bufs);
 	free(p->streams);
 	free(p->damaged);
+	if (p->slots)
+		for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++)
+			rtr_drain_slot_release(p->slots[cpu]);
+	free(p->slots);
+	free(p->pending);
 	free(p->evs);
 	p->h->desc_bytes -= p->arena.bytes;
 	rtr_proto_arena_free(&p->arena);
@@ -1006,7 +1155,7 @@ void rtr_host_tick(struct rtr_host *h)
 			proc_disconnect(p, NULL);
 		} else if ((p->state == P_ACTIVE || p->state == P_DISCONNECTED) &&
 			   !h->cfg.overwrite) {
-			drain_proc(p, 2);
+			drain_proc(p, 2, false);
 		}
 	}
 }
@@ -1151,6 +1300,8 @@ void rtr_host_checkpoint(struct rtr_host *h, const struct rtr_clock_meta *clock,
 	}
 }
 
+static void stop_drainer(struct rtr_host *h);
+
 int rtr_host_finish(struct rtr_host *h, const struct rtr_clock_meta *clock,
 		    const struct rtr_clock_sync *pts, size_t npts)
 {
@@ -1198,12 +1349,31 @@ int rtr_host_finish(struct rtr_host *h, const struct rtr_clock_meta *clock,
 		else
 			h->t.procs++;
 	}
+	stop_drainer(h);
 	return ret;
 }
 
 void rtr_host_totals(const struct rtr_host *h, struct rtr_host_totals *t)
 {
 	*t = h->t;
+}
+
+static void stop_drainer(struct rtr_host *h)
+{
+	struct rtr_drainer_stats st;
+
+	if (!h->drainer)
+		return;
+	rtr_drainer_stats(h->drainer, &st);
+	h->t.bg_packets = st.done;
+	h->t.taken_back = st.taken;
+	if (st.priority_err)
+		vlog(h, "drain thread: SCHED_IDLE refused (%s); it ran at nice 19",
+		     strerror(st.priority_err));
+	epoll_ctl(h->epfd, EPOLL_CTL_DEL, h->drain_fd, NULL);
+	rtr_drainer_stop(h->drainer);
+	h->drainer = NULL;
+	h->drain_fd = -1;
 }
 
 void rtr_host_destroy(struct rtr_host *h)
@@ -1225,5 +1395,6 @@ void rtr_host_destroy(struct rtr_host *h)
 		watch_del_close(h, &h->listen_fd);
 		unlink(h->sock_path);
 	}
+	stop_drainer(h);
 	free(h);
 }

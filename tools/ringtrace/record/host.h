@@ -5,10 +5,12 @@
  * core of the session daemon. Design: docs/design/runtime.md §6,
  * protocol: docs/design/protocol.md.
  *
- * Single-threaded: every function runs on the thread that owns the host and
- * its epoll set. Nothing a traced process sends or writes into its buffers
- * is trusted: a hostile process gets disconnected and its damage reported,
- * the rest of the recording goes on; no call blocks on a process.
+ * Every function runs on the thread that owns the host and its epoll set;
+ * the only other thread is the idle-priority drain thread (drainer.h),
+ * which copies packets the host hands it and decides nothing. Nothing a
+ * traced process sends or writes into its buffers is trusted: a hostile
+ * process gets disconnected and its damage reported, the rest of the
+ * recording goes on; no call blocks on a process.
  */
 #ifndef RTR_RECORD_HOST_H
 #define RTR_RECORD_HOST_H
@@ -29,6 +31,7 @@ enum rtr_watch_kind {
 	RTR_WATCH_NOTIFY, /* a process's notify socket */
 	RTR_WATCH_PIDFD,  /* a process's pidfd: readable when it exited */
 	RTR_WATCH_WAKE,	  /* a channel's wakeup eventfd */
+	RTR_WATCH_DRAIN,  /* the drain thread finished packets */
 	RTR_WATCH_OTHER,  /* owned by the caller (signalfd, timerfd) */
 };
 
@@ -51,6 +54,8 @@ struct rtr_host_config {
 	const char *trace_dir; /* its name, for messages */
 	FILE *log;	       /* messages ("ringtrace record: ..."); NULL: stderr */
 	bool verbose;
+	bool eager_drain; /* write every packet on the host's thread at once,
+			   * not from the idle-priority drain thread */
 };
 
 struct rtr_host_totals {
@@ -61,6 +66,8 @@ struct rtr_host_totals {
 	uint64_t bytes;
 	uint64_t salvaged;     /* packets closed by salvage after their process ended */
 	uint64_t torn_bytes;   /* bytes of records a dying process never committed */
+	uint64_t bg_packets;   /* packets written by the idle-priority drain thread */
+	uint64_t taken_back;   /* packets it had not finished when a buffer filled up */
 	unsigned procs;	       /* traces written */
 	unsigned refused;      /* processes refused (limits) */
 	unsigned bad_conns;    /* connections that did not start with a valid HELLO */
@@ -79,7 +86,7 @@ struct rtr_host *rtr_host_create(const struct rtr_host_config *cfg, const char *
 				 int epfd);
 
 /* Handles one epoll event whose data.ptr was a struct rtr_watch of the host
- * (kinds LISTEN to WAKE). Never blocks. */
+ * (kinds LISTEN to DRAIN). Never blocks. */
 void rtr_host_event(struct rtr_host *h, struct rtr_watch *w, uint32_t events);
 
 /* Periodic work (call every ~100 ms): drains buffers, times out

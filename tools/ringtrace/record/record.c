@@ -252,6 +252,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.trace_dir = outdir;
 	hc.log = stderr;
 	hc.verbose = o->verbose;
+	hc.eager_drain = o->eager_drain;
 	h = rtr_host_create(&hc, sockpath, epfd);
 	if (!h)
 		goto out_sig;
@@ -420,6 +421,12 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (t.refused)
 			say("%u %s not traced (see above)", t.refused,
 			    plural(t.refused, "process", "processes"));
+		if (o->verbose && t.packets)
+			say("%llu %s (%.1f MB) written, %llu by the idle-priority drain thread "
+			    "(%llu taken back from it when a buffer filled up)",
+			    (unsigned long long)t.packets, plural(t.packets, "packet", "packets"),
+			    (double)t.bytes / 1e6, (unsigned long long)t.bg_packets,
+			    (unsigned long long)t.taken_back);
 		if (t.lost && !o->overwrite)
 			say("to lose fewer events, use bigger buffers (--subbuf-size, "
 			    "--num-subbuf; now %u x %llu bytes per CPU)",
