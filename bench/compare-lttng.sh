@@ -8,6 +8,10 @@
 # and stopped again). Prints `BENCH compare.<name> <value> <unit>` lines:
 # median (and best) ns/event of a thread's loop, bytes/event on disk (stream files),
 # packet overhead over 12 bytes/event, lost events, and the ratios.
+# Then the same loop in flight-recorder mode (BENCH_OVERWRITE=0 skips it):
+# `ringtrace record --overwrite` against an LTTng snapshot session with an
+# overwrite channel, both written out once at the end; only ns/event and
+# their ratio are compared there (what a snapshot keeps differs).
 # Builds nothing: needs $BUILD/bin/{ringtrace,bench_rtr_loop,bench_lttng_loop}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,4 +122,44 @@ for threads in 1 2; do
 	echo "BENCH compare.ratio.lttng_vs_rtr.ns.${threads}t $(awk -v a="$lttng_ns" -v b="$rtr_ns" 'BEGIN {printf "%.2f", a / b}') ratio"
 	echo "BENCH compare.ratio.lttng_vs_rtr.ns_best.${threads}t $(awk -v a="$lttng_nsmin" -v b="$rtr_nsmin" 'BEGIN {printf "%.2f", a / b}') ratio"
 	echo "BENCH compare.ratio.lttng_vs_rtr.bytes.${threads}t $(awk -v a="$lttng_bpe" -v b="$rtr_bpe" 'BEGIN {printf "%.3f", a / b}') ratio"
+done
+
+[[ "${BENCH_OVERWRITE:-1}" == 1 ]] || exit 0
+
+run_rtr_ow() { # threads rep -> ns
+	local dir="$OUT/rtr-ow-$1-$2" out
+	out=$("$rt" record -q -o "$dir" --overwrite --subbuf-size 4M --num-subbuf 32 --mem-limit 2G -- \
+		"$rloop" "$N" "$1")
+	awk '/^ns_per_event/ {print $2}' <<<"$out"
+	rm -rf "$dir"
+}
+
+run_lttng_ow() { # threads rep -> ns
+	local dir="$OUT/lttng-ow-$1-$2" out
+	lttng create "$session" --snapshot --output="$dir" >/dev/null
+	lttng enable-channel -u -s "$session" --overwrite --subbuf-size 4M --num-subbuf 32 c >/dev/null
+	lttng enable-event -u -s "$session" -c c 'benchlt:tick' >/dev/null
+	lttng start "$session" >/dev/null
+	out=$("$lloop" "$N" "$1")
+	lttng stop "$session" >/dev/null
+	lttng snapshot record -s "$session" >/dev/null
+	lttng destroy "$session" >/dev/null
+	awk '/^ns_per_event/ {print $2}' <<<"$out"
+	rm -rf "$dir"
+}
+
+for threads in 1 2; do
+	: >"$OUT/rtr-ow.$threads" && : >"$OUT/lttng-ow.$threads"
+	for rep in $(seq "$REPS"); do
+		r=$(run_rtr_ow "$threads" "$rep")
+		l=$(run_lttng_ow "$threads" "$rep")
+		echo "$r" >>"$OUT/rtr-ow.$threads"
+		echo "$l" >>"$OUT/lttng-ow.$threads"
+		echo "# overwrite rep $rep, $threads thread(s): ringtrace $r | lttng $l (ns/event)"
+	done
+	rns=$(median <"$OUT/rtr-ow.$threads")
+	lns=$(median <"$OUT/lttng-ow.$threads")
+	echo "BENCH compare.rtr.ns_per_event.overwrite.${threads}t $rns ns"
+	echo "BENCH compare.lttng.ns_per_event.overwrite.${threads}t $lns ns"
+	echo "BENCH compare.ratio.lttng_vs_rtr.ns.overwrite.${threads}t $(awk -v a="$lns" -v b="$rns" 'BEGIN {printf "%.2f", a / b}') ratio"
 done

@@ -125,14 +125,20 @@ static const struct rtr_ring_config rtr_ctf_cfg_global_overwrite_atomic =
     RTR_CTF_RING_CONFIG_INIT(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_OVERWRITE, RTR_RING_SYNC_ATOMIC,
 			     RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC, NULL);
 
-/* The client whose fast path probes inline; every other client goes through
- * one out-of-line call (rtr_ctf__reserve / rtr_ctf__commit). */
+/* The clients whose fast path probes inline (per-CPU buffers, discard and
+ * overwrite: what a session uses unless told otherwise); the global-buffer
+ * clients go through one out-of-line call (rtr_ctf__reserve /
+ * rtr_ctf__commit). */
 #if RTR_HAVE_RSEQ
-#define RTR_CTF_CLIENT_INLINE RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ
-#define rtr_ctf_cfg_inline    rtr_ctf_cfg_percpu_discard_rseq
+#define RTR_CTF_CLIENT_INLINE	 RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ
+#define rtr_ctf_cfg_inline	 rtr_ctf_cfg_percpu_discard_rseq
+#define RTR_CTF_CLIENT_INLINE_OW RTR_CTF_CLIENT_PERCPU_OVERWRITE_RSEQ
+#define rtr_ctf_cfg_inline_ow	 rtr_ctf_cfg_percpu_overwrite_rseq
 #else
-#define RTR_CTF_CLIENT_INLINE RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC
-#define rtr_ctf_cfg_inline    rtr_ctf_cfg_percpu_discard_atomic
+#define RTR_CTF_CLIENT_INLINE	 RTR_CTF_CLIENT_PERCPU_DISCARD_ATOMIC
+#define rtr_ctf_cfg_inline	 rtr_ctf_cfg_percpu_discard_atomic
+#define RTR_CTF_CLIENT_INLINE_OW RTR_CTF_CLIENT_PERCPU_OVERWRITE_ATOMIC
+#define rtr_ctf_cfg_inline_ow	 rtr_ctf_cfg_percpu_overwrite_atomic
 #endif
 
 /* ------------------------------------------------------------------------
@@ -181,8 +187,8 @@ RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payl
 RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx);
 
 /*
- * Reserve an event record on binding b: inline fast path for the common
- * client (`fast` never leaves the inlined code, so it stays in registers),
+ * Reserve an event record on binding b: inline fast paths for the per-CPU
+ * clients (`fast` never leaves the inlined code, so it stays in registers),
  * one call for the others (`slow`). Returns the payload pointer (after the
  * event header) or NULL (nothing to commit).
  */
@@ -199,6 +205,13 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_reserve(const struct rtr_event_bind
 			return NULL;
 		return rtr_ctf_event_header_write(fast->wp, event_id, fast->ts, fast->full_ts);
 	}
+	if (client == RTR_CTF_CLIENT_INLINE_OW) {
+		fast->payload_size = payload_size;
+		fast->client_id = event_id;
+		if (rtr_unlikely(rtr_ring_reserve(&rtr_ctf_cfg_inline_ow, chan, fast) != 0))
+			return NULL;
+		return rtr_ctf_event_header_write(fast->wp, event_id, fast->ts, fast->full_ts);
+	}
 	return rtr_ctf__reserve(b, payload_size, slow);
 }
 
@@ -209,6 +222,8 @@ static RTR_ALWAYS_INLINE void rtr_ctf_event_commit(const struct rtr_event_bindin
 {
 	if (rtr_likely(client == RTR_CTF_CLIENT_INLINE))
 		rtr_ring_commit(&rtr_ctf_cfg_inline, fast);
+	else if (client == RTR_CTF_CLIENT_INLINE_OW)
+		rtr_ring_commit(&rtr_ctf_cfg_inline_ow, fast);
 	else
 		rtr_ctf__commit(b, slow);
 }

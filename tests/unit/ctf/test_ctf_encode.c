@@ -135,14 +135,21 @@ static void test_clients(void)
 	CHECK_EQ_I64(
 	    rtr_ctf_client_select(RTR_RING_ALLOC_GLOBAL, RTR_RING_MODE_DISCARD, RTR_RING_SYNC_RSEQ),
 	    -EINVAL);
-	/* the writer's inline configuration matches the host's but for the hook */
+	/* the writer's inline configurations match the host's but for the hook */
 	{
 		const struct rtr_ring_config *h = rtr_ctf_host_config(RTR_CTF_CLIENT_INLINE);
+		const struct rtr_ring_config *ho = rtr_ctf_host_config(RTR_CTF_CLIENT_INLINE_OW);
 
 		CHECK(h->alloc == rtr_ctf_cfg_inline.alloc && h->mode == rtr_ctf_cfg_inline.mode &&
 		      h->sync == rtr_ctf_cfg_inline.sync &&
 		      h->client_id == rtr_ctf_cfg_inline.client_id);
 		CHECK(rtr_ctf_cfg_inline.cb.packet_hook == NULL);
+		CHECK(ho->alloc == rtr_ctf_cfg_inline_ow.alloc &&
+		      ho->mode == rtr_ctf_cfg_inline_ow.mode &&
+		      ho->sync == rtr_ctf_cfg_inline_ow.sync &&
+		      ho->client_id == rtr_ctf_cfg_inline_ow.client_id);
+		CHECK(ho->mode == RTR_RING_MODE_OVERWRITE && h->mode == RTR_RING_MODE_DISCARD);
+		CHECK(rtr_ctf_cfg_inline_ow.cb.packet_hook == NULL);
 	}
 }
 
