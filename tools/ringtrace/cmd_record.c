@@ -36,7 +36,8 @@ static void usage(FILE *f)
 		   "      --eager-drain      write each packet to disk as soon as it is full, at\n"
 		   "                         normal priority (default: in CPU time no other\n"
 		   "                         thread wants, at once when a buffer gets short of\n"
-		   "                         room or the process ends)\n"
+		   "                         room, a packet waited a second, or the process\n"
+		   "                         ends)\n"
 		   "  -v, --verbose          say what happens with each process\n"
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");

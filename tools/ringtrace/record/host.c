@@ -37,6 +37,8 @@
 #define MAX_EVENT_ID	 (1u << 20)
 #define MAX_PENDING	 256		/* connections that did not say HELLO yet */
 #define DESC_BUDGET	 (256ull << 20) /* event descriptions of all processes */
+#define DRAIN_LAG_NS	 (1000ull * 1000000u) /* longest wait for the drain thread */
+#define FLUSH_AGE_NS	 (1000ull * 1000000u) /* records left in an open sub-buffer */
 
 enum proc_state {
 	P_HELLO,	/* accepted, waiting for HELLO */
@@ -77,6 +79,9 @@ struct proc {
 	struct rtr_ctf_stream **streams;
 	struct rtr_drain_slot **slots; /* per buffer, created with its first packet */
 	bool *pending;		       /* a packet is with the drain thread */
+	uint64_t *pending_since;       /* when it was handed over (now_ns) */
+	uint64_t *open_sb;	       /* open sub-buffer seen holding records (index + 1) */
+	uint64_t *open_since;	       /* since when (now_ns) */
 	unsigned npending;
 	bool *damaged;
 	int wake_fd;
@@ -261,9 +266,10 @@ static void report_damage(struct proc *p, uint32_t cpu, const char *what)
  * Draining. A buffer's packets go to the idle-priority drain thread one at a
  * time, so that the copy into the page cache only takes CPU time nobody
  * else wants; this thread writes them itself when the buffer gets short of
- * room (the drain thread may be starved by a busy machine: it then takes
- * the packet back without waiting for it), when the process is finished,
- * and when there is no drain thread (--eager-drain, overwrite mode).
+ * room or a packet waited too long (the drain thread may be starved by a
+ * busy machine: it then takes the packet back without waiting for it),
+ * when the process is finished, and when there is no drain thread
+ * (--eager-drain, overwrite mode).
  */
 
 /* The buffer has less than max(1/4 of its size, 2 sub-buffers) free. Its
@@ -337,12 +343,17 @@ static int hand_over(struct proc *p, uint32_t cpu)
 	}
 	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len);
 	p->pending[cpu] = true;
+	p->pending_since[cpu] = now_ns();
 	p->npending++;
 	return 1;
 }
 
 /* Writes (or hands over) what is ready; max_rounds bounds the packets this
- * thread writes per buffer (a hostile writer could keep producing).
+ * thread writes per buffer (a hostile writer could keep producing). A
+ * packet the drain thread has not written within DRAIN_LAG_NS is taken
+ * back and the buffer's backlog written here: the trace on disk never lags
+ * much more than a second (the metadata checkpoint's period), so a killed
+ * `record` loses no more than that.
  * `now`: everything on this thread (the process is being finished). */
 static void drain_proc(struct proc *p, unsigned max_rounds, bool now)
 {
@@ -362,7 +373,8 @@ static void drain_proc(struct proc *p, unsigned max_rounds, bool now)
 				hlog(h, "no drain thread (%s): packets are written at once",
 				     strerror(errno));
 		}
-		here = now || !h->drainer || !p->pending || buffer_short(p->bufs[cpu]);
+		here = now || !h->drainer || !p->pending || buffer_short(p->bufs[cpu]) ||
+		       (p->pending[cpu] && now_ns() - p->pending_since[cpu] > DRAIN_LAG_NS);
 		if (!settle(p, cpu, here) || p->damaged[cpu])
 			continue;
 		if (!here) {
@@ -820,7 +832,11 @@ static int create_channel(struct proc *p, const struct rtr_proto_hello *hello, c
 	p->damaged = calloc(p->nr_bufs, sizeof(*p->damaged));
 	p->slots = calloc(p->nr_bufs, sizeof(*p->slots));
 	p->pending = calloc(p->nr_bufs, sizeof(*p->pending));
-	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending) {
+	p->pending_since = calloc(p->nr_bufs, sizeof(*p->pending_since));
+	p->open_sb = calloc(p->nr_bufs, sizeof(*p->open_sb));
+	p->open_since = calloc(p->nr_bufs, sizeof(*p->open_since));
+	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending ||
+	    !p->pending_since || !p->open_sb || !p->open_since) {
 		p->mem = 0;
 		return -ENOMEM;
 	}
@@ -1125,10 +1141,52 @@ static void proc_free(struct proc *p)
 			rtr_drain_slot_release(p->slots[cpu]);
 	free(p->slots);
 	free(p->pending);
+	free(p->pending_since);
+	free(p->open_sb);
+	free(p->open_since);
 	free(p->evs);
 	p->h->desc_bytes -= p->arena.bytes;
 	rtr_proto_arena_free(&p->arena);
 	free(p);
+}
+
+/*
+ * The switch timer: a buffer whose open sub-buffer has held records for
+ * FLUSH_AGE_NS (a thread that traces slowly, or moved to another CPU) gets
+ * it closed, so that those records reach the disk too instead of waiting
+ * for the sub-buffer to fill or the process to end. Positions come from
+ * shared memory: a wrong reading only flushes early or late.
+ */
+static void flush_stale(struct proc *p, uint64_t now)
+{
+	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++) {
+		struct rtr_ring_buf *b = p->bufs ? p->bufs[cpu] : NULL;
+		struct rtr_ring_stats st;
+		uint64_t in_sb;
+		int r;
+
+		if (!b || p->damaged[cpu] || !p->streams[cpu])
+			continue;
+		rtr_ring_buf_stats(b, &st);
+		in_sb = st.produced & (b->sb_size - 1);
+		if (in_sb <= p->cfg->subbuf_header_size) {
+			p->open_sb[cpu] = 0; /* nothing in it (yet) */
+			continue;
+		}
+		if (p->open_sb[cpu] != (st.produced >> b->sb_order) + 1) {
+			p->open_sb[cpu] = (st.produced >> b->sb_order) + 1;
+			p->open_since[cpu] = now;
+			continue;
+		}
+		if (now - p->open_since[cpu] < FLUSH_AGE_NS)
+			continue;
+		r = rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
+		if (r == -EIO)
+			report_damage(p, cpu, rtr_ring_buf_error(b));
+		else if (r == 0)
+			p->open_sb[cpu] = 0;
+		/* -EAGAIN: its CPU was not available; next tick */
+	}
 }
 
 void rtr_host_tick(struct rtr_host *h)
@@ -1155,6 +1213,7 @@ void rtr_host_tick(struct rtr_host *h)
 			proc_disconnect(p, NULL);
 		} else if ((p->state == P_ACTIVE || p->state == P_DISCONNECTED) &&
 			   !h->cfg.overwrite) {
+			flush_stale(p, now);
 			drain_proc(p, 2, false);
 		}
 	}

@@ -422,8 +422,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			say("%u %s not traced (see above)", t.refused,
 			    plural(t.refused, "process", "processes"));
 		if (o->verbose && t.packets)
-			say("%llu %s (%.1f MB) written, %llu by the idle-priority drain thread "
-			    "(%llu taken back from it when a buffer filled up)",
+			say("%llu %s (%.1f MB) written, %llu of them by the idle-priority drain "
+			    "thread (%llu taken back from it)",
 			    (unsigned long long)t.packets, plural(t.packets, "packet", "packets"),
 			    (double)t.bytes / 1e6, (unsigned long long)t.bg_packets,
 			    (unsigned long long)t.taken_back);
