@@ -62,11 +62,12 @@ stream_bytes() {
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-run_rtr() { # threads rep -> "ns bytes lost events"
-	local dir="$OUT/rtr-$1-$2" out err ns lost events
+run_rtr() { # mode threads rep -> "ns bytes lost events" (mode: discard|overwrite)
+	local dir="$OUT/rtr-$1-$2-$3" out err ns lost events ow=()
+	[[ "$1" == overwrite ]] && ow=(--overwrite)
 	err=$(mktemp)
-	out=$("$rt" record -o "$dir" --subbuf-size 4M --num-subbuf 32 --mem-limit 2G -- \
-		"$rloop" "$N" "$1" 2>"$err")
+	out=$("$rt" record -o "$dir" "${ow[@]}" --subbuf-size 4M --num-subbuf 32 --mem-limit 2G -- \
+		"$rloop" "$N" "$2" 2>"$err")
 	ns=$(awk '/^ns_per_event/ {print $2}' <<<"$out")
 	events=$(awk '/^events/ {print $2}' <<<"$out")
 	lost=$(sed -n 's/.* recorded, \([0-9]*\) lost.*/\1/p' "$err")
@@ -75,14 +76,17 @@ run_rtr() { # threads rep -> "ns bytes lost events"
 	rm -rf "$dir"
 }
 
-run_lttng() { # threads rep -> "ns bytes lost events"
-	local dir="$OUT/lttng-$1-$2" out ns lost events
-	lttng create "$session" --output="$dir" >/dev/null
-	lttng enable-channel -u -s "$session" --discard --subbuf-size 4M --num-subbuf 32 c >/dev/null
+# overwrite: a snapshot session (LTTng's flight recorder), written at the end.
+run_lttng() { # mode threads rep -> "ns bytes lost events"
+	local dir="$OUT/lttng-$1-$2-$3" out ns lost events snap=() ow=--discard
+	[[ "$1" == overwrite ]] && snap=(--snapshot) && ow=--overwrite
+	lttng create "$session" "${snap[@]}" --output="$dir" >/dev/null
+	lttng enable-channel -u -s "$session" "$ow" --subbuf-size 4M --num-subbuf 32 c >/dev/null
 	lttng enable-event -u -s "$session" -c c 'benchlt:tick' >/dev/null
 	lttng start "$session" >/dev/null
-	out=$("$lloop" "$N" "$1")
+	out=$("$lloop" "$N" "$2")
 	lttng stop "$session" >/dev/null
+	[[ "$1" == overwrite ]] && lttng snapshot record -s "$session" >/dev/null
 	lost=$(lttng list "$session" -c c | sed -n 's/.*Discarded events: *\([0-9]*\).*/\1/p' | head -n1)
 	lttng destroy "$session" >/dev/null
 	ns=$(awk '/^ns_per_event/ {print $2}' <<<"$out")
@@ -91,21 +95,28 @@ run_lttng() { # threads rep -> "ns bytes lost events"
 	rm -rf "$dir"
 }
 
+# REPS alternated runs of both tracers: $OUT/{rtr,lttng}-MODE.THREADS, a
+# "ns bytes lost events" line per run.
+alternate() { # mode threads
+	local r l
+	: >"$OUT/rtr-$1.$2" && : >"$OUT/lttng-$1.$2"
+	for rep in $(seq "$REPS"); do
+		r=$(run_rtr "$1" "$2" "$rep")
+		l=$(run_lttng "$1" "$2" "$rep")
+		echo "$r" >>"$OUT/rtr-$1.$2"
+		echo "$l" >>"$OUT/lttng-$1.$2"
+		echo "# $1 rep $rep, $2 thread(s): ringtrace $r | lttng $l (ns/event bytes lost events)"
+	done
+}
+
 # The dormant cost (no session: one untaken branch per event).
 dormant=$("$rloop" "$N" 1 | awk '/^ns_per_event/ {print $2}')
 echo "BENCH compare.rtr.ns_per_event_disabled $dormant ns"
 
 for threads in 1 2; do
-	: >"$OUT/rtr.$threads" && : >"$OUT/lttng.$threads"
-	for rep in $(seq "$REPS"); do
-		r=$(run_rtr "$threads" "$rep")
-		l=$(run_lttng "$threads" "$rep")
-		echo "$r" >>"$OUT/rtr.$threads"
-		echo "$l" >>"$OUT/lttng.$threads"
-		echo "# rep $rep, $threads thread(s): ringtrace $r | lttng $l (ns/event bytes lost events)"
-	done
+	alternate discard "$threads"
 	for t in rtr lttng; do
-		f="$OUT/$t.$threads"
+		f="$OUT/$t-discard.$threads"
 		ns=$(awk '{print $1}' "$f" | median)
 		nsmin=$(awk '{print $1}' "$f" | sort -g | head -n1)
 		bytes=$(awk '{print $2}' "$f" | median)
@@ -126,39 +137,10 @@ done
 
 [[ "${BENCH_OVERWRITE:-1}" == 1 ]] || exit 0
 
-run_rtr_ow() { # threads rep -> ns
-	local dir="$OUT/rtr-ow-$1-$2" out
-	out=$("$rt" record -q -o "$dir" --overwrite --subbuf-size 4M --num-subbuf 32 --mem-limit 2G -- \
-		"$rloop" "$N" "$1")
-	awk '/^ns_per_event/ {print $2}' <<<"$out"
-	rm -rf "$dir"
-}
-
-run_lttng_ow() { # threads rep -> ns
-	local dir="$OUT/lttng-ow-$1-$2" out
-	lttng create "$session" --snapshot --output="$dir" >/dev/null
-	lttng enable-channel -u -s "$session" --overwrite --subbuf-size 4M --num-subbuf 32 c >/dev/null
-	lttng enable-event -u -s "$session" -c c 'benchlt:tick' >/dev/null
-	lttng start "$session" >/dev/null
-	out=$("$lloop" "$N" "$1")
-	lttng stop "$session" >/dev/null
-	lttng snapshot record -s "$session" >/dev/null
-	lttng destroy "$session" >/dev/null
-	awk '/^ns_per_event/ {print $2}' <<<"$out"
-	rm -rf "$dir"
-}
-
 for threads in 1 2; do
-	: >"$OUT/rtr-ow.$threads" && : >"$OUT/lttng-ow.$threads"
-	for rep in $(seq "$REPS"); do
-		r=$(run_rtr_ow "$threads" "$rep")
-		l=$(run_lttng_ow "$threads" "$rep")
-		echo "$r" >>"$OUT/rtr-ow.$threads"
-		echo "$l" >>"$OUT/lttng-ow.$threads"
-		echo "# overwrite rep $rep, $threads thread(s): ringtrace $r | lttng $l (ns/event)"
-	done
-	rns=$(median <"$OUT/rtr-ow.$threads")
-	lns=$(median <"$OUT/lttng-ow.$threads")
+	alternate overwrite "$threads"
+	rns=$(awk '{print $1}' "$OUT/rtr-overwrite.$threads" | median)
+	lns=$(awk '{print $1}' "$OUT/lttng-overwrite.$threads" | median)
 	echo "BENCH compare.rtr.ns_per_event.overwrite.${threads}t $rns ns"
 	echo "BENCH compare.lttng.ns_per_event.overwrite.${threads}t $lns ns"
 	echo "BENCH compare.ratio.lttng_vs_rtr.ns.overwrite.${threads}t $(awk -v a="$lns" -v b="$rns" 'BEGIN {printf "%.2f", a / b}') ratio"

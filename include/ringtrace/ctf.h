@@ -186,6 +186,20 @@ RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payl
 				  struct rtr_ring_ctx *ctx);
 RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx);
 
+/* Reserve a record of event `event_id` through configuration cfg (a
+ * constant: every configuration test folds) and write its event header.
+ * Returns the payload pointer or NULL (nothing reserved, loss counted). */
+static RTR_ALWAYS_INLINE char *rtr_ctf_reserve_with(const struct rtr_ring_config *cfg,
+						    struct rtr_ring_chan *chan, uint32_t event_id,
+						    size_t payload_size, struct rtr_ring_ctx *ctx)
+{
+	ctx->payload_size = payload_size;
+	ctx->client_id = event_id;
+	if (rtr_unlikely(rtr_ring_reserve(cfg, chan, ctx) != 0))
+		return NULL;
+	return rtr_ctf_event_header_write(ctx->wp, event_id, ctx->ts, ctx->full_ts);
+}
+
 /*
  * Reserve an event record on binding b: inline fast paths for the per-CPU
  * clients (`fast` never leaves the inlined code, so it stays in registers),
@@ -198,20 +212,12 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_reserve(const struct rtr_event_bind
 						     struct rtr_ring_ctx *fast,
 						     struct rtr_ring_ctx *slow)
 {
-	if (rtr_likely(client == RTR_CTF_CLIENT_INLINE)) {
-		fast->payload_size = payload_size;
-		fast->client_id = event_id;
-		if (rtr_unlikely(rtr_ring_reserve(&rtr_ctf_cfg_inline, chan, fast) != 0))
-			return NULL;
-		return rtr_ctf_event_header_write(fast->wp, event_id, fast->ts, fast->full_ts);
-	}
-	if (client == RTR_CTF_CLIENT_INLINE_OW) {
-		fast->payload_size = payload_size;
-		fast->client_id = event_id;
-		if (rtr_unlikely(rtr_ring_reserve(&rtr_ctf_cfg_inline_ow, chan, fast) != 0))
-			return NULL;
-		return rtr_ctf_event_header_write(fast->wp, event_id, fast->ts, fast->full_ts);
-	}
+	if (rtr_likely(client == RTR_CTF_CLIENT_INLINE))
+		return rtr_ctf_reserve_with(&rtr_ctf_cfg_inline, chan, event_id, payload_size,
+					    fast);
+	if (client == RTR_CTF_CLIENT_INLINE_OW)
+		return rtr_ctf_reserve_with(&rtr_ctf_cfg_inline_ow, chan, event_id, payload_size,
+					    fast);
 	return rtr_ctf__reserve(b, payload_size, slow);
 }
 

@@ -101,18 +101,14 @@ void rtr_ctf_packet_hook(const struct rtr_ring_config *cfg, const struct rtr_rin
 }
 
 /* ------------------------------------------------------------------------
- * Out-of-line writer: every client but RTR_CTF_CLIENT_INLINE
+ * Out-of-line writer: the clients the probes do not inline
  * ------------------------------------------------------------------------ */
 
 static RTR_ALWAYS_INLINE char *reserve_with(const struct rtr_ring_config *cfg,
 					    const struct rtr_event_binding *b, size_t payload_size,
 					    struct rtr_ring_ctx *ctx)
 {
-	ctx->payload_size = payload_size;
-	ctx->client_id = b->event_id;
-	if (rtr_ring_reserve(cfg, b->chan, ctx) != 0)
-		return NULL;
-	return rtr_ctf_event_header_write(ctx->wp, b->event_id, ctx->ts, ctx->full_ts);
+	return rtr_ctf_reserve_with(cfg, b->chan, b->event_id, payload_size, ctx);
 }
 
 char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,

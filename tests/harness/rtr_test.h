@@ -57,6 +57,15 @@ static int rtr_test_failures;
 				       a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
 	} while (0)
 
+/* xorshift64: a cheap, repeatable pseudo-random sequence (state != 0). */
+static inline uint64_t rtr_test_xorshift(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 /* End of main(): prints a one-line verdict and returns the exit code. */
 static inline int rtr_test_done(const char *name)
 {

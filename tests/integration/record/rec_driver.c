@@ -292,6 +292,16 @@ static bool bt_err_clean(const char *err)
 	return clean;
 }
 
+/* Reads the trace with babeltrace2, which must succeed, report exactly
+ * `lost` discarded events and print nothing else on stderr. */
+static void babeltrace_with_loss(struct evs *bt, uint64_t lost)
+{
+	babeltrace(bt);
+	CHECK_EQ_I64(bt->status, 0);
+	CHECK_EQ_U64(bt_discarded(bt->err), lost);
+	CHECK(bt_err_clean(bt->err));
+}
+
 static bool tick(const struct ev *e, unsigned *thread, uint64_t *seq)
 {
 	unsigned long long s;
@@ -486,11 +496,8 @@ static void busy_case(bool eager)
 	printf("%s: %llu packets, %llu by the drain thread, %llu taken back, %" PRIu64 " lost\n",
 	       eager ? "eager" : "idle", pk, bg, taken, lost);
 	free(err);
-	babeltrace(&bt);
-	CHECK_EQ_I64(bt.status, 0);
+	babeltrace_with_loss(&bt, lost);
 	CHECK_EQ_U64(bt.n, events);
-	CHECK_EQ_U64(bt_discarded(bt.err), lost);
-	CHECK(bt_err_clean(bt.err));
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t sq;
@@ -533,11 +540,8 @@ static void test_loss(void)
 	REQUIRE(summary(&events, &lost));
 	CHECK(lost > 0);
 	CHECK_EQ_U64(events + lost, 300000);
-	babeltrace(&bt);
-	CHECK_EQ_I64(bt.status, 0);
+	babeltrace_with_loss(&bt, lost);
 	CHECK_EQ_U64(bt.n, events);
-	CHECK_EQ_U64(bt_discarded(bt.err), lost);
-	CHECK(bt_err_clean(bt.err));
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t s;
@@ -637,10 +641,7 @@ static void test_kill(void)
 	st = wait_for(rec, 30);
 	CHECK_EQ_I64(code_of(st), 128 + SIGKILL);
 	REQUIRE(summary(&events, &lost));
-	babeltrace(&bt);
-	CHECK_EQ_I64(bt.status, 0);
-	CHECK(bt_err_clean(bt.err));
-	CHECK_EQ_U64(bt_discarded(bt.err), lost);
+	babeltrace_with_loss(&bt, lost);
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t s;

@@ -63,10 +63,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return rtr_test_xorshift(&rng_state);
 }
 
 static uint64_t word(unsigned s, uint64_t p, uint64_t i)

@@ -174,9 +174,7 @@ static void test_fmt_g(void)
 		} else {
 			uint64_t bits;
 
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			rtr_test_xorshift(&x);
 			/* exponents spread over the fast range and around it */
 			bits =
 			    (x & 0x800fffffffffffffull) | ((uint64_t)(1000 + (x >> 40) % 90) << 52);

@@ -54,7 +54,7 @@ struct rtr_drainer {
 	int notify_fd;				/* D -> H: a packet is done */
 	_Atomic(struct rtr_drain_slot *) queue; /* pushed by H, taken whole by D */
 	_Atomic bool stop;
-	_Atomic uint64_t done, bytes;
+	_Atomic uint64_t done;
 	uint64_t taken; /* H only */
 	_Atomic int priority_err;
 	char *bounce;
@@ -90,6 +90,23 @@ static inline uint64_t load_after_copy(_Atomic uint64_t *w)
 #endif
 }
 
+/* All n bytes at file offset off: pread (write false) or pwrite (true).
+ * Returns 0 or a negative errno (-EIO for an early end). */
+static int pio_all(bool write, int fd, char *buf, size_t n, uint64_t off)
+{
+	for (size_t done = 0; done < n;) {
+		ssize_t r = write ? pwrite(fd, buf + done, n - done, (off_t)(off + done))
+				  : pread(fd, buf + done, n - done, (off_t)(off + done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
 /* Copies the RUNNING packet `run` of s. Returns false when it was taken
  * back (nothing more may be written), true when finished (*err set). */
 static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_t run, int *err)
@@ -97,44 +114,23 @@ static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_
 	uint64_t src = atomic_load_explicit(&s->src_off, memory_order_relaxed);
 	uint64_t dst = atomic_load_explicit(&s->dst_off, memory_order_relaxed);
 	uint64_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
-	uint64_t done = 0;
 
 	*err = 0;
-	while (done < len) {
+	for (uint64_t done = 0; done < len;) {
 		size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-		size_t got = 0;
 
-		while (got < want) {
-			ssize_t n = pread(s->src_fd, d->bounce + got, want - got,
-					  (off_t)(src + done + got));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				*err = n < 0 ? -errno : -EIO;
-				return true;
-			}
-			got += (size_t)n;
-		}
+		*err = pio_all(false, s->src_fd, d->bounce, want, src + done);
+		if (*err)
+			return true;
 		/* The copy above happened before this check. */
 		if (load_after_copy(&s->word) != run ||
 		    atomic_load_explicit(&d->stop, memory_order_relaxed))
 			return false;
-		for (size_t put = 0; put < want;) {
-			ssize_t n = pwrite(s->dst_fd, d->bounce + put, want - put,
-					   (off_t)(dst + done + put));
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				*err = n < 0 ? -errno : -EIO;
-				return true;
-			}
-			put += (size_t)n;
-		}
+		*err = pio_all(true, s->dst_fd, d->bounce, want, dst + done);
+		if (*err)
+			return true;
 		done += want;
 	}
-	atomic_fetch_add_explicit(&d->bytes, len, memory_order_relaxed);
 	return true;
 }
 
@@ -267,7 +263,6 @@ void rtr_drainer_stats(const struct rtr_drainer *d, struct rtr_drainer_stats *st
 	if (!d)
 		return;
 	st->done = atomic_load_explicit(&d->done, memory_order_relaxed);
-	st->bytes = atomic_load_explicit(&d->bytes, memory_order_relaxed);
 	st->taken = d->taken;
 	st->priority_err = atomic_load_explicit(&d->priority_err, memory_order_relaxed);
 }

@@ -22,7 +22,6 @@ struct rtr_drain_slot;
 struct rtr_drainer_stats {
 	uint64_t done;	  /* packets the drain thread wrote */
 	uint64_t taken;	  /* packets taken back before it finished them */
-	uint64_t bytes;	  /* bytes it wrote */
 	int priority_err; /* 0, or the errno of SCHED_IDLE (then nice 19 was used) */
 };
 

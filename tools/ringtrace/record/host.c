@@ -35,8 +35,8 @@
 #define STOP_TIMEOUT_NS	 (1000ull * 1000000u)
 #define MSGS_PER_EVENT	 64 /* messages handled per readiness event */
 #define MAX_EVENT_ID	 (1u << 20)
-#define MAX_PENDING	 256		/* connections that did not say HELLO yet */
-#define DESC_BUDGET	 (256ull << 20) /* event descriptions of all processes */
+#define MAX_PENDING	 256		      /* connections that did not say HELLO yet */
+#define DESC_BUDGET	 (256ull << 20)	      /* event descriptions of all processes */
 #define DRAIN_LAG_NS	 (1000ull * 1000000u) /* longest wait for the drain thread */
 #define FLUSH_AGE_NS	 (1000ull * 1000000u) /* records left in an open sub-buffer */
 
@@ -78,8 +78,8 @@ struct proc {
 	struct rtr_ring_buf **bufs;
 	struct rtr_ctf_stream **streams;
 	struct rtr_drain_slot **slots; /* per buffer, created with its first packet */
-	bool *pending;		       /* a packet is with the drain thread */
-	uint64_t *pending_since;       /* when it was handed over (now_ns) */
+	uint64_t *pending_since;       /* when the packet now with the drain thread
+					* was handed over (now_ns); 0: none */
 	uint64_t *open_sb;	       /* open sub-buffer seen holding records (index + 1) */
 	uint64_t *open_since;	       /* since when (now_ns) */
 	unsigned npending;
@@ -299,7 +299,7 @@ static bool settle(struct proc *p, uint32_t cpu, bool take_back)
 	struct rtr_ctf_stream *s = p->streams[cpu];
 	int err = 0, r;
 
-	if (!p->pending || !p->pending[cpu])
+	if (!p->pending_since || !p->pending_since[cpu])
 		return true;
 	switch (rtr_drain_poll(p->slots[cpu], &err)) {
 	case RTR_DRAIN_PENDING:
@@ -318,7 +318,7 @@ static bool settle(struct proc *p, uint32_t cpu, bool take_back)
 		r = rtr_ctf_stream_write_held(s);
 		break;
 	}
-	p->pending[cpu] = false;
+	p->pending_since[cpu] = 0;
 	p->npending--;
 	if (r < 0)
 		stream_failed(p, cpu);
@@ -342,7 +342,6 @@ static int hand_over(struct proc *p, uint32_t cpu)
 		return r < 0 ? r : 1;
 	}
 	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len);
-	p->pending[cpu] = true;
 	p->pending_since[cpu] = now_ns();
 	p->npending++;
 	return 1;
@@ -373,8 +372,8 @@ static void drain_proc(struct proc *p, unsigned max_rounds, bool now)
 				hlog(h, "no drain thread (%s): packets are written at once",
 				     strerror(errno));
 		}
-		here = now || !h->drainer || !p->pending || buffer_short(p->bufs[cpu]) ||
-		       (p->pending[cpu] && now_ns() - p->pending_since[cpu] > DRAIN_LAG_NS);
+		here = now || !h->drainer || !p->pending_since || buffer_short(p->bufs[cpu]) ||
+		       (p->pending_since[cpu] && now_ns() - p->pending_since[cpu] > DRAIN_LAG_NS);
 		if (!settle(p, cpu, here) || p->damaged[cpu])
 			continue;
 		if (!here) {
@@ -831,12 +830,11 @@ static int create_channel(struct proc *p, const struct rtr_proto_hello *hello, c
 	p->streams = calloc(p->nr_bufs, sizeof(*p->streams));
 	p->damaged = calloc(p->nr_bufs, sizeof(*p->damaged));
 	p->slots = calloc(p->nr_bufs, sizeof(*p->slots));
-	p->pending = calloc(p->nr_bufs, sizeof(*p->pending));
 	p->pending_since = calloc(p->nr_bufs, sizeof(*p->pending_since));
 	p->open_sb = calloc(p->nr_bufs, sizeof(*p->open_sb));
 	p->open_since = calloc(p->nr_bufs, sizeof(*p->open_since));
-	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending ||
-	    !p->pending_since || !p->open_sb || !p->open_since) {
+	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending_since ||
+	    !p->open_sb || !p->open_since) {
 		p->mem = 0;
 		return -ENOMEM;
 	}
@@ -1140,7 +1138,6 @@ static void proc_free(struct proc *p)
 		for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++)
 			rtr_drain_slot_release(p->slots[cpu]);
 	free(p->slots);
-	free(p->pending);
 	free(p->pending_since);
 	free(p->open_sb);
 	free(p->open_since);
