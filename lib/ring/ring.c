@@ -578,7 +578,9 @@ const char *rtr_ring_buf_error(const struct rtr_ring_buf *buf)
 	return buf->rd.failed ? buf->rd.error : "";
 }
 
-/* Packet facts of the sub-buffer at `start`, validated. */
+/* Packet facts of the sub-buffer at `start`, validated. -ESTALE: its end
+ * record is not the one of `start` (the caller decides whether a writer
+ * lapped it meanwhile or the buffer is corrupt). */
 static int read_facts(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 		      uint64_t start, struct rtr_ring_packet_info *info)
 {
@@ -587,8 +589,7 @@ static int read_facts(const struct rtr_ring_config *cfg, struct rtr_ring_buf *bu
 	uint64_t begin_pos = atomic_load_explicit(&sb->begin_pos, memory_order_acquire);
 
 	if (end_pos != start)
-		return reader_fail(buf, "complete sub-buffer at position %llu has no end record",
-				   (unsigned long long)start);
+		return -ESTALE;
 	info->data_size = atomic_load_explicit(&sb->data_size, memory_order_relaxed);
 	if (info->data_size < cfg->subbuf_header_size || info->data_size > buf->sb_size)
 		return reader_fail(buf, "sub-buffer at position %llu: data size %llu outside [%u, %llu]",
@@ -675,6 +676,15 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 			return -EAGAIN;
 		}
 		err = read_facts(cfg, buf, c, &info);
+		/* Overwrite mode: a writer may have lapped the sub-buffer since
+		 * its tag and count were read, and closed it again (new end
+		 * record); it retagged it first, so the tag tells. */
+		if (err == -ESTALE && cfg->mode == RTR_RING_MODE_OVERWRITE &&
+		    atomic_load_explicit(&ctl->sb[idx].wsb_id, memory_order_acquire) != id)
+			continue;
+		if (err == -ESTALE)
+			return reader_fail(buf, "complete sub-buffer at position %llu has no end record",
+					   (unsigned long long)c);
 		if (err)
 			return err;
 		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {

@@ -314,7 +314,11 @@ static void run_overwrite(const struct rtr_ring_config *c, const char *name, int
 			bool first = true;
 
 			rtr_ring_flush(cfg, buf, RTR_RING_FLUSH_ACTIVE, false);
-			CHECK(rtr_ring_snapshot_start(cfg, buf) == 0);
+			if (rtr_ring_snapshot_start(cfg, buf) != 0) {
+				RTR_TEST_FAIL_("%s: snapshot of buffer %u refused: %s", name, b,
+					       rtr_ring_buf_error(buf));
+				continue;
+			}
 			while (rtr_ring_get_subbuf(cfg, buf, &sb) == 0) {
 				struct snapctx sc = {last, 0, 0};
 				const char *why = "";
