@@ -11,8 +11,9 @@ struct rtr__file {
 	char *path;    /* as opened */
 	char *abspath; /* normalised absolute path (stream name) */
 	struct rtr__trace *tr;
-	struct rtr__trace_class *tc;
-	struct rtr__stream_class *sc;
+	const struct rtr__trace_class *tc;
+	const struct rtr__trace_code *code;
+	const struct rtr__stream_code *sc;
 	uint64_t size;
 	int fd;
 	const uint8_t *mem; /* in-memory stream (tests, fuzzing), or NULL */
@@ -40,8 +41,9 @@ struct rtr__stream {
 	size_t nfiles, cap_files;
 	size_t fi; /* current file */
 	struct rtr__file *f;
-	struct rtr__trace_class *tc;
-	struct rtr__stream_class *sc;
+	const struct rtr__trace_class *tc;
+	const struct rtr__trace_code *code;
+	const struct rtr__stream_code *sc;
 	struct rtr_stream_info info;
 	struct rtr__trace *tr;
 
@@ -81,8 +83,7 @@ struct rtr__stream {
 	uint32_t nslots;
 	struct rtr_value *vals;
 	size_t nvals, cap_vals;
-	struct rtr_value *pvals; /* packet context values of this packet */
-	size_t npvals, cap_pvals;
+	size_t npvals; /* the packet context values at the front of vals */
 	bool emit;
 	bool no_emit;	  /* decode without recording values */
 	bool fast;	  /* the stream class has fast programs (prog.c) */
@@ -93,7 +94,7 @@ struct rtr__stream {
 
 	/* current item */
 	int item;
-	struct rtr__event_class *ec;
+	const struct rtr__event_code *ec;
 	uint64_t ev_clock;
 	int64_t key_ns; /* merge key */
 	int key_type;	/* babeltrace2 message type weight */
@@ -134,12 +135,12 @@ void rtr__stream_fini(struct rtr__stream *s);
 /* Probes the first packet of a file: stream class, instance id, begin
  * time; with full, checks every packet header and context too. Returns
  * 0, 1 (empty file: ignore) or -1. */
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e,
-		    bool full);
+int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full);
 
 /* A trace directory and the reader holding them (reader.c, ctfwrite.c). */
 struct rtr__trace {
 	struct rtr__trace_class tc;
+	struct rtr__trace_code code;
 	char *dir;    /* as found (input-relative) */
 	char *suffix; /* path relative to the input argument, or NULL */
 	char *name;   /* babeltrace2 trace name */
@@ -162,7 +163,7 @@ struct rtr_reader {
 	bool started;
 	struct rtr_reader_options opt;
 	char **patterns;
-	struct rtr__event_class **classes;
+	const struct rtr__event_code **classes;
 	size_t nclasses;
 	struct rtr__err err;
 	uint64_t total_bytes;

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 
 struct comp {
 	struct rtr__trace_class *tc;
-	struct rtr__stream_class *sc;
-	struct rtr__event_class *ec;
+	struct rtr__trace_code *code;
+	const struct rtr__event_class *ec;
 	struct rtr__err *e;
 	const char *origin;
 	struct rtr__op *ops;
@@ -56,7 +56,7 @@ static int cerr(struct comp *c, const char *fmt, ...)
 
 static int new_op(struct comp *c, uint32_t *idx)
 {
-	if (c->tc->total_ops >= RTR__MAX_PLAN_OPS)
+	if (c->code->total_ops >= RTR__MAX_PLAN_OPS)
 		return cerr(c, "types expand to more than %u fields", RTR__MAX_PLAN_OPS);
 	if (c->n == c->cap) {
 		uint32_t nc = c->cap ? c->cap * 2 : 32;
@@ -68,7 +68,7 @@ static int new_op(struct comp *c, uint32_t *idx)
 		c->cap = nc;
 	}
 	*idx = c->n++;
-	c->tc->total_ops++;
+	c->code->total_ops++;
 	memset(&c->ops[*idx], 0, sizeof(c->ops[*idx]));
 	c->ops[*idx].save = -1;
 	c->ops[*idx].clock = -1;
@@ -511,8 +511,6 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 /* ---- babeltrace2's "in IR" rules (shown fields) ---- */
 
 struct depctx {
-	struct rtr__stream_class *sc;
-	struct rtr__trace_class *tc;
 	/* slot -> op, for marking dependency targets */
 	struct rtr__op **slot_op;
 	uint32_t nslots;
@@ -716,13 +714,12 @@ static void mark_tagged(struct rtr__plan *pl)
 
 static int cmp_ec(const void *a, const void *b)
 {
-	const struct rtr__event_class *x = *(struct rtr__event_class *const *)a;
-	const struct rtr__event_class *y = *(struct rtr__event_class *const *)b;
+	const struct rtr__event_code *x = a, *y = b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->cls->id < y->cls->id ? -1 : x->cls->id > y->cls->id;
 }
 
-struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uint64_t id)
+struct rtr__event_code *rtr__sc_find_ec(const struct rtr__stream_code *sc, uint64_t id)
 {
 	size_t lo = 0, hi = sc->n_ecs;
 
@@ -733,9 +730,9 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uin
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (sc->ecs[mid]->id == id)
-			return sc->ecs[mid];
-		if (sc->ecs[mid]->id < id)
+		if (sc->ecs[mid].cls->id == id)
+			return &sc->ecs[mid];
+		if (sc->ecs[mid].cls->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -763,7 +760,7 @@ static int find_clock_in(const struct rtr__plan *pl, int32_t *clk, struct rtr__e
 	return 0;
 }
 
-int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
+int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc, struct rtr__err *e)
 {
 	struct comp c;
 	uint32_t dummy_slots = 0;
@@ -771,71 +768,94 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 
 	memset(&c, 0, sizeof(c));
 	c.tc = tc;
+	c.code = code;
 	c.e = e;
 	c.origin = "metadata";
 	c.nslots = &dummy_slots;
+	code->scs = calloc(tc->n_scs ? tc->n_scs : 1, sizeof(*code->scs));
+	if (!code->scs) {
+		rtr__seterr(e, "out of memory");
+		return -1;
+	}
+	code->n_scs = tc->n_scs;
+	for (size_t s = 0; s < tc->n_scs; s++) {
+		const struct rtr__stream_class *cls = tc->scs[s];
+		struct rtr__stream_code *sc = &code->scs[s];
+
+		sc->cls = cls;
+		sc->clock = -1;
+		sc->ecs = calloc(cls->n_ecs ? cls->n_ecs : 1, sizeof(*sc->ecs));
+		if (!sc->ecs) {
+			rtr__seterr(e, "out of memory");
+			return -1;
+		}
+		sc->n_ecs = cls->n_ecs;
+		for (size_t k = 0; k < cls->n_ecs; k++)
+			sc->ecs[k].cls = cls->ecs[k];
+	}
 	/* The packet header plan is shared by all stream classes: its
 	 * integers get the first slots of every stream class's table. */
-	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header, &tc->p_packet_header))
+	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header, &code->p_packet_header))
 		goto out;
-	for (uint32_t i = 0; i < tc->p_packet_header.n; i++) {
-		struct rtr__op *op = &tc->p_packet_header.ops[i];
+	for (uint32_t i = 0; i < code->p_packet_header.n; i++) {
+		struct rtr__op *op = &code->p_packet_header.ops[i];
 
 		if ((op->code == OP_INT_BYTE || op->code == OP_INT_BITS) && op->save < 0)
 			op->save = (int32_t)dummy_slots++;
 	}
-	force_hidden(&tc->p_packet_header);
-	finalize(&tc->p_packet_header);
-	tc->max_slots = dummy_slots;
-	for (size_t s = 0; s < tc->n_scs; s++) {
-		struct rtr__stream_class *sc = tc->scs[s];
+	force_hidden(&code->p_packet_header);
+	finalize(&code->p_packet_header);
+	code->max_slots = dummy_slots;
+	for (size_t s = 0; s < code->n_scs; s++) {
+		struct rtr__stream_code *sc = &code->scs[s];
+		const struct rtr__stream_class *cls = sc->cls;
 		struct depctx d;
 
 		sc->nslots = dummy_slots;
-		c.sc = sc;
 		c.ec = NULL;
 		c.nslots = &sc->nslots;
 		memset(c.roots, 0, sizeof(c.roots));
-		c.roots[RTR_SCOPE_PACKET_HEADER] = &tc->p_packet_header;
-		if (build_scope(&c, RTR_SCOPE_PACKET_CONTEXT, sc->packet_context,
+		c.roots[RTR_SCOPE_PACKET_HEADER] = &code->p_packet_header;
+		if (build_scope(&c, RTR_SCOPE_PACKET_CONTEXT, cls->packet_context,
 				&sc->p_packet_context))
 			goto out;
 		c.roots[RTR_SCOPE_PACKET_CONTEXT] = &sc->p_packet_context;
-		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, sc->event_header, &sc->p_event_header))
+		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, cls->event_header,
+				&sc->p_event_header))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_HEADER] = &sc->p_event_header;
-		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT, sc->event_context,
+		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT, cls->event_context,
 				&sc->p_event_context))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_COMMON_CONTEXT] = &sc->p_event_context;
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			struct rtr__event_class *ec = sc->ecs[k];
+			struct rtr__event_code *ec = &sc->ecs[k];
 
-			c.ec = ec;
-			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->context, &ec->p_context))
+			c.ec = ec->cls;
+			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->cls->context,
+					&ec->p_context))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = &ec->p_context;
-			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->fields, &ec->p_fields))
+			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->cls->fields,
+					&ec->p_fields))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = NULL;
 		}
 		c.ec = NULL;
 		/* shown rules */
 		memset(&d, 0, sizeof(d));
-		d.sc = sc;
-		d.tc = tc;
 		d.nslots = sc->nslots;
 		d.slot_op = calloc(sc->nslots ? sc->nslots : 1, sizeof(*d.slot_op));
 		if (!d.slot_op) {
 			rtr__seterr(e, "out of memory");
 			goto out;
 		}
-		index_slots(&d, &tc->p_packet_header);
+		index_slots(&d, &code->p_packet_header);
 		index_slots(&d, &sc->p_packet_context);
 		index_slots(&d, &sc->p_event_header);
 		index_slots(&d, &sc->p_event_context);
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			struct rtr__event_class *ec = sc->ecs[k];
+			struct rtr__event_code *ec = &sc->ecs[k];
 
 			/* event-level slots overlap between event classes:
 			 * index per event class */
@@ -856,8 +876,8 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 		finalize(&sc->p_event_header);
 		finalize(&sc->p_event_context);
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			finalize(&sc->ecs[k]->p_context);
-			finalize(&sc->ecs[k]->p_fields);
+			finalize(&sc->ecs[k].p_context);
+			finalize(&sc->ecs[k].p_fields);
 		}
 		/* default clock */
 		sc->clock = -1;
@@ -866,8 +886,8 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 		    find_clock_in(&sc->p_event_context, &sc->clock, e, c.origin))
 			goto out;
 		for (size_t k = 0; k < sc->n_ecs; k++)
-			if (find_clock_in(&sc->ecs[k]->p_context, &sc->clock, e, c.origin) ||
-			    find_clock_in(&sc->ecs[k]->p_fields, &sc->clock, e, c.origin))
+			if (find_clock_in(&sc->ecs[k].p_context, &sc->clock, e, c.origin) ||
+			    find_clock_in(&sc->ecs[k].p_fields, &sc->clock, e, c.origin))
 				goto out;
 		for (uint32_t i = 0; i < sc->p_packet_context.n; i++) {
 			switch (sc->p_packet_context.ops[i].role) {
@@ -887,23 +907,23 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 				break;
 			}
 		}
-		if (sc->nslots > tc->max_slots)
-			tc->max_slots = sc->nslots;
-		/* event class lookup */
+		if (sc->nslots > code->max_slots)
+			code->max_slots = sc->nslots;
+		/* event class lookup (ids are unique within a stream class) */
 		if (sc->n_ecs)
 			qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
-		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1]->id < 65536) {
-			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1]->id + 1;
+		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1].cls->id < 65536) {
+			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1].cls->id + 1;
 			sc->ec_by_id = calloc(sc->ec_by_id_len, sizeof(*sc->ec_by_id));
 			if (!sc->ec_by_id) {
 				rtr__seterr(e, "out of memory");
 				goto out;
 			}
 			for (size_t k = 0; k < sc->n_ecs; k++)
-				sc->ec_by_id[sc->ecs[k]->id] = sc->ecs[k];
+				sc->ec_by_id[sc->ecs[k].cls->id] = &sc->ecs[k];
 		}
 	}
-	rtr__progs_build(tc);
+	rtr__progs_build(code);
 	ret = 0;
 out:
 	/* a plan left half-built by an error */
@@ -923,18 +943,25 @@ static void free_plan(struct rtr__plan *pl)
 	memset(pl, 0, sizeof(*pl));
 }
 
-void rtr__plans_free(struct rtr__trace_class *tc)
+void rtr__code_free(struct rtr__trace_code *code)
 {
-	free_plan(&tc->p_packet_header);
-	for (size_t s = 0; s < tc->n_scs; s++) {
-		struct rtr__stream_class *sc = tc->scs[s];
+	if (!code)
+		return;
+	free_plan(&code->p_packet_header);
+	for (size_t s = 0; s < code->n_scs && code->scs; s++) {
+		struct rtr__stream_code *sc = &code->scs[s];
 
 		free_plan(&sc->p_packet_context);
 		free_plan(&sc->p_event_header);
 		free_plan(&sc->p_event_context);
-		for (size_t k = 0; k < sc->n_ecs; k++) {
-			free_plan(&sc->ecs[k]->p_context);
-			free_plan(&sc->ecs[k]->p_fields);
+		for (size_t k = 0; k < sc->n_ecs && sc->ecs; k++) {
+			free_plan(&sc->ecs[k].p_context);
+			free_plan(&sc->ecs[k].p_fields);
 		}
+		free(sc->ecs);
+		free(sc->ec_by_id);
 	}
+	free(code->scs);
+	rtr__arena_free(&code->arena);
+	memset(code, 0, sizeof(*code));
 }

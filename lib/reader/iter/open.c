@@ -15,45 +15,6 @@
 #include "stream.h"
 
 /* ------------------------------------------------------------------ */
-/* clock conversion (babeltrace2's arithmetic, including its use of a
- * double for non-GHz clocks)                                          */
-
-static uint64_t ns_from_value(uint64_t freq, uint64_t v)
-{
-	double d;
-
-	if (freq == 1000000000u)
-		return v;
-	d = (1e9 * (double)v) / (double)freq;
-	if (d >= (double)UINT64_MAX)
-		return UINT64_MAX;
-	return (uint64_t)d;
-}
-
-int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf)
-{
-	int64_t ns, add;
-	uint64_t u;
-
-	*ovf = 0;
-	if (__builtin_mul_overflow(c->offset_s, (int64_t)1000000000, &ns))
-		goto bad;
-	u = ns_from_value(c->freq, c->offset);
-	if (u > INT64_MAX || __builtin_add_overflow(ns, (int64_t)u, &ns))
-		goto bad;
-	u = ns_from_value(c->freq, cycles);
-	if (u >= (uint64_t)INT64_MAX)
-		goto bad;
-	add = (int64_t)u;
-	if (__builtin_add_overflow(ns, add, &ns))
-		goto bad;
-	return ns;
-bad:
-	*ovf = 1;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
 /* paths                                                               */
 
 static char *xstrdup(const char *s)
@@ -214,11 +175,6 @@ static int discover(struct rtr_reader *r, const char *path, const char *input, i
 	return ret;
 }
 
-static struct rtr__trace_class *file_tc(struct rtr__file *f)
-{
-	return &f->tr->tc;
-}
-
 static void free_file(struct rtr__file *f)
 {
 	if (!f)
@@ -245,7 +201,7 @@ static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t, const cha
 			    t->tc.bo ? "big-endian" : "little-endian");
 		return -EINVAL;
 	}
-	if (rtr__plans_build(&t->tc, &r->err))
+	if (rtr__code_build(&t->code, &t->tc, &r->err))
 		return -EINVAL;
 	if (t->tc.has_uuid)
 		t->uuid = t->tc.uuid;
@@ -426,7 +382,8 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 		}
 		f->size = (uint64_t)st.st_size;
 		f->tr = t;
-		f->tc = file_tc(f);
+		f->tc = &t->tc;
+		f->code = &t->code;
 		f->abspath = normalize(f->path);
 		if (!f->abspath) {
 			free_file(f);
@@ -434,7 +391,7 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			break;
 		}
 		read_index(t, f, names[i]);
-		pr = rtr__file_probe(f, &t->tc, &r->err, f->idx_n == 0);
+		pr = rtr__file_probe(f, &r->err, f->idx_n == 0);
 		if (pr < 0) {
 			free_file(f);
 			ret = -EINVAL;
@@ -453,7 +410,8 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 				struct rtr__file *of = o->files[0];
 
 				if (o->tr->group == t->group && of->has_instance_id &&
-				    of->instance_id == f->instance_id && of->sc->id == f->sc->id) {
+				    of->instance_id == f->instance_id &&
+				    of->sc->cls->id == f->sc->cls->id) {
 					s = o;
 					break;
 				}
@@ -602,7 +560,7 @@ static int finish_open(struct rtr_reader *r)
 			s->info.trace_name = g->name;
 			s->info.path = f0->abspath;
 			s->info.uuid = g->uuid;
-			s->info.stream_class_id = f0->sc->id;
+			s->info.stream_class_id = f0->sc->cls->id;
 			s->info.stream_id =
 			    f0->has_instance_id ? f0->instance_id : next_id[g->index]++;
 			s->info.cpu_id = -1;
@@ -610,6 +568,7 @@ static int finish_open(struct rtr_reader *r)
 			s->info.trace_index = g->index;
 			s->sc = f0->sc;
 			s->tc = f0->tc;
+			s->code = f0->code;
 			s->heap_pos = UINT32_MAX;
 		}
 		if (!next_id)
@@ -620,18 +579,18 @@ static int finish_open(struct rtr_reader *r)
 		size_t nc = 0, k = 0;
 
 		for (size_t i = 0; i < r->ntr; i++)
-			for (size_t s = 0; s < r->traces[i]->tc.n_scs; s++)
-				nc += r->traces[i]->tc.scs[s]->n_ecs;
+			for (size_t s = 0; s < r->traces[i]->code.n_scs; s++)
+				nc += r->traces[i]->code.scs[s].n_ecs;
 		r->classes = calloc(nc + 1, sizeof(*r->classes));
 		if (!r->classes)
 			ret = -ENOMEM;
 		for (size_t i = 0; i < r->ntr && !ret; i++)
-			for (size_t s = 0; s < r->traces[i]->tc.n_scs; s++) {
-				struct rtr__stream_class *sc = r->traces[i]->tc.scs[s];
+			for (size_t s = 0; s < r->traces[i]->code.n_scs; s++) {
+				struct rtr__stream_code *sc = &r->traces[i]->code.scs[s];
 
 				for (size_t e = 0; e < sc->n_ecs; e++) {
-					sc->ecs[e]->gindex = (uint32_t)k;
-					r->classes[k++] = sc->ecs[e];
+					sc->ecs[e].gindex = (uint32_t)k;
+					r->classes[k++] = &sc->ecs[e];
 				}
 			}
 		r->nclasses = k;
@@ -677,6 +636,7 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 	f->size = n;
 	f->tr = t;
 	f->tc = &t->tc;
+	f->code = &t->code;
 	f->path = xstrdup("(memory)/stream");
 	f->abspath = xstrdup("(memory)/stream");
 	if (!f->path || !f->abspath) {
@@ -684,7 +644,7 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 		goto fail;
 	}
 	if (n) {
-		ret = rtr__file_probe(f, &t->tc, &r->err, true);
+		ret = rtr__file_probe(f, &r->err, true);
 		if (ret < 0) {
 			free_file(f);
 			ret = -EINVAL;
@@ -735,6 +695,7 @@ void rtr_reader_close(struct rtr_reader *r)
 	for (size_t i = 0; i < r->ntr; i++) {
 		struct rtr__trace *t = r->traces[i];
 
+		rtr__code_free(&t->code);
 		rtr__trace_class_free(&t->tc);
 		free(t->dir);
 		free(t->suffix);
@@ -815,8 +776,9 @@ static int scmp(const struct rtr__stream *a, const struct rtr__stream *b)
 		return a->info.stream_id < b->info.stream_id ? -1 : 1;
 	if (a->key_type != b->key_type)
 		return a->key_type < b->key_type ? -1 : 1;
-	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec && a->ec->id != b->ec->id)
-		return a->ec->id < b->ec->id ? -1 : 1;
+	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec &&
+	    a->ec->cls->id != b->ec->cls->id)
+		return a->ec->cls->id < b->ec->cls->id ? -1 : 1;
 	return a->info.index < b->info.index ? -1 : a->info.index > b->info.index;
 }
 
@@ -936,7 +898,7 @@ static inline __attribute__((always_inline)) int stream_advance(struct rtr_reade
 			return 0; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
-		if (s->item == IT_EVENT && !name_ok(r, s->ec->name))
+		if (s->item == IT_EVENT && !name_ok(r, s->ec->cls->name))
 			continue;
 		return 1;
 	}
@@ -947,13 +909,14 @@ static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 {
 	m->stream = &s->info;
 	if (s->item == IT_EVENT) {
-		const struct rtr__event_class *ec = s->ec;
+		const struct rtr__event_code *ec = s->ec;
+		const struct rtr__event_class *cls = ec->cls;
 
 		m->kind = RTR_MSG_EVENT;
 		m->ns = 0;
 		m->ns_error = 0;
-		m->name = ec->name;
-		m->event_class_id = ec->id;
+		m->name = cls->name;
+		m->event_class_id = cls->id;
 		m->class_index = ec->gindex;
 		m->has_clock = s->sc->clock >= 0;
 		m->cycles = s->ev_clock;
@@ -966,8 +929,8 @@ static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 		}
 		m->values = s->vals;
 		m->n_values = s->nvals;
-		m->loglevel = ec->has_loglevel ? ec->loglevel : -1;
-		m->emf_uri = ec->emf_uri;
+		m->loglevel = cls->has_loglevel ? cls->loglevel : -1;
+		m->emf_uri = cls->emf_uri;
 	} else {
 		const struct rtr__pending *p = &s->cur_pend;
 
@@ -1173,7 +1136,7 @@ size_t rtr_reader_class_count(const struct rtr_reader *r)
 
 const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k)
 {
-	return k < r->nclasses ? r->classes[k]->name : NULL;
+	return k < r->nclasses ? r->classes[k]->cls->name : NULL;
 }
 
 int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st, char *err,

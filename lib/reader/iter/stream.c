@@ -846,11 +846,12 @@ exec_plan(struct rtr__stream *s, const struct rtr__plan *pl, int scope, bool emi
 /* ------------------------------------------------------------------ */
 /* packets                                                             */
 
-static struct rtr__stream_class *find_sc_by_id(struct rtr__trace_class *tc, uint64_t id)
+static const struct rtr__stream_code *find_sc_by_id(const struct rtr__trace_code *code,
+						     uint64_t id)
 {
-	for (size_t i = 0; i < tc->n_scs; i++)
-		if (tc->scs[i]->id == id)
-			return tc->scs[i];
+	for (size_t i = 0; i < code->n_scs; i++)
+		if (code->scs[i].cls->id == id)
+			return &code->scs[i];
 	return NULL;
 }
 
@@ -859,8 +860,9 @@ static struct rtr__stream_class *find_sc_by_id(struct rtr__trace_class *tc, uint
 static int read_packet(struct rtr__stream *s, bool probe)
 {
 	struct rtr__file *f = s->f;
-	struct rtr__trace_class *tc = s->tc;
-	struct rtr__stream_class *sc;
+	const struct rtr__trace_class *tc = s->tc;
+	const struct rtr__trace_code *code = s->code;
+	const struct rtr__stream_code *sc;
 	uint64_t rest;
 
 	if (s->pkt_off >= f->size)
@@ -873,18 +875,18 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	s->r_seen = 0;
 	s->uuid_pos = -1;
 	s->budget = s->end + 65536;
-	if (!s->slots || s->nslots < tc->max_slots) {
-		uint64_t *ns = realloc(s->slots, (tc->max_slots + 1) * sizeof(*ns));
+	if (!s->slots || s->nslots < code->max_slots) {
+		uint64_t *ns = realloc(s->slots, (code->max_slots + 1) * sizeof(*ns));
 
 		if (!ns)
 			return derr(s, "out of memory");
-		memset(ns, 0, (tc->max_slots + 1) * sizeof(*ns));
+		memset(ns, 0, (code->max_slots + 1) * sizeof(*ns));
 		s->slots = ns;
-		s->nslots = tc->max_slots;
+		s->nslots = code->max_slots;
 	}
 	/* packet header */
 	s->nvals = 0;
-	if (exec_plan(s, &tc->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
+	if (exec_plan(s, &code->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
 		return -1;
 	if ((s->r_seen & (1u << ROLE_MAGIC)) && s->r_magic != 0xC1FC1FC1u) {
 		s->pos = 0;
@@ -896,20 +898,20 @@ static int read_packet(struct rtr__stream *s, bool probe)
 		return derr(s, "packet UUID does not match the metadata's trace UUID");
 	}
 	if (s->r_seen & (1u << ROLE_STREAM_ID)) {
-		sc = find_sc_by_id(tc, s->r_stream_id);
+		sc = find_sc_by_id(code, s->r_stream_id);
 		if (!sc)
 			return derr(s, "no stream class with id %" PRIu64, s->r_stream_id);
 	} else {
-		if (tc->n_scs == 0)
+		if (code->n_scs == 0)
 			return derr(s, "metadata declares no stream class");
-		if (tc->n_scs > 1)
+		if (code->n_scs > 1)
 			return derr(s, "packet header has no stream_id and the trace has several "
 				       "stream classes");
-		sc = tc->scs[0];
+		sc = &code->scs[0];
 	}
-	if (s->sc && sc->id != s->sc->id && !probe)
+	if (s->sc && sc->cls->id != s->sc->cls->id && !probe)
 		return derr(s, "packet of stream class %" PRIu64 " in a stream of class %" PRIu64,
-			    sc->id, s->sc->id);
+			    sc->cls->id, s->sc->cls->id);
 	/* the header ran with the shared plan: its saves are in slots */
 	s->sc = sc;
 	/* packet context */
@@ -966,7 +968,7 @@ static int read_packet(struct rtr__stream *s, bool probe)
 
 static void queue_pending(struct rtr__stream *s)
 {
-	struct rtr__stream_class *sc = s->sc;
+	const struct rtr__stream_code *sc = s->sc;
 	bool has_disc = s->r_seen & (1u << ROLE_DISCARDED);
 	bool has_seq = s->r_seen & (1u << ROLE_SEQ_NUM);
 	bool has_end = s->r_seen & (1u << ROLE_TS_END);
@@ -1024,6 +1026,7 @@ static int open_file(struct rtr__stream *s)
 	unmap(s);
 	s->f = s->files[s->fi];
 	s->tc = s->f->tc;
+	s->code = s->f->code;
 	s->pkt_off = 0;
 	return 0;
 }
@@ -1418,11 +1421,11 @@ static inline __attribute__((always_inline)) void fst_init(struct fst *f,
 /* Decodes the event at f->pos with the fast programs: its class, with
  * f->pos and f->clk advanced, or NULL if the interpreter must decode it
  * (f->pos and f->clk are then meaningless). */
-static inline __attribute__((always_inline)) const struct rtr__event_class *
+static inline __attribute__((always_inline)) const struct rtr__event_code *
 fast_one(struct rtr__stream *s, struct fst *f, bool keep, uint64_t *ev_clock)
 {
-	const struct rtr__stream_class *sc = s->sc;
-	const struct rtr__event_class *ec;
+	const struct rtr__stream_code *sc = s->sc;
+	const struct rtr__event_code *ec;
 	uint64_t start = f->pos;
 
 	f->have_id = false;
@@ -1437,7 +1440,7 @@ fast_one(struct rtr__stream *s, struct fst *f, bool keep, uint64_t *ev_clock)
 		ec = rtr_likely(f->id < sc->ec_by_id_len) ? sc->ec_by_id[f->id]
 							  : rtr__sc_find_ec(sc, f->id);
 	else
-		ec = sc->n_ecs == 1 ? sc->ecs[0] : rtr__sc_find_ec(sc, 0);
+		ec = sc->n_ecs == 1 ? &sc->ecs[0] : rtr__sc_find_ec(sc, 0);
 	if (rtr_unlikely(!ec || !ec->fast.ok))
 		return NULL;
 	if (sc->fast_context.n && run_prog(s, f, &sc->fast_context, keep))
@@ -1463,7 +1466,7 @@ fast_one(struct rtr__stream *s, struct fst *f, bool keep, uint64_t *ev_clock)
  * the interpreter must decode this event (state is as before the call). */
 static inline __attribute__((always_inline)) int fast_event(struct rtr__stream *s, bool keep)
 {
-	const struct rtr__event_class *ec;
+	const struct rtr__event_code *ec;
 	uint64_t ev_clock = 0, start = s->pos, clk0 = s->clock;
 	struct fst f;
 
@@ -1478,7 +1481,7 @@ static inline __attribute__((always_inline)) int fast_event(struct rtr__stream *
 	s->pos = f.pos;
 	s->clock = f.clk;
 	s->ev_clock = ev_clock;
-	s->ec = (struct rtr__event_class *)ec;
+	s->ec = ec;
 	return 0;
 }
 
@@ -1487,7 +1490,7 @@ struct tally {
 };
 
 static inline __attribute__((always_inline)) void
-tally(struct tally *c, const struct rtr__event_class *e, uint64_t t)
+tally(struct tally *c, const struct rtr__event_code *e, uint64_t t)
 {
 	c->n++;
 	if (c->per)
@@ -1502,15 +1505,15 @@ tally(struct tally *c, const struct rtr__event_class *e, uint64_t t)
 static inline __attribute__((always_inline)) void count_simple(struct rtr__stream *s, struct fst *f,
 							       struct tally *c)
 {
-	const struct rtr__stream_class *sc = s->sc;
+	const struct rtr__stream_code *sc = s->sc;
 	const struct rtr__hdr *h = sc->hdr;
-	struct rtr__event_class *const *byid = sc->ec_by_id;
+	struct rtr__event_code *const *byid = sc->ec_by_id;
 	const struct rtr__prog *ctx = &sc->fast_context;
 	uint64_t nbyid = sc->ec_by_id_len, end = f->end;
 
 	while (f->pos < end) {
 		uint64_t pos = f->pos, clk0 = f->clk, t;
-		const struct rtr__event_class *e;
+		const struct rtr__event_code *e;
 
 		if (rtr_unlikely(hdr_simple(f, h)))
 			break;
@@ -1554,7 +1557,7 @@ void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 	fst_init(&f, s);
 	while (f.pos < f.end) {
 		uint64_t pos, clk, ev_clock = 0;
-		const struct rtr__event_class *e;
+		const struct rtr__event_code *e;
 
 		if (simple) {
 			count_simple(s, &f, &t);
@@ -1582,8 +1585,8 @@ void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 /* Decodes one event at s->pos. */
 static inline __attribute__((always_inline)) int read_event(struct rtr__stream *s)
 {
-	struct rtr__stream_class *sc = s->sc;
-	struct rtr__event_class *ec;
+	const struct rtr__stream_code *sc = s->sc;
+	const struct rtr__event_code *ec;
 	uint64_t start = s->pos;
 
 	s->r_seen &= ~(1u << ROLE_EVENT_ID);
@@ -1600,11 +1603,11 @@ static inline __attribute__((always_inline)) int read_event(struct rtr__stream *
 			s->pos = start;
 			return derr(s,
 				    "no event class with id %" PRIu64 " in stream class %" PRIu64,
-				    s->r_event_id, sc->id);
+				    s->r_event_id, sc->cls->id);
 		}
 	} else {
 		if (sc->n_ecs == 1) {
-			ec = sc->ecs[0];
+			ec = &sc->ecs[0];
 		} else {
 			ec = rtr__sc_find_ec(sc, 0);
 			if (!ec) {
@@ -1612,7 +1615,7 @@ static inline __attribute__((always_inline)) int read_event(struct rtr__stream *
 				return derr(s,
 					    "event header has no id and stream class %" PRIu64
 					    " has %zu event classes",
-					    sc->id, sc->n_ecs);
+					    sc->cls->id, sc->n_ecs);
 			}
 		}
 	}
@@ -1623,7 +1626,7 @@ static inline __attribute__((always_inline)) int read_event(struct rtr__stream *
 	if (s->pos == start) {
 		s->pos = start;
 		return derr(s, "event '%s' decodes to zero bits (an event must not be empty)",
-			    ec->name ? ec->name : "?");
+			    ec->cls->name ? ec->cls->name : "?");
 	}
 	s->ec = ec;
 	return 0;
@@ -1679,20 +1682,20 @@ void rtr__stream_fini(struct rtr__stream *s)
 	unmap(s);
 	free(s->slots);
 	free(s->vals);
-	free(s->pvals);
 	s->slots = NULL;
-	s->vals = s->pvals = NULL;
+	s->vals = NULL;
 	s->f = NULL;
 }
 
-int rtr__file_probe(struct rtr__file *f, struct rtr__trace_class *tc, struct rtr__err *e, bool full)
+int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full)
 {
 	struct rtr__stream s;
 	int r;
 
 	memset(&s, 0, sizeof(s));
 	s.f = f;
-	s.tc = tc;
+	s.tc = f->tc;
+	s.code = f->code;
 	s.err = e;
 	if (f->size == 0)
 		return 1;

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "metadata/metadata.h"
 
 #define MD_MAGIC 0x75D11D57u
 #define MD_HDR	 37

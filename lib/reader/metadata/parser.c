@@ -1,5 +1,6 @@
-/* TSDL (CTF 1.8 metadata) lexer and recursive-descent parser building the
- * trace class model. See docs/design/reader.md. */
+/* TSDL (CTF 1.8 metadata) recursive-descent parser: scopes of type names,
+ * typealias/typedef, type blocks, trace/env/clock/stream/event blocks, into
+ * the trace class model. See docs/design/reader.md ("Pipeline"). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -7,213 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* ------------------------------------------------------------------ */
-/* errors, arena                                                       */
-
-void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!e || e->set)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	e->set = 1;
-}
-
-struct rtr__arena_chunk {
-	struct rtr__arena_chunk *next;
-	size_t size;
-	max_align_t data[];
-};
-
-void *rtr__arena_alloc(struct rtr__arena *a, size_t n)
-{
-	void *p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (!a->head || a->used + n > a->cap) {
-		size_t sz = n > 65536 ? n : 65536;
-		struct rtr__arena_chunk *c;
-
-		if (a->total + sz > RTR__MAX_ARENA)
-			return NULL;
-		c = malloc(sizeof(*c) + sz);
-		if (!c)
-			return NULL;
-		c->next = a->head;
-		c->size = sz;
-		a->head = c;
-		a->used = 0;
-		a->cap = sz;
-		a->total += sz;
-	}
-	p = (char *)a->head->data + a->used;
-	a->used += n;
-	memset(p, 0, n);
-	return p;
-}
-
-char *rtr__arena_strndup(struct rtr__arena *a, const char *s, size_t n)
-{
-	char *p = rtr__arena_alloc(a, n + 1);
-
-	if (!p)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = 0;
-	return p;
-}
-
-void rtr__arena_free(struct rtr__arena *a)
-{
-	struct rtr__arena_chunk *c = a->head, *n;
-
-	while (c) {
-		n = c->next;
-		free(c);
-		c = n;
-	}
-	memset(a, 0, sizeof(*a));
-}
-
-int rtr__grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t nc;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap : 8;
-	while (nc < need) {
-		if (nc > SIZE_MAX / 2 / elem)
-			return -ENOMEM;
-		nc *= 2;
-	}
-	np = realloc(*p, nc * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* lexer                                                               */
-
-enum tok {
-	T_EOF = 0,
-	T_IDENT,
-	T_INT,
-	T_STRING,
-	T_CHAR,
-	T_LBRACE,
-	T_RBRACE,
-	T_LPAREN,
-	T_RPAREN,
-	T_LBRACK,
-	T_RBRACK,
-	T_SEMI,
-	T_COLON,
-	T_COMMA,
-	T_EQ,
-	T_ASSIGN, /* := */
-	T_DOT,
-	T_ARROW,
-	T_LT,
-	T_GT,
-	T_ELLIPSIS,
-	T_MINUS,
-	T_PLUS,
-	T_STAR,
-	T_QUESTION,
-};
-
-enum kw {
-	KW_NONE = 0,
-	KW_ALIGN,
-	KW_CALLSITE,
-	KW_CONST,
-	KW_CHAR,
-	KW_CLOCK,
-	KW_DOUBLE,
-	KW_ENUM,
-	KW_ENV,
-	KW_EVENT,
-	KW_FLOATING_POINT,
-	KW_FLOAT,
-	KW_INTEGER,
-	KW_INT,
-	KW_LONG,
-	KW_SHORT,
-	KW_SIGNED,
-	KW_STREAM,
-	KW_STRING,
-	KW_STRUCT,
-	KW_TRACE,
-	KW_TYPEALIAS,
-	KW_TYPEDEF,
-	KW_UNSIGNED,
-	KW_VARIANT,
-	KW_VOID,
-	KW_BOOL,
-	KW_COMPLEX,
-	KW_IMAGINARY,
-};
-
-static const struct {
-	const char *s;
-	enum kw k;
-} kwtab[] = {
-    {"align", KW_ALIGN},
-    {"callsite", KW_CALLSITE},
-    {"const", KW_CONST},
-    {"char", KW_CHAR},
-    {"clock", KW_CLOCK},
-    {"double", KW_DOUBLE},
-    {"enum", KW_ENUM},
-    {"env", KW_ENV},
-    {"event", KW_EVENT},
-    {"floating_point", KW_FLOATING_POINT},
-    {"float", KW_FLOAT},
-    {"integer", KW_INTEGER},
-    {"int", KW_INT},
-    {"long", KW_LONG},
-    {"short", KW_SHORT},
-    {"signed", KW_SIGNED},
-    {"stream", KW_STREAM},
-    {"string", KW_STRING},
-    {"struct", KW_STRUCT},
-    {"trace", KW_TRACE},
-    {"typealias", KW_TYPEALIAS},
-    {"typedef", KW_TYPEDEF},
-    {"unsigned", KW_UNSIGNED},
-    {"variant", KW_VARIANT},
-    {"void", KW_VOID},
-    {"_Bool", KW_BOOL},
-    {"_Complex", KW_COMPLEX},
-    {"_Imaginary", KW_IMAGINARY},
-};
-
-struct token {
-	uint8_t t;
-	uint8_t kw;
-	uint8_t ovf; /* integer literal overflowed 64 bits */
-	uint32_t line;
-	const char *s; /* identifier / string content (NUL-terminated) */
-	uint32_t len;
-	uint64_t v;
-};
+#include "metadata/lexer.h"
+#include "metadata/metadata.h"
 
 struct parser {
 	struct rtr__trace_class *tc;
 	struct rtr__err *e;
 	const char *origin;
-	struct token *tk;
-	size_t ntk, cap;
+	struct rtr__token *tk;
+	size_t ntk;
 	size_t i;
 	int depth;
 	int rdepth; /* recursion guard of values and type specifiers */
@@ -224,7 +27,7 @@ struct parser {
 	bool trace_seen;
 };
 
-static const char *tok_desc(const struct token *t, char *buf, size_t n)
+static const char *tok_desc(const struct rtr__token *t, char *buf, size_t n)
 {
 	switch (t->t) {
 	case T_EOF:
@@ -244,294 +47,9 @@ static const char *tok_desc(const struct token *t, char *buf, size_t n)
 	}
 }
 
+
 #define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
-
-__attribute__((format(printf, 3, 4))) static int perr_at(struct parser *p, uint32_t line,
-							 const char *fmt, ...)
-{
-	char m[700];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
-	va_end(ap);
-	rtr__seterr(p->e, "%s:%u: metadata error: %s", p->origin, line, m);
-	return -1;
-}
-
-static int push_tok(struct parser *p, struct token *t)
-{
-	if (rtr__grow((void **)&p->tk, &p->cap, p->ntk + 1, sizeof(*t)))
-		return perr_at(p, t->line, "out of memory");
-	p->tk[p->ntk++] = *t;
-	return 0;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes the escapes of a string/char literal body [s, e) into the arena. */
-static char *unescape(struct parser *p, const char *s, const char *e, uint32_t *outlen)
-{
-	char *o = rtr__arena_alloc(&p->tc->arena, (size_t)(e - s) + 1);
-	size_t n = 0;
-
-	if (!o)
-		return NULL;
-	while (s < e) {
-		char c = *s++;
-
-		if (c == '\\' && s < e) {
-			c = *s++;
-			switch (c) {
-			case 'n':
-				c = '\n';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 'a':
-				c = '\a';
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'v':
-				c = '\v';
-				break;
-			case 'e':
-				c = 27;
-				break;
-			case 'x': {
-				int v = 0, k = 0, h;
-
-				while (k < 2 && s < e && (h = hexval(*s)) >= 0) {
-					v = v * 16 + h;
-					s++;
-					k++;
-				}
-				c = (char)v;
-				break;
-			}
-			default:
-				if (c >= '0' && c <= '7') {
-					int v = c - '0', k = 1;
-
-					while (k < 3 && s < e && *s >= '0' && *s <= '7') {
-						v = v * 8 + (*s++ - '0');
-						k++;
-					}
-					c = (char)v;
-				}
-				break;
-			}
-		}
-		o[n++] = c;
-	}
-	o[n] = 0;
-	*outlen = (uint32_t)n;
-	return o;
-}
-
-static int lex(struct parser *p, const char *src, size_t len)
-{
-	const char *s = src, *end = src + len;
-	uint32_t line = 1;
-
-	while (1) {
-		struct token t = {0};
-
-		/* whitespace and comments */
-		while (s < end) {
-			if (*s == '\n') {
-				line++;
-				s++;
-			} else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
-				   *s == '\v') {
-				s++;
-			} else if (*s == '/' && s + 1 < end && s[1] == '*') {
-				const char *c = s + 2;
-
-				while (c + 1 < end && !(c[0] == '*' && c[1] == '/')) {
-					if (*c == '\n')
-						line++;
-					c++;
-				}
-				if (c + 1 >= end)
-					return perr_at(p, line, "unterminated comment");
-				s = c + 2;
-			} else if (*s == '/' && s + 1 < end && s[1] == '/') {
-				while (s < end && *s != '\n')
-					s++;
-			} else {
-				break;
-			}
-		}
-		t.line = line;
-		t.s = s;
-		if (s >= end) {
-			t.t = T_EOF;
-			t.s = "";
-			return push_tok(p, &t);
-		}
-		if (isalpha((unsigned char)*s) || *s == '_') {
-			const char *b = s;
-
-			while (s < end && (isalnum((unsigned char)*s) || *s == '_'))
-				s++;
-			t.t = T_IDENT;
-			t.s = rtr__arena_strndup(&p->tc->arena, b, (size_t)(s - b));
-			if (!t.s)
-				return perr_at(p, line, "out of memory");
-			t.len = (uint32_t)(s - b);
-			for (size_t k = 0; k < RTR_ARRAY_SIZE(kwtab); k++)
-				if (strcmp(kwtab[k].s, t.s) == 0)
-					t.kw = kwtab[k].k;
-		} else if (isdigit((unsigned char)*s)) {
-			const char *b = s;
-			uint64_t v = 0;
-			int base = 10, ovf = 0, d;
-
-			if (*s == '0' && s + 1 < end && (s[1] == 'x' || s[1] == 'X')) {
-				base = 16;
-				s += 2;
-				if (s >= end || hexval(*s) < 0)
-					return perr_at(p, line, "incomplete hexadecimal literal");
-			} else if (*s == '0') {
-				base = 8;
-			}
-			while (s < end && (d = hexval(*s)) >= 0 && d < base) {
-				if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-					ovf = 1;
-				v = v * (uint64_t)base + (uint64_t)d;
-				s++;
-			}
-			while (s < end && (*s == 'u' || *s == 'U' || *s == 'l' || *s == 'L'))
-				s++;
-			if (s < end && (isalnum((unsigned char)*s) || *s == '_')) {
-				/* "1x", "089": let the parser see the junk as
-				 * an identifier, as babeltrace2 does */
-			}
-			t.t = T_INT;
-			t.v = v;
-			t.ovf = (uint8_t)ovf;
-			t.s = b;
-			t.len = (uint32_t)(s - b);
-		} else if (*s == '"' || *s == '\'') {
-			char q = *s++;
-			const char *b = s;
-
-			while (s < end && *s != q) {
-				if (*s == '\\' && s + 1 < end)
-					s++;
-				if (*s == '\n')
-					return perr_at(p, line, "newline in literal");
-				s++;
-			}
-			if (s >= end)
-				return perr_at(p, line, "unterminated literal");
-			t.t = q == '"' ? T_STRING : T_CHAR;
-			t.s = unescape(p, b, s, &t.len);
-			if (!t.s)
-				return perr_at(p, line, "out of memory");
-			if (t.t == T_CHAR)
-				t.v = t.len ? (unsigned char)t.s[0] : 0;
-			s++;
-		} else {
-			t.len = 1;
-			switch (*s) {
-			case '{':
-				t.t = T_LBRACE;
-				break;
-			case '}':
-				t.t = T_RBRACE;
-				break;
-			case '(':
-				t.t = T_LPAREN;
-				break;
-			case ')':
-				t.t = T_RPAREN;
-				break;
-			case '[':
-				t.t = T_LBRACK;
-				break;
-			case ']':
-				t.t = T_RBRACK;
-				break;
-			case ';':
-				t.t = T_SEMI;
-				break;
-			case ',':
-				t.t = T_COMMA;
-				break;
-			case '=':
-				t.t = T_EQ;
-				break;
-			case '<':
-				t.t = T_LT;
-				break;
-			case '>':
-				t.t = T_GT;
-				break;
-			case '+':
-				t.t = T_PLUS;
-				break;
-			case '*':
-				t.t = T_STAR;
-				break;
-			case '?':
-				t.t = T_QUESTION;
-				break;
-			case ':':
-				if (s + 1 < end && s[1] == '=') {
-					t.t = T_ASSIGN;
-					t.len = 2;
-				} else {
-					t.t = T_COLON;
-				}
-				break;
-			case '.':
-				if (s + 2 < end && s[1] == '.' && s[2] == '.') {
-					t.t = T_ELLIPSIS;
-					t.len = 3;
-				} else {
-					t.t = T_DOT;
-				}
-				break;
-			case '-':
-				if (s + 1 < end && s[1] == '>') {
-					t.t = T_ARROW;
-					t.len = 2;
-				} else {
-					t.t = T_MINUS;
-				}
-				break;
-			default:
-				if (*s == 0)
-					return perr_at(p, line, "NUL byte in metadata text");
-				return perr_at(p, line, "unexpected character 0x%02x",
-					       (unsigned char)*s);
-			}
-			s += t.len;
-		}
-		if (push_tok(p, &t))
-			return -1;
-	}
-}
+#define perr_at(p, line, ...) rtr__tsdl_error((p)->e, (p)->origin, line, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* scopes of type names                                                */
@@ -569,7 +87,7 @@ static struct rtr__type *scope_lookup(struct parser *p, int kind, const char *na
 	return NULL;
 }
 
-static int scope_add(struct parser *p, const struct token *at, int kind, const char *name,
+static int scope_add(struct parser *p, const struct rtr__token *at, int kind, const char *name,
 		     struct rtr__type *t)
 {
 	struct sentry *x;
@@ -615,12 +133,12 @@ static void scope_pop(struct parser *p)
 /* ------------------------------------------------------------------ */
 /* token helpers                                                       */
 
-static struct token *cur(struct parser *p)
+static struct rtr__token *cur(struct parser *p)
 {
 	return &p->tk[p->i];
 }
 
-static struct token *peek(struct parser *p, size_t k)
+static struct rtr__token *peek(struct parser *p, size_t k)
 {
 	size_t j = p->i + k;
 
@@ -698,7 +216,7 @@ struct value {
 	bool path_is_type;
 };
 
-static bool tok_is_word(const struct token *t)
+static bool tok_is_word(const struct rtr__token *t)
 {
 	return t->t == T_IDENT;
 }
@@ -721,7 +239,7 @@ static int parse_value(struct parser *p, struct value *v)
 
 static int parse_value1(struct parser *p, struct value *v)
 {
-	struct token *t = cur(p);
+	struct rtr__token *t = cur(p);
 	char b[96];
 
 	memset(v, 0, sizeof(*v));
@@ -834,7 +352,7 @@ static int parse_lhs(struct parser *p, char *buf, size_t sz)
 	char b[96];
 
 	while (1) {
-		struct token *t = cur(p);
+		struct rtr__token *t = cur(p);
 
 		if (!tok_is_word(t))
 			return PERR(p, t, "expected attribute name, found %s",
@@ -932,9 +450,9 @@ static int parse_uuid(struct parser *p, const struct value *v, uint8_t *u)
 				goto bad;
 			continue;
 		}
-		if (hexval(s[i]) < 0 || hexval(s[i + 1]) < 0)
+		if (rtr__hexval(s[i]) < 0 || rtr__hexval(s[i + 1]) < 0)
 			goto bad;
-		u[k++] = (uint8_t)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+		u[k++] = (uint8_t)(rtr__hexval(s[i]) * 16 + rtr__hexval(s[i + 1]));
 		i++;
 	}
 	return 0;
@@ -948,7 +466,7 @@ bad:
 
 static struct rtr__type *parse_type_spec(struct parser *p);
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, const struct token **name_tok, bool abstract);
+			    const char **name, const struct rtr__token **name_tok, bool abstract);
 static int parse_typealias(struct parser *p);
 static int parse_typedef(struct parser *p);
 
@@ -1215,7 +733,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
 		while (1) {
 			struct rtr__type *ft;
 			const char *name;
-			const struct token *nt;
+			const struct rtr__token *nt;
 
 			if (parse_declarator(p, base, &ft, &name, &nt, false))
 				return -1;
@@ -1316,7 +834,7 @@ static int check_variants(struct parser *p, const struct rtr__type *st, uint32_t
 /* `struct NAME`, `variant NAME`, `enum NAME` without a body: the type
  * declared earlier under that name (nt is the name's token, or NULL). */
 static const struct rtr__type *lookup_named(struct parser *p, int scope, const char *kind,
-					    const char *name, const struct token *nt)
+					    const char *name, const struct rtr__token *nt)
 {
 	const struct rtr__type *o;
 
@@ -1333,7 +851,7 @@ static const struct rtr__type *lookup_named(struct parser *p, int scope, const c
 static struct rtr__type *parse_struct(struct parser *p)
 {
 	const char *name = NULL;
-	const struct token *nt = NULL;
+	const struct rtr__token *nt = NULL;
 	struct rtr__type *t;
 
 	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
@@ -1385,7 +903,7 @@ static struct rtr__type *parse_struct(struct parser *p)
 static struct rtr__type *parse_variant(struct parser *p)
 {
 	const char *name = NULL, *tag = NULL;
-	const struct token *nt = NULL;
+	const struct rtr__token *nt = NULL;
 	struct rtr__type *t;
 
 	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
@@ -1472,7 +990,7 @@ static bool range_fits(const struct rtr__type *c, bool neg, uint64_t mag)
 static struct rtr__type *parse_enum(struct parser *p)
 {
 	const char *name = NULL;
-	const struct token *nt = NULL, *at = cur(p);
+	const struct rtr__token *nt = NULL, *at = cur(p);
 	const struct rtr__type *ct = NULL;
 	struct rtr__type *t;
 	size_t cap = 0;
@@ -1520,7 +1038,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 		return NULL;
 	}
 	while (!is_tok(p, T_RBRACE)) {
-		struct token *lt = cur(p);
+		struct rtr__token *lt = cur(p);
 		const char *label;
 		bool lneg = next_neg, hneg;
 		uint64_t lmag = next_mag, hmag;
@@ -1655,7 +1173,7 @@ static int read_type_name(struct parser *p, char *buf, size_t sz)
 
 	buf[0] = 0;
 	while (cur(p)->t == T_IDENT) {
-		struct token *t = cur(p);
+		struct rtr__token *t = cur(p);
 
 		if (t->kw == KW_CONST) {
 			adv(p);
@@ -1703,7 +1221,7 @@ static struct rtr__type *parse_type_spec(struct parser *p)
 
 static struct rtr__type *parse_type_spec1(struct parser *p)
 {
-	struct token *t = cur(p);
+	struct rtr__token *t = cur(p);
 	char b[96];
 
 	while (is_kw(p, KW_CONST))
@@ -1730,7 +1248,7 @@ static struct rtr__type *parse_type_spec1(struct parser *p)
 			return parse_enum(p);
 		default: {
 			char name[256];
-			const struct token *at = t;
+			const struct rtr__token *at = t;
 			struct rtr__type *ty;
 
 			if (read_type_name(p, name, sizeof(name)) == 0)
@@ -1762,7 +1280,7 @@ static int parse_dims(struct parser *p, struct dim *d, int *nd)
 {
 	while (is_tok(p, T_LBRACK)) {
 		struct value v;
-		const struct token *at;
+		const struct rtr__token *at;
 
 		adv(p);
 		at = cur(p);
@@ -1810,11 +1328,11 @@ static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base, st
 }
 
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, const struct token **name_tok, bool abstract)
+			    const char **name, const struct rtr__token **name_tok, bool abstract)
 {
 	struct dim d[RTR__MAX_DEPTH];
 	int nd = 0;
-	struct token *t;
+	struct rtr__token *t;
 	char b[96];
 
 	while (is_tok(p, T_STAR)) /* pointers: ignored */
@@ -1858,7 +1376,7 @@ static int parse_typealias(struct parser *p)
 {
 	struct rtr__type *t, *ft;
 	const char *dname;
-	const struct token *dt, *at;
+	const struct rtr__token *dt, *at;
 	char name[256];
 	size_t n = 0;
 	char b[96];
@@ -1877,7 +1395,7 @@ static int parse_typealias(struct parser *p)
 	at = cur(p);
 	name[0] = 0;
 	while (cur(p)->t == T_IDENT && (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
-		struct token *w = cur(p);
+		struct rtr__token *w = cur(p);
 
 		if (w->kw == KW_CONST) {
 			adv(p);
@@ -1925,7 +1443,7 @@ static int parse_typedef(struct parser *p)
 	while (1) {
 		struct rtr__type *ft;
 		const char *name;
-		const struct token *nt;
+		const struct rtr__token *nt;
 
 		if (parse_declarator(p, base, &ft, &name, &nt, false))
 			return -1;
@@ -1948,7 +1466,7 @@ struct entry {
 	bool is_type;
 	struct value v;
 	struct rtr__type *t;
-	const struct token *at;
+	const struct rtr__token *at;
 };
 
 typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
@@ -1996,7 +1514,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 			if (!is_tok(p, T_SEMI)) {
 				struct rtr__type *ft;
 				const char *dn;
-				const struct token *dt;
+				const struct rtr__token *dt;
 
 				if (parse_declarator(p, en.t, &ft, &dn, &dt, true))
 					goto fail;
@@ -2224,7 +1742,7 @@ static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc, uint64_t i
 	return NULL;
 }
 
-static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct token *at)
+static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct rtr__token *at)
 {
 	struct rtr__trace_class *tc = p->tc;
 
@@ -2242,7 +1760,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct t
  * parsed, because a stream block may come after its events. */
 struct pending_ec {
 	struct rtr__event_class *ec;
-	const struct token *at;
+	const struct rtr__token *at;
 };
 
 static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, size_t *cpend)
@@ -2250,7 +1768,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 	struct rtr__trace_class *tc = p->tc;
 
 	while (!is_tok(p, T_EOF)) {
-		struct token *t = cur(p);
+		struct rtr__token *t = cur(p);
 
 		if (t->t == T_IDENT && t->kw == KW_TRACE && peek(p, 1)->t == T_LBRACE) {
 			if (p->trace_seen)
@@ -2297,7 +1815,6 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 
 			if (!sc)
 				return PERR(p, t, "out of memory");
-			sc->clock = -1;
 			adv(p);
 			if (parse_block(p, stream_cb, sc, true))
 				return -1;
@@ -2358,7 +1875,7 @@ static int prepass_bo(struct parser *p)
 			int depth = 0;
 
 			for (size_t j = i + 1; j < p->ntk; j++) {
-				struct token *t = &p->tk[j];
+				struct rtr__token *t = &p->tk[j];
 
 				if (t->t == T_LBRACE)
 					depth++;
@@ -2406,7 +1923,6 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 			sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 			if (!sc)
 				return PERR(p, pend[i].at, "out of memory");
-			sc->clock = -1;
 			if (add_sc(p, sc, pend[i].at))
 				return -1;
 		} else {
@@ -2491,7 +2007,7 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 			return -1;
 		}
 	}
-	if (lex(&p, text, len))
+	if (rtr__tsdl_lex(text, len, &tc->arena, origin, e, &p.tk, &p.ntk))
 		goto out;
 	if (p.ntk == 1) {
 		perr_at(&p, p.tk[0].line, "empty metadata");
@@ -2540,28 +2056,4 @@ out:
 	free(p.tk);
 	free(pend);
 	return ret;
-}
-
-const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc, const char *key)
-{
-	for (size_t i = 0; i < tc->n_env; i++)
-		if (!strcmp(tc->env[i].key, key))
-			return &tc->env[i];
-	return NULL;
-}
-
-void rtr__trace_class_free(struct rtr__trace_class *tc)
-{
-	if (!tc)
-		return;
-	rtr__plans_free(tc);
-	for (size_t i = 0; i < tc->n_scs; i++) {
-		free(tc->scs[i]->ecs);
-		free(tc->scs[i]->ec_by_id);
-	}
-	free(tc->scs);
-	free(tc->env);
-	free(tc->clocks);
-	rtr__arena_free(&tc->arena);
-	memset(tc, 0, sizeof(*tc));
 }

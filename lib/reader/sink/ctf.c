@@ -304,7 +304,7 @@ static bool clock_ok(struct wr *w)
 
 static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 {
-	const char *name = s->ec->name ? s->ec->name : "";
+	const char *name = s->ec->cls->name ? s->ec->cls->name : "";
 	bool ok = r->opt.n_patterns == 0;
 
 	for (size_t i = 0; i < r->opt.n_patterns && !ok; i++)
