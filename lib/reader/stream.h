@@ -54,48 +54,21 @@ struct rtr__stream {
 	uint64_t released; /* file offset below which pages were dropped */
 
 	/* current packet */
-	uint64_t pkt_off;   /* file offset */
-	const uint8_t *pkt; /* map pointer to the packet start */
 	uint64_t pkt_bits, content_bits;
-	uint64_t avail_bits; /* bytes mapped from pkt, in bits */
-	uint64_t pos;	     /* decode position, bits from packet start */
-	uint64_t end;	     /* decode limit (bits) */
-	uint64_t lim;	     /* fast programs: fixed segments end before (prog.c) */
 	bool in_packet;
 	bool eof;
-
-	/* roles of the current packet / event */
-	uint64_t r_magic, r_stream_id, r_instance_id, r_event_id;
-	uint64_t r_ts_begin, r_ts_end, r_content, r_psize, r_disc, r_seq;
-	uint32_t r_seen;  /* bit per role */
-	int64_t uuid_pos; /* bit offset of the uuid array, -1 */
+	struct rtr__cursor cur; /* decoder over the current packet */
 
 	/* previous packet snapshots */
 	bool prev_valid;
 	uint64_t prev_disc, prev_ts_end, prev_seq;
 	bool prev_has_disc, prev_has_ts_end, prev_has_seq;
 
-	/* clock */
-	uint64_t clock;
-
-	/* slots and values */
-	uint64_t *slots;
-	uint32_t nslots;
-	struct rtr_value *vals;
-	size_t nvals, cap_vals;
-	size_t npvals; /* the packet context values at the front of vals */
-	bool emit;
-	bool no_emit;	  /* decode without recording values */
-	bool fast;	  /* the stream class has fast programs (prog.c) */
-	uint8_t all;	  /* record hidden fields too (re-encoding) */
+	bool fast;	  /* the stream class has fast programs (compile/prog_*) */
 	uint64_t pkt_gen; /* incremented at each packet */
-	int emit_scope;
-	uint64_t budget;
 
-	/* current item */
+	/* current item (an event: cur.ec, cur.ev_clock) */
 	int item;
-	const struct rtr__event_code *ec;
-	uint64_t ev_clock;
 	int64_t key_ns; /* merge key */
 	int key_type;	/* babeltrace2 message type weight */
 	struct rtr__pending pend[2];
@@ -104,7 +77,6 @@ struct rtr__stream {
 
 	uint64_t bytes_done;
 	uint64_t npackets;
-	struct rtr__err *err;
 	uint32_t heap_pos;
 
 	/* cycles to ns fast path (1 GHz clock without overflow) */
@@ -117,20 +89,44 @@ struct rtr__stream {
 	uint64_t seek_begin_cycles;
 };
 
-/* Counters of a whole-stream scan (stats). */
-struct rtr__count {
-	uint64_t events;
-	uint64_t *per_class; /* by event class gindex, or NULL */
-	uint64_t cmin, cmax; /* event clock extremes */
-};
-
 int rtr__stream_start(struct rtr__stream *s);
 /* Decodes and counts the events left in the current packet with the fast
  * programs (no values kept); stops at the end of the packet or before an
  * event they do not handle, which rtr__stream_next() then decodes. */
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c);
+/* Moves to the next packet with events or pending items (slow path of
+ * rtr__stream_next()). Returns 1, 0 at the end of the stream, -1 error. */
+int rtr__stream_next_packet(struct rtr__stream *s);
+
 /* Advances to the next item. Returns 1 (item ready), 0 (end), -1 error. */
-int rtr__stream_next(struct rtr__stream *s);
+static inline __attribute__((always_inline)) int rtr__stream_next(struct rtr__stream *s)
+{
+	while (1) {
+		int r;
+
+		if (s->eof)
+			return 0;
+		if (s->ipend < s->npend) {
+			s->cur_pend = s->pend[s->ipend++];
+			s->item = s->cur_pend.kind;
+			return 1;
+		}
+		if (s->in_packet && s->cur.pos < s->cur.end) {
+			if (rtr_likely(s->fast) &&
+			    rtr_likely(!rtr__prog_event(&s->cur, s->sc, !s->cur.no_emit))) {
+				s->item = IT_EVENT;
+				return 1;
+			}
+			if (rtr__plan_event(&s->cur, s->sc))
+				return -1;
+			s->item = IT_EVENT;
+			return 1;
+		}
+		r = rtr__stream_next_packet(s);
+		if (r <= 0)
+			return r;
+	}
+}
 void rtr__stream_fini(struct rtr__stream *s);
 /* Probes the first packet of a file: stream class, instance id, begin
  * time; with full, checks every packet header and context too. Returns

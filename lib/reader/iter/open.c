@@ -427,9 +427,9 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 				break;
 			}
 			s->tr = t;
-			s->err = &r->err;
-			s->no_emit = r->opt.skip_values;
-			s->all = r->opt.all_values;
+			s->cur.err = &r->err;
+			s->cur.no_emit = r->opt.skip_values;
+			s->cur.all = r->opt.all_values;
 			r->streams[r->nst++] = s;
 		}
 		if (rtr__grow((void **)&s->files, &s->cap_files, s->nfiles + 1,
@@ -660,8 +660,8 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 		}
 		s->files[s->nfiles++] = f;
 		s->tr = t;
-		s->err = &r->err;
-		s->no_emit = r->opt.skip_values;
+		s->cur.err = &r->err;
+		s->cur.no_emit = r->opt.skip_values;
 		r->streams[r->nst++] = s;
 		r->total_bytes = n;
 	} else {
@@ -736,9 +736,9 @@ static void set_key(struct rtr__stream *s)
 	const struct rtr__clock *c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
 	int ovf = 0;
 
-	if (rtr_likely(s->item == IT_EVENT && s->ns_fast && s->ev_clock <= s->ns_max)) {
+	if (rtr_likely(s->item == IT_EVENT && s->ns_fast && s->cur.ev_clock <= s->ns_max)) {
 		s->key_type = 2;
-		s->key_ns = s->ns_base + (int64_t)s->ev_clock;
+		s->key_ns = s->ns_base + (int64_t)s->cur.ev_clock;
 		return;
 	}
 	s->key_type = type_weight(s->item);
@@ -747,7 +747,7 @@ static void set_key(struct rtr__stream *s)
 		return;
 	}
 	if (s->item == IT_EVENT)
-		s->key_ns = rtr__clock_ns(c, s->ev_clock, &ovf);
+		s->key_ns = rtr__clock_ns(c, s->cur.ev_clock, &ovf);
 	else if (s->cur_pend.has_range)
 		s->key_ns = rtr__clock_ns(c, s->cur_pend.begin, &ovf);
 	else
@@ -776,9 +776,9 @@ static int scmp(const struct rtr__stream *a, const struct rtr__stream *b)
 		return a->info.stream_id < b->info.stream_id ? -1 : 1;
 	if (a->key_type != b->key_type)
 		return a->key_type < b->key_type ? -1 : 1;
-	if (a->item == IT_EVENT && b->item == IT_EVENT && a->ec && b->ec &&
-	    a->ec->cls->id != b->ec->cls->id)
-		return a->ec->cls->id < b->ec->cls->id ? -1 : 1;
+	if (a->item == IT_EVENT && b->item == IT_EVENT && a->cur.ec && b->cur.ec &&
+	    a->cur.ec->cls->id != b->cur.ec->cls->id)
+		return a->cur.ec->cls->id < b->cur.ec->cls->id ? -1 : 1;
 	return a->info.index < b->info.index ? -1 : a->info.index > b->info.index;
 }
 
@@ -878,8 +878,8 @@ static void reader_start(struct rtr_reader *r)
 		}
 		seek_begin(r, s);
 		if (s->seek_begin_cycles) {
-			s->pkt_off = s->seek_begin_cycles;
-			s->bytes_done = s->pkt_off;
+			s->cur.pkt_off = s->seek_begin_cycles;
+			s->bytes_done = s->cur.pkt_off;
 		}
 	}
 }
@@ -898,7 +898,7 @@ static inline __attribute__((always_inline)) int stream_advance(struct rtr_reade
 			return 0; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
-		if (s->item == IT_EVENT && !name_ok(r, s->ec->cls->name))
+		if (s->item == IT_EVENT && !name_ok(r, s->cur.ec->cls->name))
 			continue;
 		return 1;
 	}
@@ -909,7 +909,7 @@ static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 {
 	m->stream = &s->info;
 	if (s->item == IT_EVENT) {
-		const struct rtr__event_code *ec = s->ec;
+		const struct rtr__event_code *ec = s->cur.ec;
 		const struct rtr__event_class *cls = ec->cls;
 
 		m->kind = RTR_MSG_EVENT;
@@ -919,16 +919,16 @@ static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 		m->event_class_id = cls->id;
 		m->class_index = ec->gindex;
 		m->has_clock = s->sc->clock >= 0;
-		m->cycles = s->ev_clock;
+		m->cycles = s->cur.ev_clock;
 		if (m->has_clock) {
 			if (s->key_ns != INT64_MIN && s->key_ns != INT64_MAX)
 				m->ns = s->key_ns; /* computed by set_key */
 			else
-				m->ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->ev_clock,
+				m->ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->cur.ev_clock,
 						      &m->ns_error);
 		}
-		m->values = s->vals;
-		m->n_values = s->nvals;
+		m->values = s->cur.vals;
+		m->n_values = s->cur.nvals;
 		m->loglevel = cls->has_loglevel ? cls->loglevel : -1;
 		m->emf_uri = cls->emf_uri;
 	} else {
@@ -1153,8 +1153,8 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 		return -1;
 	}
 	s = r->streams[i];
-	s->err = &e;
-	s->no_emit = true;
+	s->cur.err = &e;
+	s->cur.no_emit = true;
 	rtr__stream_start(s);
 	c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
 	/* Count in private memory: the callers' result structures of
@@ -1166,7 +1166,7 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 
 	if (st->class_events && !per_class) {
 		snprintf(err, errlen, "out of memory");
-		s->err = &r->err;
+		s->cur.err = &r->err;
 		return -1;
 	}
 	struct rtr__count cnt = {.per_class = per_class, .cmin = UINT64_MAX, .cmax = 0};
@@ -1179,12 +1179,12 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 		if (rtr_likely(s->item == IT_EVENT)) {
 			events++;
 			if (per_class)
-				per_class[s->ec->gindex]++;
+				per_class[s->cur.ec->gindex]++;
 			/* cycles to ns is monotonic: convert the extremes */
-			if (s->ev_clock < cmin)
-				cmin = s->ev_clock;
-			if (s->ev_clock > cmax)
-				cmax = s->ev_clock;
+			if (s->cur.ev_clock < cmin)
+				cmin = s->cur.ev_clock;
+			if (s->cur.ev_clock > cmax)
+				cmax = s->cur.ev_clock;
 		} else if (s->item == IT_DISC_EVENTS) {
 			if (s->cur_pend.count == UINT64_MAX)
 				disc_unknown++;
@@ -1218,7 +1218,7 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 	}
 	st->packets = s->npackets;
 	st->bytes = s->bytes_done;
-	s->err = &r->err;
+	s->cur.err = &r->err;
 	if (rc < 0) {
 		snprintf(err, errlen, "%s", e.msg);
 		return -1;

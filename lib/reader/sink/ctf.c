@@ -258,10 +258,10 @@ static int open_packet(struct wr *w, uint64_t begin)
 	memset(&w->p_begin, 0, sizeof(w->p_begin));
 	memset(&w->p_end, 0, sizeof(w->p_end));
 	memset(&w->p_seq, 0, sizeof(w->p_seq));
-	if (encode(w, s->vals, 0, s->npvals, true))
+	if (encode(w, s->cur.vals, 0, s->cur.npvals, true))
 		return -1;
 	if (!w->seq_init) {
-		w->seq = s->r_seq;
+		w->seq = s->cur.r_seq;
 		w->seq_init = true;
 	} else {
 		w->seq += 1 + w->gap;
@@ -281,14 +281,14 @@ static bool clock_ok(struct wr *w)
 	struct rtr__stream *s = w->s;
 	uint64_t c = w->clock;
 
-	for (size_t i = s->npvals; i < s->nvals; i++) {
-		const struct rtr__op *op = s->vals[i].cls;
+	for (size_t i = s->cur.npvals; i < s->cur.nvals; i++) {
+		const struct rtr__op *op = s->cur.vals[i].cls;
 		uint64_t v, mask;
 
 		if (op->clock < 0 ||
-		    (s->vals[i].kind != RTR_VAL_UINT && s->vals[i].kind != RTR_VAL_SINT))
+		    (s->cur.vals[i].kind != RTR_VAL_UINT && s->cur.vals[i].kind != RTR_VAL_SINT))
 			continue;
-		v = s->vals[i].v.u;
+		v = s->cur.vals[i].v.u;
 		if (op->size >= 64) {
 			c = v;
 			continue;
@@ -299,12 +299,12 @@ static bool clock_ok(struct wr *w)
 			c += mask + 1;
 		c = (c & ~mask) | v;
 	}
-	return c == s->ev_clock;
+	return c == s->cur.ev_clock;
 }
 
 static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 {
-	const char *name = s->ec->cls->name ? s->ec->cls->name : "";
+	const char *name = s->cur.ec->cls->name ? s->cur.ec->cls->name : "";
 	bool ok = r->opt.n_patterns == 0;
 
 	for (size_t i = 0; i < r->opt.n_patterns && !ok; i++)
@@ -313,7 +313,7 @@ static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 		return false;
 	if ((r->opt.has_begin || r->opt.has_end) && s->sc->clock >= 0) {
 		int ovf;
-		int64_t ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->ev_clock, &ovf);
+		int64_t ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->cur.ev_clock, &ovf);
 
 		if (r->opt.has_begin && ns < r->opt.begin_ns)
 			return false;
@@ -329,8 +329,8 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 	bool src_first = false;
 	int rc;
 
-	s->all = 1;
-	s->no_emit = false;
+	s->cur.all = 1;
+	s->cur.no_emit = false;
 	rtr__stream_start(s);
 	while ((rc = rtr__stream_next(s)) == 1) {
 		uint64_t save;
@@ -345,10 +345,10 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 			if (flush_packet(w))
 				return -1;
 			gen = s->pkt_gen;
-			w->fixed = s->r_seen & (1u << ROLE_PACKET_SIZE);
-			w->has_content = s->r_seen & (1u << ROLE_CONTENT_SIZE);
+			w->fixed = s->cur.r_seen & (1u << ROLE_PACKET_SIZE);
+			w->has_content = s->cur.r_seen & (1u << ROLE_CONTENT_SIZE);
 			w->cap_bits = s->pkt_bits;
-			w->src_end = s->r_ts_end;
+			w->src_end = s->cur.r_ts_end;
 			src_first = true;
 		}
 		if (!keep_event(r, s)) {
@@ -360,39 +360,39 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 			continue;
 		}
 		if (!w->open) {
-			if (open_packet(w, src_first && (s->r_seen & (1u << ROLE_TS_BEGIN))
-					       ? s->r_ts_begin
-					       : s->ev_clock))
+			if (open_packet(w, src_first && (s->cur.r_seen & (1u << ROLE_TS_BEGIN))
+					       ? s->cur.r_ts_begin
+					       : s->cur.ev_clock))
 				return -1;
 			src_first = false;
 		}
 		if (!clock_ok(w)) {
-			if (!w->fixed || !(s->r_seen & (1u << ROLE_TS_BEGIN)))
+			if (!w->fixed || !(s->cur.r_seen & (1u << ROLE_TS_BEGIN)))
 				return werr(w,
 					    "%s: cannot keep the timestamp of an event without "
 					    "starting a new packet, and this stream has no "
 					    "packet_size/timestamp_begin",
 					    s->info.path);
 			w->split = true;
-			if (flush_packet(w) || open_packet(w, s->ev_clock))
+			if (flush_packet(w) || open_packet(w, s->cur.ev_clock))
 				return -1;
 		}
 		save = w->pos;
-		if (encode(w, s->vals, s->npvals, s->nvals, false))
+		if (encode(w, s->cur.vals, s->cur.npvals, s->cur.nvals, false))
 			return -1;
 		if (w->fixed && w->pos > w->cap_bits) {
 			/* does not fit: close this packet, start another */
 			w->pos = save;
 			memset(w->buf + (save + 7) / 8, 0, w->buf_bytes - (size_t)((save + 7) / 8));
 			w->split = true;
-			if (flush_packet(w) || open_packet(w, s->ev_clock) ||
-			    encode(w, s->vals, s->npvals, s->nvals, false))
+			if (flush_packet(w) || open_packet(w, s->cur.ev_clock) ||
+			    encode(w, s->cur.vals, s->cur.npvals, s->cur.nvals, false))
 				return -1;
 			if (w->pos > w->cap_bits)
 				return werr(w, "%s: event too large for its packet", s->info.path);
 		}
-		w->clock = s->ev_clock;
-		w->last_clock = s->ev_clock;
+		w->clock = s->cur.ev_clock;
+		w->last_clock = s->cur.ev_clock;
 		w->any = true;
 		w->events++;
 	}
