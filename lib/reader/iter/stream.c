@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "iter/iter.h"
 
 #define derr(s, ...) rtr__cursor_error(&(s)->cur, __VA_ARGS__)
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "iter/iter.h"
 
 struct patch {
 	uint64_t pos;

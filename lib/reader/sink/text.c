@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "stream.h"
+#include "internal.h"
 
 #define OUTBUF (1u << 20)
 

@@ -1,9 +1,12 @@
-/* Private: one data stream (a chain of stream files), its packet and event
- * decoder state. See docs/design/reader.md. */
-#ifndef RTR_READER_STREAM_H
-#define RTR_READER_STREAM_H
+/* Iter stage of the CTF reader: traces found under the inputs, their
+ * stream files grouped into streams, each stream's packets and items, and
+ * the reader that merges them. See docs/design/reader.md ("Streams, merge,
+ * memory"). */
+#ifndef RTR_READER_ITER_H
+#define RTR_READER_ITER_H
 
-#include "internal.h"
+#include "ringtrace/reader.h"
+#include "compile/compile.h"
 
 struct rtr__trace;
 
@@ -133,7 +136,7 @@ void rtr__stream_fini(struct rtr__stream *s);
  * 0, 1 (empty file: ignore) or -1. */
 int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full);
 
-/* A trace directory and the reader holding them (reader.c, ctfwrite.c). */
+/* A trace directory, and the reader holding them. */
 struct rtr__trace {
 	struct rtr__trace_class tc;
 	struct rtr__trace_code code;
@@ -165,4 +168,16 @@ struct rtr_reader {
 	uint64_t total_bytes;
 };
 
-#endif /* RTR_READER_STREAM_H */
+/* open.c: opens a reader on one trace made of the given metadata (plain or
+ * packetized) and one stream held in memory (not copied: must outlive the
+ * reader), for unit tests and fuzzing. Returns 0 or a negative errno with
+ * a message in err. */
+int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *data, size_t n,
+			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
+			 size_t errlen);
+
+/* index.c: reads dir/index/<name>.idx into f->idx_* (offset and end time
+ * of each packet); leaves f->idx_n at 0 when there is no usable index. */
+void rtr__index_read(struct rtr__file *f, const char *dir, const char *name);
+
+#endif /* RTR_READER_ITER_H */
