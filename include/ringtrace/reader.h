@@ -234,6 +234,21 @@ RTR_EXPORT int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 /* Flushes and frees. Returns 0 or -1 on write error. */
 RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
 
+/* ---- Chrome Trace Event JSON ---- */
+
+struct rtr_json;
+/* Starts a JSON document (the Perfetto UI and chrome://tracing open it)
+ * on out, which stays the caller's: one instant event per event with its
+ * fields as args, one track per thread (vtid/tid context field) or else
+ * per CPU, discarded items as global instants. Returns NULL on allocation
+ * failure. */
+RTR_EXPORT struct rtr_json *rtr_json_create(struct rtr_reader *r, FILE *out);
+/* Writes one message. Returns 0 or -1 (out has an error). */
+RTR_EXPORT int rtr_json_print(struct rtr_json *j, const struct rtr_msg *m);
+/* Ends the document, flushes out and frees j. Returns 0 or -1 (out has an
+ * error). */
+RTR_EXPORT int rtr_json_destroy(struct rtr_json *j);
+
 #ifdef __cplusplus
 }
 #endif

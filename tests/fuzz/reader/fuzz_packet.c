@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "iter/iter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,10 +1,10 @@
-/* Unit tests of the packet/event decoder (lib/reader/stream.c): bit-level
+/* Unit tests of the packet/event decoder (lib/reader/compile/, iter/): bit-level
  * integers in both byte orders, timestamp wrap reconstruction, sequences,
  * variants, text arrays, discarded items, malformed-input errors. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "iter/iter.h"
 #include "rtr_test.h"
 
 static struct rtr_reader *r;

@@ -1,11 +1,12 @@
-/* Unit tests of the babeltrace2 text printer (lib/reader/text.c): number
+/* Unit tests of the babeltrace2 text printer (lib/reader/sink/): number
  * bases and masks, enums, escapes, floats, timestamps and deltas, name
  * options. Expected strings follow babeltrace2 2.0.4's pretty sink. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "iter/iter.h"
+#include "sink/number.h"
 #include "rtr_test.h"
 
 #define HDR                                                                                        \

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 #include "rtr_test.h"
 
 static struct rtr__trace_class tc;
