@@ -278,29 +278,31 @@ static int hexval(int c)
 	return -1;
 }
 
-/* Decodes the escapes of a string/char literal body [s, e) into the arena. */
-static char *unescape(struct parser *p, const char *s, const char *e, uint32_t *outlen)
+/* Decodes the escapes of a string/char literal body [s, e) into the arena,
+ * as babeltrace2 2.0.4's lexer does: the C escapes \a \b \f \n \r \t \v
+ * \\ \' \" \?, up to three octal digits (\101) or up to three hex digits
+ * after \x (\x414 is 0x14 once cut to a byte); any other escape is an
+ * error. The text is a C string: a decoded NUL (\0, or \x without a
+ * digit) ends it. */
+static char *unescape(struct parser *p, const char *s, const char *e, uint32_t line,
+		      uint32_t *outlen)
 {
 	char *o = rtr__arena_alloc(&p->tc->arena, (size_t)(e - s) + 1);
 	size_t n = 0;
+	bool cut = false;
 
-	if (!o)
+	if (!o) {
+		perr_at(p, line, "out of memory");
 		return NULL;
+	}
 	while (s < e) {
 		char c = *s++;
 
-		if (c == '\\' && s < e) {
+		if (c == '\n')
+			line++;
+		if (c == '\\') { /* the lexer checked that a character follows */
 			c = *s++;
 			switch (c) {
-			case 'n':
-				c = '\n';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'r':
-				c = '\r';
-				break;
 			case 'a':
 				c = '\a';
 				break;
@@ -310,37 +312,55 @@ static char *unescape(struct parser *p, const char *s, const char *e, uint32_t *
 			case 'f':
 				c = '\f';
 				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
 			case 'v':
 				c = '\v';
 				break;
-			case 'e':
-				c = 27;
+			case '\\':
+			case '\'':
+			case '"':
+			case '?':
 				break;
 			case 'x': {
-				int v = 0, k = 0, h;
+				unsigned v = 0;
+				int k = 0, h;
 
-				while (k < 2 && s < e && (h = hexval(*s)) >= 0) {
-					v = v * 16 + h;
+				while (k < 3 && s < e && (h = hexval(*s)) >= 0) {
+					v = v * 16 + (unsigned)h;
 					s++;
 					k++;
 				}
-				c = (char)v;
+				c = (char)(v & 0xff);
 				break;
 			}
 			default:
 				if (c >= '0' && c <= '7') {
-					int v = c - '0', k = 1;
+					unsigned v = (unsigned)(c - '0');
+					int k = 1;
 
 					while (k < 3 && s < e && *s >= '0' && *s <= '7') {
-						v = v * 8 + (*s++ - '0');
+						v = v * 8 + (unsigned)(*s++ - '0');
 						k++;
 					}
-					c = (char)v;
+					c = (char)(v & 0xff);
+					break;
 				}
-				break;
+				perr_at(p, line, "invalid escape sequence '\\%c' in literal", c);
+				return NULL;
 			}
 		}
-		o[n++] = c;
+		if (c == 0)
+			cut = true;
+		if (!cut)
+			o[n++] = c;
 	}
 	o[n] = 0;
 	*outlen = (uint32_t)n;
@@ -351,7 +371,16 @@ static int lex(struct parser *p, const char *src, size_t len)
 {
 	const char *s = src, *end = src + len;
 	uint32_t line = 1;
+	const char *nul = memchr(src, 0, len);
 
+	/* metadata is text: a NUL byte anywhere (even in a comment) makes it
+	 * invalid (CTF test suite: metadata-with-null-char) */
+	if (nul) {
+		for (const char *c = src; c < nul; c++)
+			line += *c == '\n';
+		return perr_at(p, line, "NUL byte in metadata text (offset %zu)",
+			       (size_t)(nul - src));
+	}
 	while (1) {
 		struct token t = {0};
 
@@ -435,19 +464,33 @@ static int lex(struct parser *p, const char *src, size_t len)
 			char q = *s++;
 			const char *b = s;
 
+			uint32_t nl = 0;
+
+			/* raw newlines belong to the literal (babeltrace2's
+			 * lexer); a backslash escapes any character but a
+			 * newline; a NUL byte is never text */
 			while (s < end && *s != q) {
-				if (*s == '\\' && s + 1 < end)
+				if (*s == '\\') {
+					if (s + 1 >= end)
+						break;
+					if (s[1] == '\n')
+						return perr_at(p, line + nl,
+							       "backslash before a newline in literal");
 					s++;
+				}
+				if (*s == 0)
+					return perr_at(p, line + nl, "NUL byte in metadata text");
 				if (*s == '\n')
-					return perr_at(p, line, "newline in literal");
+					nl++;
 				s++;
 			}
 			if (s >= end)
 				return perr_at(p, line, "unterminated literal");
 			t.t = q == '"' ? T_STRING : T_CHAR;
-			t.s = unescape(p, b, s, &t.len);
+			t.s = unescape(p, b, s, line, &t.len);
 			if (!t.s)
-				return perr_at(p, line, "out of memory");
+				return -1;
+			line += nl;
 			if (t.t == T_CHAR)
 				t.v = t.len ? (unsigned char)t.s[0] : 0;
 			s++;
@@ -665,7 +708,22 @@ static struct rtr__type *new_type(struct parser *p, int kind)
 	t->kind = (uint8_t)kind;
 	t->clock = -1;
 	t->align = 8;
+	t->nops = 1;
 	return t;
+}
+
+/* Adds the ops of a member or element to compound t; more than the plan
+ * limit fails here, at parse time, before anything walks the expanded
+ * tree (40 nested typealiases of two members each expand to 2^40 fields). */
+static int add_nops(struct parser *p, struct rtr__type *t, const struct rtr__type *m,
+		    const struct token *at)
+{
+	uint64_t n = (uint64_t)t->nops + m->nops;
+
+	if (n > RTR__MAX_PLAN_OPS)
+		return PERR(p, at, "type expands to more than %u fields", RTR__MAX_PLAN_OPS);
+	t->nops = (uint32_t)n;
+	return 0;
 }
 
 static struct rtr__type *copy_type(struct parser *p, const struct rtr__type *o)
@@ -1237,6 +1295,8 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
 				t->m = nm;
 				cap = nc;
 			}
+			if (add_nops(p, t, ft, nt))
+				return -1;
 			t->m[t->n].orig = name;
 			t->m[t->n].name = unescape_name(name);
 			t->m[t->n].t = ft;
@@ -1618,6 +1678,10 @@ static struct rtr__type *parse_enum(struct parser *p)
 		}
 	}
 	adv(p);
+	if (rtr__enum_ix_build(t, &p->tc->arena)) {
+		PERR(p, at, "out of memory");
+		return NULL;
+	}
 	if (name && scope_add(p, nt, S_ENUM, name, t))
 		return NULL;
 	return t;
@@ -1804,6 +1868,8 @@ static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base, st
 		a->len = d[k].len;
 		a->path = d[k].path;
 		a->align = t->kind == TK_VARIANT ? 1 : t->align;
+		if (add_nops(p, a, t, cur(p)))
+			return NULL;
 		t = a;
 	}
 	return t;
@@ -2437,8 +2503,9 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 /* Resolves integer clock maps that named a clock declared later. */
 static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
 {
-	if (!t || depth > RTR__MAX_DEPTH)
+	if (!t || depth > RTR__MAX_DEPTH || t->visited)
 		return;
+	t->visited = 1; /* shared types are visited once */
 	if ((t->kind == TK_INT || t->kind == TK_ENUM) && t->clock_name && t->clock < 0)
 		t->clock = find_clock(p, t->clock_name);
 	for (uint32_t i = 0; (t->kind == TK_STRUCT || t->kind == TK_VARIANT) && i < t->n; i++)
