@@ -1,5 +1,6 @@
-/* Arena (one free for a whole trace class or its compiled code) and the
- * growable-array helper. See docs/design/reader.md ("Layout"). */
+/* Arena (one free for a whole trace class or its compiled code, with a
+ * size limit) and the growable-array helper. See docs/design/reader.md
+ * ("Layout"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,15 @@ struct rtr__arena_chunk {
 	max_align_t data[];
 };
 
+size_t rtr__model_limit(size_t metadata_len)
+{
+	size_t l = metadata_len > RTR__MAX_ARENA / RTR__MODEL_FACTOR
+		       ? RTR__MAX_ARENA
+		       : metadata_len * RTR__MODEL_FACTOR;
+
+	return l < RTR__MODEL_MIN ? RTR__MODEL_MIN : l;
+}
+
 void *rtr__arena_alloc(struct rtr__arena *a, size_t n)
 {
 	void *p;
@@ -21,8 +31,10 @@ void *rtr__arena_alloc(struct rtr__arena *a, size_t n)
 		size_t sz = n > 65536 ? n : 65536;
 		struct rtr__arena_chunk *c;
 
-		if (a->total + sz > RTR__MAX_ARENA)
+		if (a->total + sz > (a->limit ? a->limit : RTR__MAX_ARENA)) {
+			a->over = true;
 			return NULL;
+		}
 		c = malloc(sizeof(*c) + sz);
 		if (!c)
 			return NULL;

@@ -74,7 +74,8 @@ struct rtr__op {
 struct rtr__plan {
 	struct rtr__op *ops;
 	uint32_t n;
-	bool shown; /* scope printed (babeltrace2 IR) */
+	uint32_t serial; /* compile order (plan_build.c's name lookups) */
+	bool shown;	 /* scope printed (babeltrace2 IR) */
 };
 
 #endif /* RTR_READER_COMPILE_PLAN_H */

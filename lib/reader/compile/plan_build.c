@@ -21,6 +21,12 @@ struct comp {
 	uint32_t frames[RTR__MAX_DEPTH + 2];
 	int nf;
 	uint32_t *nslots;
+	/* members of compiled structs by name: ns = plan serial << 32 | the
+	 * struct's op; variant options by name: ns = 1 << 63 | a fresh id
+	 * << 1 | (0: written name, 1: name) */
+	struct rtr__strmap names;
+	uint32_t serial; /* of the plan being compiled */
+	uint64_t next_ns;
 };
 
 /* Dependency records (target op in some plan), resolved to pointers when
@@ -56,8 +62,18 @@ static int cerr(struct comp *c, const char *fmt, ...)
 
 static int new_op(struct comp *c, uint32_t *idx)
 {
+	struct rtr__arena *a = &c->tc->arena;
+
 	if (c->code->total_ops >= RTR__MAX_PLAN_OPS)
 		return cerr(c, "types expand to more than %u fields", RTR__MAX_PLAN_OPS);
+	/* plans count against the model's memory limit */
+	if (a->total + (size_t)(c->code->total_ops + 1) * sizeof(struct rtr__op) >
+	    (a->limit ? a->limit : RTR__MAX_ARENA)) {
+		a->over = true;
+		return cerr(c, "decoding this metadata takes more than %zu MiB (%d times its "
+			       "size): refused",
+			    (a->limit ? a->limit : RTR__MAX_ARENA) >> 20, RTR__MODEL_FACTOR);
+	}
 	if (c->n == c->cap) {
 		uint32_t nc = c->cap ? c->cap * 2 : 32;
 		struct rtr__op *no = realloc(c->ops, nc * sizeof(*no));
@@ -89,29 +105,35 @@ struct tgt {
 	uint32_t idx;
 };
 
-static int find_child(const struct rtr__op *ops, uint32_t parent, uint32_t limit, const char *name,
-		      uint32_t *out)
+/* Member 'name' (as written) of the struct at ops[parent] (plan
+ * 'serial'), compiled before op 'limit': small structs are scanned,
+ * larger ones looked up in c->names. */
+static int find_child(const struct comp *c, const struct rtr__op *ops, uint32_t serial,
+		      uint32_t parent, uint32_t limit, const char *name, uint32_t *out)
 {
-	uint32_t j = parent + 1;
-	uint32_t hit = UINT32_MAX;
+	const uint64_t *v;
 
-	while (j < limit && ops[j].end) {
-		/* match on the written name, then on the unescaped one */
-		if (ops[j].orig && !strcmp(ops[j].orig, name) && hit == UINT32_MAX)
-			hit = j;
-		j = ops[j].end;
-	}
-	if (hit == UINT32_MAX)
+	if (ops[parent].t->n <= RTR__SMALL_STRUCT) {
+		for (uint32_t j = parent + 1; j < limit && ops[j].end; j = ops[j].end) {
+			if (ops[j].orig && !strcmp(ops[j].orig, name)) {
+				*out = j;
+				return 0;
+			}
+		}
 		return -1;
-	*out = hit;
+	}
+	v = rtr__strmap_get(&c->names, (uint64_t)serial << 32 | parent, name);
+	if (!v || *v >= limit)
+		return -1;
+	*out = (uint32_t)*v;
 	return 0;
 }
 
-/* ops[].name holds the written name during compilation; unescaped names
- * are set when the plan is finished. */
-static int walk_path(const struct rtr__op *ops, uint32_t start, uint32_t limit, char **tok,
-		     int ntok, uint32_t *out)
+static int walk_path(const struct comp *c, const struct rtr__plan *pl, uint32_t start,
+		     uint32_t limit, char **tok, int ntok, uint32_t *out)
 {
+	const struct rtr__op *ops = pl ? pl->ops : c->ops;
+	uint32_t serial = pl ? pl->serial : c->serial;
 	uint32_t cur = start;
 
 	for (int k = 0; k < ntok; k++) {
@@ -119,7 +141,7 @@ static int walk_path(const struct rtr__op *ops, uint32_t start, uint32_t limit, 
 
 		if (ops[cur].code != OP_STRUCT)
 			return -1;
-		if (find_child(ops, cur, limit, tok[k], &nx))
+		if (find_child(c, ops, serial, cur, limit, tok[k], &nx))
 			return -1;
 		cur = nx;
 	}
@@ -185,7 +207,7 @@ static int resolve(struct comp *c, const char *path, bool want_enum, struct tgt 
 		pl = c->roots[scope];
 		if (!pl || !pl->n)
 			return cerr(c, "path '%s': scope %s is empty", path, scope_name(scope));
-		if (walk_path(pl->ops, 0, pl->n, tok, ntok, &idx) ||
+		if (walk_path(c, pl, 0, pl->n, tok, ntok, &idx) ||
 		    !target_ok(&pl->ops[idx], want_enum))
 			return cerr(c, "path '%s' does not name an earlier %s field", path,
 				    want_enum ? "enumeration" : "unsigned integer");
@@ -196,7 +218,7 @@ static int resolve(struct comp *c, const char *path, bool want_enum, struct tgt 
 	if (scope >= 0) { /* absolute, current scope: from the root */
 		uint32_t idx = 0;
 
-		if (walk_path(c->ops, 0, c->n, tok, ntok, &idx) ||
+		if (walk_path(c, NULL, 0, c->n, tok, ntok, &idx) ||
 		    !target_ok(&c->ops[idx], want_enum))
 			return cerr(c, "path '%s' does not name an earlier %s field", path,
 				    want_enum ? "enumeration" : "unsigned integer");
@@ -208,7 +230,7 @@ static int resolve(struct comp *c, const char *path, bool want_enum, struct tgt 
 	for (int f = c->nf - 1; f >= 0; f--) {
 		uint32_t idx = 0;
 
-		if (walk_path(c->ops, c->frames[f], c->n, tok, ntok, &idx))
+		if (walk_path(c, NULL, c->frames[f], c->n, tok, ntok, &idx))
 			continue;
 		if (!target_ok(&c->ops[idx], want_enum))
 			continue;
@@ -224,7 +246,7 @@ static int resolve(struct comp *c, const char *path, bool want_enum, struct tgt 
 
 		if (!pl || !pl->n)
 			continue;
-		if (walk_path(pl->ops, 0, pl->n, tok, ntok, &idx) ||
+		if (walk_path(c, pl, 0, pl->n, tok, ntok, &idx) ||
 		    !target_ok(&pl->ops[idx], want_enum))
 			continue;
 		out->ops = pl->ops;
@@ -249,19 +271,30 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 		   uint32_t *out);
 
 /* Option of variant t selected by enum label l: the option whose written
- * name is the label, else whose unescaped name is the label or the label
- * without its leading underscore. -1 if none. */
-static int option_for_label(const struct rtr__type *t, const char *l)
+ * name is the label, else the first whose name is the label or the label
+ * without its leading underscore; -1 if none. ns: t's options, indexed by
+ * index_options(). */
+static int option_for_label(const struct comp *c, uint64_t ns, const char *l)
 {
-	const char *ul = l[0] == '_' ? l + 1 : l;
+	const uint64_t *a = rtr__strmap_get(&c->names, ns, l), *b, *u;
 
-	for (uint32_t i = 0; i < t->n; i++)
-		if (!strcmp(t->m[i].orig, l))
-			return (int)i;
-	for (uint32_t i = 0; i < t->n; i++)
-		if (!strcmp(t->m[i].name, l) || !strcmp(t->m[i].name, ul))
-			return (int)i;
-	return -1;
+	if (a)
+		return (int)*a;
+	b = rtr__strmap_get(&c->names, ns | 1, l);
+	u = rtr__strmap_get(&c->names, ns | 1, l[0] == '_' ? l + 1 : l);
+	if (b && u)
+		return (int)(*b < *u ? *b : *u);
+	return b ? (int)*b : u ? (int)*u : -1;
+}
+
+static int index_options(struct comp *c, const struct rtr__type *t, uint64_t *ns)
+{
+	*ns = (uint64_t)1 << 63 | ++c->next_ns << 1;
+	for (uint32_t i = 0; i < t->n; i++) /* first one wins */
+		if (rtr__strmap_put(&c->names, *ns, t->m[i].orig, i) < 0 ||
+		    rtr__strmap_put(&c->names, *ns | 1, t->m[i].name, i) < 0)
+			return cerr(c, "out of memory");
+	return 0;
 }
 
 static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t idx, int depth)
@@ -269,6 +302,8 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 	struct tgt tg;
 	const struct rtr__type *tag;
 	uint32_t *optop;
+	int *labopt;
+	uint64_t ns;
 	size_t nsel = 0;
 
 	if (!t->path)
@@ -278,23 +313,34 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		return -1;
 	c->ops[idx].src = slot_of(c, &tg);
 	tag = tg.ops ? tg.ops[tg.idx].t : c->ops[tg.idx].t;
-	/* every option must be selectable by a label of the tag */
+	if (index_options(c, t, &ns))
+		return -1;
+	labopt = malloc((tag->n ? tag->n : 1) * sizeof(*labopt));
+	optop = calloc(t->n ? t->n : 1, sizeof(*optop));
+	if (!labopt || !optop) {
+		free(labopt);
+		free(optop);
+		return cerr(c, "out of memory");
+	}
+	/* every option must be selectable by a label of the tag (optop
+	 * marks them first, then holds their ops) */
+	for (uint32_t k = 0; k < tag->n; k++) {
+		labopt[k] = option_for_label(c, ns, tag->r[k].label);
+		if (labopt[k] >= 0)
+			optop[labopt[k]] = 1;
+	}
 	for (uint32_t i = 0; i < t->n; i++) {
-		bool found = false;
-
-		for (uint32_t k = 0; k < tag->n && !found; k++)
-			if (option_for_label(t, tag->r[k].label) == (int)i)
-				found = true;
-		if (!found)
+		if (!optop[i]) {
+			free(labopt);
+			free(optop);
 			return cerr(c,
 				    "variant option '%s' matches no label of its tag enumeration",
 				    t->m[i].orig);
+		}
 	}
-	optop = calloc(t->n ? t->n : 1, sizeof(*optop));
-	if (!optop)
-		return cerr(c, "out of memory");
 	for (uint32_t i = 0; i < t->n; i++) {
 		if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &optop[i])) {
+			free(labopt);
 			free(optop);
 			return -1;
 		}
@@ -304,11 +350,12 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		struct rtr__var_opt *sel = calloc(tag->n ? tag->n : 1, sizeof(*sel));
 
 		if (!sel) {
+			free(labopt);
 			free(optop);
 			return cerr(c, "out of memory");
 		}
 		for (uint32_t k = 0; k < tag->n; k++) {
-			int i = option_for_label(t, tag->r[k].label);
+			int i = labopt[k];
 
 			if (i >= 0) {
 				sel[nsel].lo = tag->r[k].lo;
@@ -321,6 +368,7 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		c->ops[idx].n_opts = (uint32_t)nsel;
 		c->ops[idx].sign = tag->sign;
 	}
+	free(labopt);
 	free(optop);
 	return 0;
 }
@@ -373,6 +421,12 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 			if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &ci)) {
 				c->nf--;
 				return -1;
+			}
+			if (t->n > RTR__SMALL_STRUCT &&
+			    rtr__strmap_put(&c->names, (uint64_t)c->serial << 32 | idx,
+					    t->m[i].orig, ci) < 0) {
+				c->nf--;
+				return cerr(c, "out of memory");
 			}
 		}
 		c->nf--;
@@ -461,8 +515,17 @@ static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n, const char 
 
 static int finish_plan(struct comp *c, struct rtr__plan *pl)
 {
+	/* plans live as long as the trace: no spare capacity (a 5-field
+	 * event kept 32 ops) */
+	if (c->n && c->n < c->cap) {
+		struct rtr__op *fit = realloc(c->ops, c->n * sizeof(*fit));
+
+		if (fit)
+			c->ops = fit;
+	}
 	pl->ops = c->ops;
 	pl->n = c->n;
+	pl->serial = c->serial;
 	c->ops = NULL;
 	c->n = c->cap = 0;
 	return 0;
@@ -475,6 +538,7 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 	memset(pl, 0, sizeof(*pl));
 	c->scope = scope;
 	c->nf = 0;
+	c->serial++;
 	if (!t)
 		return 0;
 	if (compile(c, t, NULL, 0, &root))
@@ -772,6 +836,11 @@ int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc, s
 	c.e = e;
 	c.origin = "metadata";
 	c.nslots = &dummy_slots;
+	/* the code's memory comes out of what the model may take */
+	code->arena.limit = tc->arena.total < (tc->arena.limit ? tc->arena.limit : RTR__MAX_ARENA)
+				? (tc->arena.limit ? tc->arena.limit : RTR__MAX_ARENA) -
+				      tc->arena.total
+				: 1;
 	code->scs = calloc(tc->n_scs ? tc->n_scs : 1, sizeof(*code->scs));
 	if (!code->scs) {
 		rtr__seterr(e, "out of memory");
@@ -912,7 +981,10 @@ int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc, s
 		/* event class lookup (ids are unique within a stream class) */
 		if (sc->n_ecs)
 			qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
-		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1].cls->id < 65536) {
+		/* dense only when ids are dense enough: 65536 stream classes
+		 * of one event with id 65535 must not take 32 GiB */
+		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1].cls->id < 65536 &&
+		    sc->ecs[sc->n_ecs - 1].cls->id < 8 * sc->n_ecs + 256) {
 			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1].cls->id + 1;
 			sc->ec_by_id = calloc(sc->ec_by_id_len, sizeof(*sc->ec_by_id));
 			if (!sc->ec_by_id) {
@@ -926,6 +998,7 @@ int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc, s
 	rtr__progs_build(code);
 	ret = 0;
 out:
+	rtr__strmap_free(&c.names);
 	/* a plan left half-built by an error */
 	for (uint32_t i = 0; i < c.n; i++)
 		free(c.ops[i].opts);

@@ -1,5 +1,6 @@
-/* TSDL lexer: metadata text to a token array (literals unescaped and
- * copied into the trace class arena), shared by the parser.
+/* TSDL lexer: tokens of metadata text produced on demand (memory does not
+ * grow with the text), identifiers interned and literals unescaped into
+ * the trace class arena, as babeltrace2 2.0.4's lexer reads them.
  * See docs/design/reader.md ("Pipeline"). */
 #ifndef RTR_READER_METADATA_LEXER_H
 #define RTR_READER_METADATA_LEXER_H
@@ -67,8 +68,8 @@ enum rtr__kw {
 };
 
 struct rtr__token {
-	uint8_t t;  /* enum rtr__tok */
-	uint8_t kw; /* enum rtr__kw of an identifier */
+	uint8_t t;   /* enum rtr__tok */
+	uint8_t kw;  /* enum rtr__kw of an identifier */
 	uint8_t ovf; /* integer literal overflowed 64 bits */
 	uint32_t line;
 	const char *s; /* identifier / string content (NUL-terminated) */
@@ -76,16 +77,32 @@ struct rtr__token {
 	uint64_t v;
 };
 
-/* Splits text[0, len) into tokens, the last one T_EOF: *tk (malloc'd, the
- * caller frees it) and *ntk. Identifiers and literals are copied into
- * arena. Returns 0, or -1 with e set ("origin:line: metadata error: ...")
- * and *tk NULL. */
-int rtr__tsdl_lex(const char *text, size_t len, struct rtr__arena *arena, const char *origin,
-		  struct rtr__err *e, struct rtr__token **tk, size_t *ntk);
+struct rtr__lexer {
+	struct rtr__arena *arena; /* identifiers and literals */
+	struct rtr__err *e;
+	const char *origin; /* file name in messages */
+	const char *ls, *lend; /* rest of the text */
+	uint32_t lline;
+	bool lex_end; /* the EOF token was produced */
+	bool scan;    /* pre-pass: literals are not decoded */
+	/* identifiers are interned: one arena copy per distinct name */
+	const char **ids;
+	size_t nids, capids;
+};
 
-/* Sets e to "origin:line: metadata error: " and the message; returns -1. */
-int rtr__tsdl_error(struct rtr__err *e, const char *origin, uint32_t line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+/* Sets lx (arena, e and origin set by the caller) on text[0, len): a NUL
+ * byte anywhere makes metadata invalid. Returns 0 or -1 with lx->e set.
+ * lx->ids is the caller's to free. */
+int rtr__lex_init(struct rtr__lexer *lx, const char *text, size_t len);
+/* Lexes the next token into t (T_EOF at the end, again and again).
+ * Returns 0, or -1 with lx->e set. */
+int rtr__lex_one(struct rtr__lexer *lx, struct rtr__token *t);
+
+/* Sets e to "origin:line: metadata error: " and the message, or to the
+ * memory-limit message when arena a refused an allocation for its limit.
+ * Returns -1. */
+int rtr__tsdl_error(struct rtr__err *e, const struct rtr__arena *a, const char *origin,
+		    uint32_t line, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static inline int rtr__hexval(int c)
 {

@@ -26,7 +26,25 @@ struct rtr__enum_range {
 	uint64_t lo, hi;   /* interpreted as signed if the container is */
 };
 
+/* Lookup of the labels of an enumeration value in O((hits + 1) log n):
+ * ranges sorted by low bound, a max-of-high-bound tree over them, and
+ * each range's label numbered by its first appearance (labels print once,
+ * in first-appearance order, as babeltrace2 groups ranges by label). */
+struct rtr__enum_ix {
+	uint32_t n, leaves;    /* ranges; tree leaves (power of two >= n) */
+	const uint64_t *lo;    /* sorted low bounds, as order-preserving keys */
+	const uint64_t *max;   /* tree: max high key under each node (1-based) */
+	const uint32_t *rng;   /* range index of each sorted position */
+	const uint32_t *first; /* per range: first range with the same label */
+};
+
 struct rtr__type;
+/* enumix.c: builds the index of enum t's ranges in arena a (0 or -1 on
+ * out of memory); finds the labels of value v: writes up to max label
+ * pointers, returns the number of distinct labels. */
+int rtr__enum_ix_build(struct rtr__type *t, struct rtr__arena *a);
+size_t rtr__enum_ix_labels(const struct rtr__type *t, uint64_t v, const char **labels, size_t max);
+
 struct rtr__member {
 	const char *name; /* one leading '_' removed */
 	const char *orig; /* as written */
@@ -47,11 +65,18 @@ struct rtr__type {
 	uint32_t n;	/* members, options, enum ranges */
 	struct rtr__member *m;
 	struct rtr__enum_range *r;
+	const struct rtr__enum_ix *ix; /* enum: label lookup */
 	const char *path; /* variant tag / sequence length, as written */
 	uint64_t len;	  /* fixed array length */
 	struct rtr__type *elem;
 	uint8_t has_clock_name; /* map = clock.X.value seen before clock X */
+	uint8_t visited;	/* fix_clock() went through it (types are shared) */
 	const char *clock_name;
+	/* plan ops one instance of this type compiles to (1 + members', the
+	 * element's once for arrays), saturated: bounds every walk of the
+	 * expanded tree (typealiases share types, so the tree can be
+	 * exponentially larger than the metadata) */
+	uint32_t nops;
 };
 
 /* ---- trace class ---- */

@@ -11,13 +11,19 @@
 #include "metadata/lexer.h"
 #include "metadata/metadata.h"
 
+#define TOK_RING 32 /* >= the parser's lookahead (2) with room to spare */
+
 struct parser {
 	struct rtr__trace_class *tc;
 	struct rtr__err *e;
 	const char *origin;
-	struct rtr__token *tk;
-	size_t ntk;
-	size_t i;
+	struct rtr__lexer lx;
+	/* tokens are lexed on demand into a small ring: memory does not
+	 * grow with the metadata size (a saved token is a copy) */
+	struct rtr__token ring[TOK_RING];
+	uint64_t pos;  /* current token's number */
+	uint64_t nlex; /* tokens lexed so far */
+	bool lex_err;  /* a lexing error ended the text */
 	int depth;
 	int rdepth; /* recursion guard of values and type specifiers */
 	struct scope *scope;
@@ -25,6 +31,11 @@ struct parser {
 	uint32_t enum_range_line;
 	char enum_range_msg[200];
 	bool trace_seen;
+	/* name lookups in O(1): type names per scope (ns = scope id << 3 |
+	 * kind), struct members (S_MEMBER) and enum labels (S_LABEL,
+	 * S_ULABEL) per fresh id; clocks, env keys and stream classes */
+	struct rtr__strmap names, clocks, envs, scs, labels;
+	uint64_t next_ns;
 };
 
 static const char *tok_desc(const struct rtr__token *t, char *buf, size_t n)
@@ -47,42 +58,32 @@ static const char *tok_desc(const struct rtr__token *t, char *buf, size_t n)
 	}
 }
 
-
 #define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
-#define perr_at(p, line, ...) rtr__tsdl_error((p)->e, (p)->origin, line, __VA_ARGS__)
+#define perr_at(p, line, ...)                                                                      \
+	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ */
 /* scopes of type names                                                */
 
-enum skind { S_ALIAS = 1, S_STRUCT, S_VARIANT, S_ENUM };
-
-struct sentry {
-	struct sentry *next;
-	uint8_t kind;
-	const char *name;
-	struct rtr__type *t;
-};
+enum skind { S_ALIAS = 1, S_STRUCT, S_VARIANT, S_ENUM, S_MEMBER, S_LABEL, S_ULABEL };
 
 struct scope {
 	struct scope *up;
-	struct sentry *e;
+	uint64_t id;
 };
 
-static struct sentry *scope_find1(struct scope *s, int kind, const char *name)
+static uint64_t scope_key(uint64_t id, int kind)
 {
-	for (struct sentry *x = s->e; x; x = x->next)
-		if (x->kind == kind && strcmp(x->name, name) == 0)
-			return x;
-	return NULL;
+	return id << 3 | (uint64_t)kind;
 }
 
 static struct rtr__type *scope_lookup(struct parser *p, int kind, const char *name)
 {
 	for (struct scope *s = p->scope; s; s = s->up) {
-		struct sentry *x = scope_find1(s, kind, name);
+		uint64_t *v = rtr__strmap_get(&p->names, scope_key(s->id, kind), name);
 
-		if (x)
-			return x->t;
+		if (v)
+			return (struct rtr__type *)(uintptr_t)*v;
 	}
 	return NULL;
 }
@@ -90,36 +91,36 @@ static struct rtr__type *scope_lookup(struct parser *p, int kind, const char *na
 static int scope_add(struct parser *p, const struct rtr__token *at, int kind, const char *name,
 		     struct rtr__type *t)
 {
-	struct sentry *x;
+	int r;
 
-	if (scope_find1(p->scope, kind, name))
+	if (!name)
+		return PERR(p, at, "out of memory");
+	r = rtr__strmap_put(&p->names, scope_key(p->scope->id, kind), name, (uintptr_t)t);
+	if (r < 0)
+		return PERR(p, at, "out of memory");
+	if (r > 0)
 		return PERR(p, at, "duplicate %s '%s' in this scope",
 			    kind == S_ALIAS	? "type name"
 			    : kind == S_STRUCT	? "struct"
 			    : kind == S_VARIANT ? "variant"
 						: "enum",
 			    name);
-	x = rtr__arena_alloc(&p->tc->arena, sizeof(*x));
-	if (!x)
-		return PERR(p, at, "out of memory");
-	x->kind = (uint8_t)kind;
-	x->name = name;
-	x->t = t;
-	x->next = p->scope->e;
-	p->scope->e = x;
 	return 0;
 }
+
+static struct rtr__token *cur(struct parser *p);
 
 static int scope_push(struct parser *p)
 {
 	struct scope *s = rtr__arena_alloc(&p->tc->arena, sizeof(*s));
 
 	if (!s)
-		return perr_at(p, p->tk[p->i].line, "out of memory");
+		return perr_at(p, cur(p)->line, "out of memory");
 	if (++p->depth > RTR__MAX_DEPTH)
-		return perr_at(p, p->tk[p->i].line, "types nested deeper than %d levels",
+		return perr_at(p, cur(p)->line, "types nested deeper than %d levels",
 			       RTR__MAX_DEPTH);
 	s->up = p->scope;
+	s->id = ++p->next_ns;
 	p->scope = s;
 	return 0;
 }
@@ -133,23 +134,43 @@ static void scope_pop(struct parser *p)
 /* ------------------------------------------------------------------ */
 /* token helpers                                                       */
 
+/* Token pos + k, lexed on demand. A lexing error ends the text there (the
+ * error is already set, and the first error is the one reported). */
+static struct rtr__token *tok_at(struct parser *p, size_t k)
+{
+	while (p->nlex <= p->pos + k) {
+		struct rtr__token *t = &p->ring[p->nlex % TOK_RING];
+
+		if (p->lx.lex_end) {
+			*t = p->ring[(p->nlex - 1) % TOK_RING]; /* the end again */
+		} else if (rtr__lex_one(&p->lx, t)) {
+			memset(t, 0, sizeof(*t));
+			t->t = T_EOF;
+			t->s = "";
+			t->line = p->lx.lline;
+			p->lx.lex_end = p->lex_err = true;
+		}
+		p->nlex++;
+	}
+	return &p->ring[(p->pos + k) % TOK_RING];
+}
+
 static struct rtr__token *cur(struct parser *p)
 {
-	return &p->tk[p->i];
+	return tok_at(p, 0);
 }
 
 static struct rtr__token *peek(struct parser *p, size_t k)
 {
-	size_t j = p->i + k;
-
-	return &p->tk[j < p->ntk ? j : p->ntk - 1];
+	return tok_at(p, k);
 }
 
 static void adv(struct parser *p)
 {
-	if (p->i + 1 < p->ntk)
-		p->i++;
+	if (cur(p)->t != T_EOF)
+		p->pos++;
 }
+
 
 static int expect(struct parser *p, int t, const char *what)
 {
@@ -183,7 +204,22 @@ static struct rtr__type *new_type(struct parser *p, int kind)
 	t->kind = (uint8_t)kind;
 	t->clock = -1;
 	t->align = 8;
+	t->nops = 1;
 	return t;
+}
+
+/* Adds the ops of a member or element to compound t; more than the plan
+ * limit fails here, at parse time, before anything walks the expanded
+ * tree (40 nested typealiases of two members each expand to 2^40 fields). */
+static int add_nops(struct parser *p, struct rtr__type *t, const struct rtr__type *m,
+		    const struct rtr__token *at)
+{
+	uint64_t n = (uint64_t)t->nops + m->nops;
+
+	if (n > RTR__MAX_PLAN_OPS)
+		return PERR(p, at, "type expands to more than %u fields", RTR__MAX_PLAN_OPS);
+	t->nops = (uint32_t)n;
+	return 0;
 }
 
 static struct rtr__type *copy_type(struct parser *p, const struct rtr__type *o)
@@ -466,16 +502,15 @@ bad:
 
 static struct rtr__type *parse_type_spec(struct parser *p);
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, const struct rtr__token **name_tok, bool abstract);
+			    const char **name, struct rtr__token *name_tok, bool abstract);
 static int parse_typealias(struct parser *p);
 static int parse_typedef(struct parser *p);
 
 static int find_clock(struct parser *p, const char *name)
 {
-	for (size_t i = 0; i < p->tc->n_clocks; i++)
-		if (!strcmp(p->tc->clocks[i].name, name))
-			return (int)i;
-	return -1;
+	uint64_t *v = rtr__strmap_get(&p->clocks, 0, name);
+
+	return v ? (int)*v : -1;
 }
 
 /* One `name = value;` of an integer, floating_point or string block. */
@@ -703,9 +738,47 @@ static struct rtr__type *parse_string_type(struct parser *p)
 }
 
 /* Members of a struct or options of a variant, until '}'. */
-static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
+
+/* Index of member 'name' of t (namespace mns), or -1. */
+static int64_t member_find(struct parser *p, const struct rtr__type *t, uint64_t mns,
+			   const char *name)
+{
+	const uint64_t *v;
+
+	if (t->n <= RTR__SMALL_STRUCT) {
+		for (uint32_t k = 0; k < t->n; k++)
+			if (!strcmp(t->m[k].orig, name))
+				return k;
+		return -1;
+	}
+	v = rtr__strmap_get(&p->names, scope_key(mns, S_MEMBER), name);
+	return v ? (int64_t)*v : -1;
+}
+
+/* Checks that 'name' is new in t, before it becomes member t->n: 0, 1
+ * when it is a duplicate, -1 out of memory. */
+static int member_add(struct parser *p, const struct rtr__type *t, uint64_t mns, const char *name)
+{
+	if (member_find(p, t, mns, name) >= 0)
+		return 1;
+	if (t->n == RTR__SMALL_STRUCT) /* growing past small: index the first ones */
+		for (uint32_t k = 0; k < t->n; k++)
+			if (rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), t->m[k].orig,
+					    k) < 0)
+				return -1;
+	if (t->n >= RTR__SMALL_STRUCT &&
+	    rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), name, t->n) < 0)
+		return -1;
+	return 0;
+}
+
+/* Members of a struct or options of a variant; *mns receives the
+ * namespace of their names in p->names (S_MEMBER), member index + 1. */
+static int parse_members(struct parser *p, struct rtr__type *t, bool variant, uint64_t *mns)
 {
 	size_t cap = 0;
+
+	*mns = ++p->next_ns;
 
 	while (!is_tok(p, T_RBRACE)) {
 		struct rtr__type *base;
@@ -733,15 +806,18 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
 		while (1) {
 			struct rtr__type *ft;
 			const char *name;
-			const struct rtr__token *nt;
+			struct rtr__token ntk, *nt = &ntk;
 
-			if (parse_declarator(p, base, &ft, &name, &nt, false))
+			if (parse_declarator(p, base, &ft, &name, nt, false))
 				return -1;
-			for (uint32_t k = 0; k < t->n; k++) {
-				if (!strcmp(t->m[k].orig, name))
-					return PERR(p, nt, "duplicate %s '%s'",
-						    variant ? "variant option" : "struct member",
-						    name);
+			switch (member_add(p, t, *mns, name)) {
+			case 0:
+				break;
+			case 1:
+				return PERR(p, nt, "duplicate %s '%s'",
+					    variant ? "variant option" : "struct member", name);
+			default:
+				return PERR(p, nt, "out of memory");
 			}
 			if (t->n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
@@ -755,6 +831,8 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant)
 				t->m = nm;
 				cap = nc;
 			}
+			if (add_nops(p, t, ft, nt))
+				return -1;
 			t->m[t->n].orig = name;
 			t->m[t->n].name = unescape_name(name);
 			t->m[t->n].t = ft;
@@ -793,35 +871,52 @@ static uint32_t compound_align(const struct rtr__type *t)
  * struct: the tag must be an enumeration and every option must be
  * selectable by one of its labels (CTF 1.8 §4.2.2). Plans check the
  * other variants when they are compiled. */
-static int check_variants(struct parser *p, const struct rtr__type *st, uint32_t line)
+/* Labels of enum tag in p->labels, once per enum type: as written
+ * (ns = tag << 2) and without a leading '_' (ns = tag << 2 | 1). */
+static int index_labels(struct parser *p, const struct rtr__type *tag, uint64_t *ns)
+{
+	*ns = (uint64_t)(uintptr_t)tag << 2;
+	if (rtr__strmap_get(&p->labels, *ns | 2, ""))
+		return 0;
+	for (uint32_t k = 0; k < tag->n; k++) {
+		const char *l = tag->r[k].label;
+
+		if (rtr__strmap_put(&p->labels, *ns, l, k) < 0 ||
+		    rtr__strmap_put(&p->labels, *ns | 1, l[0] == '_' ? l + 1 : l, k) < 0)
+			return -1;
+	}
+	return rtr__strmap_put(&p->labels, *ns | 2, "", 0) < 0 ? -1 : 0;
+}
+
+static int check_variants(struct parser *p, const struct rtr__type *st, uint64_t mns,
+			  uint32_t line)
 {
 	for (uint32_t i = 0; i < st->n; i++) {
 		const struct rtr__type *v = st->m[i].t;
-		const struct rtr__type *tag = NULL;
+		const struct rtr__type *tag;
+		int64_t j;
+		uint64_t ns;
 
 		while (v->kind == TK_ARRAY || v->kind == TK_SEQ)
 			v = v->elem;
 		if (v->kind != TK_VARIANT || !v->path || strchr(v->path, '.'))
 			continue;
-		for (uint32_t j = 0; j < i; j++)
-			if (!strcmp(st->m[j].orig, v->path))
-				tag = st->m[j].t;
-		if (!tag)
+		j = member_find(p, st, mns, v->path);
+		if (j < 0 || j >= i)
 			continue;
+		tag = st->m[j].t;
 		if (tag->kind != TK_ENUM)
 			return perr_at(p, line, "variant '%s': tag '%s' is not an enumeration",
 				       st->m[i].orig, v->path);
+		if (index_labels(p, tag, &ns))
+			return perr_at(p, line, "out of memory");
 		for (uint32_t o = 0; o < v->n; o++) {
-			bool found = false;
-
-			for (uint32_t k = 0; k < tag->n && !found; k++) {
-				const char *l = tag->r[k].label;
-				const char *ul = l[0] == '_' ? l + 1 : l;
-
-				found = !strcmp(v->m[o].orig, l) || !strcmp(v->m[o].name, l) ||
-					!strcmp(v->m[o].name, ul);
-			}
-			if (!found)
+			/* an option is selected by a label equal to its
+			 * written name, its name, or its name once the
+			 * label's leading '_' is dropped */
+			if (!rtr__strmap_get(&p->labels, ns, v->m[o].orig) &&
+			    !rtr__strmap_get(&p->labels, ns, v->m[o].name) &&
+			    !rtr__strmap_get(&p->labels, ns | 1, v->m[o].name))
 				return perr_at(
 				    p, line,
 				    "variant '%s': option '%s' matches no label of tag '%s'",
@@ -851,11 +946,14 @@ static const struct rtr__type *lookup_named(struct parser *p, int scope, const c
 static struct rtr__type *parse_struct(struct parser *p)
 {
 	const char *name = NULL;
+	struct rtr__token ntk;
 	const struct rtr__token *nt = NULL;
 	struct rtr__type *t;
+	uint64_t mns;
 
 	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
-		nt = cur(p);
+		ntk = *cur(p);
+		nt = &ntk;
 		name = nt->s;
 		adv(p);
 	}
@@ -870,12 +968,12 @@ static struct rtr__type *parse_struct(struct parser *p)
 	t = new_type(p, TK_STRUCT);
 	if (!t || scope_push(p))
 		return NULL;
-	if (parse_members(p, t, false)) {
+	if (parse_members(p, t, false, &mns)) {
 		scope_pop(p);
 		return NULL;
 	}
 	scope_pop(p);
-	if (check_variants(p, t, nt ? nt->line : cur(p)->line))
+	if (check_variants(p, t, mns, nt ? nt->line : cur(p)->line))
 		return NULL;
 	t->align = compound_align(t);
 	if (is_kw(p, KW_ALIGN)) {
@@ -903,11 +1001,14 @@ static struct rtr__type *parse_struct(struct parser *p)
 static struct rtr__type *parse_variant(struct parser *p)
 {
 	const char *name = NULL, *tag = NULL;
+	struct rtr__token ntk;
 	const struct rtr__token *nt = NULL;
+	uint64_t mns;
 	struct rtr__type *t;
 
 	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
-		nt = cur(p);
+		ntk = *cur(p);
+		nt = &ntk;
 		name = nt->s;
 		adv(p);
 	}
@@ -952,7 +1053,7 @@ static struct rtr__type *parse_variant(struct parser *p)
 	t = new_type(p, TK_VARIANT);
 	if (!t || scope_push(p))
 		return NULL;
-	if (parse_members(p, t, true)) {
+	if (parse_members(p, t, true, &mns)) {
 		scope_pop(p);
 		return NULL;
 	}
@@ -990,7 +1091,8 @@ static bool range_fits(const struct rtr__type *c, bool neg, uint64_t mag)
 static struct rtr__type *parse_enum(struct parser *p)
 {
 	const char *name = NULL;
-	const struct rtr__token *nt = NULL, *at = cur(p);
+	struct rtr__token ntk, atk = *cur(p);
+	const struct rtr__token *nt = NULL, *at = &atk;
 	const struct rtr__type *ct = NULL;
 	struct rtr__type *t;
 	size_t cap = 0;
@@ -998,7 +1100,8 @@ static struct rtr__type *parse_enum(struct parser *p)
 	uint64_t next_mag = 0;
 
 	if (cur(p)->t == T_IDENT && cur(p)->kw == KW_NONE) {
-		nt = cur(p);
+		ntk = *cur(p);
+		nt = &ntk;
 		name = nt->s;
 		adv(p);
 	}
@@ -1038,7 +1141,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 		return NULL;
 	}
 	while (!is_tok(p, T_RBRACE)) {
-		struct rtr__token *lt = cur(p);
+		struct rtr__token ltk = *cur(p), *lt = &ltk;
 		const char *label;
 		bool lneg = next_neg, hneg;
 		uint64_t lmag = next_mag, hmag;
@@ -1136,6 +1239,10 @@ static struct rtr__type *parse_enum(struct parser *p)
 		}
 	}
 	adv(p);
+	if (rtr__enum_ix_build(t, &p->tc->arena)) {
+		PERR(p, at, "out of memory");
+		return NULL;
+	}
 	if (name && scope_add(p, nt, S_ENUM, name, t))
 		return NULL;
 	return t;
@@ -1248,7 +1355,7 @@ static struct rtr__type *parse_type_spec1(struct parser *p)
 			return parse_enum(p);
 		default: {
 			char name[256];
-			const struct rtr__token *at = t;
+			const struct rtr__token atk = *t, *at = &atk;
 			struct rtr__type *ty;
 
 			if (read_type_name(p, name, sizeof(name)) == 0)
@@ -1322,13 +1429,15 @@ static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base, st
 		a->len = d[k].len;
 		a->path = d[k].path;
 		a->align = t->kind == TK_VARIANT ? 1 : t->align;
+		if (add_nops(p, a, t, cur(p)))
+			return NULL;
 		t = a;
 	}
 	return t;
 }
 
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, const struct rtr__token **name_tok, bool abstract)
+			    const char **name, struct rtr__token *name_tok, bool abstract)
 {
 	struct dim d[RTR__MAX_DEPTH];
 	int nd = 0;
@@ -1339,7 +1448,7 @@ static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr
 		adv(p);
 	t = cur(p);
 	*name = NULL;
-	*name_tok = t;
+	*name_tok = *t;
 	if (t->t == T_IDENT && t->kw == KW_NONE && !scope_lookup(p, S_ALIAS, t->s)) {
 		*name = t->s;
 		adv(p);
@@ -1376,7 +1485,8 @@ static int parse_typealias(struct parser *p)
 {
 	struct rtr__type *t, *ft;
 	const char *dname;
-	const struct rtr__token *dt, *at;
+	struct rtr__token dtk, atk;
+	const struct rtr__token *dt = &dtk, *at = &atk;
 	char name[256];
 	size_t n = 0;
 	char b[96];
@@ -1385,14 +1495,14 @@ static int parse_typealias(struct parser *p)
 	t = parse_type_spec(p);
 	if (!t)
 		return -1;
-	if (parse_declarator(p, t, &ft, &dname, &dt, true))
+	if (parse_declarator(p, t, &ft, &dname, &dtk, true))
 		return -1;
 	if (dname)
 		return PERR(p, dt, "typealias source must be an abstract type");
 	if (expect(p, T_ASSIGN, "':=' in typealias"))
 		return -1;
 	/* target: basic keywords and/or an identifier, then abstract dims */
-	at = cur(p);
+	atk = *cur(p);
 	name[0] = 0;
 	while (cur(p)->t == T_IDENT && (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
 		struct rtr__token *w = cur(p);
@@ -1443,11 +1553,11 @@ static int parse_typedef(struct parser *p)
 	while (1) {
 		struct rtr__type *ft;
 		const char *name;
-		const struct rtr__token *nt;
+		struct rtr__token nt;
 
 		if (parse_declarator(p, base, &ft, &name, &nt, false))
 			return -1;
-		if (scope_add(p, nt, S_ALIAS, name, ft))
+		if (scope_add(p, &nt, S_ALIAS, name, ft))
 			return -1;
 		if (!is_tok(p, T_COMMA))
 			break;
@@ -1466,7 +1576,7 @@ struct entry {
 	bool is_type;
 	struct value v;
 	struct rtr__type *t;
-	const struct rtr__token *at;
+	struct rtr__token at; /* the entry's first token */
 };
 
 typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
@@ -1481,7 +1591,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 		struct entry en;
 
 		memset(&en, 0, sizeof(en));
-		en.at = cur(p);
+		en.at = *cur(p);
 		if (is_tok(p, T_EOF)) {
 			PERR(p, cur(p), "unexpected end of metadata in block");
 			goto fail;
@@ -1514,7 +1624,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 			if (!is_tok(p, T_SEMI)) {
 				struct rtr__type *ft;
 				const char *dn;
-				const struct rtr__token *dt;
+				struct rtr__token dt;
 
 				if (parse_declarator(p, en.t, &ft, &dn, &dt, true))
 					goto fail;
@@ -1542,7 +1652,7 @@ fail:
 static int need_struct(struct parser *p, struct entry *en)
 {
 	if (!en->is_type || en->t->kind != TK_STRUCT)
-		return PERR(p, en->at, "'%s' must be a structure type", en->name);
+		return PERR(p, &en->at, "'%s' must be a structure type", en->name);
 	return 0;
 }
 
@@ -1557,13 +1667,13 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 		if (get_uint(p, &en->v, "major", &u))
 			return -1;
 		if (u != 1)
-			return PERR(p, en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
+			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
 		tc->major = u;
 	} else if (!strcmp(en->name, "minor")) {
 		if (get_uint(p, &en->v, "minor", &u))
 			return -1;
 		if (u != 8)
-			return PERR(p, en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
+			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
 		tc->minor = u;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, tc->uuid))
@@ -1573,7 +1683,7 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 		if (get_bo(p, &en->v, &bo, false))
 			return -1;
 		if (bo != p->trace_bo)
-			return PERR(p, en->at, "trace byte_order mismatch");
+			return PERR(p, &en->at, "trace byte_order mismatch");
 	} else if (!strcmp(en->name, "packet.header")) {
 		if (need_struct(p, en))
 			return -1;
@@ -1589,18 +1699,24 @@ static int env_cb(struct parser *p, struct entry *en, void *ctx)
 
 	(void)ctx;
 	if (en->is_type)
-		return PERR(p, en->at, "type in env block");
+		return PERR(p, &en->at, "type in env block");
 	if (en->v.kind != V_INT && en->v.kind != V_STRING)
 		return 0; /* identifiers: babeltrace2 ignores them */
-	for (size_t i = 0; i < tc->n_env; i++)
-		if (!strcmp(tc->env[i].key, en->name))
-			x = &tc->env[i];
+	{
+		uint64_t *k = rtr__strmap_get(&p->envs, 0, en->name);
+
+		if (k)
+			x = &tc->env[*k];
+	}
 	if (!x) {
 		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1, sizeof(*tc->env)))
-			return PERR(p, en->at, "out of memory");
-		x = &tc->env[tc->n_env++];
+			return PERR(p, &en->at, "out of memory");
+		x = &tc->env[tc->n_env];
 		memset(x, 0, sizeof(*x));
 		x->key = rtr__arena_strndup(&tc->arena, en->name, strlen(en->name));
+		if (!x->key || rtr__strmap_put(&p->envs, 0, x->key, tc->n_env) < 0)
+			return PERR(p, &en->at, "out of memory");
+		tc->n_env++;
 	}
 	if (en->v.kind == V_INT) {
 		if (get_int(p, &en->v, en->name, &x->i))
@@ -1621,7 +1737,7 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 
 	if (!strcmp(en->name, "name")) {
 		if (en->v.kind != V_PATH && en->v.kind != V_STRING)
-			return PERR(p, en->at, "invalid clock name");
+			return PERR(p, &en->at, "invalid clock name");
 		c->name = en->v.s;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, c->uuid))
@@ -1629,13 +1745,13 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		c->has_uuid = true;
 	} else if (!strcmp(en->name, "description")) {
 		if (en->v.kind != V_STRING)
-			return PERR(p, en->at, "invalid clock description");
+			return PERR(p, &en->at, "invalid clock description");
 		c->description = en->v.s;
 	} else if (!strcmp(en->name, "freq")) {
 		if (get_uint(p, &en->v, "freq", &u))
 			return -1;
 		if (u == 0)
-			return PERR(p, en->at, "invalid clock frequency 0");
+			return PERR(p, &en->at, "invalid clock frequency 0");
 		c->freq = u;
 	} else if (!strcmp(en->name, "precision")) {
 		if (get_uint(p, &en->v, "precision", &u))
@@ -1696,7 +1812,7 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 
 	if (!strcmp(en->name, "name")) {
 		if (en->v.kind != V_PATH && en->v.kind != V_STRING)
-			return PERR(p, en->at, "invalid event name");
+			return PERR(p, &en->at, "invalid event name");
 		ec->name = en->v.s;
 	} else if (!strcmp(en->name, "id")) {
 		if (get_uint(p, &en->v, "event id", &ec->id))
@@ -1712,7 +1828,7 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 		ec->has_loglevel = true;
 	} else if (!strcmp(en->name, "model.emf.uri")) {
 		if (en->v.kind != V_STRING)
-			return PERR(p, en->at, "invalid model.emf.uri");
+			return PERR(p, &en->at, "invalid model.emf.uri");
 		ec->emf_uri = en->v.s;
 	} else if (!strcmp(en->name, "context")) {
 		if (need_struct(p, en))
@@ -1734,23 +1850,23 @@ static int ignore_cb(struct parser *p, struct entry *en, void *ctx)
 	return 0;
 }
 
-static struct rtr__stream_class *find_sc(struct rtr__trace_class *tc, uint64_t id)
+static struct rtr__stream_class *find_sc(struct parser *p, uint64_t id)
 {
-	for (size_t i = 0; i < tc->n_scs; i++)
-		if (tc->scs[i]->id == id)
-			return tc->scs[i];
-	return NULL;
+	uint64_t *v = rtr__strmap_get(&p->scs, id, "");
+
+	return v ? p->tc->scs[*v] : NULL;
 }
 
 static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct rtr__token *at)
 {
 	struct rtr__trace_class *tc = p->tc;
 
-	if (find_sc(tc, sc->id))
+	if (find_sc(p, sc->id))
 		return PERR(p, at, "duplicate stream class id %" PRIu64, sc->id);
 	if (tc->n_scs >= 65536)
 		return PERR(p, at, "too many stream classes");
-	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1, sizeof(*tc->scs)))
+	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1, sizeof(*tc->scs)) ||
+	    rtr__strmap_put(&p->scs, sc->id, "", tc->n_scs) < 0)
 		return PERR(p, at, "out of memory");
 	tc->scs[tc->n_scs++] = sc;
 	return 0;
@@ -1760,7 +1876,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct r
  * parsed, because a stream block may come after its events. */
 struct pending_ec {
 	struct rtr__event_class *ec;
-	const struct rtr__token *at;
+	struct rtr__token at;
 };
 
 static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, size_t *cpend)
@@ -1768,7 +1884,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 	struct rtr__trace_class *tc = p->tc;
 
 	while (!is_tok(p, T_EOF)) {
-		struct rtr__token *t = cur(p);
+		struct rtr__token tk = *cur(p), *t = &tk;
 
 		if (t->t == T_IDENT && t->kw == KW_TRACE && peek(p, 1)->t == T_LBRACE) {
 			if (p->trace_seen)
@@ -1809,6 +1925,8 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks, tc->n_clocks + 1,
 				      sizeof(*tc->clocks)))
 				return PERR(p, t, "out of memory");
+			if (rtr__strmap_put(&p->clocks, 0, c.name, tc->n_clocks) < 0)
+				return PERR(p, t, "out of memory");
 			tc->clocks[tc->n_clocks++] = c;
 		} else if (t->t == T_IDENT && t->kw == KW_STREAM && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__stream_class *sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
@@ -1836,7 +1954,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			if (rtr__grow((void **)pend, cpend, *npend + 1, sizeof(**pend)))
 				return PERR(p, t, "out of memory");
 			(*pend)[*npend].ec = ec;
-			(*pend)[*npend].at = t;
+			(*pend)[*npend].at = *t;
 			(*npend)++;
 		} else if (t->t == T_IDENT && t->kw == KW_CALLSITE && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
@@ -1866,41 +1984,65 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 }
 
 /* Finds "trace { ... byte_order = X; ... }" ahead of parsing, since
- * 'native' anywhere refers to it. */
+ * 'native' anywhere refers to it: a lexing pass of its own over the whole
+ * text (literals not decoded, lexing errors left to the real pass).
+ * Returns 1 when found, 0 when not, -1 on an invalid value. */
 static int prepass_bo(struct parser *p)
 {
-	for (size_t i = 0; i + 1 < p->ntk; i++) {
-		if (p->tk[i].t == T_IDENT && p->tk[i].kw == KW_TRACE &&
-		    p->tk[i + 1].t == T_LBRACE) {
-			int depth = 0;
+	struct rtr__err qe;
+	struct parser *q = malloc(sizeof(*q));
+	int depth = 0, ret = 0;
+	bool in_trace = false;
 
-			for (size_t j = i + 1; j < p->ntk; j++) {
-				struct rtr__token *t = &p->tk[j];
+	if (!q)
+		return perr_at(p, 1, "out of memory");
+	memset(&qe, 0, sizeof(qe));
+	*q = *p;
+	q->e = &qe;
+	q->lx.e = &qe;
+	q->lx.scan = true;
+	while (cur(q)->t != T_EOF && !ret) {
+		struct rtr__token *t = cur(q);
 
-				if (t->t == T_LBRACE)
-					depth++;
-				else if (t->t == T_RBRACE && --depth == 0)
-					break;
-				if (depth == 1 && t->t == T_IDENT && !strcmp(t->s, "byte_order") &&
-				    j + 2 < p->ntk && p->tk[j + 1].t == T_EQ &&
-				    p->tk[j + 2].t == T_IDENT) {
-					const char *v = p->tk[j + 2].s;
+		if (!in_trace) {
+			in_trace = t->t == T_IDENT && t->kw == KW_TRACE && peek(q, 1)->t == T_LBRACE;
+			depth = 0;
+		} else if (t->t == T_LBRACE) {
+			depth++;
+		} else if (t->t == T_RBRACE) {
+			in_trace = --depth > 0;
+		} else if (depth == 1 && t->t == T_IDENT && !strcmp(t->s, "byte_order") &&
+			   peek(q, 1)->t == T_EQ && peek(q, 2)->t == T_IDENT) {
+			const struct rtr__token *v = peek(q, 2);
 
-					if (!strcmp(v, "le"))
-						p->trace_bo = RTR__BO_LE;
-					else if (!strcmp(v, "be") || !strcmp(v, "network"))
-						p->trace_bo = RTR__BO_BE;
-					else
-						return PERR(p, &p->tk[j + 2],
-							    "invalid trace byte_order '%s': "
-							    "expecting le, be or network",
-							    v);
-					return 1;
-				}
-			}
+			ret = 1;
+			if (!strcmp(v->s, "le"))
+				p->trace_bo = RTR__BO_LE;
+			else if (!strcmp(v->s, "be") || !strcmp(v->s, "network"))
+				p->trace_bo = RTR__BO_BE;
+			else
+				ret = PERR(p, v,
+					   "invalid trace byte_order '%s': expecting le, be or network",
+					   v->s);
 		}
+		adv(q);
 	}
-	return 0;
+	/* the interning table may have grown */
+	p->lx.ids = q->lx.ids;
+	p->lx.nids = q->lx.nids;
+	p->lx.capids = q->lx.capids;
+	free(q);
+	return ret;
+}
+
+static int cmp_ec_id_line(const void *a, const void *b)
+{
+	const struct rtr__event_class *x = *(const struct rtr__event_class *const *)a;
+	const struct rtr__event_class *y = *(const struct rtr__event_class *const *)b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
 }
 
 static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
@@ -1912,9 +2054,9 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 		struct rtr__stream_class *sc = NULL;
 
 		if (ec->has_stream_id) {
-			sc = find_sc(tc, ec->stream_id);
+			sc = find_sc(p, ec->stream_id);
 			if (!sc)
-				return PERR(p, pend[i].at,
+				return PERR(p, &pend[i].at,
 					    "event '%s' refers to undeclared stream class %" PRIu64,
 					    ec->name ? ec->name : "?", ec->stream_id);
 		} else if (tc->n_scs == 1) {
@@ -1922,30 +2064,38 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 		} else if (tc->n_scs == 0) {
 			sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 			if (!sc)
-				return PERR(p, pend[i].at, "out of memory");
-			if (add_sc(p, sc, pend[i].at))
+				return PERR(p, &pend[i].at, "out of memory");
+			if (add_sc(p, sc, &pend[i].at))
 				return -1;
 		} else {
 			return PERR(
-			    p, pend[i].at,
+			    p, &pend[i].at,
 			    "event without 'stream_id' in a trace with several stream classes");
 		}
 		if (!ec->has_id) {
 			if (sc->n_ecs > 0)
 				return PERR(
-				    p, pend[i].at,
+				    p, &pend[i].at,
 				    "event without 'id' in a stream class with several events");
 			ec->id = 0;
 		}
-		for (size_t k = 0; k < sc->n_ecs; k++)
-			if (sc->ecs[k]->id == ec->id)
-				return PERR(p, pend[i].at,
-					    "duplicate event id %" PRIu64
-					    " in stream class %" PRIu64,
-					    ec->id, sc->id);
 		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1, sizeof(*sc->ecs)))
-			return PERR(p, pend[i].at, "out of memory");
+			return PERR(p, &pend[i].at, "out of memory");
 		sc->ecs[sc->n_ecs++] = ec;
+	}
+	/* event classes by id (the order lookups need); a duplicate id is
+	 * reported at its second declaration */
+	for (size_t i = 0; i < tc->n_scs; i++) {
+		struct rtr__stream_class *sc = tc->scs[i];
+
+		if (sc->n_ecs > 1)
+			qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec_id_line);
+		for (size_t k = 1; k < sc->n_ecs; k++)
+			if (sc->ecs[k]->id == sc->ecs[k - 1]->id)
+				return perr_at(p, sc->ecs[k]->line,
+					       "duplicate event id %" PRIu64
+					       " in stream class %" PRIu64,
+					       sc->ecs[k]->id, sc->id);
 	}
 	return 0;
 }
@@ -1953,8 +2103,9 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 /* Resolves integer clock maps that named a clock declared later. */
 static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
 {
-	if (!t || depth > RTR__MAX_DEPTH)
+	if (!t || depth > RTR__MAX_DEPTH || t->visited)
 		return;
+	t->visited = 1; /* shared types are visited once */
 	if ((t->kind == TK_INT || t->kind == TK_ENUM) && t->clock_name && t->clock < 0)
 		t->clock = find_clock(p, t->clock_name);
 	for (uint32_t i = 0; (t->kind == TK_STRUCT || t->kind == TK_VARIANT) && i < t->n; i++)
@@ -1979,6 +2130,7 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 	p.origin = origin;
 	p.scope = &root;
 	tc->bo = RTR__BO_LE;
+	tc->arena.limit = rtr__model_limit(len);
 	if (len > RTR__MAX_METADATA) {
 		rtr__seterr(e, "%s: metadata larger than %u bytes", origin, RTR__MAX_METADATA);
 		return -1;
@@ -2007,16 +2159,19 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 			return -1;
 		}
 	}
-	if (rtr__tsdl_lex(text, len, &tc->arena, origin, e, &p.tk, &p.ntk))
+	p.lx.arena = &tc->arena;
+	p.lx.e = e;
+	p.lx.origin = origin;
+	if (rtr__lex_init(&p.lx, text, len))
 		goto out;
-	if (p.ntk == 1) {
-		perr_at(&p, p.tk[0].line, "empty metadata");
-		goto out;
-	}
 	if (prepass_bo(&p) < 0)
 		goto out;
+	if (cur(&p)->t == T_EOF) {
+		perr_at(&p, cur(&p)->line, "empty metadata");
+		goto out;
+	}
 	tc->bo = p.trace_bo;
-	if (toplevel(&p, &pend, &npend, &cpend))
+	if (toplevel(&p, &pend, &npend, &cpend) || p.lex_err)
 		goto out;
 	if (!p.trace_seen && (npend || tc->n_scs)) {
 		/* babeltrace2 requires a trace block only when data exists */
@@ -2053,7 +2208,12 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 		tc->tracer_patch = env->i;
 	ret = 0;
 out:
-	free(p.tk);
+	free(p.lx.ids);
+	rtr__strmap_free(&p.names);
+	rtr__strmap_free(&p.clocks);
+	rtr__strmap_free(&p.envs);
+	rtr__strmap_free(&p.scs);
+	rtr__strmap_free(&p.labels);
 	free(pend);
 	return ret;
 }

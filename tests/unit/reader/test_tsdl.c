@@ -195,8 +195,181 @@ static void test_roles_and_shown(void)
 	CHECK(!code.p_packet_header.shown);
 }
 
+/* Labels of a value by the definition: every range holding it, each
+ * label once, in first-appearance order (the oracle of the index). */
+static size_t naive_labels(const struct rtr__type *t, uint64_t v, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (uint32_t k = 0; k < t->n; k++) {
+		bool dup = false, hit = false;
+
+		for (uint32_t j = 0; j < k && !dup; j++)
+			dup = !strcmp(t->r[j].label, t->r[k].label);
+		for (uint32_t j = k; j < t->n && !dup && !hit; j++)
+			if (!strcmp(t->r[j].label, t->r[k].label))
+				hit = t->sign ? (int64_t)v >= (int64_t)t->r[j].lo &&
+						    (int64_t)v <= (int64_t)t->r[j].hi
+					      : v >= t->r[j].lo && v <= t->r[j].hi;
+		if (hit) {
+			if (n < max)
+				out[n] = t->r[k].label;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The interval index against the definition, on random enums with
+ * overlapping ranges, repeated labels, both signs. */
+static void test_enum_index(void)
+{
+	uint64_t seed = 0x9e3779b97f4a7c15u;
+	char *text = malloc(1 << 16);
+
+	REQUIRE(text);
+	for (int round = 0; round < 200; round++) {
+		int nr = 1 + (int)(rtr_test_xorshift(&seed) % 40), len;
+		bool sign = rtr_test_xorshift(&seed) & 1;
+		const struct rtr__type *t;
+
+		len = snprintf(text, 1 << 16,
+			       HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+				   "event { name = e; fields := struct { enum : integer { size = "
+				   "16; signed = %s; } { ",
+			       sign ? "true" : "false");
+		for (int i = 0; i < nr; i++) {
+			int lo = (int)(rtr_test_xorshift(&seed) % 64) - (sign ? 32 : 0);
+			int w = (int)(rtr_test_xorshift(&seed) % 8);
+
+			len += snprintf(text + len, (size_t)((1 << 16) - len), "%s\"L%u\" = %d ... %d",
+					i ? ", " : "", (unsigned)(rtr_test_xorshift(&seed) % 12), lo,
+					lo + w);
+		}
+		snprintf(text + len, (size_t)((1 << 16) - len), " } x; }; };\n");
+		REQUIRE(parse(text) == 0);
+		t = field(tc.scs[0]->ecs[0]->fields, "x");
+		REQUIRE(t && t->kind == TK_ENUM && t->ix);
+		for (int v = -40; v < 80; v++) {
+			const char *a[64], *b[64];
+			size_t na = rtr__enum_ix_labels(t, (uint64_t)(int64_t)v, a, 64);
+			size_t nb = naive_labels(t, (uint64_t)(int64_t)v, b, 64);
+
+			CHECK_EQ_U64(na, nb);
+			for (size_t i = 0; i < na && i < nb; i++)
+				CHECK(a[i] == b[i]);
+		}
+	}
+	free(text);
+}
+
+/* Typealiases of two copies of the previous one, 40 deep: 2 KB of
+ * metadata for 2^40 fields. Refused at parse time, before any walk of
+ * the expanded tree (which took hours). */
+static void test_exponential_types(void)
+{
+	char text[8192];
+	int len = snprintf(text, sizeof(text),
+			   HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+			       "typealias struct { uint8_t a; uint8_t b; } := t0;\n");
+
+	for (int i = 1; i <= 40; i++)
+		len += snprintf(text + len, sizeof(text) - (size_t)len,
+				"typealias struct { t%d a; t%d b; } := t%d;\n", i - 1, i - 1, i);
+	snprintf(text + len, sizeof(text) - (size_t)len,
+		 "event { name = e; fields := struct { t40 x; }; };\n");
+	CHECK(parse(text) != 0);
+	CHECK(strstr(err.msg, "expands to more than") != NULL);
+	/* 16 levels (2^17 fields) are within every limit and parse; 20
+	 * levels (2^21 fields, ~250 MiB of plans for 1 KB of text) are over
+	 * the memory the model may take for that text, and say so */
+	for (int levels = 16; levels <= 20; levels += 4) {
+		len = snprintf(text, sizeof(text),
+			       HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+				   "typealias struct { uint8_t a; uint8_t b; } := t0;\n");
+		for (int i = 1; i <= levels; i++)
+			len += snprintf(text + len, sizeof(text) - (size_t)len,
+					"typealias struct { t%d a; t%d b; } := t%d;\n", i - 1, i - 1,
+					i);
+		snprintf(text + len, sizeof(text) - (size_t)len,
+			 "event { name = e; fields := struct { t%d x; }; };\n", levels);
+		if (levels == 16) {
+			CHECK(parse(text) == 0);
+		} else {
+			CHECK(parse(text) != 0);
+			CHECK(strstr(err.msg, "times its size): refused") != NULL);
+		}
+	}
+}
+
+static const char *env_str(const char *lit)
+{
+	char text[1024];
+	const struct rtr__env *e;
+
+	snprintf(text, sizeof(text),
+		 HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+		     "env { v = %s; };\nevent { name = e; fields := struct { uint8_t x; }; };\n",
+		 lit);
+	if (parse(text))
+		return NULL;
+	e = rtr__env_find(&tc, "v");
+	return e && !e->is_int ? e->s : NULL;
+}
+
+/* String literals decode as babeltrace2 2.0.4 decodes them (each value
+ * below was printed by it as the trace's hostname). */
+static void test_literals(void)
+{
+	const char *v;
+
+	v = env_str("\"a\\x414b\""); /* three hex digits, cut to a byte */
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "a\x14" "b");
+	v = env_str("\"a\\101\\7777b\""); /* three octal digits */
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "aA\377" "7b");
+	v = env_str("\"a\\xZb\""); /* \x without digit: NUL, ends the text */
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "a");
+	v = env_str("\"\\nabc \\\" hex: \\x41, \\x023, \\0NOT SEEN\""); /* CTF test suite */
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "\nabc \" hex: A, #, ");
+	v = env_str("\"a\\?\\'\\\"\\\\b\"");
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "a?'\"\\b");
+	v = env_str("\"two\nlines\""); /* a raw newline belongs to the literal */
+	REQUIRE(v);
+	CHECK_STR_EQ(v, "two\nlines");
+	CHECK(env_str("\"a\\qb\"") == NULL); /* unknown escapes are errors */
+	CHECK(strstr(err.msg, "invalid escape") != NULL);
+	CHECK(env_str("\"a\\eb\"") == NULL);
+	CHECK(env_str("\"a\\\nb\"") == NULL); /* backslash-newline */
+	/* a NUL byte anywhere is invalid metadata, in a comment too */
+	{
+		static const char nul_str[] = HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
+						  "env { v = \"ab\0cd\"; };\n";
+		static const char nul_cmt[] = HDR "/* a\0b */\n";
+
+		rtr__trace_class_free(&tc);
+		memset(&tc, 0, sizeof(tc));
+		memset(&err, 0, sizeof(err));
+		CHECK(rtr__tsdl_parse(&tc, nul_str, sizeof(nul_str) - 1, "m", &err) != 0);
+		CHECK(strstr(err.msg, "NUL byte") != NULL);
+		CHECK(strstr(err.msg, "m:5:") != NULL);
+		rtr__trace_class_free(&tc);
+		memset(&tc, 0, sizeof(tc));
+		memset(&err, 0, sizeof(err));
+		CHECK(rtr__tsdl_parse(&tc, nul_cmt, sizeof(nul_cmt) - 1, "m", &err) != 0);
+		CHECK(strstr(err.msg, "NUL byte") != NULL);
+	}
+}
+
 int main(void)
 {
+	test_literals();
+	test_enum_index();
+	test_exponential_types();
 	test_integers();
 	test_enum_values();
 	test_scopes_and_aliases();
