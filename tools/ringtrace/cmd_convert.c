@@ -52,9 +52,10 @@ int rtr_cmd_convert(int argc, char **argv)
 	const char *out = NULL, *format = "ctf";
 	struct rtr_reader *r;
 	struct rtr_msg m;
-	char err[1200];
+	struct rtr_error err = {0};
+	enum rtr_next rc = RTR_NEXT_END;
 	uint64_t nev = 0;
-	int c, rc = 0, ret = 0;
+	int c, wrc = 0, drc, ret = 0;
 
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
@@ -105,8 +106,8 @@ int rtr_cmd_convert(int argc, char **argv)
 			free(rd.patterns);
 			return 1;
 		}
-		if (rtr_reader_write_ctf(r, out, err, sizeof(err))) {
-			fprintf(stderr, "ringtrace convert: error: %s\n", err);
+		if (rtr_reader_write_ctf(r, out, &err)) {
+			fprintf(stderr, "ringtrace convert: error: %s\n", err.msg);
 			ret = 1;
 		}
 		rtr_reader_close(r);
@@ -130,19 +131,18 @@ int rtr_cmd_convert(int argc, char **argv)
 			free(rd.patterns);
 			return 1;
 		}
-		t = rtr_text_create(r, fd, stderr, &to);
-		while (t && (rc = rtr_reader_next(r, &m)) == 1) {
-			if (rtr_text_print(t, &m)) {
-				ret = 1;
+		wrc = rtr_text_create(r, fd, stderr, &to, &t);
+		while (!wrc && (rc = rtr_reader_next(r, &m)) == RTR_NEXT_OK) {
+			if ((wrc = rtr_text_print(t, &m)))
 				break;
-			}
 			if (!(++nev & 0xffff))
 				rtr_cli_progress(r, nev, false);
 		}
-		if (rtr_text_destroy(t) || !t)
-			ret = 1;
-		if (fd != STDOUT_FILENO && close(fd))
-			ret = 1;
+		drc = rtr_text_destroy(t);
+		if (!wrc)
+			wrc = drc;
+		if (fd != STDOUT_FILENO && close(fd) && !wrc)
+			wrc = -errno;
 	} else {
 		static char vbuf[1 << 22];
 		FILE *f = strcmp(out, "-") ? fopen(out, "w") : stdout;
@@ -155,25 +155,26 @@ int rtr_cmd_convert(int argc, char **argv)
 			return 1;
 		}
 		setvbuf(f, vbuf, _IOFBF, sizeof(vbuf));
-		j = rtr_json_create(r, f);
-		while (j && (rc = rtr_reader_next(r, &m)) == 1) {
-			if (rtr_json_print(j, &m)) {
-				ret = 1;
+		wrc = rtr_json_create(r, f, &j);
+		while (!wrc && (rc = rtr_reader_next(r, &m)) == RTR_NEXT_OK) {
+			if ((wrc = rtr_json_print(j, &m)))
 				break;
-			}
 			if (!(++nev & 0xffff))
 				rtr_cli_progress(r, nev, false);
 		}
-		if (!j || rtr_json_destroy(j))
-			ret = 1;
-		if (f != stdout && fclose(f))
-			ret = 1;
+		drc = rtr_json_destroy(j);
+		if (!wrc)
+			wrc = drc;
+		if (f != stdout && fclose(f) && !wrc)
+			wrc = -errno;
 	}
 	rtr_cli_progress(r, nev, true);
-	if (ret)
-		fprintf(stderr, "ringtrace convert: error: writing %s: %s\n", out, strerror(errno));
-	if (rc < 0) {
-		fprintf(stderr, "ringtrace convert: error: %s\n", rtr_reader_error(r));
+	if (wrc) {
+		fprintf(stderr, "ringtrace convert: error: writing %s: %s\n", out, strerror(-wrc));
+		ret = 1;
+	}
+	if (rc == RTR_NEXT_ERROR) {
+		fprintf(stderr, "ringtrace convert: error: %s\n", rtr_reader_error(r)->msg);
 		ret = 1;
 	}
 	rtr_reader_close(r);

@@ -4,12 +4,14 @@
 #ifndef RTR_READER_BASE_H
 #define RTR_READER_BASE_H
 
+#include <errno.h> /* the reader returns negative errnos */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "ringtrace/common.h"
+#include "ringtrace/reader.h" /* struct rtr_error */
 
 /* ---- limits (untrusted input) ---- */
 #define RTR__MAX_DEPTH	  64	       /* type nesting in metadata and plans */
@@ -27,12 +29,14 @@
 #define RTR__MODEL_MIN	  (64u << 20)
 size_t rtr__model_limit(size_t metadata_len);
 
-/* ---- errors (error.c) ---- */
-struct rtr__err {
-	char msg[1024];
-	int set;
-};
-void rtr__seterr(struct rtr__err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ---- errors (error.c) ----
+ * Every fallible function of the reader returns 0 or a negative errno and,
+ * where a message helps, records it in a struct rtr_error (reader.h): the
+ * first error of an operation wins. Iterators return enum rtr_next. */
+/* Records code (a negative errno) and the message in e unless e (may be
+ * NULL) already holds an error; returns code. */
+int rtr__error(struct rtr_error *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- arena (arena.c): zeroed allocations freed all at once ---- */
 struct rtr__arena_chunk;

@@ -1,17 +1,21 @@
-/* The reader's error record: the first error of an operation wins.
- * See docs/design/reader.md ("Errors"). */
+/* The reader's error record: a negative errno and a message, the first
+ * error of an operation kept. See docs/design/reader.md ("Errors"). */
+#include <errno.h>
 #include <stdio.h>
 
 #include "base/base.h"
 
-void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
+int rtr__error(struct rtr_error *e, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!e || e->set)
-		return;
+	if (code >= 0) /* a caller's slip: still an error */
+		code = -EINVAL;
+	if (!e || e->code)
+		return code;
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
-	e->set = 1;
+	e->code = code;
+	return code;
 }

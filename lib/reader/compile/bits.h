@@ -8,6 +8,9 @@
 
 #include "compile/compile.h"
 
+/* The code of the error recorded in cursor s (failure paths). */
+#define FAILED(s) ((s)->err && (s)->err->code ? (s)->err->code : -EINVAL)
+
 static inline uint64_t rd_bits(const uint8_t *base, uint64_t pos, unsigned n, int bo)
 {
 	const uint8_t *p = base + (pos >> 3);
@@ -92,7 +95,7 @@ push_val(struct rtr__cursor *s, const struct rtr__op *op, uint32_t kind, uint64_
 	struct rtr_value *v;
 
 	if (rtr_unlikely(s->nvals == s->cap_vals) && rtr__cursor_grow(s))
-		return -1;
+		return FAILED(s);
 	v = &s->vals[s->nvals++];
 	v->cls = op;
 	v->v.u = u;

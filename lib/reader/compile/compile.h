@@ -45,10 +45,11 @@ struct rtr__trace_code {
 
 /* plan_build.c: compiles the plans of every scope of every class of tc
  * into code (zeroed by the caller), then their fast programs. May add the
- * implicit clock "default" to tc (timestamp fields without a clock). Returns
- * 0 or -1 with e set; code must be freed with rtr__code_free() either way. */
+ * implicit clock "default" to tc (timestamp fields without a clock).
+ * Returns 0 or a negative errno (-EINVAL, -ENOMEM) with e set; code must
+ * be freed with rtr__code_free() either way. */
 int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc,
-		    struct rtr__err *e);
+		    struct rtr_error *e);
 void rtr__code_free(struct rtr__trace_code *code);
 /* The event class of stream class sc with this id, or NULL. */
 struct rtr__event_code *rtr__sc_find_ec(const struct rtr__stream_code *sc, uint64_t id);
@@ -67,7 +68,7 @@ struct rtr__cursor {
 	/* where, for messages: "path: packet at offset O, byte B: ..." */
 	const char *path;
 	uint64_t pkt_off; /* file offset of the packet */
-	struct rtr__err *err;
+	struct rtr_error *err;
 
 	/* the packet's bytes */
 	const uint8_t *pkt;  /* packet start */
@@ -108,8 +109,9 @@ struct rtr__count {
 	uint64_t cmin, cmax; /* event clock extremes */
 };
 
-/* plan_run.c: the plan interpreter. All return 0, or -1 with c->err set
- * (naming the file, the packet, the byte and what was expected). */
+/* plan_run.c: the plan interpreter. All return 0 or a negative errno
+ * (-EINVAL: malformed data; -ENOMEM) with c->err set (naming the file, the
+ * packet, the byte and what was expected). */
 /* Decodes scope `scope` of plan pl at c->pos, recording shown values when
  * emit (every value with c->all). */
 int rtr__plan_scope(struct rtr__cursor *c, const struct rtr__plan *pl, int scope, bool emit);
@@ -118,10 +120,12 @@ int rtr__plan_ops(struct rtr__cursor *c, const struct rtr__op *ops, uint32_t i0,
 /* Decodes the event at c->pos of a packet of stream class sc: sets c->ec
  * and c->ev_clock, its values after the packet context's. */
 int rtr__plan_event(struct rtr__cursor *c, const struct rtr__stream_code *sc);
-/* Sets c->err to the message, located as above; returns -1. */
-int rtr__cursor_error(struct rtr__cursor *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-/* Doubles c->vals (up to a bound). Returns 0 or -1 with c->err set. */
+/* Records code (a negative errno) and the message, located as above, in
+ * c->err; returns code. */
+int rtr__cursor_error(struct rtr__cursor *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Doubles c->vals (up to a bound). Returns 0 or a negative errno with
+ * c->err set. */
 int rtr__cursor_grow(struct rtr__cursor *c);
 
 /* prog_run.c: the fast programs. */

@@ -1,6 +1,7 @@
 /* The plan interpreter: runs decode plans over a packet, for every scope
  * of every event the fast programs do not take, and for packet headers and
  * contexts. See docs/design/reader.md ("Decode plan"). */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 /* ------------------------------------------------------------------ */
 /* errors                                                              */
 
-int rtr__cursor_error(struct rtr__cursor *s, const char *fmt, ...)
+int rtr__cursor_error(struct rtr__cursor *s, int code, const char *fmt, ...)
 {
 	char m[600];
 	va_list ap;
@@ -19,13 +20,16 @@ int rtr__cursor_error(struct rtr__cursor *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
-	rtr__seterr(s->err, "%s: packet at offset %" PRIu64 ", byte %" PRIu64 ": %s",
-		    s->path ? s->path : "?", s->pkt_off, s->pkt_off + s->pos / 8, m);
-	return -1;
+	return rtr__error(s->err, code, "%s: packet at offset %" PRIu64 ", byte %" PRIu64 ": %s",
+			  s->path ? s->path : "?", s->pkt_off, s->pkt_off + s->pos / 8, m);
 }
 
 
-#define derr(s, ...) rtr__cursor_error(s, __VA_ARGS__)
+/* Static functions here return 0 or a negative errno, the error recorded
+ * in s->err: derr() records one (-EINVAL, or -ENOMEM for derr_oom()),
+ * FAILED(s) (bits.h) is the code of the one recorded. */
+#define derr(s, ...) rtr__cursor_error(s, -EINVAL, __VA_ARGS__)
+#define derr_oom(s)  rtr__cursor_error(s, -ENOMEM, "out of memory")
 
 RTR_NOINLINE int rtr__cursor_grow(struct rtr__cursor *s)
 {
@@ -36,7 +40,7 @@ RTR_NOINLINE int rtr__cursor_grow(struct rtr__cursor *s)
 		return derr(s, "event has too many fields");
 	nv = realloc(s->vals, nc * sizeof(*nv));
 	if (!nv)
-		return derr(s, "out of memory");
+		return derr_oom(s);
 	s->vals = nv;
 	s->cap_vals = nc;
 	return 0;
@@ -149,7 +153,7 @@ static int exec_float(struct rtr__cursor *s, const struct rtr__op *op)
 
 	ALIGN_POS(s, op->align);
 	if (need(s, op->size, "floating point number", op))
-		return -1;
+		return FAILED(s);
 	if (!(s->pos & 7))
 		v = rd_bytes(s->pkt + (s->pos >> 3), op->size, op->bo);
 	else
@@ -232,7 +236,7 @@ static inline __attribute__((always_inline)) int exec_tagged(struct rtr__cursor 
 
 	s->emit = false;
 	if (rtr_unlikely(exec_int(s, tg)))
-		return -1;
+		return FAILED(s);
 	tag = s->slots[var->src];
 	oi = variant_option(var, tag);
 	if (oi != UINT32_MAX)
@@ -255,7 +259,7 @@ static inline __attribute__((always_inline)) int exec_tagged(struct rtr__cursor 
 			rc = exec_float(s, m);
 		if (rtr_unlikely(rc)) {
 			s->emit = save;
-			return -1;
+			return FAILED(s);
 		}
 	}
 	s->emit = save;
@@ -278,7 +282,7 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__cursor *
 	base = s->pkt + (s->pos >> 3);
 	safe = (s->pos >> 3) + (op->fixed_bits >> 3) + 8 <= (s->avail_bits >> 3);
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-		return -1;
+		return FAILED(s);
 	for (uint32_t k = i + 1; k < op->end; k++) {
 		const struct rtr__op *m = &ops[k];
 		uint64_t v;
@@ -297,7 +301,7 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__cursor *
 			if (m->size == 32)
 				v = f32_as_f64_bits(v);
 			if (emit && (m->shown | s->all) && push_val(s, m, RTR_VAL_FLOAT, v, 0))
-				return -1;
+				return FAILED(s);
 			continue;
 		}
 		if (m->sign)
@@ -314,11 +318,11 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__cursor *
 		}
 		if (emit && (m->shown | s->all) &&
 		    push_val(s, m, m->sign ? RTR_VAL_SINT : RTR_VAL_UINT, v, 0))
-			return -1;
+			return FAILED(s);
 	}
 	s->pos += op->fixed_bits;
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-		return -1;
+		return FAILED(s);
 	return 0;
 }
 
@@ -332,7 +336,7 @@ static inline __attribute__((always_inline)) int exec_flat(struct rtr__cursor *s
 	bool save = s->emit;
 
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-		return -1;
+		return FAILED(s);
 	s->emit = emit;
 	for (uint32_t k = i + 1; k < op->end; k++) {
 		const struct rtr__op *m = &ops[k];
@@ -345,11 +349,11 @@ static inline __attribute__((always_inline)) int exec_flat(struct rtr__cursor *s
 		else
 			rc = exec_float(s, m);
 		if (rtr_unlikely(rc))
-			return -1;
+			return FAILED(s);
 	}
 	s->emit = save;
 	if (emit && push_val(s, op, RTR_VAL_STRUCT_END, 0, 0))
-		return -1;
+		return FAILED(s);
 	return 0;
 }
 
@@ -388,7 +392,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 						   : f->kind == OP_VARIANT ? RTR_VAL_VARIANT_END
 									   : RTR_VAL_ARRAY_END,
 						   0, 0))
-				return -1;
+				return FAILED(s);
 			s->emit = f->saved_emit;
 			if (f->kind == OP_VARIANT)
 				i = f->ret;
@@ -401,17 +405,17 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 		case OP_INT_BYTE:
 		case OP_INT_BITS:
 			if (rtr_unlikely(exec_int(s, op)))
-				return -1;
+				return FAILED(s);
 			i++;
 			break;
 		case OP_FLOAT:
 			if (exec_float(s, op))
-				return -1;
+				return FAILED(s);
 			i++;
 			break;
 		case OP_STRING:
 			if (exec_string(s, op))
-				return -1;
+				return FAILED(s);
 			i++;
 			break;
 		case OP_TEXT_ARRAY:
@@ -419,7 +423,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 				s->uuid_pos = (int64_t)((s->pos + op->align - 1) &
 							~(uint64_t)(op->align - 1));
 			if (exec_text(s, op))
-				return -1;
+				return FAILED(s);
 			i = op->end;
 			break;
 		case OP_STRUCT: {
@@ -433,19 +437,19 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 					    op->name ? op->name : "", op->align);
 			if (op->tagged && !(s->emit && (op->shown | s->all))) {
 				if (exec_tagged(s, ops, i))
-					return -1;
+					return FAILED(s);
 				i = op->end;
 				break;
 			}
 			if (op->fixed) {
 				if (exec_fixed(s, ops, i))
-					return -1;
+					return FAILED(s);
 				i = op->end;
 				break;
 			}
 			if (op->flat) {
 				if (exec_flat(s, ops, i))
-					return -1;
+					return FAILED(s);
 				i = op->end;
 				break;
 			}
@@ -453,7 +457,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 				if (s->emit && (op->shown | s->all) &&
 				    (push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0) ||
 				     push_val(s, op, RTR_VAL_STRUCT_END, 0, 0)))
-					return -1;
+					return FAILED(s);
 				i++;
 				break;
 			}
@@ -466,7 +470,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 			f->saved_emit = s->emit;
 			f->emitted = s->emit && (op->shown | s->all);
 			if (f->emitted && push_val(s, op, RTR_VAL_STRUCT_BEGIN, 0, 0))
-				return -1;
+				return FAILED(s);
 			if (!(op->shown | s->all))
 				s->emit = false;
 			i++;
@@ -498,7 +502,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 			f->saved_emit = s->emit;
 			f->emitted = s->emit && (op->shown | s->all);
 			if (f->emitted && push_val(s, op, RTR_VAL_VARIANT_BEGIN, 0, o->op))
-				return -1;
+				return FAILED(s);
 			if (!(op->shown | s->all))
 				s->emit = false;
 			i = o->op;
@@ -548,10 +552,10 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 				break;
 			}
 			if (emit && push_val(s, op, RTR_VAL_ARRAY_BEGIN, 0, cnt))
-				return -1;
+				return FAILED(s);
 			if (cnt == 0) {
 				if (emit && push_val(s, op, RTR_VAL_ARRAY_END, 0, 0))
-					return -1;
+					return FAILED(s);
 				i = op->end;
 				break;
 			}
@@ -627,7 +631,7 @@ int rtr__plan_event(struct rtr__cursor *s, const struct rtr__stream_code *sc)
 	s->budget = (s->end - s->pos) + 65536;
 	s->nvals = s->npvals;
 	if (exec_plan(s, &sc->p_event_header, RTR_SCOPE_EVENT_HEADER, false))
-		return -1;
+		return FAILED(s);
 	s->ev_clock = s->clock;
 	if (s->r_seen & (1u << ROLE_EVENT_ID)) {
 		ec = rtr_likely(s->r_event_id < sc->ec_by_id_len)
@@ -656,7 +660,7 @@ int rtr__plan_event(struct rtr__cursor *s, const struct rtr__stream_code *sc)
 	if (exec_plan(s, &sc->p_event_context, RTR_SCOPE_EVENT_COMMON_CONTEXT, true) ||
 	    exec_plan(s, &ec->p_context, RTR_SCOPE_EVENT_CONTEXT, true) ||
 	    exec_plan(s, &ec->p_fields, RTR_SCOPE_EVENT_PAYLOAD, true))
-		return -1;
+		return FAILED(s);
 	if (s->pos == start) {
 		s->pos = start;
 		return derr(s, "event '%s' decodes to zero bits (an event must not be empty)",

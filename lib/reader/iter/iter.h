@@ -98,43 +98,44 @@ int rtr__stream_start(struct rtr__stream *s);
  * event they do not handle, which rtr__stream_next() then decodes. */
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c);
 /* Moves to the next packet with events or pending items (slow path of
- * rtr__stream_next()). Returns 1, 0 at the end of the stream, -1 error. */
-int rtr__stream_next_packet(struct rtr__stream *s);
+ * rtr__stream_next()). */
+enum rtr_next rtr__stream_next_packet(struct rtr__stream *s);
 
-/* Advances to the next item. Returns 1 (item ready), 0 (end), -1 error. */
-static inline __attribute__((always_inline)) int rtr__stream_next(struct rtr__stream *s)
+/* Advances to the next item (s->item; an event: s->cur.ec, s->cur.ev_clock
+ * and its values). RTR_NEXT_ERROR: the error is recorded in s->cur.err. */
+static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next(struct rtr__stream *s)
 {
 	while (1) {
-		int r;
+		enum rtr_next r;
 
 		if (s->eof)
-			return 0;
+			return RTR_NEXT_END;
 		if (s->ipend < s->npend) {
 			s->cur_pend = s->pend[s->ipend++];
 			s->item = s->cur_pend.kind;
-			return 1;
+			return RTR_NEXT_OK;
 		}
 		if (s->in_packet && s->cur.pos < s->cur.end) {
 			if (rtr_likely(s->fast) &&
 			    rtr_likely(!rtr__prog_event(&s->cur, s->sc, !s->cur.no_emit))) {
 				s->item = IT_EVENT;
-				return 1;
+				return RTR_NEXT_OK;
 			}
 			if (rtr__plan_event(&s->cur, s->sc))
-				return -1;
+				return RTR_NEXT_ERROR;
 			s->item = IT_EVENT;
-			return 1;
+			return RTR_NEXT_OK;
 		}
 		r = rtr__stream_next_packet(s);
-		if (r <= 0)
+		if (r != RTR_NEXT_OK)
 			return r;
 	}
 }
 void rtr__stream_fini(struct rtr__stream *s);
-/* Probes the first packet of a file: stream class, instance id, begin
- * time; with full, checks every packet header and context too. Returns
- * 0, 1 (empty file: ignore) or -1. */
-int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full);
+/* Probes the first packet of a file (not empty): stream class, instance
+ * id, begin time; with full, checks every packet header and context too.
+ * Returns 0 or a negative errno with e set. */
+int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full);
 
 /* A trace directory, and the reader holding them. */
 struct rtr__trace {
@@ -164,17 +165,17 @@ struct rtr_reader {
 	char **patterns;
 	const struct rtr__event_code **classes;
 	size_t nclasses;
-	struct rtr__err err;
+	struct rtr_error err;
 	uint64_t total_bytes;
 };
 
 /* open.c: opens a reader on one trace made of the given metadata (plain or
  * packetized) and one stream held in memory (not copied: must outlive the
  * reader), for unit tests and fuzzing. Returns 0 or a negative errno with
- * a message in err. */
+ * err set. */
 int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *data, size_t n,
-			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
-			 size_t errlen);
+			 const struct rtr_reader_options *opts, struct rtr_reader **out,
+			 struct rtr_error *err);
 
 /* index.c: reads dir/index/<name>.idx into f->idx_* (offset and end time
  * of each packet); leaves f->idx_n at 0 when there is no usable index. */

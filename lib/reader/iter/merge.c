@@ -2,6 +2,7 @@
  * by time from origin and babeltrace2 2.0.4's tie-break, with the name
  * filters and the time range. See docs/design/reader.md ("Streams, merge,
  * memory"). */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,22 +178,22 @@ static void reader_start(struct rtr_reader *r)
 }
 
 /* Next item of stream s within the filters: 1, 0 at the end, -1 error. */
-static inline __attribute__((always_inline)) int stream_advance(struct rtr_reader *r,
-								struct rtr__stream *s)
+static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct rtr_reader *r,
+									  struct rtr__stream *s)
 {
 	while (1) {
-		int rc = rtr__stream_next(s);
+		enum rtr_next rc = rtr__stream_next(s);
 
-		if (rc <= 0)
+		if (rc != RTR_NEXT_OK)
 			return rc;
 		set_key(s);
 		if (r->opt.has_end && s->key_ns != INT64_MIN && s->key_ns > r->opt.end_ns)
-			return 0; /* streams are ordered: nothing more here */
+			return RTR_NEXT_END; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
 		if (s->item == IT_EVENT && !name_ok(r, s->cur.ec->cls->name))
 			continue;
-		return 1;
+		return RTR_NEXT_OK;
 	}
 }
 
@@ -243,33 +244,33 @@ static void fill_msg(struct rtr__stream *s, struct rtr_msg *m)
 	}
 }
 
-int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
+enum rtr_next rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 {
 	struct rtr__stream *s;
 
 	if (!r->started) {
 		r->heap = calloc(r->nst + 1, sizeof(*r->heap));
 		if (!r->heap) {
-			rtr__seterr(&r->err, "out of memory");
-			return -1;
+			rtr__error(&r->err, -ENOMEM, "out of memory");
+			return RTR_NEXT_ERROR;
 		}
 		reader_start(r);
 		for (size_t i = 0; i < r->nst; i++) {
-			int rc = stream_advance(r, r->streams[i]);
+			enum rtr_next rc = stream_advance(r, r->streams[i]);
 
-			if (rc < 0)
-				return -1;
-			if (rc)
+			if (rc == RTR_NEXT_ERROR)
+				return RTR_NEXT_ERROR;
+			if (rc == RTR_NEXT_OK)
 				heap_push(r, r->streams[i]);
 		}
 	} else if (r->last) {
-		int rc = stream_advance(r, r->last);
+		enum rtr_next rc = stream_advance(r, r->last);
 
-		if (rc < 0)
-			return -1;
+		if (rc == RTR_NEXT_ERROR)
+			return RTR_NEXT_ERROR;
 		s = r->last;
 		r->last = NULL;
-		if (rc) {
+		if (rc == RTR_NEXT_OK) {
 			/* the stream just read is next unless the heap's top
 			 * comes first: then they swap places */
 			if (r->nheap &&
@@ -285,7 +286,7 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 		}
 	}
 	if (!r->nheap)
-		return 0;
+		return RTR_NEXT_END;
 	s = r->heap[0];
 	r->heap[0] = r->heap[--r->nheap];
 	if (r->nheap)
@@ -293,6 +294,6 @@ int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *m)
 out:
 	r->last = s;
 	fill_msg(s, m);
-	return 1;
+	return RTR_NEXT_OK;
 }
 

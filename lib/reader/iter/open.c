@@ -191,20 +191,21 @@ static void free_file(struct rtr__file *f)
 }
 
 /* Parses metadata text into a new trace of r. */
-static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t, const char *mdpath, int pk)
+static int trace_from_text(struct rtr_reader *r, struct rtr__trace *t, const char *mdpath,
+			   int pkt_bo)
 {
-	if (rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err))
-		return -EINVAL;
-	if (pk > 0 && pk - 1 != t->tc.bo) {
-		rtr__seterr(&r->err,
-			    "%s: packetized metadata byte order (%s) differs from the trace byte "
-			    "order (%s)",
-			    mdpath, pk - 1 ? "big-endian" : "little-endian",
-			    t->tc.bo ? "big-endian" : "little-endian");
-		return -EINVAL;
-	}
-	if (rtr__code_build(&t->code, &t->tc, &r->err))
-		return -EINVAL;
+	int ret;
+
+	if ((ret = rtr__tsdl_parse(&t->tc, t->text, t->text_len, mdpath, &r->err)))
+		return ret;
+	if (pkt_bo >= 0 && pkt_bo != t->tc.bo)
+		return rtr__error(&r->err, -EINVAL,
+				  "%s: packetized metadata byte order (%s) differs from the trace "
+				  "byte order (%s)",
+				  mdpath, pkt_bo ? "big-endian" : "little-endian",
+				  t->tc.bo ? "big-endian" : "little-endian");
+	if ((ret = rtr__code_build(&t->code, &t->tc, &r->err)))
+		return ret;
 	if (t->tc.has_uuid)
 		t->uuid = t->tc.uuid;
 	return 0;
@@ -214,7 +215,7 @@ static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
 {
 	struct rtr__trace *t = calloc(1, sizeof(*t));
 	char *mdpath = join(dir, "metadata");
-	int pk;
+	int pkt_bo, ret;
 
 	if (!t || !mdpath) {
 		free(t);
@@ -237,14 +238,11 @@ static int add_trace(struct rtr_reader *r, const char *dir, const char *input)
 	}
 	t->index = (uint32_t)r->ntr;
 	r->traces[r->ntr++] = t;
-	pk = rtr__metadata_read(mdpath, &t->text, &t->text_len, &r->err);
-	if (pk < 0) {
-		free(mdpath);
-		return -EINVAL;
-	}
-	pk = trace_from_text(r, t, mdpath, pk);
+	ret = rtr__metadata_read(mdpath, &t->text, &t->text_len, &pkt_bo, &r->err);
+	if (!ret)
+		ret = trace_from_text(r, t, mdpath, pkt_bo);
 	free(mdpath);
-	return pk < 0 ? pk : 0;
+	return ret;
 }
 
 static int cmp_file_ts(const void *a, const void *b)
@@ -314,15 +312,15 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			break;
 		}
 		rtr__index_read(f, t->dir, names[i]);
+		if (f->size == 0) { /* empty file: ignored */
+			free_file(f);
+			continue;
+		}
 		pr = rtr__file_probe(f, &r->err, f->idx_n == 0);
 		if (pr < 0) {
 			free_file(f);
-			ret = -EINVAL;
+			ret = pr;
 			break;
-		}
-		if (pr == 1) { /* empty file */
-			free_file(f);
-			continue;
 		}
 		r->total_bytes += f->size;
 		/* group with an existing stream of the same trace group,
@@ -393,16 +391,14 @@ static char *trace_name(struct rtr__trace *t)
 }
 
 int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_options *opts,
-		    struct rtr_reader **out, char *err, size_t errlen)
+		    struct rtr_reader **out, struct rtr_error *err)
 {
 	struct rtr_reader *r = calloc(1, sizeof(*r));
 	int ret = 0;
 
 	*out = NULL;
-	if (!r) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
+	if (!r)
+		return rtr__error(err, -ENOMEM, "out of memory");
 	if (opts)
 		r->opt = *opts;
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -410,25 +406,21 @@ int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_
 		size_t before = r->ntr;
 
 		if (stat(paths[i], &st)) {
-			rtr__seterr(&r->err, "%s: %s", paths[i], strerror(errno));
-			ret = -errno;
+			ret = rtr__error(&r->err, -errno, "%s: %s", paths[i], strerror(errno));
 			break;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			rtr__seterr(&r->err,
-				    "%s: not a directory (expecting a CTF trace directory)",
-				    paths[i]);
-			ret = -ENOTDIR;
+			ret = rtr__error(&r->err, -ENOTDIR,
+					 "%s: not a directory (expecting a CTF trace directory)",
+					 paths[i]);
 			break;
 		}
 		ret = discover(r, paths[i], paths[i], 0);
-		if (!ret && r->ntr == before) {
-			rtr__seterr(&r->err,
-				    "%s: no CTF trace found (no 'metadata' file in this directory "
-				    "or below)",
-				    paths[i]);
-			ret = -ENOENT;
-		}
+		if (!ret && r->ntr == before)
+			ret = rtr__error(&r->err, -ENOENT,
+					 "%s: no CTF trace found (no 'metadata' file in this "
+					 "directory or below)",
+					 paths[i]);
 	}
 	/* group traces with the same UUID */
 	for (size_t i = 0; i < r->ntr && !ret; i++) {
@@ -450,7 +442,10 @@ int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_
 	if (!ret)
 		ret = finish_open(r);
 	if (ret) {
-		snprintf(err, errlen, "%s", r->err.set ? r->err.msg : strerror(-ret));
+		rtr__error(&r->err, ret, "%s", strerror(-ret)); /* if none said more */
+		if (err)
+			*err = r->err;
+		ret = r->err.code;
 		rtr_reader_close(r);
 		return ret;
 	}
@@ -522,14 +517,14 @@ static int finish_open(struct rtr_reader *r)
 }
 
 int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *data, size_t n,
-			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
-			 size_t errlen)
+			 const struct rtr_reader_options *opts, struct rtr_reader **out,
+			 struct rtr_error *err)
 {
 	struct rtr_reader *r = calloc(1, sizeof(*r));
 	struct rtr__trace *t = NULL;
 	struct rtr__file *f = NULL;
 	struct rtr__stream *s = NULL;
-	int pk, ret = -ENOMEM;
+	int pkt_bo, ret = -ENOMEM;
 
 	*out = NULL;
 	if (!r)
@@ -544,12 +539,10 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 	r->traces[r->ntr++] = t;
 	t->dir = xstrdup("(memory)");
 	t->group = t;
-	pk = rtr__metadata_decode(metadata, mlen, "(memory)/metadata", &t->text, &t->text_len,
-				  &r->err);
-	if (pk < 0 || (ret = trace_from_text(r, t, "(memory)/metadata", pk))) {
-		ret = -EINVAL;
+	ret = rtr__metadata_decode(metadata, mlen, "(memory)/metadata", &t->text, &t->text_len,
+				   &pkt_bo, &r->err);
+	if (ret || (ret = trace_from_text(r, t, "(memory)/metadata", pkt_bo)))
 		goto fail;
-	}
 	ret = -ENOMEM;
 	f = calloc(1, sizeof(*f));
 	if (!f)
@@ -570,7 +563,6 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 		ret = rtr__file_probe(f, &r->err, true);
 		if (ret < 0) {
 			free_file(f);
-			ret = -EINVAL;
 			goto fail;
 		}
 		ret = -ENOMEM;
@@ -596,7 +588,12 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 	*out = r;
 	return 0;
 fail:
-	snprintf(err, errlen, "%s", r && r->err.set ? r->err.msg : strerror(-ret));
+	if (!r)
+		return rtr__error(err, ret, "%s", strerror(-ret));
+	rtr__error(&r->err, ret, "%s", strerror(-ret)); /* if none said more */
+	if (err)
+		*err = r->err;
+	ret = r->err.code;
 	rtr_reader_close(r);
 	return ret;
 }
@@ -632,9 +629,9 @@ void rtr_reader_close(struct rtr_reader *r)
 	free(r);
 }
 
-const char *rtr_reader_error(const struct rtr_reader *r)
+const struct rtr_error *rtr_reader_error(const struct rtr_reader *r)
 {
-	return r->err.set ? r->err.msg : "unknown error";
+	return &r->err;
 }
 
 
@@ -653,24 +650,20 @@ size_t rtr_reader_trace_count(const struct rtr_reader *r)
 	return r->ntr;
 }
 
-int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key, int64_t *i,
-			 const char **s)
+int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key,
+			 struct rtr_env_value *v)
 {
 	const struct rtr__env *e;
 
 	if (trace >= r->ntr)
-		return 0;
+		return -ENOENT;
 	e = rtr__env_find(&r->traces[trace]->tc, key);
 	if (!e)
-		return 0;
-	if (e->is_int) {
-		if (i)
-			*i = e->i;
-		return 1;
-	}
-	if (s)
-		*s = e->s;
-	return 2;
+		return -ENOENT;
+	v->is_int = e->is_int;
+	v->i = e->i;
+	v->s = e->s;
+	return 0;
 }
 
 void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done, uint64_t *total)

@@ -1,25 +1,25 @@
 /* Whole-stream scans without merging (stats): each stream decoded alone,
  * whole packets counted at a time by the fast programs.
  * See docs/design/reader.md ("Speed"). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "iter/iter.h"
 
-int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st, char *err,
-			   size_t errlen)
+int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st,
+			   struct rtr_error *err)
 {
 	struct rtr__stream *s;
-	struct rtr__err e = {.set = 0};
+	struct rtr_error e = {0};
 	const struct rtr__clock *c;
 	uint64_t cmin = UINT64_MAX, cmax = 0;
-	int rc;
+	enum rtr_next rc;
 
-	if (i >= r->nst) {
-		snprintf(err, errlen, "no stream %zu", i);
-		return -1;
-	}
+	if (i >= r->nst)
+		return rtr__error(err, -ENOENT, "no stream %zu", i);
 	s = r->streams[i];
+	/* streams scanned in parallel record their errors apart */
 	s->cur.err = &e;
 	s->cur.no_emit = true;
 	rtr__stream_start(s);
@@ -32,16 +32,15 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 	    st->class_events ? calloc(r->nclasses ? r->nclasses : 1, sizeof(*per_class)) : NULL;
 
 	if (st->class_events && !per_class) {
-		snprintf(err, errlen, "out of memory");
 		s->cur.err = &r->err;
-		return -1;
+		return rtr__error(err, -ENOMEM, "out of memory");
 	}
 	struct rtr__count cnt = {.per_class = per_class, .cmin = UINT64_MAX, .cmax = 0};
 
 	while (1) {
 		/* whole runs of events of the current packet */
 		rtr__stream_count(s, &cnt);
-		if ((rc = rtr__stream_next(s)) != 1)
+		if ((rc = rtr__stream_next(s)) != RTR_NEXT_OK)
 			break;
 		if (rtr_likely(s->item == IT_EVENT)) {
 			events++;
@@ -86,9 +85,10 @@ int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_sta
 	st->packets = s->npackets;
 	st->bytes = s->bytes_done;
 	s->cur.err = &r->err;
-	if (rc < 0) {
-		snprintf(err, errlen, "%s", e.msg);
-		return -1;
+	if (rc == RTR_NEXT_ERROR) {
+		if (err)
+			*err = e;
+		return e.code;
 	}
 	return 0;
 }

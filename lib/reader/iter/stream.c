@@ -12,7 +12,8 @@
 
 #include "iter/iter.h"
 
-#define derr(s, ...) rtr__cursor_error(&(s)->cur, __VA_ARGS__)
+/* Errors of the packet at s->cur.pkt_off (-EINVAL: malformed) */
+#define derr(s, ...) rtr__cursor_error(&(s)->cur, -EINVAL, __VA_ARGS__)
 
 #define WINDOW	     (16u << 20)  /* readable from a packet start (or to the end) */
 #define MAP_LEN	     (2 * WINDOW) /* mapped at a time: a new mapping every WINDOW */
@@ -73,17 +74,15 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 		len = f->size - start;
 	if (len == 0)
 		goto ok;
-	if (len > SIZE_MAX) {
-		rtr__seterr(s->cur.err, "%s: offset %" PRIu64 ": packet too large to map", f->path,
-			    off);
-		return -1;
-	}
+	if (len > SIZE_MAX)
+		return rtr__error(s->cur.err, -EFBIG, "%s: offset %" PRIu64 ": packet too large to map",
+				  f->path, off);
 	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)start);
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
-		rtr__seterr(s->cur.err, "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s",
-			    f->path, off, len, strerror(errno));
-		return -1;
+		return rtr__error(s->cur.err, -errno,
+				  "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s", f->path,
+				  off, len, strerror(errno));
 	}
 	madvise(s->map, (size_t)len, MADV_SEQUENTIAL);
 	s->map_off = start;
@@ -120,8 +119,8 @@ static const struct rtr__stream_code *find_sc_by_id(const struct rtr__trace_code
 	return NULL;
 }
 
-/* Decodes the packet header and context at s->cur.pkt_off of the current file.
- * Returns 0, 1 at end of file, -1 on error. */
+/* Decodes the packet header and context at s->cur.pkt_off (before the end)
+ * of the current file. Returns 0 or a negative errno, the error recorded. */
 static int read_packet(struct rtr__stream *s, bool probe)
 {
 	struct rtr__file *f = s->f;
@@ -129,11 +128,10 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	const struct rtr__trace_code *code = s->code;
 	const struct rtr__stream_code *sc;
 	uint64_t rest;
+	int r;
 
-	if (s->cur.pkt_off >= f->size)
-		return 1;
-	if (map_at(s, s->cur.pkt_off, WINDOW))
-		return -1;
+	if ((r = map_at(s, s->cur.pkt_off, WINDOW)))
+		return r;
 	rest = (f->size - s->cur.pkt_off) * 8;
 	s->cur.pos = 0;
 	s->cur.end = s->cur.avail_bits < rest ? s->cur.avail_bits : rest;
@@ -144,15 +142,15 @@ static int read_packet(struct rtr__stream *s, bool probe)
 		uint64_t *ns = realloc(s->cur.slots, (code->max_slots + 1) * sizeof(*ns));
 
 		if (!ns)
-			return derr(s, "out of memory");
+			return rtr__cursor_error(&s->cur, -ENOMEM, "out of memory");
 		memset(ns, 0, (code->max_slots + 1) * sizeof(*ns));
 		s->cur.slots = ns;
 		s->cur.nslots = code->max_slots;
 	}
 	/* packet header */
 	s->cur.nvals = 0;
-	if (rtr__plan_scope(&s->cur, &code->p_packet_header, RTR_SCOPE_PACKET_HEADER, false))
-		return -1;
+	if ((r = rtr__plan_scope(&s->cur, &code->p_packet_header, RTR_SCOPE_PACKET_HEADER, false)))
+		return r;
 	if ((s->cur.r_seen & (1u << ROLE_MAGIC)) && s->cur.r_magic != 0xC1FC1FC1u) {
 		s->cur.pos = 0;
 		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
@@ -182,8 +180,8 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	/* packet context */
 	if (!s->cur.all)
 		s->cur.nvals = 0;
-	if (rtr__plan_scope(&s->cur, &sc->p_packet_context, RTR_SCOPE_PACKET_CONTEXT, !probe))
-		return -1;
+	if ((r = rtr__plan_scope(&s->cur, &sc->p_packet_context, RTR_SCOPE_PACKET_CONTEXT, !probe)))
+		return r;
 	/* sizes */
 	if (s->cur.r_seen & (1u << ROLE_PACKET_SIZE)) {
 		s->pkt_bits = s->cur.r_psize;
@@ -221,8 +219,8 @@ static int read_packet(struct rtr__stream *s, bool probe)
 	if (s->pkt_bits / 8 > s->cur.avail_bits / 8) {
 		uint64_t pos = s->cur.pos;
 
-		if (map_at(s, s->cur.pkt_off, s->pkt_bits / 8))
-			return -1;
+		if ((r = map_at(s, s->cur.pkt_off, s->pkt_bits / 8)))
+			return r;
 		s->cur.pos = pos;
 		if (s->cur.avail_bits < s->pkt_bits)
 			return derr(s, "cannot map the whole packet");
@@ -297,13 +295,10 @@ static int open_file(struct rtr__stream *s)
 	return 0;
 }
 
-/* Moves to the next packet with events or pending items. Returns 0, 1 at
- * end of stream, -1 on error. */
-static int next_packet(struct rtr__stream *s)
+/* Moves to the next packet with events or pending items. */
+static enum rtr_next next_packet(struct rtr__stream *s)
 {
 	while (1) {
-		int r;
-
 		if (s->in_packet) {
 			s->npackets++;
 			/* read by rtr_reader_progress() from another thread */
@@ -312,16 +307,15 @@ static int next_packet(struct rtr__stream *s)
 			s->cur.pkt_off += s->pkt_bits / 8;
 			s->in_packet = false;
 		}
-		r = read_packet(s, false);
-		if (r < 0)
-			return -1;
-		if (r == 1) {
+		if (s->cur.pkt_off >= s->f->size) {
 			if (s->fi + 1 >= s->nfiles)
-				return 1;
+				return RTR_NEXT_END;
 			s->fi++;
 			open_file(s);
 			continue;
 		}
+		if (read_packet(s, false))
+			return RTR_NEXT_ERROR;
 		s->in_packet = true;
 		/* whole-word loads need 8 readable bytes past the last one read */
 		s->cur.lim = s->cur.avail_bits >= 64 ? s->cur.avail_bits - 64 : 0;
@@ -332,23 +326,20 @@ static int next_packet(struct rtr__stream *s)
 		/* the packet context values stay at the front of vals */
 		s->cur.npvals = s->cur.nvals;
 		queue_pending(s);
-		return 0;
+		return RTR_NEXT_OK;
 	}
 }
 
-int rtr__stream_next_packet(struct rtr__stream *s)
+enum rtr_next rtr__stream_next_packet(struct rtr__stream *s)
 {
-	int r = next_packet(s);
+	enum rtr_next r = next_packet(s);
 
-	if (r < 0)
-		return -1;
-	if (r == 1) {
+	if (r == RTR_NEXT_END) {
 		s->eof = true;
 		s->item = IT_NONE;
 		unmap(s);
-		return 0;
 	}
-	return 1;
+	return r;
 }
 
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
@@ -375,7 +366,7 @@ void rtr__stream_fini(struct rtr__stream *s)
 	s->f = NULL;
 }
 
-int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full)
+int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 {
 	struct rtr__stream s;
 	int r;
@@ -386,8 +377,6 @@ int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full)
 	s.code = f->code;
 	s.cur.err = e;
 	s.cur.path = f->path;
-	if (f->size == 0)
-		return 1;
 	r = read_packet(&s, true);
 	if (r == 0) {
 		f->sc = s.sc;
@@ -403,15 +392,13 @@ int rtr__file_probe(struct rtr__file *f, struct rtr__err *e, bool full)
 		if (!s.pkt_bits)
 			break;
 		s.cur.pkt_off += s.pkt_bits / 8;
-		r = read_packet(&s, true);
-		if (r == 1) {
-			r = 0;
+		if (s.cur.pkt_off >= f->size)
 			break;
-		}
+		r = read_packet(&s, true);
 	}
 	unmap(&s);
 	free(s.cur.slots);
 	free(s.cur.vals);
-	return r < 0 ? -1 : 0;
+	return r;
 }
 

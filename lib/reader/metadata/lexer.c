@@ -2,6 +2,7 @@
  * marked, interned), integer, string and character literals, punctuation.
  * See docs/design/reader.md ("Pipeline"). */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,8 +44,8 @@ static const struct {
     {"_Imaginary", KW_IMAGINARY},
 };
 
-int rtr__tsdl_error(struct rtr__err *e, const struct rtr__arena *a, const char *origin,
-		    uint32_t line, const char *fmt, ...)
+int rtr__tsdl_error(struct rtr_error *e, const struct rtr__arena *a, const char *origin,
+		    uint32_t line, int code, const char *fmt, ...)
 {
 	char m[700];
 	va_list ap;
@@ -53,16 +54,19 @@ int rtr__tsdl_error(struct rtr__err *e, const struct rtr__arena *a, const char *
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
 	if (a->over) /* not "out of memory": the limit was reached */
-		rtr__seterr(e,
-			    "%s:%u: metadata error: modelling this metadata takes more than %zu MiB "
-			    "(%d times its size): refused",
-			    origin, line, a->limit >> 20, RTR__MODEL_FACTOR);
-	else
-		rtr__seterr(e, "%s:%u: metadata error: %s", origin, line, m);
-	return -1;
+		return rtr__error(e, -ENOMEM,
+				  "%s:%u: metadata error: modelling this metadata takes more than "
+				  "%zu MiB (%d times its size): refused",
+				  origin, line, a->limit >> 20, RTR__MODEL_FACTOR);
+	return rtr__error(e, code, "%s:%u: metadata error: %s", origin, line, m);
 }
 
-#define perr_at(p, line, ...) rtr__tsdl_error((p)->e, (p)->arena, (p)->origin, line, __VA_ARGS__)
+/* Static functions here return 0 or a negative errno, the error recorded
+ * in the lexer's e. */
+#define perr_at(p, line, ...)                                                                      \
+	rtr__tsdl_error((p)->e, (p)->arena, (p)->origin, line, -EINVAL, __VA_ARGS__)
+#define perr_oom(p, line)                                                                          \
+	rtr__tsdl_error((p)->e, (p)->arena, (p)->origin, line, -ENOMEM, "out of memory")
 
 static uint64_t hash_bytes(const char *b, size_t n)
 {
@@ -126,7 +130,7 @@ static char *unescape(struct rtr__lexer *p, const char *s, const char *e, uint32
 	bool cut = false;
 
 	if (!o) {
-		perr_at(p, line, "out of memory");
+		perr_oom(p, line);
 		return NULL;
 	}
 	while (s < e) {
@@ -272,7 +276,7 @@ int rtr__lex_one(struct rtr__lexer *p, struct rtr__token *t)
 			t->t = T_IDENT;
 			t->s = intern(p, b, (size_t)(s - b));
 			if (!t->s)
-				return perr_at(p, line, "out of memory");
+				return perr_oom(p, line);
 			t->len = (uint32_t)(s - b);
 			for (size_t k = 0; k < RTR_ARRAY_SIZE(kwtab); k++)
 				if (strcmp(kwtab[k].s, t->s) == 0)
@@ -335,8 +339,8 @@ int rtr__lex_one(struct rtr__lexer *p, struct rtr__token *t)
 				return perr_at(p, line, "unterminated literal");
 			t->t = q == '"' ? T_STRING : T_CHAR;
 			t->s = p->scan ? "" : unescape(p, b, s, line, &t->len);
-			if (!t->s)
-				return -1;
+			if (!t->s) /* unescape() recorded why */
+				return p->e && p->e->code ? p->e->code : -EINVAL;
 			line += nl;
 			if (t->t == T_CHAR)
 				t->v = t->len ? (unsigned char)t->s[0] : 0;

@@ -79,7 +79,7 @@ struct rtr__token {
 
 struct rtr__lexer {
 	struct rtr__arena *arena; /* identifiers and literals */
-	struct rtr__err *e;
+	struct rtr_error *e;
 	const char *origin; /* file name in messages */
 	const char *ls, *lend; /* rest of the text */
 	uint32_t lline;
@@ -91,18 +91,19 @@ struct rtr__lexer {
 };
 
 /* Sets lx (arena, e and origin set by the caller) on text[0, len): a NUL
- * byte anywhere makes metadata invalid. Returns 0 or -1 with lx->e set.
- * lx->ids is the caller's to free. */
+ * byte anywhere makes metadata invalid. Returns 0 or a negative errno
+ * with lx->e set. lx->ids is the caller's to free. */
 int rtr__lex_init(struct rtr__lexer *lx, const char *text, size_t len);
-/* Lexes the next token into t (T_EOF at the end, again and again).
- * Returns 0, or -1 with lx->e set. */
+/* Lexes the next token into t (T_EOF at the end). Returns 0 or a
+ * negative errno with lx->e set. */
 int rtr__lex_one(struct rtr__lexer *lx, struct rtr__token *t);
 
-/* Sets e to "origin:line: metadata error: " and the message, or to the
- * memory-limit message when arena a refused an allocation for its limit.
- * Returns -1. */
-int rtr__tsdl_error(struct rtr__err *e, const struct rtr__arena *a, const char *origin,
-		    uint32_t line, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Records in e "origin:line: metadata error: " and the message with code
+ * (a negative errno), or the memory-limit message (-ENOMEM) when arena a
+ * refused an allocation for its limit. Returns the code recorded. */
+int rtr__tsdl_error(struct rtr_error *e, const struct rtr__arena *a, const char *origin,
+		    uint32_t line, int code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static inline int rtr__hexval(int c)
 {

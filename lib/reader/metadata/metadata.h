@@ -138,10 +138,11 @@ struct rtr__trace_class {
 };
 
 /* parser.c: parses metadata text into tc (zeroed by the caller). 'origin'
- * names the file in messages. Returns 0 or -1 with e set; tc must be
- * freed with rtr__trace_class_free() either way. */
+ * names the file in messages. Returns 0 or a negative errno (-EINVAL
+ * invalid metadata, -ENOMEM) with e set; tc must be freed with
+ * rtr__trace_class_free() either way. */
 int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, const char *origin,
-		    struct rtr__err *e);
+		    struct rtr_error *e);
 
 /* model.c */
 void rtr__trace_class_free(struct rtr__trace_class *tc);
@@ -151,11 +152,13 @@ const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc, const ch
  * not fit an int64_t. */
 int64_t rtr__clock_ns(const struct rtr__clock *c, uint64_t cycles, int *ovf);
 
-/* file.c: reads a metadata file (plain or packetized) into malloc'd text.
- * Returns 0 (plain text), 1 + byte order of the packets (packetized), or
- * -1 with e set. */
-int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__err *e);
+/* file.c: reads a metadata file (plain or packetized) into malloc'd text
+ * (*text, *len; the caller frees it); *pkt_bo is the byte order of the
+ * packets (RTR__BO_LE or RTR__BO_BE), or -1 for plain text. Returns 0 or
+ * a negative errno with e set. _decode() does the same from memory. */
+int rtr__metadata_read(const char *path, char **text, size_t *len, int *pkt_bo,
+		       struct rtr_error *e);
 int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **text, size_t *len,
-			 struct rtr__err *e);
+			 int *pkt_bo, struct rtr_error *e);
 
 #endif /* RTR_READER_METADATA_H */

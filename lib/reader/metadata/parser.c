@@ -15,7 +15,7 @@
 
 struct parser {
 	struct rtr__trace_class *tc;
-	struct rtr__err *e;
+	struct rtr_error *e;
 	const char *origin;
 	struct rtr__lexer lx;
 	/* tokens are lexed on demand into a small ring: memory does not
@@ -58,9 +58,16 @@ static const char *tok_desc(const struct rtr__token *t, char *buf, size_t n)
 	}
 }
 
-#define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
+/* Static functions here return 0 or a negative errno (NULL for pointers),
+ * the error recorded in p->e: perr_at() records one (-EINVAL, or -ENOMEM
+ * for perr_oom()), FAILED(p) is the code of the one recorded. */
 #define perr_at(p, line, ...)                                                                      \
-	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, __VA_ARGS__)
+	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, -EINVAL, __VA_ARGS__)
+#define perr_oom(p, line)                                                                          \
+	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, -ENOMEM, "out of memory")
+#define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
+#define PERR_OOM(p, tkp)  perr_oom(p, (tkp)->line)
+#define FAILED(p)	  ((p)->e->code ? (p)->e->code : -EINVAL)
 
 /* ------------------------------------------------------------------ */
 /* scopes of type names                                                */
@@ -94,10 +101,10 @@ static int scope_add(struct parser *p, const struct rtr__token *at, int kind, co
 	int r;
 
 	if (!name)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	r = rtr__strmap_put(&p->names, scope_key(p->scope->id, kind), name, (uintptr_t)t);
 	if (r < 0)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	if (r > 0)
 		return PERR(p, at, "duplicate %s '%s' in this scope",
 			    kind == S_ALIAS	? "type name"
@@ -115,7 +122,7 @@ static int scope_push(struct parser *p)
 	struct scope *s = rtr__arena_alloc(&p->tc->arena, sizeof(*s));
 
 	if (!s)
-		return perr_at(p, cur(p)->line, "out of memory");
+		return perr_oom(p, cur(p)->line);
 	if (++p->depth > RTR__MAX_DEPTH)
 		return perr_at(p, cur(p)->line, "types nested deeper than %d levels",
 			       RTR__MAX_DEPTH);
@@ -198,7 +205,7 @@ static struct rtr__type *new_type(struct parser *p, int kind)
 	struct rtr__type *t = rtr__arena_alloc(&p->tc->arena, sizeof(*t));
 
 	if (!t) {
-		perr_at(p, cur(p)->line, "out of memory");
+		perr_oom(p, cur(p)->line);
 		return NULL;
 	}
 	t->kind = (uint8_t)kind;
@@ -320,7 +327,7 @@ static int parse_value1(struct parser *p, struct value *v)
 	if (t->t == T_LPAREN) {
 		adv(p);
 		if (parse_value(p, v) || expect(p, T_RPAREN, "')'"))
-			return -1;
+			return FAILED(p);
 		return 0;
 	}
 	if (tok_is_word(t)) {
@@ -353,9 +360,9 @@ static int parse_value1(struct parser *p, struct value *v)
 
 				adv(p);
 				if (parse_value(p, &iv))
-					return -1;
+					return FAILED(p);
 				if (expect(p, T_RBRACK, "']'"))
-					return -1;
+					return FAILED(p);
 				if (iv.kind != V_INT)
 					return PERR(p, cur(p), "subscript must be an integer");
 				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "[%" PRIu64 "]",
@@ -375,7 +382,7 @@ static int parse_value1(struct parser *p, struct value *v)
 		v->s = rtr__arena_strndup(&p->tc->arena, buf, n);
 		v->slen = (uint32_t)n;
 		if (!v->s)
-			return PERR(p, t, "out of memory");
+			return PERR_OOM(p, t);
 		return 0;
 	}
 	return PERR(p, t, "expected a value, found %s", tok_desc(t, b, sizeof(b)));
@@ -518,7 +525,7 @@ static int parse_attr(struct parser *p, char *name, size_t cap, struct value *v)
 {
 	if (parse_lhs(p, name, cap) || expect(p, T_EQ, "'='") || parse_value(p, v) ||
 	    expect(p, T_SEMI, "';'"))
-		return -1;
+		return FAILED(p);
 	return 0;
 }
 
@@ -749,7 +756,7 @@ static int64_t member_find(struct parser *p, const struct rtr__type *t, uint64_t
 		for (uint32_t k = 0; k < t->n; k++)
 			if (!strcmp(t->m[k].orig, name))
 				return k;
-		return -1;
+		return FAILED(p);
 	}
 	v = rtr__strmap_get(&p->names, scope_key(mns, S_MEMBER), name);
 	return v ? (int64_t)*v : -1;
@@ -765,10 +772,10 @@ static int member_add(struct parser *p, const struct rtr__type *t, uint64_t mns,
 		for (uint32_t k = 0; k < t->n; k++)
 			if (rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), t->m[k].orig,
 					    k) < 0)
-				return -1;
+				return FAILED(p);
 	if (t->n >= RTR__SMALL_STRUCT &&
 	    rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), name, t->n) < 0)
-		return -1;
+		return FAILED(p);
 	return 0;
 }
 
@@ -785,12 +792,12 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 
 		if (is_kw(p, KW_TYPEALIAS)) {
 			if (parse_typealias(p))
-				return -1;
+				return FAILED(p);
 			continue;
 		}
 		if (is_kw(p, KW_TYPEDEF)) {
 			if (parse_typedef(p))
-				return -1;
+				return FAILED(p);
 			continue;
 		}
 		if (is_tok(p, T_EOF))
@@ -798,7 +805,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				    variant ? "variant" : "struct");
 		base = parse_type_spec(p);
 		if (!base)
-			return -1;
+			return FAILED(p);
 		if (is_tok(p, T_SEMI)) { /* type definition only */
 			adv(p);
 			continue;
@@ -809,7 +816,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 			struct rtr__token ntk, *nt = &ntk;
 
 			if (parse_declarator(p, base, &ft, &name, nt, false))
-				return -1;
+				return FAILED(p);
 			switch (member_add(p, t, *mns, name)) {
 			case 0:
 				break;
@@ -817,7 +824,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				return PERR(p, nt, "duplicate %s '%s'",
 					    variant ? "variant option" : "struct member", name);
 			default:
-				return PERR(p, nt, "out of memory");
+				return PERR_OOM(p, nt);
 			}
 			if (t->n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
@@ -825,14 +832,14 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				    rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nm));
 
 				if (!nm)
-					return PERR(p, nt, "out of memory");
+					return PERR_OOM(p, nt);
 				if (t->n)
 					memcpy(nm, t->m, t->n * sizeof(*nm));
 				t->m = nm;
 				cap = nc;
 			}
 			if (add_nops(p, t, ft, nt))
-				return -1;
+				return FAILED(p);
 			t->m[t->n].orig = name;
 			t->m[t->n].name = unescape_name(name);
 			t->m[t->n].t = ft;
@@ -844,7 +851,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 			break;
 		}
 		if (expect(p, T_SEMI, "';' after member"))
-			return -1;
+			return FAILED(p);
 	}
 	adv(p);
 	return 0;
@@ -883,7 +890,7 @@ static int index_labels(struct parser *p, const struct rtr__type *tag, uint64_t 
 
 		if (rtr__strmap_put(&p->labels, *ns, l, k) < 0 ||
 		    rtr__strmap_put(&p->labels, *ns | 1, l[0] == '_' ? l + 1 : l, k) < 0)
-			return -1;
+			return FAILED(p);
 	}
 	return rtr__strmap_put(&p->labels, *ns | 2, "", 0) < 0 ? -1 : 0;
 }
@@ -909,7 +916,7 @@ static int check_variants(struct parser *p, const struct rtr__type *st, uint64_t
 			return perr_at(p, line, "variant '%s': tag '%s' is not an enumeration",
 				       st->m[i].orig, v->path);
 		if (index_labels(p, tag, &ns))
-			return perr_at(p, line, "out of memory");
+			return perr_oom(p, line);
 		for (uint32_t o = 0; o < v->n; o++) {
 			/* an option is selected by a label equal to its
 			 * written name, its name, or its name once the
@@ -1240,7 +1247,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 	}
 	adv(p);
 	if (rtr__enum_ix_build(t, &p->tc->arena)) {
-		PERR(p, at, "out of memory");
+		PERR_OOM(p, at);
 		return NULL;
 	}
 	if (name && scope_add(p, nt, S_ENUM, name, t))
@@ -1394,9 +1401,9 @@ static int parse_dims(struct parser *p, struct dim *d, int *nd)
 		if (*nd >= RTR__MAX_DEPTH)
 			return PERR(p, at, "too many array dimensions");
 		if (parse_value(p, &v))
-			return -1;
+			return FAILED(p);
 		if (expect(p, T_RBRACK, "']'"))
-			return -1;
+			return FAILED(p);
 		if (v.kind == V_INT) {
 			if (v.neg)
 				return perr_at(p, v.line, "negative array length");
@@ -1459,21 +1466,21 @@ static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr
 					      : "");
 	}
 	if (parse_dims(p, d, &nd))
-		return -1;
+		return FAILED(p);
 	if (is_tok(p, T_COLON)) { /* GNU bitfield: integer of that size */
 		struct value v;
 		uint64_t u;
 
 		adv(p);
 		if (parse_value(p, &v) || get_uint(p, &v, "bitfield size", &u))
-			return -1;
+			return FAILED(p);
 		if (base->kind != TK_INT && base->kind != TK_ENUM)
 			return perr_at(p, v.line, "bitfield on a non-integer");
 		if (u == 0 || u > 64)
 			return perr_at(p, v.line, "invalid bitfield size");
 		base = copy_type(p, base);
 		if (!base)
-			return -1;
+			return FAILED(p);
 		base->size = (uint8_t)u;
 		base->align = 1;
 	}
@@ -1494,13 +1501,13 @@ static int parse_typealias(struct parser *p)
 	adv(p); /* typealias */
 	t = parse_type_spec(p);
 	if (!t)
-		return -1;
+		return FAILED(p);
 	if (parse_declarator(p, t, &ft, &dname, &dtk, true))
-		return -1;
+		return FAILED(p);
 	if (dname)
 		return PERR(p, dt, "typealias source must be an abstract type");
 	if (expect(p, T_ASSIGN, "':=' in typealias"))
-		return -1;
+		return FAILED(p);
 	/* target: basic keywords and/or an identifier, then abstract dims */
 	atk = *cur(p);
 	name[0] = 0;
@@ -1532,13 +1539,13 @@ static int parse_typealias(struct parser *p)
 		while (is_tok(p, T_STAR))
 			adv(p);
 		if (parse_dims(p, d, &nd))
-			return -1;
+			return FAILED(p);
 		ft = apply_dims(p, ft, d, nd);
 		if (!ft)
-			return -1;
+			return FAILED(p);
 	}
 	if (expect(p, T_SEMI, "';' after typealias"))
-		return -1;
+		return FAILED(p);
 	return scope_add(p, at, S_ALIAS, rtr__arena_strndup(&p->tc->arena, name, n), ft);
 }
 
@@ -1549,16 +1556,16 @@ static int parse_typedef(struct parser *p)
 	adv(p); /* typedef */
 	base = parse_type_spec(p);
 	if (!base)
-		return -1;
+		return FAILED(p);
 	while (1) {
 		struct rtr__type *ft;
 		const char *name;
 		struct rtr__token nt;
 
 		if (parse_declarator(p, base, &ft, &name, &nt, false))
-			return -1;
+			return FAILED(p);
 		if (scope_add(p, &nt, S_ALIAS, name, ft))
-			return -1;
+			return FAILED(p);
 		if (!is_tok(p, T_COMMA))
 			break;
 		adv(p);
@@ -1584,9 +1591,9 @@ typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
 static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 {
 	if (expect(p, T_LBRACE, "'{'"))
-		return -1;
+		return FAILED(p);
 	if (scope_push(p))
-		return -1;
+		return FAILED(p);
 	while (!is_tok(p, T_RBRACE)) {
 		struct entry en;
 
@@ -1646,7 +1653,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 	return expect(p, T_SEMI, "';' after block");
 fail:
 	scope_pop(p);
-	return -1;
+	return FAILED(p);
 }
 
 static int need_struct(struct parser *p, struct entry *en)
@@ -1665,28 +1672,28 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 	(void)ctx;
 	if (!strcmp(en->name, "major")) {
 		if (get_uint(p, &en->v, "major", &u))
-			return -1;
+			return FAILED(p);
 		if (u != 1)
 			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
 		tc->major = u;
 	} else if (!strcmp(en->name, "minor")) {
 		if (get_uint(p, &en->v, "minor", &u))
-			return -1;
+			return FAILED(p);
 		if (u != 8)
 			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
 		tc->minor = u;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, tc->uuid))
-			return -1;
+			return FAILED(p);
 		tc->has_uuid = true;
 	} else if (!strcmp(en->name, "byte_order")) {
 		if (get_bo(p, &en->v, &bo, false))
-			return -1;
+			return FAILED(p);
 		if (bo != p->trace_bo)
 			return PERR(p, &en->at, "trace byte_order mismatch");
 	} else if (!strcmp(en->name, "packet.header")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		tc->packet_header = en->t;
 	}
 	return 0;
@@ -1710,17 +1717,17 @@ static int env_cb(struct parser *p, struct entry *en, void *ctx)
 	}
 	if (!x) {
 		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1, sizeof(*tc->env)))
-			return PERR(p, &en->at, "out of memory");
+			return PERR_OOM(p, &en->at);
 		x = &tc->env[tc->n_env];
 		memset(x, 0, sizeof(*x));
 		x->key = rtr__arena_strndup(&tc->arena, en->name, strlen(en->name));
 		if (!x->key || rtr__strmap_put(&p->envs, 0, x->key, tc->n_env) < 0)
-			return PERR(p, &en->at, "out of memory");
+			return PERR_OOM(p, &en->at);
 		tc->n_env++;
 	}
 	if (en->v.kind == V_INT) {
 		if (get_int(p, &en->v, en->name, &x->i))
-			return -1;
+			return FAILED(p);
 		x->is_int = true;
 		x->s = NULL;
 	} else {
@@ -1741,7 +1748,7 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		c->name = en->v.s;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, c->uuid))
-			return -1;
+			return FAILED(p);
 		c->has_uuid = true;
 	} else if (!strcmp(en->name, "description")) {
 		if (en->v.kind != V_STRING)
@@ -1749,22 +1756,22 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		c->description = en->v.s;
 	} else if (!strcmp(en->name, "freq")) {
 		if (get_uint(p, &en->v, "freq", &u))
-			return -1;
+			return FAILED(p);
 		if (u == 0)
 			return PERR(p, &en->at, "invalid clock frequency 0");
 		c->freq = u;
 	} else if (!strcmp(en->name, "precision")) {
 		if (get_uint(p, &en->v, "precision", &u))
-			return -1;
+			return FAILED(p);
 		c->precision = u;
 	} else if (!strcmp(en->name, "offset_s")) {
 		if (get_int(p, &en->v, "offset_s", &c->offset_s))
-			return -1;
+			return FAILED(p);
 	} else if (!strcmp(en->name, "offset")) {
 		int64_t o;
 
 		if (get_int(p, &en->v, "offset", &o))
-			return -1;
+			return FAILED(p);
 		/* stored raw, normalised after the block */
 		c->offset = (uint64_t)o;
 		c->precision |= 0; /* keep */
@@ -1772,7 +1779,7 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		bool b;
 
 		if (get_bool(p, &en->v, "absolute", &b))
-			return -1;
+			return FAILED(p);
 		c->absolute = b;
 	}
 	return 0;
@@ -1788,19 +1795,19 @@ static int stream_cb(struct parser *p, struct entry *en, void *ctx)
 
 	if (!strcmp(en->name, "id")) {
 		if (get_uint(p, &en->v, "stream id", &sc->id))
-			return -1;
+			return FAILED(p);
 		sc->has_id = true;
 	} else if (!strcmp(en->name, "packet.context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->packet_context = en->t;
 	} else if (!strcmp(en->name, "event.header")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->event_header = en->t;
 	} else if (!strcmp(en->name, "event.context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->event_context = en->t;
 	}
 	return 0;
@@ -1816,15 +1823,15 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 		ec->name = en->v.s;
 	} else if (!strcmp(en->name, "id")) {
 		if (get_uint(p, &en->v, "event id", &ec->id))
-			return -1;
+			return FAILED(p);
 		ec->has_id = true;
 	} else if (!strcmp(en->name, "stream_id")) {
 		if (get_uint(p, &en->v, "event stream_id", &ec->stream_id))
-			return -1;
+			return FAILED(p);
 		ec->has_stream_id = true;
 	} else if (!strcmp(en->name, "loglevel")) {
 		if (get_int(p, &en->v, "loglevel", &ec->loglevel))
-			return -1;
+			return FAILED(p);
 		ec->has_loglevel = true;
 	} else if (!strcmp(en->name, "model.emf.uri")) {
 		if (en->v.kind != V_STRING)
@@ -1832,11 +1839,11 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 		ec->emf_uri = en->v.s;
 	} else if (!strcmp(en->name, "context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		ec->context = en->t;
 	} else if (!strcmp(en->name, "fields")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		ec->fields = en->t;
 	}
 	return 0;
@@ -1867,7 +1874,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct r
 		return PERR(p, at, "too many stream classes");
 	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1, sizeof(*tc->scs)) ||
 	    rtr__strmap_put(&p->scs, sc->id, "", tc->n_scs) < 0)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	tc->scs[tc->n_scs++] = sc;
 	return 0;
 }
@@ -1892,11 +1899,11 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			p->trace_seen = true;
 			adv(p);
 			if (parse_block(p, trace_cb, NULL, true))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_ENV && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
 			if (parse_block(p, env_cb, NULL, false))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_CLOCK && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__clock c;
 
@@ -1904,7 +1911,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			c.freq = 1000000000;
 			adv(p);
 			if (parse_block(p, clock_cb, &c, false))
-				return -1;
+				return FAILED(p);
 			if (!c.name)
 				return PERR(p, t, "clock without a name");
 			if (find_clock(p, c.name) >= 0)
@@ -1924,60 +1931,60 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			}
 			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks, tc->n_clocks + 1,
 				      sizeof(*tc->clocks)))
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			if (rtr__strmap_put(&p->clocks, 0, c.name, tc->n_clocks) < 0)
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			tc->clocks[tc->n_clocks++] = c;
 		} else if (t->t == T_IDENT && t->kw == KW_STREAM && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__stream_class *sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 
 			if (!sc)
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			adv(p);
 			if (parse_block(p, stream_cb, sc, true))
-				return -1;
+				return FAILED(p);
 			if (!sc->has_id && tc->n_scs > 0)
 				return PERR(
 				    p, t,
 				    "stream class without 'id' while another stream class exists");
 			if (add_sc(p, sc, t))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_EVENT && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__event_class *ec = rtr__arena_alloc(&tc->arena, sizeof(*ec));
 
 			if (!ec)
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			ec->line = t->line;
 			adv(p);
 			if (parse_block(p, event_cb, ec, true))
-				return -1;
+				return FAILED(p);
 			if (rtr__grow((void **)pend, cpend, *npend + 1, sizeof(**pend)))
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			(*pend)[*npend].ec = ec;
 			(*pend)[*npend].at = *t;
 			(*npend)++;
 		} else if (t->t == T_IDENT && t->kw == KW_CALLSITE && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
 			if (parse_block(p, ignore_cb, NULL, false))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_TYPEALIAS) {
 			if (parse_typealias(p))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_TYPEDEF) {
 			if (parse_typedef(p))
-				return -1;
+				return FAILED(p);
 		} else {
 			struct rtr__type *ty = parse_type_spec(p);
 
 			if (!ty)
-				return -1;
+				return FAILED(p);
 			/* "struct a {...} struct b {...};": babeltrace2 accepts a
 			 * list of definitions before the ';' */
 			while (is_kw(p, KW_STRUCT) || is_kw(p, KW_VARIANT) || is_kw(p, KW_ENUM))
 				if (!parse_type_spec(p))
-					return -1;
+					return FAILED(p);
 			if (expect(p, T_SEMI, "';' after type declaration"))
-				return -1;
+				return FAILED(p);
 		}
 	}
 	return 0;
@@ -1986,16 +1993,17 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 /* Finds "trace { ... byte_order = X; ... }" ahead of parsing, since
  * 'native' anywhere refers to it: a lexing pass of its own over the whole
  * text (literals not decoded, lexing errors left to the real pass).
- * Returns 1 when found, 0 when not, -1 on an invalid value. */
+ * Returns 1 when found, 0 when not, or a negative errno (an invalid
+ * value). */
 static int prepass_bo(struct parser *p)
 {
-	struct rtr__err qe;
+	struct rtr_error qe;
 	struct parser *q = malloc(sizeof(*q));
 	int depth = 0, ret = 0;
 	bool in_trace = false;
 
 	if (!q)
-		return perr_at(p, 1, "out of memory");
+		return perr_oom(p, 1);
 	memset(&qe, 0, sizeof(qe));
 	*q = *p;
 	q->e = &qe;
@@ -2064,9 +2072,9 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 		} else if (tc->n_scs == 0) {
 			sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 			if (!sc)
-				return PERR(p, &pend[i].at, "out of memory");
+				return PERR_OOM(p, &pend[i].at);
 			if (add_sc(p, sc, &pend[i].at))
-				return -1;
+				return FAILED(p);
 		} else {
 			return PERR(
 			    p, &pend[i].at,
@@ -2080,7 +2088,7 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 			ec->id = 0;
 		}
 		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1, sizeof(*sc->ecs)))
-			return PERR(p, &pend[i].at, "out of memory");
+			return PERR_OOM(p, &pend[i].at);
 		sc->ecs[sc->n_ecs++] = ec;
 	}
 	/* event classes by id (the order lookups need); a duplicate id is
@@ -2115,13 +2123,13 @@ static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
 }
 
 int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, const char *origin,
-		    struct rtr__err *e)
+		    struct rtr_error *e)
 {
 	struct parser p;
 	struct scope root = {0};
 	struct pending_ec *pend = NULL;
 	size_t npend = 0, cpend = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 	const struct rtr__env *env;
 
 	memset(&p, 0, sizeof(p));
@@ -2131,10 +2139,9 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 	p.scope = &root;
 	tc->bo = RTR__BO_LE;
 	tc->arena.limit = rtr__model_limit(len);
-	if (len > RTR__MAX_METADATA) {
-		rtr__seterr(e, "%s: metadata larger than %u bytes", origin, RTR__MAX_METADATA);
-		return -1;
-	}
+	if (len > RTR__MAX_METADATA)
+		return rtr__error(e, -EFBIG, "%s: metadata larger than %u bytes", origin,
+				  RTR__MAX_METADATA);
 	/* version signature "/ * CTF M.m" */
 	if (len >= 7 && !memcmp(text, "/* CTF ", 7)) {
 		unsigned long maj, min;
@@ -2144,19 +2151,18 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 		errno = 0;
 		maj = strtoul(s, &q, 10);
 		if (errno || q == s || *q != '.' || !isdigit((unsigned char)q[1])) {
-			rtr__seterr(
-			    e,
+			return rtr__error(
+			    e, -EINVAL,
 			    "%s:1: invalid metadata version in signature: expecting \"/* CTF 1.8\"",
 			    origin);
-			return -1;
 		}
 		s = q + 1;
 		min = strtoul(s, &q, 10);
 		if (errno || maj != 1 || min != 8) {
-			rtr__seterr(
-			    e, "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
+			return rtr__error(
+			    e, -EINVAL,
+			    "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
 			    origin);
-			return -1;
 		}
 	}
 	p.lx.arena = &tc->arena;
@@ -2208,6 +2214,8 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 		tc->tracer_patch = env->i;
 	ret = 0;
 out:
+	if (ret)
+		ret = FAILED(&p);
 	free(p.lx.ids);
 	rtr__strmap_free(&p.names);
 	rtr__strmap_free(&p.clocks);

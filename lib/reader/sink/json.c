@@ -2,6 +2,7 @@
  * one instant event per event with its fields as args, one track per
  * thread (vtid/tid context field) or else per CPU, discarded events as
  * global instants. See docs/design/reader.md ("Outputs"). */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -221,8 +222,10 @@ static void json_track(struct rtr_json *j, const struct rtr_msg *m, int64_t pid,
 			pid, tid, tid);
 	} else {
 		const char *proc = NULL;
+		struct rtr_env_value v;
 
-		rtr_reader_trace_env(j->r, m->stream->trace_index, "procname", NULL, &proc);
+		if (!rtr_reader_trace_env(j->r, m->stream->trace_index, "procname", &v) && !v.is_int)
+			proc = v.s;
 		fprintf(j->f,
 			",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64
 			",\"tid\":%" PRId64 ",\"args\":{\"name\":\"tid %" PRId64 "\"}}",
@@ -242,7 +245,7 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 {
 	const char *name = m->name ? m->name : "<unknown>";
 	const char *colon = strchr(name, ':');
-	int64_t pid = 0, tid = 0, env;
+	int64_t pid = 0, tid = 0;
 	bool cpu = false;
 	bool first = true;
 
@@ -252,9 +255,11 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 	}
 	if (find_int(m, "vtid", "tid", &tid)) {
 		if (!find_int(m, "vpid", "pid", &pid)) {
-			if (rtr_reader_trace_env(j->r, m->stream->trace_index, "vpid", &env, NULL) ==
-			    1)
-				pid = env;
+			struct rtr_env_value v;
+
+			if (!rtr_reader_trace_env(j->r, m->stream->trace_index, "vpid", &v) &&
+			    v.is_int)
+				pid = v.i;
 			else
 				pid = tid;
 		}
@@ -321,19 +326,26 @@ static void json_discarded(struct rtr_json *j, const struct rtr_msg *m)
 	fputs("}}", j->f);
 }
 
-struct rtr_json *rtr_json_create(struct rtr_reader *r, FILE *out)
+int rtr_json_create(struct rtr_reader *r, FILE *out_file, struct rtr_json **out)
 {
 	struct rtr_json *j = calloc(1, sizeof(*j));
 
+	*out = j;
 	if (!j)
-		return NULL;
+		return -ENOMEM;
 	j->r = r;
-	j->f = out;
+	j->f = out_file;
 	fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
 	      "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":0,\"tid\":0,\"args\":{"
 	      "\"name\":\"ringtrace\"}}",
 	      j->f);
-	return j;
+	return 0;
+}
+
+/* the error of a FILE that failed: errno from the failed write when set */
+static int file_error(void)
+{
+	return errno ? -errno : -EIO;
 }
 
 int rtr_json_print(struct rtr_json *j, const struct rtr_msg *m)
@@ -342,7 +354,7 @@ int rtr_json_print(struct rtr_json *j, const struct rtr_msg *m)
 		json_event(j, m);
 	else
 		json_discarded(j, m);
-	return ferror(j->f) ? -1 : 0;
+	return ferror(j->f) ? file_error() : 0;
 }
 
 int rtr_json_destroy(struct rtr_json *j)
@@ -355,7 +367,7 @@ int rtr_json_destroy(struct rtr_json *j)
 		"\n],\"otherData\":{\"generator\":\"ringtrace convert\",\"origin_ns\":%" PRId64
 		"}}\n",
 		j->origin);
-	ret = fflush(j->f) || ferror(j->f) ? -1 : 0;
+	ret = fflush(j->f) || ferror(j->f) ? file_error() : 0;
 	free(j->tracks);
 	free(j);
 	return ret;

@@ -79,7 +79,7 @@ static void par_format(struct par *p, struct rtr_text *t, struct pbatch *b)
 }
 
 /* Gives b its default buffers (again, after a big message). Returns 0 or
- * -1. */
+ * -ENOMEM. */
 static int pb_shrink(struct pbatch *b)
 {
 	if (!b->v || b->capv > PB_VALS) {
@@ -92,7 +92,7 @@ static int pb_shrink(struct pbatch *b)
 		b->capstr = PB_STRS;
 		b->str = malloc(b->capstr);
 	}
-	return b->v && b->str ? 0 : -1;
+	return b->v && b->str ? 0 : -ENOMEM;
 }
 
 /* The ready batch of lowest sequence number, or NULL. Lock held. */
@@ -143,9 +143,9 @@ static void *par_helper(void *arg)
 /* Copies the values and strings of message b->m[b->n] into b (they
  * point into the reader's buffers and mappings) and counts it in. The
  * buffers only grow while the batch is empty (and may_grow), so pointers
- * into them stay valid. Returns 0, 1 if it does not fit (batch full), 2
- * if it alone needs bigger buffers than may_grow allows, -1 (memory). */
-static int par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
+ * into them stay valid. */
+enum par_add { ADD_OK, ADD_FULL, ADD_TOO_BIG, ADD_NOMEM };
+static enum par_add par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
 {
 	struct rtr_msg *d = &b->m[b->n];
 	const struct rtr_value *src = d->values;
@@ -156,11 +156,11 @@ static int par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
 		goto done;
 	if (b->nv + n > b->capv) {
 		if (b->n)
-			return 1;
+			return ADD_FULL; /* batch full */
 		if (!may_grow)
-			return 2;
+			return ADD_TOO_BIG; /* alone, needs more than may_grow allows */
 		if (rtr__grow((void **)&b->v, &b->capv, n, sizeof(*b->v)))
-			return -1;
+			return ADD_NOMEM;
 	}
 	v = b->v + b->nv;
 	memcpy(v, src, n * sizeof(*v));
@@ -171,12 +171,12 @@ static int par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
 			continue;
 		if (nstr + v[k].len > b->capstr) {
 			if (b->n)
-				return 1;
+				return ADD_FULL; /* batch full */
 			if (!may_grow)
-				return 2;
+				return ADD_TOO_BIG; /* alone, needs more than may_grow allows */
 			/* alone in the batch: grow, then copy its strings again */
 			if (rtr__grow((void **)&b->str, &b->capstr, nstr + v[k].len, 1))
-				return -1;
+				return ADD_NOMEM;
 			memcpy(v, src, n * sizeof(*v));
 			nstr = b->nstr;
 			k = (size_t)-1;
@@ -192,7 +192,7 @@ count:
 	b->nv += n;
 done:
 	b->n++;
-	return 0;
+	return ADD_OK;
 }
 
 /* Waits until the first upto batches are written, formatting ready
@@ -228,7 +228,8 @@ static bool par_wanted(const struct rtr_text *t, const struct rtr_reader *r)
 }
 
 int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
-		   void (*progress)(struct rtr_reader *r, uint64_t n))
+		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err,
+		   bool *used)
 {
 	struct par *p;
 	struct rtr__hstate hs;
@@ -236,13 +237,15 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 	bool carry = false;
 	pthread_t th;
 	uint64_t seq = 0, count = 0;
-	int rc = 1, ret;
+	enum rtr_next rc = RTR_NEXT_OK;
+	int ret;
 
+	*used = false;
 	if (!par_wanted(t, r))
-		return 1;
+		return 0;
 	p = calloc(1, sizeof(*p));
 	if (!p)
-		return 1;
+		return 0;
 	for (int k = 0; k < PB_N; k++) {
 		struct pbatch *b = &p->b[k];
 
@@ -264,7 +267,8 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 	}
 	t->par = p;
 	hs = t->hs;
-	while (rc == 1 || carry) {
+	*used = true;
+	while (rc == RTR_NEXT_OK || carry) {
 		struct pbatch *b = NULL;
 
 		/* a free batch to fill; format ready ones while none is */
@@ -281,8 +285,8 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 		if (!b)
 			break; /* write error */
 		if (pb_shrink(b)) {
-			rtr__seterr(&r->err, "out of memory");
-			rc = -1;
+			rtr__error(&r->err, -ENOMEM, "out of memory");
+			rc = RTR_NEXT_ERROR;
 			break;
 		}
 		b->n = b->nv = b->nstr = 0;
@@ -293,14 +297,14 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 			goto add;
 		}
 		while (b->n < PB_EVENTS) {
-			int a;
+			enum par_add a;
 
 			rc = rtr_reader_next(r, &b->m[b->n]);
-			if (rc != 1)
+			if (rc != RTR_NEXT_OK)
 				break;
 		add:
 			a = par_add(r, b, false);
-			if (a == 2) {
+			if (a == ADD_TOO_BIG) {
 				/* one big message: alone in memory with its
 				 * copy, after the batches before it */
 				par_wait_written(p, t, seq);
@@ -309,14 +313,14 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 						pb_shrink(&p->b[k]);
 				a = par_add(r, b, true);
 			}
-			if (a > 0) {
+			if (a == ADD_FULL || a == ADD_TOO_BIG) {
 				held = b->m[b->n];
 				carry = true;
 				break;
 			}
-			if (a < 0) {
-				rtr__seterr(&r->err, "out of memory");
-				rc = -1;
+			if (a == ADD_NOMEM) {
+				rtr__error(&r->err, -ENOMEM, "out of memory");
+				rc = RTR_NEXT_ERROR;
 				break;
 			}
 			rtr__hstep(&t->o, &hs, &b->m[b->n - 1]);
@@ -338,10 +342,13 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 	pthread_mutex_unlock(&p->lock);
 	par_wait_written(p, t, seq);
 	pthread_join(th, NULL);
-	ret = p->werr ? -2 : rc < 0 ? -1 : 0;
 	if (p->werr) {
 		t->werr = p->werr;
-		errno = p->werr;
+		ret = rtr__error(err, -p->werr, "write: %s", strerror(p->werr));
+	} else if (rc == RTR_NEXT_ERROR) {
+		ret = rtr__error(err, r->err.code, "%s", r->err.msg);
+	} else {
+		ret = 0;
 	}
 	t->par = NULL;
 	t->has_turn = false;
@@ -350,7 +357,7 @@ int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
 	pthread_cond_destroy(&p->cv);
 	goto out;
 nothread:
-	ret = 1;
+	ret = 0; /* not used: the caller prints sequentially */
 out:
 	if (p->helper)
 		p->helper->par = NULL;

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "compile/compile.h"
 #include "sink/text.h"
 
@@ -563,19 +564,18 @@ static const struct trace_hdr *hdr_of(struct rtr_text *t, const struct rtr_strea
 		return NULL;
 	h = &t->th[si->trace_index];
 	if (!h->done) {
-		const char *s;
-		int64_t i;
+		struct rtr_env_value v;
 
 		h->done = true;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "hostname", NULL, &s) == 2)
-			h->hostname = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "domain", NULL, &s) == 2)
-			h->domain = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "procname", NULL, &s) == 2)
-			h->procname = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "vpid", &i, NULL) == 1) {
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "hostname", &v) && !v.is_int)
+			h->hostname = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "domain", &v) && !v.is_int)
+			h->domain = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "procname", &v) && !v.is_int)
+			h->procname = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "vpid", &v) && v.is_int) {
 			h->has_vpid = true;
-			h->vpid = i;
+			h->vpid = v.i;
 		}
 		if (!(t->o.names & RTR_TEXT_NAME_HEADER)) {
 			/* render the trace fields once, in a scratch area of
@@ -1165,10 +1165,14 @@ struct rtr_text *rtr__text_new(struct rtr_reader *r, int out_fd, FILE *err,
 	return t;
 }
 
-struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
-				 const struct rtr_text_options *o)
+int rtr_text_create(struct rtr_reader *r, int out_fd, FILE *warn, const struct rtr_text_options *o,
+		    struct rtr_text **out)
 {
-	return out_fd < 0 ? NULL : rtr__text_new(r, out_fd, err, o);
+	*out = NULL;
+	if (out_fd < 0)
+		return -EBADF;
+	*out = rtr__text_new(r, out_fd, warn, o);
+	return *out ? 0 : -ENOMEM;
 }
 
 int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
@@ -1177,11 +1181,7 @@ int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
 		put_event(t, m);
 	else
 		put_discarded(t, m);
-	if (t->werr) {
-		errno = t->werr;
-		return -1;
-	}
-	return 0;
+	return t->werr ? -t->werr : 0;
 }
 
 int rtr_text_destroy(struct rtr_text *t)
@@ -1209,31 +1209,32 @@ int rtr_text_destroy(struct rtr_text *t)
 	free(t->buf);
 	free(t->th);
 	free(t);
-	if (e) {
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return e ? -e : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* drain                                                               */
 
 int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
-		   void (*progress)(struct rtr_reader *r, uint64_t n))
+		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err)
 {
 	struct rtr_msg m;
 	uint64_t n = 0;
-	int rc = rtr__par_drain(t, r, progress);
+	enum rtr_next rc;
+	bool used;
+	int ret = rtr__par_drain(t, r, progress, err, &used);
 
-	if (rc <= 0)
-		return rc;
-	while ((rc = rtr_reader_next(r, &m)) == 1) {
-		if (rtr_text_print(t, &m))
-			return -2;
+	if (used)
+		return ret;
+	while ((rc = rtr_reader_next(r, &m)) == RTR_NEXT_OK) {
+		if ((ret = rtr_text_print(t, &m)))
+			return rtr__error(err, ret, "write: %s", strerror(-ret));
 		if (progress && !(++n & 0xffff))
 			progress(r, n);
 	}
-	return rc < 0 ? -1 : 0;
+	if (rc == RTR_NEXT_ERROR)
+		return rtr__error(err, r ? rtr_reader_error(r)->code : -EINVAL, "%s",
+				  rtr_reader_error(r)->msg);
+	return 0;
 }
 

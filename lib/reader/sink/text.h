@@ -73,10 +73,12 @@ void rtr__put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool updat
 void rtr__hstep(const struct rtr_text_options *o, struct rtr__hstate *h, const struct rtr_msg *m);
 /* parallel.c: waits until the batches before t's are written. */
 void rtr__text_wait_turn(struct rtr_text *t);
-/* parallel.c: prints every message of r with a helper thread. Returns 1
- * when not used (print sequentially), else as rtr_text_drain(). */
+/* parallel.c: prints every message of r with a helper thread when worth
+ * it (*used then true), returning as rtr_text_drain(); else returns 0 with
+ * *used false and nothing read. */
 int rtr__par_drain(struct rtr_text *t, struct rtr_reader *r,
-		   void (*progress)(struct rtr_reader *r, uint64_t n));
+		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err,
+		   bool *used);
 
 /* ---- output buffer ---- */
 

@@ -14,11 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rtr__trace_class tc;
 	struct rtr__trace_code code;
-	struct rtr__err e = {.set = 0};
+	struct rtr_error e = {0};
 	char *text = NULL;
 	size_t len = 0;
+	int pkt_bo;
 
-	if (rtr__metadata_decode(data, size, "fuzz", &text, &len, &e) < 0)
+	if (rtr__metadata_decode(data, size, "fuzz", &text, &len, &pkt_bo, &e))
 		return 0;
 	memset(&tc, 0, sizeof(tc));
 	memset(&code, 0, sizeof(code));

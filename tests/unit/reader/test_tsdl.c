@@ -9,7 +9,7 @@
 
 static struct rtr__trace_class tc;
 static struct rtr__trace_code code;
-static struct rtr__err err;
+static struct rtr_error err;
 
 static int parse(const char *text)
 {
