@@ -1,7 +1,7 @@
-/* The packet index of a stream file (LTTng's index/<file>.idx): packet
- * offsets and end times, for seeking to --begin and to skip checking
- * every packet up front. See docs/design/reader.md ("Streams, merge,
- * memory"). */
+/* The packet index of a stream file (LTTng's index/<file>.idx, decoded by
+ * lib/ctf's codec): packet offsets and end times, for seeking to --begin
+ * and to skip checking every packet up front. See docs/design/reader.md
+ * ("Streams, merge, memory"). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,33 +9,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctf-index.h" /* lib/ctf: the codec the CTF writer uses */
 #include "iter/iter.h"
 
 void rtr__index_read(struct rtr__file *f, const char *dir, const char *name)
 {
 	char *p = malloc(strlen(dir) + strlen(name) + 12);
-	int fd = -1;
-	uint8_t hdr[16];
-	uint32_t elen;
+	int fd = -1, elen;
+	uint8_t hdr[RTR_CTF_INDEX_HEADER_SIZE];
 	struct stat st;
 
 	if (!p)
 		return;
 	sprintf(p, "%s/index/%s.idx", dir, name);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) || st.st_size < 16)
+	if (fd < 0 || fstat(fd, &st) || st.st_size < (off_t)sizeof(hdr))
 		goto out;
-	if (pread(fd, hdr, 16, 0) != 16)
+	if (pread(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
 		goto out;
-	if (((uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3]) !=
-	    0xC1F1DCC1u)
-		goto out;
-	elen = (uint32_t)hdr[12] << 24 | (uint32_t)hdr[13] << 16 | (uint32_t)hdr[14] << 8 | hdr[15];
-	if (elen < 56 || elen > 4096)
+	elen = rtr_ctf_index_header_decode(hdr, sizeof(hdr));
+	if (elen < 0 || elen > 4096) /* not an index (version 1.x) we read */
 		goto out;
 	{
-		size_t n = (size_t)((st.st_size - 16) / elen);
-		uint8_t *e = malloc(elen);
+		size_t n = (size_t)((st.st_size - (off_t)sizeof(hdr)) / elen);
+		uint8_t *e = malloc((size_t)elen);
 
 		if (n > (1u << 26) || !e) {
 			free(e);
@@ -48,29 +45,23 @@ void rtr__index_read(struct rtr__file *f, const char *dir, const char *name)
 			goto out;
 		}
 		for (size_t i = 0; i < n; i++) {
-			uint64_t off = 0, te = 0;
+			struct rtr_ctf_index_entry ie;
+			uint64_t off;
 
-			if (pread(fd, e, elen, (off_t)(16 + i * elen)) != (ssize_t)elen)
+			if (pread(fd, e, (size_t)elen, (off_t)(sizeof(hdr) + i * (size_t)elen)) !=
+				(ssize_t)elen ||
+			    rtr_ctf_index_entry_decode(e, (size_t)elen, (size_t)elen, &ie))
 				break;
-			for (int k = 0; k < 8; k++) {
-				off = off << 8 | e[k];
-				te = te << 8 | e[32 + k];
-			}
+			off = ie.offset;
 			f->idx_off[f->idx_n] = off;
-			f->idx_end[f->idx_n] = te;
+			f->idx_end[f->idx_n] = ie.timestamp_end;
 			f->idx_n++;
-			{
-				uint64_t psz = 0;
-
-				for (int k = 0; k < 8; k++)
-					psz = psz << 8 | e[8 + k];
-				/* an entry past the end of the data file or out
-				 * of order: babeltrace2 ignores such an index */
-				if (psz % 8 || off > f->size || psz / 8 > f->size - off ||
-				    (f->idx_n > 1 && off <= f->idx_off[f->idx_n - 2])) {
-					f->idx_n = 0;
-					break;
-				}
+			/* an entry past the end of the data file or out of
+			 * order: babeltrace2 ignores such an index */
+			if (ie.packet_size % 8 || off > f->size || ie.packet_size / 8 > f->size - off ||
+			    (f->idx_n > 1 && off <= f->idx_off[f->idx_n - 2])) {
+				f->idx_n = 0;
+				break;
 			}
 		}
 		free(e);
@@ -80,4 +71,3 @@ out:
 		close(fd);
 	free(p);
 }
-
