@@ -463,7 +463,21 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, si
 			return -1;
 		}
 		sprintf(p, "%s/metadata", d);
-		f = fopen(p, "w");
+		/* never over an existing file: an output that overlaps an
+		 * input would destroy it while it is read */
+		{
+			int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+			f = fd >= 0 ? fdopen(fd, "w") : NULL;
+			if (fd >= 0 && !f)
+				close(fd);
+		}
+		if (!f && errno == EEXIST) {
+			snprintf(err, errlen, "%s exists: give a new or empty output directory", p);
+			free(p);
+			free(d);
+			return -1;
+		}
 		if (!f || (!sig && fputs("/* CTF 1.8 */\n", f) < 0) ||
 		    fwrite(t->text, 1, t->text_len, f) != t->text_len || fclose(f)) {
 			snprintf(err, errlen, "%s: cannot write: %s", p, strerror(errno));
@@ -492,9 +506,12 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, si
 		memset(&w, 0, sizeof(w));
 		w.s = s;
 		w.path = p;
-		w.fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		w.fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w.fd < 0) {
-			snprintf(err, errlen, "%s: cannot create: %s", p, strerror(errno));
+			snprintf(err, errlen,
+				 errno == EEXIST ? "%s exists: give a new or empty output directory"
+						 : "%s: cannot create: %s",
+				 p, strerror(errno));
 			free(p);
 			return -1;
 		}

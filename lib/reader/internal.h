@@ -392,6 +392,14 @@ int rtr__reader_open_mem(const uint8_t *metadata, size_t mlen, const uint8_t *da
 			 const struct rtr_reader_options *opts, struct rtr_reader **out, char *err,
 			 size_t errlen);
 
+/* ---- shrinking stream files (sigbus.c) ---- */
+/* Installs, once per process and only where SIGBUS has its default
+ * action, a handler that maps zero pages over reads past the end of a
+ * file mapping and counts them (rtr_reader_options.guard_sigbus). The
+ * stream decoder compares the count with its own snapshot. */
+void rtr__sigbus_guard(void);
+uint64_t rtr__sigbus_faults(void);
+
 /* ---- utilities ---- */
 /* printf("%g") for doubles in [1e-5, 1e15); 0 outside (use printf). */
 int rtr__fmt_g(double d, char *out);

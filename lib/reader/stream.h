@@ -14,7 +14,9 @@ struct rtr__file {
 	struct rtr__trace_class *tc;
 	struct rtr__stream_class *sc;
 	uint64_t size;
-	int fd;
+	int fd;		   /* open only while a window is mapped (lazy: no fd limit) */
+	uint64_t dev, ino; /* the file found at open: a replaced file is an error */
+	bool uuid_warned;  /* a packet UUID differing from the trace's was reported */
 	const uint8_t *mem; /* in-memory stream (tests, fuzzing), or NULL */
 	/* first packet, probed at open */
 	bool has_instance_id;
@@ -103,6 +105,10 @@ struct rtr__stream {
 
 	uint64_t bytes_done;
 	uint64_t npackets;
+	uint64_t faults; /* rtr__sigbus_faults() seen so far */
+	char *group_key; /* its key in rtr_reader.groups */
+	void (*warn)(void *arg, const char *msg); /* rtr_reader_options.warn */
+	void *warn_arg;
 	struct rtr__err *err;
 	uint32_t heap_pos;
 
@@ -166,6 +172,9 @@ struct rtr_reader {
 	size_t nclasses;
 	struct rtr__err err;
 	uint64_t total_bytes;
+	/* streams by (trace group, stream class) and instance id: files of
+	 * one stream instance are chained */
+	struct rtr__strmap groups;
 };
 
 #endif /* RTR_READER_STREAM_H */
