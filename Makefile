@@ -76,6 +76,8 @@ bench: deps build
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@echo "installed: $(DESTDIR)$(PREFIX)/bin/ringtrace"
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

@@ -102,12 +102,21 @@ extern "C" {
 
 /* Disabled: one load and one predicted-not-taken branch; the arguments are
  * evaluated only when the event is enabled. */
-#define rtr_tracepoint(provider, event, ...) RTR__TRACEPOINT(provider, event, __VA_ARGS__)
-#define RTR__TRACEPOINT(p, e, ...)                                                       \
+#define rtr_tracepoint(...) RTR__CAT(RTR__TP_ARGS, RTR__NOARGS(__VA_ARGS__))(__VA_ARGS__)
+/* rtr_tracepoint(p, e) of an event without arguments: dispatched on the
+ * argument count, since ISO C before C2x and C++ before C++20 want at
+ * least one argument for a macro's "..." */
+#define RTR__TP_ARGS0(p, e, ...) RTR__TRACEPOINT(p, e, (__VA_ARGS__))
+#define RTR__TP_ARGS1(p, e)      RTR__TRACEPOINT(p, e, ())
+#define RTR__NOARGS(...)         RTR__SECOND(RTR__CAT(RTR__IS2_, RTR__NARGS(__VA_ARGS__)), 0, ~)
+#define RTR__IS2_2               ~, 1
+#define RTR__SECOND(...)         RTR__SECOND_(__VA_ARGS__)
+#define RTR__SECOND_(a, b, ...)  b
+#define RTR__TRACEPOINT(p, e, args)                                                      \
 	do {                                                                             \
 		if (rtr_unlikely(__atomic_load_n(&RTR__STATE(p, e).enabled,                 \
 						 __ATOMIC_RELAXED)))                      \
-			RTR__PROBE(p, e)(__VA_ARGS__);                                   \
+			RTR__PROBE(p, e) args;                                           \
 	} while (0)
 
 /* For code that prepares arguments only when the event is enabled:
@@ -115,8 +124,10 @@ extern "C" {
 #define rtr_tracepoint_enabled(provider, event) RTR__TRACEPOINT_ENABLED(provider, event)
 #define RTR__TRACEPOINT_ENABLED(p, e)                                                    \
 	rtr_unlikely(__atomic_load_n(&RTR__STATE(p, e).enabled, __ATOMIC_RELAXED))
-#define rtr_do_tracepoint(provider, event, ...) RTR__DO_TRACEPOINT(provider, event, __VA_ARGS__)
-#define RTR__DO_TRACEPOINT(p, e, ...) RTR__PROBE(p, e)(__VA_ARGS__)
+#define rtr_do_tracepoint(...) RTR__CAT(RTR__DO_ARGS, RTR__NOARGS(__VA_ARGS__))(__VA_ARGS__)
+#define RTR__DO_ARGS0(p, e, ...) RTR__DO_TRACEPOINT(p, e, (__VA_ARGS__))
+#define RTR__DO_ARGS1(p, e)      RTR__DO_TRACEPOINT(p, e, ())
+#define RTR__DO_TRACEPOINT(p, e, args) RTR__PROBE(p, e) args
 
 /* The state and probe of event p:e. Their names read as the fix when a
  * program links without them: "undefined reference to
@@ -497,16 +508,19 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 	RTR__EXTERN_VAR struct rtr_event_state RTR__STATE(p, e) RTR__TP_HIDDEN;           \
 	RTR__EXTERN_C RTR__TP_HIDDEN void RTR__PROBE(p, e)(RTR__PARAMS(RTR__UNWRAP targs));
 
-/* Per provider, repeated by each of its events (tentative definitions and
- * declarations may repeat). The events' descriptor pointers are collected
+/* Per provider, repeated by each of its events (declarations and tentative
+ * definitions may repeat; -Wredundant-decls is told so). The events' descriptor pointers are collected
  * by the linker in section rtr_ev_<provider>, which it brackets with
  * __start_/__stop_ symbols (the one place we use names starting with "__":
  * the linker chooses them). */
 #define RTR__PROVIDER_DECLARE(p)                                                         \
+	_Pragma("GCC diagnostic push")                                                   \
+	_Pragma("GCC diagnostic ignored \"-Wredundant-decls\"")                          \
 	extern struct rtr_event_desc *const __start_rtr_ev_##p[] RTR__TP_HIDDEN;          \
 	extern struct rtr_event_desc *const __stop_rtr_ev_##p[] RTR__TP_HIDDEN;           \
 	RTR__TP_HIDDEN struct rtr_provider rtr__provider_##p;                            \
-	RTR__TP_HIDDEN unsigned int rtr__ready_##p;
+	RTR__TP_HIDDEN unsigned int rtr__ready_##p;                                      \
+	_Pragma("GCC diagnostic pop")
 
 #define RTR__EVENT_DEFINE(p, e, targs, tfields)                                            \
 	/* a provider header expanded twice in one file (no include guard) \
