@@ -1,11 +1,14 @@
 # ringtrace — the two commands that matter: `make demo` and `make check`.
 # Everything else is a convenience over CMake/ctest.
 
+MAKEFLAGS  += --no-print-directory
 BUILD      ?= build
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
-CTEST      := ctest --output-on-failure --no-tests=error
+# reap.py runs ctest as a subreaper and fails the run if a test left a
+# process behind (daemons included)
+CTEST      := python3 $(CURDIR)/scripts/reap.py ctest --output-on-failure --no-tests=error
 # TSan/ASan need a non-randomised layout on kernels with 32 bits of mmap
 # entropy; setarch -R gives them that without touching the system.
 NOASLR     := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo "setarch $$(uname -m) -R")
@@ -21,7 +24,14 @@ build:
 deps:
 	@scripts/deps.sh
 
-demo: deps build
+# The demo shows the demo: the build's own lines go to a log, printed only
+# if the build fails.
+demo: deps
+	@echo "== building ringtrace into $(BUILD)/ (log: $(BUILD)/build.log)"
+	@mkdir -p $(BUILD)
+	@{ cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) && \
+	   cmake --build $(BUILD) -j $(JOBS); } >$(BUILD)/build.log 2>&1 || \
+	   { cat $(BUILD)/build.log; echo "demo: the build failed" >&2; exit 1; }
 	@scripts/demo.sh $(BUILD)
 
 # The whole suite: sanitizer runs first, then the full suite in the -Werror
@@ -66,6 +76,8 @@ bench: deps build
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+	@echo "installed: $(DESTDIR)$(PREFIX)/bin/ringtrace"
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz

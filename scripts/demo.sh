@@ -45,3 +45,6 @@ cat "$summary_file"
 echo
 echo "files:"
 (cd "$trace" && find . -type f | sort | sed 's/^\.\//  /')
+echo
+echo "== next: put ringtrace on your PATH with 'sudo make install' (PREFIX=/usr/local by default;"
+echo "   'make install PREFIX=\$HOME/.local' needs no root; DESTDIR=... stages a package)"

@@ -94,7 +94,7 @@ static void run(const char *what, uint32_t client)
 		if (rtr_ring_buf_create(cfg, &geo, i, "cost", &chan->bufs[i]))
 			exit(1);
 	rtr__registry_lock();
-	rtr__registry_bind_locked(rtr__state_cost_tick.reg_index, &b);
+	rtr__registry_bind_locked(RTR__STATE(cost, tick).reg_index, &b);
 	rtr__registry_unlock();
 	e = count(fd, loop_empty);
 	t0 = now();

@@ -115,7 +115,7 @@ static inline uint64_t rtr_clock_read_tsc(void)
 	uint32_t lo, hi;
 
 	__asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
-	return ((uint64_t)hi << 32) | lo;
+	return RTR_CAST(uint64_t, hi) << 32 | lo;
 }
 
 /*
@@ -129,7 +129,7 @@ static inline uint64_t rtr_clock_read_tsc_ordered(void)
 
 	__asm__ __volatile__("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux) : : "memory");
 	(void)aux;
-	return ((uint64_t)hi << 32) | lo;
+	return RTR_CAST(uint64_t, hi) << 32 | lo;
 }
 #endif
 

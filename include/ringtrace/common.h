@@ -22,6 +22,13 @@
 
 #define RTR_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A conversion that C++ -Wold-style-cast accepts in headers both use. */
+#ifdef __cplusplus
+#define RTR_CAST(T, v) static_cast<T>(v)
+#else
+#define RTR_CAST(T, v) ((T)(v))
+#endif
+
 /*
  * Atomics in the public headers, usable from C and C++. In C the shared
  * objects are C11 _Atomic; C++ before C++23 has no _Atomic, so there they
@@ -31,7 +38,10 @@
  * __ATOMIC_RELAXED/ACQUIRE/RELEASE/ACQ_REL/SEQ_CST, whose values are those
  * of C11's memory_order.
  */
-#ifdef __cplusplus
+/* C++ and C99 have no _Atomic: there the same objects are plain and only
+ * ever touched through the builtins (same size and alignment for the types
+ * used here, all lock-free). */
+#if defined(__cplusplus) || !defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L
 #define RTR_ATOMIC(T)                   T
 #define rtr_atomic_load(p, mo)          __atomic_load_n((p), (mo))
 #define rtr_atomic_store(p, v, mo)      __atomic_store_n((p), (v), (mo))

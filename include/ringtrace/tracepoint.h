@@ -76,6 +76,13 @@ extern "C" {
 #define RTR_TP_MAX_VAR_BYTES (1u << 30)
 
 #define RTR__TP_HIDDEN __attribute__((visibility("hidden")))
+#if defined(__cplusplus)
+#define RTR__STATIC_ASSERT(c, m) static_assert(c, m)
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+#define RTR__STATIC_ASSERT(c, m) _Static_assert(c, m)
+#else /* C99: the same, as an extension that -pedantic accepts */
+#define RTR__STATIC_ASSERT(c, m) __extension__ _Static_assert(c, m)
+#endif
 /* The probes and event states are C symbols, also when a C++ file calls
  * them (RTR_EVENT expands outside this header's extern "C" block). */
 #ifdef __cplusplus
@@ -95,21 +102,38 @@ extern "C" {
 
 /* Disabled: one load and one predicted-not-taken branch; the arguments are
  * evaluated only when the event is enabled. */
-#define rtr_tracepoint(provider, event, ...) RTR__TRACEPOINT(provider, event, __VA_ARGS__)
-#define RTR__TRACEPOINT(p, e, ...)                                                       \
+#define rtr_tracepoint(...) RTR__CAT(RTR__TP_ARGS, RTR__NOARGS(__VA_ARGS__))(__VA_ARGS__)
+/* rtr_tracepoint(p, e) of an event without arguments: dispatched on the
+ * argument count, since ISO C before C2x and C++ before C++20 want at
+ * least one argument for a macro's "..." */
+#define RTR__TP_ARGS0(p, e, ...) RTR__TRACEPOINT(p, e, (__VA_ARGS__))
+#define RTR__TP_ARGS1(p, e)      RTR__TRACEPOINT(p, e, ())
+#define RTR__NOARGS(...)         RTR__SECOND(RTR__CAT(RTR__IS2_, RTR__NARGS(__VA_ARGS__)), 0, ~)
+#define RTR__IS2_2               ~, 1
+#define RTR__SECOND(...)         RTR__SECOND_(__VA_ARGS__)
+#define RTR__SECOND_(a, b, ...)  b
+#define RTR__TRACEPOINT(p, e, args)                                                      \
 	do {                                                                             \
-		if (rtr_unlikely(__atomic_load_n(&rtr__state_##p##_##e.enabled,            \
+		if (rtr_unlikely(__atomic_load_n(&RTR__STATE(p, e).enabled,                 \
 						 __ATOMIC_RELAXED)))                      \
-			rtr__probe_##p##_##e(__VA_ARGS__);                                \
+			RTR__PROBE(p, e) args;                                           \
 	} while (0)
 
 /* For code that prepares arguments only when the event is enabled:
  *   if (rtr_tracepoint_enabled(p, e)) { ...; rtr_do_tracepoint(p, e, ...); } */
 #define rtr_tracepoint_enabled(provider, event) RTR__TRACEPOINT_ENABLED(provider, event)
 #define RTR__TRACEPOINT_ENABLED(p, e)                                                    \
-	rtr_unlikely(__atomic_load_n(&rtr__state_##p##_##e.enabled, __ATOMIC_RELAXED))
-#define rtr_do_tracepoint(provider, event, ...) RTR__DO_TRACEPOINT(provider, event, __VA_ARGS__)
-#define RTR__DO_TRACEPOINT(p, e, ...) rtr__probe_##p##_##e(__VA_ARGS__)
+	rtr_unlikely(__atomic_load_n(&RTR__STATE(p, e).enabled, __ATOMIC_RELAXED))
+#define rtr_do_tracepoint(...) RTR__CAT(RTR__DO_ARGS, RTR__NOARGS(__VA_ARGS__))(__VA_ARGS__)
+#define RTR__DO_ARGS0(p, e, ...) RTR__DO_TRACEPOINT(p, e, (__VA_ARGS__))
+#define RTR__DO_ARGS1(p, e)      RTR__DO_TRACEPOINT(p, e, ())
+#define RTR__DO_TRACEPOINT(p, e, args) RTR__PROBE(p, e) args
+
+/* The state and probe of event p:e. Their names read as the fix when a
+ * program links without them: "undefined reference to
+ * rtr__probe_myapp__tick__define_RTR_DEFINE_PROBES_in_one_C_file". */
+#define RTR__STATE(p, e) rtr__state_##p##__##e##__define_RTR_DEFINE_PROBES_in_one_C_file
+#define RTR__PROBE(p, e) rtr__probe_##p##__##e##__define_RTR_DEFINE_PROBES_in_one_C_file
 
 /* ------------------------------------------------------------------------
  * Declarations
@@ -261,11 +285,28 @@ extern "C" {
 #define RTR__OP_(op, ...)     RTR__OP__(op, __VA_ARGS__)
 #define RTR__OP__(op, k, ...) op##k(__VA_ARGS__)
 
-#define RTR__F_CHECK(f) RTR__OP(RTR__CHECK_, f)
-#define RTR__F_DESC(f)  RTR__OP(RTR__DESC_, f)
-#define RTR__F_PREP(f)  RTR__OP(RTR__PREP_, f)
-#define RTR__F_SIZE(f)  RTR__OP(RTR__SIZE_, f)
-#define RTR__F_WRITE(f) RTR__OP(RTR__WRITE_, f)
+/* A field is one parenthesised tuple made by an rtr_*() field macro:
+ * "RTR__EAT f" leaves nothing. Fields written without commas between them
+ * (as in LTTng's TP_FIELDS), or something that is not a field macro, leave
+ * something: the check then fails with a message that says so, and the
+ * other expansions of that field are left out so that it is the first
+ * error. */
+#define RTR__EAT(...)
+#define RTR__FIELD_OK(f) RTR__ISEMPTY(RTR__EAT f)
+#define RTR__OPF(op, f)  RTR__CAT(RTR__OPF_, RTR__FIELD_OK(f))(op, f)
+#define RTR__OPF_1(op, f) RTR__OP(op, f)
+#define RTR__OPF_0(op, f)
+
+#define RTR__F_CHECK(f) RTR__CAT(RTR__F_CHECK_, RTR__FIELD_OK(f))(f)
+#define RTR__F_CHECK_1(f) RTR__OP(RTR__CHECK_, f)
+#define RTR__F_CHECK_0(f)                                                                \
+	RTR__STATIC_ASSERT(0, "RTR_FIELDS: separate the fields with commas, "              \
+			   "RTR_FIELDS(rtr_integer(...), rtr_string(...)) (LTTng's TP_FIELDS "     \
+			   "has none), and use only rtr_* field macros: " #f);
+#define RTR__F_DESC(f)  RTR__OPF(RTR__DESC_, f)
+#define RTR__F_PREP(f)  RTR__OPF(RTR__PREP_, f)
+#define RTR__F_SIZE(f)  RTR__OPF(RTR__SIZE_, f)
+#define RTR__F_WRITE(f) RTR__OPF(RTR__WRITE_, f)
 
 /* Signedness of an integer type, as a constant expression. */
 #define RTR__IS_SIGNED(type) ((type)((type)0 - 1) < (type)1)
@@ -279,22 +320,22 @@ extern "C" {
 
 /* --- compile-time checks (file scope) --- */
 #define RTR__CHECK_rtr__int(type, field, expr, base, bo)                                 \
-	_Static_assert(RTR__INT_SIZE_OK(type), "integer field " #field " must have 1, 2, 4 or 8 bytes");
+	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type), "integer field " #field " must have 1, 2, 4 or 8 bytes");
 #define RTR__CHECK_rtr__enum(prov, ename, type, field, expr)                             \
-	_Static_assert(RTR__INT_SIZE_OK(type), "enum field " #field " must have 1, 2, 4 or 8 bytes");
+	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type), "enum field " #field " must have 1, 2, 4 or 8 bytes");
 #define RTR__CHECK_rtr__float(type, field, expr)                                         \
-	_Static_assert(sizeof(type) == 4 || sizeof(type) == 8,                           \
+	RTR__STATIC_ASSERT(sizeof(type) == 4 || sizeof(type) == 8,                           \
 		       "float field " #field " must be float or double");
 #define RTR__CHECK_rtr__string(field, expr)
 #define RTR__CHECK_rtr__array(type, field, ptr, n, base, text)                           \
-	_Static_assert(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
+	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
 		       "array field " #field ": elements of 1, 2, 4 or 8 bytes (text: 1)");    \
-	_Static_assert((uint64_t)(n) * sizeof(type) <= RTR_TP_MAX_VAR_BYTES,               \
+	RTR__STATIC_ASSERT((uint64_t)(n) * sizeof(type) <= RTR_TP_MAX_VAR_BYTES,               \
 		       "array field " #field " is too large");
 #define RTR__CHECK_rtr__seq(type, field, ptr, ltype, len, base, text)                    \
-	_Static_assert(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
+	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
 		       "sequence field " #field ": elements of 1, 2, 4 or 8 bytes (text: 1)"); \
-	_Static_assert(RTR__INT_SIZE_OK(ltype) && !RTR__IS_SIGNED(ltype),                 \
+	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(ltype) && !RTR__IS_SIGNED(ltype),                 \
 		       "sequence field " #field ": the length type must be unsigned");
 
 /* --- descriptors (struct rtr_field_desc initialisers) --- */
@@ -359,7 +400,8 @@ extern "C" {
 	}                                                                                \
 	rtr__wp = rtr__tp_put_mem(rtr__wp, rtr__v_##field, rtr__l_##field * sizeof(type));
 
-/* --- helpers of the generated code --- */
+/* --- helpers of the generated code (probes are C only) --- */
+#ifndef __cplusplus
 
 static RTR_ALWAYS_INLINE size_t rtr__tp_strlen(const char **s)
 {
@@ -456,33 +498,41 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		--*ready;
 }
 
+#endif /* !__cplusplus */
+
 /* ------------------------------------------------------------------------
  * What RTR_EVENT expands to
  * ------------------------------------------------------------------------ */
 
 #define RTR__EVENT_DECLARE(p, e, targs, tfields)                                           \
-	RTR__EXTERN_VAR struct rtr_event_state rtr__state_##p##_##e RTR__TP_HIDDEN;       \
-	RTR__EXTERN_C RTR__TP_HIDDEN void rtr__probe_##p##_##e(RTR__PARAMS(RTR__UNWRAP targs));
+	RTR__EXTERN_VAR struct rtr_event_state RTR__STATE(p, e) RTR__TP_HIDDEN;           \
+	RTR__EXTERN_C RTR__TP_HIDDEN void RTR__PROBE(p, e)(RTR__PARAMS(RTR__UNWRAP targs));
 
-/* Per provider, repeated by each of its events (tentative definitions and
- * declarations may repeat). The events' descriptor pointers are collected
+/* Per provider, repeated by each of its events (declarations and tentative
+ * definitions may repeat; -Wredundant-decls is told so). The events' descriptor pointers are collected
  * by the linker in section rtr_ev_<provider>, which it brackets with
  * __start_/__stop_ symbols (the one place we use names starting with "__":
  * the linker chooses them). */
 #define RTR__PROVIDER_DECLARE(p)                                                         \
+	_Pragma("GCC diagnostic push")                                                   \
+	_Pragma("GCC diagnostic ignored \"-Wredundant-decls\"")                          \
 	extern struct rtr_event_desc *const __start_rtr_ev_##p[] RTR__TP_HIDDEN;          \
 	extern struct rtr_event_desc *const __stop_rtr_ev_##p[] RTR__TP_HIDDEN;           \
 	RTR__TP_HIDDEN struct rtr_provider rtr__provider_##p;                            \
-	RTR__TP_HIDDEN unsigned int rtr__ready_##p;
+	RTR__TP_HIDDEN unsigned int rtr__ready_##p;                                      \
+	_Pragma("GCC diagnostic pop")
 
 #define RTR__EVENT_DEFINE(p, e, targs, tfields)                                            \
+	/* a provider header expanded twice in one file (no include guard) \
+	 * fails here first, with a name that says so */                                 \
+	enum { rtr__event_##p##__##e##__defined_twice__give_the_provider_header_an_include_guard = 1 }; \
 	RTR__EVENT_DECLARE(p, e, targs, tfields)                                         \
 	RTR__PROVIDER_DECLARE(p)                                                         \
 	RTR__FE(RTR__F_CHECK, RTR__UNWRAP tfields)                                        \
 	static const struct rtr_field_desc rtr__fields_##p##_##e[] = {                   \
 		RTR__FE(RTR__F_DESC, RTR__UNWRAP tfields){0}};                            \
 	static int rtr__ll_##p##_##e;                                                    \
-	struct rtr_event_state rtr__state_##p##_##e = {0};                               \
+	struct rtr_event_state RTR__STATE(p, e) = {0};                                   \
 	static struct rtr_event_desc rtr__desc_##p##_##e = {                             \
 		.provider = #p,                                                          \
 		.name = #e,                                                              \
@@ -490,19 +540,19 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		.nr_fields = (uint32_t)(sizeof(rtr__fields_##p##_##e) /                  \
 					sizeof(rtr__fields_##p##_##e[0]) - 1),           \
 		.loglevel = RTR_LOGLEVEL_NONE,                                           \
-		.state = &rtr__state_##p##_##e,                                          \
+		.state = &RTR__STATE(p, e),                                              \
 	};                                                                               \
 	static struct rtr_event_desc *const rtr__descp_##p##_##e                         \
 		__attribute__((used, section("rtr_ev_" #p), aligned(sizeof(void *)))) =  \
 			&rtr__desc_##p##_##e;                                            \
-	void rtr__probe_##p##_##e(RTR__PARAMS(RTR__UNWRAP targs))                         \
+	void RTR__PROBE(p, e)(RTR__PARAMS(RTR__UNWRAP targs))                             \
 	{                                                                                \
 		RTR__FE(RTR__F_PREP, RTR__UNWRAP tfields)                                 \
 		size_t rtr__sz = 0 RTR__FE(RTR__F_SIZE, RTR__UNWRAP tfields);             \
 		struct rtr_binding_set *rtr__set;                                        \
 		uint32_t rtr__n;                                                         \
 		RTR__VOIDS(RTR__UNWRAP targs)                                             \
-		rtr__set = rtr_atomic_load(&rtr__state_##p##_##e.bindings,                \
+		rtr__set = rtr_atomic_load(&RTR__STATE(p, e).bindings,                    \
 					   __ATOMIC_ACQUIRE);                            \
 		if (rtr_unlikely(!rtr__set))                                             \
 			return;                                                          \

@@ -2,6 +2,7 @@
  * range parsing, opening the reader, the progress line. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,11 @@ static int parse_time(const char *s, bool gmt, bool have_day, int64_t day0_ns, i
 	return 0;
 }
 
+static void cli_warn(void *arg, const char *msg)
+{
+	fprintf(stderr, "ringtrace %s: warning: %s\n", (const char *)arg, msg);
+}
+
 struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values)
 {
 	struct rtr_reader_options o;
@@ -209,6 +215,9 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 	o.all_values = c->all_values;
 	o.patterns = c->patterns;
 	o.n_patterns = (size_t)c->npatterns;
+	o.guard_sigbus = true; /* a file truncated under us is an error, not a crash */
+	o.warn = cli_warn;
+	o.warn_arg = (void *)(uintptr_t)cmd;
 	for (int pass = 0; pass < 2; pass++) {
 		if (c->begin) {
 			if (parse_time(c->begin, c->gmt, have_day, day0, &o.begin_ns, &nd_b)) {
@@ -233,6 +242,7 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 
 			memset(&o0, 0, sizeof(o0));
 			o0.skip_values = true;
+			o0.guard_sigbus = true;
 			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, &err)) {
 				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err.msg);
 				return NULL;
@@ -351,4 +361,80 @@ int rtr_cli_getopt(int argc, char **argv, const char *shortopts, const struct op
 			return c;
 	}
 	return -1;
+}
+
+/* Absolute, symlink-free form of p, which need not exist: the real path
+ * of its deepest existing ancestor, then the rest as written. */
+static int canon(const char *p, char *out)
+{
+	char buf[PATH_MAX], rest[PATH_MAX] = "";
+	size_t n = strlen(p);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, p, n + 1);
+	while (n > 1 && buf[n - 1] == '/')
+		buf[--n] = 0;
+	while (!realpath(buf, out)) {
+		char *slash = strrchr(buf, '/');
+		char tmp[PATH_MAX];
+
+		if (errno != ENOENT)
+			return -1;
+		snprintf(tmp, sizeof(tmp), "/%s%s", slash ? slash + 1 : buf, rest);
+		memcpy(rest, tmp, sizeof(rest));
+		if (!slash) {
+			if (!getcwd(buf, sizeof(buf)))
+				return -1;
+		} else if (slash == buf) {
+			strcpy(buf, "/");
+		} else {
+			*slash = 0;
+		}
+	}
+	if (strcmp(out, "/") == 0)
+		out[0] = 0;
+	if (strlen(out) + strlen(rest) >= PATH_MAX)
+		return -1;
+	strcat(out, rest);
+	if (!out[0])
+		strcpy(out, "/");
+	return 0;
+}
+
+/* a is b or lies under it */
+static bool under(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n == 1 && b[0] == '/')
+		return true;
+	return !strncmp(a, b, n) && (a[n] == 0 || a[n] == '/');
+}
+
+int rtr_cli_output_apart(const char *cmd, const char *out, const char *const *in, int nin)
+{
+	char co[PATH_MAX], ci[PATH_MAX];
+
+	if (!strcmp(out, "-"))
+		return 0;
+	if (canon(out, co)) {
+		fprintf(stderr, "ringtrace %s: error: %s: %s\n", cmd, out, strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < nin; i++) {
+		if (canon(in[i], ci))
+			continue; /* the reader says what is wrong with it */
+		if (under(co, ci) || under(ci, co)) {
+			fprintf(stderr,
+				"ringtrace %s: error: the output %s %s the input %s: writing it "
+				"would destroy the trace being read; choose an output outside "
+				"the inputs\n",
+				cmd, out, under(co, ci) ? (strcmp(co, ci) ? "is inside" : "is")
+							 : "contains",
+				in[i]);
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -73,6 +73,11 @@ int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int 
  * prints "ringtrace <cmd>: error: ..." and returns NULL. */
 struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values);
 
+/* Refuses (message on stderr, -1) an output path that is, is inside, or
+ * contains one of the input paths: writing it would destroy what is being
+ * read. "-" (standard output) is always fine. */
+int rtr_cli_output_apart(const char *cmd, const char *out, const char *const *in, int nin);
+
 /* Progress line on stderr when it is a terminal (every ~0.25 s). */
 void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final);
 

@@ -97,6 +97,10 @@ int rtr_cmd_convert(int argc, char **argv)
 	}
 	rd.paths = (const char **)(argv + optind);
 	rd.npaths = argc - optind;
+	if (rtr_cli_output_apart("convert", out, rd.paths, rd.npaths)) {
+		free(rd.patterns);
+		return 1;
+	}
 	if (!strcmp(format, "ctf")) {
 		/* every field is recorded for re-encoding; the writer applies
 		 * the name and time filters itself */

@@ -5,6 +5,8 @@
 #ifndef RTR_READER_ITER_H
 #define RTR_READER_ITER_H
 
+#include <stdatomic.h>
+
 #include "ringtrace/reader.h"
 #include "compile/compile.h"
 
@@ -18,7 +20,9 @@ struct rtr__file {
 	const struct rtr__trace_code *code;
 	const struct rtr__stream_code *sc;
 	uint64_t size;
-	int fd;
+	int fd;		   /* open only while a window is mapped (lazy: no fd limit) */
+	uint64_t dev, ino; /* the file found at open: a replaced file is an error */
+	bool uuid_warned;  /* a packet UUID differing from the trace's was reported */
 	const uint8_t *mem; /* in-memory stream (tests, fuzzing), or NULL */
 	/* first packet, probed at open */
 	bool has_instance_id;
@@ -80,6 +84,10 @@ struct rtr__stream {
 
 	uint64_t bytes_done;
 	uint64_t npackets;
+	uint64_t faults;  /* rtr__sigbus_faults() seen so far */
+	char *group_key;  /* its key in rtr_reader.groups */
+	void (*warn)(void *arg, const char *msg); /* rtr_reader_options.warn */
+	void *warn_arg;
 	uint32_t heap_pos;
 
 	/* cycles to ns fast path (1 GHz clock without overflow) */
@@ -97,13 +105,27 @@ int rtr__stream_start(struct rtr__stream *s);
  * programs (no values kept); stops at the end of the packet or before an
  * event they do not handle, which rtr__stream_next() then decodes. */
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c);
+/* ---- shrinking stream files (sigbus.c) ---- */
+/* Installs, once per process and only where SIGBUS has its default
+ * action, a handler that maps zero pages over reads past the end of a
+ * file mapping and counts them (rtr_reader_options.guard_sigbus). The
+ * stream decoder compares the count with its own snapshot. */
+void rtr__sigbus_guard(void);
+extern atomic_uint_fast64_t rtr__sigbus_fault_count;
+static inline uint64_t rtr__sigbus_faults(void)
+{
+	/* F1: relaxed; what a fault vouches for is re-checked with stat() */
+	return (uint64_t)atomic_load_explicit(&rtr__sigbus_fault_count, memory_order_relaxed);
+}
+
 /* Moves to the next packet with events or pending items (slow path of
  * rtr__stream_next()). */
 enum rtr_next rtr__stream_next_packet(struct rtr__stream *s);
+/* A read faulted past the end of a mapped file: r, or RTR_NEXT_ERROR when
+ * it is this stream's file that shrank (the error then says so). */
+enum rtr_next rtr__stream_shrunk(struct rtr__stream *s, enum rtr_next r);
 
-/* Advances to the next item (s->item; an event: s->cur.ec, s->cur.ev_clock
- * and its values). RTR_NEXT_ERROR: the error is recorded in s->cur.err. */
-static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next(struct rtr__stream *s)
+static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next1(struct rtr__stream *s)
 {
 	while (1) {
 		enum rtr_next r;
@@ -130,6 +152,17 @@ static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next(stru
 		if (r != RTR_NEXT_OK)
 			return r;
 	}
+}
+
+/* Advances to the next item (s->item; an event: s->cur.ec, s->cur.ev_clock
+ * and its values). RTR_NEXT_ERROR: the error is recorded in s->cur.err. */
+static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next(struct rtr__stream *s)
+{
+	enum rtr_next r = rtr__stream_next1(s);
+
+	if (rtr_unlikely(rtr__sigbus_faults() != s->faults))
+		return rtr__stream_shrunk(s, r);
+	return r;
 }
 void rtr__stream_fini(struct rtr__stream *s);
 /* Probes the first packet of a file (not empty): stream class, instance
@@ -167,6 +200,9 @@ struct rtr_reader {
 	size_t nclasses;
 	struct rtr_error err;
 	uint64_t total_bytes;
+	/* streams by (trace group, stream class) and instance id: files of
+	 * one stream instance are chained */
+	struct rtr__strmap groups;
 };
 
 /* open.c: opens a reader on one trace made of the given metadata (plain or

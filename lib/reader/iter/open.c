@@ -273,6 +273,7 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 	char **names;
 	size_t n;
 	int ret = 0;
+	char gkey[64];
 
 	if (list_dir(t->dir, &names, &n))
 		return 0;
@@ -296,12 +297,23 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			ret = -ENOMEM;
 			break;
 		}
-		f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
-		if (f->fd < 0 || fstat(f->fd, &st) || !S_ISREG(st.st_mode)) {
+		/* O_NONBLOCK: a FIFO among the stream files must not hang
+		 * the open (it is skipped, as babeltrace2 skips it); a file
+		 * that cannot be opened is an error, never a silent loss */
+		f->fd = open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (f->fd < 0) {
+			ret = rtr__error(&r->err, -errno, "%s: cannot open: %s", f->path,
+					 strerror(errno));
+			free_file(f);
+			break;
+		}
+		if (fstat(f->fd, &st) || !S_ISREG(st.st_mode)) {
 			free_file(f);
 			continue;
 		}
 		f->size = (uint64_t)st.st_size;
+		f->dev = (uint64_t)st.st_dev;
+		f->ino = (uint64_t)st.st_ino;
 		f->tr = t;
 		f->tc = &t->tc;
 		f->code = &t->code;
@@ -322,21 +334,22 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			ret = pr;
 			break;
 		}
+		/* reopened when a window is mapped: thousands of streams
+		 * need no more descriptors than one */
+		if (f->fd >= 0)
+			close(f->fd);
+		f->fd = -1;
 		r->total_bytes += f->size;
 		/* group with an existing stream of the same trace group,
 		 * stream class and instance id */
 		if (f->has_instance_id) {
-			for (size_t k = 0; k < r->nst; k++) {
-				struct rtr__stream *o = r->streams[k];
-				struct rtr__file *of = o->files[0];
+			const uint64_t *k;
 
-				if (o->tr->group == t->group && of->has_instance_id &&
-				    of->instance_id == f->instance_id &&
-				    of->sc->cls->id == f->sc->cls->id) {
-					s = o;
-					break;
-				}
-			}
+			snprintf(gkey, sizeof(gkey), "%p/%" PRIu64, (void *)t->group,
+				 f->sc->cls->id);
+			k = rtr__strmap_get(&r->groups, f->instance_id, gkey);
+			if (k)
+				s = r->streams[*k];
 		}
 		if (!s) {
 			s = calloc(1, sizeof(*s));
@@ -349,8 +362,19 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			}
 			s->tr = t;
 			s->cur.err = &r->err;
+			s->warn = r->opt.warn;
+			s->warn_arg = r->opt.warn_arg;
 			s->cur.no_emit = r->opt.skip_values;
 			s->cur.all = r->opt.all_values;
+			if (f->has_instance_id &&
+			    (!(s->group_key = strdup(gkey)) ||
+			     rtr__strmap_put(&r->groups, f->instance_id, s->group_key, r->nst) < 0)) {
+				free(s->group_key);
+				free(s);
+				free_file(f);
+				ret = -ENOMEM;
+				break;
+			}
 			r->streams[r->nst++] = s;
 		}
 		if (rtr__grow((void **)&s->files, &s->cap_files, s->nfiles + 1,
@@ -401,6 +425,8 @@ int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_
 		return rtr__error(err, -ENOMEM, "out of memory");
 	if (opts)
 		r->opt = *opts;
+	if (r->opt.guard_sigbus)
+		rtr__sigbus_guard();
 	for (size_t i = 0; i < n && !ret; i++) {
 		struct stat st;
 		size_t before = r->ntr;
@@ -609,9 +635,11 @@ void rtr_reader_close(struct rtr_reader *r)
 		for (size_t k = 0; k < s->nfiles; k++)
 			free_file(s->files[k]);
 		free(s->files);
+		free(s->group_key);
 		free(s);
 	}
 	free(r->streams);
+	rtr__strmap_free(&r->groups);
 	for (size_t i = 0; i < r->ntr; i++) {
 		struct rtr__trace *t = r->traces[i];
 

@@ -42,12 +42,32 @@ static void unmap(struct rtr__stream *s)
 	s->map_len = 0;
 }
 
+/* Opens f again for a mapping: it must still be the file found when the
+ * trace was opened. Returns 0 or a negative errno, the error recorded. */
+static int file_reopen(struct rtr__stream *s, struct rtr__file *f)
+{
+	struct stat st;
+
+	f->fd = open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (f->fd < 0)
+		return rtr__error(s->cur.err, -errno, "%s: cannot open: %s", f->path,
+				  strerror(errno));
+	if (fstat(f->fd, &st) || (uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino) {
+		close(f->fd);
+		f->fd = -1;
+		return rtr__error(s->cur.err, -ESTALE,
+				  "%s: the file was replaced while the trace was read", f->path);
+	}
+	return 0;
+}
+
 /* Makes [off, off + want) of the current file readable, as much as the
  * file allows. Sets s->cur.pkt and s->cur.avail_bits. */
 static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 {
 	struct rtr__file *f = s->f;
 	uint64_t start, len;
+	int r;
 
 	if (want < WINDOW)
 		want = WINDOW;
@@ -77,7 +97,16 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 	if (len > SIZE_MAX)
 		return rtr__error(s->cur.err, -EFBIG, "%s: offset %" PRIu64 ": packet too large to map",
 				  f->path, off);
+	if (f->fd < 0 && (r = file_reopen(s, f)))
+		return r;
 	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)start);
+	if (f->ino) { /* opened lazily: the mapping outlives the descriptor */
+		int e = errno;
+
+		close(f->fd);
+		f->fd = -1;
+		errno = e;
+	}
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
 		return rtr__error(s->cur.err, -errno,
@@ -156,9 +185,24 @@ static int read_packet(struct rtr__stream *s, bool probe)
 		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
 			    s->cur.r_magic);
 	}
-	if (s->cur.uuid_pos >= 0 && tc->has_uuid && memcmp(s->cur.pkt + s->cur.uuid_pos / 8, tc->uuid, 16)) {
-		s->cur.pos = (uint64_t)s->cur.uuid_pos;
-		return derr(s, "packet UUID does not match the metadata's trace UUID");
+	if (s->cur.uuid_pos >= 0 && tc->has_uuid &&
+	    memcmp(s->cur.pkt + s->cur.uuid_pos / 8, tc->uuid, 16) && s->warn &&
+	    !s->f->uuid_warned) {
+		/* CTF 1.8 says they match, but babeltrace2 never checks it and
+		 * reads such packets as the trace's: so do we, saying so once
+		 * per file */
+		char m[600];
+		const uint8_t *u = s->cur.pkt + s->cur.uuid_pos / 8;
+
+		s->f->uuid_warned = true;
+		snprintf(m, sizeof(m),
+			 "%s: packet at offset %" PRIu64 ": packet UUID "
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "
+			 "differs from the trace's UUID in the metadata; its packets are read as "
+			 "the trace's",
+			 s->f->path, s->cur.pkt_off, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+			 u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+		s->warn(s->warn_arg, m);
 	}
 	if (s->cur.r_seen & (1u << ROLE_STREAM_ID)) {
 		sc = find_sc_by_id(code, s->cur.r_stream_id);
@@ -342,6 +386,35 @@ enum rtr_next rtr__stream_next_packet(struct rtr__stream *s)
 	return r;
 }
 
+/* A read faulted past the end of a mapped file (sigbus.c): if it is this
+ * stream's file that shrank, what was decoded from the zero pages is
+ * dropped and the stream ends with an error; else it was another
+ * stream's, and this one goes on. */
+__attribute__((noinline, cold)) enum rtr_next rtr__stream_shrunk(struct rtr__stream *s,
+								 enum rtr_next r)
+{
+	struct stat st;
+
+	s->faults = rtr__sigbus_faults();
+	if (!s->f || s->f->mem || stat(s->f->path, &st) || (uint64_t)st.st_size >= s->f->size)
+		return r;
+	s->eof = true;
+	s->item = IT_NONE;
+	s->cur.err->code = 0; /* whatever the zeros made the decoder say, this is why */
+	/* the tail of the file's last page reads as zeros without a fault:
+	 * events decoded from there before the next page faulted are out */
+	rtr__error(s->cur.err, -EIO,
+		   "%s: the file shrank from %" PRIu64 " to %" PRIu64
+		   " bytes while it was read (truncated by another program?): the events "
+		   "past byte %" PRIu64 " are lost%s",
+		   s->f->path, s->f->size, (uint64_t)st.st_size, (uint64_t)st.st_size,
+		   (uint64_t)st.st_size % page_size()
+		       ? ", and those just before this message may have been read past it as "
+			 "zeros"
+		       : "");
+	return RTR_NEXT_ERROR;
+}
+
 void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 {
 	if (!s->fast || !s->cur.no_emit || !s->in_packet || s->ipend < s->npend)
@@ -351,6 +424,7 @@ void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
 
 int rtr__stream_start(struct rtr__stream *s)
 {
+	s->faults = rtr__sigbus_faults();
 	s->fi = 0;
 	open_file(s);
 	return 0;

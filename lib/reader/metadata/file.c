@@ -129,7 +129,8 @@ fail:
 int rtr__metadata_read(const char *path, char **text, size_t *len, int *pkt_bo,
 		       struct rtr_error *e)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named metadata must not hang the reader */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	uint8_t *buf;
 	size_t n = 0;

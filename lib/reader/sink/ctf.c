@@ -455,7 +455,22 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_er
 			return rtr__error(err, -ENOMEM, "out of memory");
 		}
 		sprintf(p, "%s/metadata", d);
-		f = fopen(p, "w");
+		/* never over an existing file: an output that overlaps an
+		 * input would destroy it while it is read */
+		{
+			int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+			f = fd >= 0 ? fdopen(fd, "w") : NULL;
+			if (fd >= 0 && !f)
+				close(fd);
+		}
+		if (!f && errno == EEXIST) {
+			ret = rtr__error(err, -EEXIST, "%s exists: give a new or empty output directory",
+					 p);
+			free(p);
+			free(d);
+			return ret;
+		}
 		if (!f || (!sig && fputs("/* CTF 1.8 */\n", f) < 0) ||
 		    fwrite(t->text, 1, t->text_len, f) != t->text_len || fclose(f)) {
 			ret = rtr__error(err, -errno, "%s: cannot write: %s", p, strerror(errno));
@@ -483,9 +498,14 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_er
 		w.s = s;
 		w.path = p;
 		w.err = err;
-		w.fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		w.fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w.fd < 0) {
-			ret = rtr__error(err, -errno, "%s: cannot create: %s", p, strerror(errno));
+			ret = errno == EEXIST ? rtr__error(err, -EEXIST,
+							   "%s exists: give a new or empty output "
+							   "directory",
+							   p)
+					      : rtr__error(err, -errno, "%s: cannot create: %s", p,
+							   strerror(errno));
 			free(p);
 			return ret;
 		}

@@ -23,6 +23,40 @@ struct rtr_json {
 	size_t ntracks, cap;
 };
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 if none. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t len;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0; /* overlong */
+	else if (c == 0xed)
+		hi = 0x9f; /* surrogates */
+	else if (c == 0xf0)
+		lo = 0x90; /* overlong */
+	else if (c == 0xf4)
+		hi = 0x8f; /* above U+10FFFF */
+	if (len > n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k < len; k++)
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+/* A JSON string body (RFC 8259): quotes, backslashes and control
+ * characters escaped, valid UTF-8 passed through, each byte of invalid
+ * UTF-8 replaced by U+FFFD so that the document always parses. */
 static void json_body(FILE *f, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -42,24 +76,17 @@ static void json_body(FILE *f, const char *s, size_t n)
 		} else if (c == '\f') {
 			fputs("\\f", f);
 		} else if (c < 0x20 || c == 0x7f) {
-			fputc('?', f);
+			fprintf(f, "\\u%04x", c);
 		} else if (c < 0x80) {
 			fputc(c, f);
 		} else {
-			/* pass valid UTF-8 sequences, replace stray bytes */
-			size_t len = c >= 0xf0 && c < 0xf8   ? 4
-				     : c >= 0xe0	     ? 3
-				     : c >= 0xc2 && c < 0xe0 ? 2
-							     : 0;
-			bool ok = len && i + len <= n;
+			size_t len = utf8_len((const unsigned char *)s + i, n - i);
 
-			for (size_t k = 1; ok && k < len; k++)
-				ok = ((unsigned char)s[i + k] & 0xc0) == 0x80;
-			if (ok) {
+			if (len) {
 				fwrite(s + i, 1, len, f);
 				i += len - 1;
 			} else {
-				fputc('?', f);
+				fputs("\\ufffd", f);
 			}
 		}
 	}

@@ -18,21 +18,28 @@ started=""
 sessions=()
 cleanup() {
 	for s in "${sessions[@]}"; do lttng destroy "$s" >/dev/null 2>&1; done
-	[ -n "$started" ] && kill "$started" 2>/dev/null
+	if [ -n "$started" ]; then # the session daemon this test started, and its consumers
+		kill "$started" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$started" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$started" 2>/dev/null
+		wait "$started" 2>/dev/null
+	fi
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM
 fail=0
 bad() { fail=1; echo "FAIL $*"; }
 
 command -v lttng >/dev/null && command -v lttng-sessiond >/dev/null ||
 	{ echo "lttng-tools missing (scripts/deps.sh installs it)"; exit 1; }
 if ! lttng list >/dev/null 2>&1; then
-	lttng-sessiond --daemonize >/dev/null 2>&1 || { echo "cannot start lttng-sessiond"; exit 1; }
-	if [ "$(id -u)" -eq 0 ]; then pidfile=/var/run/lttng/lttng-sessiond.pid
-	else pidfile=${LTTNG_HOME:-$HOME}/.lttng/lttng-sessiond.pid; fi
-	for _ in $(seq 50); do lttng list >/dev/null 2>&1 && break; sleep 0.1; done
-	[ -r "$pidfile" ] && started=$(cat "$pidfile")
+	# in the foreground, as our child: its PID is known, so it is stopped
+	# at the end whatever happens (a --daemonize'd one was left running)
+	lttng-sessiond >/dev/null 2>&1 &
+	started=$!
+	for _ in $(seq 100); do lttng list >/dev/null 2>&1 && break; sleep 0.1; done
+	lttng list >/dev/null 2>&1 || { echo "cannot start lttng-sessiond"; exit 1; }
 fi
 
 record() { # NAME BUFFERS-OPTION THREADS EVENTS

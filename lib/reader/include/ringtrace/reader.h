@@ -148,6 +148,17 @@ struct rtr_reader_options {
 	bool skip_values; /* decode fully but record no values */
 	bool all_values;  /* record every field, hidden ones and
 			   * headers too (for re-encoding) */
+	/* A stream file that another program truncates while it is mapped
+	 * ends its stream with an error instead of killing the process with
+	 * SIGBUS: installs a process-wide SIGBUS handler (only if SIGBUS has
+	 * its default action) that maps zero pages over such reads. For
+	 * programs whose own code does not rely on SIGBUS. */
+	bool guard_sigbus;
+	/* Called (when not NULL) with a one-line message for what the
+	 * reader reads anyway but a user should know (e.g. a packet UUID
+	 * differing from the trace's); babeltrace2 is silent there. */
+	void (*warn)(void *arg, const char *msg);
+	void *warn_arg;
 };
 
 /* Opens the traces found under each path (a trace directory holds a
