@@ -16,7 +16,7 @@
 /* ---- limits (untrusted input) ---- */
 #define RTR__MAX_DEPTH	  64	       /* type nesting in metadata and plans */
 #define RTR__MAX_METADATA (256u << 20) /* metadata text bytes */
-#define RTR__MAX_ARENA	  ((size_t)1 << 30) /* bytes of one arena, whatever the metadata size */
+#define RTR__MAX_ARENA	  ((size_t)1 << 30) /* bytes of one arena, any metadata size */
 #define RTR__MAX_PLAN_OPS (1u << 22)	    /* ops over all plans of a trace */
 #define RTR__MAX_STREAMS  100000
 /* structs of up to this many members are searched by name directly, larger

@@ -438,8 +438,9 @@ tally(struct tally *c, const struct rtr__event_code *e, uint64_t t)
 /* Counts events from f->pos whose header is simple (rtr__hdr.simple);
  * stops at the end of the packet or before an event it does not handle
  * (f->pos and f->clk then at its start). */
-static inline __attribute__((always_inline)) void
-count_simple(struct rtr__cursor *s, const struct rtr__stream_code *sc, struct fst *f, struct tally *c)
+static inline __attribute__((always_inline)) void count_simple(struct rtr__cursor *s,
+							       const struct rtr__stream_code *sc,
+							       struct fst *f, struct tally *c)
 {
 	const struct rtr__hdr *h = sc->hdr;
 	struct rtr__event_code *const *byid = sc->ec_by_id;

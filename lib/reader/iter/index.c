@@ -58,7 +58,8 @@ void rtr__index_read(struct rtr__file *f, const char *dir, const char *name)
 			f->idx_n++;
 			/* an entry past the end of the data file or out of
 			 * order: babeltrace2 ignores such an index */
-			if (ie.packet_size % 8 || off > f->size || ie.packet_size / 8 > f->size - off ||
+			if (ie.packet_size % 8 || off > f->size ||
+			    ie.packet_size / 8 > f->size - off ||
 			    (f->idx_n > 1 && off <= f->idx_off[f->idx_n - 2])) {
 				f->idx_n = 0;
 				break;

@@ -366,9 +366,9 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			s->warn_arg = r->opt.warn_arg;
 			s->cur.no_emit = r->opt.skip_values;
 			s->cur.all = r->opt.all_values;
-			if (f->has_instance_id &&
-			    (!(s->group_key = strdup(gkey)) ||
-			     rtr__strmap_put(&r->groups, f->instance_id, s->group_key, r->nst) < 0)) {
+			if (f->has_instance_id && (!(s->group_key = strdup(gkey)) ||
+						   rtr__strmap_put(&r->groups, f->instance_id,
+								   s->group_key, r->nst) < 0)) {
 				free(s->group_key);
 				free(s);
 				free_file(f);

@@ -26,7 +26,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 		if (mmap(page, (size_t)(~page_mask + 1), PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-			atomic_fetch_add_explicit(&rtr__sigbus_fault_count, 1, memory_order_relaxed); /* F1 */
+			atomic_fetch_add_explicit(&rtr__sigbus_fault_count, 1,
+						  memory_order_relaxed); /* F1 */
 			return;
 		}
 	}

@@ -95,8 +95,8 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 	if (len == 0)
 		goto ok;
 	if (len > SIZE_MAX)
-		return rtr__error(s->cur.err, -EFBIG, "%s: offset %" PRIu64 ": packet too large to map",
-				  f->path, off);
+		return rtr__error(s->cur.err, -EFBIG,
+				  "%s: offset %" PRIu64 ": packet too large to map", f->path, off);
 	if (f->fd < 0 && (r = file_reopen(s, f)))
 		return r;
 	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)start);
@@ -110,8 +110,8 @@ static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
 	if (s->map == MAP_FAILED) {
 		s->map = NULL;
 		return rtr__error(s->cur.err, -errno,
-				  "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s", f->path,
-				  off, len, strerror(errno));
+				  "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s",
+				  f->path, off, len, strerror(errno));
 	}
 	madvise(s->map, (size_t)len, MADV_SEQUENTIAL);
 	s->map_off = start;
@@ -249,7 +249,8 @@ static int read_packet(struct rtr__stream *s, bool probe)
 				    " bits goes past the end of the file (%" PRIu64 " bits left)",
 				    s->cur.r_content, rest);
 	}
-	s->content_bits = (s->cur.r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->cur.r_content : s->pkt_bits;
+	s->content_bits =
+	    (s->cur.r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->cur.r_content : s->pkt_bits;
 	if (s->content_bits > s->pkt_bits)
 		return derr(s,
 			    "content size %" PRIu64 " bits is larger than the packet size %" PRIu64

@@ -69,7 +69,8 @@ int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **
 		}
 		if (rd32(h, be) != MD_MAGIC) {
 			rtr__error(
-			    e, -EINVAL, "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
+			    e, -EINVAL,
+			    "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
 			    path, off, rd32(h, be), MD_MAGIC);
 			goto fail;
 		}
@@ -144,9 +145,10 @@ int rtr__metadata_read(const char *path, char **text, size_t *len, int *pkt_bo,
 	}
 	if ((uint64_t)st.st_size > RTR__MAX_METADATA) {
 		close(fd);
-		return rtr__error(
-		    e, -EFBIG, "%s: metadata file of %" PRIu64 " bytes is larger than the %u-byte limit",
-		    path, (uint64_t)st.st_size, RTR__MAX_METADATA);
+		return rtr__error(e, -EFBIG,
+				  "%s: metadata file of %" PRIu64
+				  " bytes is larger than the %u-byte limit",
+				  path, (uint64_t)st.st_size, RTR__MAX_METADATA);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {

@@ -325,8 +325,9 @@ int rtr__lex_one(struct rtr__lexer *p, struct rtr__token *t)
 					if (s + 1 >= end)
 						break;
 					if (s[1] == '\n')
-						return perr_at(p, line + nl,
-							       "backslash before a newline in literal");
+						return perr_at(
+						    p, line + nl,
+						    "backslash before a newline in literal");
 					s++;
 				}
 				if (*s == 0)

@@ -1674,13 +1674,15 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 		if (get_uint(p, &en->v, "major", &u))
 			return FAILED(p);
 		if (u != 1)
-			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
+			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1",
+				    u);
 		tc->major = u;
 	} else if (!strcmp(en->name, "minor")) {
 		if (get_uint(p, &en->v, "minor", &u))
 			return FAILED(p);
 		if (u != 8)
-			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
+			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8",
+				    u);
 		tc->minor = u;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, tc->uuid))
@@ -2013,7 +2015,8 @@ static int prepass_bo(struct parser *p)
 		struct rtr__token *t = cur(q);
 
 		if (!in_trace) {
-			in_trace = t->t == T_IDENT && t->kw == KW_TRACE && peek(q, 1)->t == T_LBRACE;
+			in_trace =
+			    t->t == T_IDENT && t->kw == KW_TRACE && peek(q, 1)->t == T_LBRACE;
 			depth = 0;
 		} else if (t->t == T_LBRACE) {
 			depth++;
@@ -2029,9 +2032,10 @@ static int prepass_bo(struct parser *p)
 			else if (!strcmp(v->s, "be") || !strcmp(v->s, "network"))
 				p->trace_bo = RTR__BO_BE;
 			else
-				ret = PERR(p, v,
-					   "invalid trace byte_order '%s': expecting le, be or network",
-					   v->s);
+				ret = PERR(
+				    p, v,
+				    "invalid trace byte_order '%s': expecting le, be or network",
+				    v->s);
 		}
 		adv(q);
 	}

@@ -383,7 +383,8 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 			    encode(w, s->cur.vals, s->cur.npvals, s->cur.nvals, false))
 				return FAILED(w);
 			if (w->pos > w->cap_bits)
-				return werr(w, -EINVAL, "%s: event too large for its packet", s->info.path);
+				return werr(w, -EINVAL, "%s: event too large for its packet",
+					    s->info.path);
 		}
 		w->clock = s->cur.ev_clock;
 		w->last_clock = s->cur.ev_clock;
@@ -445,7 +446,8 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_er
 
 		ret = d ? mkdirs(d) : -ENOMEM;
 		if (ret) {
-			rtr__error(err, ret, "%s: cannot create: %s", d ? d : outdir, strerror(-ret));
+			rtr__error(err, ret, "%s: cannot create: %s", d ? d : outdir,
+				   strerror(-ret));
 			free(d);
 			return ret;
 		}
@@ -465,8 +467,8 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_er
 				close(fd);
 		}
 		if (!f && errno == EEXIST) {
-			ret = rtr__error(err, -EEXIST, "%s exists: give a new or empty output directory",
-					 p);
+			ret = rtr__error(err, -EEXIST,
+					 "%s exists: give a new or empty output directory", p);
 			free(p);
 			free(d);
 			return ret;

@@ -251,7 +251,8 @@ static void json_track(struct rtr_json *j, const struct rtr_msg *m, int64_t pid,
 		const char *proc = NULL;
 		struct rtr_env_value v;
 
-		if (!rtr_reader_trace_env(j->r, m->stream->trace_index, "procname", &v) && !v.is_int)
+		if (!rtr_reader_trace_env(j->r, m->stream->trace_index, "procname", &v) &&
+		    !v.is_int)
 			proc = v.s;
 		fprintf(j->f,
 			",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRId64
