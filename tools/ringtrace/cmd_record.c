@@ -1,5 +1,5 @@
 /* ringtrace record: run a program and write its trace (options; the work is
- * in record/). Design: docs/design/runtime.md §6. */
+ * in record/). Design: docs/design/runtime.md §8. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>

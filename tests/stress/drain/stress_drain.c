@@ -1,7 +1,7 @@
-/* The record host's idle-priority drain thread (tools/ringtrace/record/
- * drainer.c) against a host thread that takes packets back at random
- * moments and, as writers would once the sub-buffer is given back,
- * scribbles over the source right after it wrote the packet itself.
+/* The session host's idle-priority drain thread (lib/host/drainer.c)
+ * against a host thread that takes packets back at random moments and,
+ * as writers would once the sub-buffer is given back, scribbles over the
+ * source right after it wrote the packet itself.
  *
  * Several streams, each a memfd of NSB sub-buffers ("ring") and a stream
  * file. Packet p of a stream fills one sub-buffer with words computed from

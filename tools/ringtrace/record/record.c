@@ -1,6 +1,6 @@
-/* `ringtrace record`: the program's lifetime around a session host — output
- * and socket directories, the clock's sync points and skew, signals, the
- * summary. Design: docs/design/runtime.md §6. */
+/* `ringtrace record`: the program's lifetime around a session host
+ * (lib/host) — output and socket directories, running the program,
+ * signals, the summary. Design: docs/design/runtime.md §8. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -15,20 +15,13 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <ringtrace/clock.h>
-
 #include "host.h"
 #include "proto.h"
 #include "record.h"
-
-#define TICK_MS	     100
-#define SYNC_EVERY   10 /* ticks: a sync point per second */
-#define SYNC_LOG_CAP 4096
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -136,29 +129,12 @@ static int make_sock_dir(char *dir, size_t cap)
 	return mkdtemp(dir) ? 0 : -errno;
 }
 
-static void take_sync(struct rtr_clock_sync_log *log)
+/* The host's messages, as record's own. */
+static void log_line(void *arg, enum rtr_host_log_level level, const char *msg)
 {
-	struct rtr_clock_sync pt;
-
-	if (rtr_clock_sync_take(&pt) == 0)
-		rtr_clock_sync_log_add(log, &pt);
-}
-
-/* The clock description from the sync points taken so far. */
-static int describe_clock(int source, const struct rtr_clock_selection *sel,
-			  const struct rtr_clock_sync_log *log, const struct rtr_clock_skew *skew,
-			  struct rtr_clock_meta *out)
-{
-	struct rtr_clock_describe_in din = {
-		.source = source,
-		.sel = sel,
-		.pts = log->pts,
-		.n = log->n,
-		.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0,
-		.skew = skew,
-	};
-
-	return rtr_clock_describe(&din, out);
+	(void)arg;
+	(void)level;
+	say("%s", msg);
 }
 
 static const char *plural(uint64_t n, const char *one, const char *many)
@@ -169,21 +145,12 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 {
 	struct rtr_host_config hc = {0};
-	struct rtr_clock_selection sel;
-	struct rtr_clock_skew skew;
-	bool have_skew;
-	struct rtr_clock_sync pts_store[SYNC_LOG_CAP];
-	struct rtr_clock_sync_log log = {.pts = pts_store, .cap = SYNC_LOG_CAP};
-	struct rtr_clock_meta cmeta;
-	struct rtr_clock_describe_in din;
-	struct rtr_watch w_sig = {.kind = RTR_WATCH_OTHER}, w_tick = {.kind = RTR_WATCH_OTHER};
 	struct rtr_host_totals t;
 	struct rtr_host *h = NULL;
 	char outdir[4096], sockdir[128], sockpath[160];
 	sigset_t mask, oldmask;
-	int epfd = -1, sigfd = -1, tickfd = -1, outfd = -1, errpipe[2] = {-1, -1};
-	int status = 0, ret = 1, source;
-	unsigned ticks = 0;
+	int epfd = -1, sigfd = -1, outfd = -1, errpipe[2] = {-1, -1};
+	int status = 0, ret = 1;
 	pid_t child = -1;
 	bool child_done = false, stop_waiting = false, have_nofile;
 	struct rlimit nofile;
@@ -199,9 +166,6 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (want.rlim_cur > nofile.rlim_cur)
 			setrlimit(RLIMIT_NOFILE, &want);
 	}
-	source = rtr_clock_init(&sel);
-	have_skew = rtr_clock_measure_skew(NULL, &skew) == 0;
-
 	if (make_output(o, argv[0], outdir, sizeof(outdir))) {
 		say("cannot create the output directory: %s", strerror(errno ? errno : EEXIST));
 		return 1;
@@ -222,23 +186,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sigfd < 0 || epfd < 0 || tickfd < 0) {
+	if (sigfd < 0 || epfd < 0) {
 		say("setup: %s", strerror(errno));
 		goto out_sig;
-	}
-	{
-		struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
-					 .it_value = {0, TICK_MS * 1000000L}};
-		struct epoll_event e = {.events = EPOLLIN};
-
-		timerfd_settime(tickfd, 0, &its, NULL);
-		w_sig.fd = sigfd;
-		e.data.ptr = &w_sig;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
-		w_tick.fd = tickfd;
-		e.data.ptr = &w_tick;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, tickfd, &e);
 	}
 
 	hc.patterns = o->patterns;
@@ -247,17 +197,21 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.subbuf_size = o->subbuf_size;
 	hc.num_subbuf = o->num_subbuf;
 	hc.mem_budget = o->mem_budget;
-	hc.clock_source = source;
 	hc.trace_dirfd = outfd;
 	hc.trace_dir = outdir;
-	hc.log = stderr;
+	hc.log.fn = log_line;
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
-	h = rtr_host_create(&hc, sockpath, epfd);
+	h = rtr_host_create(&hc, sockpath);
 	if (!h)
 		goto out_sig;
+	{
+		struct epoll_event e = {.events = EPOLLIN, .data.fd = sigfd};
 
-	take_sync(&log);
+		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
+		e.data.fd = rtr_host_fd(h);
+		epoll_ctl(epfd, EPOLL_CTL_ADD, rtr_host_fd(h), &e);
+	}
 	if (pipe2(errpipe, O_CLOEXEC) < 0) {
 		say("pipe: %s", strerror(errno));
 		goto out_sig;
@@ -311,25 +265,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			struct rtr_watch *w = ev[i].data.ptr;
-
-			if (w == &w_tick) {
-				uint64_t x;
-
-				if (read(tickfd, &x, sizeof(x)) < 0) {
-					/* EAGAIN: nothing */
-				}
-				rtr_host_tick(h);
-				if (++ticks % SYNC_EVERY == 0) {
-					take_sync(&log);
-					/* Keep a readable trace on disk should the
-					 * host itself die. */
-					if (log.n >= 2 &&
-					    describe_clock(source, &sel, &log,
-							   have_skew ? &skew : NULL, &cmeta) == 0)
-						rtr_host_checkpoint(h, &cmeta, log.pts, log.n);
-				}
-			} else if (w == &w_sig) {
+			if (ev[i].data.fd != sigfd) {
+				rtr_host_run(h);
+			} else {
 				struct signalfd_siginfo si;
 
 				while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -340,8 +278,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 							rtr_host_process_exited(h, child);
 							if (o->wait_all && rtr_host_active(h) > 0 &&
 							    o->verbose)
-								say("%s exited; waiting for the %u traced "
-								    "process(es) it left",
+								say("%s exited; waiting for "
+								    "the %u traced process(es) "
+								    "it left",
 								    argv[0], rtr_host_active(h));
 						}
 						continue;
@@ -358,36 +297,10 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 						if ((pid_t)si.ssi_pid != child)
 							kill(child, (int)si.ssi_signo);
 				}
-			} else {
-				rtr_host_event(h, w, ev[i].events);
 			}
 		}
 	}
-	/* Final sync point, at least 2 ms after the first so the frequency
-	 * can be fitted even for a very short run. */
-	take_sync(&log);
-	if (log.n >= 1) {
-		uint64_t first = log.pts[0].mono_ns;
-		struct rtr_clock_sync last = log.pts[log.n - 1];
-
-		if (log.n < 2 || last.mono_ns - first < 2000000u) {
-			usleep(2500);
-			take_sync(&log);
-		}
-	}
-	din.source = source;
-	din.sel = &sel;
-	din.pts = log.pts;
-	din.n = log.n;
-	din.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0;
-	din.skew = have_skew ? &skew : NULL;
-	if (rtr_clock_describe(&din, &cmeta) != 0) {
-		say("cannot describe the trace clock; the trace's time base may be off");
-		din.nominal_freq = 1000000000u;
-		memset(&cmeta, 0, sizeof(cmeta));
-		rtr_clock_describe(&din, &cmeta);
-	}
-	if (rtr_host_finish(h, &cmeta, log.pts, log.n) == 0)
+	if (rtr_host_finish(h) == 0)
 		ret = 0;
 	rtr_host_totals(h, &t);
 	if (WIFSIGNALED(status))
@@ -447,8 +360,6 @@ out_sig:
 		close(errpipe[1]);
 	if (sigfd >= 0)
 		close(sigfd);
-	if (tickfd >= 0)
-		close(tickfd);
 	if (epfd >= 0)
 		close(epfd);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);

@@ -1,5 +1,5 @@
 /* `ringtrace record`: run a program under a session host of our own and
- * write its trace. Design: docs/design/runtime.md §6. */
+ * write its trace. Design: docs/design/runtime.md §8. */
 #ifndef RTR_RECORD_H
 #define RTR_RECORD_H
 

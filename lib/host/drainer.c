@@ -1,4 +1,4 @@
-/* Idle-priority drain thread. See drainer.h and docs/design/runtime.md §8.1.
+/* Idle-priority drain thread. See drainer.h and docs/design/host.md §4.1.
  *
  * A slot's state word is (generation << 2) | phase. The host's thread (H)
  * moves FREE -> QUEUED (submit: new generation), DONE -> FREE (poll), and

@@ -4,14 +4,14 @@
  * host's own thread keeps every decision (which sub-buffer, index entries,
  * giving sub-buffers back) and can take any packet back at once, without
  * waiting for this thread, when a buffer fills up. Design:
- * docs/design/runtime.md §8.1.
+ * docs/design/host.md §4.1.
  *
  * Threads: everything here is called by the host's thread except what the
  * drain thread does internally. A slot belongs to one stream; it carries at
  * most one packet at a time.
  */
-#ifndef RTR_RECORD_DRAINER_H
-#define RTR_RECORD_DRAINER_H
+#ifndef RTR_HOST_DRAINER_H
+#define RTR_HOST_DRAINER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,4 +70,4 @@ enum rtr_drain_state rtr_drain_poll(struct rtr_drain_slot *s, int *err);
  */
 bool rtr_drain_take_back(struct rtr_drain_slot *s, int *err);
 
-#endif /* RTR_RECORD_DRAINER_H */
+#endif /* RTR_HOST_DRAINER_H */

@@ -1,0 +1,153 @@
+/* lib/host: per-process trace output — the directory, its stream files
+ * (written by lib/ctf's stream writer), the metadata. Design:
+ * docs/design/host.md §5. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host-internal.h"
+
+static void sanitize_name(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	for (; *src && n + 1 < cap; src++) {
+		char c = *src;
+
+		dst[n++] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.')
+			       ? c
+			       : '_';
+	}
+	if (n == 0 || dst[0] == '.')
+		dst[n == 0 ? n++ : 0] = '_';
+	dst[n] = 0;
+}
+
+/* Trace directory <procname>-<pid>[-N] in the output directory. */
+static int make_proc_dir(struct rtr__proc *p)
+{
+	struct rtr_host *h = p->h;
+	char base[32];
+
+	sanitize_name(base, sizeof(base), p->procname);
+	for (int i = 0; i < 1000; i++) {
+		if (i == 0)
+			snprintf(p->dirname, sizeof(p->dirname), "%s-%d", base, (int)p->pid);
+		else
+			snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%d", base, (int)p->pid, i);
+		if (mkdirat(h->cfg.trace_dirfd, p->dirname, 0755) == 0)
+			break;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	p->dirfd = openat(h->cfg.trace_dirfd, p->dirname, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	return p->dirfd < 0 ? -errno : 0;
+}
+
+int rtr__output_open(struct rtr__proc *p)
+{
+	int r = make_proc_dir(p);
+
+	if (r)
+		return r;
+	if (getrandom(p->uuid, sizeof(p->uuid), 0) != sizeof(p->uuid)) {
+		for (size_t i = 0; i < sizeof(p->uuid); i++)
+			p->uuid[i] = (uint8_t)(rand() ^ (p->pid >> (i % 4)));
+	}
+	p->uuid[6] = (uint8_t)((p->uuid[6] & 0x0f) | 0x40); /* version 4 */
+	p->uuid[8] = (uint8_t)((p->uuid[8] & 0x3f) | 0x80);
+	return 0;
+}
+
+int rtr__output_stream(struct rtr__proc *p, uint32_t cpu, struct rtr_ring_buf *buf)
+{
+	struct rtr_ctf_stream_priv priv = {
+	    .stream_class_id = RTR_HOST_STREAM_CLASS_ID, .cpu_id = cpu, .stream_instance_id = cpu};
+	char sname[64];
+
+	memcpy(priv.trace_uuid, p->uuid, 16);
+	snprintf(sname, sizeof(sname), "%s_%u", RTR_HOST_CHAN_NAME, cpu);
+	p->streams[cpu] = rtr_ctf_stream_create(p->dirfd, sname, p->cfg, buf, &priv);
+	return p->streams[cpu] ? 0 : -errno;
+}
+
+uint64_t rtr__output_packets(const struct rtr__proc *p)
+{
+	uint64_t packets = 0;
+
+	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++)
+		if (p->streams[cpu]) {
+			struct rtr_ctf_stream_stats ss;
+
+			rtr_ctf_stream_stats(p->streams[cpu], &ss);
+			packets += ss.packets;
+		}
+	return packets;
+}
+
+int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
+			 const struct rtr_clock_sync *pts, size_t npts)
+{
+	struct rtr_host *h = p->h;
+	struct rtr_ctf_std_env env = {.procname = p->procname,
+				      .vpid = p->pid,
+				      .creation_time = p->created,
+				      .trace_name = p->dirname};
+	struct rtr_ctf_meta *m = rtr_ctf_meta_create(p->uuid, RTR_CTF_BYTE_ORDER_HOST);
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	r = rtr_ctf_meta_set_clock(m, &clock->desc);
+	if (!r)
+		r = rtr_ctf_meta_env_std(m, &env);
+	if (!r)
+		r = rtr_ctf_meta_env_clock(m, clock);
+	if (!r && npts)
+		r = rtr_ctf_meta_env_sync_list(m, pts, npts);
+	if (!r)
+		r = rtr_ctf_meta_add_stream(m, RTR_HOST_STREAM_CLASS_ID, RTR_HOST_CHAN_NAME);
+	for (uint32_t i = 0; !r && i < p->nr_evs; i++) {
+		if (p->evs[i].id < 0)
+			continue;
+		if (rtr_ctf_meta_add_event(m, (uint32_t)p->evs[i].id, RTR_HOST_STREAM_CLASS_ID,
+					   p->evs[i].desc))
+			hwarn(h, "process %d (%s): event %s:%s left out of the metadata: %s",
+			      (int)p->pid, p->procname, p->evs[i].desc->provider,
+			      p->evs[i].desc->name, rtr_ctf_meta_error(m));
+	}
+	if (!r)
+		r = rtr_ctf_meta_write(m, p->dirfd, "metadata");
+	if (r)
+		herr(h, "cannot write the metadata of %s/%s: %s (%s)", h->cfg.trace_dir, p->dirname,
+		     strerror(-r), rtr_ctf_meta_error(m));
+	rtr_ctf_meta_destroy(m);
+	return r;
+}
+
+/* Removes a process's directory when it holds no stream (no event was
+ * ever recorded): an empty CTF trace only makes readers complain. */
+bool rtr__output_remove_if_empty(struct rtr__proc *p)
+{
+	if (p->t.packets)
+		return false;
+	unlinkat(p->dirfd, "index", AT_REMOVEDIR);
+	close(p->dirfd);
+	p->dirfd = -1;
+	unlinkat(p->h->cfg.trace_dirfd, p->dirname, AT_REMOVEDIR);
+	return true;
+}
+
+void rtr__output_close(struct rtr__proc *p)
+{
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	p->dirfd = -1;
+}
