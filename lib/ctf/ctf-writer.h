@@ -196,7 +196,8 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len);
 
 /*
  * Renders and writes the metadata to `name` in dirfd (AT_FDCWD allowed),
- * atomically: a temporary file in the same directory, fsync'ed, renamed.
+ * atomically: a temporary file in the same directory (created exclusively
+ * under a random name, rtr_ctf_file_create), fsync'ed, renamed.
  * Returns 0, or a negative errno (see rtr_ctf_meta_render, plus I/O).
  */
 int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name);
@@ -255,13 +256,36 @@ struct rtr_ctf_stream_stats {
  * dirfd for buffer `buf` read with `cfg` (rtr_ctf_host_config()): copies
  * priv and points buf->client_priv at the copy. The stream file and
  * index/<name>.idx are created on the first packet (a buffer that never
- * produced one leaves no file). dirfd must stay open while the stream is.
+ * produced one leaves no file), exclusively (rtr_ctf_file_create): when
+ * either name is taken, <name>.1, <name>.2, ... (up to 63); when `index`
+ * is not a directory of its own, without index. dirfd must stay open
+ * while the stream is.
  * Returns the stream, or NULL (errno: EINVAL bad name/arguments, ENOMEM).
  */
 struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
 					     const struct rtr_ring_config *cfg,
 					     struct rtr_ring_buf *buf,
 					     const struct rtr_ctf_stream_priv *priv);
+
+/* Mode of the files the stream creates (default 0600; the index directory
+ * gets x where r is set: 0700). Call before the first packet. */
+void rtr_ctf_stream_set_mode(struct rtr_ctf_stream *s, mode_t mode);
+
+/* The stream file's name: the one given, or <name>.N when that was taken
+ * when the file was created. */
+const char *rtr_ctf_stream_name(const struct rtr_ctf_stream *s);
+
+/*
+ * Creating files in a trace directory: `name` (no '/') in dirfd, resolved
+ * beneath dirfd with no symlink (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, O_NOFOLLOW), created exclusively (O_CREAT | O_EXCL):
+ * never opens anything that exists, so never follows a planted symlink nor
+ * blocks on a planted FIFO. rtr_ctf_file_create returns a write-only
+ * descriptor (O_CLOEXEC), rtr_ctf_dir_open a directory descriptor, or a
+ * negative errno (-EEXIST: the name is taken; -ELOOP: a symlink).
+ */
+int rtr_ctf_file_create(int dirfd, const char *name, mode_t mode);
+int rtr_ctf_dir_open(int dirfd, const char *name);
 
 /*
  * Writes every sub-buffer the ring buffer has ready (at most max_packets;

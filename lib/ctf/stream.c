@@ -3,23 +3,68 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ctf-writer.h"
 
 #define STREAM_NAME_MAX 200
+#define NAME_ATTEMPTS	64 /* <name>, <name>.1, ... before giving up */
+#define DEFAULT_MODE	0600
+
+/* ------------------------------------------------------------------------
+ * Creating files in a trace directory (ctf-writer.md §7): exclusively,
+ * never through a symlink, never by opening something that exists (an
+ * open of a FIFO would block until another process opens its other end).
+ * ------------------------------------------------------------------------ */
+
+static int openat2_beneath(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+			       .mode = (flags & O_CREAT) ? mode : 0,
+			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS) /* before Linux 5.6: no '/' in names here */
+		fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, mode);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+int rtr_ctf_file_create(int dirfd, const char *name, mode_t mode)
+{
+	if (!name || !*name || strchr(name, '/'))
+		return -EINVAL;
+	return openat2_beneath(dirfd, name, O_WRONLY | O_CREAT | O_EXCL, mode);
+}
+
+int rtr_ctf_dir_open(int dirfd, const char *name)
+{
+	int fd;
+	struct stat st;
+
+	if (!name || !*name || strchr(name, '/'))
+		return -EINVAL;
+	fd = openat2_beneath(dirfd, name, O_RDONLY | O_DIRECTORY, 0);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	return fd;
+}
 
 struct rtr_ctf_stream {
 	struct rtr_ctf_stream_priv priv; /* buf->client_priv points here */
 	const struct rtr_ring_config *cfg;
 	struct rtr_ring_buf *buf;
 	int dirfd;
-	int data_fd; /* -1 until the first packet */
-	int index_fd;
+	int data_fd;		   /* -1 until the first packet */
+	int index_fd;		   /* -1: none (could not be created: the trace has no index) */
+	mode_t mode;		   /* of the files; directories get x where r is set */
 	bool failed;		   /* the buffer was found corrupt: never read again */
 	bool held;		   /* a sub-buffer is held (rtr_ctf_stream_begin) */
 	struct rtr_ring_subbuf sb; /* the held one */
@@ -73,9 +118,20 @@ struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
 	s->dirfd = dirfd;
 	s->data_fd = -1;
 	s->index_fd = -1;
+	s->mode = DEFAULT_MODE;
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	buf->client_priv = &s->priv;
 	return s;
+}
+
+void rtr_ctf_stream_set_mode(struct rtr_ctf_stream *s, mode_t mode)
+{
+	s->mode = mode & 0777;
+}
+
+const char *rtr_ctf_stream_name(const struct rtr_ctf_stream *s)
+{
+	return s->name;
 }
 
 static void close_files(struct rtr_ctf_stream *s)
@@ -88,39 +144,80 @@ static void close_files(struct rtr_ctf_stream *s)
 }
 
 static int write_all(int fd, const void *p, size_t n);
+static int set_error(struct rtr_ctf_stream *s, int err, const char *what);
 
-/* Creates the stream file and index/<name>.idx (with its header); on
- * failure neither stays open (the next packet tries again). */
-static int open_files(struct rtr_ctf_stream *s)
+/* Creates index/<name>.idx (with its header). Returns the descriptor or
+ * a negative errno; -EEXIST when that name is taken. */
+static int open_index(struct rtr_ctf_stream *s, int idx_dirfd)
 {
 	uint8_t hdr[RTR_CTF_INDEX_HEADER_SIZE];
 	char path[STREAM_NAME_MAX + 16];
-	int r;
+	int fd, r;
 
-	s->data_fd = openat(s->dirfd, s->name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->data_fd < 0) {
-		r = set_error(s, -errno, "cannot create the stream file");
-		goto fail;
-	}
-	if (mkdirat(s->dirfd, "index", 0755) < 0 && errno != EEXIST) {
-		r = set_error(s, -errno, "cannot create the index directory");
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "index/%s.idx", s->name);
-	s->index_fd = openat(s->dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (s->index_fd < 0) {
-		r = set_error(s, -errno, "cannot create the index file");
-		goto fail;
-	}
+	snprintf(path, sizeof(path), "%s.idx", s->name);
+	fd = rtr_ctf_file_create(idx_dirfd, path, s->mode);
+	if (fd < 0)
+		return fd;
 	rtr_ctf_index_header_encode(hdr);
-	r = write_all(s->index_fd, hdr, sizeof(hdr));
+	r = write_all(fd, hdr, sizeof(hdr));
 	if (r) {
-		set_error(s, r, "cannot write the index header");
-		goto fail;
+		close(fd);
+		unlinkat(idx_dirfd, path, 0);
+		return r;
 	}
-	return 0;
-fail:
-	close_files(s);
+	return fd;
+}
+
+/* Creates the stream file and index/<name>.idx, exclusively: when a name
+ * is taken (by anything: a file, a FIFO, a symlink), the next of <name>.1,
+ * <name>.2, ... that is free for both. A trace directory whose `index`
+ * cannot be ours (a symlink, a file) gets no index; the stream is written
+ * all the same. On failure nothing stays open (the next packet tries
+ * again). */
+static int open_files(struct rtr_ctf_stream *s)
+{
+	char base[STREAM_NAME_MAX + 1];
+	mode_t dmode = s->mode | ((s->mode & 0444) >> 2);
+	int idx_dirfd, r = -EEXIST;
+
+	if (mkdirat(s->dirfd, "index", dmode) < 0 && errno != EEXIST)
+		idx_dirfd = -errno;
+	else
+		idx_dirfd = rtr_ctf_dir_open(s->dirfd, "index");
+	snprintf(base, sizeof(base), "%s", s->name);
+	for (unsigned k = 0; k < NAME_ATTEMPTS && r == -EEXIST; k++) {
+		if (k && snprintf(s->name, sizeof(s->name), "%.*s.%u", STREAM_NAME_MAX - 12, base,
+				  k) < 0)
+			break;
+		r = s->data_fd = rtr_ctf_file_create(s->dirfd, s->name, s->mode);
+		if (r < 0)
+			continue;
+		r = 0;
+		if (idx_dirfd >= 0) {
+			s->index_fd = open_index(s, idx_dirfd);
+			if (s->index_fd == -EEXIST) {
+				close(s->data_fd);
+				unlinkat(s->dirfd, s->name, 0);
+				s->data_fd = -1;
+				r = -EEXIST;
+			} else if (s->index_fd < 0) {
+				r = set_error(s, s->index_fd, "cannot create the index file");
+				close(s->data_fd);
+				unlinkat(s->dirfd, s->name, 0);
+				s->data_fd = -1;
+			}
+		}
+	}
+	if (idx_dirfd >= 0)
+		close(idx_dirfd);
+	if (r == -EEXIST)
+		r = set_error(s, r, "no free name for the stream file");
+	else if (r < 0 && !s->error[0])
+		r = set_error(s, r, "cannot create the stream file");
+	if (r < 0) {
+		snprintf(s->name, sizeof(s->name), "%s", base);
+		close_files(s);
+	}
 	return r;
 }
 
@@ -188,7 +285,7 @@ static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 	e.stream_instance_id = s->priv.stream_instance_id;
 	e.packet_seq_num = sb->info.seq;
 	rtr_ctf_index_entry_encode(ent, &e);
-	r = write_all(s->index_fd, ent, sizeof(ent));
+	r = s->index_fd >= 0 ? write_all(s->index_fd, ent, sizeof(ent)) : 0;
 	if (r) {
 		set_error(s, r, "cannot write an index entry");
 		goto undo;

@@ -360,6 +360,7 @@ void rtr__handle_hello(struct rtr__proc *p)
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	const char *why = "";
+	bool sys = false; /* why is a system call's failure: say its errno */
 	unsigned nfds;
 	char err[256];
 	ssize_t n;
@@ -423,6 +424,7 @@ void rtr__handle_hello(struct rtr__proc *p)
 		if (p->pidfd < 0) {
 			why = "pidfd_open";
 			r = -errno;
+			sys = true;
 		}
 	}
 	if (r == 0) {
@@ -430,9 +432,11 @@ void rtr__handle_hello(struct rtr__proc *p)
 		p->state = P_ACTIVE;
 		h->nr_pending--;
 		r = rtr__channel_create(p, &m.u.hello, &why);
+		sys = r != 0;
 	}
 	if (r) {
-		hwarn(h, "process %d (%s) not traced: %s", (int)p->pid, p->procname, why);
+		hwarn(h, "process %d (%s) not traced: %s%s%s%s", (int)p->pid, p->procname, why,
+		      sys ? " (" : "", sys ? strerror(-r) : "", sys ? ")" : "");
 		h->t.refused++;
 		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r, why);
 		if (p->state == P_ACTIVE) {

@@ -276,7 +276,21 @@ int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello
 	p->open_since = calloc(p->nr_bufs, sizeof(*p->open_since));
 	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending_since ||
 	    !p->open_sb || !p->open_since) {
+		free(p->bufs);
+		free(p->streams);
+		free(p->damaged);
+		free(p->slots);
+		free(p->pending_since);
+		free(p->open_sb);
+		free(p->open_since);
+		p->bufs = NULL;
+		p->streams = NULL;
+		p->damaged = NULL;
+		p->slots = NULL;
+		p->pending_since = NULL;
+		p->open_sb = p->open_since = NULL;
 		p->mem = 0;
+		*why = "out of memory";
 		return -ENOMEM;
 	}
 	h->mem_used += p->mem;

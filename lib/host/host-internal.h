@@ -144,6 +144,8 @@ struct rtr_host {
 	struct rtr_watch w_drain;
 	struct rtr__hclock clock;
 	uint64_t next_checkpoint_ns;
+	mode_t file_mode; /* of every file created (directories: x where r) */
+	unsigned dir_seq; /* suffixes of process directory names */
 	uint8_t in[RTR_PROTO_MAX_MSG];
 };
 
@@ -192,7 +194,10 @@ int rtr__output_stream(struct rtr__proc *p, uint32_t cpu, struct rtr_ring_buf *b
 uint64_t rtr__output_packets(const struct rtr__proc *p);
 int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
 			 const struct rtr_clock_sync *pts, size_t npts);
+/* Removes the process's directory (nothing of a trace in it). */
+void rtr__output_discard(struct rtr__proc *p);
 bool rtr__output_remove_if_empty(struct rtr__proc *p);
+mode_t rtr__dir_mode(mode_t file_mode);
 void rtr__output_close(struct rtr__proc *p);
 
 /* totals.c */

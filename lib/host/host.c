@@ -96,6 +96,7 @@ struct rtr_host *rtr_host_create(const struct rtr_host_config *cfg, const char *
 		h->cfg.mem_budget = 1ull << 30;
 	if (!h->cfg.max_procs)
 		h->cfg.max_procs = 1024;
+	h->file_mode = h->cfg.file_mode ? (h->cfg.file_mode & 0777) : 0600;
 	h->listen_fd = h->timer_fd = h->drain_fd = -1;
 	h->host_cpus = host_possible_cpus();
 	h->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -159,6 +160,10 @@ void rtr__proc_finish(struct rtr__proc *p, bool gone)
 	if (h->nr_live)
 		h->nr_live--;
 	p->state = P_DONE;
+	rtr__totals_add_proc(h, p);
+	/* A process that never recorded an event (or was refused) leaves no
+	 * directory: an empty CTF trace only makes readers complain. */
+	rtr__output_remove_if_empty(p);
 	hinfo(h, "process %d (%s) finished: %llu events, %llu lost, %llu packets", (int)p->pid,
 	      p->procname, (unsigned long long)p->t.events, (unsigned long long)p->t.lost,
 	      (unsigned long long)p->t.packets);
@@ -393,9 +398,6 @@ int rtr_host_finish(struct rtr_host *h)
 	rtr__hclock_describe(h, true, &cmeta);
 	for (struct rtr__proc *p = h->procs; p; p = p->next) {
 		if (p->dirfd < 0)
-			continue;
-		rtr__totals_add_proc(h, p);
-		if (rtr__output_remove_if_empty(p))
 			continue;
 		if (rtr__output_metadata(p, &cmeta, h->clock.log.pts, h->clock.log.n))
 			ret = -EIO;

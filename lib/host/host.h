@@ -49,6 +49,8 @@ struct rtr_host_config {
 	uint32_t max_procs;    /* processes traced at once; 0: 1024 */
 	int trace_dirfd;       /* the output directory (owned by the caller) */
 	const char *trace_dir; /* its name, for messages */
+	mode_t file_mode;      /* of the files created; 0: 0600. Directories get
+				* x where r is set (0600: 0700, 0640: 0750) */
 	struct rtr_host_log log;
 	bool verbose;	  /* also send RTR_HOST_LOG_INFO messages */
 	bool eager_drain; /* write every packet on the host's thread at once,

@@ -30,25 +30,63 @@ static void sanitize_name(char *dst, size_t cap, const char *src)
 	dst[n] = 0;
 }
 
-/* Trace directory <procname>-<pid>[-N] in the output directory. */
+mode_t rtr__dir_mode(mode_t file_mode)
+{
+	return file_mode | ((file_mode & 0444) >> 2);
+}
+
+/* Creates directory `name` in the trace directory and opens it; -EEXIST
+ * when the name is taken or what we created was swapped for something
+ * else before we opened it. */
+static int try_dir(struct rtr__proc *p, const char *name)
+{
+	struct rtr_host *h = p->h;
+	int fd;
+
+	if (mkdirat(h->cfg.trace_dirfd, name, rtr__dir_mode(h->file_mode)) < 0)
+		return -errno;
+	fd = rtr_ctf_dir_open(h->cfg.trace_dirfd, name);
+	if (fd == -ELOOP || fd == -ENOTDIR || fd == -ENOENT)
+		return -EEXIST; /* swapped: not ours any more */
+	if (fd < 0) /* e.g. out of descriptors: leave nothing behind */
+		unlinkat(h->cfg.trace_dirfd, name, AT_REMOVEDIR);
+	return fd;
+}
+
+/* Trace directory <procname>-<pid>, else <procname>-<pid>-<N> with N from
+ * a counter of the host, else with a random N: always a directory created
+ * now, never one that existed (a process can predict the names and plant
+ * anything there; mkdir never follows a symlink and fails on any existing
+ * name). */
 static int make_proc_dir(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
 	char base[32];
+	int fd = -EEXIST;
 
 	sanitize_name(base, sizeof(base), p->procname);
-	for (int i = 0; i < 1000; i++) {
-		if (i == 0)
-			snprintf(p->dirname, sizeof(p->dirname), "%s-%d", base, (int)p->pid);
-		else
-			snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%d", base, (int)p->pid, i);
-		if (mkdirat(h->cfg.trace_dirfd, p->dirname, 0755) == 0)
-			break;
-		if (errno != EEXIST)
-			return -errno;
+	snprintf(p->dirname, sizeof(p->dirname), "%s-%d", base, (int)p->pid);
+	fd = try_dir(p, p->dirname);
+	for (int i = 0; i < 64 && fd == -EEXIST; i++) {
+		snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%u", base, (int)p->pid,
+			 ++h->dir_seq);
+		fd = try_dir(p, p->dirname);
 	}
-	p->dirfd = openat(h->cfg.trace_dirfd, p->dirname, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	return p->dirfd < 0 ? -errno : 0;
+	for (int i = 0; i < 8 && fd == -EEXIST; i++) {
+		uint64_t rnd = 0;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			break;
+		snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%016llx", base, (int)p->pid,
+			 (unsigned long long)rnd);
+		fd = try_dir(p, p->dirname);
+	}
+	if (fd < 0) {
+		p->dirname[0] = 0;
+		return fd;
+	}
+	p->dirfd = fd;
+	return 0;
 }
 
 int rtr__output_open(struct rtr__proc *p)
@@ -75,7 +113,10 @@ int rtr__output_stream(struct rtr__proc *p, uint32_t cpu, struct rtr_ring_buf *b
 	memcpy(priv.trace_uuid, p->uuid, 16);
 	snprintf(sname, sizeof(sname), "%s_%u", RTR_HOST_CHAN_NAME, cpu);
 	p->streams[cpu] = rtr_ctf_stream_create(p->dirfd, sname, p->cfg, buf, &priv);
-	return p->streams[cpu] ? 0 : -errno;
+	if (!p->streams[cpu])
+		return -errno;
+	rtr_ctf_stream_set_mode(p->streams[cpu], p->h->file_mode);
+	return 0;
 }
 
 uint64_t rtr__output_packets(const struct rtr__proc *p)
@@ -90,6 +131,52 @@ uint64_t rtr__output_packets(const struct rtr__proc *p)
 			packets += ss.packets;
 		}
 	return packets;
+}
+
+/* Writes the rendered metadata to `metadata` atomically: a temporary file
+ * created exclusively under a random name, fsync'ed, renamed. */
+static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m)
+{
+	char tmp[64], *text;
+	size_t len, done = 0;
+	int fd = -EEXIST, r;
+
+	r = rtr_ctf_meta_render(m, &text, &len);
+	if (r)
+		return r;
+	for (int k = 0; k < 8 && fd == -EEXIST; k++) {
+		uint64_t rnd = 0;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint64_t)k << 32 ^ p->h->dir_seq++;
+		snprintf(tmp, sizeof(tmp), ".metadata.%016llx.tmp", (unsigned long long)rnd);
+		fd = rtr_ctf_file_create(p->dirfd, tmp, p->h->file_mode);
+	}
+	if (fd < 0) {
+		free(text);
+		return fd;
+	}
+	while (done < len) {
+		ssize_t w = write(fd, text + done, len - done);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (size_t)w;
+	}
+	free(text);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && renameat(p->dirfd, tmp, p->dirfd, "metadata") < 0)
+		r = -errno;
+	if (r)
+		unlinkat(p->dirfd, tmp, 0);
+	return r;
 }
 
 int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
@@ -124,7 +211,7 @@ int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock
 			      p->evs[i].desc->name, rtr_ctf_meta_error(m));
 	}
 	if (!r)
-		r = rtr_ctf_meta_write(m, p->dirfd, "metadata");
+		r = write_metadata_file(p, m);
 	if (r)
 		herr(h, "cannot write the metadata of %s/%s: %s (%s)", h->cfg.trace_dir, p->dirname,
 		     strerror(-r), rtr_ctf_meta_error(m));
@@ -132,16 +219,25 @@ int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock
 	return r;
 }
 
+void rtr__output_discard(struct rtr__proc *p)
+{
+	if (p->dirfd < 0)
+		return;
+	unlinkat(p->dirfd, "index", AT_REMOVEDIR);
+	unlinkat(p->dirfd, "metadata", 0);
+	close(p->dirfd);
+	p->dirfd = -1;
+	/* Only if empty: whatever else is there is not ours to remove. */
+	unlinkat(p->h->cfg.trace_dirfd, p->dirname, AT_REMOVEDIR);
+}
+
 /* Removes a process's directory when it holds no stream (no event was
  * ever recorded): an empty CTF trace only makes readers complain. */
 bool rtr__output_remove_if_empty(struct rtr__proc *p)
 {
-	if (p->t.packets)
+	if (p->t.packets || rtr__output_packets(p))
 		return false;
-	unlinkat(p->dirfd, "index", AT_REMOVEDIR);
-	close(p->dirfd);
-	p->dirfd = -1;
-	unlinkat(p->h->cfg.trace_dirfd, p->dirname, AT_REMOVEDIR);
+	rtr__output_discard(p);
 	return true;
 }
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,36 +38,32 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* mkdir -p */
-static int mkdirs(const char *path)
+/* openat2 with `resolve` flags (0: like openat). Returns an fd or -errno. */
+static int open_dir_at(int dirfd, const char *name, uint64_t resolve)
 {
-	char buf[4096];
-	size_t n = strlen(path);
+	struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, .resolve = resolve};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *s = buf + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
+	if (fd < 0 && errno == ENOSYS) {
+		if (resolve)
+			return -ENOSYS;
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return fd < 0 ? -errno : (int)fd;
 }
 
-static bool dir_empty(const char *path)
+static bool dir_empty(int fd)
 {
-	DIR *d = opendir(path);
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *e;
 	bool empty = true;
 
-	if (!d)
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
 		return false;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			empty = false;
@@ -73,24 +71,78 @@ static bool dir_empty(const char *path)
 	return empty;
 }
 
+/*
+ * -o DIR: opens it, creating it and its parents (mkdir -p; DIR itself with
+ * `mode`) as needed, walking one component at a time from descriptors we
+ * opened. As root no component may be a symlink (RESOLVE_NO_SYMLINKS): a
+ * user could otherwise point a name root is about to use at a directory
+ * of their choice. A directory that existed must be empty and belong to
+ * the user (as root: to root). Returns the descriptor or -1 (said why).
+ */
+static int open_output_dir(const char *path, mode_t mode)
+{
+	bool strict = geteuid() == 0, created = false;
+	uint64_t resolve = strict ? RESOLVE_NO_SYMLINKS : 0;
+	char buf[4096], *save = NULL, *c, *next;
+	struct stat st;
+	int dfd;
+
+	if (!*path || strlen(path) >= sizeof(buf)) {
+		say("cannot create the output directory %s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	strcpy(buf, path);
+	dfd = open_dir_at(AT_FDCWD, path[0] == '/' ? "/" : ".", 0);
+	for (c = strtok_r(buf, "/", &save); c && dfd >= 0; c = next) {
+		int nfd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(c, "."))
+			continue;
+		created = mkdirat(dfd, c, next ? 0755 : mode) == 0;
+		if (!created && errno != EEXIST) {
+			say("cannot create the output directory %s: %s", path, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		nfd = open_dir_at(dfd, c, resolve);
+		close(dfd);
+		dfd = nfd;
+		if (dfd == -ELOOP || dfd == -ENOSYS) {
+			say("refusing the output directory %s: as root, no part of its path may "
+			    "be a symbolic link (%s is); give the real path",
+			    path, c);
+			return -1;
+		}
+	}
+	if (dfd < 0) {
+		say("cannot open the output directory %s: %s", path, strerror(-dfd));
+		return -1;
+	}
+	if (!created) {
+		if (fstat(dfd, &st) < 0 || st.st_uid != geteuid()) {
+			say("refusing the output directory %s: it belongs to another user", path);
+			close(dfd);
+			return -1;
+		}
+		if (!dir_empty(dfd)) {
+			say("output directory %s is not empty", path);
+			close(dfd);
+			return -1;
+		}
+	}
+	return dfd;
+}
+
 /* The output directory: -o DIR (created; must be empty) or
- * ./ringtrace-<program>-<YYYYmmdd-HHMMSS>[-N]. */
-static int make_output(const struct rtr_record_opts *o, const char *prog, char *out, size_t cap)
+ * ./ringtrace-<program>-<YYYYmmdd-HHMMSS>[-N], created now. Returns its
+ * descriptor (its name in out) or -1 (said why). */
+static int make_output(const struct rtr_record_opts *o, const char *prog, mode_t mode, char *out,
+		       size_t cap)
 {
 	if (o->output) {
-		int r;
-
-		if (strlen(o->output) >= cap)
-			return -ENAMETOOLONG;
-		strcpy(out, o->output);
-		r = mkdirs(out);
-		if (r)
-			return r;
-		if (!dir_empty(out)) {
-			say("output directory %s is not empty", out);
-			return -EEXIST;
-		}
-		return 0;
+		snprintf(out, cap, "%s", o->output);
+		return open_output_dir(o->output, mode);
 	} else {
 		char base[64], stamp[32], copy[4096];
 		time_t now = time(NULL);
@@ -105,16 +157,27 @@ static int make_output(const struct rtr_record_opts *o, const char *prog, char *
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 		for (int i = 0; i < 100; i++) {
+			int fd;
+
 			if (i == 0)
 				snprintf(out, cap, "./ringtrace-%s-%s", base, stamp);
 			else
 				snprintf(out, cap, "./ringtrace-%s-%s-%d", base, stamp, i);
-			if (mkdir(out, 0755) == 0)
-				return 0;
-			if (errno != EEXIST)
-				return -errno;
+			if (mkdir(out, mode) < 0) {
+				if (errno == EEXIST)
+					continue;
+				break;
+			}
+			fd = open_dir_at(AT_FDCWD, out, RESOLVE_NO_SYMLINKS);
+			if (fd == -ENOSYS)
+				fd = open_dir_at(AT_FDCWD, out, 0);
+			if (fd >= 0)
+				return fd;
+			errno = -fd;
+			break;
 		}
-		return -EEXIST;
+		say("cannot create the output directory %s: %s", out, strerror(errno));
+		return -1;
 	}
 }
 
@@ -166,13 +229,11 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (want.rlim_cur > nofile.rlim_cur)
 			setrlimit(RLIMIT_NOFILE, &want);
 	}
-	if (make_output(o, argv[0], outdir, sizeof(outdir))) {
-		say("cannot create the output directory: %s", strerror(errno ? errno : EEXIST));
+	outfd = make_output(o, argv[0], o->group_readable ? 0750 : 0700, outdir, sizeof(outdir));
+	if (outfd < 0)
 		return 1;
-	}
-	outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (outfd < 0 || make_sock_dir(sockdir, sizeof(sockdir))) {
-		say("cannot create the output or socket directory: %s", strerror(errno));
+	if (make_sock_dir(sockdir, sizeof(sockdir))) {
+		say("cannot create the socket directory: %s", strerror(errno));
 		goto out;
 	}
 	snprintf(sockpath, sizeof(sockpath), "%s/host.sock", sockdir);
@@ -199,6 +260,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.mem_budget = o->mem_budget;
 	hc.trace_dirfd = outfd;
 	hc.trace_dir = outdir;
+	hc.file_mode = o->group_readable ? 0640 : 0600;
 	hc.log.fn = log_line;
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;

@@ -19,9 +19,10 @@ struct rtr_record_opts {
 	uint32_t num_subbuf;
 	uint64_t mem_budget; /* 0: default */
 	bool verbose;
-	bool quiet;	  /* no summary */
-	bool wait_all;	  /* go on until every traced process has exited */
-	bool eager_drain; /* no idle-priority drain thread */
+	bool quiet;	     /* no summary */
+	bool wait_all;	     /* go on until every traced process has exited */
+	bool eager_drain;    /* no idle-priority drain thread */
+	bool group_readable; /* traces readable by the group (default: the user only) */
 };
 
 /*
