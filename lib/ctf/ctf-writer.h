@@ -321,6 +321,10 @@ struct rtr_ctf_packet_job {
 	int dst_fd;
 	uint64_t dst_off;
 	uint64_t len;
+	/* The first hdr_len bytes to write instead of the memfd's (the packet
+	 * header, encoded in host memory; valid while the packet is held). */
+	const uint8_t *hdr;
+	uint32_t hdr_len;
 };
 int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job);
 int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s);

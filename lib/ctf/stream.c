@@ -68,7 +68,13 @@ struct rtr_ctf_stream {
 	bool failed;		   /* the buffer was found corrupt: never read again */
 	bool held;		   /* a sub-buffer is held (rtr_ctf_stream_begin) */
 	struct rtr_ring_subbuf sb; /* the held one */
-	uint64_t fd_pos;	   /* data_fd's file position (sendfile writes there) */
+	/* Its packet header and context as written to the file: encoded here,
+	 * in host memory, from what the ring buffer validated; the copy the
+	 * packet hook left in shared memory is never written (the traced
+	 * program could rewrite it at any time). */
+	uint8_t hdr[RTR_CTF_PACKET_HEADER_SIZE];
+	uint32_t hdr_len;
+	uint64_t fd_pos; /* data_fd's file position (sendfile writes there) */
 	bool have_seq;
 	uint64_t last_seq;
 	struct rtr_ctf_stream_stats st;
@@ -241,21 +247,34 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Writes the held packet's bytes at their place in the stream file
- * (sendfile from the memfd). Returns 0 or a negative errno. */
+/* Writes the held packet's bytes at their place in the stream file: the
+ * header from host memory, the records with sendfile from the memfd.
+ * Returns 0 or a negative errno. */
 static int write_data(struct rtr_ctf_stream *s)
 {
+	struct rtr_ring_subbuf tail = s->sb;
 	ssize_t w;
+	int r;
 
 	if (s->fd_pos != s->st.bytes) {
 		if (lseek(s->data_fd, (off_t)s->st.bytes, SEEK_SET) < 0)
 			return -errno;
 		s->fd_pos = s->st.bytes;
 	}
-	w = rtr_ring_subbuf_write(s->buf, &s->sb, s->data_fd);
+	r = write_all(s->data_fd, s->hdr, s->hdr_len);
+	if (r) {
+		s->fd_pos = UINT64_MAX;
+		return r;
+	}
+	s->fd_pos += s->hdr_len;
+	tail.data += s->hdr_len;
+	tail.len -= s->hdr_len;
+	if (!tail.len)
+		return 0;
+	w = rtr_ring_subbuf_write(s->buf, &tail, s->data_fd);
 	if (w > 0)
 		s->fd_pos += (uint64_t)w;
-	if (w != (ssize_t)s->sb.len)
+	if (w != (ssize_t)tail.len)
 		return w < 0 ? (int)w : -EIO;
 	return 0;
 }
@@ -331,6 +350,11 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 	if (r)
 		return set_error(s, r, "cannot get a sub-buffer");
 	s->held = true;
+	s->hdr_len = s->cfg->subbuf_header_size;
+	if (s->hdr_len > sizeof(s->hdr) || s->hdr_len > s->sb.len)
+		s->hdr_len = 0; /* not this writer's layout: written as is */
+	else
+		rtr_ctf_packet_header_encode(s->hdr, &s->priv, &s->sb.info);
 	if (s->data_fd < 0) {
 		r = open_files(s);
 		if (r) {
@@ -347,6 +371,8 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 		job->dst_fd = s->data_fd;
 		job->dst_off = s->st.bytes;
 		job->len = s->sb.len;
+		job->hdr = s->hdr;
+		job->hdr_len = s->hdr_len;
 	}
 	return 1;
 }

@@ -48,7 +48,7 @@ void rtr__hclock_sync(struct rtr__hclock *c)
 	take(c);
 }
 
-int rtr__hclock_describe(struct rtr_host *h, bool final, struct rtr_clock_meta *out)
+int rtr__hclock_describe(struct rtr_host *h, bool now, struct rtr_clock_meta *out)
 {
 	struct rtr__hclock *c = &h->clock;
 	struct rtr_clock_describe_in din = {
@@ -59,7 +59,7 @@ int rtr__hclock_describe(struct rtr_host *h, bool final, struct rtr_clock_meta *
 	};
 	int r;
 
-	if (final) {
+	if (now) {
 		/* At least 2 ms between the first and the last point, so that
 		 * the frequency can be fitted even for a very short run. */
 		take(c);
@@ -75,8 +75,11 @@ int rtr__hclock_describe(struct rtr_host *h, bool final, struct rtr_clock_meta *
 	din.pts = c->log.pts;
 	din.n = c->log.n;
 	r = rtr_clock_describe(&din, out);
-	if (r && final) {
-		herr(h, "cannot describe the trace clock; the trace's time base may be off");
+	if (r && now) {
+		if (!c->failed_said)
+			herr(h, "cannot describe the trace clock; the trace's time base may be "
+				"off");
+		c->failed_said = true;
 		din.nominal_freq = 1000000000u;
 		memset(out, 0, sizeof(*out));
 		r = rtr_clock_describe(&din, out);

@@ -19,8 +19,27 @@
 #define HELLO_TIMEOUT_NS (2000ull * 1000000u)
 #define MSGS_PER_EVENT	 64 /* messages handled per readiness event */
 #define MAX_EVENT_ID	 (1u << 20)
-#define MAX_PENDING	 256		/* connections that did not say HELLO yet */
-#define DESC_BUDGET	 (256ull << 20) /* event descriptions of all processes */
+#define MAX_PENDING	 256 /* connections that did not say HELLO yet */
+/* Event descriptions (docs/design/host.md §3): each process may keep
+ * DESC_FREE bytes of its own, more from a pool shared by all, at most
+ * DESC_MAX; what a process holds is given back when it is finished. */
+#define DESC_FREE (1ull << 20)
+#define DESC_POOL (256ull << 20)
+#define DESC_MAX  (64ull << 20)
+
+static uint64_t desc_charged(const struct rtr__proc *p)
+{
+	return p->arena.bytes > DESC_FREE ? p->arena.bytes - DESC_FREE : 0;
+}
+
+void rtr__proc_forget_events(struct rtr__proc *p)
+{
+	p->h->desc_pool -= desc_charged(p);
+	rtr_proto_arena_free(&p->arena);
+	free(p->evs);
+	p->evs = NULL;
+	p->nr_evs = p->cap_evs = 0;
+}
 
 static int proc_send(struct rtr__proc *p, const int *fds, unsigned nfds)
 {
@@ -53,7 +72,8 @@ void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
 	struct rtr_host *h = p->h;
 
 	if (why) {
-		hwarn(h, "process %d (%s) disconnected: %s", (int)p->pid, p->procname, why);
+		hwarn_c(h, RTR__LOG_PROC, "process %d (%s) disconnected: %s", (int)p->pid,
+			p->procname, why);
 		h->t.disconnected++;
 	}
 	rtr__watch_del_close(h, &p->cmd);
@@ -121,29 +141,28 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 	int r;
 
 	{
-		size_t before = p->arena.bytes;
+		uint64_t before = desc_charged(p);
+		uint64_t pool_left = h->desc_pool < DESC_POOL ? DESC_POOL - h->desc_pool : 0;
+		uint64_t allow = DESC_FREE + before + pool_left;
 
-		if (h->desc_bytes > DESC_BUDGET)
-			r = -ENOSPC;
-		else
-			r = rtr_proto_events_decode(&m->u.events, &p->arena, &evs, err,
-						    sizeof(err));
-		h->desc_bytes += p->arena.bytes - before;
+		p->arena.max_bytes = (size_t)(allow < DESC_MAX ? allow : DESC_MAX);
+		r = rtr_proto_events_decode(&m->u.events, &p->arena, &evs, err, sizeof(err));
+		h->desc_pool += desc_charged(p) - before;
 	}
 	if (r == -ENOSPC) {
 		if (!p->arena_full_reported)
-			hwarn(h,
-			      "process %d (%s) registers too many events; later ones are not "
-			      "traced",
-			      (int)p->pid, p->procname);
+			hwarn_c(h, RTR__LOG_PROC,
+				"process %d (%s) registers too many events; later ones are not "
+				"traced",
+				(int)p->pid, p->procname);
 		p->arena_full_reported = true;
 		rtr_proto_enc_register_reply(&h->out, m->hdr.seq, -ENOSPC, NULL, 0);
 		rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT);
 		return;
 	}
 	if (r) {
-		hwarn(h, "process %d (%s): bad event description: %s", (int)p->pid, p->procname,
-		      r == -EPROTO ? err : strerror(-r));
+		hwarn_c(h, RTR__LOG_PROC, "process %d (%s): bad event description: %s", (int)p->pid,
+			p->procname, r == -EPROTO ? err : strerror(-r));
 		rtr_proto_enc_register_reply(&h->out, m->hdr.seq, r, NULL, 0);
 		rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT);
 		if (r == -EPROTO)
@@ -181,8 +200,8 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 		e->id = -1;
 		e->pending = false;
 		if (rtr_ctf_event_check(ev, err, sizeof(err))) {
-			hwarn(h, "process %d (%s): event %s:%s not traced: %s", (int)p->pid,
-			      p->procname, ev->provider, ev->name, err);
+			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): event %s:%s not traced: %s",
+				(int)p->pid, p->procname, ev->provider, ev->name, err);
 			continue;
 		}
 		if (!wanted(h, ev) || p->next_event_id >= MAX_EVENT_ID || !p->bufs)
@@ -228,8 +247,8 @@ void rtr__handle_replies(struct rtr__proc *p)
 		if (rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err)) ||
 		    m.hdr.type != RTR_MSG_REPLY) {
 			rtr_proto_close_fds(fds, nfds);
-			hwarn(h, "process %d (%s): bad message: %s", (int)p->pid, p->procname,
-			      err[0] ? err : "not a reply");
+			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): bad message: %s", (int)p->pid,
+				p->procname, err[0] ? err : "not a reply");
 			rtr__proc_disconnect(p, "protocol error");
 			return;
 		}
@@ -240,9 +259,10 @@ void rtr__handle_replies(struct rtr__proc *p)
 				p->chan_pending--;
 			if (m.u.reply.status && !p->chan_failed) {
 				p->chan_failed = true;
-				hwarn(h, "process %d (%s) could not map its buffers: %s (%s)",
-				      (int)p->pid, p->procname, strerror(-m.u.reply.status),
-				      m.u.reply.text);
+				hwarn_c(h, RTR__LOG_PROC,
+					"process %d (%s) could not map its buffers: %s (%s)",
+					(int)p->pid, p->procname, strerror(-m.u.reply.status),
+					m.u.reply.text);
 			}
 			if (!p->chan_pending && !p->chan_failed && !p->chan_ok) {
 				p->chan_ok = true;
@@ -254,9 +274,10 @@ void rtr__handle_replies(struct rtr__proc *p)
 			break;
 		default:
 			if (m.u.reply.status)
-				hwarn(h, "process %d (%s): %s failed: %s (%s)", (int)p->pid,
-				      p->procname, rtr_proto_type_name(m.u.reply.req_type),
-				      strerror(-m.u.reply.status), m.u.reply.text);
+				hwarn_c(h, RTR__LOG_PROC, "process %d (%s): %s failed: %s (%s)",
+					(int)p->pid, p->procname,
+					rtr_proto_type_name(m.u.reply.req_type),
+					strerror(-m.u.reply.status), m.u.reply.text);
 			break;
 		}
 	}
@@ -287,8 +308,8 @@ void rtr__handle_notify(struct rtr__proc *p)
 		if (rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err)) ||
 		    m.hdr.type != RTR_MSG_REGISTER_EVENTS) {
 			rtr_proto_close_fds(fds, nfds);
-			hwarn(h, "process %d (%s): bad message: %s", (int)p->pid, p->procname,
-			      err[0] ? err : "not REGISTER_EVENTS");
+			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): bad message: %s", (int)p->pid,
+				p->procname, err[0] ? err : "not REGISTER_EVENTS");
 			rtr__proc_disconnect(p, "protocol error");
 			return;
 		}
@@ -376,9 +397,8 @@ void rtr__handle_hello(struct rtr__proc *p)
 	r = rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err));
 	if (r || m.hdr.type != RTR_MSG_HELLO) {
 		rtr_proto_close_fds(fds, nfds);
-		if (h->t.bad_conns++ < 5)
-			hwarn(h, "refused a connection: %s%s", r ? err : "expected HELLO",
-			      h->t.bad_conns == 5 ? " (further ones are only counted)" : "");
+		h->t.bad_conns++;
+		hwarn_c(h, RTR__LOG_CONN, "refused a connection: %s", r ? err : "expected HELLO");
 		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r ? r : -EPROTO, "expected HELLO");
 		rtr__proc_disconnect(p, NULL);
 		return;
@@ -429,14 +449,15 @@ void rtr__handle_hello(struct rtr__proc *p)
 	}
 	if (r == 0) {
 		h->nr_live++;
+		p->registered_ns = rtr__now_ns();
 		p->state = P_ACTIVE;
 		h->nr_pending--;
 		r = rtr__channel_create(p, &m.u.hello, &why);
 		sys = r != 0;
 	}
 	if (r) {
-		hwarn(h, "process %d (%s) not traced: %s%s%s%s", (int)p->pid, p->procname, why,
-		      sys ? " (" : "", sys ? strerror(-r) : "", sys ? ")" : "");
+		hwarn_c(h, RTR__LOG_REFUSED, "process %d (%s) not traced: %s%s%s%s", (int)p->pid,
+			p->procname, why, sys ? " (" : "", sys ? strerror(-r) : "", sys ? ")" : "");
 		h->t.refused++;
 		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r, why);
 		if (p->state == P_ACTIVE) {
@@ -459,6 +480,25 @@ void rtr__handle_hello(struct rtr__proc *p)
 	}
 }
 
+/* All HELLO slots taken (a flood of silent connections): the connection
+ * that has waited longest goes, so that a process that speaks at once
+ * always gets in whatever silent ones do. */
+static void evict_oldest_pending(struct rtr_host *h)
+{
+	struct rtr__proc *oldest = NULL;
+
+	for (struct rtr__proc *p = h->procs; p; p = p->next)
+		if (p->state == P_HELLO && p->cmd >= 0 &&
+		    (!oldest || p->hello_deadline <= oldest->hello_deadline))
+			oldest = p;
+	if (!oldest)
+		return;
+	h->t.bad_conns++;
+	hwarn_c(h, RTR__LOG_CONN, "%u connections waiting for their HELLO: closed the oldest",
+		h->nr_pending);
+	rtr__proc_disconnect(oldest, NULL);
+}
+
 void rtr__accept_all(struct rtr_host *h)
 {
 	for (int k = 0; k < 64; k++) {
@@ -467,10 +507,8 @@ void rtr__accept_all(struct rtr_host *h)
 
 		if (fd < 0)
 			return;
-		if (h->nr_pending >= MAX_PENDING) {
-			close(fd); /* a flood of silent connections */
-			continue;
-		}
+		if (h->nr_pending >= MAX_PENDING)
+			evict_oldest_pending(h);
 		p = calloc(1, sizeof(*p));
 		if (!p) {
 			close(fd);
@@ -487,6 +525,9 @@ void rtr__accept_all(struct rtr_host *h)
 		p->next = h->procs;
 		h->procs = p;
 		rtr__watch_add(h, &p->w_cmd, RTR_WATCH_CMD, p, fd);
+		/* A well-behaved process sent its HELLO right after connecting:
+		 * it is usually there already (never waits). */
+		rtr__handle_hello(p);
 	}
 }
 

@@ -22,10 +22,10 @@ void rtr__report_damage(struct rtr__proc *p, uint32_t cpu, const char *what)
 		return;
 	p->damaged[cpu] = true;
 	p->h->t.damaged++;
-	hwarn(p->h,
-	      "process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
-	      "are kept, the rest of this buffer is dropped (and its counters ignored)",
-	      (int)p->pid, p->procname, cpu, what);
+	hwarn_c(p->h, RTR__LOG_PROC,
+		"process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
+		"are kept, the rest of this buffer is dropped (and its counters ignored)",
+		(int)p->pid, p->procname, cpu, what);
 }
 
 /*
@@ -107,7 +107,7 @@ static int hand_over(struct rtr__proc *p, uint32_t cpu)
 		r = rtr_ctf_stream_write_held(p->streams[cpu]);
 		return r < 0 ? r : 1;
 	}
-	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len);
+	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len, job.hdr, job.hdr_len);
 	p->pending_since[cpu] = rtr__now_ns();
 	p->npending++;
 	return 1;
@@ -135,8 +135,8 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 			if (h->drainer)
 				rtr__watch_add(h, &h->w_drain, RTR_WATCH_DRAIN, h, h->drain_fd);
 			else
-				hwarn(h, "no drain thread (%s): packets are written at once",
-				      strerror(errno));
+				herr(h, "no drain thread (%s): packets are written at once",
+				     strerror(errno));
 		}
 		here =
 		    now || !h->drainer || !p->pending_since || buffer_short(p->bufs[cpu]) ||

@@ -49,9 +49,16 @@ struct rtr_drain_slot *rtr_drain_slot_new(struct rtr_drainer *d, int src_fd, int
  * first); it is freed once the drain thread lets go of it too. */
 void rtr_drain_slot_release(struct rtr_drain_slot *s);
 
+/* The most header bytes a packet may carry from host memory. */
+#define RTR_DRAIN_MAX_HDR 128u
+
 /* Hands the packet at src_off (len bytes) to the thread, to be written at
- * dst_off. The slot must be free (nothing pending). */
-void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len);
+ * dst_off; its first hdr_len bytes (<= RTR_DRAIN_MAX_HDR, <= len) are
+ * written from a copy of hdr taken now instead of from src_fd (the packet
+ * header the host encoded: the source is shared with the traced program).
+ * The slot must be free (nothing pending). */
+void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len,
+		      const void *hdr, uint32_t hdr_len);
 
 enum rtr_drain_state {
 	RTR_DRAIN_FREE,	   /* nothing pending */

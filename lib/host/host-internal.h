@@ -84,6 +84,7 @@ struct rtr__proc {
 	uint32_t caps;
 	uint32_t seq;
 	time_t created;
+	uint64_t registered_ns; /* when its buffers were handed out (now_ns) */
 	/* the channel */
 	uint32_t client;
 	const struct rtr_ring_config *cfg;
@@ -120,10 +121,28 @@ struct rtr__hclock {
 	struct rtr_clock_sync *pts;
 	struct rtr_clock_sync_log log;
 	uint64_t last_ns; /* CLOCK_MONOTONIC of the last sync point taken */
+	bool failed_said;
+};
+
+/* log.c: messages of a class are rate-limited together (5 per 10 s, then
+ * a count of those not shown); RTR__LOG_NONE is never limited. */
+enum rtr__log_class {
+	RTR__LOG_NONE = 0, /* the host's own trouble: once each */
+	RTR__LOG_CONN,	   /* connections: garbage, no HELLO */
+	RTR__LOG_REFUSED,  /* processes not traced */
+	RTR__LOG_PROC,	   /* what a process did: bad messages, damage, events */
+	RTR__LOG_DISK,	   /* writing the traces */
+	RTR__LOG_CLASSES
+};
+
+struct rtr__log_rate {
+	uint64_t start; /* of the current window */
+	unsigned shown, suppressed;
 };
 
 struct rtr_host {
 	struct rtr_host_config cfg;
+	struct rtr__log_rate log_rate[RTR__LOG_CLASSES];
 	int epfd;
 	int listen_fd;
 	struct rtr_watch w_listen;
@@ -132,7 +151,7 @@ struct rtr_host {
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rtr__proc *procs;
 	uint64_t mem_used;
-	uint64_t desc_bytes; /* arenas of every process */
+	uint64_t desc_pool; /* event descriptions beyond each process's own share */
 	unsigned nr_live;
 	unsigned nr_pending;
 	struct rtr_host_totals t;
@@ -144,20 +163,24 @@ struct rtr_host {
 	struct rtr_watch w_drain;
 	struct rtr__hclock clock;
 	uint64_t next_checkpoint_ns;
-	mode_t file_mode; /* of every file created (directories: x where r) */
-	unsigned dir_seq; /* suffixes of process directory names */
+	mode_t file_mode;     /* of every file created (directories: x where r) */
+	unsigned dir_seq;     /* suffixes of process directory names */
+	unsigned meta_failed; /* traces whose final metadata could not be written */
 	uint8_t in[RTR_PROTO_MAX_MSG];
 };
 
 /* log.c */
-void rtr__hlog(struct rtr_host *h, enum rtr_host_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-#define hwarn(h, ...) rtr__hlog(h, RTR_HOST_LOG_WARN, __VA_ARGS__)
-#define herr(h, ...)  rtr__hlog(h, RTR_HOST_LOG_ERROR, __VA_ARGS__)
+void rtr__hlog_c(struct rtr_host *h, unsigned c, enum rtr_host_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Reports suppressed counts whose window ended (all of them: final). */
+void rtr__log_tick(struct rtr_host *h, bool final);
+#define herr(h, ...)	   rtr__hlog_c(h, RTR__LOG_NONE, RTR_HOST_LOG_ERROR, __VA_ARGS__)
+#define hwarn_c(h, c, ...) rtr__hlog_c(h, c, RTR_HOST_LOG_WARN, __VA_ARGS__)
+#define herr_c(h, c, ...)  rtr__hlog_c(h, c, RTR_HOST_LOG_ERROR, __VA_ARGS__)
 #define hinfo(h, ...)                                                                              \
 	do {                                                                                       \
 		if ((h)->cfg.verbose)                                                              \
-			rtr__hlog(h, RTR_HOST_LOG_INFO, __VA_ARGS__);                              \
+			rtr__hlog_c(h, RTR__LOG_NONE, RTR_HOST_LOG_INFO, __VA_ARGS__);             \
 	} while (0)
 
 /* host.c */
@@ -174,6 +197,8 @@ void rtr__handle_hello(struct rtr__proc *p);
 void rtr__handle_replies(struct rtr__proc *p);
 void rtr__handle_notify(struct rtr__proc *p);
 void rtr__proc_disconnect(struct rtr__proc *p, const char *why);
+/* Frees the process's event descriptions and gives their budget back. */
+void rtr__proc_forget_events(struct rtr__proc *p);
 /* Sends STOP to every registered process. Returns true if any was sent. */
 bool rtr__send_stop_all(struct rtr_host *h);
 
@@ -199,6 +224,9 @@ void rtr__output_discard(struct rtr__proc *p);
 bool rtr__output_remove_if_empty(struct rtr__proc *p);
 mode_t rtr__dir_mode(mode_t file_mode);
 void rtr__output_close(struct rtr__proc *p);
+/* The trace is complete: writes its final metadata (clock as of now),
+ * closes the directory. Returns 0 or a negative errno (logged). */
+int rtr__output_final(struct rtr__proc *p);
 
 /* totals.c */
 void rtr__totals_add_buffer(struct rtr__proc *p, const struct rtr_ring_buf *b);
@@ -209,8 +237,10 @@ void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p);
 int rtr__hclock_init(struct rtr__hclock *c);
 void rtr__hclock_fini(struct rtr__hclock *c);
 void rtr__hclock_sync(struct rtr__hclock *c);
-/* The description from the sync points so far. `final`: makes sure the
- * points span enough time to fit a frequency (may sleep ~2.5 ms). */
-int rtr__hclock_describe(struct rtr_host *h, bool final, struct rtr_clock_meta *out);
+/* The description from the sync points so far. `now`: takes a sync point
+ * first and makes sure the points span enough time to fit a frequency
+ * (may sleep ~2.5 ms); a failure then is logged (once) and answered with
+ * a nominal description. */
+int rtr__hclock_describe(struct rtr_host *h, bool now, struct rtr_clock_meta *out);
 
 #endif /* RTR_HOST_INTERNAL_H */

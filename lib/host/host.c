@@ -162,8 +162,19 @@ void rtr__proc_finish(struct rtr__proc *p, bool gone)
 	p->state = P_DONE;
 	rtr__totals_add_proc(h, p);
 	/* A process that never recorded an event (or was refused) leaves no
-	 * directory: an empty CTF trace only makes readers complain. */
-	rtr__output_remove_if_empty(p);
+	 * directory: an empty CTF trace only makes readers complain. Any
+	 * other trace is complete now: its final metadata is written with
+	 * the clock known at this point (every event of it is before), and
+	 * what the process cost (descriptions, the directory's descriptor)
+	 * is given back at once, so that a process that goes frees its share
+	 * for the others. */
+	if (!rtr__output_remove_if_empty(p)) {
+		if (rtr__output_final(p) == 0)
+			h->t.procs++;
+		else
+			h->meta_failed++;
+	}
+	rtr__proc_forget_events(p);
 	hinfo(h, "process %d (%s) finished: %llu events, %llu lost, %llu packets", (int)p->pid,
 	      p->procname, (unsigned long long)p->t.events, (unsigned long long)p->t.lost,
 	      (unsigned long long)p->t.packets);
@@ -182,9 +193,7 @@ static void proc_free(struct rtr__proc *p)
 	free(p->pending_since);
 	free(p->open_sb);
 	free(p->open_since);
-	free(p->evs);
-	p->h->desc_bytes -= p->arena.bytes;
-	rtr_proto_arena_free(&p->arena);
+	rtr__proc_forget_events(p);
 	free(p);
 }
 
@@ -214,7 +223,7 @@ static void tick(struct rtr_host *h)
 
 	for (struct rtr__proc *p = h->procs; p; p = p->next) {
 		if (p->state == P_HELLO && p->cmd >= 0 && now > p->hello_deadline) {
-			hwarn(h, "a connection sent no HELLO in time; closed");
+			hwarn_c(h, RTR__LOG_CONN, "a connection sent no HELLO in time; closed");
 			rtr__proc_disconnect(p, NULL);
 		} else if ((p->state == P_ACTIVE || p->state == P_DISCONNECTED) &&
 			   !h->cfg.overwrite) {
@@ -222,6 +231,7 @@ static void tick(struct rtr_host *h)
 			rtr__drain_proc(p, 2, false);
 		}
 	}
+	rtr__log_tick(h, false);
 	if (now - h->clock.last_ns >= SYNC_PERIOD_NS)
 		rtr__hclock_sync(&h->clock);
 	if (now >= h->next_checkpoint_ns) {
@@ -365,9 +375,6 @@ static void stop_all(struct rtr_host *h)
 
 int rtr_host_finish(struct rtr_host *h)
 {
-	struct rtr_clock_meta cmeta;
-	int ret = 0;
-
 	rtr__watch_del_close(h, &h->listen_fd);
 	if (h->sock_path[0])
 		unlink(h->sock_path);
@@ -395,17 +402,9 @@ int rtr_host_finish(struct rtr_host *h)
 			rtr__proc_finish(p, gone);
 		}
 	}
-	rtr__hclock_describe(h, true, &cmeta);
-	for (struct rtr__proc *p = h->procs; p; p = p->next) {
-		if (p->dirfd < 0)
-			continue;
-		if (rtr__output_metadata(p, &cmeta, h->clock.log.pts, h->clock.log.n))
-			ret = -EIO;
-		else
-			h->t.procs++;
-	}
 	rtr__drainer_stop(h);
-	return ret;
+	rtr__log_tick(h, true);
+	return h->meta_failed ? -EIO : 0;
 }
 
 void rtr_host_totals(const struct rtr_host *h, struct rtr_host_totals *t)

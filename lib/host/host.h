@@ -71,6 +71,7 @@ struct rtr_host_totals {
 	unsigned refused;      /* processes refused (limits) */
 	unsigned bad_conns;    /* connections that did not start with a valid HELLO */
 	unsigned damaged;      /* buffers found corrupt */
+	unsigned bad_counters; /* buffers whose counters were impossible (left out) */
 	unsigned disconnected; /* processes dropped for protocol errors */
 };
 

@@ -48,7 +48,7 @@ static int try_dir(struct rtr__proc *p, const char *name)
 	fd = rtr_ctf_dir_open(h->cfg.trace_dirfd, name);
 	if (fd == -ELOOP || fd == -ENOTDIR || fd == -ENOENT)
 		return -EEXIST; /* swapped: not ours any more */
-	if (fd < 0) /* e.g. out of descriptors: leave nothing behind */
+	if (fd < 0)		/* e.g. out of descriptors: leave nothing behind */
 		unlinkat(h->cfg.trace_dirfd, name, AT_REMOVEDIR);
 	return fd;
 }
@@ -206,15 +206,16 @@ int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock
 			continue;
 		if (rtr_ctf_meta_add_event(m, (uint32_t)p->evs[i].id, RTR_HOST_STREAM_CLASS_ID,
 					   p->evs[i].desc))
-			hwarn(h, "process %d (%s): event %s:%s left out of the metadata: %s",
-			      (int)p->pid, p->procname, p->evs[i].desc->provider,
-			      p->evs[i].desc->name, rtr_ctf_meta_error(m));
+			hwarn_c(h, RTR__LOG_PROC,
+				"process %d (%s): event %s:%s left out of the metadata: %s",
+				(int)p->pid, p->procname, p->evs[i].desc->provider,
+				p->evs[i].desc->name, rtr_ctf_meta_error(m));
 	}
 	if (!r)
 		r = write_metadata_file(p, m);
 	if (r)
-		herr(h, "cannot write the metadata of %s/%s: %s (%s)", h->cfg.trace_dir, p->dirname,
-		     strerror(-r), rtr_ctf_meta_error(m));
+		herr_c(h, RTR__LOG_DISK, "cannot write the metadata of %s/%s: %s (%s)",
+		       h->cfg.trace_dir, p->dirname, strerror(-r), rtr_ctf_meta_error(m));
 	rtr_ctf_meta_destroy(m);
 	return r;
 }
@@ -239,6 +240,17 @@ bool rtr__output_remove_if_empty(struct rtr__proc *p)
 		return false;
 	rtr__output_discard(p);
 	return true;
+}
+
+int rtr__output_final(struct rtr__proc *p)
+{
+	struct rtr_clock_meta cmeta;
+	int r = rtr__hclock_describe(p->h, true, &cmeta);
+
+	if (!r)
+		r = rtr__output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n);
+	rtr__output_close(p);
+	return r;
 }
 
 void rtr__output_close(struct rtr__proc *p)

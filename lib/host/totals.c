@@ -1,16 +1,81 @@
-/* lib/host: the run's totals, from the writers' counters (shared memory)
- * and the stream writers' own. Design: docs/design/host.md §6. */
+/* lib/host: the run's totals, from the writers' counters (shared memory:
+ * bounded before use) and the stream writers' own. Design:
+ * docs/design/host.md §6. */
+#include <errno.h>
+
 #include "host-internal.h"
+
+/* The smallest record a writer can commit: a compact event header. */
+#define MIN_RECORD_BYTES 4u
+/* Slack on the time bound: registration, clock reads. */
+#define TIME_SLACK_NS (1000ull * 1000000u)
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/*
+ * The writers' counters live in the buffer's shared control area, which the
+ * traced process can scribble over. Before they go into the totals they
+ * are checked against what the host knows for itself:
+ *  - no CPU commits or refuses more than one record per nanosecond, and at
+ *    most host_cpus writers run at once: every counter is at most
+ *    (time since the buffer was handed out + 1 s) x host_cpus;
+ *  - in discard mode nothing is written past what the host consumed plus
+ *    one buffer, and a record takes at least MIN_RECORD_BYTES: records are
+ *    at most (consumed + buffer size) / MIN_RECORD_BYTES (consumed is the
+ *    host's own reader position).
+ * A buffer whose counters break a bound is reported, and its counters are
+ * left out (as for a damaged buffer). Returns 0 or -ERANGE.
+ */
+static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
+			  const struct rtr_ring_stats *st)
+{
+	struct rtr_host *h = p->h;
+	uint64_t now = rtr__now_ns();
+	uint64_t age = now > p->registered_ns ? now - p->registered_ns : 0;
+	uint64_t by_time = sat_mul(sat_add(age, TIME_SLACK_NS), h->host_cpus ? h->host_cpus : 1);
+	uint64_t by_space = by_time;
+	const uint64_t lost[] = {st->lost_full, st->lost_wrap, st->lost_big, st->refused_nest,
+				 st->lost_nobuf};
+	bool bad = false;
+
+	if (!h->cfg.overwrite)
+		by_space = sat_add(st->consumed, b->buf_size) / MIN_RECORD_BYTES;
+	if (st->records > by_time || st->records > by_space || st->overwritten > by_time)
+		bad = true;
+	for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+		if (lost[i] > by_time)
+			bad = true;
+	if (!bad)
+		return 0;
+	h->t.bad_counters++;
+	hwarn_c(h, RTR__LOG_PROC,
+		"process %d (%s): the counters of the buffer of CPU %u are impossible (%llu "
+		"records, %llu lost in %.1f s); left out of the totals",
+		(int)p->pid, p->procname, b->cpu, (unsigned long long)st->records,
+		(unsigned long long)st->lost_full, (double)age / 1e9);
+	return -ERANGE;
+}
 
 void rtr__totals_add_buffer(struct rtr__proc *p, const struct rtr_ring_buf *b)
 {
 	struct rtr_ring_stats st;
 
 	rtr_ring_buf_stats(b, &st);
-	p->t.events += st.records;
-	p->t.lost += st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest + st.lost_nobuf;
-	p->t.overwritten += st.overwritten;
-	p->t.torn_bytes += st.salvage_dropped_bytes;
+	if (check_counters(p, b, &st))
+		return;
+	p->t.events = sat_add(p->t.events, st.records);
+	p->t.lost = sat_add(p->t.lost, st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest +
+					   st.lost_nobuf);
+	p->t.overwritten = sat_add(p->t.overwritten, st.overwritten);
+	p->t.torn_bytes = sat_add(p->t.torn_bytes, st.salvage_dropped_bytes);
 }
 
 void rtr__totals_add_stream(struct rtr__proc *p, const struct rtr_ctf_stream *s)
@@ -25,11 +90,11 @@ void rtr__totals_add_stream(struct rtr__proc *p, const struct rtr_ctf_stream *s)
 
 void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p)
 {
-	h->t.events += p->t.events;
-	h->t.lost += p->t.lost;
-	h->t.overwritten += p->t.overwritten;
+	h->t.events = sat_add(h->t.events, p->t.events);
+	h->t.lost = sat_add(h->t.lost, p->t.lost);
+	h->t.overwritten = sat_add(h->t.overwritten, p->t.overwritten);
 	h->t.packets += p->t.packets;
 	h->t.bytes += p->t.bytes;
 	h->t.salvaged += p->t.salvaged;
-	h->t.torn_bytes += p->t.torn_bytes;
+	h->t.torn_bytes = sat_add(h->t.torn_bytes, p->t.torn_bytes);
 }

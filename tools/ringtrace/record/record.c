@@ -390,6 +390,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (t.damaged)
 			say("%u %s found damaged (see above); the rest of the trace is kept",
 			    t.damaged, plural(t.damaged, "buffer", "buffers"));
+		if (t.bad_counters)
+			say("%u %s impossible counters (see above): left out of these numbers",
+			    t.bad_counters, plural(t.bad_counters, "buffer had", "buffers had"));
 		if (t.bad_conns)
 			say("%u %s refused for not speaking the protocol", t.bad_conns,
 			    plural(t.bad_conns, "connection", "connections"));
