@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,13 @@ struct rtr_ctf_stream {
 	 * program could rewrite it at any time). */
 	uint8_t hdr[RTR_CTF_PACKET_HEADER_SIZE];
 	uint32_t hdr_len;
-	uint64_t fd_pos; /* data_fd's file position (sendfile writes there) */
+	uint64_t lost;	     /* its events_discarded: the ring's count + dropped */
+	uint64_t events;     /* records in it (bounded count, see count_records) */
+	bool stalled;	     /* held after a full disk: write_held retries it */
+	uint64_t dropped;    /* records of packets given up (in later packets' counts) */
+	uint64_t *slot_seen; /* per sub-buffer: the writers' record count at its last
+			      * packet */
+	uint64_t fd_pos;     /* data_fd's file position (sendfile writes there) */
 	bool have_seq;
 	uint64_t last_seq;
 	struct rtr_ctf_stream_stats st;
@@ -279,10 +286,61 @@ static int write_data(struct rtr_ctf_stream *s)
 	return 0;
 }
 
+/* A full disk (or quota): the packet stays held and is written when there
+ * is room again; nothing else loses a packet that way. */
+static bool retryable(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT;
+}
+
+/* Cuts the stream file and the index back to what the packets before
+ * the held one hold (a failed write may have left part of it). */
+static void cut_back(struct rtr_ctf_stream *s)
+{
+	if (s->data_fd >= 0 && ftruncate(s->data_fd, (off_t)s->st.bytes) < 0) {
+		/* the next packet overwrites the tail anyway */
+	}
+	if (s->index_fd >= 0 &&
+	    ftruncate(s->index_fd, (off_t)(RTR_CTF_INDEX_HEADER_SIZE +
+					   s->st.packets * RTR_CTF_INDEX_ENTRY_SIZE)) == 0)
+		lseek(s->index_fd, 0, SEEK_END);
+	s->fd_pos = UINT64_MAX; /* unknown after a failed write: seek first */
+}
+
+/* Gives the held sub-buffer back; its packet was written (err == 0) or is
+ * given up: its records are then counted in the events_discarded of the
+ * packets that follow, and in the stream's statistics. */
+static void release(struct rtr_ctf_stream *s, int err)
+{
+	if (err) {
+		s->dropped += s->events;
+		s->st.events_dropped += s->events;
+		s->st.packets_dropped++;
+	}
+	s->held = false;
+	s->stalled = false;
+	rtr_ring_put_subbuf(s->cfg, s->buf);
+}
+
+/* After a failed write of the held packet: keeps it (a full disk) or gives
+ * it up. Returns err. */
+static int failed_write(struct rtr_ctf_stream *s, int err, const char *what)
+{
+	set_error(s, err, what);
+	s->st.write_err = err;
+	cut_back(s);
+	if (retryable(err)) {
+		s->stalled = true;
+		return err;
+	}
+	release(s, err);
+	return err;
+}
+
 /* The held packet's bytes are in the stream file (write_err == 0): appends
- * its index entry and accounts for it. On failure (write_err < 0 or the
- * index write fails) the stream file is cut back to its previous size so
- * file and index stay in step. Gives the sub-buffer back either way. */
+ * its index entry and accounts for it, gives the sub-buffer back. On
+ * failure (write_err < 0 or the index write fails) the files are cut back
+ * so file and index stay in step (failed_write). */
 static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 {
 	const struct rtr_ring_subbuf *sb = &s->sb;
@@ -290,48 +348,66 @@ static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 	uint8_t ent[RTR_CTF_INDEX_ENTRY_SIZE];
 	int r = write_err;
 
-	if (r) {
-		set_error(s, r, "cannot write a packet");
-		goto undo;
-	}
+	if (r)
+		return failed_write(s, r, "cannot write a packet");
 	e.offset = s->st.bytes;
 	e.packet_size = sb->len * 8;
 	e.content_size = sb->len * 8;
 	e.timestamp_begin = sb->info.begin_ts;
 	e.timestamp_end = sb->info.end_ts;
-	e.events_discarded = sb->info.lost;
+	e.events_discarded = s->lost;
 	e.stream_id = s->priv.stream_class_id;
 	e.stream_instance_id = s->priv.stream_instance_id;
 	e.packet_seq_num = sb->info.seq;
 	rtr_ctf_index_entry_encode(ent, &e);
 	r = s->index_fd >= 0 ? write_all(s->index_fd, ent, sizeof(ent)) : 0;
-	if (r) {
-		set_error(s, r, "cannot write an index entry");
-		goto undo;
-	}
+	if (r)
+		return failed_write(s, r, "cannot write an index entry");
 	s->st.bytes += sb->len;
 	s->st.packets++;
-	s->st.events_lost = sb->info.lost;
+	s->st.events_lost = s->lost;
+	s->st.events_written += s->events;
 	if (sb->info.flags & (RTR_RING_PACKET_SALVAGED | RTR_RING_PACKET_TRUNCATED))
 		s->st.salvaged++;
 	if (s->have_seq && sb->info.seq > s->last_seq + 1)
 		s->st.packets_lost += sb->info.seq - s->last_seq - 1;
 	s->have_seq = true;
 	s->last_seq = sb->info.seq;
-	goto out;
-undo:
-	if (ftruncate(s->data_fd, (off_t)s->st.bytes) < 0) {
-		/* the next packet overwrites the tail anyway */
+	release(s, 0);
+	return 0;
+}
+
+/*
+ * Records in the packet just taken: the writers count commits per
+ * sub-buffer (records_local + records_remote, cumulative), so the count
+ * since that sub-buffer's previous packet is this packet's (exact in
+ * discard mode; in overwrite mode it includes laps the reader never saw).
+ * The counters are in shared memory: the result is bounded by what the
+ * packet can hold (4-byte records), never negative.
+ */
+static uint64_t count_records(struct rtr_ctf_stream *s)
+{
+	const struct rtr_ring_buf *b = s->buf;
+	uint32_t idx = rtr_ring_sb_index(b, s->sb.pos);
+	uint64_t cur, n, most = (s->sb.len - s->hdr_len) / 4;
+
+	if (!s->slot_seen) {
+		s->slot_seen = calloc(b->num_subbuf, sizeof(*s->slot_seen));
+		if (!s->slot_seen)
+			return 0;
 	}
-	s->fd_pos = UINT64_MAX; /* unknown after a failed write: seek first */
-out:
-	s->held = false;
-	rtr_ring_put_subbuf(s->cfg, s->buf);
-	return r;
+	if (idx >= b->num_subbuf)
+		return 0;
+	cur = atomic_load_explicit(&b->ctl->sb[idx].records_local, memory_order_relaxed) +
+	      atomic_load_explicit(&b->ctl->sb[idx].records_remote, memory_order_relaxed);
+	n = cur >= s->slot_seen[idx] ? cur - s->slot_seen[idx] : 0;
+	s->slot_seen[idx] = cur;
+	return n < most ? n : most;
 }
 
 int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job)
 {
+	struct rtr_ring_packet_info info;
 	int r;
 
 	if (s->failed)
@@ -350,19 +426,20 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 	if (r)
 		return set_error(s, r, "cannot get a sub-buffer");
 	s->held = true;
+	s->stalled = false;
 	s->hdr_len = s->cfg->subbuf_header_size;
 	if (s->hdr_len > sizeof(s->hdr) || s->hdr_len > s->sb.len)
 		s->hdr_len = 0; /* not this writer's layout: written as is */
-	else
-		rtr_ctf_packet_header_encode(s->hdr, &s->priv, &s->sb.info);
+	s->events = count_records(s);
+	info = s->sb.info;
+	info.lost += s->dropped;
+	s->lost = info.lost;
+	if (s->hdr_len)
+		rtr_ctf_packet_header_encode(s->hdr, &s->priv, &info);
 	if (s->data_fd < 0) {
 		r = open_files(s);
-		if (r) {
-			/* nothing written; the packet is lost */
-			s->held = false;
-			rtr_ring_put_subbuf(s->cfg, s->buf);
-			return r;
-		}
+		if (r)
+			return failed_write(s, r, "cannot create the stream files");
 		s->fd_pos = 0;
 	}
 	if (job) {
@@ -379,15 +456,24 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 
 int rtr_ctf_stream_end(struct rtr_ctf_stream *s, int write_err)
 {
-	if (!s->held)
+	if (!s->held || s->stalled)
 		return -EINVAL;
 	return finish_packet(s, write_err);
 }
 
 int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s)
 {
+	int r;
+
 	if (!s->held)
 		return -EINVAL;
+	if (s->data_fd < 0) {
+		r = open_files(s);
+		if (r)
+			return failed_write(s, r, "cannot create the stream files");
+		s->fd_pos = 0;
+	}
+	s->stalled = false;
 	return finish_packet(s, write_data(s));
 }
 
@@ -396,12 +482,40 @@ bool rtr_ctf_stream_holding(const struct rtr_ctf_stream *s)
 	return s->held;
 }
 
+bool rtr_ctf_stream_corrupt(const struct rtr_ctf_stream *s)
+{
+	return s->failed;
+}
+
+bool rtr_ctf_stream_stalled(const struct rtr_ctf_stream *s)
+{
+	return s->held && s->stalled;
+}
+
+void rtr_ctf_stream_give_up(struct rtr_ctf_stream *s)
+{
+	if (!s->held || !s->stalled)
+		return;
+	s->st.events_unwritten += s->events;
+	s->st.packets_unwritten++;
+	s->held = false;
+	s->stalled = false;
+	rtr_ring_put_subbuf(s->cfg, s->buf);
+}
+
 int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets)
 {
 	uint32_t n = 0;
 
-	if (s->held)
+	if (s->held && !s->stalled)
 		return -EBUSY;
+	if (s->held) { /* after a full disk: that packet first */
+		int r = rtr_ctf_stream_write_held(s);
+
+		if (r)
+			return r;
+		n++;
+	}
 	while (max_packets == 0 || n < max_packets) {
 		int r = rtr_ctf_stream_begin(s, NULL);
 
@@ -431,10 +545,12 @@ int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync)
 
 	if (!s)
 		return 0;
+	rtr_ctf_stream_give_up(s);
 	if (s->held) {
 		s->held = false;
 		rtr_ring_put_subbuf(s->cfg, s->buf);
 	}
+	free(s->slot_seen);
 	for (int i = 0; i < 2; i++) {
 		int fd = i ? s->index_fd : s->data_fd;
 

@@ -207,6 +207,7 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 		if (!wanted(h, ev) || p->next_event_id >= MAX_EVENT_ID || !p->bufs)
 			continue;
 		e->id = p->next_event_id++;
+		p->meta_gen++;
 		if (p->chan_ok)
 			en[n_en++] = (struct rtr_proto_enable_entry){
 			    e->reg_index, RTR_HOST_CHAN_HANDLE, (uint32_t)e->id};
@@ -517,7 +518,8 @@ void rtr__accept_all(struct rtr_host *h)
 		p->h = h;
 		p->state = P_HELLO;
 		p->cmd = fd;
-		p->notify = p->pidfd = p->wake_fd = p->dirfd = -1;
+		p->notify = p->pidfd = p->wake_fd = p->dirfd = p->meta_fd = -1;
+		p->meta_gen = 1; /* no metadata on disk yet */
 		p->hello_deadline = rtr__now_ns() + HELLO_TIMEOUT_NS;
 		p->created = time(NULL);
 		h->nr_pending++;

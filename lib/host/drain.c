@@ -52,9 +52,67 @@ static bool buffer_short(const struct rtr_ring_buf *b)
 	return backlog + room >= b->buf_size;
 }
 
-static void stream_failed(struct rtr__proc *p, uint32_t cpu)
+#define NOT_STALLED UINT64_MAX
+
+void rtr__write_error(struct rtr_host *h, int err)
 {
-	rtr__report_damage(p, cpu, rtr_ctf_stream_error(p->streams[cpu]));
+	h->t.write_errors++;
+	if (!h->t.write_errno)
+		h->t.write_errno = -err;
+}
+
+/* A stream returned err < 0: its buffer is corrupt (damaged for good), or
+ * the disk is full (the packet is held until there is room: the writers
+ * go on until the buffer is full, then their records are discarded and
+ * counted), or a packet could not be written and was given up (its
+ * records are counted in the next packets' events_discarded). */
+static void stream_error(struct rtr__proc *p, uint32_t cpu, int err)
+{
+	struct rtr_host *h = p->h;
+	struct rtr_ctf_stream *s = p->streams[cpu];
+
+	if (rtr_ctf_stream_corrupt(s)) {
+		rtr__report_damage(p, cpu, rtr_ctf_stream_error(s));
+		return;
+	}
+	if (rtr_ctf_stream_stalled(s)) {
+		struct rtr_ctf_stream_stats ss;
+
+		if (p->stall_lost[cpu] != NOT_STALLED)
+			return; /* still full */
+		/* Losses count from the last packet on disk: the writers may
+		 * have filled the buffer before this first failed write. */
+		rtr_ctf_stream_stats(s, &ss);
+		p->stall_lost[cpu] = ss.events_lost - ss.events_dropped;
+		h->t.disk_stalls++;
+		rtr__write_error(h, err);
+		herr_c(h, RTR__LOG_DISK,
+		       "cannot write the trace of process %d (%s) to %s: %s; its events are "
+		       "discarded (and counted) until there is room again",
+		       (int)p->pid, p->procname, h->cfg.trace_dir, strerror(-err));
+		return;
+	}
+	rtr__write_error(h, err);
+	herr_c(h, RTR__LOG_DISK,
+	       "process %d (%s): a packet could not be written (%s); its events are counted "
+	       "as discarded",
+	       (int)p->pid, p->procname, rtr_ctf_stream_error(s));
+}
+
+/* The stalled packet of buffer cpu was written: the disk has room again. */
+static void stall_end(struct rtr__proc *p, uint32_t cpu)
+{
+	struct rtr_host *h = p->h;
+	uint64_t lost = rtr_ring_buf_lost(p->bufs[cpu]);
+	uint64_t meanwhile = lost >= p->stall_lost[cpu] ? lost - p->stall_lost[cpu] : 0;
+
+	meanwhile = rtr__bound_count(p, meanwhile);
+	h->t.disk_lost += meanwhile;
+	p->stall_lost[cpu] = NOT_STALLED;
+	herr_c(h, RTR__LOG_DISK,
+	       "process %d (%s): there is room on the disk again; recording resumed (%llu "
+	       "events discarded meanwhile)",
+	       (int)p->pid, p->procname, (unsigned long long)meanwhile);
 }
 
 /* Ends the packet the drain thread has for buffer `cpu`: accounts for it
@@ -87,7 +145,7 @@ static bool settle(struct rtr__proc *p, uint32_t cpu, bool take_back)
 	p->pending_since[cpu] = 0;
 	p->npending--;
 	if (r < 0)
-		stream_failed(p, cpu);
+		stream_error(p, cpu, r);
 	return true;
 }
 
@@ -123,11 +181,18 @@ static int hand_over(struct rtr__proc *p, uint32_t cpu)
 void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 {
 	struct rtr_host *h = p->h;
+	/* Metadata before data: no packet is taken while the metadata on
+	 * disk may lack an event it could hold (a full disk: the writers'
+	 * records are then discarded and counted, as when the buffer is
+	 * full). A packet taken before is written all the same. */
+	bool meta_ok = p->streams && rtr__output_meta_ready(p);
 
-	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++) {
+	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++) {
+		struct rtr_ctf_stream *s = p->streams[cpu];
 		bool here;
+		int r;
 
-		if (!p->streams || !p->streams[cpu] || p->damaged[cpu])
+		if (!s || p->damaged[cpu])
 			continue;
 		if (!now && h->want_drainer) {
 			h->want_drainer = false;
@@ -139,23 +204,36 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 				     strerror(errno));
 		}
 		here =
-		    now || !h->drainer || !p->pending_since || buffer_short(p->bufs[cpu]) ||
+		    now || !h->drainer || !p->pending_since || rtr_ctf_stream_stalled(s) ||
+		    buffer_short(p->bufs[cpu]) ||
 		    (p->pending_since[cpu] && rtr__now_ns() - p->pending_since[cpu] > DRAIN_LAG_NS);
 		if (!settle(p, cpu, here) || p->damaged[cpu])
 			continue;
+		if (rtr_ctf_stream_stalled(s)) {
+			r = rtr_ctf_stream_write_held(s);
+			if (r < 0) {
+				stream_error(p, cpu, r);
+				continue;
+			}
+			stall_end(p, cpu);
+		}
+		if (!meta_ok)
+			continue;
 		if (!here) {
-			if (hand_over(p, cpu) < 0)
-				stream_failed(p, cpu);
+			r = hand_over(p, cpu);
+			if (r < 0)
+				stream_error(p, cpu, r);
 			continue;
 		}
 		for (unsigned round = 0; round < max_rounds; round++) {
-			int r = rtr_ctf_stream_drain(p->streams[cpu], h->cfg.num_subbuf);
-
+			r = rtr_ctf_stream_drain(s, h->cfg.num_subbuf);
 			if (r == 0)
 				break;
 			if (r < 0) {
-				stream_failed(p, cpu);
-				break;
+				stream_error(p, cpu, r);
+				/* given up: go on with the next; else stop here */
+				if (rtr_ctf_stream_stalled(s) || p->damaged[cpu])
+					break;
 			}
 		}
 	}
@@ -211,20 +289,32 @@ void rtr__channel_finish(struct rtr__proc *p, bool gone)
 		if (!b || p->damaged[cpu] || !p->streams[cpu])
 			continue;
 		rtr_ctf_stream_stats(p->streams[cpu], &ss);
-		if (rtr_ring_buf_lost(b) == ss.events_lost || !ss.packets)
+		if (rtr_ring_buf_lost(b) + ss.events_dropped == ss.events_lost || !ss.packets ||
+		    rtr_ctf_stream_stalled(p->streams[cpu]))
 			continue;
 		if (rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_EMPTY, gone) == 0)
 			rtr__drain_proc(p, 1, true);
 	}
 	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
+		struct rtr_ctf_stream *s = p->streams[cpu];
+
 		if (!p->bufs[cpu])
 			continue;
-		/* The writers' counters of a damaged buffer mean nothing. */
-		if (!p->damaged[cpu])
-			rtr__totals_add_buffer(p, p->bufs[cpu]);
-		if (p->streams[cpu]) {
-			rtr__totals_add_stream(p, p->streams[cpu]);
-			rtr_ctf_stream_destroy(p->streams[cpu], false);
+		if (s && rtr_ctf_stream_stalled(s)) {
+			/* The disk is still full: what is left is not written. */
+			uint64_t lost = rtr_ring_buf_lost(p->bufs[cpu]);
+
+			if (lost > p->stall_lost[cpu])
+				h->t.disk_lost += rtr__bound_count(p, lost - p->stall_lost[cpu]);
+			rtr_ctf_stream_give_up(s);
+			herr_c(h, RTR__LOG_DISK,
+			       "process %d (%s): the disk is still full; the rest of the buffer of "
+			       "CPU %u is not written",
+			       (int)p->pid, p->procname, cpu);
+		}
+		rtr__totals_add_channel(p, cpu);
+		if (s) {
+			rtr_ctf_stream_destroy(s, false);
 			p->streams[cpu] = NULL;
 		}
 		if (p->slots[cpu]) {
@@ -274,8 +364,9 @@ int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello
 	p->pending_since = calloc(p->nr_bufs, sizeof(*p->pending_since));
 	p->open_sb = calloc(p->nr_bufs, sizeof(*p->open_sb));
 	p->open_since = calloc(p->nr_bufs, sizeof(*p->open_since));
+	p->stall_lost = malloc(p->nr_bufs * sizeof(*p->stall_lost));
 	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending_since ||
-	    !p->open_sb || !p->open_since) {
+	    !p->open_sb || !p->open_since || !p->stall_lost) {
 		free(p->bufs);
 		free(p->streams);
 		free(p->damaged);
@@ -283,6 +374,8 @@ int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello
 		free(p->pending_since);
 		free(p->open_sb);
 		free(p->open_since);
+		free(p->stall_lost);
+		p->stall_lost = NULL;
 		p->bufs = NULL;
 		p->streams = NULL;
 		p->damaged = NULL;
@@ -293,6 +386,8 @@ int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello
 		*why = "out of memory";
 		return -ENOMEM;
 	}
+	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++)
+		p->stall_lost[cpu] = NOT_STALLED;
 	h->mem_used += p->mem;
 	r = rtr__output_open(p);
 	if (r) {

@@ -80,6 +80,11 @@ struct rtr__proc {
 	char procname[17];
 	char dirname[64];
 	int dirfd;
+	int meta_fd;		/* the metadata file last written (room for in-place) */
+	size_t meta_size;	/* its size, padding included */
+	uint32_t meta_gen;	/* +1 each time events are enabled */
+	uint32_t meta_gen_disk; /* what the metadata on disk describes */
+	int meta_err;		/* last metadata write error, 0: none */
 	uint8_t uuid[16];
 	uint32_t caps;
 	uint32_t seq;
@@ -98,6 +103,8 @@ struct rtr__proc {
 	uint64_t *open_since;	       /* since when (now_ns) */
 	unsigned npending;
 	bool *damaged;
+	uint64_t *stall_lost; /* the ring's loss count when its stream stalled on a
+			       * full disk; UINT64_MAX: not stalled */
 	int wake_fd;
 	uint64_t mem;
 	unsigned chan_pending; /* replies awaited for CHANNEL + CHANNEL_BUFFERS */
@@ -163,9 +170,8 @@ struct rtr_host {
 	struct rtr_watch w_drain;
 	struct rtr__hclock clock;
 	uint64_t next_checkpoint_ns;
-	mode_t file_mode;     /* of every file created (directories: x where r) */
-	unsigned dir_seq;     /* suffixes of process directory names */
-	unsigned meta_failed; /* traces whose final metadata could not be written */
+	mode_t file_mode; /* of every file created (directories: x where r) */
+	unsigned dir_seq; /* suffixes of process directory names */
 	uint8_t in[RTR_PROTO_MAX_MSG];
 };
 
@@ -212,6 +218,8 @@ void rtr__flush_stale(struct rtr__proc *p, uint64_t now);
 void rtr__channel_finish(struct rtr__proc *p, bool gone);
 void rtr__report_damage(struct rtr__proc *p, uint32_t cpu, const char *what);
 void rtr__drainer_stop(struct rtr_host *h);
+/* A write of the trace failed (err < 0): counted, the first one kept. */
+void rtr__write_error(struct rtr_host *h, int err);
 
 /* output.c */
 int rtr__output_open(struct rtr__proc *p);
@@ -227,10 +235,16 @@ void rtr__output_close(struct rtr__proc *p);
 /* The trace is complete: writes its final metadata (clock as of now),
  * closes the directory. Returns 0 or a negative errno (logged). */
 int rtr__output_final(struct rtr__proc *p);
+/* Metadata before data: true when the metadata on disk describes every
+ * event enabled so far (written now if needed, clock so far); false when
+ * it cannot be written (no packet of the process may be taken then). */
+bool rtr__output_meta_ready(struct rtr__proc *p);
 
 /* totals.c */
-void rtr__totals_add_buffer(struct rtr__proc *p, const struct rtr_ring_buf *b);
-void rtr__totals_add_stream(struct rtr__proc *p, const struct rtr_ctf_stream *s);
+/* Buffer cpu's counters (bounded) and its stream's into the process's. */
+void rtr__totals_add_channel(struct rtr__proc *p, uint32_t cpu);
+/* n (from shared memory) bounded by what the process could have done. */
+uint64_t rtr__bound_count(const struct rtr__proc *p, uint64_t n);
 void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p);
 
 /* clock.c */

@@ -169,10 +169,11 @@ void rtr__proc_finish(struct rtr__proc *p, bool gone)
 	 * is given back at once, so that a process that goes frees its share
 	 * for the others. */
 	if (!rtr__output_remove_if_empty(p)) {
-		if (rtr__output_final(p) == 0)
-			h->t.procs++;
-		else
-			h->meta_failed++;
+		int r = rtr__output_final(p);
+
+		h->t.procs++;
+		if (r)
+			h->t.meta_failed++; /* logged and counted as a write error */
 	}
 	rtr__proc_forget_events(p);
 	hinfo(h, "process %d (%s) finished: %llu events, %llu lost, %llu packets", (int)p->pid,
@@ -193,6 +194,7 @@ static void proc_free(struct rtr__proc *p)
 	free(p->pending_since);
 	free(p->open_sb);
 	free(p->open_since);
+	free(p->stall_lost);
 	rtr__proc_forget_events(p);
 	free(p);
 }
@@ -404,7 +406,7 @@ int rtr_host_finish(struct rtr_host *h)
 	}
 	rtr__drainer_stop(h);
 	rtr__log_tick(h, true);
-	return h->meta_failed ? -EIO : 0;
+	return h->t.write_errors ? -EIO : 0;
 }
 
 void rtr_host_totals(const struct rtr_host *h, struct rtr_host_totals *t)

@@ -59,7 +59,12 @@ struct rtr_host_config {
 
 struct rtr_host_totals {
 	uint64_t events;      /* records committed (writers' counters, bounded) */
-	uint64_t lost;	      /* records dropped (buffers full, too big, ...) */
+	uint64_t lost;	      /* records dropped by the writers (buffers full, too big, ...) */
+	uint64_t dropped;     /* committed, in packets given up after a write error (in the
+			       * events_discarded of the packets that follow) */
+	uint64_t unwritten;   /* committed, never written: the disk was full to the end */
+	uint64_t disk_lost;   /* of `lost`: dropped by the writers while a full disk kept
+			       * the buffer from being drained */
 	uint64_t overwritten; /* sub-buffers overwritten (overwrite mode) */
 	uint64_t packets;
 	uint64_t bytes;
@@ -73,6 +78,10 @@ struct rtr_host_totals {
 	unsigned damaged;      /* buffers found corrupt */
 	unsigned bad_counters; /* buffers whose counters were impossible (left out) */
 	unsigned disconnected; /* processes dropped for protocol errors */
+	unsigned write_errors; /* failed writes of the traces (each stall counts once) */
+	int write_errno;       /* the first one's errno, 0: none */
+	unsigned disk_stalls;  /* times a stream waited for room on the disk */
+	unsigned meta_failed;  /* traces whose final metadata could not be written */
 };
 
 struct rtr_host;

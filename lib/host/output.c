@@ -133,17 +133,63 @@ uint64_t rtr__output_packets(const struct rtr__proc *p)
 	return packets;
 }
 
-/* Writes the rendered metadata to `metadata` atomically: a temporary file
- * created exclusively under a random name, fsync'ed, renamed. */
-static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m)
+/* Room kept in a metadata file that is not final yet: the final one grows
+ * by at most the sync list and a few numbers (the events it describes are
+ * already there: new ones are written before any data that uses them). */
+#define META_RESERVE ((size_t)RTR_CLOCK_SYNC_STR_MAX + 4096u)
+#define META_ROUND   4096u
+
+static int pwrite_all(int fd, const char *p, size_t n, size_t off)
 {
-	char tmp[64], *text;
-	size_t len, done = 0;
+	for (size_t done = 0; done < n;) {
+		ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* text at 0, then spaces up to size (a newline last): TSDL ignores them. */
+static int write_padded(int fd, const char *text, size_t len, size_t size)
+{
+	char pad[4096];
+	int r = pwrite_all(fd, text, len, 0);
+
+	memset(pad, ' ', sizeof(pad));
+	for (size_t off = len; !r && off < size;) {
+		size_t n = size - off < sizeof(pad) ? size - off : sizeof(pad);
+
+		if (off + n == size)
+			pad[n - 1] = '\n';
+		r = pwrite_all(fd, pad, n, off);
+		off += n;
+	}
+	return r;
+}
+
+static bool disk_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT;
+}
+
+/*
+ * Writes the metadata text. Normally atomically: a temporary file created
+ * exclusively under a random name, fsync'ed, renamed over `metadata`. A
+ * file that is not final keeps META_RESERVE bytes of padding, so that when
+ * the disk is full the next version can still be written into the same
+ * file, in place (the final one then cut to its length): a trace whose
+ * data reached the disk never loses its metadata to a full disk.
+ */
+static int write_metadata_text(struct rtr__proc *p, const char *text, size_t len, bool final)
+{
+	size_t size = final ? len : (len + META_RESERVE + META_ROUND - 1) / META_ROUND * META_ROUND;
+	char tmp[64];
 	int fd = -EEXIST, r;
 
-	r = rtr_ctf_meta_render(m, &text, &len);
-	if (r)
-		return r;
 	for (int k = 0; k < 8 && fd == -EEXIST; k++) {
 		uint64_t rnd = 0;
 
@@ -152,35 +198,50 @@ static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m
 		snprintf(tmp, sizeof(tmp), ".metadata.%016llx.tmp", (unsigned long long)rnd);
 		fd = rtr_ctf_file_create(p->dirfd, tmp, p->h->file_mode);
 	}
-	if (fd < 0) {
-		free(text);
-		return fd;
-	}
-	while (done < len) {
-		ssize_t w = write(fd, text + done, len - done);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			r = w < 0 ? -errno : -EIO;
-			break;
-		}
-		done += (size_t)w;
-	}
-	free(text);
+	r = fd < 0 ? fd : write_padded(fd, text, len, size);
 	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (!r && renameat(p->dirfd, tmp, p->dirfd, "metadata") < 0)
 		r = -errno;
-	if (r)
+	if (!r) {
+		if (p->meta_fd >= 0)
+			close(p->meta_fd);
+		p->meta_fd = fd;
+		p->meta_size = size;
+		return 0;
+	}
+	if (fd >= 0) {
+		close(fd);
 		unlinkat(p->dirfd, tmp, 0);
+	}
+	/* No room for a new file: into the one we have, if the text fits. */
+	if (!disk_full(r) || p->meta_fd < 0 || len > p->meta_size)
+		return r;
+	r = write_padded(p->meta_fd, text, len, final ? len : p->meta_size);
+	if (!r && final && ftruncate(p->meta_fd, (off_t)len) < 0)
+		r = -errno;
+	if (!r && fsync(p->meta_fd) < 0)
+		r = -errno;
+	if (!r && final)
+		p->meta_size = len;
 	return r;
 }
 
-int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
-			 const struct rtr_clock_sync *pts, size_t npts)
+static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m, bool final)
+{
+	char *text;
+	size_t len;
+	int r = rtr_ctf_meta_render(m, &text, &len);
+
+	if (r)
+		return r;
+	r = write_metadata_text(p, text, len, final);
+	free(text);
+	return r;
+}
+
+static int output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
+			   const struct rtr_clock_sync *pts, size_t npts, bool final)
 {
 	struct rtr_host *h = p->h;
 	struct rtr_ctf_std_env env = {.procname = p->procname,
@@ -188,6 +249,7 @@ int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock
 				      .creation_time = p->created,
 				      .trace_name = p->dirname};
 	struct rtr_ctf_meta *m = rtr_ctf_meta_create(p->uuid, RTR_CTF_BYTE_ORDER_HOST);
+	uint32_t gen = p->meta_gen;
 	int r;
 
 	if (!m)
@@ -212,12 +274,39 @@ int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock
 				p->evs[i].desc->name, rtr_ctf_meta_error(m));
 	}
 	if (!r)
-		r = write_metadata_file(p, m);
-	if (r)
-		herr_c(h, RTR__LOG_DISK, "cannot write the metadata of %s/%s: %s (%s)",
-		       h->cfg.trace_dir, p->dirname, strerror(-r), rtr_ctf_meta_error(m));
+		r = write_metadata_file(p, m, final);
+	if (!r) {
+		p->meta_gen_disk = gen;
+		p->meta_err = 0;
+	} else {
+		const char *why = rtr_ctf_meta_error(m);
+
+		if (!p->meta_err)
+			rtr__write_error(h, r); /* once until it works again */
+		p->meta_err = r;
+		herr_c(h, RTR__LOG_DISK, "cannot write the metadata of %s/%s: %s%s%s%s",
+		       h->cfg.trace_dir, p->dirname, strerror(-r), why[0] ? " (" : "", why,
+		       why[0] ? ")" : "");
+	}
 	rtr_ctf_meta_destroy(m);
 	return r;
+}
+
+int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
+			 const struct rtr_clock_sync *pts, size_t npts)
+{
+	return output_metadata(p, clock, pts, npts, false);
+}
+
+bool rtr__output_meta_ready(struct rtr__proc *p)
+{
+	struct rtr_clock_meta cmeta;
+
+	if (p->meta_gen_disk == p->meta_gen)
+		return true;
+	if (p->dirfd < 0 || rtr__hclock_describe(p->h, false, &cmeta))
+		return false;
+	return output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, false) == 0;
 }
 
 void rtr__output_discard(struct rtr__proc *p)
@@ -226,8 +315,7 @@ void rtr__output_discard(struct rtr__proc *p)
 		return;
 	unlinkat(p->dirfd, "index", AT_REMOVEDIR);
 	unlinkat(p->dirfd, "metadata", 0);
-	close(p->dirfd);
-	p->dirfd = -1;
+	rtr__output_close(p);
 	/* Only if empty: whatever else is there is not ours to remove. */
 	unlinkat(p->h->cfg.trace_dirfd, p->dirname, AT_REMOVEDIR);
 }
@@ -248,13 +336,16 @@ int rtr__output_final(struct rtr__proc *p)
 	int r = rtr__hclock_describe(p->h, true, &cmeta);
 
 	if (!r)
-		r = rtr__output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n);
+		r = output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, true);
 	rtr__output_close(p);
 	return r;
 }
 
 void rtr__output_close(struct rtr__proc *p)
 {
+	if (p->meta_fd >= 0)
+		close(p->meta_fd);
+	p->meta_fd = -1;
 	if (p->dirfd >= 0)
 		close(p->dirfd);
 	p->dirfd = -1;

@@ -362,24 +362,51 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			}
 		}
 	}
-	if (rtr_host_finish(h) == 0)
-		ret = 0;
+	rtr_host_finish(h);
 	rtr_host_totals(h, &t);
+	ret = 0;
 	if (WIFSIGNALED(status))
 		ret = 128 + WTERMSIG(status);
 	else if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
+	/* Not everything recorded reached the disk: say why, whatever -q,
+	 * and fail (the program's own failure status is kept). */
+	if (t.write_errors) {
+		say("could not write all of the trace to %s: %s", outdir,
+		    strerror(t.write_errno ? t.write_errno : EIO));
+		if (t.unwritten)
+			say("%llu %s could not be written (no room until the end)",
+			    (unsigned long long)t.unwritten,
+			    plural(t.unwritten, "event", "events"));
+		if (t.disk_lost)
+			say("%llu %s discarded while the disk was full (counted in the trace)",
+			    (unsigned long long)t.disk_lost,
+			    plural(t.disk_lost, "event was", "events were"));
+		if (t.dropped)
+			say("%llu %s in packets that could not be written (counted in the trace)",
+			    (unsigned long long)t.dropped, plural(t.dropped, "event", "events"));
+		if (t.meta_failed)
+			say("%u %s no final metadata (see above)", t.meta_failed,
+			    plural(t.meta_failed, "trace has", "traces have"));
+		if (ret == 0)
+			ret = 1;
+	}
 	if (!o->quiet) {
+		uint64_t not_in = t.dropped + t.unwritten;
+		uint64_t held = t.events > not_in ? t.events - not_in : 0;
+
 		if (WIFSIGNALED(status))
 			say("%s was killed by signal %d (%s)", argv[0], WTERMSIG(status),
 			    strsignal(WTERMSIG(status)));
 		if (t.procs)
 			say("trace written to %s (%u process %s)", outdir, t.procs,
 			    plural(t.procs, "trace", "traces"));
+		else if (t.events)
+			say("nothing could be written; %s is empty", outdir);
 		else
 			say("no event recorded; %s is empty", outdir);
-		say("%llu %s recorded, %llu lost", (unsigned long long)t.events,
-		    plural(t.events, "event", "events"), (unsigned long long)t.lost);
+		say("%llu %s recorded, %llu lost", (unsigned long long)held,
+		    plural(held, "event", "events"), (unsigned long long)(t.lost + not_in));
 		if (t.overwritten)
 			say("%llu %s overwritten by newer events (overwrite mode)",
 			    (unsigned long long)t.overwritten,
@@ -405,7 +432,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			    (unsigned long long)t.packets, plural(t.packets, "packet", "packets"),
 			    (double)t.bytes / 1e6, (unsigned long long)t.bg_packets,
 			    (unsigned long long)t.taken_back);
-		if (t.lost && !o->overwrite)
+		if (t.lost > t.disk_lost && !o->overwrite)
 			say("to lose fewer events, use bigger buffers (--subbuf-size, "
 			    "--num-subbuf; now %u x %llu bytes per CPU)",
 			    o->num_subbuf, (unsigned long long)o->subbuf_size);

@@ -29,7 +29,8 @@ struct rtr_record_opts {
  * Runs argv[0] with argv (PATH searched) under the host, until it exits,
  * then finishes the traces and prints a summary on stderr. Returns the
  * program's exit status (128 + signal when killed), 127 when it could not
- * be run, or 1 when the recording could not be set up.
+ * be run, or 1 when the recording could not be set up or, the program
+ * having succeeded, the trace could not all be written (said why).
  */
 int rtr_record_run(const struct rtr_record_opts *o, char *const argv[]);
 
