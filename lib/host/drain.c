@@ -115,6 +115,16 @@ static void stall_end(struct rtr__proc *p, uint32_t cpu)
 	       (int)p->pid, p->procname, (unsigned long long)meanwhile);
 }
 
+/* A sub-buffer of b may be complete (the writers' position a sub-buffer or
+ * more past the host's reader position). */
+static bool packet_may_be_ready(const struct rtr_ring_buf *b)
+{
+	struct rtr_ring_stats st;
+
+	rtr_ring_buf_stats(b, &st);
+	return st.produced >= st.consumed + b->sb_size;
+}
+
 /* Ends the packet the drain thread has for buffer `cpu`: accounts for it
  * when it is written; when it is not and `take_back`, takes it back and
  * writes it here. Returns false while it stays with the drain thread. */
@@ -181,11 +191,7 @@ static int hand_over(struct rtr__proc *p, uint32_t cpu)
 void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 {
 	struct rtr_host *h = p->h;
-	/* Metadata before data: no packet is taken while the metadata on
-	 * disk may lack an event it could hold (a full disk: the writers'
-	 * records are then discarded and counted, as when the buffer is
-	 * full). A packet taken before is written all the same. */
-	bool meta_ok = p->streams && rtr__output_meta_ready(p);
+	int meta = -1; /* metadata on disk up to date: unknown yet */
 
 	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++) {
 		struct rtr_ctf_stream *s = p->streams[cpu];
@@ -217,7 +223,16 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 			}
 			stall_end(p, cpu);
 		}
-		if (!meta_ok)
+		/* Metadata before data: no packet is taken while the metadata
+		 * on disk may lack an event it could hold (with a full disk the
+		 * writers' records are then discarded and counted, as when the
+		 * buffer is full); a packet taken before is written all the
+		 * same. Written only when a packet may be ready (positions from
+		 * shared memory: a wrong reading only writes it early or
+		 * late), not each time events are registered. */
+		if (meta < 0 && packet_may_be_ready(p->bufs[cpu]))
+			meta = rtr__output_meta_ready(p);
+		if (meta <= 0)
 			continue;
 		if (!here) {
 			r = hand_over(p, cpu);
