@@ -109,10 +109,10 @@ static void stall_end(struct rtr__proc *p, uint32_t cpu)
 	meanwhile = rtr__bound_count(p, meanwhile);
 	h->t.disk_lost += meanwhile;
 	p->stall_lost[cpu] = NOT_STALLED;
-	herr_c(h, RTR__LOG_DISK,
-	       "process %d (%s): there is room on the disk again; recording resumed (%llu "
-	       "events discarded meanwhile)",
-	       (int)p->pid, p->procname, (unsigned long long)meanwhile);
+	hwarn_c(h, RTR__LOG_DISK,
+		"process %d (%s): there is room on the disk again; recording resumed (%llu "
+		"events discarded meanwhile)",
+		(int)p->pid, p->procname, (unsigned long long)meanwhile);
 }
 
 /* A sub-buffer of b may be complete (the writers' position a sub-buffer or

@@ -15,6 +15,15 @@
  * its check: the seqlock argument). A chunk that passed the check holds
  * the packet's true bytes, so writing it after H has written the packet
  * itself changes nothing. H never waits for D.
+ *
+ * The first chunk's first hdr_len bytes are replaced by the header H handed
+ * over with the job (the packet header it encoded in its own memory: the
+ * memfd's copy is the traced program's to rewrite). D reads those words
+ * (relaxed atomics) between its pread and its check of the word, so they
+ * are covered by the same argument: H writes a new job's header only after
+ * its take-back or DONE -> FREE, and publishes it with the release store
+ * of QUEUED (paired with D's acquire load in run_slot); header words of a
+ * later job seen by D mean the word changed, and the chunk is dropped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
