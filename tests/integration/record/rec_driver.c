@@ -872,7 +872,7 @@ static void outlive_case(bool wait_all)
 	char side[600];
 	const char *args[] = {"--", REC_APP, "outlive", side, NULL};
 	const char *args_wait[] = {"--wait-all", "--", REC_APP, "outlive", side, NULL};
-	uint64_t next = 0, bad = 0;
+	uint64_t next = 0, bad = 0, missing = 0;
 	unsigned long long done = 0;
 	struct evs bt;
 	char *text;
@@ -893,18 +893,23 @@ static void outlive_case(bool wait_all)
 	free(text);
 	babeltrace(&bt);
 	CHECK_EQ_I64(bt.status, 0);
-	CHECK_STR_EQ(bt.err, "");
+	/* on a busy machine the child can outrun the drain: what it loses
+	 * must be exactly what babeltrace2 reports as discarded */
+	CHECK(bt_err_clean(bt.err));
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t s;
 
 		if (!tick(&bt.v[i], &t, &s) || t != 7)
 			continue;
-		if (s != next)
-			bad++;
+		if (s < next)
+			bad++; /* duplicated or out of order */
+		else
+			missing += s - next;
 		next = s + 1;
 	}
 	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(missing, bt_discarded(bt.err));
 	if (wait_all) {
 		CHECK(done > 0);
 		CHECK_EQ_U64(next, done);
