@@ -30,6 +30,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 import ctfgen  # noqa: E402
 
 BT2 = shutil.which("babeltrace2") or "babeltrace2"
@@ -204,7 +205,8 @@ def mutate(tr, tdir, seed, k):
 
 def hostile(tdir, seed):
     r = random.Random(seed)
-    kind = r.choice(["typealias_unused", "typealias_used", "enum_labels", "semis", "many_events", "deep_struct"])
+    kind = r.choice(["typealias_unused", "typealias_used", "typealias_huge", "enum_labels", "semis", "many_events",
+                     "deep_struct"])
     os.makedirs(tdir, exist_ok=True)
     head = ("/* CTF 1.8 */\ntypealias integer { size = 8; align = 8; signed = false; } := u8;\n"
             "typealias integer { size = 32; align = 8; signed = false; } := u32;\n"
@@ -217,13 +219,19 @@ def hostile(tdir, seed):
     body = b""
     nev = 0
     if kind.startswith("typealias"):
-        depth = 40 if kind == "typealias_unused" else 12
+        # unused: nothing to decode; used: 4096 fields; huge: 2^32
+        # fields in an event (a clean error is expected, in bounded time)
+        depth = {"typealias_unused": 40, "typealias_used": 12, "typealias_huge": 32}[kind]
         md = head + "typealias struct { u8 a; } := t0;\n"
         for i in range(1, depth + 1):
             md += "typealias struct { t%d a; t%d b; } := t%d;\n" % (i - 1, i - 1, i)
-        if kind == "typealias_used":
+        if kind == "typealias_huge":
             md += 'event { name = "e"; fields := struct { t%d x; }; };\n' % depth
-            nev, ev = 3, bytes(range(256)) * (1 << depth) // 256
+            nev = 1
+            body = (10).to_bytes(8, "little") + bytes(64)
+        elif kind == "typealias_used":
+            md += 'event { name = "e"; fields := struct { t%d x; }; };\n' % depth
+            nev, ev = 3, bytes(range(256)) * ((1 << depth) // 256)
             body = b"".join((i * 10).to_bytes(8, "little") + ev for i in range(nev))
         else:
             md += 'event { name = "e"; fields := struct { u8 x; }; };\n'
@@ -287,8 +295,8 @@ def vlimit_for(bin_):
 
 def bound_ok(res, size):
     """Time and memory within a bound linear in the input (+ output) size."""
-    t_lim = 2.0 + 2e-6 * size           # 2 s + 2 s per MB
-    rss_lim = 200 * 1024 + 8 * size // 1024    # KiB: 200 MiB + 8x the size
+    t_lim = 1.0 + 1e-6 * size           # 1 s + 1 s per MB of CPU time
+    rss_lim = 100 * 1024 + 16 * size // 1024    # KiB: 100 MiB + 16x the size
     return res.cpu <= t_lim and res.rss <= rss_lim, t_lim, rss_lim
 
 
@@ -345,17 +353,33 @@ def bt2_error(err):
 
 
 def first_diff(a, b):
+    """Line number and context around the first byte where A (babeltrace2)
+    and B (ringtrace) differ."""
     la, lb = a.split(b"\n"), b.split(b"\n")
     for i in range(max(len(la), len(lb))):
         x = la[i] if i < len(la) else b"<EOF>"
         y = lb[i] if i < len(lb) else b"<EOF>"
         if x != y:
-            return "line %d: bt2 %r | rt %r" % (i + 1, x[:300], y[:300])
+            k = 0
+            while k < min(len(x), len(y)) and x[k] == y[k]:
+                k += 1
+            s = max(0, k - 120)
+            return "line %d col %d: bt2 %r | rt %r" % (i + 1, k, x[s:k + 120], y[s:k + 120])
     return "same lines (trailing bytes differ)"
 
 
 def check_seed(args):
     """Generates SEED's trace and runs every comparison chosen for it."""
+    try:
+        return check_seed1(args)
+    except Exception as e:     # a bug of the tester is reported, not fatal
+        import traceback
+        case = Case(args[0])
+        case.fail("tester", "%s: %s" % (type(e).__name__, traceback.format_exc()[-400:]))
+        return case
+
+
+def check_seed1(args):
     seed, cfg = args
     case = Case(seed)
     case.vlimit = cfg["vlimit"]
@@ -367,7 +391,7 @@ def check_seed(args):
         os.makedirs(work)
         tdir = os.path.join(work, "trace")
         try:
-            tr = ctfgen.generate(seed, tdir, cfg.get("shape"))
+            tr = ctfgen.generate(seed, tdir, cfg.get("shape"), cfg.get("shrink"))
         except Exception as e:  # a generator bug is a failure of the tester
             case.fail("generator", "%s: %s" % (type(e).__name__, e))
             return case
@@ -376,7 +400,10 @@ def check_seed(args):
             sets = [cfg["opts"]]
         else:
             n = cfg.get("nopts", 2)
-            sets = [[]] + [OPTION_SETS[1 + (seed * 7 + i * 3) % (len(OPTION_SETS) - 1)] for i in range(n - 1)]
+            if n == 1:      # rotation: one option set per trace
+                sets = [OPTION_SETS[seed % len(OPTION_SETS)]]
+            else:
+                sets = [[]] + [OPTION_SETS[1 + (seed * 7 + i * 3) % (len(OPTION_SETS) - 1)] for i in range(n - 1)]
         ref = None
         for opts in sets:
             bt = run([BT2] + opts + ["trace"], work, {"TZ": tz, "LC_ALL": "C"})
@@ -388,11 +415,15 @@ def check_seed(args):
                 continue        # nothing to compare with
             case.bt2_reject = case.bt2_reject or bt.rc != 0
             case.optsets += 1
-            if cfg.get("mutation") is None:
+            if cfg.get("mutation") is None and cfg.get("only") in (None, "view"):
                 compare_view(case, rt, work, "trace", opts, tz, bt)
+        only = cfg.get("only")
+        if ref is None:     # the default options give stats/convert their reference
+            ref = run([BT2, "trace"], work, {"TZ": tz, "LC_ALL": "C"})
         if cfg.get("mutation") is None and ref is not None and not ref.crashed():
-            check_stats(case, rt, work, tz, ref)
-            if cfg.get("convert") or (cfg.get("convert") is None and seed % 4 == 0):
+            if only in (None, "stats"):
+                check_stats(case, rt, work, tz, ref)
+            if only == "convert" or (only is None and (cfg.get("convert") or (cfg.get("convert") is None and seed % 4 == 0))):
                 check_convert(case, rt, work, tz, ref)
         # mutations
         muts = [cfg["mutation"]] if cfg.get("mutation") is not None else \
@@ -466,7 +497,7 @@ def check_hostile(case, rt, work, seed):
     kind = hostile(hdir, seed)
     size = dir_size(hdir)
     for cmd in (["view"], ["stats"]):
-        res = run([rt] + cmd + ["hostile"], work, {"RTR_PARALLEL": "1"}, vlimit=case.vlimit, timeout=30)
+        res = run([rt] + cmd + ["hostile"], work, {"RTR_PARALLEL": "1"}, vlimit=case.vlimit, timeout=10)
         if res.crashed():
             case.fail("crash", "hostile %s, %s: %s: %s" % (kind, cmd[0], res.desc(), tail(res.err)), ["hostile"])
             continue
@@ -497,7 +528,7 @@ def repro_line(seed, f, rt):
     cls, detail, opts, mut = f
     cmd = "python3 tests/diff/difftest.py repro %d --ringtrace %s" % (seed, rt)
     if opts and opts not in (["stats"], ["convert"], ["hostile"]):
-        cmd += " --opts '%s'" % " ".join(opts)
+        cmd += " --opts='%s'" % " ".join(opts)
     elif opts:
         cmd += " --check %s" % opts[0]
     if mut is not None:
@@ -527,7 +558,16 @@ def cmd_run(a):
                 yield s
                 s += 1
         it = gen()
+    known = {}
+    if a.known and os.path.exists(a.known):
+        for line in open(a.known):
+            line = line.split("#")[0].split()
+            if len(line) >= 2:
+                known.setdefault(int(line[0]), set()).add(line[1])
     counts = {"traces": 0, "optsets": 0, "mismatch_traces": 0, "bt2_reject": 0, "mutations": 0, "hostile": 0}
+    known_hit = []
+    fixed = []
+    new_known = []
     classes = {}
     failing = []
 
@@ -541,6 +581,18 @@ def cmd_run(a):
             counts["traces"] += 1
             counts["optsets"] += case.optsets
             counts["bt2_reject"] += case.bt2_reject
+            for cls in sorted(set(f[0] for f in case.fails)):
+                new_known.append("%d %s" % (case.seed, cls))
+            if case.seed in known:
+                got = set(f[0] for f in case.fails)
+                if got - known[case.seed]:
+                    pass        # a new class on a known seed: reported below
+                else:
+                    if case.fails:
+                        known_hit.append(case.seed)
+                    if known[case.seed] - got:
+                        fixed.append("%d %s" % (case.seed, ",".join(sorted(known[case.seed] - got))))
+                    case.fails = []
             if case.fails:
                 counts["mismatch_traces"] += 1
                 failing.append(case.seed)
@@ -562,6 +614,18 @@ def cmd_run(a):
         print("class %-10s %5d failures, seeds: %s" % (cls, len(seeds), " ".join(map(str, sorted(set(seeds))[:40]))))
     if failing:
         print("failing seeds: %s" % ",".join(map(str, sorted(failing))))
+    if known_hit:
+        print("WARNING: %d traces fail as listed in %s (known defects, not counted): %s" % (
+            len(known_hit), a.known, ",".join(map(str, sorted(known_hit)[:50]))))
+    if fixed:
+        print("NOTE: %d known failures pass now (remove them from %s): %s" % (len(fixed), a.known, "; ".join(fixed[:50])))
+    if a.write_known:
+        with open(a.write_known, "w") as f:
+            f.write("# seed class: failures of difftest.py run --seeds ... known when this list was written\n")
+            f.write("# (regenerate with --write-known after a fix or a generator change)\n")
+            for line in sorted(new_known, key=lambda s: (int(s.split()[0]), s)):
+                f.write(line + "\n")
+        print("wrote %d known failures to %s" % (len(new_known), a.write_known))
     return 1 if failing else 0
 
 
@@ -583,6 +647,226 @@ def cmd_repro(a):
     return 1 if case.fails else 0
 
 
+# ---------------------------------------------------------------- minimiser
+
+def cmd_minimise(a):
+    """Shrinks SEED's trace while the failure persists; saves it as
+    tests/diff/regress/NAME."""
+    rt = os.path.abspath(a.ringtrace)
+    only = a.check or "view"
+    cfg = {"ringtrace": rt, "vlimit": vlimit_for(rt), "opts": a.opts.split() if a.opts is not None else [],
+           "mutation": a.mutation, "shape": a.shape, "only": only, "tz": a.tz or "UTC", "convert": only == "convert"}
+    seed = a.seed
+    first = check_seed((seed, dict(cfg)))
+    if not first.fails:
+        print("seed %d: no failure with these options" % seed)
+        return 1
+    cls = a.cls or first.fails[0][0]
+    key = signature(first.fails, cls)
+    print("minimising seed %d, class %s: %s" % (seed, cls, key[:200]), flush=True)
+    tries = [0]
+
+    def failing(shrink):
+        tries[0] += 1
+        c = check_seed((seed, dict(cfg, shrink=shrink)))
+        return any(f[0] == cls for f in c.fails) and signature(c.fails, cls) == key
+
+    tr = ctfgen.Trace(seed, a.shape)
+    shrink = {}
+    # streams, packets, events
+    streams = [st["inst"] for st in tr.plan]
+    keep = list(range(len(tr.plan)))
+    for i in list(keep):
+        cand = [k for k in keep if k != i]
+        if failing(dict(shrink, streams=set(cand))):
+            keep = cand
+    shrink["streams"] = set(keep)
+    pk = [(tr.plan[i]["inst"], j) for i in keep for j in range(len(tr.plan[i]["packets"]))]
+    pk = ddmin(pk, lambda c: failing(dict(shrink, packets=set(c))))
+    shrink["packets"] = set(pk)
+    evs = [(tr.plan[i]["inst"], p["seed"], k) for i in keep for j, p in enumerate(tr.plan[i]["packets"])
+           if (tr.plan[i]["inst"], j) in shrink["packets"] for k in range(len(p["events"]))]
+    evs = ddmin(evs, lambda c: failing(dict(shrink, events=set(c))))
+    shrink["events"] = set(evs)
+    for flag in ("plain", "classes", "noenv", "noextra"):
+        if failing(dict(shrink, **{flag: True})):
+            shrink[flag] = True
+    # event classes one by one
+    drop_ec = []
+    t2 = ctfgen.Trace(seed, a.shape, shrink)
+    for sc in t2.scs:
+        for ec in sc["evs"]:
+            cand = drop_ec + [(sc["id"], ec["id"])]
+            if failing(dict(shrink, drop_ec=cand)):
+                drop_ec = cand
+    shrink["drop_ec"] = drop_ec
+    # struct members
+    drops = []
+    tried = set()
+    changed = True
+    while changed and tries[0] < a.max_tries:
+        changed = False
+        t2 = ctfgen.Trace(seed, a.shape, dict(shrink, members=drops))
+        structs = [t for t in ctfgen.all_types(t2) if t.kind == "struct"]
+        refs = set()
+        for t in ctfgen.all_types(t2):
+            o = getattr(t, "lenobj", None) or getattr(t, "tagobj", None)
+            if o is not None:
+                refs.add(id(o))
+        for idx in range(len(structs) - 1, -1, -1):
+            for name, m in reversed(structs[idx].members):
+                if m.role or id(m) in refs or name in tried:
+                    continue
+                tried.add(name)
+                cand = drops + [(idx, name)]
+                if tries[0] < a.max_tries and failing(dict(shrink, members=cand)):
+                    drops = cand
+                    changed = True
+            if changed:
+                break
+    shrink["members"] = drops
+    print("minimised in %d runs" % tries[0], flush=True)
+    return save_case(a, seed, cfg, shrink, cls)
+
+
+def signature(fails, cls):
+    """What must stay the same while shrinking: the class, and for a
+    rejection babeltrace2's error."""
+    for f in fails:
+        if f[0] == cls:
+            d = f[1]
+            if cls == "accepts":
+                m = re.search(r"rejects \((.*?)\)", d)
+                return re.sub(r"0x[0-9a-f]+|\d+", "N", m.group(1) if m else "")
+            if cls == "exit":
+                return re.sub(r"0x[0-9a-f]+|\d+|'[^']*'", "N", d.split(": ", 2)[-1])[:60]
+            return cls
+    return ""
+
+
+def ddmin(items, test):
+    """Smallest sublist of ITEMS (greedy chunk removal) keeping TEST true."""
+    n = 2
+    while len(items) >= 1:
+        chunk = max(1, len(items) // n)
+        removed = False
+        for i in range(0, len(items), chunk):
+            cand = items[:i] + items[i + chunk:]
+            if test(cand):
+                items = cand
+                removed = True
+                break
+        if not removed:
+            if chunk == 1:
+                break
+            n = min(len(items), n * 2)
+    return items
+
+
+def save_case(a, seed, cfg, shrink, cls):
+    name = a.name
+    dst = os.path.join(HERE, "regress", name)
+    shutil.rmtree(dst, ignore_errors=True)
+    os.makedirs(dst)
+    tdir = os.path.join(dst, "trace")
+    ctfgen.generate(seed, tdir, a.shape, shrink)
+    if cfg.get("mutation") is not None:
+        tr = ctfgen.Trace(seed, a.shape, shrink)
+        mutate(tr, tdir, seed, cfg["mutation"])
+    opts = cfg["opts"]
+    bt = run([BT2] + opts + ["trace"], dst, {"TZ": cfg["tz"], "LC_ALL": "C"})
+    with open(os.path.join(dst, "expected.txt"), "wb") as f:
+        f.write(bt.out if bt.rc == 0 else b"REJECT\n")
+    w = warnings(bt.err, dst) if bt.rc == 0 else []
+    if w:
+        with open(os.path.join(dst, "expected-warnings.txt"), "wb") as f:
+            f.write(b"".join(x + b"\n" for x in w))
+    with open(os.path.join(dst, "case"), "w") as f:
+        f.write("seed=%d\nclass=%s\ncheck=%s\nopts=%s\ntz=%s\n" % (seed, cls, cfg["only"], " ".join(opts), cfg["tz"]))
+        if cfg.get("mutation") is not None:
+            f.write("mutation=%d\n" % cfg["mutation"])
+        f.write("shrink=%r\n" % ({k: sorted(v) if isinstance(v, set) else v for k, v in shrink.items()},))
+    with open(os.path.join(dst, "README"), "w") as f:
+        f.write((a.why or "seed %d, %s mismatch against babeltrace2 2.0.4" % (seed, cls)) + "\n")
+    print("saved %s (%d bytes)" % (dst, dir_size(dst)))
+    return 0
+
+
+# ---------------------------------------------------------------- replay
+
+def read_case(d):
+    kv = {}
+    for line in open(os.path.join(d, "case")):
+        if "=" in line:
+            k, v = line.rstrip("\n").split("=", 1)
+            kv[k] = v
+    return kv
+
+
+def cmd_replay(a):
+    """Replays tests/diff/regress/*: each case's expected.txt is
+    babeltrace2's output (or the spec's, see its README), or REJECT."""
+    rt = os.path.abspath(a.ringtrace)
+    vl = vlimit_for(rt)
+    root = os.path.join(HERE, "regress")
+    known = set()
+    kf = os.path.join(root, "KNOWN_FAILING")
+    if os.path.exists(kf):
+        for line in open(kf):
+            line = line.split("#")[0].strip()
+            if line:
+                known.add(line)
+    npass = nfail = nskip = 0
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not os.path.isdir(d):
+            continue
+        kv = read_case(d)
+        opts = kv.get("opts", "").split()
+        exp = open(os.path.join(d, "expected.txt"), "rb").read()
+        check = kv.get("check", "view")
+        env = {"TZ": kv.get("tz", "UTC"), "LC_ALL": "C"}
+        bad = []
+        for par in ("0", "1"):
+            env["RTR_PARALLEL"] = par
+            if check == "stats":
+                res = run([rt, "stats", "trace"], d, env, vlimit=vl)
+            else:
+                res = run([rt, "view"] + opts + ["trace"], d, env, vlimit=vl)
+            if res.crashed():
+                bad.append("%s %s" % (check, res.desc()))
+            elif exp == b"REJECT\n":
+                if res.rc != 1 or not res.err.strip():
+                    bad.append("expected a clean error, got %s" % res.desc())
+            elif res.rc != 0:
+                bad.append("%s: %s" % (res.desc(), tail(res.err, 160)))
+            elif check == "stats":
+                m = re.search(rb"^Events\s+(\d+)", res.out, re.M)
+                if not m or int(m.group(1)) != exp.count(b"\n"):
+                    bad.append("stats counts %s events, expected %d" % (m.group(1) if m else "?", exp.count(b"\n")))
+            elif res.out != exp:
+                bad.append("RTR_PARALLEL=%s: %s" % (par, first_diff(exp, res.out)))
+            elif check == "view":
+                wf = os.path.join(d, "expected-warnings.txt")
+                want = open(wf, "rb").read().split(b"\n")[:-1] if os.path.exists(wf) else []
+                got = warnings(res.err, d)
+                if got != want:
+                    bad.append("RTR_PARALLEL=%s: WARNING lines differ: expected %r, got %r" % (par, want[:1], got[:1]))
+        if bad and name in known:
+            nskip += 1
+            print("KNOWN-FAILING %-40s (listed in regress/KNOWN_FAILING; still fails: %s)" % (name, bad[0][:150]))
+        elif bad:
+            nfail += 1
+            print("FAIL %-40s %s" % (name, bad[0][:300]))
+        else:
+            npass += 1
+            print("PASS %-40s%s" % (name, "  (listed in KNOWN_FAILING but passes now: remove it)" if name in known else ""))
+    print("regress: %d passed, %d failed, %d known failing (skipped)" % (npass, nfail, nskip))
+    if nskip:
+        print("WARNING: %d regression case(s) skipped as known failing; see tests/diff/regress/KNOWN_FAILING" % nskip)
+    return 1 if nfail else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="differential tester: ringtrace vs babeltrace2")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -600,6 +884,8 @@ def main():
     p.add_argument("--tmp")
     p.add_argument("--shape", choices=ctfgen.SHAPES)
     p.add_argument("-q", "--quiet", action="store_true", help="print 3 failures per class")
+    p.add_argument("--known", help="file of 'seed class' failures not counted (known defects)")
+    p.add_argument("--write-known", help="write this run's failures as a --known file")
     p.add_argument("-v", "--verbose", action="store_true")
     p = sub.add_parser("repro")
     p.add_argument("seed", type=int)
@@ -610,7 +896,25 @@ def main():
     p.add_argument("--keep")
     p.add_argument("--shape", choices=ctfgen.SHAPES)
     p.add_argument("--tz")
+    p = sub.add_parser("minimise")
+    p.add_argument("seed", type=int)
+    p.add_argument("name")
+    p.add_argument("--ringtrace", required=True)
+    p.add_argument("--opts")
+    p.add_argument("--check", choices=["view", "stats", "convert"])
+    p.add_argument("--mutation", type=int)
+    p.add_argument("--shape", choices=ctfgen.SHAPES)
+    p.add_argument("--tz")
+    p.add_argument("--cls", help="failure class to keep (default: the first one)")
+    p.add_argument("--why", help="README line")
+    p.add_argument("--max-tries", type=int, default=400)
+    p = sub.add_parser("replay")
+    p.add_argument("--ringtrace", required=True)
     a = ap.parse_args()
+    if a.cmd == "minimise":
+        return cmd_minimise(a)
+    if a.cmd == "replay":
+        return cmd_replay(a)
     if a.cmd == "run":
         return cmd_run(a)
     if a.cmd == "repro":
