@@ -1022,6 +1022,15 @@ class Trace:
             hdr.append(("stream_id", self.role_int(r.choice([s for s in (8, 16, 32, 64) if s >= max(ids).bit_length()]))))
         if r.random() < 0.5:
             hdr.append(("stream_instance_id", self.role_int(r.choice([8, 32, 64]))))
+        # knobs drawn from their own stream (the draws above stay put)
+        kr = random.Random(self.seed ^ 0x0BAD)
+        # a packet UUID other than the metadata's: babeltrace2 2.0.4 reads
+        # the trace (issue 10 defect 2)
+        self.uuid_mismatch = self.hdr_uuid and kr.random() < 0.03
+        self.other_uuid = gen_uuid(kr)
+        self.has_inst = any(n == "stream_instance_id" for n, _ in hdr)
+        self.split_rate = 0.15 if self.has_inst else 0.0
+        self.kr = kr
         self.ph = None
         if hdr or r.random() < 0.3:
             self.ph = Struct(hdr, None)
@@ -1421,9 +1430,16 @@ class Trace:
                 parts.append(self.write_packet(st, pk))
                 self.size_fields.setdefault(st["name"], []).extend((off + p, s, b) for p, s, b in self.fixpos)
                 off += 8 * len(parts[-1])
-            data = b"".join(parts)
+            cut = len(parts)
+            if (len(parts) >= 2 and st["sc"]["has_begin"] and st["sc"]["has_size"]
+                    and self.kr.random() < self.split_rate):
+                # one stream in two files (same stream_instance_id), the
+                # later packets in a file whose name sorts first
+                cut = self.kr.randint(1, len(parts) - 1)
+                with open(os.path.join(outdir, "0" + st["name"]), "wb") as f:
+                    f.write(b"".join(parts[cut:]))
             with open(os.path.join(outdir, st["name"]), "wb") as f:
-                f.write(data)
+                f.write(b"".join(parts[:cut]))
             names.append(st["name"])
         with open(os.path.join(outdir, "metadata"), "wb") as f:
             f.write(self.metadata_file())
@@ -1479,7 +1495,7 @@ class Trace:
         for name, t in st.members:
             if name == "uuid" and t.kind == "array":
                 w.align(8, g.bo)
-                w.raw(self.uuid)
+                w.raw(self.other_uuid if self.uuid_mismatch else self.uuid)
             elif name in known and t.kind == "int" and t.role not in ("len", "tag"):
                 bo = g.eff_bo(t.bo)
                 w.align(t.al(), bo)

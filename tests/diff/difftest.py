@@ -432,7 +432,7 @@ def check_seed1(args):
             mdir = os.path.join(work, "mut%d" % k)
             shutil.copytree(tdir, mdir)
             what = mutate(tr, mdir, seed, k)
-            bt = run([BT2, "mut%d" % k], work, {"TZ": tz, "LC_ALL": "C"})
+            bt = run([BT2, "mut%d" % k], work, {"TZ": tz, "LC_ALL": "C"}, timeout=10)
             if bt.crashed():
                 case.notes.append("babeltrace2 %s on mutation %d (%s)" % (bt.desc(), k, what))
                 bt.rc = 1       # compare as a rejection
@@ -498,6 +498,10 @@ def check_hostile(case, rt, work, seed):
     size = dir_size(hdir)
     for cmd in (["view"], ["stats"]):
         res = run([rt] + cmd + ["hostile"], work, {"RTR_PARALLEL": "1"}, vlimit=case.vlimit, timeout=10)
+        if res.timed_out:   # over any bound, whatever the load of the machine
+            case.fail("resource", "hostile %s, %s: no result after 10 s (%.2f s CPU), %d bytes in" % (
+                kind, cmd[0], res.cpu, size), ["hostile"])
+            continue
         if res.crashed():
             case.fail("crash", "hostile %s, %s: %s: %s" % (kind, cmd[0], res.desc(), tail(res.err)), ["hostile"])
             continue
