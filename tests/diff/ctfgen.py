@@ -408,6 +408,12 @@ class Gen:
             "absolute": full and r.random() < 0.5,
             "escapes": r.random() < 0.5,
         }
+        # empty strings and empty text arrays/sequences only in 30% of the
+        # traces (own random stream): babeltrace2 2.0.4 prints an empty
+        # string as the stale value its reused field held before (fixed in
+        # 2.0.5), which difftest.py then has to allow for; elsewhere any ""
+        # ringtrace prints is a defect
+        self.k["empty"] = random.Random(seed ^ 0xE117).random() < 0.3
         self.aliases = {}       # int attrs -> alias name (shared declarations)
 
     # -------------------------------------------------------- names
@@ -570,7 +576,7 @@ class Gen:
         if self.k["text"]:
             if r.random() < 0.5 and self.k["seq"] and not scope.nodyn:
                 return self.new_seq(self.text_elem(), frames, scope, maxlen=r.choice([4, 16, 40, 200]))
-            return Array(self.text_elem(), r.choice([0, 1, 4, 16, 33, 128]))
+            return Array(self.text_elem(), r.choice([0, 1, 4, 16, 33, 128] if self.k["empty"] else [1, 4, 16, 33, 128]))
         return self.new_int()
 
     # -------------------------------------------------------- compounds
@@ -712,6 +718,8 @@ class Gen:
 
     def new_seq(self, elem, frames, scope, maxlen=None):
         path, o = self.place_ref(frames, scope, self.make_len)
+        if is_text_elem(elem) and not self.k["empty"]:
+            o.nonzero = True        # no empty text (see k["empty"])
         o.maxlen = min(o.maxlen, maxlen if maxlen is not None else self.r.choice([0, 1, 2, 3, 5, 8]),
                        (1 << o.size) - 1)
         return Seq(elem, path, o)
@@ -794,7 +802,8 @@ class Values:
             if forced is not None:
                 v = forced
             elif t.role == "len":
-                v = r.randint(0, t.maxlen) if r.random() < 0.8 else min(t.maxlen, 1)
+                lo = 1 if getattr(t, "nonzero", False) else 0
+                v = r.randint(lo, max(lo, t.maxlen)) if r.random() < 0.8 else max(lo, min(t.maxlen, 1))
             else:
                 v = interesting_uint(r, t.size)
             w.bits(v, t.size, bo)
@@ -881,7 +890,7 @@ class Values:
             return bytes(r.choice(b"abcdefghij/._-ABC") for _ in range(n))
         x = r.random()
         if x < 0.15:
-            return b""
+            return b"" if self.g.k["empty"] else b"e"
         if x < 0.45:
             return bytes(r.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 /._-") for _ in range(r.randint(1, 24)))
         if x < 0.6:
@@ -898,12 +907,15 @@ class Values:
         r = self.r
         if n == 0:
             return b""
+        lead_nul = self.g.k["empty"]
         x = r.random()
         if x < 0.4:
             return bytes(r.choice(b"abcdefgh XYZ/") for _ in range(n))
         if x < 0.6:
             # NUL inside: the text stops there
-            k = r.randint(0, n - 1)
+            k = r.randint(0 if lead_nul else 1, n - 1) if n > 1 or lead_nul else None
+            if k is None:
+                return b"a"
             return bytes(r.choice(b"abc") for _ in range(k)) + b"\0" + bytes(r.randint(0, 255) for _ in range(n - k - 1))
         if x < 0.8:
             return bytes(r.randint(1, 255) for _ in range(n))
@@ -1431,7 +1443,13 @@ class Trace:
                 self.size_fields.setdefault(st["name"], []).extend((off + p, s, b) for p, s, b in self.fixpos)
                 off += 8 * len(parts[-1])
             cut = len(parts)
+            begins = [pk["begin"] for pk in st["packets"]]
+            # split only where every packet begins at a distinct, later time:
+            # babeltrace2 orders the files of a stream by their first
+            # timestamp_begin and drops packets equal in size and times
+            # (regress/duplicate-packets-across-files)
             if (len(parts) >= 2 and st["sc"]["has_begin"] and st["sc"]["has_size"]
+                    and all(a < b for a, b in zip(begins, begins[1:]))
                     and self.kr.random() < self.split_rate):
                 # one stream in two files (same stream_instance_id), the
                 # later packets in a file whose name sorts first

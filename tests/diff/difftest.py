@@ -281,6 +281,7 @@ class Case:
         self.optsets = 0
         self.bt2_reject = False
         self.notes = []
+        self.empty_strings = False
 
     def fail(self, cls, detail, opts=None, mutation=None):
         self.fails.append((cls, detail, opts, mutation))
@@ -300,10 +301,19 @@ def bound_ok(res, size):
     return res.cpu <= t_lim and res.rss <= rss_lim, t_lim, rss_lim
 
 
+def stream_data(tdir):
+    out = []
+    for f in sorted(os.listdir(tdir)):
+        if f != "metadata" and os.path.isfile(os.path.join(tdir, f)):
+            out.append(open(os.path.join(tdir, f), "rb").read())
+    return b"\0".join(out)
+
+
 def compare_view(case, rt, work, tname, opts, tz, bt, env_extra=None, mutation=None):
     """Runs ringtrace view with OPTS under both printers; compares with BT."""
     tdir = os.path.join(work, tname)
     size = dir_size(tdir)
+    data = stream_data(tdir) if case.empty_strings else None
     for par in ("0", "1"):
         env = {"TZ": tz, "LC_ALL": "C", "RTR_PARALLEL": par}
         env.update(env_extra or {})
@@ -322,7 +332,7 @@ def compare_view(case, rt, work, tname, opts, tz, bt, env_extra=None, mutation=N
                     continue    # a clean error is fine on corrupted input
                 case.fail("exit", "%s: babeltrace2 exit 0, ringtrace %s: %s" % (tag, res.desc(), tail(res.err)),
                           opts, mutation)
-            elif res.out != bt.out:
+            elif res.out != bt.out and bt2_stale_equal(res.out, bt.out, data) < 0:
                 case.fail("output", "%s: %s" % (tag, first_diff(bt.out, res.out)), opts, mutation)
             elif warnings(res.err, work) != warnings(bt.err, work):
                 case.fail("warnings", "%s: stderr WARNING lines differ: bt2 %r rt %r" % (
@@ -336,6 +346,75 @@ def compare_view(case, rt, work, tname, opts, tz, bt, env_extra=None, mutation=N
             elif not bt.out.startswith(res.out):
                 case.fail("partial", "%s: output before the error is not a prefix of babeltrace2's: %s" % (
                     tag, first_diff(bt.out, res.out)), opts, mutation)
+
+
+STRLIT = re.compile(rb'"(?:[^"\\]|\\.)*"')
+SCOPES = re.compile(rb': (?=\{|stream\.|event\.)|, name = .*?, ')
+
+
+def split_line(line):
+    """(prefix, fields) of a babeltrace2 line: the prefix (time, host,
+    event name: free text) is compared as is, the fields token by token."""
+    m = SCOPES.search(line)
+    return (line[:m.end()], line[m.end():]) if m else (line, b"")
+
+
+def unescape(lit):
+    """The bytes of a string literal as babeltrace2 prints it."""
+    s = lit[1:-1]
+    simple = {b"\\": 92, b"'": 39, b'"': 34, b"?": 63, b"0": 0, b"a": 7, b"b": 8, b"e": 27,
+              b"f": 12, b"n": 10, b"r": 13, b"t": 9, b"v": 11}
+    out = bytearray()
+    i = 0
+    while i < len(s):
+        if s[i] == 92 and i + 1 < len(s):
+            c = s[i + 1:i + 2]
+            if c == b"x" and i + 3 < len(s) + 1:
+                out.append(int(s[i + 2:i + 4], 16))
+                i += 4
+                continue
+            out.append(simple.get(c, c[0]))
+            i += 2
+        else:
+            out.append(s[i])
+            i += 1
+    return bytes(out)
+
+
+def bt2_stale_equal(rt_out, bt_out, data=None):
+    """Number of babeltrace2 2.0.4 stale strings that explain every
+    difference between RT_OUT (ringtrace) and BT_OUT (babeltrace2), or -1.
+    babeltrace2 2.0.4 prints an empty string (or text sequence) as the
+    value its reused string field held before (it does not clear it; fixed
+    in 2.0.5 by commit d321ba031 "Fix: clear_string_field(): set first
+    character to 0"), in event and packet contexts alike. A line may
+    differ only in string literals where ringtrace prints "" and
+    babeltrace2 a value printed earlier in its output (the rule of
+    tests/integration/reader/bt2_known.py, not keyed by field names so
+    that it holds under every --names option)."""
+    la, lb = rt_out.split(b"\n"), bt_out.split(b"\n")
+    if len(la) != len(lb):
+        return -1
+    seen = set()
+    stale = 0
+    for a, b in zip(la, lb):
+        pb, fb = split_line(b)
+        sb = STRLIT.findall(fb)
+        if a != b:
+            pa, fa = split_line(a)
+            sa = STRLIT.findall(fa)
+            if pa != pb or len(sa) != len(sb) or STRLIT.sub(b'""', fa) != STRLIT.sub(b'""', fb):
+                return -1
+            for x, y in zip(sa, sb):
+                if x != y:
+                    # a value printed before; in traces with empty strings
+                    # (ctfgen k["empty"]) also one held by a packet or event
+                    # that printed nothing, found in the stream files
+                    if x != b'""' or (y not in seen and not (data and unescape(y) in data)):
+                        return -1
+                    stale += 1
+        seen.update(sb)
+    return stale
 
 
 def tail(b, n=200):
@@ -392,6 +471,7 @@ def check_seed1(args):
         tdir = os.path.join(work, "trace")
         try:
             tr = ctfgen.generate(seed, tdir, cfg.get("shape"), cfg.get("shrink"))
+            case.empty_strings = tr.g.k["empty"]
         except Exception as e:  # a generator bug is a failure of the tester
             case.fail("generator", "%s: %s" % (type(e).__name__, e))
             return case
@@ -488,7 +568,14 @@ def check_convert(case, rt, work, tz, bt):
     if b2.rc != 0:
         case.fail("convert", "babeltrace2 rejects the copy: %s" % bt2_error(b2.err), ["convert"])
     elif b2.out != bt.out:
-        case.fail("convert", "babeltrace2 prints the copy differently: %s" % first_diff(bt.out, b2.out), ["convert"])
+        # the copy as babeltrace2 reads it, against what the original
+        # holds (ringtrace's view, itself checked against babeltrace2 up
+        # to babeltrace2's stale strings)
+        rv = run([rt, "view", "trace"], work, {"TZ": tz, "LC_ALL": "C"}, vlimit=case.vlimit)
+        data = stream_data(os.path.join(work, "conv")) if case.empty_strings else None
+        if rv.rc != 0 or (rv.out != b2.out and bt2_stale_equal(rv.out, b2.out, data) < 0):
+            case.fail("convert", "babeltrace2 prints the copy differently: %s" % first_diff(bt.out, b2.out),
+                      ["convert"])
     shutil.rmtree(out, ignore_errors=True)
 
 
@@ -848,7 +935,7 @@ def cmd_replay(a):
                 m = re.search(rb"^Events\s+(\d+)", res.out, re.M)
                 if not m or int(m.group(1)) != exp.count(b"\n"):
                     bad.append("stats counts %s events, expected %d" % (m.group(1) if m else "?", exp.count(b"\n")))
-            elif res.out != exp:
+            elif res.out != exp and (kv.get("class") == "bt2-wrong" or bt2_stale_equal(res.out, exp) < 0):
                 bad.append("RTR_PARALLEL=%s: %s" % (par, first_diff(exp, res.out)))
             elif check == "view":
                 wf = os.path.join(d, "expected-warnings.txt")
