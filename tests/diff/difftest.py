@@ -73,9 +73,27 @@ class Result:
         return "exit %d" % self.rc
 
 
+# Process groups of the children running now: each child has a session
+# of its own (so that a time-out kills all it started), which also means
+# it would outlive us if we were killed: the handler below takes them along.
+LIVE = set()
+
+
+def _die(signum, frame):
+    for pg in list(LIVE):
+        try:
+            os.killpg(pg, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(128 + signum)
+
+
 def run(argv, cwd, env=None, timeout=TIMEOUT, vlimit=None):
     """Runs ARGV; returns Result with the child's CPU time and peak RSS
     (KiB) from wait4()."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        if signal.getsignal(sig) is not _die:
+            signal.signal(sig, _die)
     e = dict(os.environ)
     e.update(env or {})
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
@@ -86,6 +104,7 @@ def run(argv, cwd, env=None, timeout=TIMEOUT, vlimit=None):
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         p = subprocess.Popen(argv, cwd=cwd, env=e, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL,
                              preexec_fn=pre)
+        LIVE.add(p.pid)
         fired = []
 
         def kill():
@@ -100,6 +119,11 @@ def run(argv, cwd, env=None, timeout=TIMEOUT, vlimit=None):
             _, status, ru = os.wait4(p.pid, 0)
         finally:
             t.cancel()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)  # whatever it left behind
+            except OSError:
+                pass
+            LIVE.discard(p.pid)
         p.returncode = 0     # reaped here
         rc = os.waitstatus_to_exitcode(status)
         fo.seek(0)
@@ -667,6 +691,10 @@ def cmd_run(a):
             c = dict(cfg)
             c["hostile"] = a.hostile_every and s % a.hostile_every == 0
             yield (s, c)
+    def stop(signum, frame):  # leaving the with block terminates the workers,
+        raise SystemExit(128 + signum)  # whose handler kills their children
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, stop)
     with multiprocessing.Pool(a.jobs) as pool:
         for case in pool.imap_unordered(check_seed, tasks(), chunksize=1):
             counts["traces"] += 1
