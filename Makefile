@@ -10,7 +10,7 @@ CTEST      := ctest --output-on-failure --no-tests=error
 # entropy; setarch -R gives them that without touching the system.
 NOASLR     := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo "setarch $$(uname -m) -R")
 
-.PHONY: all build deps demo check check-asan check-tsan check-fuzz fuzz-long bench install clean
+.PHONY: all build deps demo check check-asan check-tsan check-fuzz fuzz-long stress-long bench install clean
 
 all: build
 
@@ -60,6 +60,16 @@ fuzz-long:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTR_FUZZ=ON -DRTR_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@cd build-fuzz && RTR_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CTEST) -L fuzz --timeout $$(( $(FUZZ_SECONDS) + 120 ))
+
+# The ring buffer's stress tests for as long as asked: each scenario runs
+# STRESS_SECONDS seconds (make check runs them for a few seconds each).
+STRESS_SECONDS ?= 600
+stress-long: build
+	@for t in "stress_mix discard" "stress_kill discard" "stress_mix overwrite" \
+		  "stress_kill overwrite" "stress_mix wakeup"; do \
+		echo "== $$t ($(STRESS_SECONDS) s)"; \
+		RTR_STRESS_SECONDS=$(STRESS_SECONDS) $(BUILD)/tests/$$t || exit 1; \
+	done
 
 bench: deps build
 	@scripts/bench.sh $(BUILD)

@@ -14,7 +14,12 @@
  *     the same ctx by the same thread (a reserved slot cannot be given
  *     back: the client sizes its record before reserving);
  *   - no lock, no system call and no allocation, except that the slow path
- *     (sub-buffer switch) may write one eventfd (RTR_RING_WAKEUP_WRITER).
+ *     (sub-buffer switch) may write one eventfd (RTR_RING_WAKEUP_WRITER),
+ *     and a commit made after the writer migrated, into a sub-buffer that
+ *     is already closed, may call membarrier(2) once (RSEQ sync; see the
+ *     design note, "Completion"); errno is preserved;
+ *   - every record refused is counted in the buffer's shared counters,
+ *     where the reader sees it (rtr_ring_buf_stats, packets' `lost`).
  * Reader (rtr_ring_get_subbuf, put, flush, salvage, snapshot):
  *   - one reader per buffer at a time (the caller serialises its reader
  *     calls on one buffer); readers of different buffers are independent;
@@ -190,8 +195,8 @@ struct rtr_ring_sb {
 	 * compare-and-swap): wsb_id = (lap tag << 32) | physical sub-buffer
 	 * index; lap_records = records committed into this sub-buffer before
 	 * its current lap, | RTR_RING_LAP_READ once the reader took the
-	 * current lap. The writer that moves the tag to a new lap counts the
-	 * old lap's records as overwritten unless the reader took them. */
+	 * current lap. With read_laps/read_records below this gives, at any
+	 * time and whatever writer died where, what was overwritten unread. */
 	RTR_ATOMIC(uint64_t) wsb_id;
 	RTR_ATOMIC(uint64_t) lap_records;
 	/* Committed-prefix watermark (free-running position): every byte
@@ -205,12 +210,15 @@ struct rtr_ring_sb {
 	RTR_ATOMIC(uint64_t) end_ts;
 	RTR_ATOMIC(uint64_t) data_size;
 	RTR_ATOMIC(uint64_t) lost;
-	RTR_ATOMIC(uint64_t) flags;    /* RTR_RING_PACKET_* set by salvage */
+	RTR_ATOMIC(uint32_t) flags;    /* RTR_RING_PACKET_* set by salvage */
+	/* Reader-written (overwrite mode): laps the reader took from this
+	 * sub-buffer, and their records. */
+	RTR_ATOMIC(uint32_t) read_laps;
+	RTR_ATOMIC(uint64_t) read_records;
 	/* End position of the last lap whose completion was signalled: the
 	 * two last committers may both see it complete; one writes the
 	 * eventfd. */
 	RTR_ATOMIC(uint64_t) woken;
-	uint64_t pad[1];
 } __attribute__((aligned(RTR_RING_CACHELINE)));
 
 #define RTR_RING_LAP_READ (1ull << 63)
@@ -236,13 +244,13 @@ struct rtr_ring_ctl {
 	RTR_ATOMIC(uint64_t) lost_wrap;     /* next sub-buffer still being written from its previous lap */
 	RTR_ATOMIC(uint64_t) lost_big;      /* record larger than a sub-buffer */
 	RTR_ATOMIC(uint64_t) refused_nest;  /* reservations refused by the nesting bound */
-	RTR_ATOMIC(uint64_t) overwritten;   /* overwrite mode: sub-buffers reused before being read */
 	/* Records refused before a buffer could be picked (no buffer for the
 	 * writer's CPU, channel disabled, thread without rseq registration):
 	 * counted in the buffer of the CPU the thread ran on, else in the
 	 * channel's first buffer, so that the reader sees them. */
 	RTR_ATOMIC(uint64_t) lost_nobuf;
-	RTR_ATOMIC(uint64_t) overwritten_records; /* overwrite mode: records in those sub-buffers */
+	/* (What overwrite mode overwrote is derived from the sub-buffers'
+	 * lap tags and counts: rtr_ring_buf_stats.) */
 	RTR_RING_FLEX_ARRAY(struct rtr_ring_sb, sb); /* num_subbuf entries */
 };
 
@@ -726,13 +734,16 @@ RTR_EXPORT int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct
 struct rtr_ring_stats {
 	uint64_t records;       /* committed */
 	uint64_t lost_full, lost_wrap, lost_big, refused_nest, lost_nobuf;
-	uint64_t overwritten;   /* overwrite mode: sub-buffers overwritten before the reader took them */
+	uint64_t overwritten;   /* overwrite mode: sub-buffer laps overwritten before the reader took them */
 	uint64_t produced;      /* reserve position (bytes) */
 	uint64_t consumed;      /* reader position (bytes) */
 	uint64_t salvage_dropped_bytes;
 	uint64_t overwritten_records; /* overwrite mode: committed records in those sub-buffers */
 };
-/* Counters (values from the shared area: informative, not trusted). */
+/* Counters (values from the shared area: informative, not trusted). The
+ * overwrite counts are derived from every sub-buffer's lap tag, its count
+ * of records before the current lap and what the reader took from it: exact
+ * once the writers stopped or died, a snapshot of moving values before. */
 RTR_EXPORT void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *st);
 /* Sum of the loss counters (what a packet's "records lost" reports). */
 RTR_EXPORT uint64_t rtr_ring_buf_lost(const struct rtr_ring_buf *buf);

@@ -97,6 +97,19 @@ static bool pair_cas(struct rtr_ring_sb *sb, uint64_t *id, uint64_t *recs, uint6
 	return ok;
 }
 
+/* Overwrite mode: position of the oldest sub-buffer whose lap can still be
+ * in the buffer when the write position is `off`: a buffer behind the
+ * sub-buffer after the open one, or behind `off` itself when nothing is
+ * open there yet (off at a sub-buffer's start: that sub-buffer's previous
+ * lap is still intact). 0 before the first wrap. */
+static uint64_t oldest_kept(const struct rtr_ring_buf *buf, uint64_t off)
+{
+	uint64_t start = off & ~(buf->sb_size - 1);
+	uint64_t next = (off & (buf->sb_size - 1)) ? start + buf->sb_size : start;
+
+	return next >= buf->buf_size ? next - buf->buf_size : 0;
+}
+
 /* Signed distance of lap tag a ahead of b (tags are laps modulo 2^32). */
 static inline int32_t tag_ahead(uint64_t id, uint64_t lap)
 {
@@ -207,6 +220,28 @@ static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 	if (cc_sum(sb) != lap << buf->sb_order)
 		return -EIO;
 	RTR_RING_HOOK(RTR_RING_HOOK_ROOM_CHECKED, buf, NULL);
+	id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
+	recs = atomic_load_explicit(&sb->lap_records, memory_order_relaxed);
+	for (;;) {
+		int32_t ahead = tag_ahead(id, lap);
+		uint64_t now;
+
+		if (ahead > 0)
+			return -EAGAIN; /* stale: never move a tag backwards */
+		if (ahead == 0)
+			break; /* another opener of this lap retagged it */
+		/* While the tag is still behind, no record of lap `lap` can
+		 * exist (its openers retag first): `now` counts exactly the
+		 * records of the laps before, the previous one complete. */
+		now = records_sum(sb);
+		/* X2 */
+		if (pair_cas(sb, &id, &recs, (id & 0xffffffffull) | ((lap & 0xffffffffull) << 32),
+			     now))
+			break;
+	}
+	/* Push the reader past what is now overwritten (a hint: after the
+	 * retag, so that a writer killed in between leaves nothing skipped
+	 * that was not counted). */
 	{
 		uint64_t c = atomic_load_explicit(&ctl->consumed, memory_order_relaxed);
 
@@ -219,32 +254,7 @@ static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 				break;
 		}
 	}
-	id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
-	recs = atomic_load_explicit(&sb->lap_records, memory_order_relaxed);
-	for (;;) {
-		int32_t ahead = tag_ahead(id, lap);
-		uint64_t now;
-
-		if (ahead > 0)
-			return -EAGAIN; /* stale: never move a tag backwards */
-		if (ahead == 0)
-			return 0; /* another opener of this lap retagged it */
-		/* While the tag is still behind, no record of lap `lap` can
-		 * exist (its openers retag first): `now` counts exactly the
-		 * records of the laps before, the previous one complete. */
-		now = records_sum(sb);
-		/* X2 */
-		if (pair_cas(sb, &id, &recs, (id & 0xffffffffull) | ((lap & 0xffffffffull) << 32),
-			     now)) {
-			if (!(recs & RTR_RING_LAP_READ)) {
-				atomic_fetch_add_explicit(&ctl->overwritten, 1, memory_order_relaxed);
-				atomic_fetch_add_explicit(&ctl->overwritten_records,
-							  now - (recs & ~RTR_RING_LAP_READ),
-							  memory_order_relaxed);
-			}
-			return 0;
-		}
-	}
+	return 0;
 }
 
 /* W4: the end facts of sub-buffer `start`, stored before the commit that
@@ -257,7 +267,7 @@ static void store_end_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t t
 	atomic_store_explicit(&sb->end_ts, ts, memory_order_relaxed);
 	atomic_store_explicit(&sb->data_size, data_size, memory_order_relaxed);
 	atomic_store_explicit(&sb->lost, lost, memory_order_relaxed);
-	atomic_store_explicit(&sb->flags, 0, memory_order_relaxed);
+	atomic_store_explicit(&sb->flags, 0u, memory_order_relaxed);
 	atomic_store_explicit(&sb->end_pos, start, memory_order_release);
 }
 
@@ -850,7 +860,7 @@ static int read_facts(const struct rtr_ring_config *cfg, struct rtr_ring_buf *bu
 				   (unsigned long long)buf->sb_size);
 	info->end_ts = atomic_load_explicit(&sb->end_ts, memory_order_relaxed);
 	info->lost = atomic_load_explicit(&sb->lost, memory_order_relaxed);
-	info->flags = (uint32_t)atomic_load_explicit(&sb->flags, memory_order_relaxed);
+	info->flags = atomic_load_explicit(&sb->flags, memory_order_relaxed);
 	if (begin_pos == start)
 		info->begin_ts = atomic_load_explicit(&sb->begin_ts, memory_order_relaxed);
 	else
@@ -892,7 +902,7 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 				continue;
 			}
 			if ((int64_t)(off - c) > (int64_t)buf->buf_size) {
-				c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+				c = oldest_kept(buf, off);
 				continue;
 			}
 		}
@@ -942,12 +952,23 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 			return err;
 		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
 			uint64_t mine = (id & ~0xffffffffull) | buf->rd.spare;
+			/* The lap is complete and, if the exchange succeeds, the
+			 * next one has not begun: this counts its records. */
+			uint64_t now = records_sum(&ctl->sb[idx]);
 
-			/* X1: take the pages, and mark the lap read (so that the
-			 * writer that retags it does not count it overwritten);
-			 * a writer that retagged first wins. */
+			/* X1: take the pages, and mark the lap read; a writer
+			 * that retagged first wins. */
 			if (!pair_cas(&ctl->sb[idx], &id, &recs, mine, recs | RTR_RING_LAP_READ))
 				continue;
+			atomic_store_explicit(&ctl->sb[idx].read_laps,
+					      atomic_load_explicit(&ctl->sb[idx].read_laps,
+								   memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			atomic_store_explicit(&ctl->sb[idx].read_records,
+					      atomic_load_explicit(&ctl->sb[idx].read_records,
+								   memory_order_relaxed) +
+						      now - (recs & ~RTR_RING_LAP_READ),
+					      memory_order_relaxed);
 		}
 		out->data = buf->data + ((uint64_t)phys << buf->sb_order);
 		out->len = info.data_size;
@@ -1100,7 +1121,7 @@ int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 	if (buf->rd.failed)
 		return -EIO;
 	if (cfg->mode == RTR_RING_MODE_OVERWRITE && (int64_t)(off - c) > (int64_t)buf->buf_size)
-		c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+		c = oldest_kept(buf, off);
 	if ((int64_t)(off - c) < 0 || off - c > buf->buf_size)
 		return reader_fail(buf, "salvage: write position %llu inconsistent with read position %llu",
 				   (unsigned long long)off, (unsigned long long)c);
@@ -1202,10 +1223,7 @@ int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct rtr_ring_b
 	if (cfg->mode != RTR_RING_MODE_OVERWRITE)
 		return 0; /* discard mode: the reader is never behind what it may read */
 	off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_acquire);
-	oldest = (off & ~(buf->sb_size - 1));
-	oldest = oldest >= buf->buf_size ? oldest - buf->buf_size : 0;
-	if ((off & (buf->sb_size - 1)) != 0 && oldest + buf->sb_size <= off)
-		oldest += buf->sb_size; /* the open one is not readable; keep N-1 before it */
+	oldest = oldest_kept(buf, off);
 	pushed = atomic_load_explicit(&buf->ctl->consumed, memory_order_acquire);
 	if ((int64_t)(pushed - oldest) > 0 && (int64_t)(off - pushed) >= 0)
 		oldest = pushed & ~(buf->sb_size - 1);
@@ -1227,11 +1245,36 @@ void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *s
 	st->lost_big = atomic_load_explicit(&ctl->lost_big, memory_order_relaxed);
 	st->refused_nest = atomic_load_explicit(&ctl->refused_nest, memory_order_relaxed);
 	st->lost_nobuf = atomic_load_explicit(&ctl->lost_nobuf, memory_order_relaxed);
-	st->overwritten = atomic_load_explicit(&ctl->overwritten, memory_order_relaxed);
+	st->overwritten = 0;
+	st->overwritten_records = 0;
+	for (uint32_t i = 0; i < buf->num_subbuf; i++) {
+		/* Laps that left sub-buffer i: its lap tag (one retag per lap,
+		 * from 0); its records before the current lap: lap_records.
+		 * Minus what the reader took of those (not of the current lap,
+		 * which is still there). Writers only ever change the pair, in
+		 * one exchange: nothing a dying writer leaves half done. */
+		const struct rtr_ring_sb *sb = &ctl->sb[i];
+		uint64_t id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
+		uint64_t recs = atomic_load_explicit(&sb->lap_records, memory_order_relaxed);
+		uint64_t base = recs & ~RTR_RING_LAP_READ, cur = 0;
+		uint32_t laps = (uint32_t)(id >> 32);
+		uint32_t rl = atomic_load_explicit(&sb->read_laps, memory_order_relaxed);
+		uint64_t rr = atomic_load_explicit(&sb->read_records, memory_order_relaxed);
+
+		if (recs & RTR_RING_LAP_READ) {
+			rl--;
+			cur = atomic_load_explicit(&sb->records_local, memory_order_relaxed) +
+			      atomic_load_explicit(&sb->records_remote, memory_order_relaxed) - base;
+			rr -= cur;
+		}
+		if ((int32_t)(laps - rl) > 0)
+			st->overwritten += laps - rl;
+		if ((int64_t)(base - rr) > 0)
+			st->overwritten_records += base - rr;
+	}
 	st->produced = atomic_load_explicit(&ctl->pos.offset, memory_order_relaxed);
 	st->consumed = buf->rd.consumed;
 	st->salvage_dropped_bytes = buf->rd.salvaged_bytes_dropped;
-	st->overwritten_records = atomic_load_explicit(&ctl->overwritten_records, memory_order_relaxed);
 }
 
 uint64_t rtr_ring_buf_lost(const struct rtr_ring_buf *buf)

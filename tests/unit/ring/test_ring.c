@@ -345,7 +345,12 @@ static void test_overwrite_snapshot(const struct rtr_ring_config *cfg)
 
 	for (int i = 0; i < 12 * 19 + 5; i++)
 		REQUIRE(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
-	CHECK(atomic_load(&s.buf->ctl->overwritten) >= 8);
+	{
+		struct rtr_ring_stats st;
+
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK(st.overwritten >= 8);
+	}
 	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
 	CHECK(rtr_ring_snapshot_start(cfg, s.buf) == 0);
 	expect_seq = atomic_load(&s.buf->ctl->pos.offset) / SB - 4;
@@ -802,6 +807,67 @@ static void test_overwrite_books(const struct rtr_ring_config *cfg)
 	unmake(&s);
 }
 
+/* Overwrite mode, the write position exactly at a sub-buffer's start (a
+ * flush, or salvage, closed the last one): the sub-buffer a buffer behind
+ * is still intact and must be read, by a reader far behind, by a snapshot
+ * and by salvage, which must also repair it when a writer died in it (it
+ * once skipped it: left incomplete, it stalled the snapshot for good). */
+static void test_overwrite_boundary(const struct rtr_ring_config *cfg)
+{
+	struct rtr_ring_subbuf sb;
+	struct rtr_ring_stats st;
+	uint64_t seq = 0, first = 0, last = 0;
+	long packets;
+
+	/* A reader far behind, no snapshot. */
+	{
+		struct setup s = make(cfg, 4);
+		struct collect c = {.ordered = true};
+
+		while (atomic_load(&s.buf->ctl->pos.offset) < 11 * SB)
+			REQUIRE(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
+		CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, true) == 0);
+		CHECK_EQ_U64(atomic_load(&s.buf->ctl->pos.offset), 12 * SB);
+		packets = drain(cfg, s.buf, &c, &first, &last);
+		CHECK_EQ_U64(packets, 4);
+		CHECK_EQ_U64(first, 8);
+		CHECK_EQ_U64(last, 11);
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK_EQ_U64(st.overwritten, 8);
+		CHECK_EQ_U64((uint64_t)c.records + st.overwritten_records, seq);
+		unmake(&s);
+	}
+	/* A writer died at the start of sub-buffer 8; three more were written
+	 * and the last closed: salvage must cut 8, and all four are read. */
+	{
+		struct setup s = make(cfg, 4);
+		struct rtr_ring_ctx torn;
+		struct collect c = {.ordered = true};
+
+		seq = 0;
+		while (atomic_load(&s.buf->ctl->pos.offset) + 204 <= 8 * SB)
+			REQUIRE(tc_write(cfg, s.chan, 0, seq++, 200) == 0);
+		reserve_torn(cfg, s.chan, &torn, 200); /* opens sub-buffer 8 */
+		CHECK_EQ_U64(torn.pos, 8 * SB + TC_PKT_HDR);
+		while (atomic_load(&s.buf->ctl->pos.offset) < 11 * SB + 500)
+			REQUIRE(tc_write(cfg, s.chan, 1, seq++, 200) == 0);
+		rtr_ring_nesting = 0;
+		CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, true) == 0);
+		CHECK(rtr_ring_salvage(cfg, s.buf) == 0);
+		CHECK(rtr_ring_snapshot_start(cfg, s.buf) == 0);
+		REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+		CHECK_EQ_U64(sb.info.seq, 8);
+		CHECK(sb.info.flags & RTR_RING_PACKET_TRUNCATED);
+		CHECK(tc_walk(&sb, on_rec, &c, &(const char *){""}) == 0);
+		CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+		packets = drain(cfg, s.buf, &c, NULL, &last);
+		CHECK_EQ_U64(packets, 3);
+		CHECK_EQ_U64(last, 11);
+		CHECK_STR_EQ(rtr_ring_buf_error(s.buf), "");
+		unmake(&s);
+	}
+}
+
 /* Output helpers: zero-copy write to a file and read-style copy give the
  * same bytes as the mapping. */
 static void test_output(void)
@@ -900,6 +966,7 @@ int main(void)
 	test_losses_visible();
 	test_overwrite_books(&cfg_atomic_ow);
 	test_overwrite_books(&cfg_rseq_ow_atomic);
+	test_overwrite_boundary(&cfg_atomic_ow);
 	test_output();
 	test_map();
 	test_corruption();
@@ -914,6 +981,7 @@ int main(void)
 		test_salvage_padding_tie(&cfg_rseq_ow);
 		test_salvage_model(&cfg_rseq, 300);
 		test_overwrite_books(&cfg_rseq_ow);
+		test_overwrite_boundary(&cfg_rseq_ow);
 	} else {
 		printf("rseq not available: per-CPU rseq variants not run\n");
 	}
