@@ -499,7 +499,9 @@ void rtr_ring__commit_remote(const struct rtr_ring_config *cfg, struct rtr_ring_
 				 * completion still missed is found by the
 				 * reader's own polling (record: every 100 ms). */
 				for (int i = 0; i < 256 && (int64_t)(c.full - sum) > 0; i++) {
+#if defined(__x86_64__)
 					__builtin_ia32_pause();
+#endif
 					sum = cc_sum(c.sb);
 				}
 			}
