@@ -46,6 +46,7 @@ TC_CONFIG(cfg_o_atomic, RTR_RING_ALLOC_PER_CPU, RTR_RING_MODE_OVERWRITE, RTR_RIN
 /* Shared with the child (MAP_SHARED, inherited by fork). */
 struct progress {
 	_Atomic uint64_t committed[NIDS]; /* seq + 1 of the last record committed */
+	_Atomic uint64_t attempted[NIDS]; /* seq + 1 of the last record tried */
 	_Atomic int ready;
 	_Atomic uint8_t refused[NIDS][MAX_SEQ / 8];
 };
@@ -72,6 +73,7 @@ static int write_one(int id, uint64_t seq, uint64_t *rng, bool may_migrate)
 
 	if (sr_rand(rng) % 500 == 0)
 		ctx.payload_size = 1500 + (uint32_t)(sr_rand(rng) % 2400);
+	atomic_store_explicit(&prog->attempted[id], seq + 1, memory_order_release);
 	r = rtr_ring_reserve(cfg, chan, &ctx);
 	if (r) {
 		atomic_fetch_or(&prog->refused[id][seq / 8], (uint8_t)(1u << (seq % 8)));
@@ -328,12 +330,15 @@ static void run_round(const struct rtr_ring_config *c, uint64_t *rng, struct tot
 		ow += st.overwritten_records;
 		dropped += st.salvage_dropped_bytes;
 	}
-	/* Every record read was committed, per the child's own log (it logs
-	 * after the commit: the one in flight may be one past the log). */
+	/* Every record read was tried, per the child's own log: it logs each
+	 * attempt before its reserve and each commit after it, so a record
+	 * committed and killed before its log (possibly after refusals that
+	 * logged nothing) is at most the last one tried. */
 	for (int id = 0; id < NIDS; id++) {
 		uint64_t upto = atomic_load(&prog->committed[id]);
+		uint64_t tried = atomic_load(&prog->attempted[id]);
 
-		for (uint64_t s = upto + 1; s < MAX_SEQ && s < upto + 4096; s++)
+		for (uint64_t s = tried; s < MAX_SEQ && s < tried + 4096; s++)
 			if (seen[id][s])
 				phantoms++;
 		for (uint64_t s = 0; s < upto; s++)
