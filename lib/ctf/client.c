@@ -136,7 +136,11 @@ char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 		return reserve_with(&host_cfg[RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC], b,
 				    payload_size, ctx);
 	default:
-		return NULL; /* unknown client: the binding is wrong, drop */
+		/* unknown client: the binding is wrong; drop, and count the
+		 * loss where the reader sees it */
+		if (b->chan)
+			rtr_ring_chan_count_lost(b->chan);
+		return NULL;
 	}
 }
 

@@ -381,7 +381,14 @@ static int canon(const char *p, char *out)
 
 		if (errno != ENOENT)
 			return -1;
-		snprintf(tmp, sizeof(tmp), "/%s%s", slash ? slash + 1 : buf, rest);
+		const char *base = slash ? slash + 1 : buf;
+		size_t bl = strlen(base), rl = strlen(rest);
+
+		if (1 + bl + rl >= sizeof(tmp))
+			return -1;
+		tmp[0] = '/';
+		memcpy(tmp + 1, base, bl);
+		memcpy(tmp + 1 + bl, rest, rl + 1);
 		memcpy(rest, tmp, sizeof(rest));
 		if (!slash) {
 			if (!getcwd(buf, sizeof(buf)))

@@ -126,7 +126,9 @@ static int open_output_dir(const char *path, mode_t mode)
 			return -1;
 		}
 		if (!dir_empty(dfd)) {
-			say("output directory %s is not empty", path);
+			say("output directory %s is not empty: give -o a new or empty directory, "
+			    "or leave -o out for a new ./ringtrace-PROGRAM-DATE",
+			    path);
 			close(dfd);
 			return -1;
 		}
