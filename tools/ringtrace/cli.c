@@ -206,7 +206,7 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 {
 	struct rtr_reader_options o;
 	struct rtr_reader *r = NULL;
-	char err[1200];
+	struct rtr_error err = {0};
 	bool nd_b = false, nd_e = false, have_day = false;
 	int64_t day0 = 0;
 
@@ -243,12 +243,11 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 			memset(&o0, 0, sizeof(o0));
 			o0.skip_values = true;
 			o0.guard_sigbus = true;
-			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, err,
-					    sizeof(err))) {
-				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, &err)) {
+				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err.msg);
 				return NULL;
 			}
-			while (rtr_reader_next(r, &m) == 1) {
+			while (rtr_reader_next(r, &m) == RTR_NEXT_OK) {
 				if (m.kind == RTR_MSG_EVENT && m.has_clock) {
 					day0 = m.ns;
 					break;
@@ -261,8 +260,8 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 		}
 		break;
 	}
-	if (rtr_reader_open(c->paths, (size_t)c->npaths, &o, &r, err, sizeof(err))) {
-		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+	if (rtr_reader_open(c->paths, (size_t)c->npaths, &o, &r, &err)) {
+		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err.msg);
 		return NULL;
 	}
 	return r;

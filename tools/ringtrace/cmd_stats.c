@@ -27,17 +27,17 @@ struct job {
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	char err[1200];
+	struct rtr_error err = {0};
 
 	while (!atomic_load_explicit(&j->failed, memory_order_relaxed)) {
 		size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
 
 		if (i >= j->nstreams)
 			break;
-		if (rtr_reader_scan_stream(j->r, i, &j->st[i], err, sizeof(err))) {
+		if (rtr_reader_scan_stream(j->r, i, &j->st[i], &err)) {
 			pthread_mutex_lock(&j->lock);
 			if (!atomic_load(&j->failed))
-				snprintf(j->err, sizeof(j->err), "%s", err);
+				snprintf(j->err, sizeof(j->err), "%s", err.msg);
 			atomic_store(&j->failed, 1);
 			pthread_mutex_unlock(&j->lock);
 		}

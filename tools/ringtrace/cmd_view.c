@@ -61,7 +61,8 @@ int rtr_cmd_view(int argc, char **argv)
 	struct rtr_cli_read rd;
 	struct rtr_reader *r;
 	struct rtr_text *t;
-	int c, rc, ret = 0;
+	struct rtr_error err = {0};
+	int c, rc, drc, ret = 0;
 
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
@@ -96,25 +97,20 @@ int rtr_cmd_view(int argc, char **argv)
 		free(rd.patterns);
 		return 1;
 	}
-	t = rtr_text_create(r, STDOUT_FILENO, stderr, &to);
-	if (!t) {
-		fprintf(stderr, "ringtrace view: error: out of memory\n");
+	if ((rc = rtr_text_create(r, STDOUT_FILENO, stderr, &to, &t))) {
+		fprintf(stderr, "ringtrace view: error: %s\n", strerror(-rc));
 		rtr_reader_close(r);
 		free(rd.patterns);
 		return 1;
 	}
-	rc = rtr_text_drain(t, r, progress);
-	if (rc == -2) {
-		perror("ringtrace view: error: write");
-		ret = 1;
-	}
+	rc = rtr_text_drain(t, r, progress, &err);
 	rtr_cli_progress(r, 0, true);
-	if (rtr_text_destroy(t) && !ret) {
-		perror("ringtrace view: error: write");
+	drc = rtr_text_destroy(t); /* the rest of the output first */
+	if (rc) {
+		fprintf(stderr, "ringtrace view: error: %s\n", err.msg);
 		ret = 1;
-	}
-	if (rc == -1) {
-		fprintf(stderr, "ringtrace view: error: %s\n", rtr_reader_error(r));
+	} else if (drc) {
+		fprintf(stderr, "ringtrace view: error: write: %s\n", strerror(-drc));
 		ret = 1;
 	}
 	rtr_reader_close(r);

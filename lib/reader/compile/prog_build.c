@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 
 /* leaves and segments over all programs of a trace class: beyond this a
  * scope keeps the interpreter (hostile metadata cannot blow memory up) */
@@ -29,7 +29,7 @@ struct tseg {
 };
 
 struct pb {
-	struct rtr__trace_class *tc;
+	struct rtr__trace_code *tc;
 	size_t *budget; /* items left for the trace class */
 	struct tseg *seg;
 	size_t nseg, cap;
@@ -237,7 +237,7 @@ static void other_seg(struct pb *b, uint8_t kind, const struct rtr__op *ops, uin
 	t->g.align = ops[i].align;
 }
 
-static const struct rtr__seg *finish_fixed(struct rtr__trace_class *tc, struct rtr__seg *g,
+static const struct rtr__seg *finish_fixed(struct rtr__trace_code *tc, struct rtr__seg *g,
 					   struct fx *f);
 
 /* One fixed segment per distinct option of a variant whose options are
@@ -395,7 +395,7 @@ static void walk(struct pb *b, const struct rtr__op *ops, uint32_t i)
 	}
 }
 
-static const struct rtr__seg *finish_fixed(struct rtr__trace_class *tc, struct rtr__seg *g,
+static const struct rtr__seg *finish_fixed(struct rtr__trace_code *tc, struct rtr__seg *g,
 					   struct fx *f)
 {
 	struct rtr__seg *out = NULL;
@@ -492,7 +492,7 @@ static void finish(struct pb *b, struct rtr__prog *p)
 	}
 }
 
-static void build(struct rtr__trace_class *tc, size_t *budget, struct rtr__prog *p,
+static void build(struct rtr__trace_code *tc, size_t *budget, struct rtr__prog *p,
 		  const struct rtr__plan *a, int sa, const struct rtr__plan *c, int sc)
 {
 	struct pb b;
@@ -509,7 +509,7 @@ static void build(struct rtr__trace_class *tc, size_t *budget, struct rtr__prog 
 }
 
 /* The header table of a tagged event header, or NULL. */
-static const struct rtr__hdr *build_hdr(struct rtr__trace_class *tc, size_t *budget,
+static const struct rtr__hdr *build_hdr(struct rtr__trace_code *tc, size_t *budget,
 					const struct rtr__plan *pl)
 {
 	const struct rtr__op *ops = pl->ops, *root, *tag, *var;
@@ -596,12 +596,12 @@ static bool has_text(const struct rtr__plan *pl)
 	return false;
 }
 
-void rtr__progs_build(struct rtr__trace_class *tc)
+void rtr__progs_build(struct rtr__trace_code *tc)
 {
 	size_t budget = MAX_PROG_ITEMS;
 
 	for (size_t s = 0; s < tc->n_scs; s++) {
-		struct rtr__stream_class *sc = tc->scs[s];
+		struct rtr__stream_code *sc = &tc->scs[s];
 
 		build(tc, &budget, &sc->fast_header, &sc->p_event_header, RTR_SCOPE_EVENT_HEADER,
 		      NULL, 0);
@@ -609,7 +609,7 @@ void rtr__progs_build(struct rtr__trace_class *tc)
 		build(tc, &budget, &sc->fast_context, &sc->p_event_context,
 		      RTR_SCOPE_EVENT_COMMON_CONTEXT, NULL, 0);
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			struct rtr__event_class *ec = sc->ecs[k];
+			struct rtr__event_code *ec = &sc->ecs[k];
 
 			build(tc, &budget, &ec->fast, &ec->p_context, RTR_SCOPE_EVENT_CONTEXT,
 			      &ec->p_fields, RTR_SCOPE_EVENT_PAYLOAD);

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "stream.h"
+#include "iter/iter.h"
 
 struct patch {
 	uint64_t pos;
@@ -40,20 +40,14 @@ struct wr {
 	uint64_t src_end;
 	bool split; /* current packet was cut before the source end */
 	uint64_t packets, events;
-	char err[1100];
+	struct rtr_error *err; /* the caller's */
 };
 
-static int werr(struct wr *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int werr(struct wr *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(w->err, sizeof(w->err), fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* Static functions here return 0 or a negative errno, the error recorded
+ * in w->err: werr() records one, FAILED(w) is the code of the one
+ * recorded. */
+#define werr(w, code, ...) rtr__error((w)->err, code, __VA_ARGS__)
+#define FAILED(w)	   ((w)->err->code ? (w)->err->code : -EINVAL)
 
 static int ensure(struct wr *w, uint64_t bits)
 {
@@ -69,7 +63,7 @@ static int ensure(struct wr *w, uint64_t bits)
 			nc *= 2;
 		nb = realloc(w->buf, nc);
 		if (!nb)
-			return werr(w, "out of memory");
+			return werr(w, -ENOMEM, "out of memory");
 		memset(nb + w->buf_bytes, 0, nc - w->buf_bytes);
 		w->buf = nb;
 		w->buf_bytes = nc;
@@ -128,7 +122,7 @@ static int encode(struct wr *w, const struct rtr_value *v, size_t from, size_t t
 		case RTR_VAL_SINT:
 			walign(w, op->align);
 			if (ensure(w, w->pos + op->size))
-				return -1;
+				return FAILED(w);
 			if (packet) {
 				struct patch *p = NULL;
 
@@ -165,7 +159,7 @@ static int encode(struct wr *w, const struct rtr_value *v, size_t from, size_t t
 
 			walign(w, op->align);
 			if (ensure(w, w->pos + op->size))
-				return -1;
+				return FAILED(w);
 			if (op->size == 32) {
 				float f = (float)v[i].v.d;
 				uint32_t x;
@@ -185,7 +179,7 @@ static int encode(struct wr *w, const struct rtr_value *v, size_t from, size_t t
 			walign(w, op->code == OP_STRING ? 8 : op->align);
 			walign(w, 8);
 			if (ensure(w, w->pos + (n + 1) * 8))
-				return -1;
+				return FAILED(w);
 			memcpy(w->buf + w->pos / 8, v[i].v.s, (size_t)n);
 			w->pos += n * 8;
 			if (op->code == OP_STRING) {
@@ -222,7 +216,7 @@ static int flush_packet(struct wr *w)
 		psize = (bits + 7) & ~(uint64_t)7;
 	bytes = psize / 8;
 	if (ensure(w, psize))
-		return -1;
+		return FAILED(w);
 	patch(w, &w->p_content, bits);
 	patch(w, &w->p_psize, psize);
 	patch(w, &w->p_end, w->split ? w->last_clock : w->src_end);
@@ -235,7 +229,7 @@ static int flush_packet(struct wr *w)
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
-				return werr(w, "%s: write: %s", w->path, strerror(errno));
+				return werr(w, -errno, "%s: write: %s", w->path, strerror(errno));
 			off += (size_t)r;
 		}
 	}
@@ -258,10 +252,10 @@ static int open_packet(struct wr *w, uint64_t begin)
 	memset(&w->p_begin, 0, sizeof(w->p_begin));
 	memset(&w->p_end, 0, sizeof(w->p_end));
 	memset(&w->p_seq, 0, sizeof(w->p_seq));
-	if (encode(w, s->vals, 0, s->npvals, true))
-		return -1;
+	if (encode(w, s->cur.vals, 0, s->cur.npvals, true))
+		return FAILED(w);
 	if (!w->seq_init) {
-		w->seq = s->r_seq;
+		w->seq = s->cur.r_seq;
 		w->seq_init = true;
 	} else {
 		w->seq += 1 + w->gap;
@@ -281,14 +275,14 @@ static bool clock_ok(struct wr *w)
 	struct rtr__stream *s = w->s;
 	uint64_t c = w->clock;
 
-	for (size_t i = s->npvals; i < s->nvals; i++) {
-		const struct rtr__op *op = s->vals[i].cls;
+	for (size_t i = s->cur.npvals; i < s->cur.nvals; i++) {
+		const struct rtr__op *op = s->cur.vals[i].cls;
 		uint64_t v, mask;
 
 		if (op->clock < 0 ||
-		    (s->vals[i].kind != RTR_VAL_UINT && s->vals[i].kind != RTR_VAL_SINT))
+		    (s->cur.vals[i].kind != RTR_VAL_UINT && s->cur.vals[i].kind != RTR_VAL_SINT))
 			continue;
-		v = s->vals[i].v.u;
+		v = s->cur.vals[i].v.u;
 		if (op->size >= 64) {
 			c = v;
 			continue;
@@ -299,12 +293,12 @@ static bool clock_ok(struct wr *w)
 			c += mask + 1;
 		c = (c & ~mask) | v;
 	}
-	return c == s->ev_clock;
+	return c == s->cur.ev_clock;
 }
 
 static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 {
-	const char *name = s->ec->name ? s->ec->name : "";
+	const char *name = s->cur.ec->cls->name ? s->cur.ec->cls->name : "";
 	bool ok = r->opt.n_patterns == 0;
 
 	for (size_t i = 0; i < r->opt.n_patterns && !ok; i++)
@@ -313,7 +307,7 @@ static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 		return false;
 	if ((r->opt.has_begin || r->opt.has_end) && s->sc->clock >= 0) {
 		int ovf;
-		int64_t ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->ev_clock, &ovf);
+		int64_t ns = rtr__clock_ns(&s->tc->clocks[s->sc->clock], s->cur.ev_clock, &ovf);
 
 		if (r->opt.has_begin && ns < r->opt.begin_ns)
 			return false;
@@ -329,10 +323,10 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 	bool src_first = false;
 	int rc;
 
-	s->all = 1;
-	s->no_emit = false;
+	s->cur.all = 1;
+	s->cur.no_emit = false;
 	rtr__stream_start(s);
-	while ((rc = rtr__stream_next(s)) == 1) {
+	while ((rc = rtr__stream_next(s)) == RTR_NEXT_OK) {
 		uint64_t save;
 
 		if (s->item == IT_DISC_PACKETS) {
@@ -343,71 +337,73 @@ static int write_stream(struct rtr_reader *r, struct rtr__stream *s, struct wr *
 			continue;
 		if (s->pkt_gen != gen) {
 			if (flush_packet(w))
-				return -1;
+				return FAILED(w);
 			gen = s->pkt_gen;
-			w->fixed = s->r_seen & (1u << ROLE_PACKET_SIZE);
-			w->has_content = s->r_seen & (1u << ROLE_CONTENT_SIZE);
+			w->fixed = s->cur.r_seen & (1u << ROLE_PACKET_SIZE);
+			w->has_content = s->cur.r_seen & (1u << ROLE_CONTENT_SIZE);
 			w->cap_bits = s->pkt_bits;
-			w->src_end = s->r_ts_end;
+			w->src_end = s->cur.r_ts_end;
 			src_first = true;
 		}
 		if (!keep_event(r, s)) {
 			if (!w->has_content && w->fixed)
-				return werr(w,
+				return werr(w, -EINVAL,
 					    "%s: cannot drop events of a stream whose packets have "
 					    "no content_size",
 					    s->info.path);
 			continue;
 		}
 		if (!w->open) {
-			if (open_packet(w, src_first && (s->r_seen & (1u << ROLE_TS_BEGIN))
-					       ? s->r_ts_begin
-					       : s->ev_clock))
-				return -1;
+			if (open_packet(w, src_first && (s->cur.r_seen & (1u << ROLE_TS_BEGIN))
+					       ? s->cur.r_ts_begin
+					       : s->cur.ev_clock))
+				return FAILED(w);
 			src_first = false;
 		}
 		if (!clock_ok(w)) {
-			if (!w->fixed || !(s->r_seen & (1u << ROLE_TS_BEGIN)))
-				return werr(w,
+			if (!w->fixed || !(s->cur.r_seen & (1u << ROLE_TS_BEGIN)))
+				return werr(w, -EINVAL,
 					    "%s: cannot keep the timestamp of an event without "
 					    "starting a new packet, and this stream has no "
 					    "packet_size/timestamp_begin",
 					    s->info.path);
 			w->split = true;
-			if (flush_packet(w) || open_packet(w, s->ev_clock))
-				return -1;
+			if (flush_packet(w) || open_packet(w, s->cur.ev_clock))
+				return FAILED(w);
 		}
 		save = w->pos;
-		if (encode(w, s->vals, s->npvals, s->nvals, false))
-			return -1;
+		if (encode(w, s->cur.vals, s->cur.npvals, s->cur.nvals, false))
+			return FAILED(w);
 		if (w->fixed && w->pos > w->cap_bits) {
 			/* does not fit: close this packet, start another */
 			w->pos = save;
 			memset(w->buf + (save + 7) / 8, 0, w->buf_bytes - (size_t)((save + 7) / 8));
 			w->split = true;
-			if (flush_packet(w) || open_packet(w, s->ev_clock) ||
-			    encode(w, s->vals, s->npvals, s->nvals, false))
-				return -1;
+			if (flush_packet(w) || open_packet(w, s->cur.ev_clock) ||
+			    encode(w, s->cur.vals, s->cur.npvals, s->cur.nvals, false))
+				return FAILED(w);
 			if (w->pos > w->cap_bits)
-				return werr(w, "%s: event too large for its packet", s->info.path);
+				return werr(w, -EINVAL, "%s: event too large for its packet",
+					    s->info.path);
 		}
-		w->clock = s->ev_clock;
-		w->last_clock = s->ev_clock;
+		w->clock = s->cur.ev_clock;
+		w->last_clock = s->cur.ev_clock;
 		w->any = true;
 		w->events++;
 	}
-	if (rc < 0)
-		return werr(w, "%s", rtr_reader_error(r));
+	if (rc == RTR_NEXT_ERROR)
+		return werr(w, r->err.code, "%s", r->err.msg);
 	return flush_packet(w);
 }
 
+/* mkdir -p: 0 or a negative errno */
 static int mkdirs(const char *path)
 {
 	char tmp[4096];
 	size_t n = strlen(path);
 
 	if (n >= sizeof(tmp))
-		return -1;
+		return -ENAMETOOLONG;
 	memcpy(tmp, path, n + 1);
 	for (size_t i = 1; i <= n; i++) {
 		if (tmp[i] == '/' || tmp[i] == 0) {
@@ -415,7 +411,7 @@ static int mkdirs(const char *path)
 
 			tmp[i] = 0;
 			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return -1;
+				return -errno;
 			tmp[i] = c;
 		}
 	}
@@ -432,18 +428,15 @@ static char *trace_out_dir(const char *outdir, const struct rtr__trace *t)
 	return p;
 }
 
-int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, size_t errlen)
+int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_error *err)
 {
 	struct wr w;
+	int ret;
 
-	if (r->started) {
-		snprintf(err, errlen, "reader already iterated");
-		return -1;
-	}
-	if (mkdirs(outdir)) {
-		snprintf(err, errlen, "%s: cannot create: %s", outdir, strerror(errno));
-		return -1;
-	}
+	if (r->started)
+		return rtr__error(err, -EINVAL, "reader already iterated");
+	if ((ret = mkdirs(outdir)))
+		return rtr__error(err, ret, "%s: cannot create: %s", outdir, strerror(-ret));
 	/* metadata of every trace, as it is (plain text) */
 	for (size_t i = 0; i < r->ntr; i++) {
 		struct rtr__trace *t = r->traces[i];
@@ -451,16 +444,17 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, si
 		FILE *f;
 		bool sig = t->text_len >= 7 && !memcmp(t->text, "/* CTF ", 7);
 
-		if (!d || mkdirs(d)) {
-			snprintf(err, errlen, "%s: cannot create: %s", d ? d : outdir,
-				 strerror(errno));
+		ret = d ? mkdirs(d) : -ENOMEM;
+		if (ret) {
+			rtr__error(err, ret, "%s: cannot create: %s", d ? d : outdir,
+				   strerror(-ret));
 			free(d);
-			return -1;
+			return ret;
 		}
 		p = malloc(strlen(d) + 16);
 		if (!p) {
 			free(d);
-			return -1;
+			return rtr__error(err, -ENOMEM, "out of memory");
 		}
 		sprintf(p, "%s/metadata", d);
 		/* never over an existing file: an output that overlaps an
@@ -473,17 +467,18 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, si
 				close(fd);
 		}
 		if (!f && errno == EEXIST) {
-			snprintf(err, errlen, "%s exists: give a new or empty output directory", p);
+			ret = rtr__error(err, -EEXIST,
+					 "%s exists: give a new or empty output directory", p);
 			free(p);
 			free(d);
-			return -1;
+			return ret;
 		}
 		if (!f || (!sig && fputs("/* CTF 1.8 */\n", f) < 0) ||
 		    fwrite(t->text, 1, t->text_len, f) != t->text_len || fclose(f)) {
-			snprintf(err, errlen, "%s: cannot write: %s", p, strerror(errno));
+			ret = rtr__error(err, -errno, "%s: cannot write: %s", p, strerror(errno));
 			free(p);
 			free(d);
-			return -1;
+			return ret;
 		}
 		free(p);
 		free(d);
@@ -492,40 +487,39 @@ int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err, si
 		struct rtr__stream *s = r->streams[i];
 		const char *base = strrchr(s->files[0]->path, '/');
 		char *d = trace_out_dir(outdir, s->files[0]->tr), *p;
-		int ret;
 
 		base = base ? base + 1 : s->files[0]->path;
 		p = d ? malloc(strlen(d) + strlen(base) + 2) : NULL;
 		if (!p) {
 			free(d);
-			snprintf(err, errlen, "out of memory");
-			return -1;
+			return rtr__error(err, -ENOMEM, "out of memory");
 		}
 		sprintf(p, "%s/%s", d, base);
 		free(d);
 		memset(&w, 0, sizeof(w));
 		w.s = s;
 		w.path = p;
+		w.err = err;
 		w.fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (w.fd < 0) {
-			snprintf(err, errlen,
-				 errno == EEXIST ? "%s exists: give a new or empty output directory"
-						 : "%s: cannot create: %s",
-				 p, strerror(errno));
+			ret = errno == EEXIST ? rtr__error(err, -EEXIST,
+							   "%s exists: give a new or empty output "
+							   "directory",
+							   p)
+					      : rtr__error(err, -errno, "%s: cannot create: %s", p,
+							   strerror(errno));
 			free(p);
-			return -1;
+			return ret;
 		}
 		ret = write_stream(r, s, &w);
 		if (close(w.fd) && !ret)
-			ret = werr(&w, "%s: %s", p, strerror(errno));
+			ret = werr(&w, -errno, "%s: %s", p, strerror(errno));
 		if (!ret && w.packets == 0)
 			unlink(p); /* nothing kept: no stream file */
 		free(w.buf);
 		free(p);
-		if (ret) {
-			snprintf(err, errlen, "%s", w.err);
-			return -1;
-		}
+		if (ret)
+			return ret;
 	}
 	r->started = true;
 	return 0;

@@ -6,13 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 
 struct comp {
 	struct rtr__trace_class *tc;
-	struct rtr__stream_class *sc;
-	struct rtr__event_class *ec;
-	struct rtr__err *e;
+	struct rtr__trace_code *code;
+	const struct rtr__event_class *ec;
+	struct rtr_error *e;
 	const char *origin;
 	struct rtr__op *ops;
 	uint32_t n, cap;
@@ -33,7 +33,8 @@ struct comp {
  * all plans of a stream class exist. Stored temporarily in op->src as
  * slot; the target pointer is found again through the slot table. */
 
-static int cerr(struct comp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cerr_code(struct comp *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static const char *scope_name(int s)
 {
@@ -43,7 +44,7 @@ static const char *scope_name(int s)
 	return s >= 0 && s < RTR_SCOPE_COUNT ? n[s] : "?";
 }
 
-static int cerr(struct comp *c, const char *fmt, ...)
+static int cerr_code(struct comp *c, int code, const char *fmt, ...)
 {
 	char m[600];
 	va_list ap;
@@ -52,22 +53,28 @@ static int cerr(struct comp *c, const char *fmt, ...)
 	vsnprintf(m, sizeof(m), fmt, ap);
 	va_end(ap);
 	if (c->ec)
-		rtr__seterr(c->e, "%s: metadata error in event '%s' (%s): %s", c->origin,
-			    c->ec->name ? c->ec->name : "?", scope_name(c->scope), m);
-	else
-		rtr__seterr(c->e, "%s: metadata error in %s: %s", c->origin, scope_name(c->scope),
-			    m);
-	return -1;
+		return rtr__error(c->e, code, "%s: metadata error in event '%s' (%s): %s",
+				  c->origin, c->ec->name ? c->ec->name : "?", scope_name(c->scope),
+				  m);
+	return rtr__error(c->e, code, "%s: metadata error in %s: %s", c->origin,
+			  scope_name(c->scope), m);
 }
+
+/* Static functions here return 0 or a negative errno, the error recorded
+ * in c->e: cerr() records one (-EINVAL, or -ENOMEM for cerr_oom()),
+ * FAILED(c) is the code of the one recorded. */
+#define cerr(c, ...)  cerr_code(c, -EINVAL, __VA_ARGS__)
+#define cerr_oom(c)   cerr_code(c, -ENOMEM, "out of memory")
+#define FAILED(c)     ((c)->e->code ? (c)->e->code : -EINVAL)
 
 static int new_op(struct comp *c, uint32_t *idx)
 {
 	struct rtr__arena *a = &c->tc->arena;
 
-	if (c->tc->total_ops >= RTR__MAX_PLAN_OPS)
+	if (c->code->total_ops >= RTR__MAX_PLAN_OPS)
 		return cerr(c, "types expand to more than %u fields", RTR__MAX_PLAN_OPS);
 	/* plans count against the model's memory limit */
-	if (a->total + (size_t)(c->tc->total_ops + 1) * sizeof(struct rtr__op) >
+	if (a->total + (size_t)(c->code->total_ops + 1) * sizeof(struct rtr__op) >
 	    (a->limit ? a->limit : RTR__MAX_ARENA)) {
 		a->over = true;
 		return cerr(c, "decoding this metadata takes more than %zu MiB (%d times its "
@@ -79,12 +86,12 @@ static int new_op(struct comp *c, uint32_t *idx)
 		struct rtr__op *no = realloc(c->ops, nc * sizeof(*no));
 
 		if (!no)
-			return cerr(c, "out of memory");
+			return cerr_oom(c);
 		c->ops = no;
 		c->cap = nc;
 	}
 	*idx = c->n++;
-	c->tc->total_ops++;
+	c->code->total_ops++;
 	memset(&c->ops[*idx], 0, sizeof(c->ops[*idx]));
 	c->ops[*idx].save = -1;
 	c->ops[*idx].clock = -1;
@@ -120,11 +127,11 @@ static int find_child(const struct comp *c, const struct rtr__op *ops, uint32_t 
 				return 0;
 			}
 		}
-		return -1;
+		return -ENOENT;
 	}
 	v = rtr__strmap_get(&c->names, (uint64_t)serial << 32 | parent, name);
 	if (!v || *v >= limit)
-		return -1;
+		return -ENOENT;
 	*out = (uint32_t)*v;
 	return 0;
 }
@@ -140,9 +147,9 @@ static int walk_path(const struct comp *c, const struct rtr__plan *pl, uint32_t 
 		uint32_t nx;
 
 		if (ops[cur].code != OP_STRUCT)
-			return -1;
+			return -ENOENT;
 		if (find_child(c, ops, serial, cur, limit, tok[k], &nx))
-			return -1;
+			return -ENOENT;
 		cur = nx;
 	}
 	*out = cur;
@@ -293,7 +300,7 @@ static int index_options(struct comp *c, const struct rtr__type *t, uint64_t *ns
 	for (uint32_t i = 0; i < t->n; i++) /* first one wins */
 		if (rtr__strmap_put(&c->names, *ns, t->m[i].orig, i) < 0 ||
 		    rtr__strmap_put(&c->names, *ns | 1, t->m[i].name, i) < 0)
-			return cerr(c, "out of memory");
+			return cerr_oom(c);
 	return 0;
 }
 
@@ -310,17 +317,17 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		return cerr(c, "variant '%s' has no tag",
 			    c->ops[idx].name ? c->ops[idx].name : "?");
 	if (resolve(c, t->path, true, &tg))
-		return -1;
+		return FAILED(c);
 	c->ops[idx].src = slot_of(c, &tg);
 	tag = tg.ops ? tg.ops[tg.idx].t : c->ops[tg.idx].t;
 	if (index_options(c, t, &ns))
-		return -1;
+		return FAILED(c);
 	labopt = malloc((tag->n ? tag->n : 1) * sizeof(*labopt));
 	optop = calloc(t->n ? t->n : 1, sizeof(*optop));
 	if (!labopt || !optop) {
 		free(labopt);
 		free(optop);
-		return cerr(c, "out of memory");
+		return cerr_oom(c);
 	}
 	/* every option must be selectable by a label of the tag (optop
 	 * marks them first, then holds their ops) */
@@ -342,7 +349,7 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &optop[i])) {
 			free(labopt);
 			free(optop);
-			return -1;
+			return FAILED(c);
 		}
 	}
 	/* selection table: tag ranges in label order, first option wins */
@@ -352,7 +359,7 @@ static int compile_variant(struct comp *c, const struct rtr__type *t, uint32_t i
 		if (!sel) {
 			free(labopt);
 			free(optop);
-			return cerr(c, "out of memory");
+			return cerr_oom(c);
 		}
 		for (uint32_t k = 0; k < tag->n; k++) {
 			int i = labopt[k];
@@ -381,7 +388,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 	if (depth > RTR__MAX_DEPTH)
 		return cerr(c, "types nested deeper than %d levels", RTR__MAX_DEPTH);
 	if (new_op(c, &idx))
-		return -1;
+		return FAILED(c);
 	*out = idx;
 	c->ops[idx].t = t;
 	c->ops[idx].orig = name;
@@ -420,13 +427,13 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 
 			if (compile(c, t->m[i].t, t->m[i].orig, depth + 1, &ci)) {
 				c->nf--;
-				return -1;
+				return FAILED(c);
 			}
 			if (t->n > RTR__SMALL_STRUCT &&
 			    rtr__strmap_put(&c->names, (uint64_t)c->serial << 32 | idx,
 					    t->m[i].orig, ci) < 0) {
 				c->nf--;
-				return cerr(c, "out of memory");
+				return cerr_oom(c);
 			}
 		}
 		c->nf--;
@@ -435,7 +442,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 		c->ops[idx].code = OP_VARIANT;
 		c->ops[idx].align = 1;
 		if (compile_variant(c, t, idx, depth))
-			return -1;
+			return FAILED(c);
 		break;
 	case TK_ARRAY:
 	case TK_SEQ: {
@@ -445,7 +452,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 			struct tgt tg;
 
 			if (resolve(c, t->path, false, &tg))
-				return -1;
+				return FAILED(c);
 			c->ops[idx].src = slot_of(c, &tg);
 		} else {
 			c->ops[idx].count = t->len;
@@ -456,7 +463,7 @@ static int compile(struct comp *c, const struct rtr__type *t, const char *name, 
 			uint32_t ci;
 
 			if (compile(c, t->elem, NULL, depth + 1, &ci))
-				return -1;
+				return FAILED(c);
 		}
 		break;
 	}
@@ -501,7 +508,7 @@ static int auto_map(struct comp *c, struct rtr__op *ops, uint32_t n, const char 
 			dc.name = "default";
 			dc.freq = 1000000000;
 			if (rtr__grow((void **)&c->tc->clocks, &c->tc->cap_clocks, 1, sizeof(dc)))
-				return cerr(c, "out of memory");
+				return cerr_oom(c);
 			c->tc->clocks[c->tc->n_clocks++] = dc;
 		} else if (c->tc->n_clocks > 1) {
 			return cerr(
@@ -542,7 +549,7 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 	if (!t)
 		return 0;
 	if (compile(c, t, NULL, 0, &root))
-		return -1;
+		return FAILED(c);
 	switch (scope) {
 	case RTR_SCOPE_PACKET_HEADER:
 		set_role(c->ops, c->n, "magic", 1, ROLE_MAGIC);
@@ -553,7 +560,7 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 	case RTR_SCOPE_PACKET_CONTEXT:
 		if (auto_map(c, c->ops, c->n, "timestamp_begin") ||
 		    auto_map(c, c->ops, c->n, "timestamp_end"))
-			return -1;
+			return FAILED(c);
 		set_role(c->ops, c->n, "timestamp_begin", 1, ROLE_TS_BEGIN);
 		set_role(c->ops, c->n, "timestamp_end", 1, ROLE_TS_END);
 		set_role(c->ops, c->n, "content_size", 1, ROLE_CONTENT_SIZE);
@@ -563,7 +570,7 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 		break;
 	case RTR_SCOPE_EVENT_HEADER:
 		if (auto_map(c, c->ops, c->n, "timestamp"))
-			return -1;
+			return FAILED(c);
 		set_role(c->ops, c->n, "id", 1, ROLE_EVENT_ID);
 		break;
 	default:
@@ -575,8 +582,6 @@ static int build_scope(struct comp *c, int scope, const struct rtr__type *t, str
 /* ---- babeltrace2's "in IR" rules (shown fields) ---- */
 
 struct depctx {
-	struct rtr__stream_class *sc;
-	struct rtr__trace_class *tc;
 	/* slot -> op, for marking dependency targets */
 	struct rtr__op **slot_op;
 	uint32_t nslots;
@@ -780,13 +785,12 @@ static void mark_tagged(struct rtr__plan *pl)
 
 static int cmp_ec(const void *a, const void *b)
 {
-	const struct rtr__event_class *x = *(struct rtr__event_class *const *)a;
-	const struct rtr__event_class *y = *(struct rtr__event_class *const *)b;
+	const struct rtr__event_code *x = a, *y = b;
 
-	return x->id < y->id ? -1 : x->id > y->id;
+	return x->cls->id < y->cls->id ? -1 : x->cls->id > y->cls->id;
 }
 
-struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uint64_t id)
+struct rtr__event_code *rtr__sc_find_ec(const struct rtr__stream_code *sc, uint64_t id)
 {
 	size_t lo = 0, hi = sc->n_ecs;
 
@@ -797,9 +801,9 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uin
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (sc->ecs[mid]->id == id)
-			return sc->ecs[mid];
-		if (sc->ecs[mid]->id < id)
+		if (sc->ecs[mid].cls->id == id)
+			return &sc->ecs[mid];
+		if (sc->ecs[mid].cls->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -807,7 +811,7 @@ struct rtr__event_class *rtr__sc_find_ec(const struct rtr__stream_class *sc, uin
 	return NULL;
 }
 
-static int find_clock_in(const struct rtr__plan *pl, int32_t *clk, struct rtr__err *e,
+static int find_clock_in(const struct rtr__plan *pl, int32_t *clk, struct rtr_error *e,
 			 const char *origin)
 {
 	for (uint32_t i = 0; i < pl->n; i++) {
@@ -816,90 +820,114 @@ static int find_clock_in(const struct rtr__plan *pl, int32_t *clk, struct rtr__e
 		if (k < 0 || (pl->ops[i].code != OP_INT_BYTE && pl->ops[i].code != OP_INT_BITS))
 			continue;
 		if (*clk >= 0 && *clk != k) {
-			rtr__seterr(e,
-				    "%s: metadata error: a stream class maps fields to two "
-				    "different clocks",
-				    origin);
-			return -1;
+			return rtr__error(e, -EINVAL,
+					  "%s: metadata error: a stream class maps fields to two "
+					  "different clocks",
+					  origin);
 		}
 		*clk = k;
 	}
 	return 0;
 }
 
-int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
+int rtr__code_build(struct rtr__trace_code *code, struct rtr__trace_class *tc,
+		    struct rtr_error *e)
 {
 	struct comp c;
 	uint32_t dummy_slots = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 
 	memset(&c, 0, sizeof(c));
 	c.tc = tc;
+	c.code = code;
 	c.e = e;
 	c.origin = "metadata";
 	c.nslots = &dummy_slots;
+	/* the code's memory comes out of what the model may take */
+	code->arena.limit = tc->arena.total < (tc->arena.limit ? tc->arena.limit : RTR__MAX_ARENA)
+				? (tc->arena.limit ? tc->arena.limit : RTR__MAX_ARENA) -
+				      tc->arena.total
+				: 1;
+	code->scs = calloc(tc->n_scs ? tc->n_scs : 1, sizeof(*code->scs));
+	if (!code->scs)
+		return rtr__error(e, -ENOMEM, "out of memory");
+	code->n_scs = tc->n_scs;
+	for (size_t s = 0; s < tc->n_scs; s++) {
+		const struct rtr__stream_class *cls = tc->scs[s];
+		struct rtr__stream_code *sc = &code->scs[s];
+
+		sc->cls = cls;
+		sc->clock = -1;
+		sc->ecs = calloc(cls->n_ecs ? cls->n_ecs : 1, sizeof(*sc->ecs));
+		if (!sc->ecs)
+			return rtr__error(e, -ENOMEM, "out of memory");
+		sc->n_ecs = cls->n_ecs;
+		for (size_t k = 0; k < cls->n_ecs; k++)
+			sc->ecs[k].cls = cls->ecs[k];
+	}
 	/* The packet header plan is shared by all stream classes: its
 	 * integers get the first slots of every stream class's table. */
-	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header, &tc->p_packet_header))
+	if (build_scope(&c, RTR_SCOPE_PACKET_HEADER, tc->packet_header, &code->p_packet_header))
 		goto out;
-	for (uint32_t i = 0; i < tc->p_packet_header.n; i++) {
-		struct rtr__op *op = &tc->p_packet_header.ops[i];
+	for (uint32_t i = 0; i < code->p_packet_header.n; i++) {
+		struct rtr__op *op = &code->p_packet_header.ops[i];
 
 		if ((op->code == OP_INT_BYTE || op->code == OP_INT_BITS) && op->save < 0)
 			op->save = (int32_t)dummy_slots++;
 	}
-	force_hidden(&tc->p_packet_header);
-	finalize(&tc->p_packet_header);
-	tc->max_slots = dummy_slots;
-	for (size_t s = 0; s < tc->n_scs; s++) {
-		struct rtr__stream_class *sc = tc->scs[s];
+	force_hidden(&code->p_packet_header);
+	finalize(&code->p_packet_header);
+	code->max_slots = dummy_slots;
+	for (size_t s = 0; s < code->n_scs; s++) {
+		struct rtr__stream_code *sc = &code->scs[s];
+		const struct rtr__stream_class *cls = sc->cls;
 		struct depctx d;
 
 		sc->nslots = dummy_slots;
-		c.sc = sc;
 		c.ec = NULL;
 		c.nslots = &sc->nslots;
 		memset(c.roots, 0, sizeof(c.roots));
-		c.roots[RTR_SCOPE_PACKET_HEADER] = &tc->p_packet_header;
-		if (build_scope(&c, RTR_SCOPE_PACKET_CONTEXT, sc->packet_context,
+		c.roots[RTR_SCOPE_PACKET_HEADER] = &code->p_packet_header;
+		if (build_scope(&c, RTR_SCOPE_PACKET_CONTEXT, cls->packet_context,
 				&sc->p_packet_context))
 			goto out;
 		c.roots[RTR_SCOPE_PACKET_CONTEXT] = &sc->p_packet_context;
-		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, sc->event_header, &sc->p_event_header))
+		if (build_scope(&c, RTR_SCOPE_EVENT_HEADER, cls->event_header,
+				&sc->p_event_header))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_HEADER] = &sc->p_event_header;
-		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT, sc->event_context,
+		if (build_scope(&c, RTR_SCOPE_EVENT_COMMON_CONTEXT, cls->event_context,
 				&sc->p_event_context))
 			goto out;
 		c.roots[RTR_SCOPE_EVENT_COMMON_CONTEXT] = &sc->p_event_context;
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			struct rtr__event_class *ec = sc->ecs[k];
+			struct rtr__event_code *ec = &sc->ecs[k];
 
-			c.ec = ec;
-			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->context, &ec->p_context))
+			c.ec = ec->cls;
+			if (build_scope(&c, RTR_SCOPE_EVENT_CONTEXT, ec->cls->context,
+					&ec->p_context))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = &ec->p_context;
-			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->fields, &ec->p_fields))
+			if (build_scope(&c, RTR_SCOPE_EVENT_PAYLOAD, ec->cls->fields,
+					&ec->p_fields))
 				goto out;
 			c.roots[RTR_SCOPE_EVENT_CONTEXT] = NULL;
 		}
 		c.ec = NULL;
 		/* shown rules */
 		memset(&d, 0, sizeof(d));
-		d.sc = sc;
-		d.tc = tc;
 		d.nslots = sc->nslots;
 		d.slot_op = calloc(sc->nslots ? sc->nslots : 1, sizeof(*d.slot_op));
 		if (!d.slot_op) {
-			rtr__seterr(e, "out of memory");
+			rtr__error(e, -ENOMEM, "out of memory");
 			goto out;
 		}
-		index_slots(&d, &tc->p_packet_header);
+		index_slots(&d, &code->p_packet_header);
 		index_slots(&d, &sc->p_packet_context);
 		index_slots(&d, &sc->p_event_header);
 		index_slots(&d, &sc->p_event_context);
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			struct rtr__event_class *ec = sc->ecs[k];
+			struct rtr__event_code *ec = &sc->ecs[k];
 
 			/* event-level slots overlap between event classes:
 			 * index per event class */
@@ -920,8 +948,8 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 		finalize(&sc->p_event_header);
 		finalize(&sc->p_event_context);
 		for (size_t k = 0; k < sc->n_ecs; k++) {
-			finalize(&sc->ecs[k]->p_context);
-			finalize(&sc->ecs[k]->p_fields);
+			finalize(&sc->ecs[k].p_context);
+			finalize(&sc->ecs[k].p_fields);
 		}
 		/* default clock */
 		sc->clock = -1;
@@ -930,8 +958,8 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 		    find_clock_in(&sc->p_event_context, &sc->clock, e, c.origin))
 			goto out;
 		for (size_t k = 0; k < sc->n_ecs; k++)
-			if (find_clock_in(&sc->ecs[k]->p_context, &sc->clock, e, c.origin) ||
-			    find_clock_in(&sc->ecs[k]->p_fields, &sc->clock, e, c.origin))
+			if (find_clock_in(&sc->ecs[k].p_context, &sc->clock, e, c.origin) ||
+			    find_clock_in(&sc->ecs[k].p_fields, &sc->clock, e, c.origin))
 				goto out;
 		for (uint32_t i = 0; i < sc->p_packet_context.n; i++) {
 			switch (sc->p_packet_context.ops[i].role) {
@@ -951,28 +979,30 @@ int rtr__plans_build(struct rtr__trace_class *tc, struct rtr__err *e)
 				break;
 			}
 		}
-		if (sc->nslots > tc->max_slots)
-			tc->max_slots = sc->nslots;
-		/* event class lookup */
+		if (sc->nslots > code->max_slots)
+			code->max_slots = sc->nslots;
+		/* event class lookup (ids are unique within a stream class) */
 		if (sc->n_ecs)
 			qsort(sc->ecs, sc->n_ecs, sizeof(*sc->ecs), cmp_ec);
 		/* dense only when ids are dense enough: 65536 stream classes
 		 * of one event with id 65535 must not take 32 GiB */
-		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1]->id < 65536 &&
-		    sc->ecs[sc->n_ecs - 1]->id < 8 * sc->n_ecs + 256) {
-			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1]->id + 1;
+		if (sc->n_ecs && sc->ecs[sc->n_ecs - 1].cls->id < 65536 &&
+		    sc->ecs[sc->n_ecs - 1].cls->id < 8 * sc->n_ecs + 256) {
+			sc->ec_by_id_len = sc->ecs[sc->n_ecs - 1].cls->id + 1;
 			sc->ec_by_id = calloc(sc->ec_by_id_len, sizeof(*sc->ec_by_id));
 			if (!sc->ec_by_id) {
-				rtr__seterr(e, "out of memory");
+				rtr__error(e, -ENOMEM, "out of memory");
 				goto out;
 			}
 			for (size_t k = 0; k < sc->n_ecs; k++)
-				sc->ec_by_id[sc->ecs[k]->id] = sc->ecs[k];
+				sc->ec_by_id[sc->ecs[k].cls->id] = &sc->ecs[k];
 		}
 	}
-	rtr__progs_build(tc);
+	rtr__progs_build(code);
 	ret = 0;
 out:
+	if (ret)
+		ret = FAILED(&c);
 	rtr__strmap_free(&c.names);
 	/* a plan left half-built by an error */
 	for (uint32_t i = 0; i < c.n; i++)
@@ -991,18 +1021,25 @@ static void free_plan(struct rtr__plan *pl)
 	memset(pl, 0, sizeof(*pl));
 }
 
-void rtr__plans_free(struct rtr__trace_class *tc)
+void rtr__code_free(struct rtr__trace_code *code)
 {
-	free_plan(&tc->p_packet_header);
-	for (size_t s = 0; s < tc->n_scs; s++) {
-		struct rtr__stream_class *sc = tc->scs[s];
+	if (!code)
+		return;
+	free_plan(&code->p_packet_header);
+	for (size_t s = 0; s < code->n_scs && code->scs; s++) {
+		struct rtr__stream_code *sc = &code->scs[s];
 
 		free_plan(&sc->p_packet_context);
 		free_plan(&sc->p_event_header);
 		free_plan(&sc->p_event_context);
-		for (size_t k = 0; k < sc->n_ecs; k++) {
-			free_plan(&sc->ecs[k]->p_context);
-			free_plan(&sc->ecs[k]->p_fields);
+		for (size_t k = 0; k < sc->n_ecs && sc->ecs; k++) {
+			free_plan(&sc->ecs[k].p_context);
+			free_plan(&sc->ecs[k].p_fields);
 		}
+		free(sc->ecs);
+		free(sc->ec_by_id);
 	}
+	free(code->scs);
+	rtr__arena_free(&code->arena);
+	memset(code, 0, sizeof(*code));
 }

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "metadata/metadata.h"
 
 /* Order-preserving key: signed containers compare as unsigned once the
  * sign bit is flipped. */

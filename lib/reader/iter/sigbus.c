@@ -8,9 +8,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "iter/iter.h"
 
-static atomic_uint_fast64_t faults; /* F1: relaxed; the data it vouches for is re-checked with fstat */
+/* F1: relaxed; the data it vouches for is re-checked with stat() */
+atomic_uint_fast64_t rtr__sigbus_fault_count;
 static uintptr_t page_mask;
 static atomic_flag installed = ATOMIC_FLAG_INIT;
 
@@ -25,7 +26,8 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 
 		if (mmap(page, (size_t)(~page_mask + 1), PROT_READ,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-			atomic_fetch_add_explicit(&faults, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&rtr__sigbus_fault_count, 1,
+						  memory_order_relaxed); /* F1 */
 			return;
 		}
 	}
@@ -49,9 +51,4 @@ void rtr__sigbus_guard(void)
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
-}
-
-uint64_t rtr__sigbus_faults(void)
-{
-	return (uint64_t)atomic_load_explicit(&faults, memory_order_relaxed);
 }

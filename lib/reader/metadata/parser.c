@@ -1,5 +1,6 @@
-/* TSDL (CTF 1.8 metadata) lexer and recursive-descent parser building the
- * trace class model. See docs/design/reader.md. */
+/* TSDL (CTF 1.8 metadata) recursive-descent parser: scopes of type names,
+ * typealias/typedef, type blocks, trace/env/clock/stream/event blocks, into
+ * the trace class model. See docs/design/reader.md ("Pipeline"). */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -7,238 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-
-/* ------------------------------------------------------------------ */
-/* errors, arena                                                       */
-
-void rtr__seterr(struct rtr__err *e, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!e || e->set)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-	va_end(ap);
-	e->set = 1;
-}
-
-struct rtr__arena_chunk {
-	struct rtr__arena_chunk *next;
-	size_t size;
-	max_align_t data[];
-};
-
-size_t rtr__model_limit(size_t metadata_len)
-{
-	size_t l = metadata_len > RTR__MAX_ARENA / RTR__MODEL_FACTOR
-		       ? RTR__MAX_ARENA
-		       : metadata_len * RTR__MODEL_FACTOR;
-
-	return l < RTR__MODEL_MIN ? RTR__MODEL_MIN : l;
-}
-
-void *rtr__arena_alloc(struct rtr__arena *a, size_t n)
-{
-	void *p;
-
-	n = (n + 15) & ~(size_t)15;
-	if (!a->head || a->used + n > a->cap) {
-		size_t sz = n > 65536 ? n : 65536;
-		struct rtr__arena_chunk *c;
-
-		if (a->total + sz > (a->limit ? a->limit : RTR__MAX_ARENA)) {
-			a->over = true;
-			return NULL;
-		}
-		c = malloc(sizeof(*c) + sz);
-		if (!c)
-			return NULL;
-		c->next = a->head;
-		c->size = sz;
-		a->head = c;
-		a->used = 0;
-		a->cap = sz;
-		a->total += sz;
-	}
-	p = (char *)a->head->data + a->used;
-	a->used += n;
-	memset(p, 0, n);
-	return p;
-}
-
-char *rtr__arena_strndup(struct rtr__arena *a, const char *s, size_t n)
-{
-	char *p = rtr__arena_alloc(a, n + 1);
-
-	if (!p)
-		return NULL;
-	memcpy(p, s, n);
-	p[n] = 0;
-	return p;
-}
-
-void rtr__arena_free(struct rtr__arena *a)
-{
-	struct rtr__arena_chunk *c = a->head, *n;
-
-	while (c) {
-		n = c->next;
-		free(c);
-		c = n;
-	}
-	memset(a, 0, sizeof(*a));
-}
-
-int rtr__grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t nc;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	nc = *cap ? *cap : 8;
-	while (nc < need) {
-		if (nc > SIZE_MAX / 2 / elem)
-			return -ENOMEM;
-		nc *= 2;
-	}
-	np = realloc(*p, nc * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = nc;
-	return 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* lexer                                                               */
-
-enum tok {
-	T_EOF = 0,
-	T_IDENT,
-	T_INT,
-	T_STRING,
-	T_CHAR,
-	T_LBRACE,
-	T_RBRACE,
-	T_LPAREN,
-	T_RPAREN,
-	T_LBRACK,
-	T_RBRACK,
-	T_SEMI,
-	T_COLON,
-	T_COMMA,
-	T_EQ,
-	T_ASSIGN, /* := */
-	T_DOT,
-	T_ARROW,
-	T_LT,
-	T_GT,
-	T_ELLIPSIS,
-	T_MINUS,
-	T_PLUS,
-	T_STAR,
-	T_QUESTION,
-};
-
-enum kw {
-	KW_NONE = 0,
-	KW_ALIGN,
-	KW_CALLSITE,
-	KW_CONST,
-	KW_CHAR,
-	KW_CLOCK,
-	KW_DOUBLE,
-	KW_ENUM,
-	KW_ENV,
-	KW_EVENT,
-	KW_FLOATING_POINT,
-	KW_FLOAT,
-	KW_INTEGER,
-	KW_INT,
-	KW_LONG,
-	KW_SHORT,
-	KW_SIGNED,
-	KW_STREAM,
-	KW_STRING,
-	KW_STRUCT,
-	KW_TRACE,
-	KW_TYPEALIAS,
-	KW_TYPEDEF,
-	KW_UNSIGNED,
-	KW_VARIANT,
-	KW_VOID,
-	KW_BOOL,
-	KW_COMPLEX,
-	KW_IMAGINARY,
-};
-
-static const struct {
-	const char *s;
-	enum kw k;
-} kwtab[] = {
-    {"align", KW_ALIGN},
-    {"callsite", KW_CALLSITE},
-    {"const", KW_CONST},
-    {"char", KW_CHAR},
-    {"clock", KW_CLOCK},
-    {"double", KW_DOUBLE},
-    {"enum", KW_ENUM},
-    {"env", KW_ENV},
-    {"event", KW_EVENT},
-    {"floating_point", KW_FLOATING_POINT},
-    {"float", KW_FLOAT},
-    {"integer", KW_INTEGER},
-    {"int", KW_INT},
-    {"long", KW_LONG},
-    {"short", KW_SHORT},
-    {"signed", KW_SIGNED},
-    {"stream", KW_STREAM},
-    {"string", KW_STRING},
-    {"struct", KW_STRUCT},
-    {"trace", KW_TRACE},
-    {"typealias", KW_TYPEALIAS},
-    {"typedef", KW_TYPEDEF},
-    {"unsigned", KW_UNSIGNED},
-    {"variant", KW_VARIANT},
-    {"void", KW_VOID},
-    {"_Bool", KW_BOOL},
-    {"_Complex", KW_COMPLEX},
-    {"_Imaginary", KW_IMAGINARY},
-};
-
-struct token {
-	uint8_t t;
-	uint8_t kw;
-	uint8_t ovf; /* integer literal overflowed 64 bits */
-	uint32_t line;
-	const char *s; /* identifier / string content (NUL-terminated) */
-	uint32_t len;
-	uint64_t v;
-};
+#include "metadata/lexer.h"
+#include "metadata/metadata.h"
 
 #define TOK_RING 32 /* >= the parser's lookahead (2) with room to spare */
 
 struct parser {
 	struct rtr__trace_class *tc;
-	struct rtr__err *e;
+	struct rtr_error *e;
 	const char *origin;
+	struct rtr__lexer lx;
 	/* tokens are lexed on demand into a small ring: memory does not
 	 * grow with the metadata size (a saved token is a copy) */
-	struct token ring[TOK_RING];
+	struct rtr__token ring[TOK_RING];
 	uint64_t pos;  /* current token's number */
 	uint64_t nlex; /* tokens lexed so far */
-	const char *ls, *lend; /* lexer: rest of the text */
-	uint32_t lline;
-	bool lex_end; /* the EOF token was produced (or a lexing error) */
-	bool lex_err;
-	bool scan;    /* pre-pass: literals are not decoded */
-	/* identifiers are interned: one arena copy per distinct name */
-	const char **ids;
-	size_t nids, capids;
-	size_t ntok, max_tok; /* tokens lexed, and the limit for this text */
+	bool lex_err;  /* a lexing error ended the text */
 	int depth;
 	int rdepth; /* recursion guard of values and type specifiers */
 	struct scope *scope;
@@ -253,7 +38,7 @@ struct parser {
 	uint64_t next_ns;
 };
 
-static const char *tok_desc(const struct token *t, char *buf, size_t n)
+static const char *tok_desc(const struct rtr__token *t, char *buf, size_t n)
 {
 	switch (t->t) {
 	case T_EOF:
@@ -273,398 +58,16 @@ static const char *tok_desc(const struct token *t, char *buf, size_t n)
 	}
 }
 
+/* Static functions here return 0 or a negative errno (NULL for pointers),
+ * the error recorded in p->e: perr_at() records one (-EINVAL, or -ENOMEM
+ * for perr_oom()), FAILED(p) is the code of the one recorded. */
+#define perr_at(p, line, ...)                                                                      \
+	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, -EINVAL, __VA_ARGS__)
+#define perr_oom(p, line)                                                                          \
+	rtr__tsdl_error((p)->e, &(p)->tc->arena, (p)->origin, line, -ENOMEM, "out of memory")
 #define PERR(p, tkp, ...) perr_at(p, (tkp)->line, __VA_ARGS__)
-
-__attribute__((format(printf, 3, 4))) static int perr_at(struct parser *p, uint32_t line,
-							 const char *fmt, ...)
-{
-	char m[700];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(m, sizeof(m), fmt, ap);
-	va_end(ap);
-	if (p->tc->arena.over) /* not "out of memory": the limit was reached */
-		rtr__seterr(p->e,
-			    "%s:%u: metadata error: modelling this metadata takes more than %zu MiB "
-			    "(%d times its size): refused",
-			    p->origin, line, p->tc->arena.limit >> 20, RTR__MODEL_FACTOR);
-	else
-		rtr__seterr(p->e, "%s:%u: metadata error: %s", p->origin, line, m);
-	return -1;
-}
-
-static uint64_t hash_bytes(const char *b, size_t n)
-{
-	uint64_t h = 1469598103934665603u;
-
-	for (size_t k = 0; k < n; k++)
-		h = (h ^ (uint8_t)b[k]) * 1099511628211u;
-	return h;
-}
-
-/* The arena copy of identifier [b, b + n): one per distinct name, so that
- * a name repeated a million times costs one copy. NULL on out of memory. */
-static const char *intern(struct parser *p, const char *b, size_t n)
-{
-	size_t i;
-	const char *c;
-
-	if (2 * (p->nids + 1) > p->capids) {
-		size_t nc = p->capids ? 2 * p->capids : 256;
-		const char **nt = calloc(nc, sizeof(*nt));
-
-		if (!nt)
-			return NULL;
-		for (size_t k = 0; k < p->capids; k++) {
-			if (!p->ids[k])
-				continue;
-			i = (size_t)hash_bytes(p->ids[k], strlen(p->ids[k])) & (nc - 1);
-			while (nt[i])
-				i = (i + 1) & (nc - 1);
-			nt[i] = p->ids[k];
-		}
-		free(p->ids);
-		p->ids = nt;
-		p->capids = nc;
-	}
-	i = (size_t)hash_bytes(b, n) & (p->capids - 1);
-	while (p->ids[i]) {
-		if (!strncmp(p->ids[i], b, n) && p->ids[i][n] == 0)
-			return p->ids[i];
-		i = (i + 1) & (p->capids - 1);
-	}
-	c = rtr__arena_strndup(&p->tc->arena, b, n);
-	if (c) {
-		p->ids[i] = c;
-		p->nids++;
-	}
-	return c;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes the escapes of a string/char literal body [s, e) into the arena,
- * as babeltrace2 2.0.4's lexer does: the C escapes \a \b \f \n \r \t \v
- * \\ \' \" \?, up to three octal digits (\101) or up to three hex digits
- * after \x (\x414 is 0x14 once cut to a byte); any other escape is an
- * error. The text is a C string: a decoded NUL (\0, or \x without a
- * digit) ends it. */
-static char *unescape(struct parser *p, const char *s, const char *e, uint32_t line,
-		      uint32_t *outlen)
-{
-	char *o = rtr__arena_alloc(&p->tc->arena, (size_t)(e - s) + 1);
-	size_t n = 0;
-	bool cut = false;
-
-	if (!o) {
-		perr_at(p, line, "out of memory");
-		return NULL;
-	}
-	while (s < e) {
-		char c = *s++;
-
-		if (c == '\n')
-			line++;
-		if (c == '\\') { /* the lexer checked that a character follows */
-			c = *s++;
-			switch (c) {
-			case 'a':
-				c = '\a';
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'n':
-				c = '\n';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'v':
-				c = '\v';
-				break;
-			case '\\':
-			case '\'':
-			case '"':
-			case '?':
-				break;
-			case 'x': {
-				unsigned v = 0;
-				int k = 0, h;
-
-				while (k < 3 && s < e && (h = hexval(*s)) >= 0) {
-					v = v * 16 + (unsigned)h;
-					s++;
-					k++;
-				}
-				c = (char)(v & 0xff);
-				break;
-			}
-			default:
-				if (c >= '0' && c <= '7') {
-					unsigned v = (unsigned)(c - '0');
-					int k = 1;
-
-					while (k < 3 && s < e && *s >= '0' && *s <= '7') {
-						v = v * 8 + (unsigned)(*s++ - '0');
-						k++;
-					}
-					c = (char)(v & 0xff);
-					break;
-				}
-				perr_at(p, line, "invalid escape sequence '\\%c' in literal", c);
-				return NULL;
-			}
-		}
-		if (c == 0)
-			cut = true;
-		if (!cut)
-			o[n++] = c;
-	}
-	o[n] = 0;
-	*outlen = (uint32_t)n;
-	return o;
-}
-
-/* Sets the lexer on the metadata text. Metadata is text: a NUL byte
- * anywhere, even in a comment, makes it invalid (CTF test suite:
- * metadata-with-null-char). */
-static int lex_init(struct parser *p, const char *src, size_t len)
-{
-	const char *nul = memchr(src, 0, len);
-
-	p->ls = src;
-	p->lend = src + len;
-	p->lline = 1;
-	if (nul) {
-		uint32_t line = 1;
-
-		for (const char *c = src; c < nul; c++)
-			line += *c == '\n';
-		return perr_at(p, line, "NUL byte in metadata text (offset %zu)",
-			       (size_t)(nul - src));
-	}
-	return 0;
-}
-
-/* Lexes the next token into t. Returns 0, or -1 with the error set. */
-static int lex_one(struct parser *p, struct token *t)
-{
-	const char *s = p->ls, *end = p->lend;
-	uint32_t line = p->lline;
-
-	memset(t, 0, sizeof(*t));
-	while (1) {
-		/* whitespace and comments */
-		while (s < end) {
-			if (*s == '\n') {
-				line++;
-				s++;
-			} else if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' ||
-				   *s == '\v') {
-				s++;
-			} else if (*s == '/' && s + 1 < end && s[1] == '*') {
-				const char *c = s + 2;
-
-				while (c + 1 < end && !(c[0] == '*' && c[1] == '/')) {
-					if (*c == '\n')
-						line++;
-					c++;
-				}
-				if (c + 1 >= end)
-					return perr_at(p, line, "unterminated comment");
-				s = c + 2;
-			} else if (*s == '/' && s + 1 < end && s[1] == '/') {
-				while (s < end && *s != '\n')
-					s++;
-			} else {
-				break;
-			}
-		}
-		t->line = line;
-		t->s = s;
-		if (s >= end) {
-			t->t = T_EOF;
-			t->s = "";
-			p->lex_end = true;
-			break;
-		}
-		if (isalpha((unsigned char)*s) || *s == '_') {
-			const char *b = s;
-
-			while (s < end && (isalnum((unsigned char)*s) || *s == '_'))
-				s++;
-			t->t = T_IDENT;
-			t->s = intern(p, b, (size_t)(s - b));
-			if (!t->s)
-				return perr_at(p, line, "out of memory");
-			t->len = (uint32_t)(s - b);
-			for (size_t k = 0; k < RTR_ARRAY_SIZE(kwtab); k++)
-				if (strcmp(kwtab[k].s, t->s) == 0)
-					t->kw = kwtab[k].k;
-		} else if (isdigit((unsigned char)*s)) {
-			const char *b = s;
-			uint64_t v = 0;
-			int base = 10, ovf = 0, d;
-
-			if (*s == '0' && s + 1 < end && (s[1] == 'x' || s[1] == 'X')) {
-				base = 16;
-				s += 2;
-				if (s >= end || hexval(*s) < 0)
-					return perr_at(p, line, "incomplete hexadecimal literal");
-			} else if (*s == '0') {
-				base = 8;
-			}
-			while (s < end && (d = hexval(*s)) >= 0 && d < base) {
-				if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
-					ovf = 1;
-				v = v * (uint64_t)base + (uint64_t)d;
-				s++;
-			}
-			while (s < end && (*s == 'u' || *s == 'U' || *s == 'l' || *s == 'L'))
-				s++;
-			if (s < end && (isalnum((unsigned char)*s) || *s == '_')) {
-				/* "1x", "089": let the parser see the junk as
-				 * an identifier, as babeltrace2 does */
-			}
-			t->t = T_INT;
-			t->v = v;
-			t->ovf = (uint8_t)ovf;
-			t->s = b;
-			t->len = (uint32_t)(s - b);
-		} else if (*s == '"' || *s == '\'') {
-			char q = *s++;
-			const char *b = s;
-
-			uint32_t nl = 0;
-
-			/* raw newlines belong to the literal (babeltrace2's
-			 * lexer); a backslash escapes any character but a
-			 * newline; a NUL byte is never text */
-			while (s < end && *s != q) {
-				if (*s == '\\') {
-					if (s + 1 >= end)
-						break;
-					if (s[1] == '\n')
-						return perr_at(p, line + nl,
-							       "backslash before a newline in literal");
-					s++;
-				}
-				if (*s == 0)
-					return perr_at(p, line + nl, "NUL byte in metadata text");
-				if (*s == '\n')
-					nl++;
-				s++;
-			}
-			if (s >= end)
-				return perr_at(p, line, "unterminated literal");
-			t->t = q == '"' ? T_STRING : T_CHAR;
-			t->s = p->scan ? "" : unescape(p, b, s, line, &t->len);
-			if (!t->s)
-				return -1;
-			line += nl;
-			if (t->t == T_CHAR)
-				t->v = t->len ? (unsigned char)t->s[0] : 0;
-			s++;
-		} else {
-			t->len = 1;
-			switch (*s) {
-			case '{':
-				t->t = T_LBRACE;
-				break;
-			case '}':
-				t->t = T_RBRACE;
-				break;
-			case '(':
-				t->t = T_LPAREN;
-				break;
-			case ')':
-				t->t = T_RPAREN;
-				break;
-			case '[':
-				t->t = T_LBRACK;
-				break;
-			case ']':
-				t->t = T_RBRACK;
-				break;
-			case ';':
-				t->t = T_SEMI;
-				break;
-			case ',':
-				t->t = T_COMMA;
-				break;
-			case '=':
-				t->t = T_EQ;
-				break;
-			case '<':
-				t->t = T_LT;
-				break;
-			case '>':
-				t->t = T_GT;
-				break;
-			case '+':
-				t->t = T_PLUS;
-				break;
-			case '*':
-				t->t = T_STAR;
-				break;
-			case '?':
-				t->t = T_QUESTION;
-				break;
-			case ':':
-				if (s + 1 < end && s[1] == '=') {
-					t->t = T_ASSIGN;
-					t->len = 2;
-				} else {
-					t->t = T_COLON;
-				}
-				break;
-			case '.':
-				if (s + 2 < end && s[1] == '.' && s[2] == '.') {
-					t->t = T_ELLIPSIS;
-					t->len = 3;
-				} else {
-					t->t = T_DOT;
-				}
-				break;
-			case '-':
-				if (s + 1 < end && s[1] == '>') {
-					t->t = T_ARROW;
-					t->len = 2;
-				} else {
-					t->t = T_MINUS;
-				}
-				break;
-			default:
-				if (*s == 0)
-					return perr_at(p, line, "NUL byte in metadata text");
-				return perr_at(p, line, "unexpected character 0x%02x",
-					       (unsigned char)*s);
-			}
-			s += t->len;
-		}
-		break;
-	}
-	p->ls = s;
-	p->lline = line;
-	return 0;
-}
+#define PERR_OOM(p, tkp)  perr_oom(p, (tkp)->line)
+#define FAILED(p)	  ((p)->e->code ? (p)->e->code : -EINVAL)
 
 /* ------------------------------------------------------------------ */
 /* scopes of type names                                                */
@@ -692,16 +95,16 @@ static struct rtr__type *scope_lookup(struct parser *p, int kind, const char *na
 	return NULL;
 }
 
-static int scope_add(struct parser *p, const struct token *at, int kind, const char *name,
+static int scope_add(struct parser *p, const struct rtr__token *at, int kind, const char *name,
 		     struct rtr__type *t)
 {
 	int r;
 
 	if (!name)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	r = rtr__strmap_put(&p->names, scope_key(p->scope->id, kind), name, (uintptr_t)t);
 	if (r < 0)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	if (r > 0)
 		return PERR(p, at, "duplicate %s '%s' in this scope",
 			    kind == S_ALIAS	? "type name"
@@ -712,14 +115,14 @@ static int scope_add(struct parser *p, const struct token *at, int kind, const c
 	return 0;
 }
 
-static struct token *cur(struct parser *p);
+static struct rtr__token *cur(struct parser *p);
 
 static int scope_push(struct parser *p)
 {
 	struct scope *s = rtr__arena_alloc(&p->tc->arena, sizeof(*s));
 
 	if (!s)
-		return perr_at(p, cur(p)->line, "out of memory");
+		return perr_oom(p, cur(p)->line);
 	if (++p->depth > RTR__MAX_DEPTH)
 		return perr_at(p, cur(p)->line, "types nested deeper than %d levels",
 			       RTR__MAX_DEPTH);
@@ -740,31 +143,31 @@ static void scope_pop(struct parser *p)
 
 /* Token pos + k, lexed on demand. A lexing error ends the text there (the
  * error is already set, and the first error is the one reported). */
-static struct token *tok_at(struct parser *p, size_t k)
+static struct rtr__token *tok_at(struct parser *p, size_t k)
 {
 	while (p->nlex <= p->pos + k) {
-		struct token *t = &p->ring[p->nlex % TOK_RING];
+		struct rtr__token *t = &p->ring[p->nlex % TOK_RING];
 
-		if (p->lex_end) {
+		if (p->lx.lex_end) {
 			*t = p->ring[(p->nlex - 1) % TOK_RING]; /* the end again */
-		} else if (lex_one(p, t)) {
+		} else if (rtr__lex_one(&p->lx, t)) {
 			memset(t, 0, sizeof(*t));
 			t->t = T_EOF;
 			t->s = "";
-			t->line = p->lline;
-			p->lex_end = p->lex_err = true;
+			t->line = p->lx.lline;
+			p->lx.lex_end = p->lex_err = true;
 		}
 		p->nlex++;
 	}
 	return &p->ring[(p->pos + k) % TOK_RING];
 }
 
-static struct token *cur(struct parser *p)
+static struct rtr__token *cur(struct parser *p)
 {
 	return tok_at(p, 0);
 }
 
-static struct token *peek(struct parser *p, size_t k)
+static struct rtr__token *peek(struct parser *p, size_t k)
 {
 	return tok_at(p, k);
 }
@@ -802,7 +205,7 @@ static struct rtr__type *new_type(struct parser *p, int kind)
 	struct rtr__type *t = rtr__arena_alloc(&p->tc->arena, sizeof(*t));
 
 	if (!t) {
-		perr_at(p, cur(p)->line, "out of memory");
+		perr_oom(p, cur(p)->line);
 		return NULL;
 	}
 	t->kind = (uint8_t)kind;
@@ -816,7 +219,7 @@ static struct rtr__type *new_type(struct parser *p, int kind)
  * limit fails here, at parse time, before anything walks the expanded
  * tree (40 nested typealiases of two members each expand to 2^40 fields). */
 static int add_nops(struct parser *p, struct rtr__type *t, const struct rtr__type *m,
-		    const struct token *at)
+		    const struct rtr__token *at)
 {
 	uint64_t n = (uint64_t)t->nops + m->nops;
 
@@ -856,7 +259,7 @@ struct value {
 	bool path_is_type;
 };
 
-static bool tok_is_word(const struct token *t)
+static bool tok_is_word(const struct rtr__token *t)
 {
 	return t->t == T_IDENT;
 }
@@ -879,7 +282,7 @@ static int parse_value(struct parser *p, struct value *v)
 
 static int parse_value1(struct parser *p, struct value *v)
 {
-	struct token *t = cur(p);
+	struct rtr__token *t = cur(p);
 	char b[96];
 
 	memset(v, 0, sizeof(*v));
@@ -924,7 +327,7 @@ static int parse_value1(struct parser *p, struct value *v)
 	if (t->t == T_LPAREN) {
 		adv(p);
 		if (parse_value(p, v) || expect(p, T_RPAREN, "')'"))
-			return -1;
+			return FAILED(p);
 		return 0;
 	}
 	if (tok_is_word(t)) {
@@ -957,9 +360,9 @@ static int parse_value1(struct parser *p, struct value *v)
 
 				adv(p);
 				if (parse_value(p, &iv))
-					return -1;
+					return FAILED(p);
 				if (expect(p, T_RBRACK, "']'"))
-					return -1;
+					return FAILED(p);
 				if (iv.kind != V_INT)
 					return PERR(p, cur(p), "subscript must be an integer");
 				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "[%" PRIu64 "]",
@@ -979,7 +382,7 @@ static int parse_value1(struct parser *p, struct value *v)
 		v->s = rtr__arena_strndup(&p->tc->arena, buf, n);
 		v->slen = (uint32_t)n;
 		if (!v->s)
-			return PERR(p, t, "out of memory");
+			return PERR_OOM(p, t);
 		return 0;
 	}
 	return PERR(p, t, "expected a value, found %s", tok_desc(t, b, sizeof(b)));
@@ -992,7 +395,7 @@ static int parse_lhs(struct parser *p, char *buf, size_t sz)
 	char b[96];
 
 	while (1) {
-		struct token *t = cur(p);
+		struct rtr__token *t = cur(p);
 
 		if (!tok_is_word(t))
 			return PERR(p, t, "expected attribute name, found %s",
@@ -1090,9 +493,9 @@ static int parse_uuid(struct parser *p, const struct value *v, uint8_t *u)
 				goto bad;
 			continue;
 		}
-		if (hexval(s[i]) < 0 || hexval(s[i + 1]) < 0)
+		if (rtr__hexval(s[i]) < 0 || rtr__hexval(s[i + 1]) < 0)
 			goto bad;
-		u[k++] = (uint8_t)(hexval(s[i]) * 16 + hexval(s[i + 1]));
+		u[k++] = (uint8_t)(rtr__hexval(s[i]) * 16 + rtr__hexval(s[i + 1]));
 		i++;
 	}
 	return 0;
@@ -1106,7 +509,7 @@ bad:
 
 static struct rtr__type *parse_type_spec(struct parser *p);
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, struct token *name_tok, bool abstract);
+			    const char **name, struct rtr__token *name_tok, bool abstract);
 static int parse_typealias(struct parser *p);
 static int parse_typedef(struct parser *p);
 
@@ -1122,7 +525,7 @@ static int parse_attr(struct parser *p, char *name, size_t cap, struct value *v)
 {
 	if (parse_lhs(p, name, cap) || expect(p, T_EQ, "'='") || parse_value(p, v) ||
 	    expect(p, T_SEMI, "';'"))
-		return -1;
+		return FAILED(p);
 	return 0;
 }
 
@@ -1353,7 +756,7 @@ static int64_t member_find(struct parser *p, const struct rtr__type *t, uint64_t
 		for (uint32_t k = 0; k < t->n; k++)
 			if (!strcmp(t->m[k].orig, name))
 				return k;
-		return -1;
+		return FAILED(p);
 	}
 	v = rtr__strmap_get(&p->names, scope_key(mns, S_MEMBER), name);
 	return v ? (int64_t)*v : -1;
@@ -1369,10 +772,10 @@ static int member_add(struct parser *p, const struct rtr__type *t, uint64_t mns,
 		for (uint32_t k = 0; k < t->n; k++)
 			if (rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), t->m[k].orig,
 					    k) < 0)
-				return -1;
+				return FAILED(p);
 	if (t->n >= RTR__SMALL_STRUCT &&
 	    rtr__strmap_put(&p->names, scope_key(mns, S_MEMBER), name, t->n) < 0)
-		return -1;
+		return FAILED(p);
 	return 0;
 }
 
@@ -1389,12 +792,12 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 
 		if (is_kw(p, KW_TYPEALIAS)) {
 			if (parse_typealias(p))
-				return -1;
+				return FAILED(p);
 			continue;
 		}
 		if (is_kw(p, KW_TYPEDEF)) {
 			if (parse_typedef(p))
-				return -1;
+				return FAILED(p);
 			continue;
 		}
 		if (is_tok(p, T_EOF))
@@ -1402,7 +805,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				    variant ? "variant" : "struct");
 		base = parse_type_spec(p);
 		if (!base)
-			return -1;
+			return FAILED(p);
 		if (is_tok(p, T_SEMI)) { /* type definition only */
 			adv(p);
 			continue;
@@ -1410,10 +813,10 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 		while (1) {
 			struct rtr__type *ft;
 			const char *name;
-			struct token ntk, *nt = &ntk;
+			struct rtr__token ntk, *nt = &ntk;
 
 			if (parse_declarator(p, base, &ft, &name, nt, false))
-				return -1;
+				return FAILED(p);
 			switch (member_add(p, t, *mns, name)) {
 			case 0:
 				break;
@@ -1421,7 +824,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				return PERR(p, nt, "duplicate %s '%s'",
 					    variant ? "variant option" : "struct member", name);
 			default:
-				return PERR(p, nt, "out of memory");
+				return PERR_OOM(p, nt);
 			}
 			if (t->n == cap) {
 				size_t nc = cap ? cap * 2 : 8;
@@ -1429,14 +832,14 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 				    rtr__arena_alloc(&p->tc->arena, nc * sizeof(*nm));
 
 				if (!nm)
-					return PERR(p, nt, "out of memory");
+					return PERR_OOM(p, nt);
 				if (t->n)
 					memcpy(nm, t->m, t->n * sizeof(*nm));
 				t->m = nm;
 				cap = nc;
 			}
 			if (add_nops(p, t, ft, nt))
-				return -1;
+				return FAILED(p);
 			t->m[t->n].orig = name;
 			t->m[t->n].name = unescape_name(name);
 			t->m[t->n].t = ft;
@@ -1448,7 +851,7 @@ static int parse_members(struct parser *p, struct rtr__type *t, bool variant, ui
 			break;
 		}
 		if (expect(p, T_SEMI, "';' after member"))
-			return -1;
+			return FAILED(p);
 	}
 	adv(p);
 	return 0;
@@ -1487,7 +890,7 @@ static int index_labels(struct parser *p, const struct rtr__type *tag, uint64_t 
 
 		if (rtr__strmap_put(&p->labels, *ns, l, k) < 0 ||
 		    rtr__strmap_put(&p->labels, *ns | 1, l[0] == '_' ? l + 1 : l, k) < 0)
-			return -1;
+			return FAILED(p);
 	}
 	return rtr__strmap_put(&p->labels, *ns | 2, "", 0) < 0 ? -1 : 0;
 }
@@ -1513,7 +916,7 @@ static int check_variants(struct parser *p, const struct rtr__type *st, uint64_t
 			return perr_at(p, line, "variant '%s': tag '%s' is not an enumeration",
 				       st->m[i].orig, v->path);
 		if (index_labels(p, tag, &ns))
-			return perr_at(p, line, "out of memory");
+			return perr_oom(p, line);
 		for (uint32_t o = 0; o < v->n; o++) {
 			/* an option is selected by a label equal to its
 			 * written name, its name, or its name once the
@@ -1533,7 +936,7 @@ static int check_variants(struct parser *p, const struct rtr__type *st, uint64_t
 /* `struct NAME`, `variant NAME`, `enum NAME` without a body: the type
  * declared earlier under that name (nt is the name's token, or NULL). */
 static const struct rtr__type *lookup_named(struct parser *p, int scope, const char *kind,
-					    const char *name, const struct token *nt)
+					    const char *name, const struct rtr__token *nt)
 {
 	const struct rtr__type *o;
 
@@ -1550,8 +953,8 @@ static const struct rtr__type *lookup_named(struct parser *p, int scope, const c
 static struct rtr__type *parse_struct(struct parser *p)
 {
 	const char *name = NULL;
-	struct token ntk;
-	const struct token *nt = NULL;
+	struct rtr__token ntk;
+	const struct rtr__token *nt = NULL;
 	struct rtr__type *t;
 	uint64_t mns;
 
@@ -1605,8 +1008,8 @@ static struct rtr__type *parse_struct(struct parser *p)
 static struct rtr__type *parse_variant(struct parser *p)
 {
 	const char *name = NULL, *tag = NULL;
-	struct token ntk;
-	const struct token *nt = NULL;
+	struct rtr__token ntk;
+	const struct rtr__token *nt = NULL;
 	uint64_t mns;
 	struct rtr__type *t;
 
@@ -1695,8 +1098,8 @@ static bool range_fits(const struct rtr__type *c, bool neg, uint64_t mag)
 static struct rtr__type *parse_enum(struct parser *p)
 {
 	const char *name = NULL;
-	struct token ntk, atk = *cur(p);
-	const struct token *nt = NULL, *at = &atk;
+	struct rtr__token ntk, atk = *cur(p);
+	const struct rtr__token *nt = NULL, *at = &atk;
 	const struct rtr__type *ct = NULL;
 	struct rtr__type *t;
 	size_t cap = 0;
@@ -1745,7 +1148,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 		return NULL;
 	}
 	while (!is_tok(p, T_RBRACE)) {
-		struct token ltk = *cur(p), *lt = &ltk;
+		struct rtr__token ltk = *cur(p), *lt = &ltk;
 		const char *label;
 		bool lneg = next_neg, hneg;
 		uint64_t lmag = next_mag, hmag;
@@ -1844,7 +1247,7 @@ static struct rtr__type *parse_enum(struct parser *p)
 	}
 	adv(p);
 	if (rtr__enum_ix_build(t, &p->tc->arena)) {
-		PERR(p, at, "out of memory");
+		PERR_OOM(p, at);
 		return NULL;
 	}
 	if (name && scope_add(p, nt, S_ENUM, name, t))
@@ -1884,7 +1287,7 @@ static int read_type_name(struct parser *p, char *buf, size_t sz)
 
 	buf[0] = 0;
 	while (cur(p)->t == T_IDENT) {
-		struct token *t = cur(p);
+		struct rtr__token *t = cur(p);
 
 		if (t->kw == KW_CONST) {
 			adv(p);
@@ -1932,7 +1335,7 @@ static struct rtr__type *parse_type_spec(struct parser *p)
 
 static struct rtr__type *parse_type_spec1(struct parser *p)
 {
-	struct token *t = cur(p);
+	struct rtr__token *t = cur(p);
 	char b[96];
 
 	while (is_kw(p, KW_CONST))
@@ -1959,7 +1362,7 @@ static struct rtr__type *parse_type_spec1(struct parser *p)
 			return parse_enum(p);
 		default: {
 			char name[256];
-			const struct token atk = *t, *at = &atk;
+			const struct rtr__token atk = *t, *at = &atk;
 			struct rtr__type *ty;
 
 			if (read_type_name(p, name, sizeof(name)) == 0)
@@ -1991,16 +1394,16 @@ static int parse_dims(struct parser *p, struct dim *d, int *nd)
 {
 	while (is_tok(p, T_LBRACK)) {
 		struct value v;
-		const struct token *at;
+		const struct rtr__token *at;
 
 		adv(p);
 		at = cur(p);
 		if (*nd >= RTR__MAX_DEPTH)
 			return PERR(p, at, "too many array dimensions");
 		if (parse_value(p, &v))
-			return -1;
+			return FAILED(p);
 		if (expect(p, T_RBRACK, "']'"))
-			return -1;
+			return FAILED(p);
 		if (v.kind == V_INT) {
 			if (v.neg)
 				return perr_at(p, v.line, "negative array length");
@@ -2041,11 +1444,11 @@ static struct rtr__type *apply_dims(struct parser *p, struct rtr__type *base, st
 }
 
 static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr__type **out,
-			    const char **name, struct token *name_tok, bool abstract)
+			    const char **name, struct rtr__token *name_tok, bool abstract)
 {
 	struct dim d[RTR__MAX_DEPTH];
 	int nd = 0;
-	struct token *t;
+	struct rtr__token *t;
 	char b[96];
 
 	while (is_tok(p, T_STAR)) /* pointers: ignored */
@@ -2063,21 +1466,21 @@ static int parse_declarator(struct parser *p, struct rtr__type *base, struct rtr
 					      : "");
 	}
 	if (parse_dims(p, d, &nd))
-		return -1;
+		return FAILED(p);
 	if (is_tok(p, T_COLON)) { /* GNU bitfield: integer of that size */
 		struct value v;
 		uint64_t u;
 
 		adv(p);
 		if (parse_value(p, &v) || get_uint(p, &v, "bitfield size", &u))
-			return -1;
+			return FAILED(p);
 		if (base->kind != TK_INT && base->kind != TK_ENUM)
 			return perr_at(p, v.line, "bitfield on a non-integer");
 		if (u == 0 || u > 64)
 			return perr_at(p, v.line, "invalid bitfield size");
 		base = copy_type(p, base);
 		if (!base)
-			return -1;
+			return FAILED(p);
 		base->size = (uint8_t)u;
 		base->align = 1;
 	}
@@ -2089,8 +1492,8 @@ static int parse_typealias(struct parser *p)
 {
 	struct rtr__type *t, *ft;
 	const char *dname;
-	struct token dtk, atk;
-	const struct token *dt = &dtk, *at = &atk;
+	struct rtr__token dtk, atk;
+	const struct rtr__token *dt = &dtk, *at = &atk;
 	char name[256];
 	size_t n = 0;
 	char b[96];
@@ -2098,18 +1501,18 @@ static int parse_typealias(struct parser *p)
 	adv(p); /* typealias */
 	t = parse_type_spec(p);
 	if (!t)
-		return -1;
+		return FAILED(p);
 	if (parse_declarator(p, t, &ft, &dname, &dtk, true))
-		return -1;
+		return FAILED(p);
 	if (dname)
 		return PERR(p, dt, "typealias source must be an abstract type");
 	if (expect(p, T_ASSIGN, "':=' in typealias"))
-		return -1;
+		return FAILED(p);
 	/* target: basic keywords and/or an identifier, then abstract dims */
 	atk = *cur(p);
 	name[0] = 0;
 	while (cur(p)->t == T_IDENT && (cur(p)->kw == KW_NONE || is_basic_kw(cur(p)->kw))) {
-		struct token *w = cur(p);
+		struct rtr__token *w = cur(p);
 
 		if (w->kw == KW_CONST) {
 			adv(p);
@@ -2136,13 +1539,13 @@ static int parse_typealias(struct parser *p)
 		while (is_tok(p, T_STAR))
 			adv(p);
 		if (parse_dims(p, d, &nd))
-			return -1;
+			return FAILED(p);
 		ft = apply_dims(p, ft, d, nd);
 		if (!ft)
-			return -1;
+			return FAILED(p);
 	}
 	if (expect(p, T_SEMI, "';' after typealias"))
-		return -1;
+		return FAILED(p);
 	return scope_add(p, at, S_ALIAS, rtr__arena_strndup(&p->tc->arena, name, n), ft);
 }
 
@@ -2153,16 +1556,16 @@ static int parse_typedef(struct parser *p)
 	adv(p); /* typedef */
 	base = parse_type_spec(p);
 	if (!base)
-		return -1;
+		return FAILED(p);
 	while (1) {
 		struct rtr__type *ft;
 		const char *name;
-		struct token nt;
+		struct rtr__token nt;
 
 		if (parse_declarator(p, base, &ft, &name, &nt, false))
-			return -1;
+			return FAILED(p);
 		if (scope_add(p, &nt, S_ALIAS, name, ft))
-			return -1;
+			return FAILED(p);
 		if (!is_tok(p, T_COMMA))
 			break;
 		adv(p);
@@ -2180,7 +1583,7 @@ struct entry {
 	bool is_type;
 	struct value v;
 	struct rtr__type *t;
-	struct token at; /* the entry's first token */
+	struct rtr__token at; /* the entry's first token */
 };
 
 typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
@@ -2188,9 +1591,9 @@ typedef int (*entry_cb)(struct parser *p, struct entry *en, void *ctx);
 static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 {
 	if (expect(p, T_LBRACE, "'{'"))
-		return -1;
+		return FAILED(p);
 	if (scope_push(p))
-		return -1;
+		return FAILED(p);
 	while (!is_tok(p, T_RBRACE)) {
 		struct entry en;
 
@@ -2228,7 +1631,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 			if (!is_tok(p, T_SEMI)) {
 				struct rtr__type *ft;
 				const char *dn;
-				struct token dt;
+				struct rtr__token dt;
 
 				if (parse_declarator(p, en.t, &ft, &dn, &dt, true))
 					goto fail;
@@ -2250,7 +1653,7 @@ static int parse_block(struct parser *p, entry_cb cb, void *ctx, bool types)
 	return expect(p, T_SEMI, "';' after block");
 fail:
 	scope_pop(p);
-	return -1;
+	return FAILED(p);
 }
 
 static int need_struct(struct parser *p, struct entry *en)
@@ -2269,28 +1672,30 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 	(void)ctx;
 	if (!strcmp(en->name, "major")) {
 		if (get_uint(p, &en->v, "major", &u))
-			return -1;
+			return FAILED(p);
 		if (u != 1)
-			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1", u);
+			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1",
+				    u);
 		tc->major = u;
 	} else if (!strcmp(en->name, "minor")) {
 		if (get_uint(p, &en->v, "minor", &u))
-			return -1;
+			return FAILED(p);
 		if (u != 8)
-			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8", u);
+			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8",
+				    u);
 		tc->minor = u;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, tc->uuid))
-			return -1;
+			return FAILED(p);
 		tc->has_uuid = true;
 	} else if (!strcmp(en->name, "byte_order")) {
 		if (get_bo(p, &en->v, &bo, false))
-			return -1;
+			return FAILED(p);
 		if (bo != p->trace_bo)
 			return PERR(p, &en->at, "trace byte_order mismatch");
 	} else if (!strcmp(en->name, "packet.header")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		tc->packet_header = en->t;
 	}
 	return 0;
@@ -2314,17 +1719,17 @@ static int env_cb(struct parser *p, struct entry *en, void *ctx)
 	}
 	if (!x) {
 		if (rtr__grow((void **)&tc->env, &tc->cap_env, tc->n_env + 1, sizeof(*tc->env)))
-			return PERR(p, &en->at, "out of memory");
+			return PERR_OOM(p, &en->at);
 		x = &tc->env[tc->n_env];
 		memset(x, 0, sizeof(*x));
 		x->key = rtr__arena_strndup(&tc->arena, en->name, strlen(en->name));
 		if (!x->key || rtr__strmap_put(&p->envs, 0, x->key, tc->n_env) < 0)
-			return PERR(p, &en->at, "out of memory");
+			return PERR_OOM(p, &en->at);
 		tc->n_env++;
 	}
 	if (en->v.kind == V_INT) {
 		if (get_int(p, &en->v, en->name, &x->i))
-			return -1;
+			return FAILED(p);
 		x->is_int = true;
 		x->s = NULL;
 	} else {
@@ -2345,7 +1750,7 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		c->name = en->v.s;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, c->uuid))
-			return -1;
+			return FAILED(p);
 		c->has_uuid = true;
 	} else if (!strcmp(en->name, "description")) {
 		if (en->v.kind != V_STRING)
@@ -2353,22 +1758,22 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		c->description = en->v.s;
 	} else if (!strcmp(en->name, "freq")) {
 		if (get_uint(p, &en->v, "freq", &u))
-			return -1;
+			return FAILED(p);
 		if (u == 0)
 			return PERR(p, &en->at, "invalid clock frequency 0");
 		c->freq = u;
 	} else if (!strcmp(en->name, "precision")) {
 		if (get_uint(p, &en->v, "precision", &u))
-			return -1;
+			return FAILED(p);
 		c->precision = u;
 	} else if (!strcmp(en->name, "offset_s")) {
 		if (get_int(p, &en->v, "offset_s", &c->offset_s))
-			return -1;
+			return FAILED(p);
 	} else if (!strcmp(en->name, "offset")) {
 		int64_t o;
 
 		if (get_int(p, &en->v, "offset", &o))
-			return -1;
+			return FAILED(p);
 		/* stored raw, normalised after the block */
 		c->offset = (uint64_t)o;
 		c->precision |= 0; /* keep */
@@ -2376,7 +1781,7 @@ static int clock_cb(struct parser *p, struct entry *en, void *ctx)
 		bool b;
 
 		if (get_bool(p, &en->v, "absolute", &b))
-			return -1;
+			return FAILED(p);
 		c->absolute = b;
 	}
 	return 0;
@@ -2392,19 +1797,19 @@ static int stream_cb(struct parser *p, struct entry *en, void *ctx)
 
 	if (!strcmp(en->name, "id")) {
 		if (get_uint(p, &en->v, "stream id", &sc->id))
-			return -1;
+			return FAILED(p);
 		sc->has_id = true;
 	} else if (!strcmp(en->name, "packet.context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->packet_context = en->t;
 	} else if (!strcmp(en->name, "event.header")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->event_header = en->t;
 	} else if (!strcmp(en->name, "event.context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		sc->event_context = en->t;
 	}
 	return 0;
@@ -2420,15 +1825,15 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 		ec->name = en->v.s;
 	} else if (!strcmp(en->name, "id")) {
 		if (get_uint(p, &en->v, "event id", &ec->id))
-			return -1;
+			return FAILED(p);
 		ec->has_id = true;
 	} else if (!strcmp(en->name, "stream_id")) {
 		if (get_uint(p, &en->v, "event stream_id", &ec->stream_id))
-			return -1;
+			return FAILED(p);
 		ec->has_stream_id = true;
 	} else if (!strcmp(en->name, "loglevel")) {
 		if (get_int(p, &en->v, "loglevel", &ec->loglevel))
-			return -1;
+			return FAILED(p);
 		ec->has_loglevel = true;
 	} else if (!strcmp(en->name, "model.emf.uri")) {
 		if (en->v.kind != V_STRING)
@@ -2436,11 +1841,11 @@ static int event_cb(struct parser *p, struct entry *en, void *ctx)
 		ec->emf_uri = en->v.s;
 	} else if (!strcmp(en->name, "context")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		ec->context = en->t;
 	} else if (!strcmp(en->name, "fields")) {
 		if (need_struct(p, en))
-			return -1;
+			return FAILED(p);
 		ec->fields = en->t;
 	}
 	return 0;
@@ -2461,7 +1866,7 @@ static struct rtr__stream_class *find_sc(struct parser *p, uint64_t id)
 	return v ? p->tc->scs[*v] : NULL;
 }
 
-static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct token *at)
+static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct rtr__token *at)
 {
 	struct rtr__trace_class *tc = p->tc;
 
@@ -2471,7 +1876,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct t
 		return PERR(p, at, "too many stream classes");
 	if (rtr__grow((void **)&tc->scs, &tc->cap_scs, tc->n_scs + 1, sizeof(*tc->scs)) ||
 	    rtr__strmap_put(&p->scs, sc->id, "", tc->n_scs) < 0)
-		return PERR(p, at, "out of memory");
+		return PERR_OOM(p, at);
 	tc->scs[tc->n_scs++] = sc;
 	return 0;
 }
@@ -2480,7 +1885,7 @@ static int add_sc(struct parser *p, struct rtr__stream_class *sc, const struct t
  * parsed, because a stream block may come after its events. */
 struct pending_ec {
 	struct rtr__event_class *ec;
-	struct token at;
+	struct rtr__token at;
 };
 
 static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, size_t *cpend)
@@ -2488,7 +1893,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 	struct rtr__trace_class *tc = p->tc;
 
 	while (!is_tok(p, T_EOF)) {
-		struct token tk = *cur(p), *t = &tk;
+		struct rtr__token tk = *cur(p), *t = &tk;
 
 		if (t->t == T_IDENT && t->kw == KW_TRACE && peek(p, 1)->t == T_LBRACE) {
 			if (p->trace_seen)
@@ -2496,11 +1901,11 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			p->trace_seen = true;
 			adv(p);
 			if (parse_block(p, trace_cb, NULL, true))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_ENV && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
 			if (parse_block(p, env_cb, NULL, false))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_CLOCK && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__clock c;
 
@@ -2508,7 +1913,7 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			c.freq = 1000000000;
 			adv(p);
 			if (parse_block(p, clock_cb, &c, false))
-				return -1;
+				return FAILED(p);
 			if (!c.name)
 				return PERR(p, t, "clock without a name");
 			if (find_clock(p, c.name) >= 0)
@@ -2528,61 +1933,60 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			}
 			if (rtr__grow((void **)&tc->clocks, &tc->cap_clocks, tc->n_clocks + 1,
 				      sizeof(*tc->clocks)))
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			if (rtr__strmap_put(&p->clocks, 0, c.name, tc->n_clocks) < 0)
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			tc->clocks[tc->n_clocks++] = c;
 		} else if (t->t == T_IDENT && t->kw == KW_STREAM && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__stream_class *sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 
 			if (!sc)
-				return PERR(p, t, "out of memory");
-			sc->clock = -1;
+				return PERR_OOM(p, t);
 			adv(p);
 			if (parse_block(p, stream_cb, sc, true))
-				return -1;
+				return FAILED(p);
 			if (!sc->has_id && tc->n_scs > 0)
 				return PERR(
 				    p, t,
 				    "stream class without 'id' while another stream class exists");
 			if (add_sc(p, sc, t))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_EVENT && peek(p, 1)->t == T_LBRACE) {
 			struct rtr__event_class *ec = rtr__arena_alloc(&tc->arena, sizeof(*ec));
 
 			if (!ec)
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			ec->line = t->line;
 			adv(p);
 			if (parse_block(p, event_cb, ec, true))
-				return -1;
+				return FAILED(p);
 			if (rtr__grow((void **)pend, cpend, *npend + 1, sizeof(**pend)))
-				return PERR(p, t, "out of memory");
+				return PERR_OOM(p, t);
 			(*pend)[*npend].ec = ec;
 			(*pend)[*npend].at = *t;
 			(*npend)++;
 		} else if (t->t == T_IDENT && t->kw == KW_CALLSITE && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
 			if (parse_block(p, ignore_cb, NULL, false))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_TYPEALIAS) {
 			if (parse_typealias(p))
-				return -1;
+				return FAILED(p);
 		} else if (t->t == T_IDENT && t->kw == KW_TYPEDEF) {
 			if (parse_typedef(p))
-				return -1;
+				return FAILED(p);
 		} else {
 			struct rtr__type *ty = parse_type_spec(p);
 
 			if (!ty)
-				return -1;
+				return FAILED(p);
 			/* "struct a {...} struct b {...};": babeltrace2 accepts a
 			 * list of definitions before the ';' */
 			while (is_kw(p, KW_STRUCT) || is_kw(p, KW_VARIANT) || is_kw(p, KW_ENUM))
 				if (!parse_type_spec(p))
-					return -1;
+					return FAILED(p);
 			if (expect(p, T_SEMI, "';' after type declaration"))
-				return -1;
+				return FAILED(p);
 		}
 	}
 	return 0;
@@ -2591,25 +1995,28 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 /* Finds "trace { ... byte_order = X; ... }" ahead of parsing, since
  * 'native' anywhere refers to it: a lexing pass of its own over the whole
  * text (literals not decoded, lexing errors left to the real pass).
- * Returns 1 when found, 0 when not, -1 on an invalid value. */
+ * Returns 1 when found, 0 when not, or a negative errno (an invalid
+ * value). */
 static int prepass_bo(struct parser *p)
 {
-	struct rtr__err qe;
+	struct rtr_error qe;
 	struct parser *q = malloc(sizeof(*q));
 	int depth = 0, ret = 0;
 	bool in_trace = false;
 
 	if (!q)
-		return perr_at(p, 1, "out of memory");
+		return perr_oom(p, 1);
 	memset(&qe, 0, sizeof(qe));
 	*q = *p;
 	q->e = &qe;
-	q->scan = true;
+	q->lx.e = &qe;
+	q->lx.scan = true;
 	while (cur(q)->t != T_EOF && !ret) {
-		struct token *t = cur(q);
+		struct rtr__token *t = cur(q);
 
 		if (!in_trace) {
-			in_trace = t->t == T_IDENT && t->kw == KW_TRACE && peek(q, 1)->t == T_LBRACE;
+			in_trace =
+			    t->t == T_IDENT && t->kw == KW_TRACE && peek(q, 1)->t == T_LBRACE;
 			depth = 0;
 		} else if (t->t == T_LBRACE) {
 			depth++;
@@ -2617,7 +2024,7 @@ static int prepass_bo(struct parser *p)
 			in_trace = --depth > 0;
 		} else if (depth == 1 && t->t == T_IDENT && !strcmp(t->s, "byte_order") &&
 			   peek(q, 1)->t == T_EQ && peek(q, 2)->t == T_IDENT) {
-			const struct token *v = peek(q, 2);
+			const struct rtr__token *v = peek(q, 2);
 
 			ret = 1;
 			if (!strcmp(v->s, "le"))
@@ -2625,16 +2032,17 @@ static int prepass_bo(struct parser *p)
 			else if (!strcmp(v->s, "be") || !strcmp(v->s, "network"))
 				p->trace_bo = RTR__BO_BE;
 			else
-				ret = PERR(p, v,
-					   "invalid trace byte_order '%s': expecting le, be or network",
-					   v->s);
+				ret = PERR(
+				    p, v,
+				    "invalid trace byte_order '%s': expecting le, be or network",
+				    v->s);
 		}
 		adv(q);
 	}
 	/* the interning table may have grown */
-	p->ids = q->ids;
-	p->nids = q->nids;
-	p->capids = q->capids;
+	p->lx.ids = q->lx.ids;
+	p->lx.nids = q->lx.nids;
+	p->lx.capids = q->lx.capids;
 	free(q);
 	return ret;
 }
@@ -2668,10 +2076,9 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 		} else if (tc->n_scs == 0) {
 			sc = rtr__arena_alloc(&tc->arena, sizeof(*sc));
 			if (!sc)
-				return PERR(p, &pend[i].at, "out of memory");
-			sc->clock = -1;
+				return PERR_OOM(p, &pend[i].at);
 			if (add_sc(p, sc, &pend[i].at))
-				return -1;
+				return FAILED(p);
 		} else {
 			return PERR(
 			    p, &pend[i].at,
@@ -2685,7 +2092,7 @@ static int attach_events(struct parser *p, struct pending_ec *pend, size_t n)
 			ec->id = 0;
 		}
 		if (rtr__grow((void **)&sc->ecs, &sc->cap_ecs, sc->n_ecs + 1, sizeof(*sc->ecs)))
-			return PERR(p, &pend[i].at, "out of memory");
+			return PERR_OOM(p, &pend[i].at);
 		sc->ecs[sc->n_ecs++] = ec;
 	}
 	/* event classes by id (the order lookups need); a duplicate id is
@@ -2720,13 +2127,13 @@ static void fix_clock(struct parser *p, struct rtr__type *t, int depth)
 }
 
 int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, const char *origin,
-		    struct rtr__err *e)
+		    struct rtr_error *e)
 {
 	struct parser p;
 	struct scope root = {0};
 	struct pending_ec *pend = NULL;
 	size_t npend = 0, cpend = 0;
-	int ret = -1;
+	int ret = -EINVAL;
 	const struct rtr__env *env;
 
 	memset(&p, 0, sizeof(p));
@@ -2736,10 +2143,9 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 	p.scope = &root;
 	tc->bo = RTR__BO_LE;
 	tc->arena.limit = rtr__model_limit(len);
-	if (len > RTR__MAX_METADATA) {
-		rtr__seterr(e, "%s: metadata larger than %u bytes", origin, RTR__MAX_METADATA);
-		return -1;
-	}
+	if (len > RTR__MAX_METADATA)
+		return rtr__error(e, -EFBIG, "%s: metadata larger than %u bytes", origin,
+				  RTR__MAX_METADATA);
 	/* version signature "/ * CTF M.m" */
 	if (len >= 7 && !memcmp(text, "/* CTF ", 7)) {
 		unsigned long maj, min;
@@ -2749,22 +2155,24 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 		errno = 0;
 		maj = strtoul(s, &q, 10);
 		if (errno || q == s || *q != '.' || !isdigit((unsigned char)q[1])) {
-			rtr__seterr(
-			    e,
+			return rtr__error(
+			    e, -EINVAL,
 			    "%s:1: invalid metadata version in signature: expecting \"/* CTF 1.8\"",
 			    origin);
-			return -1;
 		}
 		s = q + 1;
 		min = strtoul(s, &q, 10);
 		if (errno || maj != 1 || min != 8) {
-			rtr__seterr(
-			    e, "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
+			return rtr__error(
+			    e, -EINVAL,
+			    "%s:1: unsupported metadata version in signature: expecting CTF 1.8",
 			    origin);
-			return -1;
 		}
 	}
-	if (lex_init(&p, text, len))
+	p.lx.arena = &tc->arena;
+	p.lx.e = e;
+	p.lx.origin = origin;
+	if (rtr__lex_init(&p.lx, text, len))
 		goto out;
 	if (prepass_bo(&p) < 0)
 		goto out;
@@ -2810,7 +2218,9 @@ int rtr__tsdl_parse(struct rtr__trace_class *tc, const char *text, size_t len, c
 		tc->tracer_patch = env->i;
 	ret = 0;
 out:
-	free(p.ids);
+	if (ret)
+		ret = FAILED(&p);
+	free(p.lx.ids);
 	rtr__strmap_free(&p.names);
 	rtr__strmap_free(&p.clocks);
 	rtr__strmap_free(&p.envs);
@@ -2818,28 +2228,4 @@ out:
 	rtr__strmap_free(&p.labels);
 	free(pend);
 	return ret;
-}
-
-const struct rtr__env *rtr__env_find(const struct rtr__trace_class *tc, const char *key)
-{
-	for (size_t i = 0; i < tc->n_env; i++)
-		if (!strcmp(tc->env[i].key, key))
-			return &tc->env[i];
-	return NULL;
-}
-
-void rtr__trace_class_free(struct rtr__trace_class *tc)
-{
-	if (!tc)
-		return;
-	rtr__plans_free(tc);
-	for (size_t i = 0; i < tc->n_scs; i++) {
-		free(tc->scs[i]->ecs);
-		free(tc->scs[i]->ec_by_id);
-	}
-	free(tc->scs);
-	free(tc->env);
-	free(tc->clocks);
-	rtr__arena_free(&tc->arena);
-	memset(tc, 0, sizeof(*tc));
 }

@@ -1,7 +1,6 @@
-/* babeltrace2 2.0.4 text format (sink.text.pretty), byte for byte, with
- * hand-written number formatting and a large output buffer.
- * See docs/design/reader.md and shared/docs/research/ctf.md §9. */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+/* babeltrace2 2.0.4 text format (sink.text.pretty), byte for byte: every
+ * field type printed, event lines, class templates, discarded items.
+ * See docs/design/reader.md ("Speed") and shared/docs/research/ctf.md §9. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,12 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <pthread.h>
-#include <sched.h>
-
-#include "stream.h"
-
-#define OUTBUF (1u << 20)
+#include "base/base.h"
+#include "compile/compile.h"
+#include "sink/text.h"
 
 struct trace_hdr {
 	bool done;
@@ -42,63 +38,17 @@ struct tpl {
 	uint32_t narr; /* array slots (val[] then counts them as empty) */
 };
 
-/* What a line's timestamp and delta depend on from the lines before. */
-struct hstate {
-	uint64_t last_real; /* -1: none */
-	uint64_t delta_real;
-	uint64_t last_cycles, delta_cycles;
-	bool neg_warned;
-};
-
-struct par;
-
-struct rtr_text {
-	struct rtr_reader *r;
-	int fd;
-	FILE *err;
-	struct rtr_text_options o;
-	char *buf;
-	size_t len, cap;
-	int werr;
-	/* timestamps */
-	struct hstate hs;
-	time_t tm_sec_cached;
-	bool tm_valid;
-	struct tm tm_cached;
-	char tm_str[48];     /* "[YYYY-MM-DD ]HH:MM:SS." of tm_sec_cached */
-	bool fast_head;	     /* options that head_fast() prints */
-	int64_t sec_base_ns; /* tm_sec_cached in ns (fast path), or INT64_MAX */
-	size_t tm_len;
-	struct trace_hdr *th;
-	size_t nth;
-	bool start_line;
-	struct tpl *tpls;
-	size_t ntpl;
-	uint64_t flushes;
-	bool capturing, capture_bad;
-	/* parallel printing: output of batch 'seq' may only be written when
-	 * the batches before it are */
-	struct par *par;
-	uint64_t seq;
-	bool has_turn;
-	uint32_t *cap_s, *cap_e, *cap_v;
-	uint8_t *cap_f;
-	size_t ncap, cap_cap;
-};
-
 /* ------------------------------------------------------------------ */
 /* output                                                              */
 
-static void wait_turn(struct rtr_text *t);
-
-static void flush_out(struct rtr_text *t)
+void rtr__text_flush(struct rtr_text *t)
 {
 	size_t off = 0;
 
 	if (t->fd < 0)
 		return; /* memory mode */
 	if (t->par && !t->has_turn)
-		wait_turn(t);
+		rtr__text_wait_turn(t);
 	t->flushes++;
 	while (off < t->len && !t->werr) {
 		ssize_t w = write(t->fd, t->buf + off, t->len - off);
@@ -114,7 +64,7 @@ static void flush_out(struct rtr_text *t)
 	t->len = 0;
 }
 
-static RTR_NOINLINE char *grow_mem(struct rtr_text *t, size_t n)
+RTR_NOINLINE char *rtr__text_grow(struct rtr_text *t, size_t n)
 {
 	size_t nc = t->cap * 2;
 	char *nb;
@@ -127,303 +77,6 @@ static RTR_NOINLINE char *grow_mem(struct rtr_text *t, size_t n)
 	t->buf = nb;
 	t->cap = nc;
 	return t->buf + t->len;
-}
-
-static inline char *room(struct rtr_text *t, size_t n)
-{
-	if (rtr_unlikely(t->len + n > t->cap)) {
-		if (t->fd < 0) /* memory mode: the buffer grows */
-			return grow_mem(t, n);
-		flush_out(t);
-		if (n > t->cap) {
-			char *nb = realloc(t->buf, n);
-
-			if (!nb)
-				return NULL;
-			t->buf = nb;
-			t->cap = n;
-		}
-	}
-	return t->buf + t->len;
-}
-
-static inline void put(struct rtr_text *t, const char *s, size_t n)
-{
-	char *p = room(t, n);
-
-	if (!p)
-		return;
-	if (n > 16 && n <= 32) {
-		/* overlapping 16-byte copies */
-		memcpy(p, s, 16);
-		memcpy(p + n - 16, s + n - 16, 16);
-	} else if (n > 32 && n <= 64) {
-		memcpy(p, s, 32);
-		memcpy(p + n - 32, s + n - 32, 32);
-	} else if (n <= 16) {
-		/* short copies dominate: avoid a libc call */
-		if (n >= 8) {
-			uint64_t a, b;
-
-			memcpy(&a, s, 8);
-			memcpy(&b, s + n - 8, 8);
-			memcpy(p, &a, 8);
-			memcpy(p + n - 8, &b, 8);
-		} else if (n >= 4) {
-			uint32_t a, b;
-
-			memcpy(&a, s, 4);
-			memcpy(&b, s + n - 4, 4);
-			memcpy(p, &a, 4);
-			memcpy(p + n - 4, &b, 4);
-		} else {
-			for (size_t i = 0; i < n; i++)
-				p[i] = s[i];
-		}
-	} else {
-		memcpy(p, s, n);
-	}
-	t->len += n;
-}
-
-#define PUTS(t, lit) put(t, lit, sizeof(lit) - 1)
-
-static inline void putc1(struct rtr_text *t, char c)
-{
-	char *p = room(t, 1);
-
-	if (p) {
-		*p = c;
-		t->len++;
-	}
-}
-
-static inline void putstr(struct rtr_text *t, const char *s)
-{
-	put(t, s, strlen(s));
-}
-
-static char *fmt_u64(char *end, uint64_t v)
-{
-	static const char d2[] =
-	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
-	    "43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
-	    "8687888990919293949596979899";
-
-	while (v >= 100) {
-		unsigned k = (unsigned)(v % 100) * 2;
-
-		v /= 100;
-		*--end = d2[k + 1];
-		*--end = d2[k];
-	}
-	if (v >= 10) {
-		unsigned k = (unsigned)v * 2;
-
-		*--end = d2[k + 1];
-		*--end = d2[k];
-	} else {
-		*--end = (char)('0' + v);
-	}
-	return end;
-}
-
-static const char digit_pairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142"
-    "43444546474849505152535455565758596061626364656667686970717273747576777879808182838485"
-    "8687888990919293949596979899";
-
-/* exactly 4 / 8 digits, zero-padded; two independent halves */
-static inline void w4(char *p, uint32_t v)
-{
-	memcpy(p, digit_pairs + 2 * (v / 100), 2);
-	memcpy(p + 2, digit_pairs + 2 * (v % 100), 2);
-}
-
-static inline void w8(char *p, uint32_t v)
-{
-	w4(p, v / 10000);
-	w4(p + 4, v % 10000);
-}
-
-static inline unsigned ndigits(uint64_t v)
-{
-	unsigned n = 1;
-
-	while (v >= 10000) {
-		v /= 10000;
-		n += 4;
-	}
-	if (v >= 1000)
-		return n + 3;
-	if (v >= 100)
-		return n + 2;
-	if (v >= 10)
-		return n + 1;
-	return n;
-}
-
-static inline void put_u64(struct rtr_text *t, uint64_t v)
-{
-	char *d = room(t, 24);
-	unsigned n;
-
-	if (!d)
-		return;
-	if (v < 100000000) {
-		char b[8];
-
-		n = ndigits(v);
-		w8(b, (uint32_t)v);
-		for (unsigned i = 0; i < n; i++)
-			d[i] = b[8 - n + i];
-	} else if (v < 10000000000000000ull) {
-		uint32_t hi = (uint32_t)(v / 100000000);
-		char b[8];
-		unsigned nh = ndigits(hi);
-
-		w8(b, hi);
-		for (unsigned i = 0; i < nh; i++)
-			d[i] = b[8 - nh + i];
-		w8(d + nh, (uint32_t)(v % 100000000));
-		n = nh + 8;
-	} else {
-		n = ndigits(v);
-		fmt_u64(d + n, v);
-	}
-	t->len += n;
-}
-
-static inline void put_i64(struct rtr_text *t, int64_t v)
-{
-	if (v < 0) {
-		putc1(t, '-');
-		put_u64(t, (uint64_t)0 - (uint64_t)v);
-	} else {
-		put_u64(t, (uint64_t)v);
-	}
-}
-
-/* zero-padded to width digits */
-static inline void put_u64w(struct rtr_text *t, uint64_t v, int width)
-{
-	unsigned n = ndigits(v);
-	char *d = room(t, 32), *s;
-
-	if (!d)
-		return;
-	if (width == 9 && v < 1000000000) {
-		d[0] = (char)('0' + v / 100000000);
-		w8(d + 1, (uint32_t)(v % 100000000));
-		t->len += 9;
-		return;
-	}
-	if (n < (unsigned)width)
-		n = (unsigned)width;
-	s = fmt_u64(d + n, v);
-	while (s > d)
-		*--s = '0';
-	t->len += n;
-}
-
-/* ---- unchecked writers: the caller made room (ensure()); they may
- * write up to 8 bytes past what they return --------------------------- */
-
-/* Makes n bytes writable at the cursor p: returns the cursor (moved if
- * the buffer was flushed or grown), NULL on allocation failure. */
-static inline char *ensure(struct rtr_text *t, char *p, size_t n)
-{
-	if (rtr_likely((size_t)(t->buf + t->cap - p) >= n))
-		return p;
-	t->len = (size_t)(p - t->buf);
-	if (!room(t, n))
-		return NULL;
-	return t->buf + t->len;
-}
-
-/* 8 decimal digits of v < 10^8 as byte values 0..9, the first digit in
- * the lowest byte (SWAR: two 4-digit halves, then 2, then 1) */
-static inline uint64_t digits8(uint32_t v)
-{
-	uint64_t x = (uint64_t)(v / 10000) | ((uint64_t)(v % 10000) << 32);
-	uint64_t q = ((x * 5243) >> 19) & 0x0000007F0000007Full;
-
-	x = q | ((x - 100 * q) << 16);
-	q = ((x * 103) >> 10) & 0x000F000F000F000Full;
-	return q | ((x - 10 * q) << 8);
-}
-
-static inline char *w8z(char *p, uint32_t v) /* exactly 8 digits */
-{
-	uint64_t x = digits8(v) | 0x3030303030303030ull;
-
-	memcpy(p, &x, 8);
-	return p + 8;
-}
-
-static inline char *w9z(char *p, uint32_t v) /* exactly 9 digits, v < 10^9 */
-{
-	*p = (char)('0' + v / 100000000);
-	return w8z(p + 1, v % 100000000);
-}
-
-static inline char *w_small(char *p, uint32_t v) /* v < 10^8, no leading zeros */
-{
-	uint64_t d = digits8(v);
-	/* leading zero digits are the low zero bytes; keep at least one */
-	unsigned lead = (unsigned)__builtin_ctzll(d | ((uint64_t)1 << 56)) >> 3;
-	uint64_t x = (d | 0x3030303030303030ull) >> (8 * lead);
-
-	memcpy(p, &x, 8);
-	return p + 8 - lead;
-}
-
-static inline char *w_u64(char *p, uint64_t v)
-{
-	if (rtr_likely(v < 100000000))
-		return w_small(p, (uint32_t)v);
-	if (v < 10000000000000000ull) {
-		p = w_small(p, (uint32_t)(v / 100000000));
-		return w8z(p, (uint32_t)(v % 100000000));
-	}
-	p = w_small(p, (uint32_t)(v / 10000000000000000ull));
-	v %= 10000000000000000ull;
-	p = w8z(p, (uint32_t)(v / 100000000));
-	return w8z(p, (uint32_t)(v % 100000000));
-}
-
-static inline char *w_i64(char *p, int64_t v)
-{
-	if (v < 0) {
-		*p++ = '-';
-		return w_u64(p, (uint64_t)0 - (uint64_t)v);
-	}
-	return w_u64(p, (uint64_t)v);
-}
-
-static inline char *w_hex(char *p, uint64_t v) /* upper case, no prefix */
-{
-	unsigned n = (64 - (unsigned)__builtin_clzll(v | 1) + 3) / 4;
-
-	for (unsigned i = n; i-- > 0;) {
-		p[i] = "0123456789ABCDEF"[v & 15];
-		v >>= 4;
-	}
-	return p + n;
-}
-
-/* copies n bytes from s, which is readable 32 bytes past its end */
-static inline char *w_lit(char *p, const char *s, size_t n)
-{
-	if (rtr_likely(n <= 32)) {
-		memcpy(p, s, 32);
-	} else if (n <= 64) {
-		memcpy(p, s, 32);
-		memcpy(p + 32, s + 32, 32);
-	} else {
-		memcpy(p, s, n);
-	}
-	return p + n;
 }
 
 static void put_hex(struct rtr_text *t, uint64_t v)
@@ -525,109 +178,6 @@ static void put_escaped(struct rtr_text *t, const char *s, size_t n)
 }
 
 /* ------------------------------------------------------------------ */
-/* timestamps                                                          */
-
-static void put_wall(struct rtr_text *t, int64_t ts_nsec, int ns_error, bool update_last)
-{
-	int64_t ts_sec;
-	uint64_t sec_abs, nsec_abs;
-	bool neg;
-
-	if (ns_error) {
-		PUTS(t, "Error");
-		return;
-	}
-	if (t->hs.last_real != UINT64_MAX)
-		t->hs.delta_real = (uint64_t)ts_nsec - t->hs.last_real;
-	if (update_last)
-		t->hs.last_real = (uint64_t)ts_nsec;
-	/* same second as the previous time of day: no division */
-	if (t->tm_valid && !t->o.clock_seconds && ts_nsec >= t->sec_base_ns &&
-	    ts_nsec - t->sec_base_ns < 1000000000) {
-		put(t, t->tm_str, t->tm_len);
-		put_u64w(t, (uint64_t)(ts_nsec - t->sec_base_ns), 9);
-		return;
-	}
-	ts_sec = ts_nsec / 1000000000;
-	ts_nsec = ts_nsec % 1000000000;
-	if (ts_sec >= 0 && ts_nsec >= 0) {
-		neg = false;
-		sec_abs = (uint64_t)ts_sec;
-		nsec_abs = (uint64_t)ts_nsec;
-	} else if (ts_sec > 0 && ts_nsec < 0) {
-		neg = false;
-		sec_abs = (uint64_t)(ts_sec - 1);
-		nsec_abs = (uint64_t)(1000000000 + ts_nsec);
-	} else if (ts_sec == 0 && ts_nsec < 0) {
-		neg = true;
-		sec_abs = 0;
-		nsec_abs = (uint64_t)-ts_nsec;
-	} else if (ts_sec < 0 && ts_nsec > 0) {
-		neg = true;
-		sec_abs = (uint64_t) - (ts_sec + 1);
-		nsec_abs = (uint64_t)(1000000000 - ts_nsec);
-	} else if (ts_sec < 0 && ts_nsec == 0) {
-		neg = true;
-		sec_abs = (uint64_t)-ts_sec;
-		nsec_abs = 0;
-	} else {
-		neg = true;
-		sec_abs = (uint64_t)-ts_sec;
-		nsec_abs = (uint64_t)-ts_nsec;
-	}
-	if (!t->o.clock_seconds) {
-		time_t ts = (time_t)sec_abs;
-		struct tm *tm = &t->tm_cached;
-
-		if (neg && !t->hs.neg_warned) {
-			flush_out(t);
-			fprintf(t->err, "[warning] Fallback to [sec.ns] to print negative time "
-					"value. Use --clock-seconds.\n");
-			t->hs.neg_warned = true;
-			goto seconds;
-		}
-		if (!t->tm_valid || ts != t->tm_sec_cached) {
-			struct tm *res = t->o.clock_gmt ? gmtime_r(&ts, tm) : localtime_r(&ts, tm);
-			char *b = t->tm_str;
-			size_t n = 0;
-
-			if (!res) {
-				t->tm_valid = false;
-				goto seconds;
-			}
-			t->tm_valid = true;
-			t->tm_sec_cached = ts;
-			/* the fast path above only serves non-negative times */
-			if (!neg && ts <= INT64_MAX / 1000000000)
-				t->sec_base_ns = (int64_t)ts * 1000000000;
-			else
-				t->sec_base_ns = INT64_MAX;
-			if (t->o.clock_date)
-				n = strftime(b, 32, "%Y-%m-%d ", tm);
-			b[n++] = (char)('0' + tm->tm_hour / 10);
-			b[n++] = (char)('0' + tm->tm_hour % 10);
-			b[n++] = ':';
-			b[n++] = (char)('0' + tm->tm_min / 10);
-			b[n++] = (char)('0' + tm->tm_min % 10);
-			b[n++] = ':';
-			b[n++] = (char)('0' + tm->tm_sec / 10);
-			b[n++] = (char)('0' + tm->tm_sec % 10);
-			b[n++] = '.';
-			t->tm_len = n;
-		}
-		put(t, t->tm_str, t->tm_len);
-		put_u64w(t, nsec_abs, 9);
-		return;
-	}
-seconds:
-	if (neg)
-		putc1(t, '-');
-	put_u64(t, sec_abs);
-	putc1(t, '.');
-	put_u64w(t, nsec_abs, 9);
-}
-
-/* ------------------------------------------------------------------ */
 /* fields                                                              */
 
 static void put_int(struct rtr_text *t, const struct rtr_value *v)
@@ -713,130 +263,6 @@ static void put_enum(struct rtr_text *t, const struct rtr_value *v)
 	PUTS(t, " : container = ");
 	put_int(t, v);
 	PUTS(t, " )");
-}
-
-/* printf("%g") of a double in [1e-5, 1e15), exactly rounded (half to
- * even on the exact binary value, as glibc does); returns the length, or
- * 0 when the value is outside the fast range. */
-int rtr__fmt_g(double d, char *out)
-{
-	static const uint64_t p5[] = {1,     5,	    25,	    125,     625,    3125,
-				      15625, 78125, 390625, 1953125, 9765625};
-	uint64_t bits, m, q;
-	int e, x, n = 0;
-	double a = d < 0 ? -d : d;
-	char dig[8];
-
-	if (!(a >= 1e-5 && a < 1e15))
-		return 0;
-	memcpy(&bits, &d, 8);
-	m = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1 << 52);
-	e = (int)((bits >> 52) & 0x7ff) - 1075;
-	/* estimate the decimal exponent, then fix it */
-	x = 0;
-	{
-		double t = a;
-
-		while (t >= 10.0) {
-			t /= 10.0;
-			x++;
-		}
-		while (t < 1.0) {
-			t *= 10.0;
-			x--;
-		}
-	}
-	for (int tries = 0; tries < 3; tries++) {
-		int k = 5 - x;
-		bool up;
-
-		if (k >= 0) {
-			unsigned __int128 num = (unsigned __int128)m * p5[k];
-			int sh = -(e + k);
-			unsigned __int128 rem, half;
-
-			if (sh <= 0 || sh >= 120)
-				return 0;
-			q = (uint64_t)(num >> sh);
-			rem = num & ((((unsigned __int128)1) << sh) - 1);
-			half = ((unsigned __int128)1) << (sh - 1);
-			up = rem > half || (rem == half && (q & 1));
-		} else {
-			int kk = -k, sh = kk - e;
-			uint64_t div, rem;
-
-			if (kk > 10 || sh <= 0 || sh > 60)
-				return 0;
-			div = p5[kk] << sh;
-			if (div >> sh != p5[kk])
-				return 0;
-			q = m / div;
-			rem = m % div;
-			up = rem * 2 > div || (rem * 2 == div && (q & 1));
-		}
-		if (up)
-			q++;
-		if (q >= 1000000) {
-			if (q == 1000000 && up) { /* rounded up to 10^6 */
-				q = 100000;
-				x++;
-				break;
-			}
-			x++;
-			continue;
-		}
-		if (q < 100000) {
-			x--;
-			continue;
-		}
-		break;
-	}
-	if (q < 100000 || q > 999999)
-		return 0;
-	for (int i = 5; i >= 0; i--) {
-		dig[i] = (char)('0' + q % 10);
-		q /= 10;
-	}
-	{
-		int nd = 6;
-
-		while (nd > 1 && dig[nd - 1] == '0')
-			nd--;
-		if (d < 0)
-			out[n++] = '-';
-		if (x < -4 || x >= 6) {
-			out[n++] = dig[0];
-			if (nd > 1) {
-				out[n++] = '.';
-				for (int i = 1; i < nd; i++)
-					out[n++] = dig[i];
-			}
-			out[n++] = 'e';
-			out[n++] = x < 0 ? '-' : '+';
-			if (x < 0)
-				x = -x;
-			if (x >= 100)
-				out[n++] = (char)('0' + x / 100);
-			out[n++] = (char)('0' + (x / 10) % 10);
-			out[n++] = (char)('0' + x % 10);
-		} else if (x >= 0) {
-			for (int i = 0; i <= x; i++)
-				out[n++] = i < 6 ? dig[i] : '0';
-			if (nd > x + 1) {
-				out[n++] = '.';
-				for (int i = x + 1; i < nd; i++)
-					out[n++] = dig[i];
-			}
-		} else {
-			out[n++] = '0';
-			out[n++] = '.';
-			for (int i = 0; i < -x - 1; i++)
-				out[n++] = '0';
-			for (int i = 0; i < nd; i++)
-				out[n++] = dig[i];
-		}
-	}
-	return n;
 }
 
 static void put_float(struct rtr_text *t, double d)
@@ -1138,19 +564,18 @@ static const struct trace_hdr *hdr_of(struct rtr_text *t, const struct rtr_strea
 		return NULL;
 	h = &t->th[si->trace_index];
 	if (!h->done) {
-		const char *s;
-		int64_t i;
+		struct rtr_env_value v;
 
 		h->done = true;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "hostname", NULL, &s) == 2)
-			h->hostname = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "domain", NULL, &s) == 2)
-			h->domain = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "procname", NULL, &s) == 2)
-			h->procname = s;
-		if (rtr_reader_trace_env(t->r, si->trace_index, "vpid", &i, NULL) == 1) {
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "hostname", &v) && !v.is_int)
+			h->hostname = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "domain", &v) && !v.is_int)
+			h->domain = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "procname", &v) && !v.is_int)
+			h->procname = v.s;
+		if (!rtr_reader_trace_env(t->r, si->trace_index, "vpid", &v) && v.is_int) {
 			h->has_vpid = true;
-			h->vpid = i;
+			h->vpid = v.i;
 		}
 		if (!(t->o.names & RTR_TEXT_NAME_HEADER)) {
 			/* render the trace fields once, in a scratch area of
@@ -1160,7 +585,7 @@ static const struct trace_hdr *hdr_of(struct rtr_text *t, const struct rtr_strea
 
 			memset(&fake, 0, sizeof(fake));
 			fake.stream = si;
-			flush_out(t);
+			rtr__text_flush(t);
 			save = t->len;
 			t->start_line = true;
 			slow_fields(t, &fake, h, &h->pre_dom);
@@ -1508,7 +933,7 @@ static void put_head(struct rtr_text *t, const struct rtr_msg *m)
 				t->hs.delta_cycles = m->cycles - t->hs.last_cycles;
 			t->hs.last_cycles = m->cycles;
 		} else {
-			put_wall(t, m->ns, m->ns_error, true);
+			rtr__put_wall(t, m->ns, m->ns_error, true);
 		}
 		if (!pn)
 			PUTS(t, "] ");
@@ -1647,7 +1072,7 @@ static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
 	size_t n;
 
 	/* build the line in the buffer, then move it to stderr */
-	flush_out(t);
+	rtr__text_flush(t);
 	save = t->len;
 	PUTS(t, "WARNING: ");
 	if (m->count == UINT64_MAX) {
@@ -1665,9 +1090,9 @@ static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
 	putc1(t, ' ');
 	if (m->has_range) {
 		PUTS(t, "between [");
-		put_wall(t, m->begin_ns, m->begin_ns_error, false);
+		rtr__put_wall(t, m->begin_ns, m->begin_ns_error, false);
 		PUTS(t, "] and [");
-		put_wall(t, m->end_ns, m->end_ns_error, false);
+		rtr__put_wall(t, m->end_ns, m->end_ns_error, false);
 		putc1(t, ']');
 	} else {
 		PUTS(t, "(unknown time range)");
@@ -1704,7 +1129,7 @@ static void put_discarded(struct rtr_text *t, const struct rtr_msg *m)
 	t->len = save;
 }
 
-static struct rtr_text *text_new(struct rtr_reader *r, int out_fd, FILE *err,
+struct rtr_text *rtr__text_new(struct rtr_reader *r, int out_fd, FILE *err,
 				 const struct rtr_text_options *o)
 {
 	struct rtr_text *t = calloc(1, sizeof(*t));
@@ -1740,10 +1165,14 @@ static struct rtr_text *text_new(struct rtr_reader *r, int out_fd, FILE *err,
 	return t;
 }
 
-struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
-				 const struct rtr_text_options *o)
+int rtr_text_create(struct rtr_reader *r, int out_fd, FILE *warn, const struct rtr_text_options *o,
+		    struct rtr_text **out)
 {
-	return out_fd < 0 ? NULL : text_new(r, out_fd, err, o);
+	*out = NULL;
+	if (out_fd < 0)
+		return -EBADF;
+	*out = rtr__text_new(r, out_fd, warn, o);
+	return *out ? 0 : -ENOMEM;
 }
 
 int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
@@ -1752,11 +1181,7 @@ int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
 		put_event(t, m);
 	else
 		put_discarded(t, m);
-	if (t->werr) {
-		errno = t->werr;
-		return -1;
-	}
-	return 0;
+	return t->werr ? -t->werr : 0;
 }
 
 int rtr_text_destroy(struct rtr_text *t)
@@ -1765,7 +1190,7 @@ int rtr_text_destroy(struct rtr_text *t)
 
 	if (!t)
 		return 0;
-	flush_out(t);
+	rtr__text_flush(t);
 	e = t->werr;
 	for (size_t i = 0; i < t->nth; i++)
 		free(t->th[i].pre);
@@ -1784,423 +1209,32 @@ int rtr_text_destroy(struct rtr_text *t)
 	free(t->buf);
 	free(t->th);
 	free(t);
-	if (e) {
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return e ? -e : 0;
 }
 
 /* ------------------------------------------------------------------ */
 /* drain                                                               */
 
-static int par_drain(struct rtr_text *t, struct rtr_reader *r,
-		     void (*progress)(struct rtr_reader *r, uint64_t n));
-
 int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
-		   void (*progress)(struct rtr_reader *r, uint64_t n))
+		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err)
 {
 	struct rtr_msg m;
 	uint64_t n = 0;
-	int rc = par_drain(t, r, progress);
+	enum rtr_next rc;
+	bool used;
+	int ret = rtr__par_drain(t, r, progress, err, &used);
 
-	if (rc <= 0)
-		return rc;
-	while ((rc = rtr_reader_next(r, &m)) == 1) {
-		if (rtr_text_print(t, &m))
-			return -2;
+	if (used)
+		return ret;
+	while ((rc = rtr_reader_next(r, &m)) == RTR_NEXT_OK) {
+		if ((ret = rtr_text_print(t, &m)))
+			return rtr__error(err, ret, "write: %s", strerror(-ret));
 		if (progress && !(++n & 0xffff))
 			progress(r, n);
 	}
-	return rc < 0 ? -1 : 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* parallel printing: the calling thread reads and merges messages into
- * batches (values and strings copied, so the reader may move on), a
- * helper thread and the caller format batches, and batches are written
- * in order. The timestamp state each batch starts from is computed by
- * the reading thread (hstep), so the text is the sequential one.      */
-
-#define PB_EVENTS     4096	 /* messages per batch */
-#define PB_BYTES      (2u << 20) /* value and string bytes per batch */
-#define PB_VALS	      (PB_BYTES / sizeof(struct rtr_value))
-#define PB_STRS	      (PB_BYTES / 4)
-#define PB_N	      6		 /* batches in flight */
-#define PAR_MIN_BYTES (8u << 20) /* smaller traces print sequentially */
-
-enum { PB_FREE, PB_READY, PB_BUSY };
-
-struct pbatch {
-	int state;
-	uint64_t seq;
-	struct hstate hs; /* printer state before the first message */
-	struct rtr_msg *m;
-	size_t n;
-	struct rtr_value *v; /* values of all messages */
-	size_t nv, capv;
-	char *str; /* copied strings */
-	size_t nstr, capstr;
-};
-
-struct par {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;
-	struct pbatch b[PB_N];
-	uint64_t written; /* batches written */
-	bool done;	  /* no more batches */
-	int werr;	  /* write error of a formatter */
-	struct rtr_text *helper;
-};
-
-static void wait_turn(struct rtr_text *t)
-{
-	struct par *p = t->par;
-
-	pthread_mutex_lock(&p->lock);
-	while (p->written != t->seq)
-		pthread_cond_wait(&p->cv, &p->lock);
-	pthread_mutex_unlock(&p->lock);
-	t->has_turn = true;
-}
-
-/* The state changes put_event()/put_discarded() make to t->hs. */
-static void hstep_wall(const struct rtr_text_options *o, struct hstate *h, int64_t ns, int err,
-		       bool update_last)
-{
-	if (err)
-		return;
-	if (h->last_real != UINT64_MAX)
-		h->delta_real = (uint64_t)ns - h->last_real;
-	if (update_last)
-		h->last_real = (uint64_t)ns;
-	if (!o->clock_seconds && ns < 0)
-		h->neg_warned = true;
-}
-
-static void hstep(const struct rtr_text_options *o, struct hstate *h, const struct rtr_msg *m)
-{
-	if (m->kind != RTR_MSG_EVENT) {
-		if (m->has_range) {
-			hstep_wall(o, h, m->begin_ns, m->begin_ns_error, false);
-			hstep_wall(o, h, m->end_ns, m->end_ns_error, false);
-		}
-		return;
-	}
-	if (!m->has_clock)
-		return;
-	if (o->clock_cycles) {
-		if (h->last_cycles != UINT64_MAX)
-			h->delta_cycles = m->cycles - h->last_cycles;
-		h->last_cycles = m->cycles;
-		return;
-	}
-	hstep_wall(o, h, m->ns, m->ns_error, true);
-}
-
-/* Formats batch b with t and writes it in its turn. Lock not held. */
-static void par_format(struct par *p, struct rtr_text *t, struct pbatch *b)
-{
-	t->hs = b->hs;
-	t->seq = b->seq;
-	t->has_turn = false;
-	for (size_t i = 0; i < b->n && !t->werr; i++)
-		rtr_text_print(t, &b->m[i]);
-	flush_out(t); /* waits for the turn */
-	pthread_mutex_lock(&p->lock);
-	if (t->werr && !p->werr)
-		p->werr = t->werr;
-	p->written = b->seq + 1;
-	b->state = PB_FREE;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->lock);
-	t->has_turn = false;
-}
-
-/* Gives b its default buffers (again, after a big message). Returns 0 or
- * -1. */
-static int pb_shrink(struct pbatch *b)
-{
-	if (!b->v || b->capv > PB_VALS) {
-		free(b->v);
-		b->capv = PB_VALS;
-		b->v = malloc(b->capv * sizeof(*b->v));
-	}
-	if (!b->str || b->capstr > PB_STRS) {
-		free(b->str);
-		b->capstr = PB_STRS;
-		b->str = malloc(b->capstr);
-	}
-	return b->v && b->str ? 0 : -1;
-}
-
-/* The ready batch of lowest sequence number, or NULL. Lock held. */
-static struct pbatch *par_next_ready(struct par *p)
-{
-	struct pbatch *best = NULL;
-
-	for (int k = 0; k < PB_N; k++)
-		if (p->b[k].state == PB_READY && (!best || p->b[k].seq < best->seq))
-			best = &p->b[k];
-	return best;
-}
-
-/* Formats the oldest ready batch with t (the lock is dropped meanwhile),
- * or, when none is ready, waits for a change (unless `done`). Returns
- * false when there was nothing to do. Lock held. */
-static bool par_format_or_wait(struct par *p, struct rtr_text *t, bool done)
-{
-	struct pbatch *b = par_next_ready(p);
-
-	if (!b) {
-		if (!done)
-			pthread_cond_wait(&p->cv, &p->lock);
-		return false;
-	}
-	b->state = PB_BUSY;
-	pthread_mutex_unlock(&p->lock);
-	par_format(p, t, b);
-	pthread_mutex_lock(&p->lock);
-	return true;
-}
-
-static void *par_helper(void *arg)
-{
-	struct par *p = arg;
-
-	pthread_mutex_lock(&p->lock);
-	for (;;) {
-		if (par_format_or_wait(p, p->helper, p->done))
-			continue;
-		if (p->done && !par_next_ready(p))
-			break;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-/* Copies the values and strings of message b->m[b->n] into b (they
- * point into the reader's buffers and mappings) and counts it in. The
- * buffers only grow while the batch is empty (and may_grow), so pointers
- * into them stay valid. Returns 0, 1 if it does not fit (batch full), 2
- * if it alone needs bigger buffers than may_grow allows, -1 (memory). */
-static int par_add(const struct rtr_reader *r, struct pbatch *b, bool may_grow)
-{
-	struct rtr_msg *d = &b->m[b->n];
-	const struct rtr_value *src = d->values;
-	size_t n = d->n_values, nstr = b->nstr;
-	struct rtr_value *v;
-
-	if (d->kind != RTR_MSG_EVENT || !n)
-		goto done;
-	if (b->nv + n > b->capv) {
-		if (b->n)
-			return 1;
-		if (!may_grow)
-			return 2;
-		if (rtr__grow((void **)&b->v, &b->capv, n, sizeof(*b->v)))
-			return -1;
-	}
-	v = b->v + b->nv;
-	memcpy(v, src, n * sizeof(*v));
-	if (d->class_index < r->nclasses && !r->classes[d->class_index]->text_vals)
-		goto count;
-	for (size_t k = 0; k < n; k++) {
-		if (v[k].kind != RTR_VAL_STRING || !v[k].len)
-			continue;
-		if (nstr + v[k].len > b->capstr) {
-			if (b->n)
-				return 1;
-			if (!may_grow)
-				return 2;
-			/* alone in the batch: grow, then copy its strings again */
-			if (rtr__grow((void **)&b->str, &b->capstr, nstr + v[k].len, 1))
-				return -1;
-			memcpy(v, src, n * sizeof(*v));
-			nstr = b->nstr;
-			k = (size_t)-1;
-			continue;
-		}
-		memcpy(b->str + nstr, v[k].v.s, (size_t)v[k].len);
-		v[k].v.s = b->str + nstr;
-		nstr += (size_t)v[k].len;
-	}
-	b->nstr = nstr;
-count:
-	d->values = v;
-	b->nv += n;
-done:
-	b->n++;
+	if (rc == RTR_NEXT_ERROR)
+		return rtr__error(err, r ? rtr_reader_error(r)->code : -EINVAL, "%s",
+				  rtr_reader_error(r)->msg);
 	return 0;
 }
 
-/* Waits until the first upto batches are written, formatting ready
- * ones meanwhile. Lock not held. */
-static void par_wait_written(struct par *p, struct rtr_text *t, uint64_t upto)
-{
-	pthread_mutex_lock(&p->lock);
-	while (p->written < upto && !p->werr)
-		par_format_or_wait(p, t, false);
-	pthread_mutex_unlock(&p->lock);
-}
-
-static bool par_wanted(const struct rtr_text *t, const struct rtr_reader *r)
-{
-	const char *env = getenv("RTR_PARALLEL");
-
-	if (t->fd < 0 || r->opt.all_values || r->opt.skip_values)
-		return false;
-	if (env && !strcmp(env, "0"))
-		return false;
-	if (env && !strcmp(env, "1"))
-		return true; /* tests: any trace */
-	if (r->total_bytes < PAR_MIN_BYTES)
-		return false;
-	/* CPUs this process may run on (taskset, cgroup cpusets) */
-	{
-		cpu_set_t cs;
-
-		if (!sched_getaffinity(0, sizeof(cs), &cs))
-			return CPU_COUNT(&cs) >= 2;
-	}
-	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
-}
-
-/* Prints every message of r with a helper thread. Returns 1 when not
- * used (print sequentially), else as rtr_text_drain(). */
-static int par_drain(struct rtr_text *t, struct rtr_reader *r,
-		     void (*progress)(struct rtr_reader *r, uint64_t n))
-{
-	struct par *p;
-	struct hstate hs;
-	struct rtr_msg held;
-	bool carry = false;
-	pthread_t th;
-	uint64_t seq = 0, count = 0;
-	int rc = 1, ret;
-
-	if (!par_wanted(t, r))
-		return 1;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return 1;
-	for (int k = 0; k < PB_N; k++) {
-		struct pbatch *b = &p->b[k];
-
-		b->m = malloc(PB_EVENTS * sizeof(*b->m));
-		if (!b->m || pb_shrink(b))
-			goto nothread;
-	}
-	p->helper = text_new(r, t->fd, t->err, &t->o);
-	if (!p->helper)
-		goto nothread;
-	flush_out(t); /* what was printed before, in order */
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	p->helper->par = p;
-	if (pthread_create(&th, NULL, par_helper, p)) {
-		pthread_mutex_destroy(&p->lock);
-		pthread_cond_destroy(&p->cv);
-		goto nothread;
-	}
-	t->par = p;
-	hs = t->hs;
-	while (rc == 1 || carry) {
-		struct pbatch *b = NULL;
-
-		/* a free batch to fill; format ready ones while none is */
-		pthread_mutex_lock(&p->lock);
-		while (!p->werr) {
-			for (int k = 0; k < PB_N && !b; k++)
-				if (p->b[k].state == PB_FREE)
-					b = &p->b[k];
-			if (b)
-				break;
-			par_format_or_wait(p, t, false);
-		}
-		pthread_mutex_unlock(&p->lock);
-		if (!b)
-			break; /* write error */
-		if (pb_shrink(b)) {
-			rtr__seterr(&r->err, "out of memory");
-			rc = -1;
-			break;
-		}
-		b->n = b->nv = b->nstr = 0;
-		b->hs = hs;
-		if (carry) { /* the message that did not fit in the last batch */
-			b->m[0] = held;
-			carry = false;
-			goto add;
-		}
-		while (b->n < PB_EVENTS) {
-			int a;
-
-			rc = rtr_reader_next(r, &b->m[b->n]);
-			if (rc != 1)
-				break;
-		add:
-			a = par_add(r, b, false);
-			if (a == 2) {
-				/* one big message: alone in memory with its
-				 * copy, after the batches before it */
-				par_wait_written(p, t, seq);
-				for (int k = 0; k < PB_N; k++)
-					if (&p->b[k] != b && p->b[k].state == PB_FREE)
-						pb_shrink(&p->b[k]);
-				a = par_add(r, b, true);
-			}
-			if (a > 0) {
-				held = b->m[b->n];
-				carry = true;
-				break;
-			}
-			if (a < 0) {
-				rtr__seterr(&r->err, "out of memory");
-				rc = -1;
-				break;
-			}
-			hstep(&t->o, &hs, &b->m[b->n - 1]);
-			if (progress && !(++count & 0xffff))
-				progress(r, count);
-		}
-		if (!b->n)
-			continue;
-		pthread_mutex_lock(&p->lock);
-		b->seq = seq++;
-		b->state = PB_READY;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->lock);
-	}
-	/* the rest: format what is left, wait for the helper */
-	pthread_mutex_lock(&p->lock);
-	p->done = true;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->lock);
-	par_wait_written(p, t, seq);
-	pthread_join(th, NULL);
-	ret = p->werr ? -2 : rc < 0 ? -1 : 0;
-	if (p->werr) {
-		t->werr = p->werr;
-		errno = p->werr;
-	}
-	t->par = NULL;
-	t->has_turn = false;
-	t->hs = hs;
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cv);
-	goto out;
-nothread:
-	ret = 1;
-out:
-	if (p->helper)
-		p->helper->par = NULL;
-	rtr_text_destroy(p->helper);
-	for (int k = 0; k < PB_N; k++) {
-		free(p->b[k].m);
-		free(p->b[k].v);
-		free(p->b[k].str);
-	}
-	free(p);
-	return ret;
-}

@@ -1,6 +1,17 @@
 /* ringtrace CTF 1.8 reader: open one or more trace directories, iterate
- * their events merged in time order, print them as babeltrace2 does.
- * Design: docs/design/reader.md. */
+ * their events merged in time order, print them as babeltrace2 does, or
+ * write them as JSON or CTF. Design: docs/design/reader.md.
+ *
+ * The API of lib/reader for the ringtrace tool, its tests and its
+ * benchmarks: private to this tree, not installed, no ABI promise (the
+ * design note says why).
+ *
+ * Conventions. A call that can fail returns 0 or a negative errno
+ * (-EINVAL: a malformed trace; -ENOMEM; or the system call's), and says
+ * what went wrong in a struct rtr_error, naming the file, the byte offset
+ * and what was expected. The iterator rtr_reader_next() returns a status
+ * (enum rtr_next). Nothing here is safe to call from several threads on
+ * one reader unless said so. */
 #ifndef RINGTRACE_READER_H
 #define RINGTRACE_READER_H
 
@@ -14,6 +25,20 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* What went wrong in a call that failed. The first error of an operation
+ * is kept (later ones are consequences). */
+struct rtr_error {
+	int code; /* 0: none; else a negative errno */
+	char msg[1024];
+};
+
+/* Status of an iterator step. */
+enum rtr_next {
+	RTR_NEXT_OK = 0, /* an item was produced */
+	RTR_NEXT_END,	 /* no more items */
+	RTR_NEXT_ERROR,	 /* the reader's error says what */
+};
 
 /* Dynamic scopes of a CTF event, in decoding order. */
 enum rtr_scope {
@@ -61,16 +86,16 @@ struct rtr_value {
 
 /* Field name (one leading '_' removed, as babeltrace2 does); NULL for
  * array elements and scope roots. */
-RTR_EXPORT const char *rtr_value_name(const struct rtr_value *v);
+const char *rtr_value_name(const struct rtr_value *v);
 /* Preferred display base of an integer: 2, 8, 10 or 16. */
-RTR_EXPORT int rtr_value_base(const struct rtr_value *v);
+int rtr_value_base(const struct rtr_value *v);
 /* Integer size in bits (0 for non-integers). */
-RTR_EXPORT unsigned rtr_value_bits(const struct rtr_value *v);
+unsigned rtr_value_bits(const struct rtr_value *v);
 /* True if the integer is an enumeration. */
-RTR_EXPORT bool rtr_value_is_enum(const struct rtr_value *v);
+bool rtr_value_is_enum(const struct rtr_value *v);
 /* Labels of an enumeration value, in declaration order of the labels:
  * writes up to max pointers to labels, returns the total number. */
-RTR_EXPORT size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels, size_t max);
+size_t rtr_value_enum_labels(const struct rtr_value *v, const char **labels, size_t max);
 
 struct rtr_reader;
 
@@ -138,37 +163,44 @@ struct rtr_reader_options {
 
 /* Opens the traces found under each path (a trace directory holds a
  * 'metadata' file; directories are searched recursively, as babeltrace2
- * does). Returns 0 and *out, or a negative errno with a message in err.
- * Traces with the same UUID are merged into one trace. */
-RTR_EXPORT int rtr_reader_open(const char *const *paths, size_t n,
-			       const struct rtr_reader_options *opts, struct rtr_reader **out,
-			       char *err, size_t errlen);
-RTR_EXPORT void rtr_reader_close(struct rtr_reader *r);
+ * does). Returns 0 and *out, or a negative errno with err set. Traces
+ * with the same UUID are merged into one trace. */
+int rtr_reader_open(const char *const *paths, size_t n, const struct rtr_reader_options *opts,
+		    struct rtr_reader **out, struct rtr_error *err);
+void rtr_reader_close(struct rtr_reader *r);
 
-/* Next message in time order. Returns 1 with *msg filled, 0 at the end,
- * -1 on error (rtr_reader_error() says what, naming file and offset). */
-RTR_EXPORT int rtr_reader_next(struct rtr_reader *r, struct rtr_msg *msg);
-RTR_EXPORT const char *rtr_reader_error(const struct rtr_reader *r);
+/* Next message in time order: RTR_NEXT_OK with *msg filled, RTR_NEXT_END,
+ * or RTR_NEXT_ERROR (rtr_reader_error() says what). */
+enum rtr_next rtr_reader_next(struct rtr_reader *r, struct rtr_msg *msg);
+/* The error that stopped the reader (code 0 if none). */
+const struct rtr_error *rtr_reader_error(const struct rtr_reader *r);
 
 /* Streams and traces of an open reader. */
-RTR_EXPORT size_t rtr_reader_stream_count(const struct rtr_reader *r);
-RTR_EXPORT const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r, size_t i);
-RTR_EXPORT size_t rtr_reader_trace_count(const struct rtr_reader *r);
-/* Environment entry of a trace: returns 1 (int), 2 (string) or 0 absent. */
-RTR_EXPORT int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key,
-				    int64_t *i, const char **s);
+size_t rtr_reader_stream_count(const struct rtr_reader *r);
+const struct rtr_stream_info *rtr_reader_stream(const struct rtr_reader *r, size_t i);
+size_t rtr_reader_trace_count(const struct rtr_reader *r);
+/* An environment entry of a trace's metadata. */
+struct rtr_env_value {
+	bool is_int;
+	int64_t i;     /* is_int */
+	const char *s; /* !is_int */
+};
+/* Environment entry `key` of trace `trace`. Returns 0 with *v filled, or
+ * -ENOENT (no such trace or key). */
+int rtr_reader_trace_env(const struct rtr_reader *r, size_t trace, const char *key,
+			 struct rtr_env_value *v);
 /* Bytes of stream data consumed so far and in total (progress). */
-RTR_EXPORT void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done, uint64_t *total);
+void rtr_reader_progress(const struct rtr_reader *r, uint64_t *done, uint64_t *total);
 /* Metadata text (plain TSDL) and directory of a trace. */
-RTR_EXPORT const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
+const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
 						 size_t *len);
-RTR_EXPORT const char *rtr_reader_trace_dir(const struct rtr_reader *r, size_t trace);
+const char *rtr_reader_trace_dir(const struct rtr_reader *r, size_t trace);
 
 /* ---- whole-stream scans (statistics) ---- */
 
 /* Event classes of all traces, numbered densely from 0. */
-RTR_EXPORT size_t rtr_reader_class_count(const struct rtr_reader *r);
-RTR_EXPORT const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k);
+size_t rtr_reader_class_count(const struct rtr_reader *r);
+const char *rtr_reader_class_name(const struct rtr_reader *r, size_t k);
 
 struct rtr_stream_stats {
 	uint64_t events;
@@ -183,12 +215,12 @@ struct rtr_stream_stats {
 };
 
 /* Decodes every event of stream i (every field, nothing recorded), in
- * file order, without merging: fills st. Streams are independent: calls
+ * file order, without merging: adds to st. Streams are independent: calls
  * for different i may run in parallel threads; do not mix with
- * rtr_reader_next() on the same reader. Returns 0 or -1 with a message
- * (file, offset, expectation) in err. */
-RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st,
-				      char *err, size_t errlen);
+ * rtr_reader_next() on the same reader. Returns 0 or a negative errno
+ * with err set. */
+int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st,
+			   struct rtr_error *err);
 
 /* ---- CTF output ---- */
 
@@ -198,9 +230,8 @@ RTR_EXPORT int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr
  * events that pass r's name patterns and time range. Event timestamps stay
  * exact (packets are split where a dropped event carried a clock wrap).
  * r must have been opened with all_values and not iterated. Returns 0 or
- * -1 with a message in err. */
-RTR_EXPORT int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, char *err,
-				    size_t errlen);
+ * a negative errno with err set. */
+int rtr_reader_write_ctf(struct rtr_reader *r, const char *outdir, struct rtr_error *err);
 
 /* ---- babeltrace2 text format ---- */
 
@@ -231,19 +262,38 @@ struct rtr_text_options {
 };
 
 struct rtr_text;
-/* Creates a printer writing events to fd 'out_fd' (own buffering) and
- * warnings to 'err'. Returns NULL on allocation failure. */
-RTR_EXPORT struct rtr_text *rtr_text_create(struct rtr_reader *r, int out_fd, FILE *err,
-					    const struct rtr_text_options *o);
-/* Prints one message. Returns 0 or -1 (write error, errno set). */
-RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
-/* Prints every remaining message of r. progress (may be NULL) is called
- * every 65536 messages. Returns 0, -1 on a reader error
- * (rtr_reader_error) or -2 on a write error (errno set). */
-RTR_EXPORT int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
-			      void (*progress)(struct rtr_reader *r, uint64_t n));
-/* Flushes and frees. Returns 0 or -1 on write error. */
-RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
+/* Creates *out, a printer writing events to fd out_fd (own buffering) and
+ * warnings to warn. Returns 0, -EBADF (out_fd < 0) or -ENOMEM. */
+int rtr_text_create(struct rtr_reader *r, int out_fd, FILE *warn, const struct rtr_text_options *o,
+		    struct rtr_text **out);
+/* Prints one message. Returns 0 or the negative errno of a failed write
+ * (the first one; nothing more is written after it). */
+int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
+/* Prints every remaining message of r (with a helper thread on a large
+ * trace and two or more CPUs; RTR_PARALLEL=0/1 forces it off/on).
+ * progress (may be NULL) is called every 65536 messages. Returns 0 or a
+ * negative errno with err set: the reader's error, or "write: ..." */
+int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
+		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err);
+/* Flushes and frees t (may be NULL). Returns 0 or the negative errno of a
+ * failed write (this one or an earlier one). */
+int rtr_text_destroy(struct rtr_text *t);
+
+/* ---- Chrome Trace Event JSON ---- */
+
+struct rtr_json;
+/* Starts *out, a JSON document (the Perfetto UI and chrome://tracing open
+ * it) on out_file, which stays the caller's: one instant event per event
+ * with its fields as args, one track per thread (vtid/tid context field)
+ * or else per CPU, discarded items as global instants. Returns 0 or
+ * -ENOMEM. */
+int rtr_json_create(struct rtr_reader *r, FILE *out_file, struct rtr_json **out);
+/* Writes one message. Returns 0 or a negative errno (out_file has an
+ * error). */
+int rtr_json_print(struct rtr_json *j, const struct rtr_msg *m);
+/* Ends the document, flushes out_file and frees j (may be NULL). Returns
+ * 0 or a negative errno (out_file has an error). */
+int rtr_json_destroy(struct rtr_json *j);
 
 #ifdef __cplusplus
 }

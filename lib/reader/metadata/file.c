@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "metadata/metadata.h"
 
 #define MD_MAGIC 0x75D11D57u
 #define MD_HDR	 37
@@ -34,19 +34,18 @@ static int packetized_bo(const uint8_t *buf, size_t n)
 }
 
 int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **text, size_t *len,
-			 struct rtr__err *e)
+			 int *pkt_bo, struct rtr_error *e)
 {
 	int bo = packetized_bo(buf, n);
 	char *out;
 	size_t o = 0, off = 0;
 	uint8_t uuid0[16];
 
+	*pkt_bo = bo;
 	if (bo < 0) {
 		out = malloc(n + 1);
-		if (!out) {
-			rtr__seterr(e, "%s: out of memory", path);
-			return -1;
-		}
+		if (!out)
+			return rtr__error(e, -ENOMEM, "%s: out of memory", path);
 		memcpy(out, buf, n);
 		out[n] = 0;
 		*text = out;
@@ -54,33 +53,32 @@ int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **
 		return 0;
 	}
 	out = malloc(n + 1);
-	if (!out) {
-		rtr__seterr(e, "%s: out of memory", path);
-		return -1;
-	}
+	if (!out)
+		return rtr__error(e, -ENOMEM, "%s: out of memory", path);
 	while (off < n) {
 		const uint8_t *h = buf + off;
 		uint32_t content, psize;
 		bool be = bo == RTR__BO_BE;
 
 		if (n - off < MD_HDR) {
-			rtr__seterr(e,
+			rtr__error(e, -EINVAL,
 				    "%s: offset %zu: truncated metadata packet header (%zu bytes "
 				    "left, expecting %d)",
 				    path, off, n - off, MD_HDR);
 			goto fail;
 		}
 		if (rd32(h, be) != MD_MAGIC) {
-			rtr__seterr(
-			    e, "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
+			rtr__error(
+			    e, -EINVAL,
+			    "%s: offset %zu: bad metadata packet magic 0x%08x: expecting 0x%08x",
 			    path, off, rd32(h, be), MD_MAGIC);
 			goto fail;
 		}
 		if (off == 0)
 			memcpy(uuid0, h + 4, 16);
 		else if (memcmp(uuid0, h + 4, 16)) {
-			rtr__seterr(
-			    e,
+			rtr__error(
+			    e, -EINVAL,
 			    "%s: offset %zu: metadata packet UUID differs from the first packet's",
 			    path, off);
 			goto fail;
@@ -88,28 +86,28 @@ int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **
 		content = rd32(h + 24, be);
 		psize = rd32(h + 28, be);
 		if (h[32] || h[33] || h[34]) {
-			rtr__seterr(
-			    e,
+			rtr__error(
+			    e, -EINVAL,
 			    "%s: offset %zu: unsupported metadata packet "
 			    "compression/encryption/checksum scheme (%u/%u/%u): expecting 0",
 			    path, off, h[32], h[33], h[34]);
 			goto fail;
 		}
 		if (h[35] != 1 || h[36] != 8) {
-			rtr__seterr(e,
+			rtr__error(e, -EINVAL,
 				    "%s: offset %zu: metadata packet version %u.%u: expecting 1.8",
 				    path, off, h[35], h[36]);
 			goto fail;
 		}
 		if (content % 8 || psize % 8 || content < MD_HDR * 8 || psize < content) {
-			rtr__seterr(e,
+			rtr__error(e, -EINVAL,
 				    "%s: offset %zu: invalid metadata packet sizes (content %u "
 				    "bits, packet %u bits)",
 				    path, off, content, psize);
 			goto fail;
 		}
 		if (psize / 8 > n - off) {
-			rtr__seterr(e,
+			rtr__error(e, -EINVAL,
 				    "%s: offset %zu: metadata packet of %u bytes goes past the end "
 				    "of the file (%zu bytes left)",
 				    path, off, psize / 8, n - off);
@@ -122,13 +120,15 @@ int rtr__metadata_decode(const uint8_t *buf, size_t n, const char *path, char **
 	out[o] = 0;
 	*text = out;
 	*len = o;
-	return bo + 1; /* 1: packetized LE, 2: packetized BE */
+	*pkt_bo = bo;
+	return 0;
 fail:
 	free(out);
-	return -1;
+	return -EINVAL;
 }
 
-int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__err *e)
+int rtr__metadata_read(const char *path, char **text, size_t *len, int *pkt_bo,
+		       struct rtr_error *e)
 {
 	/* O_NONBLOCK: a FIFO named metadata must not hang the reader */
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -137,27 +137,23 @@ int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__e
 	size_t n = 0;
 	int ret;
 
-	if (fd < 0) {
-		rtr__seterr(e, "%s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
+	if (fd < 0)
+		return rtr__error(e, -errno, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		rtr__seterr(e, "%s: not a regular file", path);
 		close(fd);
-		return -1;
+		return rtr__error(e, -EINVAL, "%s: not a regular file", path);
 	}
 	if ((uint64_t)st.st_size > RTR__MAX_METADATA) {
-		rtr__seterr(
-		    e, "%s: metadata file of %" PRIu64 " bytes is larger than the %u-byte limit",
-		    path, (uint64_t)st.st_size, RTR__MAX_METADATA);
 		close(fd);
-		return -1;
+		return rtr__error(e, -EFBIG,
+				  "%s: metadata file of %" PRIu64
+				  " bytes is larger than the %u-byte limit",
+				  path, (uint64_t)st.st_size, RTR__MAX_METADATA);
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (!buf) {
 		close(fd);
-		rtr__seterr(e, "%s: out of memory", path);
-		return -1;
+		return rtr__error(e, -ENOMEM, "%s: out of memory", path);
 	}
 	while (n < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
@@ -169,7 +165,7 @@ int rtr__metadata_read(const char *path, char **text, size_t *len, struct rtr__e
 		n += (size_t)r;
 	}
 	close(fd);
-	ret = rtr__metadata_decode(buf, n, path, text, len, e);
+	ret = rtr__metadata_decode(buf, n, path, text, len, pkt_bo, e);
 	free(buf);
 	return ret;
 }
