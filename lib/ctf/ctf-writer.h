@@ -187,6 +187,23 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 			   const struct rtr_event_desc *ev);
 
 /*
+ * Event names as `name` alone instead of "provider:name" (LTTng kernel
+ * traces name their events so: "sched_switch"). Applies to the events
+ * added after the call.
+ */
+void rtr_ctf_meta_bare_event_names(struct rtr_ctf_meta *m, bool bare);
+
+/*
+ * The stream event context of stream class stream_id (added before): the
+ * fields every event of the stream carries between its header and its
+ * payload (`event.context := struct { ... }` in the stream block), checked
+ * as the fields of an event. Replaces an earlier context.
+ * Returns 0, -ENOENT (no such stream), -EINVAL (bad fields), -ENOMEM.
+ */
+int rtr_ctf_meta_set_event_context(struct rtr_ctf_meta *m, uint32_t stream_id,
+				   const struct rtr_field_desc *fields, uint32_t n);
+
+/*
  * Renders the whole metadata text ("/ * CTF 1.8 * /" first line, then the
  * trace, env, clock, stream and event blocks) into a malloc'ed,
  * NUL-terminated string the caller frees. Returns 0, -EINVAL (no clock
