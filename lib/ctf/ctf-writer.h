@@ -213,7 +213,8 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len);
 
 /*
  * Renders and writes the metadata to `name` in dirfd (AT_FDCWD allowed),
- * atomically: a temporary file in the same directory, fsync'ed, renamed.
+ * atomically: a temporary file in the same directory (created exclusively
+ * under a random name, rtr_ctf_file_create), fsync'ed, renamed.
  * Returns 0, or a negative errno (see rtr_ctf_meta_render, plus I/O).
  */
 int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name);
@@ -265,6 +266,16 @@ struct rtr_ctf_stream_stats {
 	uint64_t events_lost;  /* events_discarded of the last packet written (running total) */
 	uint64_t packets_lost; /* gaps in packet_seq_num seen (overwrite mode, salvage) */
 	uint64_t salvaged;     /* packets the ring buffer flagged SALVAGED or TRUNCATED */
+	/* Records per packet come from the writers' per-sub-buffer counts
+	 * (shared memory: bounded by what a packet can hold). */
+	uint64_t events_written;   /* records in the packets written */
+	uint64_t events_dropped;   /* records of packets given up after a write error:
+				    * counted in later packets' events_discarded */
+	uint64_t packets_dropped;  /* those packets */
+	uint64_t events_unwritten; /* records of a packet held for a full disk and
+				    * given up (rtr_ctf_stream_give_up, destroy) */
+	uint64_t packets_unwritten;
+	int write_err; /* last write error (negative errno), 0: none */
 };
 
 /*
@@ -272,7 +283,10 @@ struct rtr_ctf_stream_stats {
  * dirfd for buffer `buf` read with `cfg` (rtr_ctf_host_config()): copies
  * priv and points buf->client_priv at the copy. The stream file and
  * index/<name>.idx are created on the first packet (a buffer that never
- * produced one leaves no file). dirfd must stay open while the stream is.
+ * produced one leaves no file), exclusively (rtr_ctf_file_create): when
+ * either name is taken, <name>.1, <name>.2, ... (up to 63); when `index`
+ * is not a directory of its own, without index. dirfd must stay open
+ * while the stream is.
  * Returns the stream, or NULL (errno: EINVAL bad name/arguments, ENOMEM).
  */
 struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
@@ -280,14 +294,38 @@ struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
 					     struct rtr_ring_buf *buf,
 					     const struct rtr_ctf_stream_priv *priv);
 
+/* Mode of the files the stream creates (default 0600; the index directory
+ * gets x where r is set: 0700). Call before the first packet. */
+void rtr_ctf_stream_set_mode(struct rtr_ctf_stream *s, mode_t mode);
+
+/* The stream file's name: the one given, or <name>.N when that was taken
+ * when the file was created. */
+const char *rtr_ctf_stream_name(const struct rtr_ctf_stream *s);
+
+/*
+ * Creating files in a trace directory: `name` (no '/') in dirfd, resolved
+ * beneath dirfd with no symlink (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS, O_NOFOLLOW), created exclusively (O_CREAT | O_EXCL):
+ * never opens anything that exists, so never follows a planted symlink nor
+ * blocks on a planted FIFO. rtr_ctf_file_create returns a write-only
+ * descriptor (O_CLOEXEC), rtr_ctf_dir_open a directory descriptor, or a
+ * negative errno (-EEXIST: the name is taken; -ELOOP: a symlink).
+ */
+int rtr_ctf_file_create(int dirfd, const char *name, mode_t mode);
+int rtr_ctf_dir_open(int dirfd, const char *name);
+
 /*
  * Writes every sub-buffer the ring buffer has ready (at most max_packets;
- * 0: no limit) to the stream file with no user-space copy
- * (rtr_ring_subbuf_write), and appends one index entry per packet.
- * Returns the number of packets written (>= 0), -EIO (the buffer is corrupt:
- * rtr_ctf_stream_error() says why; the stream stops reading it, earlier
- * packets stay valid), or a negative errno from file creation or writing
- * (the sub-buffer being written is given back and lost).
+ * 0: no limit) to the stream file with no user-space copy for the records
+ * (rtr_ring_subbuf_write; the header from host memory), and appends one
+ * index entry per packet. Returns the number of packets written (>= 0),
+ * -EIO (the buffer is corrupt: rtr_ctf_stream_error() says why; the stream
+ * stops reading it, earlier packets stay valid), or a negative errno from
+ * file creation or writing. A full disk (-ENOSPC, -EDQUOT) keeps the packet
+ * held ("stalled": the writers go on until the buffer is full, then their
+ * records are counted as discarded) and the next call writes it first;
+ * any other error gives the packet up: the files are cut back, and its
+ * records are added to the events_discarded of the packets that follow.
  */
 int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets);
 
@@ -305,8 +343,10 @@ int rtr_ctf_stream_drain(struct rtr_ctf_stream *s, uint32_t max_packets);
  *   rtr_ctf_stream_end(write_err): the bytes were written elsewhere
  *   (write_err 0) or could not be (a negative errno: the file is cut back).
  * Both append the index entry, give the sub-buffer back and return 0 or a
- * negative errno (the packet is then lost, as in rtr_ctf_stream_drain).
- * rtr_ctf_stream_drain() returns -EBUSY while a packet is held.
+ * negative errno: a full disk keeps the packet held (stalled, below), any
+ * other error gives it up, as in rtr_ctf_stream_drain. begin may also
+ * return -ENOSPC/-EDQUOT (the files could not be created: held, stalled).
+ * rtr_ctf_stream_drain() returns -EBUSY while a packet is held for a job.
  */
 struct rtr_ctf_packet_job {
 	int src_fd;
@@ -314,11 +354,24 @@ struct rtr_ctf_packet_job {
 	int dst_fd;
 	uint64_t dst_off;
 	uint64_t len;
+	/* The first hdr_len bytes to write instead of the memfd's (the packet
+	 * header, encoded in host memory; valid while the packet is held). */
+	const uint8_t *hdr;
+	uint32_t hdr_len;
 };
 int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job);
 int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s);
 int rtr_ctf_stream_end(struct rtr_ctf_stream *s, int write_err);
 bool rtr_ctf_stream_holding(const struct rtr_ctf_stream *s);
+/* A full disk: begin, write_held, end and drain return -ENOSPC or -EDQUOT
+ * with the packet still held ("stalled", the files cut back): call
+ * rtr_ctf_stream_write_held() (or drain) later to write it, or give it up:
+ * rtr_ctf_stream_give_up() releases it and counts its records as
+ * unwritten (no later packet can carry them: nothing more is written). */
+bool rtr_ctf_stream_stalled(const struct rtr_ctf_stream *s);
+/* The ring buffer was found corrupt (-EIO): the stream reads it no more. */
+bool rtr_ctf_stream_corrupt(const struct rtr_ctf_stream *s);
+void rtr_ctf_stream_give_up(struct rtr_ctf_stream *s);
 
 void rtr_ctf_stream_stats(const struct rtr_ctf_stream *s, struct rtr_ctf_stream_stats *st);
 
@@ -327,7 +380,8 @@ const char *rtr_ctf_stream_error(const struct rtr_ctf_stream *s);
 
 /*
  * Closes the files (fsync'ed when `sync`), clears buf->client_priv, frees
- * the stream; the buffer itself is the caller's. Returns 0 or the first
+ * the stream (a stalled packet is given up first); the buffer itself is
+ * the caller's. Returns 0 or the first
  * negative errno from fsync/close. NULL is ignored (returns 0).
  */
 int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -975,11 +976,20 @@ int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name
 	r = rtr_ctf_meta_render(m, &text, &len);
 	if (r)
 		return r;
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* The temporary file is created exclusively under a name nobody can
+	 * guess (a symlink or FIFO planted there is never opened). */
+	fd = -EEXIST;
+	for (int k = 0; k < 8 && fd == -EEXIST; k++) {
+		uint64_t rnd = 0;
+
+		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+			rnd = (uint64_t)getpid() << 20 ^ (uint64_t)k ^ (uint64_t)(uintptr_t)&rnd;
+		snprintf(tmp, sizeof(tmp), ".%s.%016" PRIx64 ".tmp", name, rnd);
+		fd = rtr_ctf_file_create(dirfd, tmp, 0644);
+	}
 	if (fd < 0) {
 		free(text);
-		return -errno;
+		return fd;
 	}
 	r = write_all(fd, text, len);
 	free(text);

@@ -1,5 +1,5 @@
 /* ringtrace record: run a program and write its trace (options; the work is
- * in record/). Design: docs/design/runtime.md §6. */
+ * in record/). Design: docs/design/runtime.md §8. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -17,10 +17,14 @@ static void usage(FILE *f)
 		   "\n"
 		   "Runs PROGRAM (linked with libringtrace) and records its tracepoints, and\n"
 		   "those of every process it starts that is linked with libringtrace, into\n"
-		   "one CTF trace per process under DIR. Exits with PROGRAM's status.\n"
+		   "one CTF trace per process under DIR. Exits with PROGRAM's status, or 1\n"
+		   "when PROGRAM succeeded but the trace could not all be written (a full\n"
+		   "disk: recording pauses until there is room again; the reason is said).\n"
 		   "\n"
 		   "Options:\n"
-		   "  -o, --output DIR       trace directory (created; must be empty)\n"
+		   "  -o, --output DIR       trace directory (created; must be empty and, if\n"
+		   "                         it exists, yours; as root no part of DIR may be\n"
+		   "                         a symbolic link)\n"
 		   "                         default: ./ringtrace-PROGRAM-YYYYmmdd-HHMMSS\n"
 		   "  -e, --event PATTERN    record events whose 'provider:event' name matches\n"
 		   "                         PATTERN ('*' wildcards); repeatable; default: all\n"
@@ -38,6 +42,11 @@ static void usage(FILE *f)
 		   "                         thread wants, at once when a buffer gets short of\n"
 		   "                         room, a packet waited a second, or the process\n"
 		   "                         ends)\n"
+		   "      --group-readable   let the group of the trace directory read the\n"
+		   "                         traces (default: only the recording user can,\n"
+		   "                         files 0600, directories 0700: traces may hold\n"
+		   "                         arguments, file names, payloads; to share one\n"
+		   "                         afterwards: chmod -R g+rX DIR)\n"
 		   "  -v, --verbose          say what happens with each process\n"
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");
@@ -98,6 +107,7 @@ int rtr_cmd_record(int argc, char **argv)
 	    {"mem-limit", required_argument, NULL, 'M'},
 	    {"wait-all", no_argument, NULL, 'A'},
 	    {"eager-drain", no_argument, NULL, 'D'},
+	    {"group-readable", no_argument, NULL, 'G'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
@@ -162,6 +172,9 @@ int rtr_cmd_record(int argc, char **argv)
 			break;
 		case 'D':
 			o.eager_drain = true;
+			break;
+		case 'G':
+			o.group_readable = true;
 			break;
 		case 'v':
 			o.verbose = true;

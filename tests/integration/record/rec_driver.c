@@ -618,7 +618,7 @@ static void test_kill(void)
 	char side[600];
 	const char *args[] = {"--", REC_APP, "kill", side, NULL};
 	volatile uint64_t *w = NULL;
-	uint64_t logged, events, lost, expect = 0, extra = 0;
+	uint64_t logged, events, lost, expect = 0, held = 0, gaps = 0, disorder = 0;
 	double end;
 	pid_t rec;
 	int fd = -1, st;
@@ -642,25 +642,29 @@ static void test_kill(void)
 	CHECK_EQ_I64(code_of(st), 128 + SIGKILL);
 	REQUIRE(summary(&events, &lost));
 	babeltrace_with_loss(&bt, lost);
+	/* In order, no duplicate; a gap is only acceptable where records were
+	 * lost and counted (the buffer filled: a loaded machine). */
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t s;
 
 		if (!tick(&bt.v[i], &t, &s))
 			continue;
-		if (s == expect)
-			expect++;
+		if (s < expect)
+			disorder++;
 		else
-			extra++; /* out of order or a gap */
+			gaps += s - expect;
+		expect = s + 1;
+		held++;
 	}
-	/* A gap is only acceptable where records were lost and counted. */
-	CHECK(extra <= lost);
-	CHECK(expect + lost >= logged);
+	CHECK_EQ_U64(disorder, 0);
+	CHECK(gaps <= lost);
+	CHECK(held + lost >= logged);
 	if (lost == 0)
-		CHECK(expect >= logged);
-	printf("kill: program logged %" PRIu64
-	       " committed, trace holds a gap-free prefix of %" PRIu64 " (lost %" PRIu64 ")\n",
-	       logged, expect, lost);
+		CHECK(held >= logged);
+	printf("kill: program logged %" PRIu64 " committed, trace holds %" PRIu64
+	       " in order (lost %" PRIu64 ", missing in gaps %" PRIu64 ")\n",
+	       logged, held, lost, gaps);
 	munmap((void *)w, 4096);
 	close(fd);
 	evs_free(&bt);
@@ -868,7 +872,7 @@ static void outlive_case(bool wait_all)
 	char side[600];
 	const char *args[] = {"--", REC_APP, "outlive", side, NULL};
 	const char *args_wait[] = {"--wait-all", "--", REC_APP, "outlive", side, NULL};
-	uint64_t next = 0, bad = 0;
+	uint64_t next = 0, bad = 0, missing = 0;
 	unsigned long long done = 0;
 	struct evs bt;
 	char *text;
@@ -889,18 +893,23 @@ static void outlive_case(bool wait_all)
 	free(text);
 	babeltrace(&bt);
 	CHECK_EQ_I64(bt.status, 0);
-	CHECK_STR_EQ(bt.err, "");
+	/* on a busy machine the child can outrun the drain: what it loses
+	 * must be exactly what babeltrace2 reports as discarded */
+	CHECK(bt_err_clean(bt.err));
 	for (size_t i = 0; i < bt.n; i++) {
 		unsigned t;
 		uint64_t s;
 
 		if (!tick(&bt.v[i], &t, &s) || t != 7)
 			continue;
-		if (s != next)
-			bad++;
+		if (s < next)
+			bad++; /* duplicated or out of order */
+		else
+			missing += s - next;
 		next = s + 1;
 	}
 	CHECK_EQ_U64(bad, 0);
+	CHECK_EQ_U64(missing, bt_discarded(bt.err));
 	if (wait_all) {
 		CHECK(done > 0);
 		CHECK_EQ_U64(next, done);

@@ -1,7 +1,7 @@
-/* The record host's idle-priority drain thread (tools/ringtrace/record/
- * drainer.c) against a host thread that takes packets back at random
- * moments and, as writers would once the sub-buffer is given back,
- * scribbles over the source right after it wrote the packet itself.
+/* The session host's idle-priority drain thread (lib/host/drainer.c)
+ * against a host thread that takes packets back at random moments and,
+ * as writers would once the sub-buffer is given back, scribbles over the
+ * source right after it wrote the packet itself.
  *
  * Several streams, each a memfd of NSB sub-buffers ("ring") and a stream
  * file. Packet p of a stream fills one sub-buffer with words computed from
@@ -10,7 +10,9 @@
  * middle of it. At the end every stream file must hold exactly its packets,
  * byte for byte: a chunk the drain thread copied after the scribbling began
  * must never reach the file. Both outcomes (done by the thread, taken back)
- * must have happened.
+ * must have happened. The first HDR bytes of each packet are garbage in
+ * the source (a traced program rewriting its packet header) and come from
+ * the host's copy given with the job: the file must hold the copy.
  *
  * RTR_STRESS_SECONDS bounds the run (default 3).
  */
@@ -33,6 +35,7 @@
 #define NSTREAMS 4
 #define NSB	 4
 #define SB	 (128u << 10) /* bigger than nothing, smaller than a chunk x 2 */
+#define HDR	 88u	      /* header bytes given from host memory (11 words) */
 
 struct stream {
 	int memfd, out;
@@ -84,9 +87,25 @@ static void scribble(struct stream *st, uint32_t sb)
 	memset(st->ring + (uint64_t)sb * SB, 0xee, SB);
 }
 
-static void host_writes(struct stream *st, uint32_t sb, uint64_t len, uint64_t off)
+/* The packet's header, as the host encodes it in its own memory. */
+static void header(unsigned s, uint64_t p, uint64_t *hdr)
 {
-	uint64_t done = 0;
+	for (uint64_t i = 0; i < HDR / 8; i++)
+		hdr[i] = word(s, p, i);
+}
+
+/* The host writes a packet itself: its header from host memory, the rest
+ * from the ring. */
+static void host_writes(struct stream *st, unsigned s, uint64_t p, uint32_t sb, uint64_t len,
+			uint64_t off)
+{
+	uint64_t done = 0, hdr[HDR / 8];
+
+	header(s, p, hdr);
+	if (len >= HDR) {
+		REQUIRE(pwrite(st->out, hdr, HDR, (off_t)off) == (ssize_t)HDR);
+		done = HDR;
+	}
 
 	while (done < len) {
 		ssize_t n = pwrite(st->out, st->ring + (uint64_t)sb * SB + done, len - done,
@@ -146,14 +165,22 @@ int main(void)
 			int err = 0;
 
 			if (!x->pending) {
+				uint64_t hdr[HDR / 8];
+
 				x->pending_sb = (uint32_t)(x->packets % NSB);
 				x->pending_len = 8 * (1 + rnd() % (SB / 8));
 				fill(x, s, x->pending_sb, x->packets, x->pending_len);
+				/* The traced program rewrites the header in shared
+				 * memory: what is written must be the host's copy. */
+				if (x->pending_len >= HDR)
+					memset(x->ring + (uint64_t)x->pending_sb * SB, 0xa5, HDR);
+				header(s, x->packets, hdr);
 				x->mode = (int)(rnd() % 2);
 				x->pending_delay = rnd() % 300000; /* up to 300 us */
 				x->pending_since = now_ns();
 				rtr_drain_submit(x->slot, (uint64_t)x->pending_sb * SB, x->file_len,
-						 x->pending_len);
+						 x->pending_len, hdr,
+						 x->pending_len >= HDR ? HDR : 0);
 				x->pending = true;
 				submitted++;
 				continue;
@@ -178,7 +205,8 @@ int main(void)
 			if (x->mode == 1 && now_ns() - x->pending_since < x->pending_delay)
 				continue;
 			if (rtr_drain_take_back(x->slot, &err)) {
-				host_writes(x, x->pending_sb, x->pending_len, x->file_len);
+				host_writes(x, s, x->packets, x->pending_sb, x->pending_len,
+					    x->file_len);
 				by_host++;
 			} else {
 				CHECK_EQ_I64(err, 0);
@@ -202,7 +230,8 @@ int main(void)
 		if (!st[s].pending)
 			continue;
 		if (rtr_drain_take_back(st[s].slot, &err)) {
-			host_writes(&st[s], st[s].pending_sb, st[s].pending_len, st[s].file_len);
+			host_writes(&st[s], s, st[s].packets, st[s].pending_sb, st[s].pending_len,
+				    st[s].file_len);
 			by_host++;
 		} else {
 			by_thread++;

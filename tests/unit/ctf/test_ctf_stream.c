@@ -122,12 +122,16 @@ static size_t check_index(const char *name, const struct rtr_ctf_stream_priv *pr
 /*
  * Like rtr_ctf_stream_drain(s, max) through the split API, as record's drain
  * thread uses it: the packet's bytes are copied here from job.src_fd to
- * job.dst_fd at the offsets the job gives; every `fail_every`-th packet
- * (0: none) fails after half of it was written, and must leave no trace
- * in the file. Returns packets written or a negative errno.
+ * job.dst_fd at the offsets the job gives (the header from job.hdr); every
+ * `fail_every`-th packet (0: none) fails after half of it was written with
+ * fail_err, and must leave no trace in the file: -EIO gives it up (its
+ * records then count as discarded in the next packets), -ENOSPC keeps it
+ * held until it is written again (the disk has room again at once here).
+ * Returns packets written or a negative errno.
  */
 static unsigned split_failures;
 static bool fail_next; /* the next packet fails (then cleared) */
+static int fail_err = -EIO;
 
 static int drain_split(struct rtr_ctf_stream *s, uint32_t max, unsigned fail_every)
 {
@@ -148,12 +152,29 @@ static int drain_split(struct rtr_ctf_stream *s, uint32_t max, unsigned fail_eve
 		buf = malloc(job.len);
 		REQUIRE(buf);
 		REQUIRE(pread(job.src_fd, buf, job.len, (off_t)job.src_off) == (ssize_t)job.len);
+		REQUIRE(job.hdr && job.hdr_len == RTR_CTF_PACKET_HEADER_SIZE);
+		memcpy(buf, job.hdr, job.hdr_len);
 		if ((fail_every && ++seen % fail_every == 0) || fail_next) {
+			struct rtr_ctf_stream_stats st;
+			struct stat fst;
+
 			fail_next = false;
 			REQUIRE(pwrite(job.dst_fd, buf, job.len / 2, (off_t)job.dst_off) ==
 				(ssize_t)(job.len / 2));
-			CHECK_EQ_I64(rtr_ctf_stream_end(s, -ENOSPC), -ENOSPC);
+			CHECK_EQ_I64(rtr_ctf_stream_end(s, fail_err), fail_err);
 			split_failures++;
+			rtr_ctf_stream_stats(s, &st);
+			REQUIRE(fstat(job.dst_fd, &fst) == 0);
+			CHECK_EQ_U64((uint64_t)fst.st_size, st.bytes); /* cut back */
+			CHECK_EQ_I64(st.write_err, fail_err);
+			if (fail_err == -ENOSPC) {
+				/* held until there is room: then written */
+				CHECK(rtr_ctf_stream_holding(s) && rtr_ctf_stream_stalled(s));
+				CHECK_EQ_I64(rtr_ctf_stream_begin(s, &job), -EBUSY);
+				CHECK_EQ_I64(rtr_ctf_stream_end(s, 0), -EINVAL);
+				CHECK_EQ_I64(rtr_ctf_stream_write_held(s), 0);
+				n++;
+			}
 		} else {
 			REQUIRE(pwrite(job.dst_fd, buf, job.len, (off_t)job.dst_off) ==
 				(ssize_t)job.len);
@@ -226,15 +247,27 @@ static void run_split(uint32_t client, const char *name, bool drain_often, unsig
 		r = rtr_ctf_stream_drain(s, 0);
 		CHECK(r > 0);
 	} else {
-		/* The last packet fails: nothing of it may stay in the file. */
+		/* The last packet fails: nothing of it may stay in the file
+		 * (or, the disk full, it is written when there is room). */
 		fail_next = true;
 		r = drain_split(s, 0, fail_every);
-		CHECK_EQ_I64(r, 0);
+		CHECK_EQ_I64(r, fail_err == -ENOSPC ? 1 : 0);
 		CHECK(!fail_next);
+		if (r == 0) {
+			/* as the host does: one more (empty) packet carries the
+			 * records of the one given up */
+			total += (uint64_t)drain_split(s, 0, 0);
+			CHECK_EQ_I64(rtr_ring_flush(cfg, chan->bufs[0], RTR_RING_FLUSH_EMPTY, true),
+				     0);
+			CHECK_EQ_I64(drain_split(s, 0, 0), 1);
+			total++;
+		}
 	}
 	total += (uint64_t)(r > 0 ? r : 0);
 	rtr_ctf_stream_stats(s, &st);
 	CHECK_EQ_U64(st.packets, total);
+	CHECK(!rtr_ctf_stream_holding(s));
+	CHECK_EQ_U64(st.events_unwritten, 0);
 	CHECK_EQ_I64(rtr_ctf_stream_destroy(s, true), 0);
 	CHECK(chan->bufs[0]->client_priv == NULL);
 
@@ -244,7 +277,13 @@ static void run_split(uint32_t client, const char *name, bool drain_often, unsig
 		struct rtr_ring_stats rs;
 
 		rtr_ring_buf_stats(chan->bufs[0], &rs);
-		CHECK_EQ_U64(st.events_lost, rtr_ring_buf_lost(chan->bufs[0]));
+		/* packets given up count as discarded in the ones after */
+		CHECK_EQ_U64(st.events_lost, rtr_ring_buf_lost(chan->bufs[0]) + st.events_dropped);
+		if (fail_err != -EIO || fail_every == 0 || fail_every == UINT32_MAX)
+			CHECK_EQ_U64(st.events_dropped, 0);
+		/* every committed record is in a packet written or given up */
+		if (cfg->mode == RTR_RING_MODE_DISCARD)
+			CHECK_EQ_U64(st.events_written + st.events_dropped, written);
 		/* (no loss unless packets were made to fail) */
 		if (cfg->mode == RTR_RING_MODE_DISCARD && drain_often &&
 		    (fail_every == 0 || fail_every == UINT32_MAX)) {
@@ -277,6 +316,84 @@ static void run_split(uint32_t client, const char *name, bool drain_often, unsig
 	close(dfd);
 }
 
+/* Names a traced program planted where the stream files will be: a FIFO
+ * (an open would block for ever), a symlink to a file outside (an open
+ * would overwrite it), an `index` symlink to a directory outside. The
+ * stream takes fresh names, writes nothing through any of them, and goes
+ * without index. */
+static void planted_names(void)
+{
+	const struct rtr_ring_config *cfg =
+	    rtr_ctf_host_config(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC);
+	struct rtr_ring_geometry geo = {.subbuf_size = 4096, .num_subbuf = 4};
+	struct rtr_ctf_stream_priv priv = {.stream_class_id = 0};
+	static const char *const names[] = {"fifo_0", "link_0"};
+	char sub[600], victim[600], other[600], path[700];
+	size_t len = 0;
+	unsigned char *v;
+	int dfd, fd;
+
+	snprintf(sub, sizeof(sub), "%s/planted", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	REQUIRE(mkdir(sub, 0700) == 0 && mkdir(other, 0700) == 0);
+	fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	REQUIRE(fd >= 0 && write(fd, "precious", 8) == 8);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/fifo_0", sub);
+	REQUIRE(mkfifo(path, 0600) == 0);
+	snprintf(path, sizeof(path), "%s/link_0", sub);
+	REQUIRE(symlink(victim, path) == 0);
+	snprintf(path, sizeof(path), "%s/index", sub);
+	REQUIRE(symlink(other, path) == 0);
+	dfd = open(sub, O_DIRECTORY | O_RDONLY);
+	REQUIRE(dfd >= 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct rtr_ring_chan *chan = rtr_ring_chan_alloc(1);
+		struct rtr_event_binding b = {
+		    .chan = chan, .event_id = 5, .client = RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC};
+		struct rtr_ctf_stream *s;
+		char want[64];
+
+		REQUIRE(chan && rtr_ring_buf_create(cfg, &geo, 0, names[i], &chan->bufs[0]) == 0);
+		s = rtr_ctf_stream_create(dfd, names[i], cfg, chan->bufs[0], &priv);
+		REQUIRE(s);
+		CHECK_EQ_I64(write_records(&b, 20, 16), 20);
+		CHECK_EQ_I64(rtr_ring_flush(cfg, chan->bufs[0], RTR_RING_FLUSH_ACTIVE, true), 0);
+		CHECK_EQ_I64(rtr_ctf_stream_drain(s, 0), 1);
+		snprintf(want, sizeof(want), "%s.1", names[i]);
+		CHECK_STR_EQ(rtr_ctf_stream_name(s), want);
+		CHECK_EQ_I64(rtr_ctf_stream_destroy(s, false), 0);
+		snprintf(path, sizeof(path), "planted/%s", want);
+		free(slurp(path, &len));
+		CHECK(len > RTR_CTF_PACKET_HEADER_SIZE);
+		rtr_ring_buf_destroy(chan->bufs[0]);
+		rtr_ring_chan_free(chan);
+	}
+	close(dfd);
+	v = slurp("victim", &len);
+	CHECK(v && len == 8 && memcmp(v, "precious", 8) == 0);
+	free(v);
+	{
+		struct stat sb;
+
+		snprintf(path, sizeof(path), "%s/fifo_0", sub);
+		CHECK(lstat(path, &sb) == 0 && S_ISFIFO(sb.st_mode));
+		snprintf(path, sizeof(path), "%s/fifo_0.1.idx", other);
+		CHECK(lstat(path, &sb) < 0); /* nothing written through `index` */
+		snprintf(path, sizeof(path), "%s/link_0.1.idx", other);
+		CHECK(lstat(path, &sb) < 0);
+	}
+	/* and the names given are refused for what they are */
+	CHECK_EQ_I64(rtr_ctf_file_create(AT_FDCWD, "a/b", 0600), -EINVAL);
+	fd = open(sub, O_DIRECTORY | O_RDONLY);
+	REQUIRE(fd >= 0);
+	CHECK_EQ_I64(rtr_ctf_file_create(fd, "fifo_0", 0600), -EEXIST);
+	CHECK_EQ_I64(rtr_ctf_file_create(fd, "link_0", 0600), -EEXIST);
+	CHECK(rtr_ctf_dir_open(fd, "index") < 0); /* -ELOOP or -ENOTDIR */
+	close(fd);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -302,6 +419,11 @@ int main(void)
 	run_split(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "split_0", true, 2000, 0);
 	run_split(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "split_fail_0", true, 2000, 5);
 	CHECK(split_failures > 0);
+	fail_err = -ENOSPC;
+	split_failures = 0;
+	run_split(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC, "split_full_0", true, 2000, 3);
+	CHECK(split_failures > 0);
+	planted_names();
 
 	/* bad names are refused */
 	REQUIRE(rtr_ring_buf_create(cfg, &geo, 0, "x", &buf) == 0);

@@ -1,12 +1,13 @@
-/* `ringtrace record`: the program's lifetime around a session host — output
- * and socket directories, the clock's sync points and skew, signals, the
- * summary. Design: docs/design/runtime.md §6. */
+/* `ringtrace record`: the program's lifetime around a session host
+ * (lib/host) — output and socket directories, running the program,
+ * signals, the summary. Design: docs/design/runtime.md §8. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,20 +16,14 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <ringtrace/clock.h>
-
 #include "host.h"
 #include "proto.h"
 #include "record.h"
-
-#define TICK_MS	     100
-#define SYNC_EVERY   10 /* ticks: a sync point per second */
-#define SYNC_LOG_CAP 4096
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -43,36 +38,32 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* mkdir -p */
-static int mkdirs(const char *path)
+/* openat2 with `resolve` flags (0: like openat). Returns an fd or -errno. */
+static int open_dir_at(int dirfd, const char *name, uint64_t resolve)
 {
-	char buf[4096];
-	size_t n = strlen(path);
+	struct open_how how = {.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC, .resolve = resolve};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *s = buf + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = 0;
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
+	if (fd < 0 && errno == ENOSYS) {
+		if (resolve)
+			return -ENOSYS;
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return fd < 0 ? -errno : (int)fd;
 }
 
-static bool dir_empty(const char *path)
+static bool dir_empty(int fd)
 {
-	DIR *d = opendir(path);
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *e;
 	bool empty = true;
 
-	if (!d)
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
 		return false;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			empty = false;
@@ -80,24 +71,78 @@ static bool dir_empty(const char *path)
 	return empty;
 }
 
+/*
+ * -o DIR: opens it, creating it and its parents (mkdir -p; DIR itself with
+ * `mode`) as needed, walking one component at a time from descriptors we
+ * opened. As root no component may be a symlink (RESOLVE_NO_SYMLINKS): a
+ * user could otherwise point a name root is about to use at a directory
+ * of their choice. A directory that existed must be empty and belong to
+ * the user (as root: to root). Returns the descriptor or -1 (said why).
+ */
+static int open_output_dir(const char *path, mode_t mode)
+{
+	bool strict = geteuid() == 0, created = false;
+	uint64_t resolve = strict ? RESOLVE_NO_SYMLINKS : 0;
+	char buf[4096], *save = NULL, *c, *next;
+	struct stat st;
+	int dfd;
+
+	if (!*path || strlen(path) >= sizeof(buf)) {
+		say("cannot create the output directory %s: %s", path, strerror(ENAMETOOLONG));
+		return -1;
+	}
+	strcpy(buf, path);
+	dfd = open_dir_at(AT_FDCWD, path[0] == '/' ? "/" : ".", 0);
+	for (c = strtok_r(buf, "/", &save); c && dfd >= 0; c = next) {
+		int nfd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (!strcmp(c, "."))
+			continue;
+		created = mkdirat(dfd, c, next ? 0755 : mode) == 0;
+		if (!created && errno != EEXIST) {
+			say("cannot create the output directory %s: %s", path, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		nfd = open_dir_at(dfd, c, resolve);
+		close(dfd);
+		dfd = nfd;
+		if (dfd == -ELOOP || dfd == -ENOSYS) {
+			say("refusing the output directory %s: as root, no part of its path may "
+			    "be a symbolic link (%s is); give the real path",
+			    path, c);
+			return -1;
+		}
+	}
+	if (dfd < 0) {
+		say("cannot open the output directory %s: %s", path, strerror(-dfd));
+		return -1;
+	}
+	if (!created) {
+		if (fstat(dfd, &st) < 0 || st.st_uid != geteuid()) {
+			say("refusing the output directory %s: it belongs to another user", path);
+			close(dfd);
+			return -1;
+		}
+		if (!dir_empty(dfd)) {
+			say("output directory %s is not empty", path);
+			close(dfd);
+			return -1;
+		}
+	}
+	return dfd;
+}
+
 /* The output directory: -o DIR (created; must be empty) or
- * ./ringtrace-<program>-<YYYYmmdd-HHMMSS>[-N]. */
-static int make_output(const struct rtr_record_opts *o, const char *prog, char *out, size_t cap)
+ * ./ringtrace-<program>-<YYYYmmdd-HHMMSS>[-N], created now. Returns its
+ * descriptor (its name in out) or -1 (said why). */
+static int make_output(const struct rtr_record_opts *o, const char *prog, mode_t mode, char *out,
+		       size_t cap)
 {
 	if (o->output) {
-		int r;
-
-		if (strlen(o->output) >= cap)
-			return -ENAMETOOLONG;
-		strcpy(out, o->output);
-		r = mkdirs(out);
-		if (r)
-			return r;
-		if (!dir_empty(out)) {
-			say("output directory %s is not empty", out);
-			return -EEXIST;
-		}
-		return 0;
+		snprintf(out, cap, "%s", o->output);
+		return open_output_dir(o->output, mode);
 	} else {
 		char base[64], stamp[32], copy[4096];
 		time_t now = time(NULL);
@@ -112,16 +157,27 @@ static int make_output(const struct rtr_record_opts *o, const char *prog, char *
 		localtime_r(&now, &tm);
 		strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 		for (int i = 0; i < 100; i++) {
+			int fd;
+
 			if (i == 0)
 				snprintf(out, cap, "./ringtrace-%s-%s", base, stamp);
 			else
 				snprintf(out, cap, "./ringtrace-%s-%s-%d", base, stamp, i);
-			if (mkdir(out, 0755) == 0)
-				return 0;
-			if (errno != EEXIST)
-				return -errno;
+			if (mkdir(out, mode) < 0) {
+				if (errno == EEXIST)
+					continue;
+				break;
+			}
+			fd = open_dir_at(AT_FDCWD, out, RESOLVE_NO_SYMLINKS);
+			if (fd == -ENOSYS)
+				fd = open_dir_at(AT_FDCWD, out, 0);
+			if (fd >= 0)
+				return fd;
+			errno = -fd;
+			break;
 		}
-		return -EEXIST;
+		say("cannot create the output directory %s: %s", out, strerror(errno));
+		return -1;
 	}
 }
 
@@ -136,29 +192,12 @@ static int make_sock_dir(char *dir, size_t cap)
 	return mkdtemp(dir) ? 0 : -errno;
 }
 
-static void take_sync(struct rtr_clock_sync_log *log)
+/* The host's messages, as record's own. */
+static void log_line(void *arg, enum rtr_host_log_level level, const char *msg)
 {
-	struct rtr_clock_sync pt;
-
-	if (rtr_clock_sync_take(&pt) == 0)
-		rtr_clock_sync_log_add(log, &pt);
-}
-
-/* The clock description from the sync points taken so far. */
-static int describe_clock(int source, const struct rtr_clock_selection *sel,
-			  const struct rtr_clock_sync_log *log, const struct rtr_clock_skew *skew,
-			  struct rtr_clock_meta *out)
-{
-	struct rtr_clock_describe_in din = {
-		.source = source,
-		.sel = sel,
-		.pts = log->pts,
-		.n = log->n,
-		.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0,
-		.skew = skew,
-	};
-
-	return rtr_clock_describe(&din, out);
+	(void)arg;
+	(void)level;
+	say("%s", msg);
 }
 
 static const char *plural(uint64_t n, const char *one, const char *many)
@@ -169,21 +208,12 @@ static const char *plural(uint64_t n, const char *one, const char *many)
 int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 {
 	struct rtr_host_config hc = {0};
-	struct rtr_clock_selection sel;
-	struct rtr_clock_skew skew;
-	bool have_skew;
-	struct rtr_clock_sync pts_store[SYNC_LOG_CAP];
-	struct rtr_clock_sync_log log = {.pts = pts_store, .cap = SYNC_LOG_CAP};
-	struct rtr_clock_meta cmeta;
-	struct rtr_clock_describe_in din;
-	struct rtr_watch w_sig = {.kind = RTR_WATCH_OTHER}, w_tick = {.kind = RTR_WATCH_OTHER};
 	struct rtr_host_totals t;
 	struct rtr_host *h = NULL;
 	char outdir[4096], sockdir[128], sockpath[160];
 	sigset_t mask, oldmask;
-	int epfd = -1, sigfd = -1, tickfd = -1, outfd = -1, errpipe[2] = {-1, -1};
-	int status = 0, ret = 1, source;
-	unsigned ticks = 0;
+	int epfd = -1, sigfd = -1, outfd = -1, errpipe[2] = {-1, -1};
+	int status = 0, ret = 1;
 	pid_t child = -1;
 	bool child_done = false, stop_waiting = false, have_nofile;
 	struct rlimit nofile;
@@ -199,16 +229,11 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (want.rlim_cur > nofile.rlim_cur)
 			setrlimit(RLIMIT_NOFILE, &want);
 	}
-	source = rtr_clock_init(&sel);
-	have_skew = rtr_clock_measure_skew(NULL, &skew) == 0;
-
-	if (make_output(o, argv[0], outdir, sizeof(outdir))) {
-		say("cannot create the output directory: %s", strerror(errno ? errno : EEXIST));
+	outfd = make_output(o, argv[0], o->group_readable ? 0750 : 0700, outdir, sizeof(outdir));
+	if (outfd < 0)
 		return 1;
-	}
-	outfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (outfd < 0 || make_sock_dir(sockdir, sizeof(sockdir))) {
-		say("cannot create the output or socket directory: %s", strerror(errno));
+	if (make_sock_dir(sockdir, sizeof(sockdir))) {
+		say("cannot create the socket directory: %s", strerror(errno));
 		goto out;
 	}
 	snprintf(sockpath, sizeof(sockpath), "%s/host.sock", sockdir);
@@ -222,23 +247,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	sigprocmask(SIG_BLOCK, &mask, &oldmask);
 	sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	tickfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (sigfd < 0 || epfd < 0 || tickfd < 0) {
+	if (sigfd < 0 || epfd < 0) {
 		say("setup: %s", strerror(errno));
 		goto out_sig;
-	}
-	{
-		struct itimerspec its = {.it_interval = {0, TICK_MS * 1000000L},
-					 .it_value = {0, TICK_MS * 1000000L}};
-		struct epoll_event e = {.events = EPOLLIN};
-
-		timerfd_settime(tickfd, 0, &its, NULL);
-		w_sig.fd = sigfd;
-		e.data.ptr = &w_sig;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
-		w_tick.fd = tickfd;
-		e.data.ptr = &w_tick;
-		epoll_ctl(epfd, EPOLL_CTL_ADD, tickfd, &e);
 	}
 
 	hc.patterns = o->patterns;
@@ -247,17 +258,22 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.subbuf_size = o->subbuf_size;
 	hc.num_subbuf = o->num_subbuf;
 	hc.mem_budget = o->mem_budget;
-	hc.clock_source = source;
 	hc.trace_dirfd = outfd;
 	hc.trace_dir = outdir;
-	hc.log = stderr;
+	hc.file_mode = o->group_readable ? 0640 : 0600;
+	hc.log.fn = log_line;
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
-	h = rtr_host_create(&hc, sockpath, epfd);
+	h = rtr_host_create(&hc, sockpath);
 	if (!h)
 		goto out_sig;
+	{
+		struct epoll_event e = {.events = EPOLLIN, .data.fd = sigfd};
 
-	take_sync(&log);
+		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
+		e.data.fd = rtr_host_fd(h);
+		epoll_ctl(epfd, EPOLL_CTL_ADD, rtr_host_fd(h), &e);
+	}
 	if (pipe2(errpipe, O_CLOEXEC) < 0) {
 		say("pipe: %s", strerror(errno));
 		goto out_sig;
@@ -311,25 +327,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			break;
 		}
 		for (int i = 0; i < n; i++) {
-			struct rtr_watch *w = ev[i].data.ptr;
-
-			if (w == &w_tick) {
-				uint64_t x;
-
-				if (read(tickfd, &x, sizeof(x)) < 0) {
-					/* EAGAIN: nothing */
-				}
-				rtr_host_tick(h);
-				if (++ticks % SYNC_EVERY == 0) {
-					take_sync(&log);
-					/* Keep a readable trace on disk should the
-					 * host itself die. */
-					if (log.n >= 2 &&
-					    describe_clock(source, &sel, &log,
-							   have_skew ? &skew : NULL, &cmeta) == 0)
-						rtr_host_checkpoint(h, &cmeta, log.pts, log.n);
-				}
-			} else if (w == &w_sig) {
+			if (ev[i].data.fd != sigfd) {
+				rtr_host_run(h);
+			} else {
 				struct signalfd_siginfo si;
 
 				while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
@@ -340,8 +340,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 							rtr_host_process_exited(h, child);
 							if (o->wait_all && rtr_host_active(h) > 0 &&
 							    o->verbose)
-								say("%s exited; waiting for the %u traced "
-								    "process(es) it left",
+								say("%s exited; waiting for "
+								    "the %u traced process(es) "
+								    "it left",
 								    argv[0], rtr_host_active(h));
 						}
 						continue;
@@ -358,53 +359,54 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 						if ((pid_t)si.ssi_pid != child)
 							kill(child, (int)si.ssi_signo);
 				}
-			} else {
-				rtr_host_event(h, w, ev[i].events);
 			}
 		}
 	}
-	/* Final sync point, at least 2 ms after the first so the frequency
-	 * can be fitted even for a very short run. */
-	take_sync(&log);
-	if (log.n >= 1) {
-		uint64_t first = log.pts[0].mono_ns;
-		struct rtr_clock_sync last = log.pts[log.n - 1];
-
-		if (log.n < 2 || last.mono_ns - first < 2000000u) {
-			usleep(2500);
-			take_sync(&log);
-		}
-	}
-	din.source = source;
-	din.sel = &sel;
-	din.pts = log.pts;
-	din.n = log.n;
-	din.nominal_freq = source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0;
-	din.skew = have_skew ? &skew : NULL;
-	if (rtr_clock_describe(&din, &cmeta) != 0) {
-		say("cannot describe the trace clock; the trace's time base may be off");
-		din.nominal_freq = 1000000000u;
-		memset(&cmeta, 0, sizeof(cmeta));
-		rtr_clock_describe(&din, &cmeta);
-	}
-	if (rtr_host_finish(h, &cmeta, log.pts, log.n) == 0)
-		ret = 0;
+	rtr_host_finish(h);
 	rtr_host_totals(h, &t);
+	ret = 0;
 	if (WIFSIGNALED(status))
 		ret = 128 + WTERMSIG(status);
 	else if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
+	/* Not everything recorded reached the disk: say why, whatever -q,
+	 * and fail (the program's own failure status is kept). */
+	if (t.write_errors) {
+		say("could not write all of the trace to %s: %s", outdir,
+		    strerror(t.write_errno ? t.write_errno : EIO));
+		if (t.unwritten)
+			say("%llu %s could not be written (no room until the end)",
+			    (unsigned long long)t.unwritten,
+			    plural(t.unwritten, "event", "events"));
+		if (t.disk_lost)
+			say("%llu %s discarded while the disk was full (counted in the trace)",
+			    (unsigned long long)t.disk_lost,
+			    plural(t.disk_lost, "event was", "events were"));
+		if (t.dropped)
+			say("%llu %s in packets that could not be written (counted in the trace)",
+			    (unsigned long long)t.dropped, plural(t.dropped, "event", "events"));
+		if (t.meta_failed)
+			say("%u %s no final metadata (see above)", t.meta_failed,
+			    plural(t.meta_failed, "trace has", "traces have"));
+		if (ret == 0)
+			ret = 1;
+	}
 	if (!o->quiet) {
+		uint64_t not_in = t.dropped + t.unwritten;
+		uint64_t held = t.events > not_in ? t.events - not_in : 0;
+
 		if (WIFSIGNALED(status))
 			say("%s was killed by signal %d (%s)", argv[0], WTERMSIG(status),
 			    strsignal(WTERMSIG(status)));
 		if (t.procs)
 			say("trace written to %s (%u process %s)", outdir, t.procs,
 			    plural(t.procs, "trace", "traces"));
+		else if (t.events)
+			say("nothing could be written; %s is empty", outdir);
 		else
 			say("no event recorded; %s is empty", outdir);
-		say("%llu %s recorded, %llu lost", (unsigned long long)t.events,
-		    plural(t.events, "event", "events"), (unsigned long long)t.lost);
+		say("%llu %s recorded, %llu lost", (unsigned long long)held,
+		    plural(held, "event", "events"), (unsigned long long)(t.lost + not_in));
 		if (t.overwritten)
 			say("%llu %s overwritten by newer events (overwrite mode)",
 			    (unsigned long long)t.overwritten,
@@ -415,6 +417,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (t.damaged)
 			say("%u %s found damaged (see above); the rest of the trace is kept",
 			    t.damaged, plural(t.damaged, "buffer", "buffers"));
+		if (t.bad_counters)
+			say("%u %s impossible counters (see above): left out of these numbers",
+			    t.bad_counters, plural(t.bad_counters, "buffer had", "buffers had"));
 		if (t.bad_conns)
 			say("%u %s refused for not speaking the protocol", t.bad_conns,
 			    plural(t.bad_conns, "connection", "connections"));
@@ -427,7 +432,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			    (unsigned long long)t.packets, plural(t.packets, "packet", "packets"),
 			    (double)t.bytes / 1e6, (unsigned long long)t.bg_packets,
 			    (unsigned long long)t.taken_back);
-		if (t.lost && !o->overwrite)
+		if (t.lost > t.disk_lost && !o->overwrite)
 			say("to lose fewer events, use bigger buffers (--subbuf-size, "
 			    "--num-subbuf; now %u x %llu bytes per CPU)",
 			    o->num_subbuf, (unsigned long long)o->subbuf_size);
@@ -447,8 +452,6 @@ out_sig:
 		close(errpipe[1]);
 	if (sigfd >= 0)
 		close(sigfd);
-	if (tickfd >= 0)
-		close(tickfd);
 	if (epfd >= 0)
 		close(epfd);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);

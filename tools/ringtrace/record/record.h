@@ -1,5 +1,5 @@
 /* `ringtrace record`: run a program under a session host of our own and
- * write its trace. Design: docs/design/runtime.md §6. */
+ * write its trace. Design: docs/design/runtime.md §8. */
 #ifndef RTR_RECORD_H
 #define RTR_RECORD_H
 
@@ -19,16 +19,18 @@ struct rtr_record_opts {
 	uint32_t num_subbuf;
 	uint64_t mem_budget; /* 0: default */
 	bool verbose;
-	bool quiet;	  /* no summary */
-	bool wait_all;	  /* go on until every traced process has exited */
-	bool eager_drain; /* no idle-priority drain thread */
+	bool quiet;	     /* no summary */
+	bool wait_all;	     /* go on until every traced process has exited */
+	bool eager_drain;    /* no idle-priority drain thread */
+	bool group_readable; /* traces readable by the group (default: the user only) */
 };
 
 /*
  * Runs argv[0] with argv (PATH searched) under the host, until it exits,
  * then finishes the traces and prints a summary on stderr. Returns the
  * program's exit status (128 + signal when killed), 127 when it could not
- * be run, or 1 when the recording could not be set up.
+ * be run, or 1 when the recording could not be set up or, the program
+ * having succeeded, the trace could not all be written (said why).
  */
 int rtr_record_run(const struct rtr_record_opts *o, char *const argv[]);
 

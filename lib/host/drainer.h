@@ -4,14 +4,14 @@
  * host's own thread keeps every decision (which sub-buffer, index entries,
  * giving sub-buffers back) and can take any packet back at once, without
  * waiting for this thread, when a buffer fills up. Design:
- * docs/design/runtime.md §8.1.
+ * docs/design/host.md §4.1.
  *
  * Threads: everything here is called by the host's thread except what the
  * drain thread does internally. A slot belongs to one stream; it carries at
  * most one packet at a time.
  */
-#ifndef RTR_RECORD_DRAINER_H
-#define RTR_RECORD_DRAINER_H
+#ifndef RTR_HOST_DRAINER_H
+#define RTR_HOST_DRAINER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,9 +49,16 @@ struct rtr_drain_slot *rtr_drain_slot_new(struct rtr_drainer *d, int src_fd, int
  * first); it is freed once the drain thread lets go of it too. */
 void rtr_drain_slot_release(struct rtr_drain_slot *s);
 
+/* The most header bytes a packet may carry from host memory. */
+#define RTR_DRAIN_MAX_HDR 128u
+
 /* Hands the packet at src_off (len bytes) to the thread, to be written at
- * dst_off. The slot must be free (nothing pending). */
-void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len);
+ * dst_off; its first hdr_len bytes (<= RTR_DRAIN_MAX_HDR, <= len) are
+ * written from a copy of hdr taken now instead of from src_fd (the packet
+ * header the host encoded: the source is shared with the traced program).
+ * The slot must be free (nothing pending). */
+void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len,
+		      const void *hdr, uint32_t hdr_len);
 
 enum rtr_drain_state {
 	RTR_DRAIN_FREE,	   /* nothing pending */
@@ -70,4 +77,4 @@ enum rtr_drain_state rtr_drain_poll(struct rtr_drain_slot *s, int *err);
  */
 bool rtr_drain_take_back(struct rtr_drain_slot *s, int *err);
 
-#endif /* RTR_RECORD_DRAINER_H */
+#endif /* RTR_HOST_DRAINER_H */

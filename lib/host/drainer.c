@@ -1,4 +1,4 @@
-/* Idle-priority drain thread. See drainer.h and docs/design/runtime.md §8.1.
+/* Idle-priority drain thread. See drainer.h and docs/design/host.md §4.1.
  *
  * A slot's state word is (generation << 2) | phase. The host's thread (H)
  * moves FREE -> QUEUED (submit: new generation), DONE -> FREE (poll), and
@@ -15,6 +15,15 @@
  * its check: the seqlock argument). A chunk that passed the check holds
  * the packet's true bytes, so writing it after H has written the packet
  * itself changes nothing. H never waits for D.
+ *
+ * The first chunk's first hdr_len bytes are replaced by the header H handed
+ * over with the job (the packet header it encoded in its own memory: the
+ * memfd's copy is the traced program's to rewrite). D reads those words
+ * (relaxed atomics) between its pread and its check of the word, so they
+ * are covered by the same argument: H writes a new job's header only after
+ * its take-back or DONE -> FREE, and publishes it with the release store
+ * of QUEUED (paired with D's acquire load in run_slot); header words of a
+ * later job seen by D mean the word changed, and the chunk is dropped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,8 +52,11 @@ struct rtr_drain_slot {
 	_Atomic uint32_t linked; /* in the queue (D has not taken it off yet) */
 	struct rtr_drain_slot *next;
 	int src_fd, dst_fd;
-	/* the job, written by H before it publishes QUEUED */
+	/* the job, written by H before it publishes QUEUED; D reads the header
+	 * words like the memfd's bytes: checked by the word afterwards */
 	_Atomic uint64_t src_off, dst_off, len;
+	_Atomic uint64_t hdr[RTR_DRAIN_MAX_HDR / 8];
+	_Atomic uint32_t hdr_len;
 	_Atomic int err; /* D's result, published with DONE */
 };
 
@@ -114,6 +126,7 @@ static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_
 	uint64_t src = atomic_load_explicit(&s->src_off, memory_order_relaxed);
 	uint64_t dst = atomic_load_explicit(&s->dst_off, memory_order_relaxed);
 	uint64_t len = atomic_load_explicit(&s->len, memory_order_relaxed);
+	uint32_t hdr_len = atomic_load_explicit(&s->hdr_len, memory_order_relaxed);
 
 	*err = 0;
 	for (uint64_t done = 0; done < len;) {
@@ -122,6 +135,13 @@ static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_
 		*err = pio_all(false, s->src_fd, d->bounce, want, src + done);
 		if (*err)
 			return true;
+		if (done == 0 && hdr_len) {
+			uint64_t words[RTR_DRAIN_MAX_HDR / 8];
+
+			for (unsigned i = 0; i < (hdr_len + 7) / 8; i++)
+				words[i] = atomic_load_explicit(&s->hdr[i], memory_order_relaxed);
+			memcpy(d->bounce, words, hdr_len < want ? hdr_len : want);
+		}
 		/* The copy above happened before this check. */
 		if (load_after_copy(&s->word) != run ||
 		    atomic_load_explicit(&d->stop, memory_order_relaxed))
@@ -295,11 +315,20 @@ void rtr_drain_slot_release(struct rtr_drain_slot *s)
 		slot_unref(s);
 }
 
-void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len)
+void rtr_drain_submit(struct rtr_drain_slot *s, uint64_t src_off, uint64_t dst_off, uint64_t len,
+		      const void *hdr, uint32_t hdr_len)
 {
 	struct rtr_drainer *d = s->d;
 	uint64_t w = atomic_load_explicit(&s->word, memory_order_relaxed);
+	uint64_t words[RTR_DRAIN_MAX_HDR / 8] = {0};
 
+	if (!hdr || hdr_len > RTR_DRAIN_MAX_HDR || hdr_len > len)
+		hdr_len = 0;
+	if (hdr_len)
+		memcpy(words, hdr, hdr_len);
+	for (unsigned i = 0; i < (hdr_len + 7) / 8; i++)
+		atomic_store_explicit(&s->hdr[i], words[i], memory_order_relaxed);
+	atomic_store_explicit(&s->hdr_len, hdr_len, memory_order_relaxed);
 	atomic_store_explicit(&s->src_off, src_off, memory_order_relaxed);
 	atomic_store_explicit(&s->dst_off, dst_off, memory_order_relaxed);
 	atomic_store_explicit(&s->len, len, memory_order_relaxed);

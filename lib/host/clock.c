@@ -1,0 +1,88 @@
+/* lib/host: the recording's clock — the source chosen once, the cross-CPU
+ * skew, sync points (one per second) and the clock description fitted over
+ * them. Design: docs/design/host.md §2, docs/design/clock.md. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host-internal.h"
+
+#define SYNC_LOG_CAP 4096
+
+static void take(struct rtr__hclock *c)
+{
+	struct rtr_clock_sync pt;
+
+	if (rtr_clock_sync_take(&pt) == 0) {
+		rtr_clock_sync_log_add(&c->log, &pt);
+		c->last_ns = rtr__now_ns();
+	}
+}
+
+int rtr__hclock_init(struct rtr__hclock *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pts = calloc(SYNC_LOG_CAP, sizeof(*c->pts));
+	if (!c->pts)
+		return -ENOMEM;
+	c->log = (struct rtr_clock_sync_log){.pts = c->pts, .cap = SYNC_LOG_CAP};
+	c->source = rtr_clock_init(&c->sel);
+	take(c);
+	c->have_skew = rtr_clock_measure_skew(NULL, &c->skew) == 0;
+	/* The skew measurement took tens of ms: a second point now lets the
+	 * frequency be fitted from the start (metadata written early). */
+	take(c);
+	return 0;
+}
+
+void rtr__hclock_fini(struct rtr__hclock *c)
+{
+	free(c->pts);
+	c->pts = NULL;
+}
+
+void rtr__hclock_sync(struct rtr__hclock *c)
+{
+	take(c);
+}
+
+int rtr__hclock_describe(struct rtr_host *h, bool now, struct rtr_clock_meta *out)
+{
+	struct rtr__hclock *c = &h->clock;
+	struct rtr_clock_describe_in din = {
+	    .source = c->source,
+	    .sel = &c->sel,
+	    .nominal_freq = c->source == RTR_CLOCK_MONOTONIC ? 1000000000u : 0,
+	    .skew = c->have_skew ? &c->skew : NULL,
+	};
+	int r;
+
+	if (now) {
+		/* At least 2 ms between the first and the last point, so that
+		 * the frequency can be fitted even for a very short run. */
+		take(c);
+		if (c->log.n >= 1 &&
+		    (c->log.n < 2 ||
+		     c->log.pts[c->log.n - 1].mono_ns - c->log.pts[0].mono_ns < 2000000u)) {
+			usleep(2500);
+			take(c);
+		}
+	}
+	if (c->log.n < 1)
+		return -EINVAL;
+	din.pts = c->log.pts;
+	din.n = c->log.n;
+	r = rtr_clock_describe(&din, out);
+	if (r && now) {
+		if (!c->failed_said)
+			herr(h, "cannot describe the trace clock; the trace's time base may be "
+				"off");
+		c->failed_said = true;
+		din.nominal_freq = 1000000000u;
+		memset(out, 0, sizeof(*out));
+		r = rtr_clock_describe(&din, out);
+	}
+	return r;
+}

@@ -1,0 +1,133 @@
+/* lib/host: the run's totals, from the writers' counters (shared memory:
+ * bounded before use) and the stream writers' own. Design:
+ * docs/design/host.md §6. */
+#include <errno.h>
+
+#include "host-internal.h"
+
+/* The smallest record a writer can commit: a compact event header. */
+#define MIN_RECORD_BYTES 4u
+/* Slack on the time bound: registration, clock reads. */
+#define TIME_SLACK_NS (1000ull * 1000000u)
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+static uint64_t time_bound(const struct rtr__proc *p)
+{
+	uint64_t now = rtr__now_ns();
+	uint64_t age = now > p->registered_ns ? now - p->registered_ns : 0;
+
+	return sat_mul(sat_add(age, TIME_SLACK_NS), p->h->host_cpus ? p->h->host_cpus : 1);
+}
+
+uint64_t rtr__bound_count(const struct rtr__proc *p, uint64_t n)
+{
+	uint64_t most = time_bound(p);
+
+	return n < most ? n : most;
+}
+
+/*
+ * The writers' counters live in the buffer's shared control area, which the
+ * traced process can scribble over. Before they go into the totals they
+ * are checked against what the host knows for itself:
+ *  - no CPU commits or refuses more than one record per nanosecond, and at
+ *    most host_cpus writers run at once: every counter is at most
+ *    (time since the buffer was handed out + 1 s) x host_cpus;
+ *  - in discard mode nothing is written past what the host consumed plus
+ *    one buffer, and a record takes at least MIN_RECORD_BYTES: records are
+ *    at most (consumed + buffer size) / MIN_RECORD_BYTES (consumed is the
+ *    host's own reader position).
+ * A buffer whose counters break a bound is reported, and its counters are
+ * left out (as for a damaged buffer). Returns 0 or -ERANGE.
+ */
+static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
+			  const struct rtr_ring_stats *st)
+{
+	struct rtr_host *h = p->h;
+	uint64_t by_time = time_bound(p);
+	uint64_t by_space = by_time;
+	const uint64_t lost[] = {st->lost_full, st->lost_wrap, st->lost_big, st->refused_nest,
+				 st->lost_nobuf};
+	bool bad = false;
+
+	if (!h->cfg.overwrite)
+		by_space = sat_add(st->consumed, b->buf_size) / MIN_RECORD_BYTES;
+	if (st->records > by_time || st->records > by_space || st->overwritten > by_time)
+		bad = true;
+	for (size_t i = 0; i < sizeof(lost) / sizeof(lost[0]); i++)
+		if (lost[i] > by_time)
+			bad = true;
+	if (!bad)
+		return 0;
+	h->t.bad_counters++;
+	hwarn_c(h, RTR__LOG_PROC,
+		"process %d (%s): the counters of the buffer of CPU %u are impossible (%llu "
+		"records, %llu lost in %.1f s); left out of the totals",
+		(int)p->pid, p->procname, b->cpu, (unsigned long long)st->records,
+		(unsigned long long)st->lost_full,
+		(double)(rtr__now_ns() - p->registered_ns) / 1e9);
+	return -ERANGE;
+}
+
+void rtr__totals_add_channel(struct rtr__proc *p, uint32_t cpu)
+{
+	const struct rtr_ring_buf *b = p->bufs[cpu];
+	const struct rtr_ctf_stream *s = p->streams ? p->streams[cpu] : NULL;
+	struct rtr_ctf_stream_stats ss = {0};
+	struct rtr_ring_stats st;
+	bool counters = false;
+
+	if (s) {
+		rtr_ctf_stream_stats(s, &ss);
+		p->t.packets += ss.packets;
+		p->t.bytes += ss.bytes;
+		p->t.salvaged += ss.salvaged;
+		p->t.dropped = sat_add(p->t.dropped, ss.events_dropped);
+		p->t.unwritten = sat_add(p->t.unwritten, ss.events_unwritten);
+	}
+	/* The writers' counters of a damaged buffer mean nothing. */
+	if (!p->damaged[cpu]) {
+		rtr_ring_buf_stats(b, &st);
+		counters = check_counters(p, b, &st) == 0;
+	}
+	if (!counters)
+		return;
+	p->t.events = sat_add(p->t.events, st.records);
+	p->t.lost = sat_add(p->t.lost, st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest +
+					   st.lost_nobuf);
+	p->t.overwritten = sat_add(p->t.overwritten, st.overwritten);
+	p->t.torn_bytes = sat_add(p->t.torn_bytes, st.salvage_dropped_bytes);
+	/* After write errors (the metadata's included: then no packet is
+	 * taken), packets may be left in the buffer that were never taken:
+	 * committed, not written (exact in discard mode, where each record is
+	 * counted once, in the packet that holds it). */
+	if (s && (ss.write_err || p->meta_err) && !p->h->cfg.overwrite) {
+		uint64_t out =
+		    sat_add(sat_add(ss.events_written, ss.events_dropped), ss.events_unwritten);
+
+		if (st.records > out)
+			p->t.unwritten = sat_add(p->t.unwritten, st.records - out);
+	}
+}
+
+void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p)
+{
+	h->t.events = sat_add(h->t.events, p->t.events);
+	h->t.lost = sat_add(h->t.lost, p->t.lost);
+	h->t.overwritten = sat_add(h->t.overwritten, p->t.overwritten);
+	h->t.packets += p->t.packets;
+	h->t.bytes += p->t.bytes;
+	h->t.salvaged += p->t.salvaged;
+	h->t.torn_bytes = sat_add(h->t.torn_bytes, p->t.torn_bytes);
+	h->t.dropped = sat_add(h->t.dropped, p->t.dropped);
+	h->t.unwritten = sat_add(h->t.unwritten, p->t.unwritten);
+}
