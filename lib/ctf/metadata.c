@@ -614,6 +614,7 @@ int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *nam
 		return -ENOMEM;
 	s = &m->streams[m->nr_streams++];
 	s->id = id;
+	s->context = NULL;
 	/* Only a comment: keep it inert. */
 	for (const char *c = name ? name : ""; *c && k < sizeof(s->name) - 1; c++) {
 		unsigned char ch = (unsigned char)*c;

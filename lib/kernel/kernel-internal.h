@@ -188,14 +188,15 @@ struct rtr__ktrace {
 	struct rtr__kstream *streams;
 	uint32_t nr_streams;
 	size_t packet_size;
+	mode_t file_mode, dir_mode;
 	struct rtr_kernel_log log;
 };
 
 /* Creates directory `name` in parent_dirfd (must not exist) for a kernel
  * trace of ncpu streams. Returns 0 or a negative errno. */
 int rtr__ktrace_create(struct rtr__ktrace *t, int parent_dirfd, const char *parent_name,
-		       const char *name, uint32_t ncpu, size_t packet_size, struct rtr__kmap *map,
-		       const struct rtr_kernel_log *log);
+		       const char *name, uint32_t ncpu, size_t packet_size, mode_t file_mode,
+		       struct rtr__kmap *map, const struct rtr_kernel_log *log);
 
 /* Appends one kernel record to stream s. Returns 0 or a negative errno
  * (the stream's files could not be written: s->err). */

@@ -57,6 +57,7 @@ struct rtr_kernel_config {
 	int out_dirfd;		/* the recording's directory; the trace goes to "kernel" in it */
 	const char *out_dir;	/* its name (messages) */
 	const char *trace_dir_name; /* NULL: "kernel" */
+	mode_t file_mode;	    /* of the files; 0: 0600 (directories get x where r is) */
 	struct rtr_kernel_log log;
 };
 

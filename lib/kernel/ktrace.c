@@ -58,12 +58,14 @@ static int write_all(int fd, const void *p, size_t n)
 }
 
 int rtr__ktrace_create(struct rtr__ktrace *t, int parent_dirfd, const char *parent_name,
-		       const char *name, uint32_t ncpu, size_t packet_size, struct rtr__kmap *map,
-		       const struct rtr_kernel_log *log)
+		       const char *name, uint32_t ncpu, size_t packet_size, mode_t file_mode,
+		       struct rtr__kmap *map, const struct rtr_kernel_log *log)
 {
 	int r;
 
 	memset(t, 0, sizeof(*t));
+	t->file_mode = file_mode ? file_mode & 0666 : 0600;
+	t->dir_mode = t->file_mode | ((t->file_mode & 0444) >> 2);
 	t->dirfd = -1;
 	t->map = map;
 	t->packet_size = packet_size;
@@ -75,7 +77,7 @@ int rtr__ktrace_create(struct rtr__ktrace *t, int parent_dirfd, const char *pare
 			t->uuid[i] = (uint8_t)(rand() >> 7);
 	t->uuid[6] = (uint8_t)((t->uuid[6] & 0x0f) | 0x40);
 	t->uuid[8] = (uint8_t)((t->uuid[8] & 0x3f) | 0x80);
-	if (mkdirat(parent_dirfd, name, 0755) < 0)
+	if (mkdirat(parent_dirfd, name, t->dir_mode) < 0)
 		return -errno;
 	t->dirfd = openat(parent_dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (t->dirfd < 0)
@@ -109,14 +111,14 @@ static int open_files(struct rtr__kstream *s)
 
 	snprintf(name, sizeof(name), CHANNEL "_%u", s->cpu);
 	snprintf(idx, sizeof(idx), "index/%s.idx", name);
-	if (mkdirat(s->t->dirfd, "index", 0755) < 0 && errno != EEXIST)
+	if (mkdirat(s->t->dirfd, "index", s->t->dir_mode) < 0 && errno != EEXIST)
 		return -errno;
 	s->fd = openat(s->t->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		       0644);
+		       s->t->file_mode);
 	if (s->fd < 0)
 		return -errno;
 	s->idx_fd = openat(s->t->dirfd, idx, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-			   0644);
+			   s->t->file_mode);
 	if (s->idx_fd < 0)
 		return -errno;
 	rtr_ctf_index_header_encode(hdr);
@@ -397,6 +399,8 @@ int rtr__ktrace_metadata(struct rtr__ktrace *t, const struct rtr_clock_meta *cm,
 			  *rtr_ctf_meta_error(m) ? rtr_ctf_meta_error(m) : strerror(-r));
 	} else {
 		r = rtr_ctf_meta_write(m, t->dirfd, "metadata");
+		if (!r)
+			fchmodat(t->dirfd, "metadata", t->file_mode, 0);
 		if (r)
 			rtr__klog(&t->log, RTR_KERNEL_LOG_ERROR,
 				  "kernel trace %s: cannot write the metadata: %s", t->dir,

@@ -585,7 +585,7 @@ struct rtr_kernel *rtr_kernel_open(const struct rtr_kernel_config *cfg, char *er
 		  k->name, k->clock_name, (long long)k->clock_check_ns, k->ncpu, k->events_enabled);
 	r = rtr__ktrace_create(&k->trace, cfg->out_dirfd, cfg->out_dir,
 			       cfg->trace_dir_name ? cfg->trace_dir_name : "kernel", k->ncpu,
-			       (size_t)k->cfg.packet_kb * 1024, &k->map, &k->log);
+			       (size_t)k->cfg.packet_kb * 1024, k->cfg.file_mode, &k->map, &k->log);
 	k->trace_ready = true;
 	if (r) {
 		fail(err, errlen, "cannot create the kernel trace %s: %s", k->trace.dir,
@@ -973,8 +973,14 @@ void rtr_kernel_destroy(struct rtr_kernel *k)
 		tracefs_instance_free(k->inst);
 	}
 	rtr__kprobes_destroy(k->probes, &k->log);
-	if (k->trace_ready)
+	if (k->trace_ready) {
 		rtr__ktrace_close(&k->trace);
+		/* never started: no trace, no empty directory */
+		if (!k->started)
+			unlinkat(k->cfg.out_dirfd,
+				 k->cfg.trace_dir_name ? k->cfg.trace_dir_name : "kernel",
+				 AT_REMOVEDIR);
+	}
 	if (k->map_ready)
 		rtr__kmap_fini(&k->map);
 	if (k->tep)
