@@ -13,20 +13,30 @@ RT=$1 PROG=$2
 TMP=$(mktemp -d)
 chmod 755 "$TMP"
 PIDS=()
+TFS=/sys/kernel/tracing
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	# instances of the recorders this test started (killed ones included)
 	for p in "${PIDS[@]}"; do
-		for d in /sys/kernel/tracing/instances/ringtrace-"$p"-*; do
+		for d in $TFS/instances/ringtrace-"$p"-*; do
 			[ -d "$d" ] && { echo 0 >"$d/tracing_on"; rmdir "$d"; }
 		done
 	done 2>/dev/null
+	rmdir $TFS/instances/ringtrace-2147483646-1 2>/dev/null
+	grep -q "rtr_2147483646_1/" $TFS/uprobe_events 2>/dev/null &&
+		echo "-:rtr_2147483646_1/stale" >>$TFS/uprobe_events
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIPPED: recording kernel events needs root"; exit 77; }
 grep -qw tracefs /proc/filesystems || { echo "SKIPPED: this kernel has no tracefs"; exit 77; }
+# where tracefs is (ringtrace mounts it on /sys/kernel/tracing if it is nowhere)
+TFS=$(awk '$3 == "tracefs" { print $2; exit }' /proc/mounts)
+if [ -z "$TFS" ]; then
+	mount -t tracefs nodev /sys/kernel/tracing || { echo "SKIPPED: cannot mount tracefs"; exit 77; }
+	TFS=/sys/kernel/tracing
+fi
 
 N=50
 EV='sched:sched_switch,sched:sched_waking,sched:sched_process_*,syscalls:sys_enter_write,syscalls:sys_exit_write,syscalls:sys_enter_openat,syscalls:sys_exit_openat'
@@ -35,7 +45,7 @@ rp=$!
 PIDS+=($rp)
 wait $rp || fail "record exited $?: $(cat "$TMP/rec.err")"
 grep -q "kernel trace written to $TMP/t/kernel" "$TMP/rec.err" || fail "no kernel summary: $(cat "$TMP/rec.err")"
-ls -d /sys/kernel/tracing/instances/ringtrace-$rp-* 2>/dev/null && fail "instance of $rp left behind"
+ls -d $TFS/instances/ringtrace-$rp-* 2>/dev/null && fail "instance of $rp left behind"
 pid=$(sed -n 's/^pid //p' "$TMP/side") child=$(sed -n 's/^child //p' "$TMP/side")
 thread=$(sed -n 's/^thread //p' "$TMP/side") devnull=$(sed -n 's/^devnull //p' "$TMP/side")
 [ -n "$pid" ] && [ -n "$child" ] && [ -n "$thread" ] || fail "side file: $(cat "$TMP/side")"
@@ -95,7 +105,7 @@ for _ in $(seq 100); do grep -q "until SIGINT" "$TMP/sys.err" && break; sleep 0.
 gp=$("$PROG" getppid 1234)
 kill -INT $rp
 wait $rp || fail "record (whole system) exited $?: $(cat "$TMP/sys.err")"
-ls -d /sys/kernel/tracing/instances/ringtrace-$rp-* 2>/dev/null && fail "instance of $rp left behind"
+ls -d $TFS/instances/ringtrace-$rp-* 2>/dev/null && fail "instance of $rp left behind"
 babeltrace2 "$TMP/sys" >"$TMP/sys.txt" 2>"$TMP/sys.bterr" || fail "babeltrace2 (whole system)"
 [ -s "$TMP/sys.bterr" ] && fail "babeltrace2 warned: $(head -c 300 "$TMP/sys.bterr")"
 got=$(grep -c "syscall_entry_getppid: { cpu_id = [0-9]* }, { tid = $gp }" "$TMP/sys.txt")
@@ -116,3 +126,35 @@ setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
 	"$RT" record -o "$TMP/u/k" -k sched:sched_switch 2>"$TMP/u2.err" && fail "unprivileged whole-system record succeeded"
 grep -q "need root" "$TMP/u2.err" || fail "no clear error (whole system): $(cat "$TMP/u2.err")"
 echo "unprivileged: '$(grep -o 'kernel events need root[^:]*' "$TMP/u.err" | head -1)', user-space trace kept"
+
+# Tiny kernel buffers: what is not in the trace is counted as lost, in the
+# summary, in the packets (babeltrace2's warnings) and by ringtrace stats;
+# recorded + lost = what a run with large buffers records.
+"$RT" record -q -o "$TMP/big" --kernel-buffer-size 64M -k syscalls:sys_enter_getppid -- "$PROG" getppid 100000 >/dev/null 2>"$TMP/big.err" ||
+	fail "record (large buffers): $(cat "$TMP/big.err")"
+want=$(babeltrace2 "$TMP/big" | grep -c ' syscall_entry_getppid: ')
+[ "$want" -ge 100000 ] || fail "large buffers: $want getppid events"
+"$RT" record -o "$TMP/small" --kernel-buffer-size 8k -k syscalls:sys_enter_getppid -- "$PROG" getppid 100000 >/dev/null 2>"$TMP/small.err" ||
+	fail "record (small buffers): $(cat "$TMP/small.err")"
+got=$(babeltrace2 "$TMP/small" 2>"$TMP/small.bterr" | grep -c ' syscall_entry_getppid: ')
+bt_lost=$(grep -o 'Tracer discarded [0-9]* events' "$TMP/small.bterr" | awk '{ s += $3 } END { print s + 0 }')
+rec_lost=$(sed -n 's/.*kernel trace written to .*: \([0-9]*\) events recorded, \([0-9]*\) lost/\2/p' "$TMP/small.err")
+rec_got=$(sed -n 's/.*kernel trace written to .*: \([0-9]*\) events recorded, \([0-9]*\) lost/\1/p' "$TMP/small.err")
+st_lost=$("$RT" stats "$TMP/small" 2>/dev/null | sed -n 's/^Discarded *\([0-9]*\) events.*/\1/p')
+[ "$bt_lost" -gt 0 ] || fail "small buffers: nothing lost ($got recorded)"
+[ "$rec_lost" = "$bt_lost" ] && [ "$st_lost" = "$bt_lost" ] && [ "$rec_got" = "$got" ] ||
+	fail "small buffers: lost: summary $rec_lost, babeltrace2 $bt_lost, stats $st_lost; recorded: summary $rec_got, trace $got"
+[ $((got + bt_lost)) -eq "$want" ] || fail "small buffers: $got recorded + $bt_lost lost != $want"
+echo "small buffers: $got recorded + $bt_lost lost (babeltrace2, stats and the summary agree) = $want"
+
+# What a ringtrace killed with -9 leaves (an instance, a uprobe group) is
+# removed by the next one.
+stale=2147483646
+mkdir $TFS/instances/ringtrace-$stale-1 || fail "cannot make a stale instance"
+off=$(nm "$PROG" | sed -n 's/^0*\([0-9a-f]*\) [Tt] kt_work$/\1/p')
+echo "p:rtr_${stale}_1/stale $(readlink -f "$PROG"):0x$off" >>$TFS/uprobe_events || fail "cannot make a stale uprobe"
+"$RT" record -v -o "$TMP/reap" -k sched:sched_switch -- true 2>"$TMP/reap.err" || fail "record (reap): $(cat "$TMP/reap.err")"
+[ -d $TFS/instances/ringtrace-$stale-1 ] && fail "stale instance kept"
+grep -q "rtr_${stale}_1/" $TFS/uprobe_events && fail "stale uprobe kept"
+grep -q "removed the tracefs instance ringtrace-$stale-1" "$TMP/reap.err" || fail "reap not said: $(cat "$TMP/reap.err")"
+echo "stale instance and uprobe of a dead ringtrace removed"
