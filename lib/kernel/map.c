@@ -248,7 +248,9 @@ static void generic_field(struct builder *b, const struct tep_event *ev,
 		src_loc(o, sf);
 		return;
 	}
-	if ((sf->flags & TEP_FIELD_IS_POINTER) || strchr(sf->type, '*')) {
+	if ((sf->flags & TEP_FIELD_IS_POINTER) || strchr(sf->type, '*') ||
+	    !strncmp(sf->name, "__probe_", 8)) {
+		/* addresses (uprobes' __probe_ip, __probe_func, __probe_ret_ip) */
 		out_int(b, name, sf, 8, false, 16, 0);
 		return;
 	}

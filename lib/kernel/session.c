@@ -176,8 +176,12 @@ static int for_patterns(const char *const *pats, size_t n, char *err, size_t err
 				break;
 			}
 			if (colon) {
+				char whole[256];
+
+				snprintf(whole, sizeof(whole), "%s", p);
 				*colon = 0;
-				r = fn ? fn(arg, *p ? p : "*", *(colon + 1) ? colon + 1 : "*", p) : 0;
+				r = fn ? fn(arg, *p ? p : "*", *(colon + 1) ? colon + 1 : "*", whole)
+				       : 0;
 				*colon = ':';
 			} else {
 				r = fn ? fn(arg, "*", p, p) : 0;

@@ -448,11 +448,12 @@ static void kernel_error(const char *tracefs, char *buf, size_t cap)
 		return;
 	text[n] = 0;
 	last = NULL;
-	for (line = strstr(text, "Error: "); line; line = strstr(line + 1, "Error: "))
+	for (line = strstr(text, "error: "); line; line = strstr(line + 1, "error: "))
 		last = line;
 	if (last) {
+		last += 7;
 		last[strcspn(last, "\n")] = 0;
-		snprintf(buf, cap, " (kernel: %s)", last);
+		snprintf(buf, cap, " (the kernel says: %s)", last);
 	}
 }
 

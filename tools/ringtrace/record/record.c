@@ -426,7 +426,7 @@ loop:
 			    plural(t.procs, "trace", "traces"));
 		else if (t.events)
 			say("nothing could be written; %s is empty", outdir);
-		else
+		else if (!rk)
 			say("no event recorded; %s is empty", outdir);
 		say("%llu %s recorded, %llu lost", (unsigned long long)held,
 		    plural(held, "event", "events"), (unsigned long long)(t.lost + not_in));

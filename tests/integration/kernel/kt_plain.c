@@ -1,0 +1,31 @@
+/* A program with no tracepoints and no libringtrace, for uprobes: calls
+ * libc's atoi() on "0", "1", ... "N-1" and its own plain_work(i, 2 * i),
+ * then prints its pid and the sums. Usage: kt_plain N */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+long plain_work(int a, long b);
+
+__attribute__((noinline)) long plain_work(int a, long b)
+{
+	__asm__ volatile("" ::: "memory");
+	return a + b;
+}
+
+int main(int argc, char **argv)
+{
+	/* through a volatile pointer: the call is not inlined or folded */
+	int (*volatile to_int)(const char *) = atoi;
+	long n = argc > 1 ? atol(argv[1]) : 10, s1 = 0, s2 = 0;
+	char buf[32];
+
+	for (long i = 0; i < n; i++) {
+		snprintf(buf, sizeof(buf), "%ld", i);
+		s1 += to_int(buf);
+		s2 += plain_work((int)i, 2 * i);
+	}
+	printf("%d %ld %ld\n", (int)getpid(), s1, s2);
+	return 0;
+}
