@@ -226,6 +226,12 @@ static void generic_field(struct builder *b, const struct tep_event *ev,
 		src_loc(o, sf);
 		return;
 	}
+	if ((sf->flags & TEP_FIELD_IS_ARRAY) && sf->size == 0 && is_char_type(sf->type)) {
+		/* char x[] at the end (ftrace:print's buf): the rest of the
+		 * record */
+		out_string(b, name, sf);
+		return;
+	}
 	if (sf->flags & TEP_FIELD_IS_ARRAY) {
 		unsigned n = sf->arraylen ? sf->arraylen : (unsigned)sf->size;
 		unsigned es = n ? (unsigned)sf->size / n : 1;
@@ -796,7 +802,7 @@ static bool src_bytes(const struct rtr__kfield *f, const uint8_t *rec, size_t le
 		return true;
 	}
 	*out = rec + f->src_off;
-	*n = f->src_size;
+	*n = f->src_size ? f->src_size : len - f->src_off; /* char x[]: to the end */
 	return true;
 }
 
