@@ -125,6 +125,7 @@ struct rtr__hclock {
 	struct rtr_clock_selection sel;
 	struct rtr_clock_skew skew;
 	bool have_skew;
+	bool skew_cached; /* the bound came from the per-boot cache file */
 	struct rtr_clock_sync *pts;
 	struct rtr_clock_sync_log log;
 	uint64_t last_ns; /* CLOCK_MONOTONIC of the last sync point taken */
@@ -248,7 +249,7 @@ uint64_t rtr__bound_count(const struct rtr__proc *p, uint64_t n);
 void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p);
 
 /* clock.c */
-int rtr__hclock_init(struct rtr__hclock *c);
+int rtr__hclock_init(struct rtr__hclock *c, const char *skew_cache);
 void rtr__hclock_fini(struct rtr__hclock *c);
 void rtr__hclock_sync(struct rtr__hclock *c);
 /* The description from the sync points so far. `now`: takes a sync point

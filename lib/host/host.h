@@ -55,6 +55,10 @@ struct rtr_host_config {
 	bool verbose;	  /* also send RTR_HOST_LOG_INFO messages */
 	bool eager_drain; /* write every packet on the host's thread at once,
 			   * not from the idle-priority drain thread */
+	/* File keeping the cross-CPU skew bound for the rest of the boot
+	 * (rtr_clock_measure_skew_cached): saves its ~50 ms measurement at
+	 * each start. NULL: measure every time. */
+	const char *skew_cache;
 };
 
 struct rtr_host_totals {
@@ -88,7 +92,8 @@ struct rtr_host;
 
 /*
  * Creates the host: selects the trace clock (rtr_clock_init), measures the
- * cross-CPU skew (~50 ms), takes the first sync points and listens on a
+ * cross-CPU skew (~50 ms, or reads it from cfg->skew_cache), takes the
+ * first sync points and listens on a
  * new socket at sock_path (which must not exist; its directory should be
  * private to the user). Returns the host or NULL (the reason went to the
  * log sink).

@@ -193,6 +193,32 @@ static int make_sock_dir(char *dir, size_t cap)
 	return mkdtemp(dir) ? 0 : -errno;
 }
 
+/* Where the per-boot skew bound is kept: $XDG_RUNTIME_DIR/ringtrace/ (or
+ * /run/ringtrace/ for root without it), a directory of ours that nobody
+ * else can write; else nowhere (the bound is measured at each start). */
+static const char *skew_cache_path(char *buf, size_t cap)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	int n;
+
+	if (base && *base && base[0] == '/')
+		n = snprintf(buf, cap, "%s/ringtrace", base);
+	else if (geteuid() == 0)
+		n = snprintf(buf, cap, "/run/ringtrace");
+	else
+		return NULL;
+	if (n <= 0 || (size_t)n + 16 > cap)
+		return NULL;
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return NULL;
+	if (lstat(buf, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		return NULL;
+	strcat(buf, "/clock-skew");
+	return buf;
+}
+
 /* The host's messages, as record's own. */
 static void log_line(void *arg, enum rtr_host_log_level level, const char *msg)
 {
@@ -211,7 +237,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	struct rtr_host_config hc = {0};
 	struct rtr_host_totals t;
 	struct rtr_host *h = NULL;
-	char outdir[4096], sockdir[128], sockpath[160];
+	char outdir[4096], sockdir[128], sockpath[160], skewpath[256];
 	sigset_t mask, oldmask;
 	int epfd = -1, sigfd = -1, outfd = -1, errpipe[2] = {-1, -1};
 	int status = 0, ret = 1;
@@ -267,6 +293,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.log.fn = log_line;
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
+	hc.skew_cache = skew_cache_path(skewpath, sizeof(skewpath));
 	h = rtr_host_create(&hc, sockpath);
 	if (!h)
 		goto out_sig;
