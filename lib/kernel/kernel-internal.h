@@ -222,6 +222,7 @@ struct rtr__kenv {
 	int64_t clock_check_ns;	  /* widest marker bracket, -1: not checked */
 	const char *kernel_release; /* NULL: uname */
 	const char *hostname;	    /* NULL: gethostname */
+	bool no_clock_env;	    /* no clock_* keys (the clock is not ours) */
 };
 
 /* Writes the metadata (may be called again: the last one wins). */

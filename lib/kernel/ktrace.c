@@ -378,7 +378,8 @@ int rtr__ktrace_metadata(struct rtr__ktrace *t, const struct rtr_clock_meta *cm,
 		r = r ? r : rtr_ctf_meta_env_string(m, "ringtrace_kernel_clock", env->trace_clock);
 	if (env)
 		r = r ? r : rtr_ctf_meta_env_int(m, "kernel_clock_check_ns", env->clock_check_ns);
-	r = r ? r : rtr_ctf_meta_env_clock(m, cm);
+	if (!(env && env->no_clock_env))
+		r = r ? r : rtr_ctf_meta_env_clock(m, cm);
 	if (pts && npts)
 		r = r ? r : rtr_ctf_meta_env_sync_list(m, pts, npts);
 	r = r ? r : rtr_ctf_meta_add_stream(m, 0, CHANNEL);
