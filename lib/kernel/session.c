@@ -79,6 +79,13 @@ struct rtr_kernel {
 	struct rtr_clock_sync_log sync;
 	uint64_t end_ts;
 	uint64_t events_enabled;
+	/* "system/event" of every event enabled in the instance (formats) */
+	char **enabled;
+	size_t nenabled, cap_enabled;
+	/* event lists of the systems looked at (tracefs_system_events) */
+	char **cache_sys;
+	char ***cache_evs;
+	size_t ncache;
 };
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -214,9 +221,50 @@ static int enable_one(struct rtr_kernel *k, const char *sys, const char *ev)
 
 	snprintf(file, sizeof(file), "events/%s/%s/enable", sys, ev);
 	r = inst_write(k, file, "1");
-	if (r == 0)
-		k->events_enabled++;
-	return r;
+	if (r)
+		return r;
+	k->events_enabled++;
+	if (k->nenabled == k->cap_enabled) {
+		size_t cap = k->cap_enabled ? 2 * k->cap_enabled : 64;
+		char **n = realloc(k->enabled, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		k->enabled = n;
+		k->cap_enabled = cap;
+	}
+	snprintf(file, sizeof(file), "%s/%s", sys, ev);
+	k->enabled[k->nenabled] = strdup(file);
+	if (!k->enabled[k->nenabled])
+		return -ENOMEM;
+	k->nenabled++;
+	return 0;
+}
+
+/* The events of `sys`, listed once (listing `syscalls` takes ~0.1 s). */
+static char **system_events(struct rtr_kernel *k, const char *sys)
+{
+	char **n1, ***n2;
+
+	for (size_t i = 0; i < k->ncache; i++)
+		if (!strcmp(k->cache_sys[i], sys))
+			return k->cache_evs[i];
+	n1 = realloc(k->cache_sys, (k->ncache + 1) * sizeof(*n1));
+	if (n1)
+		k->cache_sys = n1;
+	n2 = realloc(k->cache_evs, (k->ncache + 1) * sizeof(*n2));
+	if (n2)
+		k->cache_evs = n2;
+	if (!n1 || !n2)
+		return NULL;
+	k->cache_sys[k->ncache] = strdup(sys);
+	k->cache_evs[k->ncache] = tracefs_system_events(k->tracefs, sys);
+	return k->cache_evs[k->ncache++];
+}
+
+static bool has_glob(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
 }
 
 static int enable_pattern(void *arg, const char *sys_glob, const char *ev_glob, const char *whole)
@@ -226,11 +274,22 @@ static int enable_pattern(void *arg, const char *sys_glob, const char *ev_glob, 
 	char why[200] = "";
 
 	for (char **s = c->systems; s && *s; s++) {
-		char **evs;
+		char **evs, *one[2] = {(char *)ev_glob, NULL};
 
 		if (!strcmp(*s, "ftrace") || fnmatch(sys_glob, *s, 0))
 			continue;
-		evs = tracefs_system_events(c->k->tracefs, *s);
+		if (!has_glob(ev_glob)) {
+			/* one event: no need to list the system */
+			char f[600];
+			struct stat st;
+
+			snprintf(f, sizeof(f), "%s/events/%s/%s/enable", c->k->tracefs, *s, ev_glob);
+			if (stat(f, &st) != 0)
+				continue;
+			evs = one;
+		} else {
+			evs = system_events(c->k, *s);
+		}
 		for (char **e = evs; e && *e; e++) {
 			if (fnmatch(ev_glob, *e, 0))
 				continue;
@@ -246,7 +305,6 @@ static int enable_pattern(void *arg, const char *sys_glob, const char *ev_glob, 
 			if (!strcmp(*s, "task") && !strcmp(*e, "task_newtask"))
 				c->newtask_enabled = true;
 		}
-		tracefs_list_free(evs);
 	}
 	if (!matched) {
 		fail(c->err, c->errlen,
@@ -440,27 +498,73 @@ static uint32_t count_cpus(const char *inst_dir)
 	return n;
 }
 
-static int load_tep(struct rtr_kernel *k, char **systems_all, char *err, size_t errlen)
+static char *read_all(const char *path, size_t *len)
 {
-	const char **want = calloc(2 * (size_t)tracefs_list_size(systems_all) + 4, sizeof(*want));
-	size_t n = 0;
-	char en[700], buf[8];
+	size_t cap = 16384, n = 0;
+	char *b = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
 
-	if (!want)
-		return -ENOMEM;
-	/* the systems with something enabled in our instance */
-	for (char **s = systems_all; s && *s; s++) {
-		snprintf(en, sizeof(en), "events/%s/enable", *s);
-		if (inst_read(k, en, buf, sizeof(buf)) == 0 && buf[0] != '0')
-			want[n++] = *s;
+	if (!b || fd < 0) {
+		free(b);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
 	}
-	want[n++] = "ftrace";
-	want[n] = NULL;
-	k->tep = tracefs_local_events_system(k->tracefs, want);
-	free(want);
-	if (!k->tep) {
-		fail(err, errlen, "cannot read the kernel's event formats from %s", k->tracefs);
+	while ((r = read(fd, b + n, cap - n - 1)) > 0) {
+		n += (size_t)r;
+		if (n + 1 == cap) {
+			char *nb = realloc(b, cap * 2);
+
+			if (!nb)
+				break;
+			b = nb;
+			cap *= 2;
+		}
+	}
+	close(fd);
+	b[n] = 0;
+	*len = n;
+	return b;
+}
+
+/* The formats of the events enabled (and ftrace:print, for the clock
+ * check), not of whole systems: `syscalls` alone has 720, and libtracefs'
+ * loader also reads kallsyms; parsing only these takes milliseconds. */
+static int load_tep(struct rtr_kernel *k, char *err, size_t errlen)
+{
+	char path[1024], *text;
+	size_t len;
+
+	k->tep = tep_alloc();
+	if (!k->tep)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/events/header_page", k->tracefs);
+	text = read_all(path, &len);
+	if (!text || tep_parse_header_page(k->tep, text, len, (int)sizeof(long)) != 0) {
+		free(text);
+		fail(err, errlen, "cannot read %s", path);
 		return -EIO;
+	}
+	free(text);
+	tep_set_long_size(k->tep, (int)sizeof(long));
+	tep_set_page_size(k->tep, (int)k->page_size);
+	tep_set_file_bigendian(k->tep, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? TEP_BIG_ENDIAN
+									     : TEP_LITTLE_ENDIAN);
+	for (size_t i = 0; i <= k->nenabled; i++) {
+		const char *se = i < k->nenabled ? k->enabled[i] : "ftrace/print";
+		char sys[256];
+
+		snprintf(sys, sizeof(sys), "%s", se);
+		sys[strcspn(sys, "/")] = 0;
+		snprintf(path, sizeof(path), "%s/events/%s/format", k->tracefs, se);
+		text = read_all(path, &len);
+		if (!text || tep_parse_event(k->tep, text, len, sys) != 0) {
+			/* an event we cannot decode is skipped (counted as unknown) */
+			rtr__klog(&k->log, RTR_KERNEL_LOG_WARN,
+				  "cannot parse the format of %s: its events are left out", se);
+		}
+		free(text);
 	}
 	return 0;
 }
@@ -565,7 +669,7 @@ struct rtr_kernel *rtr_kernel_open(const struct rtr_kernel_config *cfg, char *er
 		k->events_enabled--;
 	else
 		ec.newtask_enabled = true; /* the user's: written */
-	if (load_tep(k, systems, err, errlen))
+	if (load_tep(k, err, errlen))
 		goto fail;
 	if (rtr__kmap_init(&k->map, k->tep, true)) {
 		fail(err, errlen, "no memory");
@@ -991,6 +1095,15 @@ void rtr_kernel_destroy(struct rtr_kernel *k)
 		tep_free(k->tep);
 	if (k->stop_fd >= 0)
 		close(k->stop_fd);
+	for (size_t i = 0; i < k->nenabled; i++)
+		free(k->enabled[i]);
+	free(k->enabled);
+	for (size_t i = 0; i < k->ncache; i++) {
+		free(k->cache_sys[i]);
+		tracefs_list_free(k->cache_evs[i]);
+	}
+	free(k->cache_sys);
+	free(k->cache_evs);
 	free(k->pts);
 	if (k->ready_init)
 		sem_destroy(&k->ready);

@@ -38,12 +38,12 @@ targs=()
 for e in "${EV[@]}"; do targs+=(-e "$e"); done
 LD_PRELOAD=$SHIM trace-cmd record -q -F -c -C mono -b 4096 "${targs[@]}" -o "$TMP/w.dat" \
 	"$PLAIN" getppid $N >"$TMP/tc.out" 2>"$TMP/tc.err" || fail "trace-cmd record: $(tail -3 "$TMP/tc.err")"
-tpid=$(tail -1 "$TMP/tc.out")
+tpid=$(tail -1 "$TMP/tc.out" | cut -d" " -f1)
 "$RT" record -q -o "$TMP/rt" -k "$(IFS=,; echo "${EV[*]}")" -- "$PLAIN" getppid $N >"$TMP/rt.out" 2>"$TMP/rt.err" &
 rp=$!
 PIDS+=($rp)
 wait $rp || fail "ringtrace record: $(cat "$TMP/rt.err")"
-rpid=$(tail -1 "$TMP/rt.out")
+rpid=$(tail -1 "$TMP/rt.out" | cut -d" " -f1)
 
 "$RT" convert "$TMP/w.dat" -o "$TMP/conv" --format ctf 2>"$TMP/conv.err" || fail "convert: $(cat "$TMP/conv.err")"
 [ -n "$(find "$TMP/conv" -name metadata)" ] || fail "convert wrote no trace"

@@ -41,7 +41,7 @@ PIDS+=($rp)
 wait $rp || fail "record exited $?: $(cat "$TMP/rec.err")"
 grep -q "rtr_${rp}_" $TFS/uprobe_events && fail "uprobes of $rp left behind"
 ls -d $TFS/instances/ringtrace-$rp-* 2>/dev/null && fail "instance of $rp left behind"
-read -r pid s1 s2 <"$TMP/out"
+read -r pid s1 s2 _ <"$TMP/out"
 [ "$s1" -eq $((N * (N - 1) / 2)) ] || fail "program output: $(cat "$TMP/out")"
 babeltrace2 "$TMP/t" >"$TMP/bt2.txt" 2>"$TMP/bt2.err" || fail "babeltrace2: $(head -c 300 "$TMP/bt2.err")"
 [ -s "$TMP/bt2.err" ] && fail "babeltrace2 warned: $(head -c 300 "$TMP/bt2.err")"
