@@ -7,7 +7,8 @@
 # buffer size per CPU, interleaved for ROUNDS rounds; medians of: events
 # recorded and lost, the recorder's CPU time (its processes' user + system
 # time, the workload's own time subtracted), bytes per event on disk. Then
-# the cost of a uprobe hit. Prints `BENCH kernel.<name> <value> <unit>`.
+# the cost of a uprobe hit and of a counter context per user-space event.
+# Prints `BENCH kernel.<name> <value> <unit>`.
 # Root needed. The machine is shared and noisy: compare the ratios.
 #
 #   BUILD=build ROUNDS=5 N=500000 SPIN=1000 SIZES="256 4096" bench/kernel.sh
@@ -135,3 +136,25 @@ awk -v a="$base" -v e="$e" -v b="$b" 'BEGIN {
 	printf "BENCH kernel.uprobe.loop_ns %.1f ns\n", a
 	printf "BENCH kernel.uprobe.entry_hit_ns %.0f ns\n", e - a
 	printf "BENCH kernel.uprobe.entry_return_hit_ns %.0f ns\n", b - a }'
+
+# A counter context: ns per user-space event with no context (the inlined
+# fast path, unchanged), one counter, three counters, interleaved.
+C=${C:-200000}
+PROG=$BUILD/tests/kt_prog
+for ((r = 0; r < ROUNDS; r++)); do
+	"$RT" record -q -o "$TMP/c0.$r" -- "$PROG" loop "$C" 2>/dev/null | awk '{ print "none", $1 }' >>"$TMP/ctx"
+	"$RT" record -q -o "$TMP/c1.$r" --context perf:page-faults -- "$PROG" loop "$C" 2>/dev/null |
+		awk '{ print "one", $1 }' >>"$TMP/ctx"
+	"$RT" record -q -o "$TMP/c3.$r" --context perf:page-faults,perf:context-switches,perf:cpu-clock \
+		-- "$PROG" loop "$C" 2>/dev/null | awk '{ print "three", $1 }' >>"$TMP/ctx"
+	rm -rf "$TMP"/c?."$r"
+done
+c0=$(awk '$1 == "none" { print $2 }' "$TMP/ctx" | median)
+c1=$(awk '$1 == "one" { print $2 }' "$TMP/ctx" | median)
+c3=$(awk '$1 == "three" { print $2 }' "$TMP/ctx" | median)
+awk -v a="$c0" -v b="$c1" -v c="$c3" 'BEGIN {
+	printf "BENCH kernel.context.none_event_ns %.1f ns\n", a
+	printf "BENCH kernel.context.one_counter_event_ns %.1f ns\n", b
+	printf "BENCH kernel.context.three_counters_event_ns %.1f ns\n", c
+	printf "BENCH kernel.context.one_counter_cost_ns %.1f ns\n", b - a
+	printf "BENCH kernel.context.one_counter_over_none %.1f x\n", (a > 0 ? b / a : 0) }'

@@ -59,6 +59,8 @@ struct rtr_host_config {
 	 * (rtr_clock_measure_skew_cached): saves its ~50 ms measurement at
 	 * each start. NULL: measure every time. */
 	const char *skew_cache;
+	uint32_t counters; /* per-thread counters every event carries as context
+			    * (RTR_CTF_COUNTER_* mask of lib/ctf; 0: none) */
 };
 
 struct rtr_host_totals {

@@ -12,6 +12,13 @@
  *   kt_prog spin N     calls kt_work(i, i * 3) N times (a function of its
  *                      own, for uprobes), prints the sum
  *   kt_prog getppid N  calls getppid() N times, prints its pid
+ *   kt_prog counters   kt:mark(0, 0); touches 64 MiB of new memory (16384
+ *                      page faults of 4 KiB); kt:mark(0, 1); sleeps 1 ms
+ *                      ten times; kt:mark(0, 2); spins 20 ms of CPU;
+ *                      kt:mark(0, 3); then a second thread emits
+ *                      kt:mark(1, 0..1) around touching 4 MiB
+ *   kt_prog loop N     N kt:mark events as fast as it can; prints the ns
+ *                      per event
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -19,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,6 +58,49 @@ __attribute__((noinline)) long kt_work(long a, long b)
 	return a + b;
 }
 
+/* Touches `bytes` of fresh memory, one write per 4 KiB page. */
+static void touch(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		exit(5);
+	madvise(p, bytes, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < bytes; i += 4096)
+		p[i] = 1;
+	munmap(p, bytes);
+}
+
+static void *toucher(void *arg)
+{
+	(void)arg;
+	rtr_tracepoint(kt, mark, 1, 0);
+	touch(4u << 20);
+	rtr_tracepoint(kt, mark, 1, 1);
+	return NULL;
+}
+
+static int counters_mode(void)
+{
+	struct timespec ms = {0, 1000000}, a, b;
+	pthread_t th;
+
+	rtr_tracepoint(kt, mark, 0, 0);
+	touch(64u << 20);
+	rtr_tracepoint(kt, mark, 0, 1);
+	for (int i = 0; i < 10; i++)
+		nanosleep(&ms, NULL);
+	rtr_tracepoint(kt, mark, 0, 2);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+	do
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+	while ((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec - a.tv_nsec < 20000000L);
+	rtr_tracepoint(kt, mark, 0, 3);
+	pthread_create(&th, NULL, toucher, NULL);
+	pthread_join(th, NULL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char buf[256], path[512];
@@ -73,6 +124,21 @@ int main(int argc, char **argv)
 		for (long i = 0; i < cnt; i++)
 			syscall(SYS_getppid);
 		printf("%d\n", (int)getpid());
+		return 0;
+	}
+	if (argc == 2 && !strcmp(argv[1], "counters"))
+		return counters_mode();
+	if (argc == 3 && !strcmp(argv[1], "loop")) {
+		long cnt = atol(argv[2]);
+		struct timespec a, b;
+
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (long i = 0; i < cnt; i++)
+			rtr_tracepoint(kt, mark, (uint32_t)i, 9);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		printf("%.1f\n", cnt ? (double)((b.tv_sec - a.tv_sec) * 1000000000L + b.tv_nsec -
+						a.tv_nsec) / (double)cnt
+				      : 0.0);
 		return 0;
 	}
 	if (argc != 3)

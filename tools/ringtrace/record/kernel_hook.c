@@ -10,7 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+
 #include <ringtrace/clock.h>
+
+#include "ctf-writer.h"
 
 #include "host.h"
 #include "kernel_hook.h"
@@ -134,6 +139,62 @@ int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg
 		k->buffer_kb = (uint32_t)v;
 		return 1;
 	}
+	case RTR_RK_OPT_CONTEXT: {
+		char *copy = strdup(arg), *save = NULL;
+		int r = 1;
+
+		if (!copy)
+			return -1;
+		for (char *t = strtok_r(copy, ",", &save); t && r > 0; t = strtok_r(NULL, ",", &save)) {
+			const struct rtr_ctf_counter_info *ci = NULL;
+			const char *n = !strncmp(t, "perf:thread:", 12) ? t + 12
+					: !strncmp(t, "perf:", 5)	? t + 5
+									: t;
+			unsigned i;
+
+			for (i = 0; (ci = rtr_ctf_counter(i)); i++)
+				if (!strcmp(ci->name, n))
+					break;
+			if (!ci) {
+				say("--context %s: unknown; known: perf:page-faults, "
+				    "perf:context-switches, perf:cpu-clock, perf:task-clock, "
+				    "perf:minor-faults, perf:major-faults, perf:cpu-migrations, and "
+				    "where a PMU exists perf:cycles, perf:instructions, "
+				    "perf:cache-misses, perf:branch-misses",
+				    t);
+				r = -1;
+				break;
+			}
+			{
+				/* can this machine count it? (no PMU: the hardware
+				 * ones cannot) */
+				struct perf_event_attr a = {.size = sizeof(a), .type = ci->type,
+							    .config = ci->config,
+							    .exclude_hv = 1};
+				int fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1,
+						      PERF_FLAG_FD_CLOEXEC);
+
+				if (fd < 0 && (errno == EACCES || errno == EPERM)) {
+					a.exclude_kernel = 1;
+					fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1,
+							  PERF_FLAG_FD_CLOEXEC);
+				}
+				if (fd < 0) {
+					say("--context %s: this machine cannot count it (%s%s)", t,
+					    strerror(errno),
+					    ci->type == PERF_TYPE_HARDWARE && errno == ENOENT
+						? ": no hardware performance counters here"
+						: "");
+					r = -1;
+					break;
+				}
+				close(fd);
+			}
+			k->counters |= 1u << i;
+		}
+		free(copy);
+		return r;
+	}
 	default:
 		return 0;
 	}
@@ -156,6 +217,13 @@ void rtr_record_kernel_usage(FILE *f)
 		"      --probe-ret BINARY:FUNCTION\n"
 		"                         a uprobe on its return (ret = return value), event\n"
 		"                         uretprobe_FUNCTION\n"
+		"      --context LIST     counters every user-space event carries (its\n"
+		"                         thread's, read when it is written): perf:page-faults,\n"
+		"                         perf:context-switches, perf:cpu-clock, perf:task-clock,\n"
+		"                         perf:minor-faults, perf:major-faults,\n"
+		"                         perf:cpu-migrations; where a PMU exists perf:cycles,\n"
+		"                         perf:instructions, perf:cache-misses,\n"
+		"                         perf:branch-misses\n"
 		"      --probe-arg NAME=FETCHARG | NAME\n"
 		"                         an argument of the probe before it, in the kernel's\n"
 		"                         syntax (n=%%di:s32, s=+0(%%si):string), or a parameter\n"

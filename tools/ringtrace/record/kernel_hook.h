@@ -23,6 +23,7 @@ struct rtr_record_kernel {
 	size_t nprobes;
 	bool all;
 	uint32_t buffer_kb;
+	uint32_t counters; /* --context perf:...: RTR_CTF_COUNTER_* mask */
 	/* storage */
 	const char **args;
 	size_t nargs;
@@ -36,13 +37,15 @@ enum {
 	RTR_RK_OPT_PROBE_RET,
 	RTR_RK_OPT_PROBE_ARG,
 	RTR_RK_OPT_BUFFER,
+	RTR_RK_OPT_CONTEXT,
 };
 #define RTR_RK_LONGOPTS                                                                            \
 	{"kernel", required_argument, NULL, 'k'}, {"all", no_argument, NULL, 'a'},                 \
 	    {"probe", required_argument, NULL, RTR_RK_OPT_PROBE},                                  \
 	    {"probe-ret", required_argument, NULL, RTR_RK_OPT_PROBE_RET},                          \
 	    {"probe-arg", required_argument, NULL, RTR_RK_OPT_PROBE_ARG},                          \
-	    {"kernel-buffer-size", required_argument, NULL, RTR_RK_OPT_BUFFER}
+	    {"kernel-buffer-size", required_argument, NULL, RTR_RK_OPT_BUFFER},                    \
+	    {"context", required_argument, NULL, RTR_RK_OPT_CONTEXT}
 
 /* Sets up *k for argc arguments. Returns 0 or -1 (no memory). */
 int rtr_record_kernel_init(struct rtr_record_kernel *k, int argc);
