@@ -178,8 +178,8 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_header_write(char *wp, uint32_t id,
  * Out of line, in libringtrace.so (lib/ctf): reserve a record of
  * payload_size bytes for binding `b` through whatever client it uses, write
  * the event header, and return where the payload goes; NULL when nothing
- * was reserved (the loss is counted by the ring buffer, or the client id is
- * unknown). On success the caller writes exactly payload_size bytes and
+ * was reserved (the loss is counted in the ring buffer's shared counters,
+ * also when the client id is unknown). On success the caller writes exactly payload_size bytes and
  * calls rtr_ctf__commit(b, ctx) once.
  */
 RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,

@@ -168,7 +168,11 @@ static char *reserve_client(const struct rtr_event_binding *b, uint32_t client,
 		return reserve_with(&host_cfg[RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC], b,
 				    payload_size, ctx);
 	default:
-		return NULL; /* unknown client: the binding is wrong, drop */
+		/* unknown client: the binding is wrong; drop, and count the
+		 * loss where the reader sees it */
+		if (b->chan)
+			rtr_ring_chan_count_lost(b->chan);
+		return NULL;
 	}
 }
 
