@@ -242,6 +242,11 @@ RTR_EXPORT int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
  * (rtr_reader_error) or -2 on a write error (errno set). */
 RTR_EXPORT int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 			      void (*progress)(struct rtr_reader *r, uint64_t n));
+/* Appends note to the line rtr_text_print() just printed (or prints it on
+ * a line of its own if that line was already written out). For marks
+ * that are not babeltrace2's (`ringtrace view --uncertain`). Returns 0 or
+ * -1 (write error, errno set). */
+RTR_EXPORT int rtr_text_mark(struct rtr_text *t, const char *note);
 /* Flushes and frees. Returns 0 or -1 on write error. */
 RTR_EXPORT int rtr_text_destroy(struct rtr_text *t);
 

@@ -1759,6 +1759,22 @@ int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
 	return 0;
 }
 
+int rtr_text_mark(struct rtr_text *t, const char *note)
+{
+	/* the line just printed still ends the buffer unless a flush took it */
+	if (t->len && t->buf[t->len - 1] == '\n') {
+		t->len--;
+		putc1(t, ' ');
+	}
+	putstr(t, note);
+	putc1(t, '\n');
+	if (t->werr) {
+		errno = t->werr;
+		return -1;
+	}
+	return 0;
+}
+
 int rtr_text_destroy(struct rtr_text *t)
 {
 	int e;

@@ -399,3 +399,40 @@ int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f)
 	rtr_reader_close(r);
 	return rc < 0 ? -1 : 0;
 }
+
+int rtr_order_view(struct rtr_reader *r, struct rtr_text *t,
+		   void (*progress)(struct rtr_reader *r, uint64_t n))
+{
+	struct rtr_order *o = rtr_order_create(r);
+	struct rtr_msg m;
+	uint64_t n = 0;
+	int rc;
+
+	if (!o)
+		return -1;
+	while ((rc = rtr_reader_next(r, &m)) == 1) {
+		struct rtr_order_mark mk;
+		bool u = rtr_order_feed(o, &m, &mk);
+
+		if (rtr_text_print(t, &m)) {
+			rc = -2;
+			break;
+		}
+		if (u) {
+			char note[160];
+
+			snprintf(note, sizeof(note),
+				 "<order uncertain: %" PRId64 " ns after the event before it, on CPU %" PRId64
+				 "; skew bound %" PRId64 " ns>",
+				 mk.dt_ns, mk.prev.cpu, mk.bound_ns);
+			if (rtr_text_mark(t, note)) {
+				rc = -2;
+				break;
+			}
+		}
+		if (progress && !(++n & 0xffff))
+			progress(r, n);
+	}
+	rtr_order_destroy(o);
+	return rc < 0 ? (rc == -2 ? -2 : -1) : 0;
+}

@@ -44,6 +44,11 @@ bool rtr_order_feed(struct rtr_order *o, const struct rtr_msg *m, struct rtr_ord
 void rtr_order_report(const struct rtr_order *o, FILE *f);
 uint64_t rtr_order_errors(const struct rtr_order *o);
 
+/* `view --uncertain`: prints every message of r with t, marking the
+ * events whose order is uncertain. Returns as rtr_text_drain(). */
+int rtr_order_view(struct rtr_reader *r, struct rtr_text *t,
+		   void (*progress)(struct rtr_reader *r, uint64_t n));
+
 /* A merged pass over rd's traces that prints the section. Returns 0 or -1
  * (said why). */
 int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f);

@@ -35,6 +35,17 @@ grep -q '^    futex 0x1000 of tid 600: syscall_exit_futex at [0-9.]* (cpu 1, tid
 	fail "futex error: $(cat "$TMP/st.txt" | tail -3)"
 echo "known trace: 3 of 11 uncertain pairs, the wake-up and the futex inversions, as written"
 
+# view --uncertain marks those three events and nothing else; without the
+# marks, and without the option, the text is babeltrace2's
+babeltrace2 "$TMP/mk" >"$TMP/bt2.txt" 2>/dev/null || fail "babeltrace2"
+"$RT" view "$TMP/mk" | cmp -s - "$TMP/bt2.txt" || fail "view differs from babeltrace2"
+"$RT" view --uncertain "$TMP/mk" >"$TMP/u.txt" || fail "view --uncertain"
+[ "$(grep -c ' <order uncertain: ' "$TMP/u.txt")" -eq 3 ] || fail "marks: $(grep -c '<order' "$TMP/u.txt")"
+sed -n 's/.* <order uncertain: \([0-9]*\) ns after the event before it, on CPU \([0-9]*\); skew bound 100 ns>$/\1 \2/p' \
+	"$TMP/u.txt" | tr '\n' ' ' | grep -qx '50 0 60 0 90 1 ' || fail "marks: $(grep '<order' "$TMP/u.txt")"
+sed 's/ <order uncertain: .*>$//' "$TMP/u.txt" | cmp -s - "$TMP/bt2.txt" || fail "view --uncertain changed more than the marks"
+echo "view --uncertain: the three events marked (50, 60, 90 ns), the rest babeltrace2's text"
+
 [ "$(id -u)" -eq 0 ] || { echo "SKIPPED (the rest): recording kernel events needs root"; exit 0; }
 "$RT" record -q -o "$TMP/t" -k 'sched:sched_switch,sched:sched_waking,syscalls:sys_enter_futex,syscalls:sys_exit_futex' \
 	-- "$PROG" "$TMP/side" 20 2>"$TMP/rec.err" &
