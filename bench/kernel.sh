@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kernel recording against trace-cmd and perf (docs/design/kernel.md §13).
+# Kernel recording against trace-cmd and perf (docs/design/kernel.md §12).
 # One workload (kt_plain: N getppid() calls with SPIN ns of busy loop
 # between them, i.e. hundreds of thousands of syscall events per second,
 # plus the scheduler's events) recorded by `ringtrace record --kernel`,
@@ -51,7 +51,7 @@ run() {
 		;;
 	trace-cmd | trace-cmd-v6)
 		# the shim: this sandbox refuses the function tracer's files
-		# (kernel.md §11). v6: trace-cmd's uncompressed file format (its
+		# (kernel.md §10). v6: trace-cmd's uncompressed file format (its
 		# default, v7, compresses the pages with zstd)
 		local v=()
 		[[ $tool == trace-cmd-v6 ]] && v=(--file-version 6)

@@ -1,7 +1,7 @@
 /* trace-cmd files (trace.dat) to the CTF kernel trace, through the same
  * mapping as a recording; read with libtracecmd in a child process, so
  * that a file that makes the library crash is an error, not a crash of
- * ringtrace. Design: docs/design/kernel.md §11. */
+ * ringtrace. Design: docs/design/kernel.md §10. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * group of counters at its first event (perf_event_open on itself, no
  * inheritance) and reads them all with one read() per event. Software
  * counters cannot be read with rdpmc, so that system call is the cost
- * (measured in docs/design/kernel.md §14). Design: kernel.md §14.
+ * (measured in docs/design/kernel.md §12). Design: kernel.md §13.
  *
  * Signal safety: the read runs inside tracepoints, which may run in
  * signal handlers. The per-thread state is initial-exec TLS; opening is

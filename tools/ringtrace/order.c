@@ -3,7 +3,7 @@
  * bound, and causality errors (a task switched in before the waking that
  * woke it; a futex wait returning before the wake), found in the merged
  * order of the reader. Used by `ringtrace stats` (a section) and `ringtrace
- * view --uncertain` (marks). Design: docs/design/kernel.md §12. */
+ * view --uncertain` (marks). Design: docs/design/kernel.md §11. */
 #define _GNU_SOURCE
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* Ordering checks of merged traces (order.c): pairs of consecutive events
  * on different CPUs closer than the clock skew bound, and causality
- * errors. Design: docs/design/kernel.md §12. */
+ * errors. Design: docs/design/kernel.md §11. */
 #ifndef RTR_ORDER_H
 #define RTR_ORDER_H
 

@@ -2,7 +2,7 @@
  * trace in a temporary directory (lib/kernel, the mapping of `record
  * --kernel`) that view, convert and stats then read like any trace. The
  * directories go away at exit, and on SIGINT/SIGTERM/SIGHUP/SIGPIPE. Design:
- * docs/design/kernel.md §11. */
+ * docs/design/kernel.md §10. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
