@@ -50,6 +50,18 @@ void rtr__hclock_fini(struct rtr__hclock *c)
 	c->pts = NULL;
 }
 
+int rtr_host_clock(struct rtr_host *h, struct rtr_clock_meta *cm,
+		   const struct rtr_clock_sync **pts, size_t *n)
+{
+	int r = rtr__hclock_describe(h, false, cm);
+
+	if (r)
+		return r;
+	*pts = h->clock.log.pts;
+	*n = h->clock.log.n;
+	return 0;
+}
+
 void rtr__hclock_sync(struct rtr__hclock *c)
 {
 	take(c);

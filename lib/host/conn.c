@@ -328,7 +328,9 @@ static int configure(struct rtr__proc *p)
 				      .chan_handle = RTR_HOST_CHAN_HANDLE,
 				      .client_id = p->client,
 				      .nr_bufs = p->nr_bufs,
-				      .flags = p->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0,
+				      .flags = (p->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0) |
+					       ((h->cfg.counters << RTR_PROTO_CHANNEL_COUNTERS_SHIFT) &
+						RTR_PROTO_CHANNEL_COUNTERS_MASK),
 				      .num_subbuf = h->cfg.num_subbuf,
 				      .subbuf_size = h->cfg.subbuf_size,
 				      .name = RTR_HOST_CHAN_NAME};

@@ -59,6 +59,8 @@ struct rtr_host_config {
 	 * (rtr_clock_measure_skew_cached): saves its ~50 ms measurement at
 	 * each start. NULL: measure every time. */
 	const char *skew_cache;
+	uint32_t counters; /* per-thread counters every event carries as context
+			    * (RTR_CTF_COUNTER_* mask of lib/ctf; 0: none) */
 };
 
 struct rtr_host_totals {
@@ -126,6 +128,16 @@ unsigned rtr_host_active(const struct rtr_host *h);
 int rtr_host_finish(struct rtr_host *h);
 
 void rtr_host_totals(const struct rtr_host *h, struct rtr_host_totals *t);
+
+/* The recording's clock as described from the sync points taken so far
+ * (after rtr_host_finish: the block the last trace finished was written
+ * with), and those points (valid until the next call into the host), for
+ * traces written beside the host's (the kernel trace). Returns 0 or
+ * -EINVAL (no sync point yet). */
+struct rtr_clock_meta;
+struct rtr_clock_sync;
+int rtr_host_clock(struct rtr_host *h, struct rtr_clock_meta *cm,
+		   const struct rtr_clock_sync **pts, size_t *n);
 
 /* Frees everything (after rtr_host_finish, or instead of it). NULL is
  * ignored. */

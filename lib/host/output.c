@@ -263,6 +263,13 @@ static int output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clo
 		r = rtr_ctf_meta_env_sync_list(m, pts, npts);
 	if (!r)
 		r = rtr_ctf_meta_add_stream(m, RTR_HOST_STREAM_CLASS_ID, RTR_HOST_CHAN_NAME);
+	if (!r && h->cfg.counters) {
+		/* record --context: the counters every event carries */
+		struct rtr_field_desc f[RTR_CTF_COUNTER_COUNT];
+		uint32_t n = rtr_ctf_counter_fields(h->cfg.counters, f);
+
+		r = rtr_ctf_meta_set_event_context(m, RTR_HOST_STREAM_CLASS_ID, f, n);
+	}
 	for (uint32_t i = 0; !r && i < p->nr_evs; i++) {
 		if (p->evs[i].id < 0)
 			continue;

@@ -26,6 +26,7 @@
 #include <ringtrace/event.h>
 #include <ringtrace/ring.h>
 
+#include "counters.h"
 #include "ctf-writer.h"
 #include "proto.h"
 #include "registry.h"
@@ -67,6 +68,7 @@ struct rt_channel {
 	int wake_fd;
 	struct fd_id wake_id;
 	bool ready;
+	uint32_t counters; /* RTR_CTF_COUNTER_* mask: the event context (counters.c) */
 };
 
 struct rt_enable {
@@ -317,6 +319,13 @@ static int bind_one(const struct rt_enable *e)
 	b.event_id = e->event_id;
 	b.client = c->client;
 	b.client_priv = NULL;
+	if (c->counters) {
+		/* counter context: out of line (the inlined fast path of the
+		 * channels without it stays as it is) */
+		b.client_priv = (void *)rtr__counters_src(c->counters);
+		if (b.client_priv)
+			b.client |= RTR_CTF_CLIENT_CTX;
+	}
 	r = rtr__registry_bind_locked(e->reg_index, &b);
 	return r == -EEXIST ? 0 : r;
 }
@@ -480,6 +489,8 @@ static int do_channel(const struct rtr_proto_channel *m, int *wake_fdp, const ch
 		c->session_id = m->session_id;
 		c->handle = m->chan_handle;
 		c->client = m->client_id;
+		c->counters = (m->flags & RTR_PROTO_CHANNEL_COUNTERS_MASK) >>
+			      RTR_PROTO_CHANNEL_COUNTERS_SHIFT;
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
 		c->wake_fd = wake_fd;
@@ -1231,6 +1242,7 @@ static void atfork_child(void)
 	 * parent's buffers can go (their memory stays the parent's). */
 	drop_all_locked(false);
 	conn_close();
+	rtr__counters_atfork_child();
 	pthread_mutex_unlock(&rt_lock);
 	rtr__registry_unlock();
 	if (reconnect) {

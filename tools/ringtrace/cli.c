@@ -210,6 +210,8 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 	bool nd_b = false, nd_e = false, have_day = false;
 	int64_t day0 = 0;
 
+	if (rtr_cli_tracedat_inputs(cmd, c)) /* trace.dat: converted first */
+		return NULL;
 	memset(&o, 0, sizeof(o));
 	o.skip_values = skip_values;
 	o.all_values = c->all_values;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "order.h"
 
 struct job {
 	struct rtr_reader *r;
@@ -280,6 +281,9 @@ int rtr_cmd_stats(int argc, char **argv)
 		       s->events, s->packets, s->discarded_events, s->lost_packets, si->stream_id,
 		       si->path);
 	}
+	fflush(stdout);
+	if (rtr_order_stats("stats", &rd, stdout)) /* merged order: order.c */
+		ret = 1;
 out:
 	for (size_t i = 0; i < j.nstreams; i++)
 		free(j.st[i].class_events);

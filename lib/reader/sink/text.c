@@ -1184,6 +1184,18 @@ int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m)
 	return t->werr ? -t->werr : 0;
 }
 
+int rtr_text_mark(struct rtr_text *t, const char *note)
+{
+	/* the line just printed still ends the buffer unless a flush took it */
+	if (t->len && t->buf[t->len - 1] == '\n') {
+		t->len--;
+		putc1(t, ' ');
+	}
+	putstr(t, note);
+	putc1(t, '\n');
+	return t->werr ? -t->werr : 0;
+}
+
 int rtr_text_destroy(struct rtr_text *t)
 {
 	int e;

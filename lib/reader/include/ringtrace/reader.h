@@ -275,6 +275,11 @@ int rtr_text_print(struct rtr_text *t, const struct rtr_msg *m);
  * negative errno with err set: the reader's error, or "write: ..." */
 int rtr_text_drain(struct rtr_text *t, struct rtr_reader *r,
 		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err);
+/* Appends note to the line rtr_text_print() just printed (or prints it on
+ * a line of its own if that line was already written out). For marks
+ * that are not babeltrace2's (`ringtrace view --uncertain`). Returns 0 or
+ * the negative errno of a failed write. */
+int rtr_text_mark(struct rtr_text *t, const char *note);
 /* Flushes and frees t (may be NULL). Returns 0 or the negative errno of a
  * failed write (this one or an earlier one). */
 int rtr_text_destroy(struct rtr_text *t);
