@@ -72,15 +72,14 @@ struct rtr_order *rtr_order_create(struct rtr_reader *r)
 		return NULL;
 	}
 	for (size_t i = 0; i < o->ntraces; i++) {
-		int64_t v;
-		const char *s;
+		struct rtr_env_value ev;
 
 		o->bound_ns[i] = -1;
-		if (rtr_reader_trace_env(r, i, "clock_skew_bound_ns", &v, &s) == 1 && v >= 0) {
-			o->bound_ns[i] = v;
+		if (!rtr_reader_trace_env(r, i, "clock_skew_bound_ns", &ev) && ev.is_int && ev.i >= 0) {
+			o->bound_ns[i] = ev.i;
 			o->any_bound = true;
-			if (v > o->max_bound)
-				o->max_bound = v;
+			if (ev.i > o->max_bound)
+				o->max_bound = ev.i;
 		}
 	}
 	return o;

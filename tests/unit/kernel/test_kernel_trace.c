@@ -132,16 +132,17 @@ int main(int argc, char **argv)
 		struct rtr_error err = {0};
 		int seen[2] = {0, 0}, idx[2] = {0, 1};
 		uint64_t disc[2] = {0, 0};
-		const char *s;
-		int64_t iv;
+		struct rtr_env_value ev;
 
 		snprintf(tpath, sizeof(tpath), "%s/kernel", tmp);
 		paths[0] = tpath;
 		REQUIRE(rtr_reader_open(paths, 1, &o, &rd, &err) == 0);
-		CHECK(rtr_reader_trace_env(rd, 0, "domain", &iv, &s) == 2 && !strcmp(s, "kernel"));
-		CHECK(rtr_reader_trace_env(rd, 0, "tracer_name", &iv, &s) == 2 &&
-		      !strcmp(s, "lttng-modules"));
-		CHECK(rtr_reader_trace_env(rd, 0, "kernel_clock_check_ns", &iv, &s) == 1 && iv == 12);
+		CHECK(!rtr_reader_trace_env(rd, 0, "domain", &ev) && !ev.is_int &&
+		      !strcmp(ev.s, "kernel"));
+		CHECK(!rtr_reader_trace_env(rd, 0, "tracer_name", &ev) && !ev.is_int &&
+		      !strcmp(ev.s, "lttng-modules"));
+		CHECK(!rtr_reader_trace_env(rd, 0, "kernel_clock_check_ns", &ev) && ev.is_int &&
+		      ev.i == 12);
 		while ((r = (int)rtr_reader_next(rd, &m)) == RTR_NEXT_OK) {
 			REQUIRE(m.stream && m.stream->stream_id < 2);
 			if (m.kind == RTR_MSG_DISCARDED_EVENTS) {
