@@ -8,7 +8,9 @@
  * (ux_app_cyg, UX_NO_TP).
  * Usage: ux_app THREADS ITERS [FORK] */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
