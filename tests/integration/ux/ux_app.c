@@ -51,6 +51,8 @@ static NOINL void *work(void *arg)
 {
 	uint32_t t = (uint32_t)(uintptr_t)arg;
 
+	(void)t; /* no tracepoints in ux_app_cyg */
+
 	pthread_mutex_lock(&out_lock);
 	printf("tid %d %d\n", (int)getpid(), (int)gettid());
 	fflush(stdout);
