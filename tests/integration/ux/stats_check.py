@@ -3,12 +3,15 @@
 `ringtrace stats` against counts computed here from babeltrace2's text of
 the same traces (default fields: the trace's vpid after the hostname and
 procname, "hostname:procname:(vpid)"; contexts "vpid = N", "vtid = N",
-procname = "..."), and the DISCARDED column against the discarded events
-babeltrace2 warned of, per process (given as PID:COUNT pairs computed by
-the caller from babeltrace2 run on each trace alone), or "-" where
+procname = "..."), and the DISCARDED column against the events each
+process lost as `record -v` counted them (--lost PID:N,...: the host's
+ring-buffer counters, not read from the trace) and at least the discarded
+events babeltrace2 warned of (--lost-min PID:N,...: babeltrace2 reports
+the changes of a stream's discarded counter from packet to packet, so not
+what was discarded before a stream's first packet), or "-" where
 --unknown-lost says so.
-Usage: stats_check.py STATS.txt BT2.txt [--lost PID:N,...] [--unknown-lost]
-                      [--threads]  (a per-thread table is expected)"""
+Usage: stats_check.py STATS.txt BT2.txt [--lost PID:N,...] [--lost-min PID:N,...]
+                      [--unknown-lost] [--threads]  (a per-thread table is expected)"""
 import argparse
 import re
 import sys
@@ -38,6 +41,7 @@ def main():
     ap.add_argument("stats")
     ap.add_argument("bt2")
     ap.add_argument("--lost", default="")
+    ap.add_argument("--lost-min", default="")
     ap.add_argument("--unknown-lost", action="store_true")
     ap.add_argument("--threads", action="store_true")
     a = ap.parse_args()
@@ -75,6 +79,7 @@ def main():
     if set(got) != set(procs):
         fails.append(f"processes {sorted(got)}, babeltrace2 {sorted(procs)}")
     lost = {int(p): int(n) for p, n in (x.split(":") for x in a.lost.split(",") if x)}
+    lmin = {int(p): int(n) for p, n in (x.split(":") for x in a.lost_min.split(",") if x)}
     for pid, n in procs.items():
         r = got.get(pid)
         if not r:
@@ -88,7 +93,9 @@ def main():
             if r[1] != "-":
                 fails.append(f"process {pid}: discarded {r[1]}, should be unknown (-)")
         elif r[1] == "-" or int(r[1]) != lost.get(pid, 0):
-            fails.append(f"process {pid}: discarded {r[1]}, babeltrace2 {lost.get(pid, 0)}")
+            fails.append(f"process {pid}: discarded {r[1]}, record counted {lost.get(pid, 0)}")
+        elif int(r[1]) < lmin.get(pid, 0):
+            fails.append(f"process {pid}: discarded {r[1]}, babeltrace2 warned of {lmin[pid]}")
     trows = table(lines, "Events per thread")
     if a.threads:
         if trows is None:
@@ -103,7 +110,8 @@ def main():
     if fails:
         sys.exit("stats: " + "\n  ".join(fails))
     print(f"stats: {len(procs)} processes ({sum(procs.values())} events), "
-          f"{len(threads)} threads, lost {sum(lost.values())} as babeltrace2")
+          f"{len(threads)} threads, lost {sum(lost.values())} as record counted "
+          f"(babeltrace2 warned of {sum(lmin.values())})")
 
 
 main()

@@ -13,7 +13,8 @@
 #             on the real threads (json_rules.py, Chromium), and `stats`
 #             per process and per thread against babeltrace2's text;
 #   stats     per process on ringtrace's per-process traces, with discarded
-#             events (small buffers) against babeltrace2's warnings;
+#             events (small buffers) against what `record -v` counted per
+#             process (and at least what babeltrace2 warns of);
 #   loglevel  record --loglevel/--loglevel-only, and view/convert with the
 #             same options, against babeltrace2's loglevel field.
 # Usage: ux.sh MODE RINGTRACE UX_APP UX_APP_CYG
@@ -150,8 +151,12 @@ lttng)
 	;;
 stats)
 	# small buffers and a busy program: events are discarded
-	"$RT" record -q --subbuf-size 4k --num-subbuf 2 -o "$TMP/rec" -- "$APP" 2 5000 1 >"$TMP/ids.txt" ||
-		{ echo "FAIL record"; exit 1; }
+	"$RT" record -v --subbuf-size 4k --num-subbuf 2 -o "$TMP/rec" -- "$APP" 2 5000 1 \
+		>"$TMP/ids.txt" 2>"$TMP/rec.err" || { echo "FAIL record"; exit 1; }
+	# "process PID (NAME) finished: N events, M lost, P packets"
+	counted=$(sed -n 's/.*process \([0-9]*\) ([^)]*) finished: [0-9]* events, \([0-9]*\) lost.*/\1:\2/p' \
+		"$TMP/rec.err" | paste -sd,)
+	[ -n "$counted" ] || bad "record -v said nothing of its processes: $(head -c 300 "$TMP/rec.err")"
 	lost="" total=0
 	while read -r m; do
 		d=$(dirname "$m")
@@ -164,7 +169,8 @@ stats)
 	[ "$total" -gt 0 ] || echo "NOTE: no event was discarded this time"
 	babeltrace2 "$TMP/rec" >"$TMP/bt2.txt" 2>/dev/null
 	"$RT" stats "$TMP/rec" >"$TMP/stats.txt" 2>/dev/null || bad "stats"
-	python3 "$HERE/stats_check.py" "$TMP/stats.txt" "$TMP/bt2.txt" --lost "$lost" || bad "stats per process"
+	python3 "$HERE/stats_check.py" "$TMP/stats.txt" "$TMP/bt2.txt" --lost "$counted" --lost-min "$lost" ||
+		bad "stats per process"
 	[ "$(sort <<<"$(pids "$TMP/ids.txt" | tr , '\n')")" = "$(awk '/^Events per process/ { on = 1; next }
 		on && !NF { exit } on && $1 != "EVENTS" { print $4 }' "$TMP/stats.txt" | sort)" ] ||
 		bad "the processes of stats are not the pids the program printed"
