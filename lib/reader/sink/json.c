@@ -18,9 +18,12 @@
  * it, so the tracks made up when a trace does not say (a track per CPU, a
  * process per trace) use IDs from there on. */
 #define SYNTH_ID 4194304
-/* Open slices kept per thread; a begin past this depth stays an instant
- * (a trace that only begins must not grow the converter's memory). */
-#define MAX_DEPTH 256
+/* Open slices kept per thread, and in all, with the bytes they hold; a
+ * begin past these stays an instant (a trace that only begins, on many
+ * threads, must not grow the converter's memory without bound). */
+#define MAX_DEPTH      256
+#define MAX_OPEN       (1u << 20)
+#define MAX_OPEN_BYTES (256u << 20)
 
 /* A begin waiting for its end. */
 struct open_slice {
@@ -74,6 +77,7 @@ struct rtr_json {
 	FILE *mf;
 	char *mbuf;
 	size_t msize;
+	size_t open_n, open_bytes; /* begins held, in all threads */
 	int err;    /* first allocation failure */
 	bool first; /* no element in traceEvents yet */
 };
@@ -627,8 +631,10 @@ static void put_instant(struct rtr_json *j, const struct rtr_msg *m, const struc
 	fputs("}}", j->f);
 }
 
-static void free_slice(struct open_slice *s)
+static void free_slice(struct rtr_json *j, struct open_slice *s)
 {
+	j->open_n--;
+	j->open_bytes -= strlen(s->args) + strlen(s->key) + strlen(s->name);
 	free(s->key);
 	free(s->name);
 	free(s->args);
@@ -677,7 +683,8 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 	if (m->has_clock && !m->ns_error && !t->cpu_track &&
 	    slice_key(j, m, name, &kind, &key, &sname))
 		return;
-	if (kind > 0 && t->depth < MAX_DEPTH) {
+	if (kind > 0 && t->depth < MAX_DEPTH && j->open_n < MAX_OPEN &&
+	    j->open_bytes < MAX_OPEN_BYTES) {
 		struct open_slice *s;
 
 		if (t->depth == t->cap) {
@@ -697,6 +704,8 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 			goto out;
 		s->key = key;
 		s->name = sname;
+		j->open_n++;
+		j->open_bytes += strlen(s->args) + strlen(key) + strlen(sname);
 		s->ns = m->ns;
 		s->full = m->name; /* the reader's class name: lives as long as it */
 		t->depth++;
@@ -716,7 +725,7 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 
 				put_instant(j, m, t, u->full ? u->full : "<unknown>", true, u->ns,
 					    u->args);
-				free_slice(u);
+				free_slice(j, u);
 			}
 			sep(j);
 	fputs("\"name\":", j->f);
@@ -737,7 +746,7 @@ static void json_event(struct rtr_json *j, const struct rtr_msg *m)
 			fputc(',', j->f);
 			json_str(j->f, name, strlen(name));
 			fputs("]}}", j->f);
-			free_slice(s);
+			free_slice(j, s);
 			t->depth = d - 1;
 			goto out;
 		}
@@ -838,9 +847,18 @@ int rtr_json_destroy(struct rtr_json *j)
 
 			put_instant(j, NULL, t, s->full ? s->full : "<unknown>", true, s->ns,
 				    s->args);
-			free_slice(s);
+			free_slice(j, s);
 		}
 		free(t->stack);
+		if (!t->name) {
+			/* no per-thread name in the trace: the process's (a
+			 * thread has its process's name unless it renames
+			 * itself) */
+			struct proc *p = proc_get(j, t->pid);
+
+			if (p && p->name)
+				t->name = dup_n(j, p->name, strlen(p->name));
+		}
 		if (t->name) {
 			put_meta(j, "thread_name", t->pid, t->tid, t->name);
 			if (t->cpu_track) {
