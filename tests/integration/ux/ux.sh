@@ -150,8 +150,15 @@ lttng)
 	python3 "$HERE/stats_check.py" "$TMP/stats.txt" "$TMP/bt2.txt" --unknown-lost --threads || bad "stats per thread"
 	;;
 stats)
-	# small buffers and a busy program: events are discarded
-	"$RT" record -v --subbuf-size 4k --num-subbuf 2 -o "$TMP/rec" -- "$APP" 2 5000 1 \
+	# small buffers and a busy program: events are discarded; per thread
+	# too when record can add the vtid context
+	ctx=() thr=()
+	if "$RT" record --help 2>&1 | grep -q vtid; then
+		ctx=(--context vtid) thr=(--threads)
+	else
+		echo "NOTE: this ringtrace record has no --context vtid: per process only"
+	fi
+	"$RT" record -v "${ctx[@]}" --subbuf-size 4k --num-subbuf 2 -o "$TMP/rec" -- "$APP" 2 5000 1 \
 		>"$TMP/ids.txt" 2>"$TMP/rec.err" || { echo "FAIL record"; exit 1; }
 	# "process PID (NAME) finished: N events, M lost, P packets"
 	counted=$(sed -n 's/.*process \([0-9]*\) ([^)]*) finished: [0-9]* events, \([0-9]*\) lost.*/\1:\2/p' \
@@ -169,7 +176,7 @@ stats)
 	[ "$total" -gt 0 ] || echo "NOTE: no event was discarded this time"
 	babeltrace2 "$TMP/rec" >"$TMP/bt2.txt" 2>/dev/null
 	"$RT" stats "$TMP/rec" >"$TMP/stats.txt" 2>/dev/null || bad "stats"
-	python3 "$HERE/stats_check.py" "$TMP/stats.txt" "$TMP/bt2.txt" --lost "$counted" --lost-min "$lost" ||
+	python3 "$HERE/stats_check.py" "$TMP/stats.txt" "$TMP/bt2.txt" --lost "$counted" --lost-min "$lost" "${thr[@]}" ||
 		bad "stats per process"
 	[ "$(sort <<<"$(pids "$TMP/ids.txt" | tr , '\n')")" = "$(awk '/^Events per process/ { on = 1; next }
 		on && !NF { exit } on && $1 != "EVENTS" { print $4 }' "$TMP/stats.txt" | sort)" ] ||
