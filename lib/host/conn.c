@@ -96,6 +96,13 @@ static bool wanted(const struct rtr_host *h, const struct rtr_event_desc *ev)
 {
 	char full[2 * RTR_PROTO_MAX_NAME + 2];
 
+	if (h->cfg.loglevel_sel != RTR_HOST_LL_ALL) {
+		int l = ev->loglevel == RTR_LOGLEVEL_NONE ? RTR_LOGLEVEL_DEBUG_LINE : ev->loglevel;
+
+		if (h->cfg.loglevel_sel == RTR_HOST_LL_ONLY ? l != h->cfg.loglevel
+							     : l > h->cfg.loglevel)
+			return false;
+	}
 	if (h->cfg.npatterns == 0)
 		return true;
 	snprintf(full, sizeof(full), "%s:%s", ev->provider, ev->name);

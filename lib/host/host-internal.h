@@ -85,6 +85,7 @@ struct rtr__proc {
 	uint32_t meta_gen;	/* +1 each time events are enabled */
 	uint32_t meta_gen_disk; /* what the metadata on disk describes */
 	int meta_err;		/* last metadata write error, 0: none */
+	bool meta_final;	/* the final metadata is on disk (rtr__output_final_early) */
 	uint8_t uuid[16];
 	uint32_t caps;
 	uint32_t seq;
@@ -236,6 +237,9 @@ void rtr__output_close(struct rtr__proc *p);
 /* The trace is complete: writes its final metadata (clock as of now),
  * closes the directory. Returns 0 or a negative errno (logged). */
 int rtr__output_final(struct rtr__proc *p);
+/* The final metadata of a process that is gone, written before its last
+ * packets are taken (rtr__output_final then has nothing to write). */
+int rtr__output_final_early(struct rtr__proc *p);
 /* Metadata before data: true when the metadata on disk describes every
  * event enabled so far (written now if needed, clock so far); false when
  * it cannot be written (no packet of the process may be taken then). */

@@ -39,9 +39,18 @@ struct rtr_host_log {
 	void *arg;
 };
 
+enum { RTR_HOST_LL_ALL = 0, RTR_HOST_LL_UPTO, RTR_HOST_LL_ONLY };
+
 struct rtr_host_config {
 	const char *const *patterns; /* event name globs ("provider:event"); NULL/0: all */
 	size_t npatterns;
+	/* Log level selection, LTTng's meaning (docs/design/host.md §3): an
+	 * event is enabled if it matches a pattern and its level is
+	 * `loglevel` or more severe (RTR_HOST_LL_UPTO) or exactly `loglevel`
+	 * (RTR_HOST_LL_ONLY); an event declaring no level counts as
+	 * RTR_LOGLEVEL_DEBUG_LINE, as in LTTng-UST. RTR_HOST_LL_ALL: any. */
+	int loglevel_sel;
+	int loglevel; /* enum rtr_loglevel */
 	bool overwrite;	       /* flight recorder: keep the newest, write at the end */
 	uint64_t subbuf_size;  /* power of two >= 4 KiB */
 	uint32_t num_subbuf;   /* power of two >= 2 */

@@ -337,11 +337,30 @@ bool rtr__output_remove_if_empty(struct rtr__proc *p)
 	return true;
 }
 
+int rtr__output_final_early(struct rtr__proc *p)
+{
+	struct rtr_clock_meta cmeta;
+	int r;
+
+	if (p->dirfd < 0)
+		return -EBADF;
+	r = rtr__hclock_describe(p->h, true, &cmeta);
+	if (!r)
+		r = output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, true);
+	p->meta_final = !r;
+	return r;
+}
+
 int rtr__output_final(struct rtr__proc *p)
 {
 	struct rtr_clock_meta cmeta;
-	int r = rtr__hclock_describe(p->h, true, &cmeta);
+	int r;
 
+	if (p->meta_final && p->meta_gen_disk == p->meta_gen) {
+		rtr__output_close(p); /* written before the last packets */
+		return 0;
+	}
+	r = rtr__hclock_describe(p->h, true, &cmeta);
 	if (!r)
 		r = output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, true);
 	rtr__output_close(p);

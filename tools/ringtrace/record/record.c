@@ -285,6 +285,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 
 	hc.patterns = o->patterns;
 	hc.npatterns = o->npatterns;
+	hc.loglevel_sel = o->loglevel_sel;
+	hc.loglevel = o->loglevel;
 	hc.overwrite = o->overwrite;
 	hc.subbuf_size = o->subbuf_size;
 	hc.num_subbuf = o->num_subbuf;

@@ -14,6 +14,8 @@ struct rtr_record_opts {
 	const char *output;	     /* trace directory; NULL: ./ringtrace-<prog>-<date> */
 	const char *const *patterns; /* -e globs; none: every event */
 	size_t npatterns;
+	int loglevel_sel; /* RTR_HOST_LL_* (--loglevel, --loglevel-only) */
+	int loglevel;
 	bool overwrite;
 	uint64_t subbuf_size;
 	uint32_t num_subbuf;
