@@ -70,6 +70,16 @@ enum rtr_ctf_client {
 #define RTR_CTF_PACKET_HEADER_SIZE 84u
 #define RTR_CTF_PACKET_MAGIC	   0xC1FC1FC1u
 
+/* Context fields a channel's records may carry right after the event
+ * header, in this order, byte-packed (add-context; the stream class's
+ * event.context in the metadata): */
+#define RTR_CTF_CTX_VPID       0x01u /* int32: the process id */
+#define RTR_CTF_CTX_VTID       0x02u /* int32: the thread id */
+#define RTR_CTF_CTX_PROCNAME   0x04u /* 16 bytes: the thread's name, NUL-padded */
+#define RTR_CTF_CTX_PTHREAD_ID 0x08u /* uint64: pthread_self() */
+#define RTR_CTF_CTX_IP	       0x10u /* uint64: the call site's address */
+#define RTR_CTF_CTX_ALL	       0x1fu
+
 /* Event header. */
 #define RTR_CTF_TS_BITS		27u
 #define RTR_CTF_COMPACT_ID_MAX	30u /* ids 0..30 fit the compact header */
