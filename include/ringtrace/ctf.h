@@ -196,6 +196,31 @@ RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payl
 				  struct rtr_ring_ctx *ctx);
 RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx);
 
+/*
+ * A binding's extras (rtr_event_binding.client_priv; NULL for a plain
+ * binding, which keeps the probe's fast path): a filter the event must pass
+ * before anything is reserved, and contexts written after the event header.
+ * Built by the runtime, immutable once published, never freed while a
+ * probe may hold it.
+ */
+struct rtr_binding_extra {
+	const void *filter; /* the runtime's verified program, or NULL */
+	uint32_t ctx_mask;  /* RTR_CTF_CTX_* */
+	uint32_t ctx_size;  /* bytes they take */
+};
+
+/* Out of line, in libringtrace.so: true when the event whose field values
+ * are args passes x's filter (x->filter != NULL). Async-signal-safe. */
+RTR_EXPORT int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_arg *args);
+/* Reserves a record of payload_size bytes plus x's contexts on binding b
+ * (out of line, any client), writes the event header and the contexts (ip
+ * is the call site) and returns where the payload goes, or NULL (nothing
+ * reserved, loss counted). Commit with rtr_ctf__commit(b, ctx).
+ * Async-signal-safe. */
+RTR_EXPORT char *rtr_probe__reserve(const struct rtr_event_binding *b,
+				    const struct rtr_binding_extra *x, size_t payload_size,
+				    struct rtr_ring_ctx *ctx, const void *ip);
+
 /* Reserve a record of event `event_id` through configuration cfg (a
  * constant: every configuration test folds) and write its event header.
  * Returns the payload pointer or NULL (nothing reserved, loss counted). */

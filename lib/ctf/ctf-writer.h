@@ -377,4 +377,14 @@ const char *rtr_ctf_stream_error(const struct rtr_ctf_stream *s);
  */
 int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync);
 
+/* ------------------------------------------------------------------------
+ * Probe extras (probe_extra.c): filters and contexts of bindings
+ * ------------------------------------------------------------------------ */
+
+/* The caches of context values: at start, and in a fork child. */
+void rtr__extra_init(void);
+void rtr__extra_fork_child(void);
+/* Bytes a set of contexts (RTR_CTF_CTX_*) takes in a record. */
+uint32_t rtr__ctx_size(uint32_t ctx_mask);
+
 #endif /* RTR_CTF_WRITER_H */

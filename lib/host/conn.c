@@ -167,6 +167,7 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 			e->checked_bad = true;
 		}
 	}
+	rtr__preassigned(p, first, &m->u.events.pre);
 	{
 		/* an event may be enabled in every channel of every session */
 		uint32_t cap = RTR_PROTO_MAX_ENABLES_PER_MSG;
@@ -235,12 +236,18 @@ void rtr__handle_replies(struct rtr__proc *p)
 			return;
 		}
 		if (rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err)) ||
-		    m.hdr.type != RTR_MSG_REPLY) {
+		    (m.hdr.type != RTR_MSG_REPLY && m.hdr.type != RTR_MSG_CHANNEL &&
+		     m.hdr.type != RTR_MSG_CHANNEL_BUFFERS)) {
 			rtr_proto_close_fds(fds, nfds);
 			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): bad message: %s", (int)p->pid,
 				p->procname, err[0] ? err : "not a reply");
 			rtr__proc_disconnect(p, "protocol error");
 			return;
+		}
+		if (m.hdr.type != RTR_MSG_REPLY) {
+			/* a channel of a session the process armed itself */
+			rtr__adopt_message(p, &m, fds, nfds);
+			continue;
 		}
 		switch (m.u.reply.req_type) {
 		case RTR_MSG_CHANNEL:
@@ -394,6 +401,8 @@ void rtr__handle_hello(struct rtr__proc *p)
 	p->pid = (pid_t)m.u.hello.pid;
 	p->uid = cred.uid;
 	p->caps = m.u.hello.caps;
+	p->narmed = m.u.hello.narmed;
+	memcpy(p->armed, m.u.hello.armed, sizeof(p->armed));
 	if (r == 0) {
 		/* The same pid registering again replaced its image (exec):
 		 * the old image's buffers have no writer any more. */

@@ -114,6 +114,8 @@ struct rtr__pchan {
 	uint32_t seq_lo, seq_hi; /* their request numbers */
 	bool chan_ok, chan_failed;
 	bool released; /* buffers finished and released */
+	bool adopted;  /* the process created the buffers (it armed the session) */
+	uint32_t adopt_mapped; /* of them mapped here so far */
 	uint32_t next_event_id;
 	/* per event of the process (index in p->evs) */
 	int64_t *ids;	/* id in this channel, -1: not recorded here */
@@ -237,6 +239,8 @@ struct rtr__proc {
 	uint64_t registered_ns; /* when it said HELLO (now_ns) */
 	uint32_t next_handle;
 	bool ready_sent;
+	uint32_t narmed; /* sessions it armed itself (HELLO) */
+	uint64_t armed[RTR_PROTO_MAX_ARMED];
 	struct rtr__ptrace *traces;
 	/* events */
 	struct rtr_proto_arena arena;
@@ -290,6 +294,7 @@ struct rtr_host {
 	unsigned dir_seq; /* suffixes of process directory names */
 	bool in_op_check; /* re-entrancy guard of rtr__ops_check */
 	uint64_t op_timeout_ns; /* per-process deadline of operations */
+	uint64_t armed_gen;	/* +1 when what programs may arm changes */
 	uint8_t *filt_arena;	/* filters of the REGISTER_REPLY being built */
 	size_t filt_cap;
 	uint8_t in[RTR_PROTO_MAX_MSG];
@@ -352,6 +357,12 @@ int rtr__proc_sync(struct rtr__proc *p);
 uint32_t rtr__match_new_events(struct rtr__proc *p, uint32_t first,
 			       struct rtr_proto_enable_entry *en, const uint8_t **filt,
 			       uint16_t *filt_len, uint32_t cap);
+/* A process sent CHANNEL or CHANNEL_BUFFERS: a channel of a session it
+ * armed itself, to adopt. */
+void rtr__adopt_message(struct rtr__proc *p, const struct rtr_proto_msg *m, int *fds,
+			unsigned nfds);
+/* Ids the process gave its new events (first..) in channels it armed. */
+void rtr__preassigned(struct rtr__proc *p, uint32_t first, const struct rtr_proto_enables *pre);
 /* Sends the pending enables of a channel (its setup was acknowledged). */
 void rtr__send_pending_enables(struct rtr__pchan *c);
 /* A reply (status) to request `seq` of process p (a START/STOP/CLOSE the

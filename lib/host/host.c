@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -128,6 +129,16 @@ fail:
 int rtr_host_fd(const struct rtr_host *h)
 {
 	return h->epfd;
+}
+
+int rtr_host_move_socket(struct rtr_host *h, const char *new_path)
+{
+	if (strlen(new_path) >= sizeof(h->sock_path))
+		return -ENAMETOOLONG;
+	if (rename(h->sock_path, new_path) < 0)
+		return -errno;
+	strcpy(h->sock_path, new_path);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------

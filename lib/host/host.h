@@ -278,8 +278,27 @@ int rtr_host_session_snapshot(struct rtr_host *h, uint64_t sid, uint64_t max_siz
 			      struct rtr_host_op_result *res);
 int rtr_host_session_rotate(struct rtr_host *h, uint64_t sid, struct rtr_host_op_result *res);
 int rtr_host_session_stats(struct rtr_host *h, uint64_t sid, struct rtr_host_session_stats *st);
+/* Describes a session for humans, one line at a time: output, channels,
+ * rules, processes. Returns 0 or -ENOENT. */
+int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
+			      void (*line)(void *arg, const char *text), void *arg);
+/* The session's output directory (for messages), or NULL. */
+const char *rtr_host_session_output(const struct rtr_host *h, uint64_t sid);
+
 /* Sessions in creation order: ids[0..*n) (at most cap). */
 void rtr_host_sessions(const struct rtr_host *h, uint64_t *ids, size_t cap, size_t *n);
+/* Moves the listening socket to new_path (rename: it appears there already
+ * listening, so that programs watching the directory connect at once).
+ * Returns 0 or a negative errno. */
+int rtr_host_move_socket(struct rtr_host *h, const char *new_path);
+
+/* What programs may arm themselves at start (docs/design/daemon.md §1.3):
+ * every session recording now, its channels and rules. The generation
+ * changes with it (the daemon rewrites its armed file then). */
+struct rtr_armed;
+uint64_t rtr_host_armed_gen(const struct rtr_host *h);
+void rtr_host_armed(const struct rtr_host *h, struct rtr_armed *a);
+
 /* Per-process deadline of operations (default 1 s). */
 void rtr_host_set_op_timeout(struct rtr_host *h, uint64_t ns);
 

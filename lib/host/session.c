@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "armed.h"
 #include "host-internal.h"
 
 #define DEFAULT_SUBBUF	   (256u * 1024u)
@@ -183,6 +184,9 @@ static int ids_grow(struct rtr__pchan *c, uint32_t n)
 }
 
 #define MAX_EVENT_ID (1u << 20)
+/* c->pend[k]: 1 enabled, not sent yet; PEND_SELF: the process, arming the
+ * session itself, gave the event its id and bound it. */
+#define PEND_SELF 2
 /* Filter bytes in one REGISTER_REPLY / ENABLE (messages are <= 64 KiB). */
 #define FILT_REPLY_MAX (32u * 1024u)
 
@@ -255,7 +259,7 @@ static void channel_update(struct rtr__pchan *c, uint32_t first, uint32_t last, 
 	for (uint32_t k = first; k <= last && p->cmd >= 0; k++) {
 		uint8_t buf[RTR_FILTER_MAX_CODE];
 		uint16_t len = 0;
-		bool was = k < last && k < c->cap_ids && c->ids[k] >= 0 && !c->pend[k];
+		bool was = k < last && k < c->cap_ids && c->ids[k] >= 0 && c->pend[k] != 1;
 		bool on = k < last && decide(c, k, buf, &len);
 		bool flush = k == last || n == cap || nd == cap || used > FILT_REPLY_MAX;
 
@@ -334,6 +338,8 @@ uint32_t rtr__match_new_events(struct rtr__proc *p, uint32_t first,
 				uint8_t buf[RTR_FILTER_MAX_CODE];
 				uint16_t len = 0;
 
+				if (k < c->cap_ids && c->pend[k] == PEND_SELF)
+					continue; /* the process bound it itself */
 				if (!decide(c, k, buf, &len))
 					continue;
 				if (!c->chan_ok || n == cap || used + len > FILT_REPLY_MAX) {
@@ -359,7 +365,7 @@ void rtr__send_pending_enables(struct rtr__pchan *c)
 	uint32_t lo = UINT32_MAX, hi = 0;
 
 	for (uint32_t k = 0; k < p->nr_evs && k < c->cap_ids; k++)
-		if (c->pend[k]) {
+		if (c->pend[k] == 1) {
 			if (k < lo)
 				lo = k;
 			hi = k + 1;
@@ -508,8 +514,13 @@ unsigned rtr__sessions_attach(struct rtr__proc *p)
 
 	for (struct rtr__session *s = p->h->sessions; s; s = s->next) {
 		const char *why = "";
+		bool armed = false;
 
-		if (!rtr__session_accepts(s, p) || rtr__ptrace_of(p, s))
+		for (uint32_t i = 0; i < p->narmed; i++)
+			if (p->armed[i] == s->id)
+				armed = true;
+		/* a session it armed itself: its channels come from it */
+		if (armed || !rtr__session_accepts(s, p) || rtr__ptrace_of(p, s))
 			continue;
 		if (attach(p, s, &why) == 0)
 			n++;
@@ -707,6 +718,7 @@ static void session_free(struct rtr__session *s)
 			*pp = s->next;
 			break;
 		}
+	s->h->armed_gen++;
 	if (s->chunk_dirfd >= 0 && s->chunk_dirfd != s->out_dirfd)
 		close(s->chunk_dirfd);
 	if (s->out_dirfd >= 0 && !s->record)
@@ -892,6 +904,7 @@ int rtr_host_channel_enable(struct rtr_host *h, uint64_t sid, const struct rtr_h
 	if (s->traces)
 		spread_channel(s, (unsigned)ci);
 	spread_session(s);
+	h->armed_gen++;
 	return 0;
 }
 
@@ -980,6 +993,7 @@ int rtr_host_rule_add(struct rtr_host *h, uint64_t sid, const struct rtr_host_ru
 	r->next = s->rules;
 	s->rules = r;
 	rules_changed(s, ci, false);
+	h->armed_gen++;
 	return 0;
 }
 
@@ -1011,6 +1025,7 @@ int rtr_host_rule_remove(struct rtr_host *h, uint64_t sid, const char *channel,
 	for (unsigned ci = 0; ci < s->nchans; ci++)
 		if (touched[ci])
 			rules_changed(s, ci, true);
+	h->armed_gen++;
 	return n;
 }
 
@@ -1039,6 +1054,7 @@ int rtr_host_context_add(struct rtr_host *h, uint64_t sid, const char *channel, 
 	if (!any)
 		return seterr(err, errlen, -ENOENT, "no channel %s in session %s", channel,
 			      s->name);
+	h->armed_gen++;
 	return 0;
 }
 
@@ -1238,6 +1254,7 @@ static int op_begin(struct rtr_host *h, uint64_t sid, enum rtr__op_kind kind, rt
 	op->started_ns = rtr__now_ns();
 	op->deadline = op->started_ns + (h->op_timeout_ns ? h->op_timeout_ns : DEFAULT_OP_TIMEOUT);
 	s->op = op;
+	h->armed_gen++;
 	switch (kind) {
 	case OP_START:
 		s->active = true;
@@ -1415,4 +1432,405 @@ int rtr_host_session_rotate(struct rtr_host *h, uint64_t sid, struct rtr_host_op
 	snprintf(s->chunk_name, sizeof(s->chunk_name), "%s", name);
 	snprintf(res->snap_dir, sizeof(res->snap_dir), "%s", name);
 	return 0;
+}
+
+const char *rtr_host_session_output(const struct rtr_host *h, uint64_t sid)
+{
+	for (const struct rtr__session *s = h->sessions; s; s = s->next)
+		if (s->id == sid)
+			return s->out_path;
+	return NULL;
+}
+
+static const char *ll_names[] = {"EMERG",	   "ALERT",	  "CRIT",	"ERR",
+				 "WARNING",	   "NOTICE",	  "INFO",	"DEBUG_SYSTEM",
+				 "DEBUG_PROGRAM", "DEBUG_PROCESS", "DEBUG_MODULE", "DEBUG_UNIT",
+				 "DEBUG_FUNCTION", "DEBUG_LINE",   "DEBUG"};
+
+int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
+			      void (*line)(void *arg, const char *text), void *arg)
+{
+	struct rtr__session *s = rtr__session_find(h, sid);
+	struct rtr_host_session_stats st;
+	char b[1024];
+	unsigned n = 0;
+	int k;
+
+	if (!s)
+		return -ENOENT;
+	fill_stats(s, &st);
+	snprintf(b, sizeof(b), "  output: %s%s%s", s->out_path, s->chunk ? "/" : "",
+		 s->chunk ? s->chunk_name : "");
+	line(arg, b);
+	for (unsigned ci = 0; ci < s->nchans; ci++) {
+		const struct rtr_host_channel_cfg *c = &s->chans[ci].c;
+
+		k = snprintf(b, sizeof(b),
+			     "  channel %s: %u x %llu KiB per CPU, %s, per-process buffers", c->name,
+			     c->num_subbuf, (unsigned long long)(c->subbuf_size >> 10),
+			     c->overwrite ? "overwrite" : "discard");
+		if (c->ctx_mask && k > 0 && (size_t)k < sizeof(b))
+			k += snprintf(b + k, sizeof(b) - (size_t)k, ", contexts%s%s%s%s%s",
+				      (c->ctx_mask & RTR_HOST_CTX_VPID) ? " vpid" : "",
+				      (c->ctx_mask & RTR_HOST_CTX_VTID) ? " vtid" : "",
+				      (c->ctx_mask & RTR_HOST_CTX_PROCNAME) ? " procname" : "",
+				      (c->ctx_mask & RTR_HOST_CTX_PTHREAD_ID) ? " pthread_id" : "",
+				      (c->ctx_mask & RTR_HOST_CTX_IP) ? " ip" : "");
+		if (k > 0 && (size_t)k < sizeof(b))
+			snprintf(b + k, sizeof(b) - (size_t)k, ": %llu events recorded, %llu lost",
+				 (unsigned long long)st.chans[ci].t.events,
+				 (unsigned long long)st.chans[ci].t.lost);
+		line(arg, b);
+	}
+	for (struct rtr__rule *r = s->rules; r; r = r->next) {
+		k = snprintf(b, sizeof(b), "  event rule '%s' in %s", r->pattern,
+			     s->chans[r->ci].name);
+		for (size_t i = 0; i < r->nexcludes && k > 0 && (size_t)k < sizeof(b); i++)
+			k += snprintf(b + k, sizeof(b) - (size_t)k, "%s%s", i ? ", " : ", excluding ",
+				      r->excludes[i]);
+		if (r->loglevel_type != RTR_HOST_LOGLEVEL_ALL && k > 0 && (size_t)k < sizeof(b))
+			k += snprintf(b + k, sizeof(b) - (size_t)k, ", log level %s%s",
+				      r->loglevel_type == RTR_HOST_LOGLEVEL_SINGLE ? "" : "<= ",
+				      ll_names[r->loglevel]);
+		if (r->filter_text && k > 0 && (size_t)k < sizeof(b))
+			snprintf(b + k, sizeof(b) - (size_t)k, ", filter '%s'", r->filter_text);
+		line(arg, b);
+	}
+	k = snprintf(b, sizeof(b), "  processes:");
+	for (struct rtr__ptrace *t = s->traces; t; t = t->next_s) {
+		if (t->finished)
+			continue;
+		if (n++ < 32 && k > 0 && (size_t)k < sizeof(b))
+			k += snprintf(b + k, sizeof(b) - (size_t)k, " %d (%s)", (int)t->p->pid,
+				      t->p->procname);
+	}
+	if (n > 32 && k > 0 && (size_t)k < sizeof(b))
+		snprintf(b + k, sizeof(b) - (size_t)k, " and %u more", n - 32);
+	else if (!n && k > 0 && (size_t)k < sizeof(b))
+		snprintf(b + k, sizeof(b) - (size_t)k, " none");
+	line(arg, b);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Sessions programs arm themselves (docs/design/daemon.md §1.3)
+ * ------------------------------------------------------------------------ */
+
+uint64_t rtr_host_armed_gen(const struct rtr_host *h)
+{
+	return h->armed_gen;
+}
+
+void rtr_host_armed(const struct rtr_host *h, struct rtr_armed *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->gen = h->armed_gen;
+	a->daemon_uid = (uint32_t)geteuid();
+	for (const struct rtr__session *s = h->sessions; s; s = s->next) {
+		struct rtr_armed_session *as;
+
+		if (!s->active || s->record || !s->nchans || a->nsessions >= RTR_ARMED_SESSIONS)
+			continue;
+		as = &a->s[a->nsessions++];
+		as->id = s->id;
+		as->name = s->name;
+		as->clock = (uint32_t)h->clock.source;
+		as->all_uids = s->all_uids;
+		for (size_t i = 0; i < s->nuids && i < RTR_ARMED_UIDS; i++)
+			as->uids[as->nuids++] = (uint32_t)s->uids[i];
+		for (unsigned ci = 0; ci < s->nchans && ci < RTR_ARMED_CHANS; ci++) {
+			struct rtr_armed_chan *c = &as->chans[as->nchans++];
+
+			c->name = s->chans[ci].name;
+			c->index = ci;
+			c->subbuf_size = s->chans[ci].c.subbuf_size;
+			c->num_subbuf = s->chans[ci].c.num_subbuf;
+			c->overwrite = s->chans[ci].c.overwrite;
+			c->ctx_mask = s->chans[ci].c.ctx_mask;
+		}
+		for (const struct rtr__rule *r = s->rules; r && as->nrules < RTR_ARMED_RULES;
+		     r = r->next) {
+			struct rtr_armed_rule *ar;
+
+			if (r->ci >= as->nchans)
+				continue;
+			ar = &as->rules[as->nrules++];
+			ar->chan = r->ci;
+			ar->pattern = r->pattern;
+			for (size_t i = 0; i < r->nexcludes && i < RTR_ARMED_EXCLUDES; i++)
+				ar->excludes[ar->nexcludes++] = r->excludes[i];
+			ar->lltype = (uint32_t)r->loglevel_type;
+			ar->ll = (uint32_t)(r->loglevel < 0 ? 0 : r->loglevel);
+			ar->filter = r->filter_text;
+		}
+	}
+}
+
+static struct rtr__pchan *pchan_by_handle(struct rtr__proc *p, uint32_t handle)
+{
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+			if (t->ch[ci] && t->ch[ci]->handle == handle)
+				return t->ch[ci];
+	return NULL;
+}
+
+static bool is_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return false;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+/* The process's offer of channel m (of a session it armed). Returns 0 or
+ * a negative errno with why. */
+static int adopt_channel(struct rtr__proc *p, const struct rtr_proto_channel *m, int wake_fd,
+			 const char **why)
+{
+	struct rtr_host *h = p->h;
+	struct rtr__session *s = rtr__session_find(h, m->session_id);
+	const struct rtr_ring_config *cfg = rtr_ctf_host_config(m->client_id);
+	struct rtr__ptrace *t;
+	struct rtr__pchan *c;
+	bool armed = false;
+	unsigned ci = UINT32_MAX;
+
+	for (uint32_t i = 0; i < p->narmed; i++)
+		if (p->armed[i] == m->session_id)
+			armed = true;
+	if (!armed || !s || s->record || !rtr__session_accepts(s, p)) {
+		*why = "no such session for this process";
+		return -ENOENT;
+	}
+	for (unsigned k = 0; k < s->nchans; k++)
+		if (!strcmp(s->chans[k].name, m->name))
+			ci = k;
+	if (ci == UINT32_MAX || !cfg) {
+		*why = "no such channel, or unknown ring client";
+		return -ENOENT;
+	}
+	/* The buffers must be exactly what the session's channel says: the
+	 * process made them from an armed file (maybe stale, maybe a lie). */
+	if (m->subbuf_size != s->chans[ci].c.subbuf_size ||
+	    m->num_subbuf != s->chans[ci].c.num_subbuf ||
+	    (cfg->mode == RTR_RING_MODE_OVERWRITE) != s->chans[ci].c.overwrite ||
+	    cfg->alloc != RTR_RING_ALLOC_PER_CPU ||
+	    (cfg->sync == RTR_RING_SYNC_RSEQ && !(p->caps & RTR_PROTO_CAP_RSEQ)) ||
+	    m->ctx_mask != s->chans[ci].c.ctx_mask || m->nr_bufs != h->host_cpus ||
+	    m->chan_handle < RTR_PROTO_ARMED_HANDLE || pchan_by_handle(p, m->chan_handle)) {
+		*why = "channel does not match the session's";
+		return -EINVAL;
+	}
+	if (wake_fd >= 0 && !is_eventfd(wake_fd)) {
+		*why = "wakeup descriptor is not an eventfd";
+		return -EINVAL;
+	}
+	t = rtr__ptrace_of(p, s);
+	if (!t) {
+		t = ptrace_new(p, s);
+		if (!t) {
+			*why = "out of memory";
+			return -ENOMEM;
+		}
+		t->session_sent = true;
+		t->started = true; /* it started itself */
+		if (!s->snapshot && rtr__output_open(t)) {
+			*why = "cannot create the trace directory";
+			t->finished = true;
+			rtr__ptrace_free(t);
+			return -EIO;
+		}
+	}
+	if (t->ch[ci]) {
+		*why = "channel armed twice";
+		return -EEXIST;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c || ids_grow(c, p->nr_evs + 1)) {
+		free(c);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	c->t = t;
+	c->ci = ci;
+	c->handle = m->chan_handle;
+	c->client = m->client_id;
+	c->cfg = cfg;
+	c->overwrite = s->chans[ci].c.overwrite;
+	c->subbuf_size = m->subbuf_size;
+	c->num_subbuf = m->num_subbuf;
+	c->ctx_mask = m->ctx_mask;
+	c->flush_age_ns = s->chans[ci].c.switch_timer_us ? s->chans[ci].c.switch_timer_us * 1000u
+							 : 1000000000ull;
+	c->nr_bufs = m->nr_bufs;
+	c->adopted = true;
+	c->wake_fd = -1;
+	c->bufs = calloc(c->nr_bufs, sizeof(*c->bufs));
+	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
+	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
+	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
+	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
+	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
+	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
+	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
+	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
+	    !c->open_sb || !c->open_since || !c->stall_lost) {
+		rtr__pchan_free(c);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++)
+		c->stall_lost[cpu] = UINT64_MAX;
+	c->mem = (c->subbuf_size * (c->num_subbuf + (c->overwrite ? 1 : 0)) + 65536) * c->nr_bufs;
+	if (h->mem_used + c->mem > h->cfg.mem_budget) {
+		c->mem = 0;
+		rtr__pchan_free(c);
+		*why = "buffer memory budget exhausted";
+		return -ENOMEM;
+	}
+	h->mem_used += c->mem;
+	if (wake_fd >= 0) {
+		c->wake_fd = wake_fd;
+		rtr__watch_add(h, &c->w_wake, RTR_WATCH_WAKE, c, c->wake_fd);
+	}
+	c->chan_pending = 1; /* until every buffer came */
+	t->ch[ci] = c;
+	t->meta_gen++;
+	hinfo(h, "process %d (%s) armed channel %s of session %s itself: %u buffers, client %u",
+	      (int)p->pid, p->procname, s->chans[ci].name, s->name, c->nr_bufs, c->client);
+	return 0;
+}
+
+/* Buffers of a channel being adopted. */
+static int adopt_buffers(struct rtr__proc *p, const struct rtr_proto_channel_buffers *m,
+			 int *fds, const char **why)
+{
+	struct rtr__pchan *c = pchan_by_handle(p, m->chan_handle);
+	int r = 0;
+
+	if (!c || !c->adopted || c->chan_ok || c->chan_failed || m->first != c->adopt_mapped ||
+	    m->count > c->nr_bufs - m->first) {
+		*why = "buffers out of sequence";
+		return -EPROTO;
+	}
+	for (uint32_t i = 0; i < m->count && !r; i++) {
+		uint32_t cpu = m->first + i;
+		int seals = fcntl(fds[i], F_GET_SEALS);
+		struct rtr_ring_buf *b;
+
+		/* sealed: the process cannot shrink it under our reader */
+		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+			*why = "buffer is not a memfd sealed against shrinking";
+			r = -EPERM;
+			break;
+		}
+		r = rtr_ring_buf_map(c->cfg, fds[i], &b);
+		if (r) {
+			*why = "buffer refused (wrong client, ABI or geometry)";
+			break;
+		}
+		fds[i] = -1; /* the buffer owns it */
+		if (b->cpu != cpu || b->sb_size != c->subbuf_size || b->num_subbuf != c->num_subbuf) {
+			rtr_ring_buf_destroy(b);
+			*why = "buffer does not have the channel's geometry or index";
+			r = -EPROTO;
+			break;
+		}
+		c->bufs[cpu] = b;
+		c->adopt_mapped++;
+		if (c->t->dirfd >= 0) {
+			r = rtr__output_stream(c, cpu, b, c->t->dirfd);
+			if (r)
+				*why = "cannot create a stream";
+		}
+	}
+	if (r)
+		return r;
+	if (c->adopt_mapped == c->nr_bufs) {
+		struct rtr__session *s = c->t->s;
+
+		c->chan_pending = 0;
+		c->chan_ok = true;
+		if (s && !s->active && c->t->started && p->cmd >= 0) {
+			/* stopped meanwhile: the process must stop too */
+			if (rtr_proto_enc_ref(&p->h->out, RTR_MSG_STOP, ++p->seq, s->id) == 0 &&
+			    rtr__proc_send(p, NULL, 0) == 0)
+				c->t->started = false;
+		}
+		rtr__send_pending_enables(c);
+	}
+	return 0;
+}
+
+void rtr__adopt_message(struct rtr__proc *p, const struct rtr_proto_msg *m, int *fds,
+			unsigned nfds)
+{
+	struct rtr_host *h = p->h;
+	const char *why = "";
+	uint32_t handle;
+	int r;
+
+	if (m->hdr.type == RTR_MSG_CHANNEL) {
+		handle = m->u.channel.chan_handle;
+		r = adopt_channel(p, &m->u.channel, nfds ? fds[0] : -1, &why);
+		if (r == 0 && nfds)
+			fds[0] = -1; /* the channel owns it */
+	} else {
+		handle = m->u.buffers.chan_handle;
+		r = adopt_buffers(p, &m->u.buffers, fds, &why);
+	}
+	rtr_proto_close_fds(fds, nfds);
+	if (rtr_proto_enc_reply(&h->out, m->hdr.seq, m->hdr.type, r, why) == 0)
+		rtr__proc_send(p, NULL, 0);
+	if (!r)
+		return;
+	hwarn_c(h, RTR__LOG_PROC, "process %d (%s): its armed channel refused: %s", (int)p->pid,
+		p->procname, why);
+	{
+		struct rtr__pchan *c = pchan_by_handle(p, handle);
+
+		if (c && c->adopted && !c->chan_ok) {
+			c->chan_failed = true;
+			rtr__pchan_finish(c, false);
+		}
+	}
+	/* the process retires the channel (its events go nowhere) */
+	if (p->cmd >= 0 && rtr_proto_enc_close_channel(&h->out, ++p->seq, handle) == 0)
+		rtr__proc_send(p, NULL, 0);
+}
+
+void rtr__preassigned(struct rtr__proc *p, uint32_t first, const struct rtr_proto_enables *pre)
+{
+	for (uint32_t i = 0; i < pre->count; i++) {
+		struct rtr_proto_enable_entry e;
+		struct rtr__pchan *c;
+		uint32_t k;
+		bool used = false;
+
+		rtr_proto_enable_get(pre, i, &e);
+		c = pchan_by_handle(p, e.chan_handle);
+		for (k = first; k < p->nr_evs; k++)
+			if (p->evs[k].reg_index == e.reg_index)
+				break;
+		if (!c || !c->adopted || k == p->nr_evs || e.event_id >= MAX_EVENT_ID ||
+		    ids_grow(c, k + 1) || c->ids[k] >= 0 || p->evs[k].checked_bad)
+			continue; /* not ours to accept: the process's records of it
+				   * are undecodable, its own loss */
+		for (uint32_t j = 0; j < p->nr_evs && j < c->cap_ids; j++)
+			if (c->ids[j] == (int64_t)e.event_id)
+				used = true;
+		if (used)
+			continue;
+		c->ids[k] = e.event_id;
+		c->pend[k] = PEND_SELF;
+		if (e.event_id >= c->next_event_id)
+			c->next_event_id = e.event_id + 1;
+		c->t->meta_gen++;
+	}
 }

@@ -352,6 +352,7 @@ done:
 		return r;
 	}
 	f->max_stack = (uint8_t)max_depth;
+	f->ctx_needed = rtr_filter_ctx_needed(f);
 	/* field OP constant of one numeric type: no interpreter loop. */
 	if (ninsn == 4 && insn[3].op == RTR_FOP_RET && insn[2].op == RTR_FOP_CMP &&
 	    (insn[2].a & 15) <= RTR_FCMP_GE) {

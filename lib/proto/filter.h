@@ -85,16 +85,9 @@ enum rtr_filter_ctx {
 	RTR_FCTX_PTHREAD_ID = 4, /* u64 */
 };
 
-/* One argument of a probe, in field order: what the filter loads. */
-union rtr_filter_val {
-	int64_t s;
-	uint64_t u;
-	double d;
-	struct {
-		const char *p;
-		size_t len;
-	} str;
-};
+/* One argument of a probe, in field order: what the filter loads
+ * (include/ringtrace/event.h). */
+#define rtr_filter_val rtr_probe_arg
 
 /* A verified program, ready to run: decoded (host byte order). */
 struct rtr_filter {
@@ -107,6 +100,7 @@ struct rtr_filter {
 	uint8_t simple_kind;
 	uint8_t simple_cmp;
 	uint16_t simple_field;
+	uint32_t ctx_needed; /* 1 << enum rtr_filter_ctx it reads */
 	uint64_t simple_const;
 	const struct rtr_filter_insn {
 		uint8_t op, a;

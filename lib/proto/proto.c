@@ -323,6 +323,18 @@ static void parse_hello(struct rtr__proto_rd *r, struct rtr_proto_hello *h)
 	h->runtime_version = rtr__proto_str(r, 64, "runtime version");
 	if (r->bad)
 		return;
+	if (r->len - r->off >= 4) {
+		h->narmed = rtr__proto_u32(r, "armed sessions");
+		if (!r->bad && h->narmed > RTR_PROTO_MAX_ARMED) {
+			rtr__proto_fail(r, "expected at most %u armed sessions, got %u",
+					RTR_PROTO_MAX_ARMED, h->narmed);
+			return;
+		}
+		for (uint32_t i = 0; i < h->narmed && !r->bad; i++)
+			h->armed[i] = rtr__proto_u64(r, "armed session");
+		if (r->bad)
+			return;
+	}
 	if (h->pid == 0 || h->pid > 0x7fffffffu)
 		rtr__proto_fail(r, "expected a pid in 1..2^31-1, got %u", h->pid);
 	else if (h->flags & ~RTR_PROTO_HELLO_KNOWN)
@@ -437,6 +449,19 @@ static void parse_register_events(struct rtr__proto_rd *r, struct rtr_proto_regi
 					r->len - r->off);
 		else
 			r->off += n;
+	}
+	/* 1.1: ids the process chose for channels it armed itself */
+	if (!r->bad && r->len - r->off >= 4) {
+		e->pre.count = rtr__proto_u32(r, "preassigned count");
+		e->pre.entry_size = RTR_PROTO_ENABLE_ENTRY_SIZE;
+		if (!r->bad && (uint64_t)e->pre.count * RTR_PROTO_ENABLE_ENTRY_SIZE >
+				   r->len - r->off) {
+			rtr__proto_fail(r, "expected %u preassigned ids, only %zu bytes left",
+					e->pre.count, r->len - r->off);
+			return;
+		}
+		e->pre.entries = r->p + r->off;
+		r->off += (size_t)e->pre.count * RTR_PROTO_ENABLE_ENTRY_SIZE;
 	}
 }
 
@@ -704,6 +729,13 @@ int rtr_proto_enc_hello(struct rtr_proto_out *o, uint32_t seq, const struct rtr_
 	rtr_proto_put_u8(o, h->byte_order);
 	rtr_proto_put_str(o, h->procname);
 	rtr_proto_put_str(o, h->runtime_version);
+	if (h->narmed) {
+		if (h->narmed > RTR_PROTO_MAX_ARMED)
+			return -EINVAL;
+		rtr_proto_put_u32(o, h->narmed);
+		for (uint32_t i = 0; i < h->narmed; i++)
+			rtr_proto_put_u64(o, h->armed[i]);
+	}
 	return rtr_proto_finish(o, 1);
 }
 
@@ -878,6 +910,18 @@ int rtr_proto_enc_enable_ext(struct rtr_proto_out *o, unsigned type, uint32_t se
 			memcpy(p, filt[i], flen[i]);
 			o->len += flen[i];
 		}
+	}
+	return rtr_proto_finish(o, 0);
+}
+
+int rtr_proto_events_append_pre(struct rtr_proto_out *o, const struct rtr_proto_enable_entry *e,
+				uint32_t n)
+{
+	rtr_proto_put_u32(o, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rtr_proto_put_u32(o, e[i].reg_index);
+		rtr_proto_put_u32(o, e[i].chan_handle);
+		rtr_proto_put_u32(o, e[i].event_id);
 	}
 	return rtr_proto_finish(o, 0);
 }

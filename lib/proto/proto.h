@@ -114,6 +114,12 @@ enum rtr_proto_type {
  * same bits as RTR_CTF_CTX_* (include/ringtrace/ctf.h). */
 #define RTR_PROTO_CTX_KNOWN 0x1fu
 
+/* (1.1) Sessions a process arms itself (HELLO). */
+#define RTR_PROTO_MAX_ARMED 8u
+/* (1.1) Handles of channels a process arms itself start here (the host's
+ * own start at 1). */
+#define RTR_PROTO_ARMED_HANDLE 0x40000000u
+
 /* (1.1) Bytes of one filter program (lib/proto/filter.h). */
 #define RTR_PROTO_MAX_FILTER 8192u
 
@@ -150,6 +156,10 @@ struct rtr_proto_hello {
 	uint8_t byte_order;	     /* RTR_PROTO_BYTE_ORDER_* */
 	const char *procname;	     /* comm, <= 15 chars + NUL */
 	const char *runtime_version; /* libringtrace version */
+	/* (1.1) sessions the process armed itself from the daemon's armed
+	 * file (their CHANNEL and CHANNEL_BUFFERS follow, from the process) */
+	uint32_t narmed;
+	uint64_t armed[RTR_PROTO_MAX_ARMED];
 };
 
 struct rtr_proto_session {
@@ -241,6 +251,10 @@ struct rtr_proto_register_events {
 	uint32_t count;
 	const uint8_t *data; /* the payload */
 	size_t len;
+	/* (1.1) ids the process gave events in channels it armed itself:
+	 * u32 count, then entries as in ENABLE (reg_index, chan_handle,
+	 * event_id), read with rtr_proto_enable_get() on `pre`. */
+	struct rtr_proto_enables pre;
 };
 
 struct rtr_proto_msg {
@@ -349,6 +363,10 @@ int rtr_proto_enc_register_reply(struct rtr_proto_out *o, uint32_t seq, int32_t 
  */
 int rtr_proto_enc_events(struct rtr_proto_out *o, uint32_t seq,
 			 const struct rtr_event_desc *const *evs, uint32_t n, uint32_t *done);
+/* (1.1) Appends the ids the process chose itself to a REGISTER_EVENTS just
+ * encoded. Returns 0 or -EMSGSIZE (then o is unusable: encode fewer). */
+int rtr_proto_events_append_pre(struct rtr_proto_out *o, const struct rtr_proto_enable_entry *e,
+				uint32_t n);
 
 /* ------------------------------------------------------------------------
  * Event descriptions in host memory

@@ -1,5 +1,6 @@
-/* lib/host: filter expressions — parsed once when a rule is added
- * (enable-event --filter), compiled to verified bytecode (lib/proto
+/* ringtrace filter expressions — parsed once when a rule is added
+ * (enable-event --filter; by a traced process for a session it arms
+ * itself, daemon.md §1.3), compiled to verified bytecode (lib/proto
  * filter.h) for each event the rule enables, against that event's fields.
  * Language: docs/design/daemon.md §4.
  *
@@ -15,8 +16,8 @@
  * Integers: decimal, 0x hex, 0 octal, with an optional '-'; floats: C
  * syntax. Contexts: vpid, vtid, procname, pthread_id.
  */
-#ifndef RTR_HOST_FEXPR_H
-#define RTR_HOST_FEXPR_H
+#ifndef RTR_PROTO_FEXPR_H
+#define RTR_PROTO_FEXPR_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -41,4 +42,4 @@ int rtr_fexpr_compile(const struct rtr_fexpr *const *exprs, size_t n,
 		      const struct rtr_event_desc *ev, uint8_t *out, size_t cap, char *err,
 		      size_t errlen);
 
-#endif /* RTR_HOST_FEXPR_H */
+#endif /* RTR_PROTO_FEXPR_H */

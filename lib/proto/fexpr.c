@@ -1,4 +1,4 @@
-/* lib/host: filter expressions — parser and per-event compiler to the
+/* ringtrace filter expressions — parser and per-event compiler to the
  * bytecode of lib/proto/filter.h. Language: fexpr.h; design:
  * docs/design/daemon.md §4. */
 #define _GNU_SOURCE
