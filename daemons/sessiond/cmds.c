@@ -554,6 +554,7 @@ static void cmd_rotate(struct sd *d, struct sd_client *c, const struct rtr_ctl_m
 	free(res);
 }
 
+
 static void list_line(void *arg, const char *t)
 {
 	text(arg, "%s", t);
@@ -579,6 +580,8 @@ static void cmd_list(struct sd *d, struct sd_client *c)
 		     out ? out : "?", st.procs, st.procs == 1 ? "" : "es",
 		     i + 1 == n ? " (most recent)" : "");
 	}
+	text(d, "Traced processes connected:");
+	rtr_host_describe_procs(d->h, list_line, d);
 	sd_reply_send(d, c);
 }
 

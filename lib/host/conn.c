@@ -46,10 +46,11 @@ int rtr__proc_send(struct rtr__proc *p, const int *fds, unsigned nfds)
 	if (p->cmd < 0)
 		return -ENOTCONN;
 	r = rtr_proto_send(p->cmd, &p->h->out, fds, nfds, MSG_DONTWAIT);
-	if (r) {
+	if (r == -EPIPE || r == -ECONNRESET)
+		rtr__proc_disconnect(p, NULL); /* it closed its end: exiting */
+	else if (r)
 		rtr__proc_disconnect(p, r == -EAGAIN ? "does not read its control socket"
 						     : "control socket write failed");
-	}
 	return r;
 }
 
@@ -77,6 +78,15 @@ void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
 		hwarn_c(h, RTR__LOG_PROC, "process %d (%s) disconnected: %s", (int)p->pid,
 			p->procname, why);
 		h->t.disconnected++;
+	} else if (p->state == P_ACTIVE && !p->draining) {
+		/* it closed its sockets (exited): what it sent last may still
+		 * wait there — the channels it armed (command socket), its
+		 * registrations (notify socket): a process that armed its
+		 * sessions sends them without waiting for us */
+		p->draining = true;
+		rtr__handle_replies(p);
+		rtr__handle_notify_only(p);
+		p->draining = false;
 	}
 	rtr__watch_del_close(h, &p->cmd);
 	rtr__watch_del_close(h, &p->notify);
@@ -220,7 +230,7 @@ void rtr__handle_replies(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
 
-	for (int k = 0; k < MSGS_PER_EVENT && p->cmd >= 0; k++) {
+	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->cmd >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
 		struct rtr__pchan *c;
@@ -228,7 +238,7 @@ void rtr__handle_replies(struct rtr__proc *p)
 		char err[256];
 		ssize_t n = rtr_proto_recv(p->cmd, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
-		if (n == -EAGAIN)
+		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
 			rtr__proc_disconnect(
@@ -286,12 +296,17 @@ void rtr__handle_replies(struct rtr__proc *p)
 
 void rtr__handle_notify(struct rtr__proc *p)
 {
-	struct rtr_host *h = p->h;
-
 	/* Replies first: a REGISTER_EVENTS that follows a channel's last
 	 * acknowledgement must see the channel usable. */
 	rtr__handle_replies(p);
-	for (int k = 0; k < MSGS_PER_EVENT && p->notify >= 0; k++) {
+	rtr__handle_notify_only(p);
+}
+
+void rtr__handle_notify_only(struct rtr__proc *p)
+{
+	struct rtr_host *h = p->h;
+
+	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->notify >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
 		unsigned nfds;
@@ -299,7 +314,7 @@ void rtr__handle_notify(struct rtr__proc *p)
 		ssize_t n =
 		    rtr_proto_recv(p->notify, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
-		if (n == -EAGAIN)
+		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
 			rtr__proc_disconnect(p, n == 0 || n == -ECONNRESET ? NULL
@@ -413,7 +428,12 @@ void rtr__handle_hello(struct rtr__proc *p)
 				rtr__proc_finish(o, true);
 			}
 		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-		if (p->pidfd < 0) {
+		if (p->pidfd < 0 && errno == ESRCH && h->cfg.daemon) {
+			/* already gone (a short program, a slow daemon): what it
+			 * queued on its sockets — its armed buffers, its events —
+			 * is still read, then its traces are finished */
+			p->exited = true;
+		} else if (p->pidfd < 0) {
 			why = "pidfd_open";
 			r = -errno;
 			sys = true;
@@ -424,7 +444,7 @@ void rtr__handle_hello(struct rtr__proc *p)
 		p->registered_ns = rtr__now_ns();
 		p->state = P_ACTIVE;
 		h->nr_pending--;
-		attached = rtr__sessions_attach(p);
+		attached = p->exited ? 1 : rtr__sessions_attach(p);
 		if (!h->cfg.daemon && !attached) {
 			/* record: the one session could not take it */
 			why = "buffer memory budget of the recording exhausted";
@@ -446,7 +466,17 @@ void rtr__handle_hello(struct rtr__proc *p)
 		return;
 	}
 	rtr__watch_add(h, &p->w_notify, RTR_WATCH_NOTIFY, p, p->notify);
-	rtr__watch_add(h, &p->w_pid, RTR_WATCH_PIDFD, p, p->pidfd);
+	if (p->pidfd >= 0)
+		rtr__watch_add(h, &p->w_pid, RTR_WATCH_PIDFD, p, p->pidfd);
+	if (p->exited) {
+		/* gone before we got to it: read what it left on its sockets
+		 * (the channels it armed, its events), then finish its traces
+		 * (the end of its command socket does) */
+		rtr__handle_notify(p);
+		if (p->state == P_ACTIVE)
+			rtr__proc_disconnect(p, NULL);
+		return;
+	}
 	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
 		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
 			if (t->ch[ci])
@@ -459,12 +489,18 @@ void rtr__handle_hello(struct rtr__proc *p)
 				      t->ch[ci]->client);
 	/* A v1.1 process learns whether configuration follows (then it waits
 	 * for READY before main()); an older one always waits for READY. */
-	if (send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, 0, "", p->minor >= 1,
-		       attached ? RTR_PROTO_HELLO_REPLY_CONFIG : 0) ||
-	    rtr__proc_sync(p) ||
-	    (rtr_proto_enc_ready(&h->out, ++p->seq, 0) == 0 && rtr__proc_send(p, NULL, 0))) {
+	r = send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, 0, "", p->minor >= 1,
+		       attached ? RTR_PROTO_HELLO_REPLY_CONFIG : 0);
+	if (!r)
+		r = rtr__proc_sync(p);
+	if (!r && rtr_proto_enc_ready(&h->out, ++p->seq, 0) == 0)
+		r = rtr__proc_send(p, NULL, 0);
+	if (r) {
+		/* gone meanwhile (its end closed): what it sent is still read */
 		if (p->cmd >= 0)
-			rtr__proc_disconnect(p, "could not configure it");
+			rtr__proc_disconnect(p, r == -EPIPE || r == -ECONNRESET
+						    ? NULL
+						    : "could not configure it");
 		return;
 	}
 	p->ready_sent = true;

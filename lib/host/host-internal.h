@@ -231,6 +231,7 @@ struct rtr__proc {
 	int cmd, notify, pidfd;
 	struct rtr_watch w_cmd, w_notify, w_pid;
 	bool exited; /* process gone (pidfd or waitpid) */
+	bool draining; /* reading what it left on its notify socket */
 	bool stop_sent, stop_acked;
 	char procname[17];
 	uint32_t caps;
@@ -329,6 +330,8 @@ void rtr__accept_all(struct rtr_host *h);
 void rtr__handle_hello(struct rtr__proc *p);
 void rtr__handle_replies(struct rtr__proc *p);
 void rtr__handle_notify(struct rtr__proc *p);
+/* The notify socket only (requests; the command socket read before). */
+void rtr__handle_notify_only(struct rtr__proc *p);
 void rtr__proc_disconnect(struct rtr__proc *p, const char *why);
 /* Frees the process's event descriptions and gives their budget back. */
 void rtr__proc_forget_events(struct rtr__proc *p);

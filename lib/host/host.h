@@ -285,6 +285,11 @@ int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
 /* The session's output directory (for messages), or NULL. */
 const char *rtr_host_session_output(const struct rtr_host *h, uint64_t sid);
 
+/* The processes connected now, one line each ("pid (name): E events
+ * registered, S sessions"). */
+void rtr_host_describe_procs(struct rtr_host *h, void (*line)(void *arg, const char *text),
+			     void *arg);
+
 /* Sessions in creation order: ids[0..*n) (at most cap). */
 void rtr_host_sessions(const struct rtr_host *h, uint64_t *ids, size_t cap, size_t *n);
 /* Moves the listening socket to new_path (rename: it appears there already

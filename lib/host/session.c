@@ -283,7 +283,10 @@ static void channel_update(struct rtr__pchan *c, uint32_t first, uint32_t last, 
 		}
 		if (k == last)
 			break;
-		if (on && !c->chan_ok) {
+		/* the command socket is ordered: an ENABLE after the CHANNEL
+		 * that made the channel finds it (a channel the process could
+		 * not map answers the ENABLE with an error, harmlessly) */
+		if (on && (!c->seq_hi || c->chan_failed)) {
 			c->pend[k] = 1;
 			continue;
 		}
@@ -342,6 +345,9 @@ uint32_t rtr__match_new_events(struct rtr__proc *p, uint32_t first,
 					continue; /* the process bound it itself */
 				if (!decide(c, k, buf, &len))
 					continue;
+				/* the reply is read by another thread than the
+				 * CHANNEL: only channels known usable go in it; the
+				 * others get an ENABLE on the command socket */
 				if (!c->chan_ok || n == cap || used + len > FILT_REPLY_MAX) {
 					c->pend[k] = 1;
 					continue;
@@ -363,6 +369,9 @@ void rtr__send_pending_enables(struct rtr__pchan *c)
 {
 	struct rtr__proc *p = c->t->p;
 	uint32_t lo = UINT32_MAX, hi = 0;
+
+	if (!c->seq_hi || c->chan_failed)
+		return; /* its CHANNEL was not sent yet (or it failed) */
 
 	for (uint32_t k = 0; k < p->nr_evs && k < c->cap_ids; k++)
 		if (c->pend[k] == 1) {
@@ -519,8 +528,9 @@ unsigned rtr__sessions_attach(struct rtr__proc *p)
 		for (uint32_t i = 0; i < p->narmed; i++)
 			if (p->armed[i] == s->id)
 				armed = true;
-		/* a session it armed itself: its channels come from it */
-		if (armed || !rtr__session_accepts(s, p) || rtr__ptrace_of(p, s))
+		/* a session it armed itself: its channels come from it; a
+		 * session that does not record gets it when it starts */
+		if (armed || !s->active || !rtr__session_accepts(s, p) || rtr__ptrace_of(p, s))
 			continue;
 		if (attach(p, s, &why) == 0)
 			n++;
@@ -590,8 +600,12 @@ int rtr__proc_sync(struct rtr__proc *p)
 				c->chan_pending++;
 			}
 			c->seq_hi = p->seq;
+			/* the events it records, right behind it */
+			channel_update(c, 0, p->nr_evs, false);
+			if (p->cmd < 0)
+				return -ENOTCONN;
 		}
-		if (s->active && !t->started) {
+		if (s->active && !t->started && !(s->op && s->op->kind == OP_START)) {
 			if ((r = rtr_proto_enc_ref(&h->out, RTR_MSG_START, ++p->seq, s->id)) ||
 			    (r = rtr__proc_send(p, NULL, 0)))
 				return r;
@@ -877,13 +891,21 @@ static void spread_channel(struct rtr__session *s, unsigned ci)
 }
 
 /* Attaches s to every live process it records (it just got a channel). */
+static bool proc_armed(const struct rtr__proc *p, uint64_t sid)
+{
+	for (uint32_t i = 0; i < p->narmed; i++)
+		if (p->armed[i] == sid)
+			return true;
+	return false;
+}
+
 static void spread_session(struct rtr__session *s)
 {
 	for (struct rtr__proc *p = s->h->procs; p; p = p->next) {
 		const char *why = "";
 
 		if (p->state != P_ACTIVE || p->cmd < 0 || !rtr__session_accepts(s, p) ||
-		    rtr__ptrace_of(p, s))
+		    rtr__ptrace_of(p, s) || proc_armed(p, s->id))
 			continue;
 		if (attach(p, s, &why) == 0)
 			rtr__proc_sync(p);
@@ -901,9 +923,10 @@ int rtr_host_channel_enable(struct rtr_host *h, uint64_t sid, const struct rtr_h
 	ci = chan_define(s, c, err, errlen);
 	if (ci < 0)
 		return ci;
-	if (s->traces)
+	if (s->active) {
 		spread_channel(s, (unsigned)ci);
-	spread_session(s);
+		spread_session(s);
+	}
 	h->armed_gen++;
 	return 0;
 }
@@ -1258,6 +1281,11 @@ static int op_begin(struct rtr_host *h, uint64_t sid, enum rtr__op_kind kind, rt
 	switch (kind) {
 	case OP_START:
 		s->active = true;
+		/* every process it records gets its channels (with the
+		 * contexts and rules known now) and its enables, then START:
+		 * all on each command socket in that order, so the answer to
+		 * START says the process records */
+		spread_session(s);
 		type = RTR_MSG_START;
 		break;
 	case OP_STOP:
@@ -1760,7 +1788,7 @@ static int adopt_buffers(struct rtr__proc *p, const struct rtr_proto_channel_buf
 		if (s && !s->active && c->t->started && p->cmd >= 0) {
 			/* stopped meanwhile: the process must stop too */
 			if (rtr_proto_enc_ref(&p->h->out, RTR_MSG_STOP, ++p->seq, s->id) == 0 &&
-			    rtr__proc_send(p, NULL, 0) == 0)
+			    rtr_proto_send(p->cmd, &p->h->out, NULL, 0, MSG_DONTWAIT) == 0)
 				c->t->started = false;
 		}
 		rtr__send_pending_enables(c);
@@ -1786,8 +1814,9 @@ void rtr__adopt_message(struct rtr__proc *p, const struct rtr_proto_msg *m, int 
 		r = adopt_buffers(p, &m->u.buffers, fds, &why);
 	}
 	rtr_proto_close_fds(fds, nfds);
-	if (rtr_proto_enc_reply(&h->out, m->hdr.seq, m->hdr.type, r, why) == 0)
-		rtr__proc_send(p, NULL, 0);
+	/* (the process may be gone: what it sent is adopted all the same) */
+	if (rtr_proto_enc_reply(&h->out, m->hdr.seq, m->hdr.type, r, why) == 0 && p->cmd >= 0)
+		rtr_proto_send(p->cmd, &h->out, NULL, 0, MSG_DONTWAIT);
 	if (!r)
 		return;
 	hwarn_c(h, RTR__LOG_PROC, "process %d (%s): its armed channel refused: %s", (int)p->pid,
@@ -1802,7 +1831,7 @@ void rtr__adopt_message(struct rtr__proc *p, const struct rtr_proto_msg *m, int 
 	}
 	/* the process retires the channel (its events go nowhere) */
 	if (p->cmd >= 0 && rtr_proto_enc_close_channel(&h->out, ++p->seq, handle) == 0)
-		rtr__proc_send(p, NULL, 0);
+		rtr_proto_send(p->cmd, &h->out, NULL, 0, MSG_DONTWAIT);
 }
 
 void rtr__preassigned(struct rtr__proc *p, uint32_t first, const struct rtr_proto_enables *pre)
@@ -1832,5 +1861,22 @@ void rtr__preassigned(struct rtr__proc *p, uint32_t first, const struct rtr_prot
 		if (e.event_id >= c->next_event_id)
 			c->next_event_id = e.event_id + 1;
 		c->t->meta_gen++;
+	}
+}
+
+void rtr_host_describe_procs(struct rtr_host *h, void (*line)(void *arg, const char *text),
+			     void *arg)
+{
+	for (struct rtr__proc *p = h->procs; p; p = p->next) {
+		char b[200];
+		unsigned n = 0;
+
+		if (p->state != P_ACTIVE)
+			continue;
+		for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+			n += !t->finished;
+		snprintf(b, sizeof(b), "  %d (%s): %u events registered, %u session%s", (int)p->pid,
+			 p->procname, p->nr_evs, n, n == 1 ? "" : "s");
+		line(arg, b);
 	}
 }

@@ -96,6 +96,9 @@ struct rt_conn {
 	char watched[108];
 	uint32_t narmed; /* sessions armed from the daemon's armed file */
 	uint64_t armed[RTR_PROTO_MAX_ARMED];
+	/* providers already announced to it (registry lock) */
+	const struct rtr_provider **ann;
+	uint32_t nann, cap_ann;
 };
 
 static struct rt_conn conns[NR_CONNS] = {
@@ -1142,13 +1145,46 @@ static int append_self_ids(struct rt_conn *cn, const struct rtr_provider *p, uin
  * for the answer (applying every answer that comes meanwhile) so that the
  * events are bound before the provider's constructor returns. Returns 0 or
  * a negative errno (the host gets no more registrations). */
-static int announce_locked(struct rt_conn *cn, const struct rtr_provider *p)
+static bool announced(const struct rt_conn *cn, const struct rtr_provider *p)
+{
+	for (uint32_t i = 0; i < cn->nann; i++)
+		if (cn->ann[i] == p)
+			return true;
+	return false;
+}
+
+static void mark_announced(struct rt_conn *cn, const struct rtr_provider *p)
+{
+	if (cn->nann == cn->cap_ann) {
+		uint32_t cap = cn->cap_ann ? cn->cap_ann * 2 : 16;
+		const struct rtr_provider **n = realloc(cn->ann, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		cn->ann = n;
+		cn->cap_ann = cap;
+	}
+	cn->ann[cn->nann++] = p;
+}
+
+static void forget_announced(struct rt_conn *cn, const struct rtr_provider *p)
+{
+	for (uint32_t i = 0; i < cn->nann; i++)
+		if (cn->ann[i] == p)
+			cn->ann[i] = cn->ann[--cn->nann];
+}
+
+/* `early`: cn is not up yet (a daemon whose sessions this process armed):
+ * send without waiting and without blocking, so that the daemon has the
+ * descriptions even if the process is gone before it answers. */
+static int announce_locked(struct rt_conn *cn, const struct rtr_provider *p, bool early)
 {
 	static struct rtr_proto_out o;
 	static uint8_t buf[RTR_PROTO_MAX_MSG];
 	uint32_t sent = 0;
 
-	if (!cn->up || cn->notify_broken || p->nr_events == 0)
+	if ((!cn->up && !early) || cn->notify < 0 || cn->notify_broken || p->nr_events == 0 ||
+	    announced(cn, p))
 		return 0;
 	if (!fd_still_ours(&cn->notify_id)) {
 		cn->notify_broken = true; /* the program closed it: never touch it again */
@@ -1183,9 +1219,14 @@ static int announce_locked(struct rt_conn *cn, const struct rtr_provider *p)
 			continue;
 		}
 		if (r == 0)
-			r = rtr_proto_send(cn->notify, &o, NULL, 0, 0);
+			r = rtr_proto_send(cn->notify, &o, NULL, 0, early ? MSG_DONTWAIT : 0);
+		if (early && r) {
+			/* no room now: become_up announces it */
+			cn->notify_seq--;
+			return 0;
+		}
 		/* Wait for the answer to this request, applying the others. */
-		while (r == 0 && cn->sync_reg) {
+		while (r == 0 && cn->sync_reg && !early) {
 			int64_t got;
 
 			r = rtr_proto_wait(cn->notify, POLLIN, deadline);
@@ -1222,6 +1263,7 @@ static int announce_locked(struct rt_conn *cn, const struct rtr_provider *p)
 		}
 		sent += done;
 	}
+	mark_announced(cn, p);
 	return 0;
 }
 
@@ -1239,7 +1281,7 @@ static void become_up(struct rt_conn *cn, bool sync)
 	cn->notify_broken = false;
 	pthread_mutex_unlock(&rt_lock);
 	for (struct rtr_provider *p = rtr__registry_first_locked(); p; p = p->next)
-		if (announce_locked(cn, p))
+		if (announce_locked(cn, p, false))
 			break;
 	/* later dlopens wait for their answer (unless the host turns out
 	 * slow): their events are then bound when dlopen returns */
@@ -1255,10 +1297,13 @@ static void provider_added(void *arg, struct rtr_provider *p)
 	for (int k = 0; k < NR_CONNS; k++) {
 		struct rt_conn *cn = &conns[k];
 
-		if (cn->up)
-			announce_locked(cn, p);
-		else if (cn->narmed && cn->cmd >= 0)
-			arm_bind_locked(cn, p); /* the daemon hears of it when it answers */
+		if (cn->up) {
+			announce_locked(cn, p, false);
+		} else if (cn->narmed && cn->cmd >= 0) {
+			/* bound here now; the daemon hears of it at once */
+			arm_bind_locked(cn, p);
+			announce_locked(cn, p, true);
+		}
 	}
 	errno = saved;
 }
@@ -1266,9 +1311,11 @@ static void provider_added(void *arg, struct rtr_provider *p)
 static void provider_removed(void *arg, struct rtr_provider *p)
 {
 	/* The registry already unbound its events; their enables are
-	 * harmless (registration indexes are never reused). */
+	 * harmless (registration indexes are never reused). A provider
+	 * registered again later (at the same address) is announced again. */
 	(void)arg;
-	(void)p;
+	for (int k = 0; k < NR_CONNS; k++)
+		forget_announced(&conns[k], p);
 }
 
 static const struct rtr_registry_listener listener = {
@@ -1604,6 +1651,8 @@ static void arm_bind_locked(struct rt_conn *cn, const struct rtr_provider *p)
 
 static void conn_close(struct rt_conn *cn)
 {
+	cn->nann = 0; /* (registry lock held by callers that matter) */
+	cn->narmed = 0;
 	fd_close(&cn->cmd_id);
 	fd_close(&cn->notify_id);
 	cn->cmd = cn->notify = -1;
