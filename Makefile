@@ -13,7 +13,7 @@ CTEST      := python3 $(CURDIR)/scripts/reap.py ctest --output-on-failure --no-t
 # entropy; setarch -R gives them that without touching the system.
 NOASLR     := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo "setarch $$(uname -m) -R")
 
-.PHONY: all build deps demo check check-asan check-tsan check-fuzz fuzz-long bench install clean
+.PHONY: all build deps demo check check-asan check-tsan check-fuzz fuzz-long diff-long stress-long bench install clean
 
 all: build
 
@@ -70,6 +70,23 @@ fuzz-long:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRTR_FUZZ=ON -DRTR_BUILD_BENCH=OFF $(CMAKE_ARGS) >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@cd build-fuzz && RTR_FUZZ_SECONDS=$(FUZZ_SECONDS) $(CTEST) -L fuzz --timeout $$(( $(FUZZ_SECONDS) + 120 ))
+
+# differential tester against babeltrace2 on random seeds for DIFF_SECONDS
+# (tests/diff/README.md); prints BENCH counts and the failing seeds
+DIFF_SECONDS ?= 600
+diff-long: build
+	@python3 tests/diff/difftest.py run --ringtrace $(BUILD)/bin/ringtrace --seconds $(DIFF_SECONDS) \
+		-j $(JOBS) -q --nopts 3 --mutations 3 --mutation-rate 0.2 --hostile-every 200 --keep $(BUILD)/diff-failures
+
+# The ring buffer's stress tests for as long as asked: each scenario runs
+# STRESS_SECONDS seconds (make check runs them for a few seconds each).
+STRESS_SECONDS ?= 600
+stress-long: build
+	@for t in "stress_mix discard" "stress_kill discard" "stress_mix overwrite" \
+		  "stress_kill overwrite" "stress_mix wakeup"; do \
+		echo "== $$t ($(STRESS_SECONDS) s)"; \
+		RTR_STRESS_SECONDS=$(STRESS_SECONDS) $(BUILD)/tests/$$t || exit 1; \
+	done
 
 bench: deps build
 	@scripts/bench.sh $(BUILD)

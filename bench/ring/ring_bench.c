@@ -4,7 +4,10 @@
  * Compares rseq and atomic synchronisation, a constant clock and the real
  * trace clock (rtr_clock_read: the TSC here),
  * one writer and two. Prints medians of several alternated runs as
- * `BENCH <name> <value> <unit>` lines. Usage: ring_bench [events] [runs] */
+ * `BENCH <name> <value> <unit>` lines: wall time per event, and the
+ * writers' CPU time per event (cpu_ns_per_event: on a machine busy with
+ * other work, what a before/after comparison should use).
+ * Usage: ring_bench [events] [runs] */
 #define _GNU_SOURCE
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -123,9 +126,21 @@ struct run {
 	pthread_barrier_t *start;
 	int wake_fd;
 	double t0, t1;
+	double c0, c1; /* the writer thread's CPU time */
 };
 
 static _Atomic int reader_stop;
+
+/* CPU time of the calling thread: time it ran, not time it waited for a
+ * CPU (on a machine shared with other work, wall time mostly measures the
+ * others). */
+static double thread_cpu(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 /* The consumer a tracer would run: it sleeps until a writer signals a
  * filled sub-buffer (one eventfd shared by the buffers), then drains. */
@@ -159,13 +174,16 @@ static void *writer_main(void *arg)
 	r->v->loop(r->chan, 1000); /* warm caches and page tables */
 	pthread_barrier_wait(r->start);
 	r->t0 = now();
+	r->c0 = thread_cpu();
 	r->v->loop(r->chan, r->n);
+	r->c1 = thread_cpu();
 	r->t1 = now();
 	return NULL;
 }
 
 /* Returns ns per event for one writer, or events/s for `writers` writers. */
-static double run_once(const struct variant *v, int writers, uint64_t n, uint64_t *lost)
+static double run_once(const struct variant *v, int writers, uint64_t n, uint64_t *lost,
+		       double *cpu_ns)
 {
 	uint32_t ncpu = (uint32_t)sysconf(_SC_NPROCESSORS_CONF);
 	struct rtr_ring_geometry geo = {.subbuf_size = 1 << 20, .num_subbuf = 16};
@@ -213,6 +231,9 @@ static double run_once(const struct variant *v, int writers, uint64_t n, uint64_
 	rtr_ring_chan_free(chan);
 	close(wake_fd);
 	pthread_barrier_destroy(&start);
+	*cpu_ns = 0;
+	for (int w = 0; w < writers; w++)
+		*cpu_ns += (runs[w].c1 - runs[w].c0) * 1e9 / (double)n / writers;
 	if (writers == 1)
 		result = (runs[0].t1 - runs[0].t0) * 1e9 / (double)n;
 	else
@@ -253,7 +274,7 @@ int main(int argc, char **argv)
 	uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 20000000ull;
 	int runs = argc > 2 ? atoi(argv[2]) : 5;
 	const int nv = (int)(sizeof(variants) / sizeof(variants[0]));
-	double one[8][16], two[8][16], tsc[16];
+	double one[8][16], two[8][16], cpu1[8][16], cpu2[8][16], tsc[16];
 	uint64_t lost, lost_total = 0;
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -270,9 +291,10 @@ int main(int argc, char **argv)
 	for (int r = 0; r < runs; r++) {
 		tsc[r] = rdtsc_cost(n);
 		for (int i = 0; i < nv; i++) {
-			one[i][r] = run_once(&variants[i], 1, n, &lost);
+			one[i][r] = run_once(&variants[i], 1, n, &lost, &cpu1[i][r]);
 			lost_total += lost;
-			two[i][r] = ncpu >= 2 ? run_once(&variants[i], 2, n, &lost) : 0;
+			cpu2[i][r] = 0;
+			two[i][r] = ncpu >= 2 ? run_once(&variants[i], 2, n, &lost, &cpu2[i][r]) : 0;
 			lost_total += lost;
 		}
 	}
@@ -282,10 +304,15 @@ int main(int argc, char **argv)
 		double tput1 = 1e9 / m1;
 
 		printf("BENCH ring.ns_per_event.%s.1w %.2f ns\n", variants[i].name, m1);
+		/* the writer's CPU time per event: what to compare on a busy machine */
+		printf("BENCH ring.cpu_ns_per_event.%s.1w %.2f ns\n", variants[i].name,
+		       median(cpu1[i], runs));
 		if (ncpu >= 2) {
 			printf("BENCH ring.events_per_s.%s.2w %.0f events/s\n", variants[i].name, m2);
 			printf("BENCH ring.scaling.%s.2w_vs_1w %.2f ratio\n", variants[i].name,
 			       m2 / tput1);
+			printf("BENCH ring.cpu_ns_per_event.%s.2w %.2f ns\n", variants[i].name,
+			       median(cpu2[i], runs));
 		}
 	}
 	{

@@ -522,6 +522,20 @@ struct rtr_clock_skew {
  */
 int rtr_clock_measure_skew(const struct rtr_clock_skew_opts *opts, struct rtr_clock_skew *out);
 
+/*
+ * rtr_clock_measure_skew_cached - the same bound, kept in file `path` for
+ * the rest of the boot: reused when the file holds a measurement of this
+ * boot, clock source, online CPU list and affinity mask, at most
+ * max_age_s seconds old; else measured (rtr_clock_measure_skew) and, when
+ * complete and undisturbed, written there (0600, via a temporary file and
+ * rename; a file that is not ours, not regular or writable by others is
+ * ignored). path NULL: always measure. *from_cache (may be NULL) says which.
+ * Returns what rtr_clock_measure_skew returns (0 from the file).
+ */
+int rtr_clock_measure_skew_cached(const char *path, unsigned int max_age_s,
+				  const struct rtr_clock_skew_opts *opts,
+				  struct rtr_clock_skew *out, bool *from_cache);
+
 /* ------------------------------------------------------------------------ */
 /* Host side: what the trace carries                                         */
 /* ------------------------------------------------------------------------ */

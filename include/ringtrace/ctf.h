@@ -188,8 +188,8 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_header_write(char *wp, uint32_t id,
  * Out of line, in libringtrace.so (lib/ctf): reserve a record of
  * payload_size bytes for binding `b` through whatever client it uses, write
  * the event header, and return where the payload goes; NULL when nothing
- * was reserved (the loss is counted by the ring buffer, or the client id is
- * unknown). On success the caller writes exactly payload_size bytes and
+ * was reserved (the loss is counted in the ring buffer's shared counters,
+ * also when the client id is unknown). On success the caller writes exactly payload_size bytes and
  * calls rtr_ctf__commit(b, ctx) once.
  */
 RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
@@ -206,7 +206,11 @@ RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ri
 struct rtr_binding_extra {
 	const void *filter; /* the runtime's verified program, or NULL */
 	uint32_t ctx_mask;  /* RTR_CTF_CTX_* */
-	uint32_t ctx_size;  /* bytes they take */
+	uint32_t ctx_size;  /* bytes the contexts take, ctx_src's included */
+	/* Values read out of line (per-thread counters, lib/ctf's struct
+	 * rtr_ctf_ctx_src) and written after the ctx_mask fields; NULL if
+	 * none. Only libringtrace.so reads it (probes never do). */
+	const void *ctx_src;
 };
 
 /* Out of line, in libringtrace.so: true when the event whose field values

@@ -107,23 +107,23 @@ static RTR_ALWAYS_INLINE void rtr_rseq_clear_cs(void)
 	".popsection\n\t"
 
 /*
- * If *word == expect, store the 16 bytes `val` at `pair` (16-byte aligned;
- * `word` is one of its two halves) with one instruction, on CPU `cpu` only.
- * The single 16-byte store cannot be split by preemption, so both halves
- * change together as far as any thread on this CPU can tell; each aligned
- * 8-byte half is also read atomically from other CPUs.
+ * If the first 8 bytes of the 16-byte aligned `pair` hold `expect`, store
+ * the 16 bytes `val` there with one instruction, on CPU `cpu` only. The
+ * single 16-byte store cannot be split by preemption, so both halves change
+ * together as far as any thread on this CPU can tell; each aligned 8-byte
+ * half is also read atomically from other CPUs.
  */
-static RTR_ALWAYS_INLINE int rtr_rseq_cmpstore16(uint32_t cpu, const volatile uint64_t *word,
-						 uint64_t expect, volatile void *pair, rtr_v2di val)
+static RTR_ALWAYS_INLINE int rtr_rseq_cmpstore16(uint32_t cpu, volatile void *pair,
+						 uint64_t expect, rtr_v2di val)
 {
 	__asm__ goto(RTR_RSEQ_ASM_BEGIN(wrong_cpu)
-		     "cmpq %[expect], (%[word])\n\t"
+		     "cmpq %[expect], (%[pair])\n\t"
 		     "jnz %l[changed]\n\t"
 		     "movdqa %[val], (%[pair])\n\t"
 		     RTR_RSEQ_ASM_END(aborted)
 		     :
 		     : [rs] "r"(__rseq_offset), [cpu] "r"(cpu), [expect] "r"(expect),
-		       [word] "r"(word), [pair] "r"(pair), [val] "x"(val)
+		       [pair] "r"(pair), [val] "x"(val)
 		     : "memory", "cc", "rax"
 		     : wrong_cpu, changed, aborted);
 	return RTR_RSEQ_OK;

@@ -14,7 +14,12 @@
  *     the same ctx by the same thread (a reserved slot cannot be given
  *     back: the client sizes its record before reserving);
  *   - no lock, no system call and no allocation, except that the slow path
- *     (sub-buffer switch) may write one eventfd (RTR_RING_WAKEUP_WRITER).
+ *     (sub-buffer switch) may write one eventfd (RTR_RING_WAKEUP_WRITER),
+ *     and a commit made after the writer migrated, into a sub-buffer that
+ *     is already closed, may call membarrier(2) once (RSEQ sync; see the
+ *     design note, "Completion"); errno is preserved;
+ *   - every record refused is counted in the buffer's shared counters,
+ *     where the reader sees it (rtr_ring_buf_stats, packets' `lost`).
  * Reader (rtr_ring_get_subbuf, put, flush, salvage, snapshot):
  *   - one reader per buffer at a time (the caller serialises its reader
  *     calls on one buffer); readers of different buffers are independent;
@@ -127,6 +132,17 @@ struct rtr_ring_config {
 #define RTR_RING_MAX_SUBBUF        (1u << 30)
 #define RTR_RING_MAX_NUM_SUBBUF    (1u << 16)
 
+/* A trailing flexible array member: standard C99; an extension in C++
+ * that GCC and Clang support (silenced for programs built with -Wpedantic:
+ * __extension__ for GCC, a diagnostic pragma for Clang's C++ mode). */
+#if defined(__cplusplus) && defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wc99-extensions"
+#define RTR_RING_FLEX_ARRAY(T, name) T name[]
+#else
+#define RTR_RING_FLEX_ARRAY(T, name) __extension__ T name[]
+#endif
+
 /* ------------------------------------------------------------------------
  * Shared memory layout (one memfd per buffer). Everything is an offset or a
  * counter: no pointers. Written by writers in any process, read by a reader
@@ -134,7 +150,7 @@ struct rtr_ring_config {
  * ------------------------------------------------------------------------ */
 
 #define RTR_RING_MAGIC     0x31474e4952525452ull /* "RTRRING1" */
-#define RTR_RING_ABI_MAJOR 1
+#define RTR_RING_ABI_MAJOR 2
 #define RTR_RING_ABI_MINOR 0
 #define RTR_RING_CACHELINE 64
 
@@ -175,11 +191,17 @@ struct rtr_ring_sb {
 	RTR_ATOMIC(uint64_t) records_local;
 	RTR_ATOMIC(uint64_t) cc_remote;
 	RTR_ATOMIC(uint64_t) records_remote;
+	/* Overwrite mode, a 16-byte pair changed only as a whole (by one
+	 * compare-and-swap): wsb_id = (lap tag << 32) | physical sub-buffer
+	 * index; lap_records = records committed into this sub-buffer before
+	 * its current lap, | RTR_RING_LAP_READ once the reader took the
+	 * current lap. With read_laps/read_records below this gives, at any
+	 * time and whatever writer died where, what was overwritten unread. */
+	RTR_ATOMIC(uint64_t) wsb_id;
+	RTR_ATOMIC(uint64_t) lap_records;
 	/* Committed-prefix watermark (free-running position): every byte
 	 * before it in this lap is committed. A lower bound, for salvage. */
 	RTR_ATOMIC(uint64_t) commit_mark;
-	/* Overwrite mode: (lap tag << 32) | physical sub-buffer index. */
-	RTR_ATOMIC(uint64_t) wsb_id;
 	/* Packet facts recorded by the writer that opened (begin_*) and the
 	 * writer that closed (end_*, data_size, lost) this sub-buffer. */
 	RTR_ATOMIC(uint64_t) begin_pos;
@@ -188,15 +210,27 @@ struct rtr_ring_sb {
 	RTR_ATOMIC(uint64_t) end_ts;
 	RTR_ATOMIC(uint64_t) data_size;
 	RTR_ATOMIC(uint64_t) lost;
-	RTR_ATOMIC(uint64_t) flags;    /* RTR_RING_PACKET_* set by salvage */
-	uint64_t pad[3];
+	RTR_ATOMIC(uint32_t) flags;    /* RTR_RING_PACKET_* set by salvage */
+	/* Reader-written (overwrite mode): laps the reader took from this
+	 * sub-buffer, and their records. */
+	RTR_ATOMIC(uint32_t) read_laps;
+	RTR_ATOMIC(uint64_t) read_records;
+	/* End position of the last lap whose completion was signalled: the
+	 * two last committers may both see it complete; one writes the
+	 * eventfd. */
+	RTR_ATOMIC(uint64_t) woken;
 } __attribute__((aligned(RTR_RING_CACHELINE)));
 
-/* The rseq commit stores (cc_local, records_local) as one aligned pair. */
-_Static_assert(offsetof(struct rtr_ring_sb, cc_local) == 0 &&
-		       offsetof(struct rtr_ring_sb, records_local) == 8 &&
-		       sizeof(struct rtr_ring_sb) == 128,
-	       "cc_local and records_local must form a 16-byte aligned pair");
+#define RTR_RING_LAP_READ (1ull << 63)
+
+/* The rseq commit stores (cc_local, records_local) as one aligned pair;
+ * (wsb_id, lap_records) is swapped as one aligned pair. */
+RTR_STATIC_ASSERT(offsetof(struct rtr_ring_sb, cc_local) == 0 &&
+			  offsetof(struct rtr_ring_sb, records_local) == 8 &&
+			  offsetof(struct rtr_ring_sb, wsb_id) == 32 &&
+			  offsetof(struct rtr_ring_sb, lap_records) == 40 &&
+			  sizeof(struct rtr_ring_sb) == 128,
+		  "the sub-buffer control's 16-byte pairs must be aligned");
 
 struct rtr_ring_ctl {
 	struct rtr_ring_shm_header hdr;
@@ -210,9 +244,14 @@ struct rtr_ring_ctl {
 	RTR_ATOMIC(uint64_t) lost_wrap;     /* next sub-buffer still being written from its previous lap */
 	RTR_ATOMIC(uint64_t) lost_big;      /* record larger than a sub-buffer */
 	RTR_ATOMIC(uint64_t) refused_nest;  /* reservations refused by the nesting bound */
-	RTR_ATOMIC(uint64_t) overwritten;   /* overwrite mode: sub-buffers reused before being read */
-	RTR_ATOMIC(uint64_t) lost_nobuf;    /* per-CPU: no buffer for the CPU the writer ran on */
-	struct rtr_ring_sb sb[];        /* num_subbuf entries */
+	/* Records refused before a buffer could be picked (no buffer for the
+	 * writer's CPU, channel disabled, thread without rseq registration):
+	 * counted in the buffer of the CPU the thread ran on, else in the
+	 * channel's first buffer, so that the reader sees them. */
+	RTR_ATOMIC(uint64_t) lost_nobuf;
+	/* (What overwrite mode overwrote is derived from the sub-buffers'
+	 * lap tags and counts: rtr_ring_buf_stats.) */
+	RTR_RING_FLEX_ARRAY(struct rtr_ring_sb, sb); /* num_subbuf entries */
 };
 
 /* ------------------------------------------------------------------------
@@ -254,8 +293,10 @@ struct rtr_ring_buf {
 struct rtr_ring_chan {
 	uint32_t nr_bufs;
 	RTR_ATOMIC(int) disabled;  /* process-local kill switch: reserve fails */
+	/* Refusals with no buffer at all in the channel to count them in
+	 * (otherwise they go to a buffer's shared lost_nobuf). */
 	RTR_ATOMIC(uint64_t) lost_nobuf;
-	struct rtr_ring_buf *bufs[];
+	RTR_RING_FLEX_ARRAY(struct rtr_ring_buf *, bufs);
 };
 
 /* Per-reservation context. The caller sets the "in" fields (the others need
@@ -307,14 +348,19 @@ RTR_EXPORT int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct 
 				      struct rtr_ring_slow_out *out);
 RTR_EXPORT void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 				      uint64_t pos);
+RTR_EXPORT void rtr_ring__commit_remote(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+					uint64_t pos, uint64_t n, uint64_t nrec);
 RTR_EXPORT int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
 				int why);
+RTR_EXPORT int rtr_ring__getcpu(void);
 
+/* ThreadSanitizer cannot see inline assembly: the code tells it about the
+ * edges the assembly makes (W1, W2, X1, X2). `p` is a struct pointer. */
 #if defined(__SANITIZE_THREAD__)
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-#define RTR_TSAN_RELEASE(p) __tsan_release((void *)(p))
-#define RTR_TSAN_ACQUIRE(p) __tsan_acquire((void *)(p))
+#define RTR_TSAN_RELEASE(p) __tsan_release(p)
+#define RTR_TSAN_ACQUIRE(p) __tsan_acquire(p)
 #else
 #define RTR_TSAN_RELEASE(p) ((void)0)
 #define RTR_TSAN_ACQUIRE(p) ((void)0)
@@ -326,22 +372,21 @@ __extension__ typedef unsigned __int128 rtr_u128;
 
 static inline uint32_t rtr_ring_sb_index(const struct rtr_ring_buf *buf, uint64_t pos)
 {
-	return (uint32_t)((pos & (buf->buf_size - 1)) >> buf->sb_order);
+	return RTR_CAST(uint32_t, (pos & (buf->buf_size - 1)) >> buf->sb_order);
 }
 
-/* The buffer index a writer on this thread uses now. */
+/* The buffer index a writer on this thread uses now. With RSEQ sync a
+ * thread whose rseq registration failed gets an id no buffer has (glibc
+ * stores -2): its records are refused and counted (lost_nobuf). */
 static RTR_ALWAYS_INLINE uint32_t rtr_ring_pick(const struct rtr_ring_config *cfg)
 {
 	if (cfg->alloc == RTR_RING_ALLOC_GLOBAL)
 		return 0;
 #if RTR_HAVE_RSEQ
 	if (cfg->sync == RTR_RING_SYNC_RSEQ || rtr_rseq_registered())
-		return (uint32_t)rtr_rseq_cpu();
+		return RTR_CAST(uint32_t, rtr_rseq_cpu());
 #endif
-	{
-		extern int sched_getcpu(void);
-		return (uint32_t)sched_getcpu();
-	}
+	return RTR_CAST(uint32_t, rtr_ring__getcpu());
 }
 
 /* Address of the byte at free-running position `pos`. */
@@ -355,11 +400,11 @@ static RTR_ALWAYS_INLINE char *rtr_ring_addr(const struct rtr_ring_config *cfg,
 		/* X3: acquire (a plain load on x86): the pages named here were
 		 * the reader's until its exchange (X1) released them. */
 		uint64_t id = rtr_atomic_load(&buf->ctl->sb[idx].wsb_id, __ATOMIC_ACQUIRE);
-		uint32_t phys = (uint32_t)id;
+		uint32_t phys = RTR_CAST(uint32_t, id);
 
 		if (rtr_unlikely(phys >= buf->nr_phys))
 			phys = idx; /* corrupted table: stay inside the mapping */
-		return buf->data + ((uint64_t)phys << buf->sb_order) + in_sb;
+		return buf->data + (RTR_CAST(uint64_t, phys) << buf->sb_order) + in_sb;
 	}
 	return buf->data + (pos & (buf->buf_size - 1));
 }
@@ -372,10 +417,10 @@ static RTR_ALWAYS_INLINE void rtr_ring_load_pos(const struct rtr_ring_buf *buf, 
 						uint64_t *lt)
 {
 #if RTR_HAVE_RSEQ && !defined(__SANITIZE_THREAD__)
-	rtr_v2di v = *(const volatile rtr_v2di *)&buf->ctl->pos;
+	rtr_v2di v = *RTR_PTR_CAST(const volatile rtr_v2di *, &buf->ctl->pos);
 
-	*off = (uint64_t)v[0];
-	*lt = (uint64_t)v[1];
+	*off = RTR_CAST(uint64_t, v[0]);
+	*lt = RTR_CAST(uint64_t, v[1]);
 #else
 	*off = rtr_atomic_load(&buf->ctl->pos.offset, __ATOMIC_RELAXED);
 	*lt = rtr_atomic_load(&buf->ctl->pos.last_ts, __ATOMIC_RELAXED);
@@ -396,12 +441,12 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 	RTR_TSAN_RELEASE(p);
 #if RTR_HAVE_RSEQ
 	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		rtr_v2di v = {(long long)noff, (long long)nts};
+		rtr_v2di v = {RTR_CAST(long long, noff), RTR_CAST(long long, nts)};
 		int r;
 
 		(void)expect_ts;
-		r = rtr_rseq_cmpstore16(cpu, (const volatile uint64_t *)&p->offset, expect,
-					(volatile void *)p, v);
+		/* offset is the pair's first half */
+		r = rtr_rseq_cmpstore16(cpu, p, expect, v);
 		if (r == RTR_RSEQ_OK)
 			RTR_TSAN_ACQUIRE(p);
 		return r;
@@ -413,9 +458,10 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 		uint64_t lo = expect, hi = expect_ts;
 		bool ok;
 
+		(void)cfg;
 		(void)cpu;
 		__asm__ __volatile__("lock cmpxchg16b %[m]"
-				     : [m] "+m"(*(volatile rtr_u128 *)p), "=@ccz"(ok),
+				     : [m] "+m"(*RTR_PTR_CAST(volatile rtr_u128 *, p)), "=@ccz"(ok),
 				       "+a"(lo), "+d"(hi)
 				     : "b"(noff), "c"(nts)
 				     : "memory");
@@ -425,11 +471,12 @@ static RTR_ALWAYS_INLINE int rtr_ring_publish(const struct rtr_ring_config *cfg,
 	}
 #else
 	{
-		rtr_u128 exp = ((rtr_u128)expect_ts << 64) | expect;
-		rtr_u128 nv = ((rtr_u128)nts << 64) | noff;
+		rtr_u128 exp = (RTR_CAST(rtr_u128, expect_ts) << 64) | expect;
+		rtr_u128 nv = (RTR_CAST(rtr_u128, nts) << 64) | noff;
 
+		(void)cfg;
 		(void)cpu;
-		return !__atomic_compare_exchange_n((rtr_u128 *)p, &exp, nv, false,
+		return !__atomic_compare_exchange_n(RTR_PTR_CAST(rtr_u128 *, p), &exp, nv, false,
 						    __ATOMIC_SEQ_CST, __ATOMIC_RELAXED);
 	}
 #endif
@@ -455,12 +502,14 @@ static RTR_ALWAYS_INLINE void rtr_ring_ctx_commit_info(struct rtr_ring_ctx *ctx,
  * must carry the full timestamp. The caller then writes header + payload at
  * ctx->wp and calls rtr_ring_commit().
  *
- * Returns 0, or (nothing reserved, nothing to commit, the loss counted):
+ * Returns 0, or (nothing reserved, nothing to commit, the loss counted in
+ * the shared area, where the reader and rtr_ring_buf_stats() see it):
  *   -ENOBUFS  discard mode and the buffer is full;
  *   -EIO      the next sub-buffer is still being written from its last lap;
  *   -ENOSPC   the record is larger than a sub-buffer;
  *   -EBUSY    nesting bound reached;
- *   -ENODEV   no buffer for this CPU, or the channel is disabled.
+ *   -ENODEV   no buffer for this CPU, the channel is disabled, or (RSEQ
+ *             sync) the thread has no rseq registration.
  */
 static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 					      struct rtr_ring_chan *chan, struct rtr_ring_ctx *ctx)
@@ -486,7 +535,8 @@ static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 		in_sb = off & (buf->sb_size - 1);
 		slot = hdr + ctx->payload_size;
 		if (cfg->record_align > 1)
-			slot += ((in_sb + cfg->record_align - 1) & ~(uint64_t)(cfg->record_align - 1)) -
+			slot += ((in_sb + cfg->record_align - 1) &
+				 ~RTR_CAST(uint64_t, cfg->record_align - 1)) -
 				in_sb;
 		/* Slow path: at a sub-buffer start, or the record would reach
 		 * the sub-buffer's end. */
@@ -499,8 +549,8 @@ static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 	ctx->cpu = cpu;
 	ctx->pos = off;
 	ctx->ts = ts;
-	ctx->slot_size = (uint32_t)slot;
-	ctx->header_size = (uint32_t)hdr;
+	ctx->slot_size = RTR_CAST(uint32_t, slot);
+	ctx->header_size = RTR_CAST(uint32_t, hdr);
 	ctx->wp = rtr_ring_addr(cfg, buf, off) + (slot - hdr - ctx->payload_size);
 	rtr_ring_ctx_commit_info(ctx, buf, off);
 	return 0;
@@ -524,67 +574,49 @@ slow:
 	}
 }
 
-/* Adds n committed bytes and nrec records to a sub-buffer's counts and
- * returns its commit count (cc_local + cc_remote) right after. W2: the add
- * is ordered after every store the caller made to the record (release). */
-static RTR_ALWAYS_INLINE uint64_t rtr_ring_cc_add(const struct rtr_ring_config *cfg,
-						  struct rtr_ring_sb *sb, uint32_t cpu, uint64_t n,
-						  uint64_t nrec)
+/* After a commit's add made the sub-buffer's count `sum`: wake the reader
+ * if that completed it, else advance the committed-prefix watermark when
+ * everything reserved in it so far is committed (for salvage). */
+static RTR_ALWAYS_INLINE void rtr_ring_commit_done(const struct rtr_ring_config *cfg,
+						   struct rtr_ring_ctx *ctx, uint64_t sum)
 {
-#if RTR_HAVE_RSEQ
-	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
-		rtr_v2di inc = {(long long)n, (long long)nrec}, now;
-
-		RTR_TSAN_RELEASE(&sb->cc_local);
-		if (rtr_likely(rtr_rseq_add16(cpu, (volatile void *)&sb->cc_local, inc, &now) ==
-			       RTR_RSEQ_OK))
-			return (uint64_t)now[0] +
-			       rtr_atomic_load(&sb->cc_remote, __ATOMIC_ACQUIRE);
-		/* Migrated since the reserve: the other CPU's writers use the
-		 * local pair with rseq, so we use the separate atomic counters. */
-		if (nrec)
-			rtr_atomic_fetch_add(&sb->records_remote, nrec, __ATOMIC_RELAXED);
-		n += rtr_atomic_fetch_add(&sb->cc_remote, n, __ATOMIC_ACQ_REL);
-		return n + rtr_atomic_load(&sb->cc_local, __ATOMIC_ACQUIRE);
-	}
-#endif
-	(void)cpu;
-	if (nrec)
-		rtr_atomic_fetch_add(&sb->records_remote, nrec, __ATOMIC_RELAXED);
-	/* with ATOMIC sync cc_local stays 0 */
-	return n + rtr_atomic_fetch_add(&sb->cc_remote, n, __ATOMIC_ACQ_REL);
-}
-
-/* Commit n bytes at `pos` of `buf` on behalf of a writer (padding, header). */
-static RTR_ALWAYS_INLINE void rtr_ring_commit_bytes(const struct rtr_ring_config *cfg,
-						    struct rtr_ring_buf *buf, uint64_t pos,
-						    uint64_t n)
-{
-	struct rtr_ring_ctx c;
-	uint64_t sum;
-
-	rtr_ring_ctx_commit_info(&c, buf, pos);
-	sum = rtr_ring_cc_add(cfg, c.sb, buf->cpu, n, 0);
-	if (rtr_unlikely(sum == c.full))
-		rtr_ring__commit_slow(cfg, buf, pos);
-	else if (sum + c.mark_delta == rtr_atomic_load(&buf->ctl->pos.offset, __ATOMIC_RELAXED))
-		rtr_atomic_store(&c.sb->commit_mark, sum + c.mark_delta, __ATOMIC_RELAXED);
+	if (rtr_unlikely(sum == ctx->full))
+		rtr_ring__commit_slow(cfg, ctx->buf, ctx->pos);
+	else if (sum + ctx->mark_delta ==
+		 rtr_atomic_load(&ctx->buf->ctl->pos.offset, __ATOMIC_RELAXED))
+		rtr_atomic_store(&ctx->sb->commit_mark, sum + ctx->mark_delta, __ATOMIC_RELAXED);
 }
 
 /* Commit the record reserved in ctx: it becomes visible to the reader once
- * every record before it in the sub-buffer is committed too. */
+ * every record before it in the sub-buffer is committed too. W2: the count
+ * is added after every store the caller made to the record (release). */
 static RTR_ALWAYS_INLINE void rtr_ring_commit(const struct rtr_ring_config *cfg,
 					      struct rtr_ring_ctx *ctx)
 {
-	uint64_t sum = rtr_ring_cc_add(cfg, ctx->sb, ctx->cpu, ctx->slot_size, 1);
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		/* (cc_local, records_local) += (slot, 1): one 16-byte store on
+		 * the buffer's CPU, ordered after the record's stores (TSO). */
+		rtr_v2di inc = {RTR_CAST(long long, ctx->slot_size), 1}, now;
 
-	if (rtr_unlikely(sum == ctx->full)) {
-		rtr_ring__commit_slow(cfg, ctx->buf, ctx->pos); /* complete: wake the reader */
-	} else if (sum + ctx->mark_delta ==
-		   rtr_atomic_load(&ctx->buf->ctl->pos.offset, __ATOMIC_RELAXED)) {
-		/* Everything reserved so far in this sub-buffer is committed:
-		 * advance the committed-prefix watermark (for salvage). */
-		rtr_atomic_store(&ctx->sb->commit_mark, sum + ctx->mark_delta, __ATOMIC_RELAXED);
+		RTR_TSAN_RELEASE(ctx->sb);
+		if (rtr_likely(rtr_rseq_add16(ctx->cpu, ctx->sb, inc, &now) == RTR_RSEQ_OK))
+			rtr_ring_commit_done(cfg, ctx,
+					     RTR_CAST(uint64_t, now[0]) +
+						     rtr_atomic_load(&ctx->sb->cc_remote,
+								     __ATOMIC_ACQUIRE));
+		else /* migrated (or preempted) since the reserve: atomics, out of line */
+			rtr_ring__commit_remote(cfg, ctx->buf, ctx->pos, ctx->slot_size, 1);
+	} else
+#endif
+	{
+		uint64_t n = ctx->slot_size;
+
+		rtr_atomic_fetch_add(&ctx->sb->records_remote, 1, __ATOMIC_RELAXED);
+		/* with ATOMIC sync cc_local stays 0 */
+		rtr_ring_commit_done(cfg, ctx,
+				     n + rtr_atomic_fetch_add(&ctx->sb->cc_remote, n,
+							      __ATOMIC_ACQ_REL));
 	}
 	rtr_barrier();
 	rtr_ring_nesting--;
@@ -639,6 +671,11 @@ RTR_EXPORT uint32_t rtr_ring_possible_cpus(void);
 RTR_EXPORT struct rtr_ring_chan *rtr_ring_chan_alloc(uint32_t nr_bufs);
 /* Frees the channel, not the buffers. */
 RTR_EXPORT void rtr_ring_chan_free(struct rtr_ring_chan *chan);
+/* Counts one record that a client refused before it reached the ring (e.g.
+ * a binding with an unknown client), in the same shared counter as the
+ * ring's own -ENODEV refusals (lost_nobuf), so the reader sees it. Any
+ * thread, signal handlers included; no lock, no allocation. */
+RTR_EXPORT void rtr_ring_chan_count_lost(struct rtr_ring_chan *chan);
 
 /* A sub-buffer handed to the reader: zero copy, points into the mapping. */
 struct rtr_ring_subbuf {
@@ -697,12 +734,16 @@ RTR_EXPORT int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct
 struct rtr_ring_stats {
 	uint64_t records;       /* committed */
 	uint64_t lost_full, lost_wrap, lost_big, refused_nest, lost_nobuf;
-	uint64_t overwritten;   /* sub-buffers */
+	uint64_t overwritten;   /* overwrite mode: sub-buffer laps overwritten before the reader took them */
 	uint64_t produced;      /* reserve position (bytes) */
 	uint64_t consumed;      /* reader position (bytes) */
 	uint64_t salvage_dropped_bytes;
+	uint64_t overwritten_records; /* overwrite mode: committed records in those sub-buffers */
 };
-/* Counters (values from the shared area: informative, not trusted). */
+/* Counters (values from the shared area: informative, not trusted). The
+ * overwrite counts are derived from every sub-buffer's lap tag, its count
+ * of records before the current lap and what the reader took from it: exact
+ * once the writers stopped or died, a snapshot of moving values before. */
 RTR_EXPORT void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *st);
 /* Sum of the loss counters (what a packet's "records lost" reports). */
 RTR_EXPORT uint64_t rtr_ring_buf_lost(const struct rtr_ring_buf *buf);
@@ -718,6 +759,10 @@ RTR_EXPORT ssize_t rtr_ring_subbuf_write(const struct rtr_ring_buf *buf,
 /* Copies up to cap bytes of the held sub-buffer to dst ("read" style).
  * Returns bytes copied. */
 RTR_EXPORT size_t rtr_ring_subbuf_read(const struct rtr_ring_subbuf *sb, void *dst, size_t cap);
+
+#if defined(__cplusplus) && defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 #ifdef __cplusplus
 }

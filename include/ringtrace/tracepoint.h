@@ -76,13 +76,6 @@ extern "C" {
 #define RTR_TP_MAX_VAR_BYTES (1u << 30)
 
 #define RTR__TP_HIDDEN __attribute__((visibility("hidden")))
-#if defined(__cplusplus)
-#define RTR__STATIC_ASSERT(c, m) static_assert(c, m)
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
-#define RTR__STATIC_ASSERT(c, m) _Static_assert(c, m)
-#else /* C99: the same, as an extension that -pedantic accepts */
-#define RTR__STATIC_ASSERT(c, m) __extension__ _Static_assert(c, m)
-#endif
 /* The probes and event states are C symbols, also when a C++ file calls
  * them (RTR_EVENT expands outside this header's extern "C" block). */
 #ifdef __cplusplus
@@ -300,7 +293,7 @@ extern "C" {
 #define RTR__F_CHECK(f) RTR__CAT(RTR__F_CHECK_, RTR__FIELD_OK(f))(f)
 #define RTR__F_CHECK_1(f) RTR__OP(RTR__CHECK_, f)
 #define RTR__F_CHECK_0(f)                                                                \
-	RTR__STATIC_ASSERT(0, "RTR_FIELDS: separate the fields with commas, "              \
+	RTR_STATIC_ASSERT(0, "RTR_FIELDS: separate the fields with commas, "              \
 			   "RTR_FIELDS(rtr_integer(...), rtr_string(...)) (LTTng's TP_FIELDS "     \
 			   "has none), and use only rtr_* field macros: " #f);
 #define RTR__F_DESC(f)  RTR__OPF(RTR__DESC_, f)
@@ -322,22 +315,22 @@ extern "C" {
 
 /* --- compile-time checks (file scope) --- */
 #define RTR__CHECK_rtr__int(type, field, expr, base, bo)                                 \
-	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type), "integer field " #field " must have 1, 2, 4 or 8 bytes");
+	RTR_STATIC_ASSERT(RTR__INT_SIZE_OK(type), "integer field " #field " must have 1, 2, 4 or 8 bytes");
 #define RTR__CHECK_rtr__enum(prov, ename, type, field, expr)                             \
-	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type), "enum field " #field " must have 1, 2, 4 or 8 bytes");
+	RTR_STATIC_ASSERT(RTR__INT_SIZE_OK(type), "enum field " #field " must have 1, 2, 4 or 8 bytes");
 #define RTR__CHECK_rtr__float(type, field, expr)                                         \
-	RTR__STATIC_ASSERT(sizeof(type) == 4 || sizeof(type) == 8,                           \
+	RTR_STATIC_ASSERT(sizeof(type) == 4 || sizeof(type) == 8,                           \
 		       "float field " #field " must be float or double");
 #define RTR__CHECK_rtr__string(field, expr)
 #define RTR__CHECK_rtr__array(type, field, ptr, n, base, text)                           \
-	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
+	RTR_STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
 		       "array field " #field ": elements of 1, 2, 4 or 8 bytes (text: 1)");    \
-	RTR__STATIC_ASSERT((uint64_t)(n) * sizeof(type) <= RTR_TP_MAX_VAR_BYTES,               \
+	RTR_STATIC_ASSERT((uint64_t)(n) * sizeof(type) <= RTR_TP_MAX_VAR_BYTES,               \
 		       "array field " #field " is too large");
 #define RTR__CHECK_rtr__seq(type, field, ptr, ltype, len, base, text)                    \
-	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
+	RTR_STATIC_ASSERT(RTR__INT_SIZE_OK(type) && (!(text) || sizeof(type) == 1),          \
 		       "sequence field " #field ": elements of 1, 2, 4 or 8 bytes (text: 1)"); \
-	RTR__STATIC_ASSERT(RTR__INT_SIZE_OK(ltype) && !RTR__IS_SIGNED(ltype),                 \
+	RTR_STATIC_ASSERT(RTR__INT_SIZE_OK(ltype) && !RTR__IS_SIGNED(ltype),                 \
 		       "sequence field " #field ": the length type must be unsigned");
 
 /* --- descriptors (struct rtr_field_desc initialisers) --- */

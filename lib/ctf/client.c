@@ -2,6 +2,7 @@
  * packet header encoder, and the out-of-line writer probes call for every
  * client but the inlined one. See docs/design/ctf-writer.md §2-3. */
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <string.h>
 
 #include "ctf-writer.h"
@@ -111,10 +112,41 @@ static RTR_ALWAYS_INLINE char *reserve_with(const struct rtr_ring_config *cfg,
 	return rtr_ctf_reserve_with(cfg, b->chan, b->event_id, payload_size, ctx);
 }
 
+static char *reserve_client(const struct rtr_event_binding *b, uint32_t client,
+			    size_t payload_size, struct rtr_ring_ctx *ctx);
+
+/* A binding with a counter context: the values are read before the
+ * record is reserved (a system call inside an open reservation would
+ * keep it open that much longer), then copied after the header. */
+static char *reserve_ctx(const struct rtr_event_binding *b, size_t payload_size,
+			 struct rtr_ring_ctx *ctx)
+{
+	const struct rtr_ctf_ctx_src *src = b->client_priv;
+	uint8_t vals[RTR_CTF_CTX_MAX];
+	char *p;
+
+	if (!src || src->size > RTR_CTF_CTX_MAX)
+		return NULL;
+	src->read(src, vals);
+	p = reserve_client(b, b->client & RTR_CTF_CLIENT_MASK, payload_size + src->size, ctx);
+	if (!p)
+		return NULL;
+	memcpy(p, vals, src->size);
+	return p + src->size;
+}
+
 char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 		       struct rtr_ring_ctx *ctx)
 {
-	switch (b->client) {
+	if (b->client & RTR_CTF_CLIENT_CTX)
+		return reserve_ctx(b, payload_size, ctx);
+	return reserve_client(b, b->client, payload_size, ctx);
+}
+
+static char *reserve_client(const struct rtr_event_binding *b, uint32_t client,
+			    size_t payload_size, struct rtr_ring_ctx *ctx)
+{
+	switch (client) {
 #if RTR_HAVE_RSEQ
 	case RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ:
 		return reserve_with(&host_cfg[RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ], b, payload_size,
@@ -136,13 +168,17 @@ char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 		return reserve_with(&host_cfg[RTR_CTF_CLIENT_GLOBAL_OVERWRITE_ATOMIC], b,
 				    payload_size, ctx);
 	default:
-		return NULL; /* unknown client: the binding is wrong, drop */
+		/* unknown client: the binding is wrong; drop, and count the
+		 * loss where the reader sees it */
+		if (b->chan)
+			rtr_ring_chan_count_lost(b->chan);
+		return NULL;
 	}
 }
 
 void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx)
 {
-	switch (b->client) {
+	switch (b->client & ~RTR_CTF_CLIENT_CTX) {
 #if RTR_HAVE_RSEQ
 	case RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ:
 		rtr_ring_commit(&host_cfg[RTR_CTF_CLIENT_PERCPU_DISCARD_RSEQ], ctx);
@@ -166,4 +202,55 @@ void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx
 	default:
 		break; /* unreachable: reserve returned NULL */
 	}
+}
+
+/* ------------------------------------------------------------------------
+ * Counters
+ * ------------------------------------------------------------------------ */
+
+static const struct rtr_ctf_counter_info counters[RTR_CTF_COUNTER_COUNT] = {
+    [RTR_CTF_COUNTER_PAGE_FAULTS] = {"page-faults", "perf_thread_page_fault",
+				     PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS},
+    [RTR_CTF_COUNTER_CONTEXT_SWITCHES] = {"context-switches", "perf_thread_context_switches",
+					  PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES},
+    [RTR_CTF_COUNTER_CPU_CLOCK] = {"cpu-clock", "perf_thread_cpu_clock", PERF_TYPE_SOFTWARE,
+				   PERF_COUNT_SW_CPU_CLOCK},
+    [RTR_CTF_COUNTER_TASK_CLOCK] = {"task-clock", "perf_thread_task_clock", PERF_TYPE_SOFTWARE,
+				    PERF_COUNT_SW_TASK_CLOCK},
+    [RTR_CTF_COUNTER_MINOR_FAULTS] = {"minor-faults", "perf_thread_minor_faults",
+				      PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MIN},
+    [RTR_CTF_COUNTER_MAJOR_FAULTS] = {"major-faults", "perf_thread_major_faults",
+				      PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ},
+    [RTR_CTF_COUNTER_CPU_MIGRATIONS] = {"cpu-migrations", "perf_thread_cpu_migrations",
+					PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_MIGRATIONS},
+    [RTR_CTF_COUNTER_CYCLES] = {"cycles", "perf_thread_cpu_cycles", PERF_TYPE_HARDWARE,
+				PERF_COUNT_HW_CPU_CYCLES},
+    [RTR_CTF_COUNTER_INSTRUCTIONS] = {"instructions", "perf_thread_instructions",
+				      PERF_TYPE_HARDWARE, PERF_COUNT_HW_INSTRUCTIONS},
+    [RTR_CTF_COUNTER_CACHE_MISSES] = {"cache-misses", "perf_thread_cache_misses",
+				      PERF_TYPE_HARDWARE, PERF_COUNT_HW_CACHE_MISSES},
+    [RTR_CTF_COUNTER_BRANCH_MISSES] = {"branch-misses", "perf_thread_branch_misses",
+				       PERF_TYPE_HARDWARE, PERF_COUNT_HW_BRANCH_MISSES},
+};
+
+const struct rtr_ctf_counter_info *rtr_ctf_counter(unsigned n)
+{
+	return n < RTR_CTF_COUNTER_COUNT ? &counters[n] : NULL;
+}
+
+uint32_t rtr_ctf_counter_fields(uint32_t mask, struct rtr_field_desc *out)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < RTR_CTF_COUNTER_COUNT; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		memset(&out[n], 0, sizeof(out[n]));
+		out[n].name = counters[i].field;
+		out[n].kind = RTR_FIELD_INTEGER;
+		out[n].integer.size_bits = 64;
+		out[n].integer.base = RTR_BASE_DEC;
+		n++;
+	}
+	return n;
 }

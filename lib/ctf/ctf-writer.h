@@ -48,6 +48,58 @@ int rtr_ctf_client_select(enum rtr_ring_alloc alloc, enum rtr_ring_mode mode,
 			  enum rtr_ring_sync sync);
 
 /* ------------------------------------------------------------------------
+ * Per-event counter context (record --context perf:...)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * A binding whose client has RTR_CTF_CLIENT_CTX set (never one the probes
+ * inline, so their fast path is the same with or without it) goes through
+ * rtr_ctf__reserve, which calls client_priv's read() (a struct
+ * rtr_ctf_ctx_src) before reserving and writes its size bytes between the
+ * event header and the payload: the stream event context.
+ * read() must be async-signal-safe and fill exactly size bytes.
+ */
+#define RTR_CTF_CLIENT_CTX  0x100u
+#define RTR_CTF_CLIENT_MASK 0xffu
+#define RTR_CTF_CTX_MAX	    128u
+
+struct rtr_ctf_ctx_src {
+	uint32_t size;
+	void (*read)(const struct rtr_ctf_ctx_src *s, uint8_t *dst);
+};
+
+/* The counters (bit n of a mask = counter n), one u64 each in the event
+ * context, in bit order. STABLE: the mask travels in the CHANNEL message. */
+enum rtr_ctf_counter {
+	RTR_CTF_COUNTER_PAGE_FAULTS = 0,
+	RTR_CTF_COUNTER_CONTEXT_SWITCHES,
+	RTR_CTF_COUNTER_CPU_CLOCK,
+	RTR_CTF_COUNTER_TASK_CLOCK,
+	RTR_CTF_COUNTER_MINOR_FAULTS,
+	RTR_CTF_COUNTER_MAJOR_FAULTS,
+	RTR_CTF_COUNTER_CPU_MIGRATIONS,
+	RTR_CTF_COUNTER_CYCLES, /* hardware: where a PMU exists */
+	RTR_CTF_COUNTER_INSTRUCTIONS,
+	RTR_CTF_COUNTER_CACHE_MISSES,
+	RTR_CTF_COUNTER_BRANCH_MISSES,
+	RTR_CTF_COUNTER_COUNT
+};
+
+struct rtr_ctf_counter_info {
+	const char *name;  /* as given to --context: "page-faults" */
+	const char *field; /* the context field: "perf_thread_page_fault" */
+	uint32_t type;	   /* perf_event_attr.type */
+	uint64_t config;   /* perf_event_attr.config */
+};
+
+/* The counter n (NULL if n is out of range). */
+const struct rtr_ctf_counter_info *rtr_ctf_counter(unsigned n);
+
+/* The event context fields (u64 each) of mask into out (at least
+ * RTR_CTF_COUNTER_COUNT entries). Returns how many. */
+uint32_t rtr_ctf_counter_fields(uint32_t mask, struct rtr_field_desc *out);
+
+/* ------------------------------------------------------------------------
  * Packet header and context
  * ------------------------------------------------------------------------ */
 
@@ -195,6 +247,23 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 			   const struct rtr_event_desc *ev);
 
 /*
+ * Event names as `name` alone instead of "provider:name" (LTTng kernel
+ * traces name their events so: "sched_switch"). Applies to the events
+ * added after the call.
+ */
+void rtr_ctf_meta_bare_event_names(struct rtr_ctf_meta *m, bool bare);
+
+/*
+ * The stream event context of stream class stream_id (added before): the
+ * fields every event of the stream carries between its header and its
+ * payload (`event.context := struct { ... }` in the stream block), checked
+ * as the fields of an event. Replaces an earlier context.
+ * Returns 0, -ENOENT (no such stream), -EINVAL (bad fields), -ENOMEM.
+ */
+int rtr_ctf_meta_set_event_context(struct rtr_ctf_meta *m, uint32_t stream_id,
+				   const struct rtr_field_desc *fields, uint32_t n);
+
+/*
  * Renders the whole metadata text ("/ * CTF 1.8 * /" first line, then the
  * trace, env, clock, stream and event blocks) into a malloc'ed,
  * NUL-terminated string the caller frees. Returns 0, -EINVAL (no clock
@@ -211,39 +280,11 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len);
 int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name);
 
 /* ------------------------------------------------------------------------
- * Packet index (LTTng's index/<stream>.idx, version 1.1, big-endian)
+ * Packet index (LTTng's index/<stream>.idx): ctf-index.h, shared with the
+ * reader (lib/reader/iter/index.c)
  * ------------------------------------------------------------------------ */
 
-#define RTR_CTF_INDEX_MAGIC	  0xC1F1DCC1u
-#define RTR_CTF_INDEX_MAJOR	  1u
-#define RTR_CTF_INDEX_MINOR	  1u
-#define RTR_CTF_INDEX_HEADER_SIZE 16u /* magic, major, minor, entry size: u32 each */
-#define RTR_CTF_INDEX_ENTRY_SIZE  72u /* the nine u64 below */
-
-struct rtr_ctf_index_entry {
-	uint64_t offset;       /* bytes from the start of the stream file */
-	uint64_t packet_size;  /* bits */
-	uint64_t content_size; /* bits */
-	uint64_t timestamp_begin;
-	uint64_t timestamp_end;
-	uint64_t events_discarded;
-	uint64_t stream_id;
-	uint64_t stream_instance_id; /* 1.1 */
-	uint64_t packet_seq_num;     /* 1.1 */
-};
-
-/* The 16-byte file header. */
-void rtr_ctf_index_header_encode(uint8_t dst[RTR_CTF_INDEX_HEADER_SIZE]);
-/* One 72-byte entry, big-endian. */
-void rtr_ctf_index_entry_encode(uint8_t dst[RTR_CTF_INDEX_ENTRY_SIZE],
-				const struct rtr_ctf_index_entry *e);
-/* Checks a file header: returns the entry size (>= 56, the 1.0 size), or
- * -EINVAL (bad magic or major). */
-int rtr_ctf_index_header_decode(const uint8_t *src, size_t len);
-/* Decodes one entry (entry_size from the header; 1.0 entries leave the
- * 1.1 fields at UINT64_MAX). Returns 0 or -EINVAL (len too short). */
-int rtr_ctf_index_entry_decode(const uint8_t *src, size_t len, size_t entry_size,
-			       struct rtr_ctf_index_entry *e);
+#include "ctf-index.h"
 
 /* ------------------------------------------------------------------------
  * Stream writer: one ring buffer -> one stream file + its index

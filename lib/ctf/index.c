@@ -1,9 +1,10 @@
 /* LTTng-style packet index files (index/<stream>.idx, version 1.1):
- * big-endian header and 72-byte entries. See docs/design/ctf-writer.md §5. */
+ * big-endian header and 72-byte entries, written by the CTF writer and
+ * read by the reader. See docs/design/ctf-writer.md §5. */
 #include <errno.h>
 #include <string.h>
 
-#include "ctf-writer.h"
+#include "ctf-index.h"
 
 static void be32(uint8_t *p, uint32_t v)
 {

@@ -348,6 +348,7 @@ struct stream_class {
 	uint32_t id;
 	uint32_t ctx_mask; /* RTR_CTF_CTX_*: the stream event context */
 	char name[65];
+	char *context; /* rendered event.context struct body, or NULL */
 };
 
 struct event_class {
@@ -370,6 +371,7 @@ struct rtr_ctf_meta {
 	/* open-addressing set of (stream_id, id) -> events index + 1 */
 	uint32_t *slots;
 	size_t nr_slots;
+	bool bare_names; /* event names without "provider:" (kernel traces) */
 	char error[256];
 };
 
@@ -429,6 +431,8 @@ void rtr_ctf_meta_destroy(struct rtr_ctf_meta *m)
 	}
 	for (size_t i = 0; i < m->nr_events; i++)
 		free(m->events[i].text);
+	for (size_t i = 0; i < m->nr_streams; i++)
+		free(m->streams[i].context);
 	free(m->env);
 	free(m->streams);
 	free(m->events);
@@ -612,6 +616,7 @@ int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *nam
 	s = &m->streams[m->nr_streams++];
 	s->id = id;
 	s->ctx_mask = 0;
+	s->context = NULL;
 	/* Only a comment: keep it inert. */
 	for (const char *c = name ? name : ""; *c && k < sizeof(s->name) - 1; c++) {
 		unsigned char ch = (unsigned char)*c;
@@ -782,7 +787,10 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 	{
 		char full[2 * RTR_CTF_MAX_NAME + 2];
 
-		snprintf(full, sizeof(full), "%s:%s", ev->provider, ev->name);
+		if (m->bare_names)
+			snprintf(full, sizeof(full), "%s", ev->name);
+		else
+			snprintf(full, sizeof(full), "%s:%s", ev->provider, ev->name);
 		text_quoted(&t, full, sizeof(full));
 	}
 	text_printf(&t, ";\n\tid = %" PRIu32 ";\n\tstream_id = %" PRIu32 ";\n", id, stream_id);
@@ -810,6 +818,44 @@ int rtr_ctf_meta_add_event(struct rtr_ctf_meta *m, uint32_t id, uint32_t stream_
 		return r;
 	}
 	m->nr_events++;
+	return 0;
+}
+
+void rtr_ctf_meta_bare_event_names(struct rtr_ctf_meta *m, bool bare)
+{
+	m->bare_names = bare;
+}
+
+int rtr_ctf_meta_set_event_context(struct rtr_ctf_meta *m, uint32_t stream_id,
+				   const struct rtr_field_desc *fields, uint32_t n)
+{
+	/* Checked as the fields of an event, so the same rules hold. */
+	struct rtr_event_desc ev = {.provider = "stream", .name = "event.context",
+				    .fields = fields, .nr_fields = n,
+				    .loglevel = RTR_LOGLEVEL_NONE};
+	struct stream_class *s = NULL;
+	struct text t = {0};
+	int r;
+
+	for (size_t i = 0; i < m->nr_streams; i++)
+		if (m->streams[i].id == stream_id)
+			s = &m->streams[i];
+	if (!s)
+		return meta_fail(m, -ENOENT, "event context: no stream class %" PRIu32,
+				 stream_id);
+	if (n == 0)
+		return meta_fail(m, -EINVAL, "event context: expected at least one field");
+	r = rtr_ctf_event_check(&ev, m->error, sizeof(m->error));
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < n; i++)
+		render_field(&t, &fields[i]);
+	if (t.oom) {
+		free(t.p);
+		return -ENOMEM;
+	}
+	free(s->context);
+	s->context = t.p;
 	return 0;
 }
 
@@ -898,6 +944,7 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 		      "} align(8);\n\n");
 	for (size_t i = 0; i < m->nr_streams; i++) {
 		uint32_t cm = m->streams[i].ctx_mask;
+		const char *more = m->streams[i].context;
 
 		text_printf(&t,
 			    "/* channel %s */\nstream {\n\tid = %" PRIu32 ";\n"
@@ -905,8 +952,9 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 			    "\tpacket.context := struct packet_context;\n",
 			    m->streams[i].name, m->streams[i].id);
 		/* The probe writes these after the event header, in this
-		 * order, byte-packed (include/ringtrace/ctf.h). */
-		if (cm) {
+		 * order, byte-packed (include/ringtrace/ctf.h), then the
+		 * fields set by rtr_ctf_meta_set_event_context (counters). */
+		if (cm || more) {
 			text_puts(&t, "\tevent.context := struct {\n");
 			if (cm & RTR_CTF_CTX_VPID)
 				text_puts(&t, "\t\tinteger { size = 32; align = 8; signed = true; } "
@@ -923,7 +971,9 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 			if (cm & RTR_CTF_CTX_IP)
 				text_puts(&t, "\t\tinteger { size = 64; align = 8; signed = false; "
 					      "base = 16; } _ip;\n");
-			text_puts(&t, "\t} align(8);\n");
+			if (more)
+				text_puts(&t, more);
+			text_puts(&t, cm ? "\t} align(8);\n" : "\t};\n");
 		}
 		text_puts(&t, "};\n\n");
 	}

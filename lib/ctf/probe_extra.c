@@ -80,10 +80,20 @@ int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_a
 char *rtr_probe__reserve(const struct rtr_event_binding *b, const struct rtr_binding_extra *x,
 			 size_t payload_size, struct rtr_ring_ctx *ctx, const void *ip)
 {
-	char *wp = rtr_ctf__reserve(b, payload_size + x->ctx_size, ctx);
+	const struct rtr_ctf_ctx_src *src = x->ctx_src;
+	uint8_t vals[RTR_CTF_CTX_MAX];
+	char *wp;
 	uint32_t m = x->ctx_mask;
 
-	if (!wp || !m)
+	/* counters are read before the record is reserved: a system call
+	 * inside an open reservation would keep it open that much longer */
+	if (src) {
+		if (src->size > RTR_CTF_CTX_MAX)
+			return NULL;
+		src->read(src, vals);
+	}
+	wp = rtr_ctf__reserve(b, payload_size + x->ctx_size, ctx);
+	if (!wp || (!m && !src))
 		return wp;
 	if (m & RTR_CTF_CTX_VPID) {
 		int32_t v = (int32_t)(vpid_cache ? vpid_cache : getpid());
@@ -115,6 +125,10 @@ char *rtr_probe__reserve(const struct rtr_event_binding *b, const struct rtr_bin
 
 		memcpy(wp, &v, 8);
 		wp += 8;
+	}
+	if (src) {
+		memcpy(wp, vals, src->size);
+		wp += src->size;
 	}
 	return wp;
 }

@@ -21,7 +21,11 @@ static void take(struct rtr__hclock *c)
 	}
 }
 
-int rtr__hclock_init(struct rtr__hclock *c)
+/* A skew bound kept in the cache file serves this long (the CPUs' clocks do
+ * not move apart while the machine runs; the file is per boot anyway). */
+#define SKEW_CACHE_AGE_S 3600
+
+int rtr__hclock_init(struct rtr__hclock *c, const char *skew_cache)
 {
 	memset(c, 0, sizeof(*c));
 	c->pts = calloc(SYNC_LOG_CAP, sizeof(*c->pts));
@@ -30,10 +34,13 @@ int rtr__hclock_init(struct rtr__hclock *c)
 	c->log = (struct rtr_clock_sync_log){.pts = c->pts, .cap = SYNC_LOG_CAP};
 	c->source = rtr_clock_init(&c->sel);
 	take(c);
-	c->have_skew = rtr_clock_measure_skew(NULL, &c->skew) == 0;
-	/* The skew measurement took tens of ms: a second point now lets the
-	 * frequency be fitted from the start (metadata written early). */
-	take(c);
+	c->have_skew = rtr_clock_measure_skew_cached(skew_cache, SKEW_CACHE_AGE_S, NULL, &c->skew,
+						     &c->skew_cached) == 0;
+	/* Once measured, the skew took tens of ms: a second point now lets the
+	 * frequency be fitted from the start (metadata written early); from
+	 * the cache, the first point of the recording is what matters. */
+	if (!c->skew_cached)
+		take(c);
 	return 0;
 }
 
@@ -41,6 +48,18 @@ void rtr__hclock_fini(struct rtr__hclock *c)
 {
 	free(c->pts);
 	c->pts = NULL;
+}
+
+int rtr_host_clock(struct rtr_host *h, struct rtr_clock_meta *cm,
+		   const struct rtr_clock_sync **pts, size_t *n)
+{
+	int r = rtr__hclock_describe(h, false, cm);
+
+	if (r)
+		return r;
+	*pts = h->clock.log.pts;
+	*n = h->clock.log.n;
+	return 0;
 }
 
 void rtr__hclock_sync(struct rtr__hclock *c)
@@ -59,9 +78,11 @@ int rtr__hclock_describe(struct rtr_host *h, bool now, struct rtr_clock_meta *ou
 	};
 	int r;
 
-	if (now) {
+	if (now || c->log.n < 2 ||
+	    c->log.pts[c->log.n - 1].mono_ns - c->log.pts[0].mono_ns < 2000000u) {
 		/* At least 2 ms between the first and the last point, so that
-		 * the frequency can be fitted even for a very short run. */
+		 * the frequency can be fitted even for a very short run (one
+		 * that started with a cached skew bound has one point). */
 		take(c);
 		if (c->log.n >= 1 &&
 		    (c->log.n < 2 ||

@@ -94,6 +94,7 @@ struct rtr__pchan {
 	uint64_t subbuf_size;
 	uint32_t num_subbuf;
 	uint32_t ctx_mask; /* RTR_PROTO_CTX_* every record of this channel carries */
+	uint32_t counters; /* RTR_CTF_COUNTER_* every record carries after them */
 	uint64_t flush_age_ns;
 	uint32_t nr_bufs;
 	struct rtr_ring_buf **bufs;
@@ -215,6 +216,7 @@ struct rtr__hclock {
 	struct rtr_clock_selection sel;
 	struct rtr_clock_skew skew;
 	bool have_skew;
+	bool skew_cached; /* the bound came from the per-boot cache file */
 	struct rtr_clock_sync *pts;
 	struct rtr_clock_sync_log log;
 	uint64_t last_ns; /* CLOCK_MONOTONIC of the last sync point taken */
@@ -449,7 +451,7 @@ void rtr__totals_add(struct rtr_host_totals *to, const struct rtr_host_totals *t
 void rtr__totals_live(const struct rtr__pchan *c, struct rtr_host_totals *t);
 
 /* clock.c */
-int rtr__hclock_init(struct rtr__hclock *c);
+int rtr__hclock_init(struct rtr__hclock *c, const char *skew_cache);
 void rtr__hclock_fini(struct rtr__hclock *c);
 void rtr__hclock_sync(struct rtr__hclock *c);
 /* The description from the sync points so far. `now`: takes a sync point

@@ -107,7 +107,7 @@ struct rtr_host *rtr_host_create(const struct rtr_host_config *cfg, const char *
 		goto fail;
 	}
 	rtr__watch_add(h, &h->w_timer, RTR_WATCH_TIMER, h, h->timer_fd);
-	if (rtr__hclock_init(&h->clock)) {
+	if (rtr__hclock_init(&h->clock, cfg->skew_cache)) {
 		herr(h, "setup: %s", strerror(ENOMEM));
 		goto fail;
 	}

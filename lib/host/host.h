@@ -70,6 +70,12 @@ struct rtr_host_config {
 	bool any_uid;
 	/* Daemon: the socket is group/world-connectable (root daemon). */
 	mode_t sock_mode; /* 0: 0600 */
+	/* File keeping the cross-CPU skew bound for the rest of the boot
+	 * (rtr_clock_measure_skew_cached): saves its ~50 ms measurement at
+	 * each start. NULL: measure every time. */
+	const char *skew_cache;
+	uint32_t counters; /* per-thread counters every event carries as context
+			    * (RTR_CTF_COUNTER_* mask of lib/ctf; 0: none) */
 };
 
 struct rtr_host_totals {
@@ -103,7 +109,8 @@ struct rtr_host;
 
 /*
  * Creates the host: selects the trace clock (rtr_clock_init), measures the
- * cross-CPU skew (~50 ms), takes the first sync points and listens on a
+ * cross-CPU skew (~50 ms, or reads it from cfg->skew_cache), takes the
+ * first sync points and listens on a
  * new socket at sock_path (which must not exist; its directory should be
  * private to the user). Returns the host or NULL (the reason went to the
  * log sink).
@@ -136,6 +143,16 @@ unsigned rtr_host_active(const struct rtr_host *h);
 int rtr_host_finish(struct rtr_host *h);
 
 void rtr_host_totals(const struct rtr_host *h, struct rtr_host_totals *t);
+
+/* The recording's clock as described from the sync points taken so far
+ * (after rtr_host_finish: the block the last trace finished was written
+ * with), and those points (valid until the next call into the host), for
+ * traces written beside the host's (the kernel trace). Returns 0 or
+ * -EINVAL (no sync point yet). */
+struct rtr_clock_meta;
+struct rtr_clock_sync;
+int rtr_host_clock(struct rtr_host *h, struct rtr_clock_meta *cm,
+		   const struct rtr_clock_sync **pts, size_t *n);
 
 /* Frees everything (after rtr_host_finish, or instead of it). NULL is
  * ignored. */
@@ -183,6 +200,8 @@ struct rtr_host_channel_cfg {
 	uint64_t tracefile_size;  /* bytes per stream file (0: unlimited) */
 	uint32_t tracefile_count; /* stream files kept per stream (0: unlimited) */
 	uint32_t ctx_mask;	  /* RTR_HOST_CTX_* */
+	uint32_t counters;	  /* per-thread counters after them (RTR_CTF_COUNTER_*
+				   * mask of lib/ctf; record --context perf:) */
 };
 
 enum rtr_host_loglevel_type {

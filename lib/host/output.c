@@ -289,6 +289,14 @@ static struct rtr_ctf_meta *build_meta(struct rtr__ptrace *t, const struct rtr_c
 		r = rtr_ctf_meta_add_stream(m, ci, t->s->chans[ci].name);
 		if (!r && c->ctx_mask)
 			r = rtr_ctf_meta_stream_context(m, ci, c->ctx_mask);
+		if (!r && c->counters) {
+			/* the per-thread counters every event carries, after
+			 * the ctx_mask fields (lib/ctf probe_extra.c) */
+			struct rtr_field_desc f[RTR_CTF_COUNTER_COUNT];
+			uint32_t n = rtr_ctf_counter_fields(c->counters, f);
+
+			r = rtr_ctf_meta_set_event_context(m, ci, f, n);
+		}
 		for (uint32_t i = 0; !r && i < p->nr_evs && i < c->cap_ids; i++) {
 			if (c->ids[i] < 0)
 				continue;

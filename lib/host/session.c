@@ -404,6 +404,7 @@ static struct rtr__pchan *pchan_new(struct rtr__ptrace *t, unsigned ci, const ch
 	c->subbuf_size = cc->subbuf_size;
 	c->num_subbuf = cc->num_subbuf;
 	c->ctx_mask = cc->ctx_mask;
+	c->counters = cc->counters;
 	c->flush_age_ns = cc->switch_timer_us ? cc->switch_timer_us * 1000u : 1000000000ull;
 	c->wake_fd = -1;
 	if (ids_grow(c, t->p->nr_evs + 1) || rtr__pchan_create(c, why)) {
@@ -572,7 +573,9 @@ int rtr__proc_sync(struct rtr__proc *p)
 			    .chan_handle = c->handle,
 			    .client_id = c->client,
 			    .nr_bufs = c->nr_bufs,
-			    .flags = c->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0,
+			    .flags = (c->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0) |
+				     ((c->counters << RTR_PROTO_CHANNEL_COUNTERS_SHIFT) &
+				      RTR_PROTO_CHANNEL_COUNTERS_MASK),
 			    .num_subbuf = c->num_subbuf,
 			    .subbuf_size = c->subbuf_size,
 			    .name = s->chans[ci].name,
@@ -788,6 +791,8 @@ static int chan_define(struct rtr__session *s, const struct rtr_host_channel_cfg
 			      "per-user buffers are not supported yet; use per-process buffers");
 	if (c.ctx_mask & ~RTR_HOST_CTX_ALL)
 		return seterr(err, errlen, -EINVAL, "unknown context");
+	if (c.counters & ~((1u << RTR_CTF_COUNTER_COUNT) - 1))
+		return seterr(err, errlen, -EINVAL, "unknown counter");
 	if (s->snapshot)
 		c.overwrite = true;
 	ci = s->nchans++;
@@ -845,7 +850,8 @@ int rtr__record_session(struct rtr_host *h)
 	struct rtr_host_channel_cfg cc = {.name = "channel0",
 					  .subbuf_size = h->cfg.subbuf_size,
 					  .num_subbuf = h->cfg.num_subbuf,
-					  .overwrite = h->cfg.overwrite};
+					  .overwrite = h->cfg.overwrite,
+					  .counters = h->cfg.counters};
 	struct rtr__session *s = session_new(h, "record");
 	char err[200];
 	int r;
@@ -1650,7 +1656,8 @@ static int adopt_channel(struct rtr__proc *p, const struct rtr_proto_channel *m,
 	    (cfg->mode == RTR_RING_MODE_OVERWRITE) != s->chans[ci].c.overwrite ||
 	    cfg->alloc != RTR_RING_ALLOC_PER_CPU ||
 	    (cfg->sync == RTR_RING_SYNC_RSEQ && !(p->caps & RTR_PROTO_CAP_RSEQ)) ||
-	    m->ctx_mask != s->chans[ci].c.ctx_mask || m->nr_bufs != h->host_cpus ||
+	    m->ctx_mask != s->chans[ci].c.ctx_mask || s->chans[ci].c.counters ||
+	    (m->flags & RTR_PROTO_CHANNEL_COUNTERS_MASK) || m->nr_bufs != h->host_cpus ||
 	    m->chan_handle < RTR_PROTO_ARMED_HANDLE || pchan_by_handle(p, m->chan_handle)) {
 		*why = "channel does not match the session's";
 		return -EINVAL;

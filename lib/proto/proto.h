@@ -108,7 +108,11 @@ enum rtr_proto_type {
 
 /* CHANNEL flags. */
 #define RTR_PROTO_CHANNEL_WAKEUP 0x1u /* an eventfd comes with the message */
-#define RTR_PROTO_CHANNEL_KNOWN	 0x1u
+/* bits 8..23: per-thread counters every event of the channel carries as
+ * its stream event context (RTR_CTF_COUNTER_* of lib/ctf, in bit order) */
+#define RTR_PROTO_CHANNEL_COUNTERS_SHIFT 8
+#define RTR_PROTO_CHANNEL_COUNTERS_MASK	 0xffff00u
+#define RTR_PROTO_CHANNEL_KNOWN		 (0x1u | RTR_PROTO_CHANNEL_COUNTERS_MASK)
 
 /* (1.1) Contexts a channel's records carry (CHANNEL, after the name); the
  * same bits as RTR_CTF_CTX_* (include/ringtrace/ctf.h). */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,11 +13,17 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <ringtrace/ring.h>
 
+#include "ring-hooks.h"
+
 RTR_EXPORT __thread unsigned int rtr_ring_nesting __attribute__((tls_model("initial-exec")));
+
+void (*rtr_ring__hook)(enum rtr_ring_hook_point point, struct rtr_ring_buf *buf,
+		       uint64_t *value);
 
 static inline uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -47,31 +54,124 @@ static uint64_t cc_sum(const struct rtr_ring_sb *sb)
 	/* R1: acquire pairs with W2 of every committer. */
 	uint64_t l = atomic_load_explicit(&sb->cc_local, memory_order_acquire);
 
-	RTR_TSAN_ACQUIRE(&sb->cc_local);
+	RTR_TSAN_ACQUIRE((void *)sb);
 	return l + atomic_load_explicit(&sb->cc_remote, memory_order_acquire);
+}
+
+static uint64_t records_sum(const struct rtr_ring_sb *sb)
+{
+	return atomic_load_explicit(&sb->records_local, memory_order_relaxed) +
+	       atomic_load_explicit(&sb->records_remote, memory_order_relaxed);
+}
+
+typedef rtr_u128 __attribute__((may_alias)) u128_alias;
+
+/* (wsb_id, lap_records) compare-and-swap as one 16-byte pair: X1, X2.
+ * On failure *id and *recs receive the current pair. acq_rel. */
+static bool pair_cas(struct rtr_ring_sb *sb, uint64_t *id, uint64_t *recs, uint64_t nid,
+		     uint64_t nrecs)
+{
+	bool ok;
+
+	/* The exchange is inline asm: tell ThreadSanitizer about the edge,
+	 * on the address the acquire loads of wsb_id (X3) read. */
+	RTR_TSAN_RELEASE((void *)(uintptr_t)&sb->wsb_id);
+#if defined(__x86_64__)
+	__asm__ __volatile__("lock cmpxchg16b %[m]"
+			     : [m] "+m"(*(volatile u128_alias *)(uintptr_t)&sb->wsb_id), "=@ccz"(ok),
+			       "+a"(*id), "+d"(*recs)
+			     : "b"(nid), "c"(nrecs)
+			     : "memory");
+#else
+	{
+		rtr_u128 exp = ((rtr_u128)*recs << 64) | *id;
+
+		ok = __atomic_compare_exchange_n((u128_alias *)(uintptr_t)&sb->wsb_id, &exp,
+						 ((rtr_u128)nrecs << 64) | nid, false,
+						 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+		*id = (uint64_t)exp;
+		*recs = (uint64_t)(exp >> 64);
+	}
+#endif
+	RTR_TSAN_ACQUIRE((void *)(uintptr_t)&sb->wsb_id);
+	return ok;
+}
+
+/* Overwrite mode: position of the oldest sub-buffer whose lap can still be
+ * in the buffer when the write position is `off`: a buffer behind the
+ * sub-buffer after the open one, or behind `off` itself when nothing is
+ * open there yet (off at a sub-buffer's start: that sub-buffer's previous
+ * lap is still intact). 0 before the first wrap. */
+static uint64_t oldest_kept(const struct rtr_ring_buf *buf, uint64_t off)
+{
+	uint64_t start = off & ~(buf->sb_size - 1);
+	uint64_t next = (off & (buf->sb_size - 1)) ? start + buf->sb_size : start;
+
+	return next >= buf->buf_size ? next - buf->buf_size : 0;
+}
+
+/* Signed distance of lap tag a ahead of b (tags are laps modulo 2^32). */
+static inline int32_t tag_ahead(uint64_t id, uint64_t lap)
+{
+	return (int32_t)((uint32_t)(id >> 32) - (uint32_t)lap);
 }
 
 /* ------------------------------------------------------------------------
  * Writer slow path
  * ------------------------------------------------------------------------ */
 
+int rtr_ring__getcpu(void)
+{
+	return sched_getcpu();
+}
+
+/* The buffer a loss is counted in when the writer has none of its own (no
+ * buffer for its CPU, channel disabled, thread without rseq): the buffer of
+ * the CPU it runs on, else the channel's first one. NULL only for a channel
+ * with no buffer at all. Every refusal lands in shared memory, where the
+ * reader and rtr_ring_buf_stats() see it. */
+static struct rtr_ring_buf *loss_buf(struct rtr_ring_chan *chan, uint32_t cpu)
+{
+	int c;
+
+	if (cpu < chan->nr_bufs && chan->bufs[cpu])
+		return chan->bufs[cpu];
+	c = sched_getcpu();
+	if (c >= 0 && (uint32_t)c < chan->nr_bufs && chan->bufs[c])
+		return chan->bufs[c];
+	for (uint32_t i = 0; i < chan->nr_bufs; i++)
+		if (chan->bufs[i])
+			return chan->bufs[i];
+	return NULL;
+}
+
+static void count_nobuf(struct rtr_ring_chan *chan, uint32_t cpu)
+{
+	struct rtr_ring_buf *b = loss_buf(chan, cpu);
+
+	atomic_fetch_add_explicit(b ? &b->ctl->lost_nobuf : &chan->lost_nobuf, 1,
+				  memory_order_relaxed);
+}
+
 int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan, int why)
 {
 	uint32_t cpu = rtr_ring_pick(cfg);
+	struct rtr_ring_buf *b = loss_buf(chan, cpu);
 
 	rtr_ring_nesting--;
-	if (cpu < chan->nr_bufs && chan->bufs[cpu])
-		atomic_fetch_add_explicit(&chan->bufs[cpu]->ctl->refused_nest, 1,
-					  memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&chan->lost_nobuf, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(b ? &b->ctl->refused_nest : &chan->lost_nobuf, 1,
+				  memory_order_relaxed);
 	return why;
+}
+
+void rtr_ring_chan_count_lost(struct rtr_ring_chan *chan)
+{
+	count_nobuf(chan, UINT32_MAX);
 }
 
 static int fail_reserve(_Atomic uint64_t *counter, int err)
 {
-	if (counter)
-		atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 	rtr_ring_nesting--;
 	return err;
 }
@@ -81,16 +181,23 @@ static int fail_reserve(_Atomic uint64_t *counter, int err)
  * available to the writer that is about to open it. Discard mode: the
  * reader must have consumed its previous lap. Overwrite mode: its previous
  * lap must be fully committed; the reader is pushed past it if needed and
- * the lap tag of its id is updated before the position is published, so a
- * reader can no longer take the old lap's pages (X2 pairs with X1).
- * Returns 0, -ENOBUFS (full) or -EIO (previous lap not committed).
+ * the lap tag of its id is moved to the new lap before the position is
+ * published, so a reader can no longer take the old lap's pages (X2 pairs
+ * with X1). A tag only ever moves forward: a writer whose view is stale
+ * (the sub-buffer is already in a later lap) changes nothing.
+ * Returns 0, -ENOBUFS (full), -EIO (previous lap not committed, or the
+ * sub-buffer was already opened by another writer) or -EAGAIN (overwrite:
+ * the sub-buffer is already in a later lap). The caller decides whether a
+ * failure is a loss: only when the position did not move meanwhile.
  */
 static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 		     uint64_t new_start)
 {
 	struct rtr_ring_ctl *ctl = buf->ctl;
 	uint32_t idx = rtr_ring_sb_index(buf, new_start);
+	struct rtr_ring_sb *sb = &ctl->sb[idx];
 	uint64_t lap = new_start >> buf->buf_order;
+	uint64_t id, recs;
 
 	if (cfg->mode == RTR_RING_MODE_DISCARD) {
 		/* W3: acquire pairs with the reader's release of consumed
@@ -99,13 +206,42 @@ static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 
 		if ((int64_t)(new_start - consumed) >= (int64_t)buf->buf_size)
 			return -ENOBUFS;
-		if (cc_sum(&ctl->sb[idx]) != lap << buf->sb_order)
+		if (cc_sum(sb) != lap << buf->sb_order)
 			return -EIO;
 		return 0;
 	}
 
-	if (cc_sum(&ctl->sb[idx]) != lap << buf->sb_order)
+	/* X3: acquire, because the retag may already be done (by a writer
+	 * whose publish then lost): we still must see the reader's release
+	 * of the pages it swapped in (X1). */
+	id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
+	if (tag_ahead(id, lap) > 0)
+		return -EAGAIN;
+	if (cc_sum(sb) != lap << buf->sb_order)
 		return -EIO;
+	RTR_RING_HOOK(RTR_RING_HOOK_ROOM_CHECKED, buf, NULL);
+	id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
+	recs = atomic_load_explicit(&sb->lap_records, memory_order_relaxed);
+	for (;;) {
+		int32_t ahead = tag_ahead(id, lap);
+		uint64_t now;
+
+		if (ahead > 0)
+			return -EAGAIN; /* stale: never move a tag backwards */
+		if (ahead == 0)
+			break; /* another opener of this lap retagged it */
+		/* While the tag is still behind, no record of lap `lap` can
+		 * exist (its openers retag first): `now` counts exactly the
+		 * records of the laps before, the previous one complete. */
+		now = records_sum(sb);
+		/* X2 */
+		if (pair_cas(sb, &id, &recs, (id & 0xffffffffull) | ((lap & 0xffffffffull) << 32),
+			     now))
+			break;
+	}
+	/* Push the reader past what is now overwritten (a hint: after the
+	 * retag, so that a writer killed in between leaves nothing skipped
+	 * that was not counted). */
 	{
 		uint64_t c = atomic_load_explicit(&ctl->consumed, memory_order_relaxed);
 
@@ -114,29 +250,9 @@ static int make_room(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 
 			if (atomic_compare_exchange_weak_explicit(&ctl->consumed, &c, nc,
 								  memory_order_acq_rel,
-								  memory_order_relaxed)) {
-				atomic_fetch_add_explicit(&ctl->overwritten,
-							  (nc - c) >> buf->sb_order,
-							  memory_order_relaxed);
+								  memory_order_relaxed))
 				break;
-			}
 		}
-	}
-	{
-		_Atomic uint64_t *w = &ctl->sb[idx].wsb_id;
-		/* X3: acquire, because the retag may already be done (by a
-		 * writer whose publish then lost): we still must see the
-		 * reader's release of the pages it swapped in (X1). */
-		uint64_t id = atomic_load_explicit(w, memory_order_acquire);
-		uint64_t want;
-
-		do {
-			want = ((lap & 0xffffffffu) << 32) | (uint32_t)id;
-			if (id == want)
-				break;
-			/* X2 */
-		} while (!atomic_compare_exchange_weak_explicit(w, &id, want, memory_order_acq_rel,
-								memory_order_relaxed));
 	}
 	return 0;
 }
@@ -151,7 +267,7 @@ static void store_end_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t t
 	atomic_store_explicit(&sb->end_ts, ts, memory_order_relaxed);
 	atomic_store_explicit(&sb->data_size, data_size, memory_order_relaxed);
 	atomic_store_explicit(&sb->lost, lost, memory_order_relaxed);
-	atomic_store_explicit(&sb->flags, 0, memory_order_relaxed);
+	atomic_store_explicit(&sb->flags, 0u, memory_order_relaxed);
 	atomic_store_explicit(&sb->end_pos, start, memory_order_release);
 }
 
@@ -161,6 +277,37 @@ static void store_begin_facts(struct rtr_ring_buf *buf, uint64_t start, uint64_t
 
 	atomic_store_explicit(&sb->begin_ts, ts, memory_order_relaxed);
 	atomic_store_explicit(&sb->begin_pos, start, memory_order_release);
+}
+
+/* Commits n bytes at `pos` on behalf of the slow path (padding, packet
+ * header, flush). With RSEQ sync the local add is followed by a full fence
+ * (E2) before cc_remote is read: a writer that migrated and sees the
+ * sub-buffer still open (rtr_ring__commit_remote) counts on this commit
+ * seeing its add. Once per sub-buffer switch, never on the fast path. */
+static void commit_bytes(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			 uint64_t pos, uint64_t n)
+{
+	struct rtr_ring_ctx c;
+
+	rtr_ring_ctx_commit_info(&c, buf, pos);
+	c.buf = buf;
+	c.pos = pos;
+#if RTR_HAVE_RSEQ
+	if (cfg->sync == RTR_RING_SYNC_RSEQ) {
+		rtr_v2di inc = {(long long)n, 0}, now;
+
+		RTR_TSAN_RELEASE((void *)c.sb);
+		if (rtr_rseq_add16(buf->cpu, c.sb, inc, &now) == RTR_RSEQ_OK) {
+			atomic_thread_fence(memory_order_seq_cst); /* E2 */
+			rtr_ring_commit_done(cfg, &c,
+					     (uint64_t)now[0] +
+						     atomic_load_explicit(&c.sb->cc_remote,
+									  memory_order_acquire));
+			return;
+		}
+	}
+#endif
+	rtr_ring__commit_remote(cfg, buf, pos, n, 0);
 }
 
 int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
@@ -178,16 +325,26 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 		bool open_new, close_old;
 		uint32_t cpu;
 
-		if (rtr_unlikely(atomic_load_explicit(&chan->disabled, memory_order_relaxed)))
-			return fail_reserve(&chan->lost_nobuf, -ENODEV);
 		cpu = rtr_ring_pick(cfg);
-		if (cpu >= chan->nr_bufs || !chan->bufs[cpu])
-			return fail_reserve(&chan->lost_nobuf, -ENODEV);
+		/* ATOMIC sync needs no particular CPU: a thread whose rseq
+		 * area holds no CPU id (registration failed) asks the kernel. */
+		if (cfg->sync == RTR_RING_SYNC_ATOMIC && cpu >= chan->nr_bufs) {
+			int c = sched_getcpu();
+
+			cpu = c >= 0 ? (uint32_t)c : UINT32_MAX;
+		}
+		if (rtr_unlikely(atomic_load_explicit(&chan->disabled, memory_order_relaxed)) ||
+		    cpu >= chan->nr_bufs || !chan->bufs[cpu]) {
+			count_nobuf(chan, cpu);
+			rtr_ring_nesting--;
+			return -ENODEV;
+		}
 		buf = chan->bufs[cpu];
 		ctl = buf->ctl;
 
 		off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
 		lt = atomic_load_explicit(&ctl->pos.last_ts, memory_order_relaxed);
+		RTR_RING_HOOK(RTR_RING_HOOK_SLOW_LOADED, buf, NULL);
 		ts = cfg->cb.clock_read();
 		if (ts < lt)
 			ts = lt;
@@ -206,17 +363,25 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 			}
 		}
 		if (open_new) {
+			int r;
+
 			new_start = close_old ? off - in_sb + buf->sb_size : off;
 			pad = align_up(sbh, align) - sbh;
 			slot = pad + hdr + payload_size;
 			if (sbh + slot > buf->sb_size)
 				return fail_reserve(&ctl->lost_big, -ENOSPC);
-			switch (make_room(cfg, buf, new_start)) {
-			case 0:
-				break;
-			case -ENOBUFS:
-				return fail_reserve(&ctl->lost_full, -ENOBUFS);
-			default:
+			r = make_room(cfg, buf, new_start);
+			if (r) {
+				/* The decision was taken on our view of the
+				 * position; if it moved, another writer made
+				 * progress and the view is stale: look again.
+				 * Only a refusal at the current position is a
+				 * loss (it cannot loop without others writing). */
+				if (atomic_load_explicit(&ctl->pos.offset, memory_order_acquire) !=
+				    off)
+					continue;
+				if (r == -ENOBUFS)
+					return fail_reserve(&ctl->lost_full, -ENOBUFS);
 				return fail_reserve(&ctl->lost_wrap, -EIO);
 			}
 			slot_start = new_start + sbh;
@@ -237,11 +402,11 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 			uint64_t old_start = off - in_sb;
 
 			store_end_facts(buf, old_start, ts, in_sb, lost);
-			rtr_ring_commit_bytes(cfg, buf, old_start, buf->sb_size - in_sb);
+			commit_bytes(cfg, buf, old_start, buf->sb_size - in_sb);
 		}
 		if (open_new) {
 			store_begin_facts(buf, new_start, ts);
-			rtr_ring_commit_bytes(cfg, buf, new_start, sbh);
+			commit_bytes(cfg, buf, new_start, sbh);
 		}
 		if ((end & (buf->sb_size - 1)) == 0)
 			store_end_facts(buf, end - buf->sb_size, ts, buf->sb_size, lost);
@@ -258,16 +423,115 @@ int rtr_ring__reserve_slow(const struct rtr_ring_config *cfg, struct rtr_ring_ch
 	}
 }
 
+/* E1: makes every store that the other running threads of this process
+ * issued before the call visible to the caller (membarrier(2), private
+ * expedited: each CPU running one of our threads executes a full barrier).
+ * Registered on first use; false where the kernel refuses it. errno is
+ * the traced program's and is left as it was. */
+static bool fence_others(void)
+{
+	static _Atomic int state; /* 0 not tried, 1 registered, -1 unavailable */
+	int s = atomic_load_explicit(&state, memory_order_relaxed), saved = errno;
+	bool ok = false;
+
+	if (s == 0) {
+		long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+
+		s = -1;
+		if (q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+		    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+			s = 1;
+		atomic_store_explicit(&state, s, memory_order_relaxed);
+	}
+	if (s > 0) {
+		ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+		/* A forked child inherits the flag but not the registration. */
+		if (!ok && errno == EPERM &&
+		    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+			ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+	}
+	errno = saved;
+	return ok;
+}
+
+/*
+ * A commit that cannot use the buffer's CPU-local counter (ATOMIC sync, or
+ * an RSEQ writer that migrated or was preempted between reserve and
+ * commit): atomic adds on the remote counters, then the completion check.
+ *
+ * With RSEQ sync the completion check has a store-buffering race: the last
+ * local commit is a plain store followed by a load of cc_remote, this one a
+ * locked add followed by a load of cc_local; each load can miss the other's
+ * add, and then nobody sees the sub-buffer complete (no wake-up). Once the
+ * sub-buffer is closed (fully reserved) and looks incomplete, E1 makes any
+ * local commit issued so far visible and the count is read again; a local
+ * commit issued after E1 reads cc_remote after it and sees this add. While
+ * the sub-buffer is still open, the slow-path commit that closes it comes
+ * later and sees this add (its own full fence, E2).
+ */
+void rtr_ring__commit_remote(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			     uint64_t pos, uint64_t n, uint64_t nrec)
+{
+	struct rtr_ring_ctx c;
+	uint64_t local, sum;
+
+	rtr_ring_ctx_commit_info(&c, buf, pos);
+	c.buf = buf;
+	c.pos = pos;
+	if (nrec)
+		atomic_fetch_add_explicit(&c.sb->records_remote, nrec, memory_order_relaxed);
+	/* W2 (and, for the race above, a full barrier: seq_cst) */
+	sum = atomic_fetch_add_explicit(&c.sb->cc_remote, n, memory_order_seq_cst) + n;
+	local = atomic_load_explicit(&c.sb->cc_local, memory_order_seq_cst);
+	RTR_TSAN_ACQUIRE((void *)c.sb);
+	RTR_RING_HOOK(RTR_RING_HOOK_REMOTE_SAW_LOCAL, buf, &local);
+	sum += local;
+	if (cfg->sync == RTR_RING_SYNC_RSEQ && (int64_t)(c.full - sum) > 0) {
+		uint64_t start = pos & ~(buf->sb_size - 1);
+		uint64_t off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_seq_cst);
+
+		if ((int64_t)(off - start) >= (int64_t)buf->sb_size) {
+			if (fence_others()) {
+				sum = cc_sum(c.sb);
+			} else {
+				/* No membarrier: a store leaves its store buffer
+				 * within nanoseconds; look a few more times. A
+				 * completion still missed is found by the
+				 * reader's own polling (record: every 100 ms). */
+				for (int i = 0; i < 256 && (int64_t)(c.full - sum) > 0; i++) {
+#if defined(__x86_64__)
+					__builtin_ia32_pause();
+#endif
+					sum = cc_sum(c.sb);
+				}
+			}
+		}
+	}
+	rtr_ring_commit_done(cfg, &c, sum);
+}
+
 void rtr_ring__commit_slow(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 			   uint64_t pos)
 {
-	atomic_store_explicit(&buf->ctl->sb[rtr_ring_sb_index(buf, pos)].commit_mark,
-			      (pos & ~(buf->sb_size - 1)) + buf->sb_size, memory_order_relaxed);
-	if (cfg->wakeup == RTR_RING_WAKEUP_WRITER && buf->wake_fd >= 0) {
-		uint64_t one = 1;
-		ssize_t r = write(buf->wake_fd, &one, sizeof(one));
+	struct rtr_ring_sb *sb = &buf->ctl->sb[rtr_ring_sb_index(buf, pos)];
+	uint64_t end = (pos & ~(buf->sb_size - 1)) + buf->sb_size;
 
+	atomic_store_explicit(&sb->commit_mark, end, memory_order_relaxed);
+	if (cfg->wakeup == RTR_RING_WAKEUP_WRITER && buf->wake_fd >= 0) {
+		uint64_t one = 1, w = atomic_load_explicit(&sb->woken, memory_order_relaxed);
+		int saved;
+		ssize_t r;
+
+		/* Both last committers may see the completion (E1): one
+		 * signals. */
+		if (w == end || !atomic_compare_exchange_strong_explicit(&sb->woken, &w, end,
+									 memory_order_relaxed,
+									 memory_order_relaxed))
+			return;
+		saved = errno; /* the traced program's */
+		r = write(buf->wake_fd, &one, sizeof(one));
 		(void)r; /* a full or closed eventfd only delays the reader */
+		errno = saved;
 	}
 }
 
@@ -598,7 +862,7 @@ static int read_facts(const struct rtr_ring_config *cfg, struct rtr_ring_buf *bu
 				   (unsigned long long)buf->sb_size);
 	info->end_ts = atomic_load_explicit(&sb->end_ts, memory_order_relaxed);
 	info->lost = atomic_load_explicit(&sb->lost, memory_order_relaxed);
-	info->flags = (uint32_t)atomic_load_explicit(&sb->flags, memory_order_relaxed);
+	info->flags = atomic_load_explicit(&sb->flags, memory_order_relaxed);
 	if (begin_pos == start)
 		info->begin_ts = atomic_load_explicit(&sb->begin_ts, memory_order_relaxed);
 	else
@@ -625,7 +889,7 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 		uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
 		uint32_t idx = rtr_ring_sb_index(buf, c);
 		uint64_t lap = c >> buf->buf_order;
-		uint64_t id = 0, committed;
+		uint64_t id = 0, recs = 0, committed;
 		uint32_t phys = idx;
 		struct rtr_ring_packet_info info;
 		int err;
@@ -640,7 +904,7 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 				continue;
 			}
 			if ((int64_t)(off - c) > (int64_t)buf->buf_size) {
-				c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+				c = oldest_kept(buf, off);
 				continue;
 			}
 		}
@@ -652,6 +916,7 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 					   (unsigned long long)off, (unsigned long long)c);
 		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
 			id = atomic_load_explicit(&ctl->sb[idx].wsb_id, memory_order_acquire);
+			recs = atomic_load_explicit(&ctl->sb[idx].lap_records, memory_order_relaxed);
 			phys = (uint32_t)id;
 			if ((uint32_t)(id >> 32) != (uint32_t)lap) {
 				if ((int32_t)((uint32_t)(id >> 32) - (uint32_t)lap) > 0) {
@@ -689,13 +954,23 @@ int rtr_ring_get_subbuf(const struct rtr_ring_config *cfg, struct rtr_ring_buf *
 			return err;
 		if (cfg->mode == RTR_RING_MODE_OVERWRITE) {
 			uint64_t mine = (id & ~0xffffffffull) | buf->rd.spare;
+			/* The lap is complete and, if the exchange succeeds, the
+			 * next one has not begun: this counts its records. */
+			uint64_t now = records_sum(&ctl->sb[idx]);
 
-			/* X1: take the pages; a writer that retagged first wins. */
-			if (!atomic_compare_exchange_strong_explicit(&ctl->sb[idx].wsb_id, &id, mine,
-								     memory_order_acq_rel,
-								     memory_order_acquire)) {
+			/* X1: take the pages, and mark the lap read; a writer
+			 * that retagged first wins. */
+			if (!pair_cas(&ctl->sb[idx], &id, &recs, mine, recs | RTR_RING_LAP_READ))
 				continue;
-			}
+			atomic_store_explicit(&ctl->sb[idx].read_laps,
+					      atomic_load_explicit(&ctl->sb[idx].read_laps,
+								   memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+			atomic_store_explicit(&ctl->sb[idx].read_records,
+					      atomic_load_explicit(&ctl->sb[idx].read_records,
+								   memory_order_relaxed) +
+						      now - (recs & ~RTR_RING_LAP_READ),
+					      memory_order_relaxed);
 		}
 		out->data = buf->data + ((uint64_t)phys << buf->sb_order);
 		out->len = info.data_size;
@@ -813,7 +1088,7 @@ int rtr_ring_flush(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 			}
 			store_begin_facts(buf, off, ts);
 			store_end_facts(buf, off, ts, sbh, lost);
-			rtr_ring_commit_bytes(cfg, buf, off, buf->sb_size);
+			commit_bytes(cfg, buf, off, buf->sb_size);
 			ret = 0;
 			break;
 		}
@@ -827,7 +1102,7 @@ int rtr_ring_flush(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
 			continue;
 		}
 		store_end_facts(buf, start, ts, in_sb, lost);
-		rtr_ring_commit_bytes(cfg, buf, start, buf->sb_size - in_sb);
+		commit_bytes(cfg, buf, start, buf->sb_size - in_sb);
 		ret = 0;
 		break;
 	}
@@ -848,7 +1123,7 @@ int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 	if (buf->rd.failed)
 		return -EIO;
 	if (cfg->mode == RTR_RING_MODE_OVERWRITE && (int64_t)(off - c) > (int64_t)buf->buf_size)
-		c = (off & ~(buf->sb_size - 1)) - buf->buf_size + buf->sb_size;
+		c = oldest_kept(buf, off);
 	if ((int64_t)(off - c) < 0 || off - c > buf->buf_size)
 		return reader_fail(buf, "salvage: write position %llu inconsistent with read position %llu",
 				   (unsigned long long)off, (unsigned long long)c);
@@ -869,6 +1144,9 @@ int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 			return reader_fail(buf, "salvage: sub-buffer at %llu commit count beyond its lap",
 					   (unsigned long long)p);
 		if (current) {
+			/* Still open: nothing padded it, so the count is header +
+			 * committed slots, and equality with what was reserved
+			 * means every record in it was committed. */
 			reserved = off - p;
 		} else if (atomic_load_explicit(&sb->end_pos, memory_order_acquire) == p) {
 			uint64_t ds = atomic_load_explicit(&sb->data_size, memory_order_relaxed);
@@ -876,18 +1154,32 @@ int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 			if (ds >= sbh && ds <= buf->sb_size)
 				reserved = ds;
 		}
-		if (reserved != UINT64_MAX && committed == reserved) {
+		if (current && committed == reserved) {
 			content = reserved; /* every record committed; only the close is missing */
 		} else {
+			/* A record was reserved and never committed, or the
+			 * sub-buffer was closed: then its count may include the
+			 * closer's padding, so no equality of counts proves that
+			 * every record was committed (an uncommitted slot exactly
+			 * as long as the padding balances it). Keep only the
+			 * committed prefix the writers vouched for. */
 			mark = atomic_load_explicit(&sb->commit_mark, memory_order_relaxed) - p;
 			if (mark >= sbh && mark <= buf->sb_size &&
 			    (reserved == UINT64_MAX || mark <= reserved))
 				content = mark;
 			else
 				content = sbh;
-			flags |= RTR_RING_PACKET_TRUNCATED;
-			if (reserved != UINT64_MAX && reserved > content)
+			if (reserved != UINT64_MAX && reserved > content) {
 				buf->rd.salvaged_bytes_dropped += reserved - content;
+				flags |= RTR_RING_PACKET_TRUNCATED;
+			} else if (reserved == UINT64_MAX) {
+				/* Closed before its end facts were stored: nothing
+				 * was padded; committed bytes past the cut are lost
+				 * (a lower bound: uncommitted ones are unknown). */
+				if (committed > content)
+					buf->rd.salvaged_bytes_dropped += committed - content;
+				flags |= RTR_RING_PACKET_TRUNCATED;
+			}
 		}
 		if (content < sbh)
 			content = sbh;
@@ -933,10 +1225,7 @@ int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct rtr_ring_b
 	if (cfg->mode != RTR_RING_MODE_OVERWRITE)
 		return 0; /* discard mode: the reader is never behind what it may read */
 	off = atomic_load_explicit(&buf->ctl->pos.offset, memory_order_acquire);
-	oldest = (off & ~(buf->sb_size - 1));
-	oldest = oldest >= buf->buf_size ? oldest - buf->buf_size : 0;
-	if ((off & (buf->sb_size - 1)) != 0 && oldest + buf->sb_size <= off)
-		oldest += buf->sb_size; /* the open one is not readable; keep N-1 before it */
+	oldest = oldest_kept(buf, off);
 	pushed = atomic_load_explicit(&buf->ctl->consumed, memory_order_acquire);
 	if ((int64_t)(pushed - oldest) > 0 && (int64_t)(off - pushed) >= 0)
 		oldest = pushed & ~(buf->sb_size - 1);
@@ -958,7 +1247,33 @@ void rtr_ring_buf_stats(const struct rtr_ring_buf *buf, struct rtr_ring_stats *s
 	st->lost_big = atomic_load_explicit(&ctl->lost_big, memory_order_relaxed);
 	st->refused_nest = atomic_load_explicit(&ctl->refused_nest, memory_order_relaxed);
 	st->lost_nobuf = atomic_load_explicit(&ctl->lost_nobuf, memory_order_relaxed);
-	st->overwritten = atomic_load_explicit(&ctl->overwritten, memory_order_relaxed);
+	st->overwritten = 0;
+	st->overwritten_records = 0;
+	for (uint32_t i = 0; i < buf->num_subbuf; i++) {
+		/* Laps that left sub-buffer i: its lap tag (one retag per lap,
+		 * from 0); its records before the current lap: lap_records.
+		 * Minus what the reader took of those (not of the current lap,
+		 * which is still there). Writers only ever change the pair, in
+		 * one exchange: nothing a dying writer leaves half done. */
+		const struct rtr_ring_sb *sb = &ctl->sb[i];
+		uint64_t id = atomic_load_explicit(&sb->wsb_id, memory_order_acquire);
+		uint64_t recs = atomic_load_explicit(&sb->lap_records, memory_order_relaxed);
+		uint64_t base = recs & ~RTR_RING_LAP_READ, cur = 0;
+		uint32_t laps = (uint32_t)(id >> 32);
+		uint32_t rl = atomic_load_explicit(&sb->read_laps, memory_order_relaxed);
+		uint64_t rr = atomic_load_explicit(&sb->read_records, memory_order_relaxed);
+
+		if (recs & RTR_RING_LAP_READ) {
+			rl--;
+			cur = atomic_load_explicit(&sb->records_local, memory_order_relaxed) +
+			      atomic_load_explicit(&sb->records_remote, memory_order_relaxed) - base;
+			rr -= cur;
+		}
+		if ((int32_t)(laps - rl) > 0)
+			st->overwritten += laps - rl;
+		if ((int64_t)(base - rr) > 0)
+			st->overwritten_records += base - rr;
+	}
 	st->produced = atomic_load_explicit(&ctl->pos.offset, memory_order_relaxed);
 	st->consumed = buf->rd.consumed;
 	st->salvage_dropped_bytes = buf->rd.salvaged_bytes_dropped;

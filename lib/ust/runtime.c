@@ -33,6 +33,7 @@
 #include <ringtrace/ring.h>
 
 #include "armed.h"
+#include "counters.h"
 #include "ctf-writer.h"
 #include "fexpr.h"
 #include "filter.h"
@@ -143,6 +144,7 @@ struct rt_channel {
 	int wake_fd;
 	struct fd_id wake_id;
 	bool ready;
+	uint32_t counters; /* RTR_CTF_COUNTER_* mask: the event context (counters.c) */
 };
 
 struct rt_enable {
@@ -417,6 +419,15 @@ static int bind_one(const struct rt_enable *e)
 	b.event_id = e->event_id;
 	b.client = c->client;
 	b.client_priv = e->extra;
+	if (!e->extra && c->counters) {
+		/* counters only, for a provider whose probes know no extras
+		 * (event ABI minor 0): the client's out-of-line writer adds
+		 * them (RTR_CTF_CLIENT_CTX); make_extra refused if there is
+		 * no source, so the metadata never promises what is not
+		 * written */
+		b.client_priv = (void *)rtr__counters_src(c->counters);
+		b.client |= RTR_CTF_CLIENT_CTX;
+	}
 	r = rtr__registry_bind_locked(e->reg_index, &b);
 	return r == -EEXIST ? 0 : r;
 }
@@ -434,9 +445,19 @@ static int make_extra(const struct rt_channel *c, uint32_t reg_index, const uint
 	char err[160];
 	int r;
 
+	const struct rtr_ctf_ctx_src *src = NULL;
+
 	*out = NULL;
-	if (!len && !c->ctx_mask)
-		return 0;
+	if (c->counters) {
+		src = rtr__counters_src(c->counters);
+		if (!src) {
+			*why = "too many different counter contexts in one process";
+			return -ENOSPC;
+		}
+	}
+	if (!len && !c->ctx_mask &&
+	    (!c->counters || rtr__registry_event_minor_locked(reg_index) < 1))
+		return 0; /* plain, or counters alone through the client (bind_one) */
 	if (rtr__registry_event_minor_locked(reg_index) < 1) {
 		*why = "provider built with a ringtrace without filters or contexts";
 		return -ENOTSUP;
@@ -457,7 +478,8 @@ static int make_extra(const struct rt_channel *c, uint32_t reg_index, const uint
 	}
 	x->filter = f;
 	x->ctx_mask = c->ctx_mask;
-	x->ctx_size = rtr__ctx_size(c->ctx_mask);
+	x->ctx_size = rtr__ctx_size(c->ctx_mask) + (src ? src->size : 0);
+	x->ctx_src = src;
 	*out = x;
 	return 0;
 }
@@ -681,6 +703,8 @@ static int do_channel(struct rt_conn *cn, const struct rtr_proto_channel *m, int
 		c->handle = m->chan_handle;
 		c->client = m->client_id;
 		c->ctx_mask = m->ctx_mask;
+		c->counters = (m->flags & RTR_PROTO_CHANNEL_COUNTERS_MASK) >>
+			      RTR_PROTO_CHANNEL_COUNTERS_SHIFT;
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
 		c->wake_fd = wake_fd;
@@ -2250,6 +2274,7 @@ static void atfork_child(void)
 	/* The child is single-threaded: no probe is in flight, so the
 	 * parent's buffers can go (their memory stays the parent's). */
 	rtr__extra_fork_child();
+	rtr__counters_atfork_child();
 	drop_locked(NULL, false);
 	for (int k = 0; k < NR_CONNS; k++)
 		conn_close(&conns[k]);

@@ -206,10 +206,12 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 {
 	struct rtr_reader_options o;
 	struct rtr_reader *r = NULL;
-	char err[1200];
+	struct rtr_error err = {0};
 	bool nd_b = false, nd_e = false, have_day = false;
 	int64_t day0 = 0;
 
+	if (rtr_cli_tracedat_inputs(cmd, c)) /* trace.dat: converted first */
+		return NULL;
 	memset(&o, 0, sizeof(o));
 	o.skip_values = skip_values;
 	o.all_values = c->all_values;
@@ -243,12 +245,11 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 			memset(&o0, 0, sizeof(o0));
 			o0.skip_values = true;
 			o0.guard_sigbus = true;
-			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, err,
-					    sizeof(err))) {
-				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+			if (rtr_reader_open(c->paths, (size_t)c->npaths, &o0, &r, &err)) {
+				fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err.msg);
 				return NULL;
 			}
-			while (rtr_reader_next(r, &m) == 1) {
+			while (rtr_reader_next(r, &m) == RTR_NEXT_OK) {
 				if (m.kind == RTR_MSG_EVENT && m.has_clock) {
 					day0 = m.ns;
 					break;
@@ -261,8 +262,8 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 		}
 		break;
 	}
-	if (rtr_reader_open(c->paths, (size_t)c->npaths, &o, &r, err, sizeof(err))) {
-		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err);
+	if (rtr_reader_open(c->paths, (size_t)c->npaths, &o, &r, &err)) {
+		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, err.msg);
 		return NULL;
 	}
 	return r;
@@ -382,7 +383,14 @@ static int canon(const char *p, char *out)
 
 		if (errno != ENOENT)
 			return -1;
-		snprintf(tmp, sizeof(tmp), "/%s%s", slash ? slash + 1 : buf, rest);
+		const char *base = slash ? slash + 1 : buf;
+		size_t bl = strlen(base), rl = strlen(rest);
+
+		if (1 + bl + rl >= sizeof(tmp))
+			return -1;
+		tmp[0] = '/';
+		memcpy(tmp + 1, base, bl);
+		memcpy(tmp + 1 + bl, rest, rl + 1);
 		memcpy(rest, tmp, sizeof(rest));
 		if (!slash) {
 			if (!getcwd(buf, sizeof(buf)))

@@ -73,6 +73,11 @@ int rtr_cli_text_init(struct rtr_text_options *to, struct rtr_cli_read *rd, int 
  * prints "ringtrace <cmd>: error: ..." and returns NULL. */
 struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool skip_values);
 
+/* Replaces the inputs of c that are trace-cmd files (trace.dat) with their
+ * conversion to a CTF kernel trace in a temporary directory, removed at
+ * exit (tracedat_input.c). Returns 0 or -1 (said why). */
+int rtr_cli_tracedat_inputs(const char *cmd, struct rtr_cli_read *c);
+
 /* Refuses (message on stderr, -1) an output path that is, is inside, or
  * contains one of the input paths: writing it would destroy what is being
  * read. "-" (standard output) is always fine. */

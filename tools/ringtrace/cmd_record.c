@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_hook.h"
 #include "record.h"
 
 int rtr_cmd_record(int argc, char **argv);
@@ -50,6 +51,7 @@ static void usage(FILE *f)
 		   "  -v, --verbose          say what happens with each process\n"
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");
+	rtr_record_kernel_usage(f);
 }
 
 /* "64k", "1M", "4096": bytes. Returns 0 or -EINVAL. */
@@ -111,19 +113,33 @@ int rtr_cmd_record(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
+	    RTR_RK_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
 				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
 	const char **patterns = calloc((size_t)argc + 1, sizeof(*patterns));
+	struct rtr_record_kernel ko;
 	uint64_t v;
 	int c, ret;
 
-	if (!patterns)
+	if (!patterns || rtr_record_kernel_init(&ko, argc)) {
+		free(patterns);
 		return 1;
+	}
+	o.kernel = &ko;
 	o.patterns = patterns;
 	/* '+': stop at the program's name; its options are its own. */
-	while ((c = getopt_long(argc, argv, "+o:e:vqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+o:e:vqhak:", opts, NULL)) != -1) {
+		int kr = rtr_record_kernel_option(&ko, c, optarg);
+
+		if (kr) {
+			if (kr > 0)
+				continue;
+			rtr_record_kernel_free(&ko);
+			free(patterns);
+			return 2;
+		}
 		switch (c) {
 		case 'o':
 			o.output = optarg;
@@ -140,6 +156,7 @@ int rtr_cmd_record(int argc, char **argv)
 					"ringtrace record: --subbuf-size: expected a power "
 					"of two from 4k to 1G, got '%s'\n",
 					optarg);
+				rtr_record_kernel_free(&ko);
 				free(patterns);
 				return 2;
 			}
@@ -151,6 +168,7 @@ int rtr_cmd_record(int argc, char **argv)
 					"ringtrace record: --num-subbuf: expected a power "
 					"of two from 2 to 65536, got '%s'\n",
 					optarg);
+				rtr_record_kernel_free(&ko);
 				free(patterns);
 				return 2;
 			}
@@ -162,6 +180,7 @@ int rtr_cmd_record(int argc, char **argv)
 					"ringtrace record: --mem-limit: expected a size, "
 					"got '%s'\n",
 					optarg);
+				rtr_record_kernel_free(&ko);
 				free(patterns);
 				return 2;
 			}
@@ -184,21 +203,25 @@ int rtr_cmd_record(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			rtr_record_kernel_free(&ko);
 			free(patterns);
 			return 0;
 		default:
 			usage(stderr);
+			rtr_record_kernel_free(&ko);
 			free(patterns);
 			return 2;
 		}
 	}
-	if (optind >= argc) {
+	if (optind >= argc && !rtr_record_kernel_wanted(&ko)) {
 		fprintf(stderr, "ringtrace record: no program to run\n\n");
 		usage(stderr);
+		rtr_record_kernel_free(&ko);
 		free(patterns);
 		return 2;
 	}
-	ret = rtr_record_run(&o, argv + optind);
+	ret = rtr_record_run(&o, optind < argc ? argv + optind : NULL);
+	rtr_record_kernel_free(&ko);
 	free(patterns);
 	return ret;
 }

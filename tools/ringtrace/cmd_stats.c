@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "order.h"
 
 struct job {
 	struct rtr_reader *r;
@@ -27,17 +28,17 @@ struct job {
 static void *worker(void *arg)
 {
 	struct job *j = arg;
-	char err[1200];
+	struct rtr_error err = {0};
 
 	while (!atomic_load_explicit(&j->failed, memory_order_relaxed)) {
 		size_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
 
 		if (i >= j->nstreams)
 			break;
-		if (rtr_reader_scan_stream(j->r, i, &j->st[i], err, sizeof(err))) {
+		if (rtr_reader_scan_stream(j->r, i, &j->st[i], &err)) {
 			pthread_mutex_lock(&j->lock);
 			if (!atomic_load(&j->failed))
-				snprintf(j->err, sizeof(j->err), "%s", err);
+				snprintf(j->err, sizeof(j->err), "%s", err.msg);
 			atomic_store(&j->failed, 1);
 			pthread_mutex_unlock(&j->lock);
 		}
@@ -280,6 +281,9 @@ int rtr_cmd_stats(int argc, char **argv)
 		       s->events, s->packets, s->discarded_events, s->lost_packets, si->stream_id,
 		       si->path);
 	}
+	fflush(stdout);
+	if (rtr_order_stats("stats", &rd, stdout)) /* merged order: order.c */
+		ret = 1;
 out:
 	for (size_t i = 0; i < j.nstreams; i++)
 		free(j.st[i].class_events);

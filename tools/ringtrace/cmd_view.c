@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "order.h"
 
 static void view_usage(FILE *f)
 {
@@ -36,6 +37,10 @@ static void view_usage(FILE *f)
 		   "                          'HH:MM:SS[.NS]' (date of the first event);\n"
 		   "                          packet indexes are used to seek\n"
 		   "      --end=TIME          last time to show\n"
+		   "      --uncertain         mark the events closer than the clock's skew\n"
+		   "                          bound to the event before them when that one is\n"
+		   "                          on another CPU: their order is not known\n"
+		   "                          (text added at the end of the line)\n"
 		   "      --color=never       accepted for compatibility (no colors)\n"
 		   "  -h, --help              this help\n"
 		   "\n"
@@ -54,6 +59,7 @@ int rtr_cmd_view(int argc, char **argv)
 	static const struct option lo[] = {
 	    RTR_CLI_TEXT_LONGOPTS,
 	    {"color", required_argument, NULL, RTR_CLI_FIRST_FREE},
+	    {"uncertain", no_argument, NULL, RTR_CLI_FIRST_FREE + 1},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -61,7 +67,9 @@ int rtr_cmd_view(int argc, char **argv)
 	struct rtr_cli_read rd;
 	struct rtr_reader *r;
 	struct rtr_text *t;
-	int c, rc, ret = 0;
+	struct rtr_error err = {0};
+	int c, rc, drc, ret = 0;
+	bool uncertain = false;
 
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
@@ -72,6 +80,9 @@ int rtr_cmd_view(int argc, char **argv)
 			free(rd.patterns);
 			return 2;
 		case RTR_CLI_FIRST_FREE: /* --color: accepted, no colours */
+			break;
+		case RTR_CLI_FIRST_FREE + 1:
+			uncertain = true;
 			break;
 		case 'h':
 			view_usage(stdout);
@@ -96,25 +107,21 @@ int rtr_cmd_view(int argc, char **argv)
 		free(rd.patterns);
 		return 1;
 	}
-	t = rtr_text_create(r, STDOUT_FILENO, stderr, &to);
-	if (!t) {
-		fprintf(stderr, "ringtrace view: error: out of memory\n");
+	if ((rc = rtr_text_create(r, STDOUT_FILENO, stderr, &to, &t))) {
+		fprintf(stderr, "ringtrace view: error: %s\n", strerror(-rc));
 		rtr_reader_close(r);
 		free(rd.patterns);
 		return 1;
 	}
-	rc = rtr_text_drain(t, r, progress);
-	if (rc == -2) {
-		perror("ringtrace view: error: write");
-		ret = 1;
-	}
+	rc = uncertain ? rtr_order_view(r, t, progress, &err) /* order.c */
+		       : rtr_text_drain(t, r, progress, &err);
 	rtr_cli_progress(r, 0, true);
-	if (rtr_text_destroy(t) && !ret) {
-		perror("ringtrace view: error: write");
+	drc = rtr_text_destroy(t); /* the rest of the output first */
+	if (rc) {
+		fprintf(stderr, "ringtrace view: error: %s\n", err.msg);
 		ret = 1;
-	}
-	if (rc == -1) {
-		fprintf(stderr, "ringtrace view: error: %s\n", rtr_reader_error(r));
+	} else if (drc) {
+		fprintf(stderr, "ringtrace view: error: write: %s\n", strerror(-drc));
 		ret = 1;
 	}
 	rtr_reader_close(r);

@@ -6,22 +6,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rtr__trace_class tc;
-	struct rtr__err e = {.set = 0};
+	struct rtr__trace_code code;
+	struct rtr_error e = {0};
 	char *text = NULL;
 	size_t len = 0;
+	int pkt_bo;
 
-	if (rtr__metadata_decode(data, size, "fuzz", &text, &len, &e) < 0)
+	if (rtr__metadata_decode(data, size, "fuzz", &text, &len, &pkt_bo, &e))
 		return 0;
 	memset(&tc, 0, sizeof(tc));
+	memset(&code, 0, sizeof(code));
 	if (rtr__tsdl_parse(&tc, text, len, "fuzz", &e) == 0)
-		(void)rtr__plans_build(&tc, &e);
+		(void)rtr__code_build(&code, &tc, &e);
+	rtr__code_free(&code);
 	rtr__trace_class_free(&tc);
 	free(text);
 	return 0;

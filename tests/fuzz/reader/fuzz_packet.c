@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "iter/iter.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rtr_text *t;
 	struct rtr_text_options o;
 	struct rtr_msg m;
-	char err[1200];
+	struct rtr_error err = {0};
 	uint32_t mlen;
 	int n = 0;
 
@@ -39,19 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		errnull = fopen("/dev/null", "w");
 		setenv("RTR_PARALLEL", "1", 1); /* rtr_text_drain() below */
 	}
-	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, err, sizeof(err)))
+	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, &err))
 		return 0;
 	memset(&o, 0, sizeof(o));
 	o.names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT | RTR_TEXT_NAME_SCOPE;
 	o.fields = 0xff;
 	o.clock_gmt = true;
-	t = rtr_text_create(r, devnull, errnull ? errnull : stderr, &o);
+	rtr_text_create(r, devnull, errnull ? errnull : stderr, &o, &t);
 	if (t && (size & 1)) {
 		/* the parallel printer (helper thread, batches) */
-		rtr_text_drain(t, r, NULL);
+		rtr_text_drain(t, r, NULL, &err);
 	} else {
 		/* bounded: at most 100000 messages per input */
-		while (t && n++ < 100000 && rtr_reader_next(r, &m) == 1)
+		while (t && n++ < 100000 && rtr_reader_next(r, &m) == RTR_NEXT_OK)
 			rtr_text_print(t, &m);
 	}
 	rtr_text_destroy(t);
@@ -62,8 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		memset(&so, 0, sizeof(so));
 		so.skip_values = true;
-		if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, &so, &r, err,
-					 sizeof(err)))
+		if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, &so, &r, &err))
 			return 0;
 		for (size_t i = 0; i < rtr_reader_stream_count(r); i++) {
 			struct rtr_stream_stats st;
@@ -73,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rtr_reader_class_count(r) <= 64)
 				st.class_events = cls;
 			memset(cls, 0, sizeof(cls));
-			rtr_reader_scan_stream(r, i, &st, err, sizeof(err));
+			rtr_reader_scan_stream(r, i, &st, &err);
 		}
 		rtr_reader_close(r);
 	}

@@ -650,7 +650,9 @@ static void test_outdir(void)
 	}
 	argv[4] = full;
 	CHECK_EQ_I64(run("record", argv, 60), 1);
-	CHECK(err_has("not empty"));
+	/* one line, saying what to do (issue 12) */
+	CHECK(err_has("is not empty: give -o a new or empty directory"));
+	CHECK_EQ_I64(err_lines(), 1);
 	after = snapshot();
 	CHECK_STR_EQ(after, before); /* nothing created anywhere */
 	free(before);

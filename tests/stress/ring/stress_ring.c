@@ -349,7 +349,12 @@ static void run_overwrite(const struct rtr_ring_config *c, const char *name, int
 		uint64_t ow = 0;
 
 		for (uint32_t b = 0; b < nbufs; b++)
-			ow += atomic_load(&chan->bufs[b]->ctl->overwritten);
+		{
+			struct rtr_ring_stats st;
+
+			rtr_ring_buf_stats(chan->bufs[b], &st);
+			ow += st.overwritten;
+		}
 		CHECK(ow > 0);
 		printf("%s: %d writers, %ld snapshots, %ld packets, %ld records verified, %llu sub-buffers overwritten\n",
 		       name, nwriters, snapshots, packets, records, (unsigned long long)ow);

@@ -1,21 +1,21 @@
-/* Unit tests of the packet/event decoder (lib/reader/stream.c): bit-level
+/* Unit tests of the packet/event decoder (lib/reader/compile/, iter/): bit-level
  * integers in both byte orders, timestamp wrap reconstruction, sequences,
  * variants, text arrays, discarded items, malformed-input errors. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "iter/iter.h"
 #include "rtr_test.h"
 
 static struct rtr_reader *r;
-static char err[1200];
+static struct rtr_error err;
 
 static int open_mem(const char *meta, const uint8_t *d, size_t n)
 {
 	rtr_reader_close(r);
 	r = NULL;
-	return rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, err,
-				    sizeof(err));
+	memset(&err, 0, sizeof(err));
+	return rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, &err);
 }
 
 static const struct rtr_value *val(const struct rtr_msg *m, const char *name)
@@ -50,7 +50,7 @@ static void test_bitfields(void)
 			     "  integer { size = 12; byte_order = be; base = 16; } c;\n"
 			     "  uint8_t d; }; };\n",
 			 d, sizeof(d)) == 0);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_STR_EQ(m.name, "e");
 	CHECK(!m.has_clock);
 	v = val(&m, "a");
@@ -65,7 +65,7 @@ static void test_bitfields(void)
 	CHECK_EQ_U64(v->v.u, 0xABC);
 	CHECK_EQ_U64(rtr_value_base(v), 16);
 	CHECK_EQ_U64(val(&m, "d")->v.u, 0x7F);
-	CHECK(rtr_reader_next(r, &m) == 0);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_END);
 }
 
 #define TSMETA                                                                                     \
@@ -115,29 +115,29 @@ static void test_timestamps_and_losses(void)
 	n += put_packet(d + n, base, base + 0x40, 0, 7, l1, 3);
 	n += put_packet(d + n, 0x9000000, 0x9000010, 5, 10, l2, 1);
 	REQUIRE(open_mem(TSMETA, d, n) == 0);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK(m.has_clock);
 	CHECK_EQ_U64(m.cycles, 0x7FFFFF8);
 	CHECK_EQ_I64(m.ns, 10 * 1000000000LL + 0x7FFFFF8);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_EQ_U64(m.cycles, 0x8000010); /* one wrap of 27 bits */
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_EQ_U64(m.cycles, 0x8000020);
 	/* second packet: 5 discarded events since the previous packet's end,
 	 * packets 8 and 9 lost */
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_EQ_U64(m.kind, RTR_MSG_DISCARDED_EVENTS);
 	CHECK_EQ_U64(m.count, 5);
 	CHECK(m.has_range);
 	CHECK_EQ_U64(m.begin_cycles, base + 0x40);
 	CHECK_EQ_U64(m.end_cycles, 0x9000010);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_EQ_U64(m.kind, RTR_MSG_DISCARDED_PACKETS);
 	CHECK_EQ_U64(m.count, 2);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	CHECK_EQ_U64(m.kind, RTR_MSG_EVENT);
 	CHECK_EQ_U64(m.cycles, 0x9000005); /* re-seeded by timestamp_begin */
-	CHECK(rtr_reader_next(r, &m) == 0);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_END);
 }
 
 static void test_compound(void)
@@ -156,7 +156,7 @@ static void test_compound(void)
 			     "  integer { size = 8; align = 8; encoding = UTF8; } t[4];\n"
 			     "}; };\n",
 			 d, sizeof(d)) == 0);
-	REQUIRE(rtr_reader_next(r, &m) == 1);
+	REQUIRE(rtr_reader_next(r, &m) == RTR_NEXT_OK);
 	v = val(&m, "s");
 	REQUIRE(v);
 	CHECK_EQ_U64(v->kind, RTR_VAL_ARRAY_BEGIN);
@@ -184,7 +184,7 @@ static void test_compound(void)
 		if (m.values[i].kind == RTR_VAL_STRUCT_BEGIN)
 			break;
 	CHECK(i < m.n_values);
-	CHECK(rtr_reader_next(r, &m) == 0);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_END);
 }
 
 static void test_errors(void)
@@ -199,22 +199,22 @@ static void test_errors(void)
 			 "trace { major = 1; minor = 8; byte_order = le; };\n"
 			 "event { name = e; fields := struct { uint8_t n; uint8_t s[n]; }; };\n",
 			 seq, sizeof(seq)) == 0);
-	CHECK(rtr_reader_next(r, &m) == -1);
-	CHECK(strstr(rtr_reader_error(r), "(memory)/stream") != NULL);
-	CHECK(strstr(rtr_reader_error(r), "goes past the end") != NULL);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_ERROR);
+	CHECK(strstr(rtr_reader_error(r)->msg, "(memory)/stream") != NULL);
+	CHECK(strstr(rtr_reader_error(r)->msg, "goes past the end") != NULL);
 	/* variant tag selecting no option */
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
 			     "event { name = e; fields := struct { enum : uint8_t { A, B } t;\n"
 			     "  variant <t> { uint8_t A; uint8_t B; } v; }; };\n",
 			 var, sizeof(var)) == 0);
-	CHECK(rtr_reader_next(r, &m) == -1);
-	CHECK(strstr(rtr_reader_error(r), "selects no option") != NULL);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_ERROR);
+	CHECK(strstr(rtr_reader_error(r)->msg, "selects no option") != NULL);
 	/* an event of zero bits must not loop forever */
 	REQUIRE(open_mem(HDR "trace { major = 1; minor = 8; byte_order = le; };\n"
 			     "event { name = e; fields := struct { }; };\n",
 			 one, sizeof(one)) == 0);
-	CHECK(rtr_reader_next(r, &m) == -1);
-	CHECK(strstr(rtr_reader_error(r), "zero bits") != NULL);
+	CHECK(rtr_reader_next(r, &m) == RTR_NEXT_ERROR);
+	CHECK(strstr(rtr_reader_error(r)->msg, "zero bits") != NULL);
 	/* bad magic */
 	{
 		uint8_t pk[] = {1, 2, 3, 4, 0};
@@ -223,7 +223,7 @@ static void test_errors(void)
 				   "  packet.header := struct { uint32_t magic; }; };\n"
 				   "event { name = e; fields := struct { uint8_t x; }; };\n",
 			       pk, sizeof(pk)) != 0);
-		CHECK(strstr(err, "magic") != NULL);
+		CHECK(strstr(err.msg, "magic") != NULL);
 	}
 }
 

@@ -1,11 +1,12 @@
-/* Unit tests of the babeltrace2 text printer (lib/reader/text.c): number
+/* Unit tests of the babeltrace2 text printer (lib/reader/sink/): number
  * bases and masks, enums, escapes, floats, timestamps and deltas, name
  * options. Expected strings follow babeltrace2 2.0.4's pretty sink. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "iter/iter.h"
+#include "sink/number.h"
 #include "rtr_test.h"
 
 #define HDR                                                                                        \
@@ -24,21 +25,20 @@ static char *render(const char *meta, const uint8_t *d, size_t n, const struct r
 	struct rtr_reader *r;
 	struct rtr_text *t;
 	struct rtr_msg m;
-	char err[1200];
+	struct rtr_error err = {0};
 	int fd[2];
 	char *buf = calloc(1, 65536);
 	ssize_t got, tot = 0;
 
 	REQUIRE(buf);
-	if (rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, err,
-				 sizeof(err))) {
-		fprintf(stderr, "open: %s\n", err);
+	if (rtr__reader_open_mem((const uint8_t *)meta, strlen(meta), d, n, NULL, &r, &err)) {
+		fprintf(stderr, "open: %s\n", err.msg);
 		REQUIRE(0);
 	}
 	REQUIRE(pipe(fd) == 0);
-	t = rtr_text_create(r, fd[1], stderr, o);
+	REQUIRE(rtr_text_create(r, fd[1], stderr, o, &t) == 0);
 	REQUIRE(t);
-	while (rtr_reader_next(r, &m) == 1)
+	while (rtr_reader_next(r, &m) == RTR_NEXT_OK)
 		rtr_text_print(t, &m);
 	REQUIRE(rtr_text_destroy(t) == 0);
 	close(fd[1]);

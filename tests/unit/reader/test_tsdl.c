@@ -1,22 +1,25 @@
-/* Unit tests of the TSDL parser and plan compiler (lib/reader/tsdl.c,
- * plan.c): attributes, aliases, scopes, enums, errors with line numbers. */
+/* Unit tests of the TSDL parser and plan compiler (lib/reader/metadata/,
+ * compile/plan_build.c): attributes, aliases, scopes, enums, errors with
+ * line numbers. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "compile/compile.h"
 #include "rtr_test.h"
 
 static struct rtr__trace_class tc;
-static struct rtr__err err;
+static struct rtr__trace_code code;
+static struct rtr_error err;
 
 static int parse(const char *text)
 {
+	rtr__code_free(&code);
 	rtr__trace_class_free(&tc);
 	memset(&tc, 0, sizeof(tc));
 	memset(&err, 0, sizeof(err));
 	if (rtr__tsdl_parse(&tc, text, strlen(text), "m", &err))
 		return -1;
-	return rtr__plans_build(&tc, &err);
+	return rtr__code_build(&code, &tc, &err);
 }
 
 #define HDR                                                                                        \
@@ -156,7 +159,7 @@ static void test_errors(void)
 
 static void test_roles_and_shown(void)
 {
-	struct rtr__stream_class *sc;
+	const struct rtr__stream_code *sc;
 
 	REQUIRE(
 	    parse(
@@ -171,7 +174,7 @@ static void test_roles_and_shown(void)
 		"  event.header := struct { uint8_t id; ts_t timestamp; }; };\n"
 		"event { name = e; fields := struct { uint8_t a[stream.packet.context.n]; }; "
 		"};\n") == 0);
-	sc = tc.scs[0];
+	sc = &code.scs[0];
 	CHECK_EQ_I64(sc->clock, 0);
 	CHECK(sc->has_ts_begin);
 	CHECK(!sc->has_ts_end);
@@ -189,7 +192,7 @@ static void test_roles_and_shown(void)
 	}
 	CHECK(sc->p_packet_context.shown);
 	CHECK(!sc->p_event_header.shown);
-	CHECK(!tc.p_packet_header.shown);
+	CHECK(!code.p_packet_header.shown);
 }
 
 /* Labels of a value by the definition: every range holding it, each
@@ -372,6 +375,7 @@ int main(void)
 	test_scopes_and_aliases();
 	test_errors();
 	test_roles_and_shown();
+	rtr__code_free(&code);
 	rtr__trace_class_free(&tc);
 	return rtr_test_done("test_tsdl");
 }

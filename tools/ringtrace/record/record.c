@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "kernel_hook.h"
 #include "proto.h"
 #include "record.h"
 
@@ -139,7 +140,9 @@ int rtr_open_output_dir(const char *path, mode_t mode)
 			return -1;
 		}
 		if (!dir_empty(dfd)) {
-			say("output directory %s is not empty", path);
+			say("output directory %s is not empty: give -o a new or empty directory, "
+			    "or leave -o out for a new ./ringtrace-PROGRAM-DATE",
+			    path);
 			close(dfd);
 			return -1;
 		}
@@ -205,6 +208,32 @@ static int make_sock_dir(char *dir, size_t cap)
 	return mkdtemp(dir) ? 0 : -errno;
 }
 
+/* Where the per-boot skew bound is kept: $XDG_RUNTIME_DIR/ringtrace/ (or
+ * /run/ringtrace/ for root without it), a directory of ours that nobody
+ * else can write; else nowhere (the bound is measured at each start). */
+static const char *skew_cache_path(char *buf, size_t cap)
+{
+	const char *base = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	int n;
+
+	if (base && *base && base[0] == '/')
+		n = snprintf(buf, cap, "%s/ringtrace", base);
+	else if (geteuid() == 0)
+		n = snprintf(buf, cap, "/run/ringtrace");
+	else
+		return NULL;
+	if (n <= 0 || (size_t)n + 16 > cap)
+		return NULL;
+	if (mkdir(buf, 0700) && errno != EEXIST)
+		return NULL;
+	if (lstat(buf, &st) || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		return NULL;
+	strcat(buf, "/clock-skew");
+	return buf;
+}
+
 /* The host's messages, as record's own. */
 static void log_line(void *arg, enum rtr_host_log_level level, const char *msg)
 {
@@ -223,12 +252,14 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	struct rtr_host_config hc = {0};
 	struct rtr_host_totals t;
 	struct rtr_host *h = NULL;
-	char outdir[4096], sockdir[128], sockpath[160];
+	char outdir[4096], sockdir[128], sockpath[160], skewpath[256];
 	sigset_t mask, oldmask;
 	int epfd = -1, sigfd = -1, outfd = -1, errpipe[2] = {-1, -1};
 	int status = 0, ret = 1;
 	pid_t child = -1;
 	bool child_done = false, stop_waiting = false, have_nofile;
+	struct rtr_rk *rk = NULL; /* --kernel/--probe (kernel_hook.c) */
+	bool k_failed = false, no_prog = !argv || !argv[0];
 	struct rlimit nofile;
 
 	sockdir[0] = 0;
@@ -242,7 +273,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (want.rlim_cur > nofile.rlim_cur)
 			setrlimit(RLIMIT_NOFILE, &want);
 	}
-	outfd = make_output(o, argv[0], o->group_readable ? 0750 : 0700, outdir, sizeof(outdir));
+	outfd = make_output(o, no_prog ? "kernel" : argv[0], o->group_readable ? 0750 : 0700, outdir, sizeof(outdir));
 	if (outfd < 0)
 		return 1;
 	if (make_sock_dir(sockdir, sizeof(sockdir))) {
@@ -277,6 +308,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.log.fn = log_line;
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
+	hc.counters = o->kernel ? o->kernel->counters : 0; /* --context (kernel_hook.c) */
+	hc.skew_cache = skew_cache_path(skewpath, sizeof(skewpath));
 	h = rtr_host_create(&hc, sockpath);
 	if (!h)
 		goto out_sig;
@@ -286,6 +319,16 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		epoll_ctl(epfd, EPOLL_CTL_ADD, sigfd, &e);
 		e.data.fd = rtr_host_fd(h);
 		epoll_ctl(epfd, EPOLL_CTL_ADD, rtr_host_fd(h), &e);
+	}
+	rk = rtr_rk_open(o->kernel, outfd, outdir, o->verbose, o->group_readable, &k_failed);
+	if (no_prog) {
+		/* --kernel alone: the whole system until a signal */
+		if (!rk)
+			goto out_sig;
+		rtr_rk_start(rk, -1);
+		if (!o->quiet)
+			say("recording kernel events into %s until SIGINT or SIGTERM", outdir);
+		goto loop;
 	}
 	if (pipe2(errpipe, O_CLOEXEC) < 0) {
 		say("pipe: %s", strerror(errno));
@@ -304,6 +347,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (have_nofile)
 			setrlimit(RLIMIT_NOFILE, &nofile);
 		setenv(RTR_HOST_SOCKET_ENV, sockpath, 1);
+		rtr_rk_child_wait(rk);
 		execvp(argv[0], argv);
 		e = errno;
 		if (write(errpipe[1], &e, sizeof(e)) < 0) {
@@ -313,6 +357,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	}
 	close(errpipe[1]);
 	errpipe[1] = -1;
+	rtr_rk_start(rk, child);
 	{
 		int e = 0;
 		ssize_t n;
@@ -331,6 +376,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 
 	/* Until the program exits; with --wait-all, until every traced
 	 * process it started has exited too (or a signal tells us to stop). */
+loop:
 	while (!child_done || (o->wait_all && !stop_waiting && rtr_host_active(h) > 0)) {
 		struct epoll_event ev[32];
 		int n = epoll_wait(epfd, ev, 32, 1000);
@@ -360,8 +406,10 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 						}
 						continue;
 					}
-					if (child_done) {
-						/* --wait-all: any signal ends the wait. */
+					if (child_done || no_prog) {
+						/* --wait-all, --kernel alone: any
+						 * signal ends the wait. */
+						child_done = true;
 						stop_waiting = true;
 						continue;
 					}
@@ -375,6 +423,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			}
 		}
 	}
+	rtr_rk_stop(rk);
 	rtr_host_finish(h);
 	rtr_host_totals(h, &t);
 	ret = 0;
@@ -382,6 +431,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		ret = 128 + WTERMSIG(status);
 	else if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
+	if (rtr_rk_finish(rk, h) && ret == 0)
+		ret = 1;
 	/* Not everything recorded reached the disk: say why, whatever -q,
 	 * and fail (the program's own failure status is kept). */
 	if (t.write_errors) {
@@ -404,7 +455,9 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 		if (ret == 0)
 			ret = 1;
 	}
-	if (!o->quiet) {
+	if (!o->quiet && no_prog)
+		rtr_rk_summary(rk);
+	if (!o->quiet && !no_prog) {
 		uint64_t not_in = t.dropped + t.unwritten;
 		uint64_t held = t.events > not_in ? t.events - not_in : 0;
 
@@ -416,7 +469,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			    plural(t.procs, "trace", "traces"));
 		else if (t.events)
 			say("nothing could be written; %s is empty", outdir);
-		else
+		else if (!rk)
 			say("no event recorded; %s is empty", outdir);
 		say("%llu %s recorded, %llu lost", (unsigned long long)held,
 		    plural(held, "event", "events"), (unsigned long long)(t.lost + not_in));
@@ -450,11 +503,14 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 			    "--num-subbuf; now %u x %llu bytes per CPU)",
 			    o->num_subbuf, (unsigned long long)o->subbuf_size);
 	}
+	if (!o->quiet && !no_prog)
+		rtr_rk_summary(rk);
 	rtr_host_destroy(h);
 	h = NULL;
 out_sig:
 	if (h)
 		rtr_host_destroy(h);
+	rtr_rk_destroy(rk);
 	if (child > 0 && !child_done) {
 		kill(child, SIGKILL);
 		waitpid(child, NULL, 0);

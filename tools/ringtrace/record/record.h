@@ -24,10 +24,15 @@ struct rtr_record_opts {
 	bool wait_all;	     /* go on until every traced process has exited */
 	bool eager_drain;    /* no idle-priority drain thread */
 	bool group_readable; /* traces readable by the group (default: the user only) */
+	const struct rtr_record_kernel *kernel; /* --kernel/--probe (kernel_hook.h); NULL: none */
 };
+
+struct rtr_record_kernel;
 
 /*
  * Runs argv[0] with argv (PATH searched) under the host, until it exits,
+ * (argv NULL with o->kernel: no program, the whole system's kernel events
+ * until SIGINT/SIGTERM/SIGHUP/SIGQUIT),
  * then finishes the traces and prints a summary on stderr. Returns the
  * program's exit status (128 + signal when killed), 127 when it could not
  * be run, or 1 when the recording could not be set up or, the program

@@ -1,0 +1,479 @@
+/* One data stream (a chain of stream files): mapping windows, packet
+ * headers and contexts, discarded items, its next event through compile/.
+ * See docs/design/reader.md ("Streams, merge, memory"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "iter/iter.h"
+
+/* Errors of the packet at s->cur.pkt_off (-EINVAL: malformed) */
+#define derr(s, ...) rtr__cursor_error(&(s)->cur, -EINVAL, __VA_ARGS__)
+
+#define WINDOW	     (16u << 20)  /* readable from a packet start (or to the end) */
+#define MAP_LEN	     (2 * WINDOW) /* mapped at a time: a new mapping every WINDOW */
+#define RELEASE_STEP (4u << 20)
+
+static size_t page_size(void)
+{
+	static size_t ps;
+
+	if (!ps) {
+		long v = sysconf(_SC_PAGESIZE);
+
+		ps = v > 0 ? (size_t)v : 4096;
+	}
+	return ps;
+}
+
+/* ------------------------------------------------------------------ */
+/* mapping                                                             */
+
+static void unmap(struct rtr__stream *s)
+{
+	if (s->map && !(s->f && s->f->mem))
+		munmap(s->map, s->map_len);
+	s->map = NULL;
+	s->map_len = 0;
+}
+
+/* Opens f again for a mapping: it must still be the file found when the
+ * trace was opened. Returns 0 or a negative errno, the error recorded. */
+static int file_reopen(struct rtr__stream *s, struct rtr__file *f)
+{
+	struct stat st;
+
+	f->fd = open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (f->fd < 0)
+		return rtr__error(s->cur.err, -errno, "%s: cannot open: %s", f->path,
+				  strerror(errno));
+	if (fstat(f->fd, &st) || (uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino) {
+		close(f->fd);
+		f->fd = -1;
+		return rtr__error(s->cur.err, -ESTALE,
+				  "%s: the file was replaced while the trace was read", f->path);
+	}
+	return 0;
+}
+
+/* Makes [off, off + want) of the current file readable, as much as the
+ * file allows. Sets s->cur.pkt and s->cur.avail_bits. */
+static int map_at(struct rtr__stream *s, uint64_t off, uint64_t want)
+{
+	struct rtr__file *f = s->f;
+	uint64_t start, len;
+	int r;
+
+	if (want < WINDOW)
+		want = WINDOW;
+	if (off > f->size)
+		off = f->size;
+	if (f->mem) {
+		s->map = (uint8_t *)f->mem;
+		s->map_off = 0;
+		s->map_len = (size_t)f->size;
+		s->released = 0;
+		s->cur.pkt = f->size ? s->map + off : NULL;
+		s->cur.avail_bits = (f->size - off) * 8;
+		return 0;
+	}
+	if (s->map && off >= s->map_off &&
+	    (off + want <= s->map_off + s->map_len ||
+	     (s->map_off + s->map_len == f->size && off <= f->size))) {
+		goto ok;
+	}
+	unmap(s);
+	start = off & ~(uint64_t)(page_size() - 1);
+	len = off - start + (want > MAP_LEN ? want : MAP_LEN);
+	if (start + len > f->size)
+		len = f->size - start;
+	if (len == 0)
+		goto ok;
+	if (len > SIZE_MAX)
+		return rtr__error(s->cur.err, -EFBIG,
+				  "%s: offset %" PRIu64 ": packet too large to map", f->path, off);
+	if (f->fd < 0 && (r = file_reopen(s, f)))
+		return r;
+	s->map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, f->fd, (off_t)start);
+	if (f->ino) { /* opened lazily: the mapping outlives the descriptor */
+		int e = errno;
+
+		close(f->fd);
+		f->fd = -1;
+		errno = e;
+	}
+	if (s->map == MAP_FAILED) {
+		s->map = NULL;
+		return rtr__error(s->cur.err, -errno,
+				  "%s: offset %" PRIu64 ": cannot map %" PRIu64 " bytes: %s",
+				  f->path, off, len, strerror(errno));
+	}
+	madvise(s->map, (size_t)len, MADV_SEQUENTIAL);
+	s->map_off = start;
+	s->map_len = (size_t)len;
+	s->released = start;
+ok:
+	if (!s->map) {
+		s->cur.pkt = NULL;
+		s->cur.avail_bits = 0;
+		return 0;
+	}
+	s->cur.pkt = s->map + (off - s->map_off);
+	s->cur.avail_bits = (s->map_off + s->map_len - off) * 8;
+	/* drop pages already read */
+	if (off >= s->released + RELEASE_STEP) {
+		uint64_t to = off & ~(uint64_t)(page_size() - 1);
+
+		madvise(s->map + (s->released - s->map_off), (size_t)(to - s->released),
+			MADV_DONTNEED);
+		s->released = to;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* packets                                                             */
+
+static const struct rtr__stream_code *find_sc_by_id(const struct rtr__trace_code *code,
+						     uint64_t id)
+{
+	for (size_t i = 0; i < code->n_scs; i++)
+		if (code->scs[i].cls->id == id)
+			return &code->scs[i];
+	return NULL;
+}
+
+/* Decodes the packet header and context at s->cur.pkt_off (before the end)
+ * of the current file. Returns 0 or a negative errno, the error recorded. */
+static int read_packet(struct rtr__stream *s, bool probe)
+{
+	struct rtr__file *f = s->f;
+	const struct rtr__trace_class *tc = s->tc;
+	const struct rtr__trace_code *code = s->code;
+	const struct rtr__stream_code *sc;
+	uint64_t rest;
+	int r;
+
+	if ((r = map_at(s, s->cur.pkt_off, WINDOW)))
+		return r;
+	rest = (f->size - s->cur.pkt_off) * 8;
+	s->cur.pos = 0;
+	s->cur.end = s->cur.avail_bits < rest ? s->cur.avail_bits : rest;
+	s->cur.r_seen = 0;
+	s->cur.uuid_pos = -1;
+	s->cur.budget = s->cur.end + 65536;
+	if (!s->cur.slots || s->cur.nslots < code->max_slots) {
+		uint64_t *ns = realloc(s->cur.slots, (code->max_slots + 1) * sizeof(*ns));
+
+		if (!ns)
+			return rtr__cursor_error(&s->cur, -ENOMEM, "out of memory");
+		memset(ns, 0, (code->max_slots + 1) * sizeof(*ns));
+		s->cur.slots = ns;
+		s->cur.nslots = code->max_slots;
+	}
+	/* packet header */
+	s->cur.nvals = 0;
+	if ((r = rtr__plan_scope(&s->cur, &code->p_packet_header, RTR_SCOPE_PACKET_HEADER, false)))
+		return r;
+	if ((s->cur.r_seen & (1u << ROLE_MAGIC)) && s->cur.r_magic != 0xC1FC1FC1u) {
+		s->cur.pos = 0;
+		return derr(s, "bad packet magic 0x%08" PRIx64 ": expecting 0xc1fc1fc1",
+			    s->cur.r_magic);
+	}
+	if (s->cur.uuid_pos >= 0 && tc->has_uuid &&
+	    memcmp(s->cur.pkt + s->cur.uuid_pos / 8, tc->uuid, 16) && s->warn &&
+	    !s->f->uuid_warned) {
+		/* CTF 1.8 says they match, but babeltrace2 never checks it and
+		 * reads such packets as the trace's: so do we, saying so once
+		 * per file */
+		char m[600];
+		const uint8_t *u = s->cur.pkt + s->cur.uuid_pos / 8;
+
+		s->f->uuid_warned = true;
+		snprintf(m, sizeof(m),
+			 "%s: packet at offset %" PRIu64 ": packet UUID "
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x "
+			 "differs from the trace's UUID in the metadata; its packets are read as "
+			 "the trace's",
+			 s->f->path, s->cur.pkt_off, u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+			 u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+		s->warn(s->warn_arg, m);
+	}
+	if (s->cur.r_seen & (1u << ROLE_STREAM_ID)) {
+		sc = find_sc_by_id(code, s->cur.r_stream_id);
+		if (!sc)
+			return derr(s, "no stream class with id %" PRIu64, s->cur.r_stream_id);
+	} else {
+		if (code->n_scs == 0)
+			return derr(s, "metadata declares no stream class");
+		if (code->n_scs > 1)
+			return derr(s, "packet header has no stream_id and the trace has several "
+				       "stream classes");
+		sc = &code->scs[0];
+	}
+	if (s->sc && sc->cls->id != s->sc->cls->id && !probe)
+		return derr(s, "packet of stream class %" PRIu64 " in a stream of class %" PRIu64,
+			    sc->cls->id, s->sc->cls->id);
+	/* the header ran with the shared plan: its saves are in slots */
+	s->sc = sc;
+	/* packet context */
+	if (!s->cur.all)
+		s->cur.nvals = 0;
+	if ((r = rtr__plan_scope(&s->cur, &sc->p_packet_context, RTR_SCOPE_PACKET_CONTEXT, !probe)))
+		return r;
+	/* sizes */
+	if (s->cur.r_seen & (1u << ROLE_PACKET_SIZE)) {
+		s->pkt_bits = s->cur.r_psize;
+		if (s->pkt_bits % 8)
+			return derr(s, "packet size %" PRIu64 " bits is not a multiple of 8",
+				    s->pkt_bits);
+		if (s->pkt_bits == 0)
+			return derr(s, "packet size is 0");
+		if (s->pkt_bits > rest)
+			return derr(s,
+				    "packet size %" PRIu64
+				    " bits goes past the end of the file (%" PRIu64 " bits left)",
+				    s->pkt_bits, rest);
+	} else {
+		s->pkt_bits = (s->cur.r_seen & (1u << ROLE_CONTENT_SIZE))
+				  ? ((s->cur.r_content + 7) & ~(uint64_t)7)
+				  : rest;
+		if (s->pkt_bits > rest)
+			return derr(s,
+				    "content size %" PRIu64
+				    " bits goes past the end of the file (%" PRIu64 " bits left)",
+				    s->cur.r_content, rest);
+	}
+	s->content_bits =
+	    (s->cur.r_seen & (1u << ROLE_CONTENT_SIZE)) ? s->cur.r_content : s->pkt_bits;
+	if (s->content_bits > s->pkt_bits)
+		return derr(s,
+			    "content size %" PRIu64 " bits is larger than the packet size %" PRIu64
+			    " bits",
+			    s->content_bits, s->pkt_bits);
+	if (s->cur.pos > s->content_bits)
+		return derr(s,
+			    "packet header and context (%" PRIu64
+			    " bits) are larger than the packet content (%" PRIu64 " bits)",
+			    s->cur.pos, s->content_bits);
+	if (s->pkt_bits / 8 > s->cur.avail_bits / 8) {
+		uint64_t pos = s->cur.pos;
+
+		if ((r = map_at(s, s->cur.pkt_off, s->pkt_bits / 8)))
+			return r;
+		s->cur.pos = pos;
+		if (s->cur.avail_bits < s->pkt_bits)
+			return derr(s, "cannot map the whole packet");
+	}
+	s->cur.end = s->content_bits;
+	return 0;
+}
+
+static void queue_pending(struct rtr__stream *s)
+{
+	const struct rtr__stream_code *sc = s->sc;
+	bool has_disc = s->cur.r_seen & (1u << ROLE_DISCARDED);
+	bool has_seq = s->cur.r_seen & (1u << ROLE_SEQ_NUM);
+	bool has_end = s->cur.r_seen & (1u << ROLE_TS_END);
+	bool has_beg = s->cur.r_seen & (1u << ROLE_TS_BEGIN);
+	bool clk = sc->clock >= 0;
+
+	s->npend = s->ipend = 0;
+	/* discarded events */
+	if (has_disc) {
+		bool emit = false;
+		struct rtr__pending *p = &s->pend[s->npend];
+
+		if (!s->prev_valid || !s->prev_has_disc) {
+			if (s->cur.r_disc != 0) {
+				emit = true;
+				p->count = UINT64_MAX;
+				p->has_range = clk && has_beg && has_end;
+				p->begin = s->cur.r_ts_begin;
+				p->end = s->cur.r_ts_end;
+			}
+		} else if (s->cur.r_disc != s->prev_disc) {
+			emit = true;
+			p->count = s->cur.r_disc - s->prev_disc;
+			p->has_range = clk && s->prev_has_ts_end && has_end;
+			p->begin = s->prev_ts_end;
+			p->end = s->cur.r_ts_end;
+		}
+		if (emit) {
+			p->kind = IT_DISC_EVENTS;
+			s->npend++;
+		}
+	}
+	/* discarded packets */
+	if (has_seq && s->prev_valid && s->prev_has_seq && s->cur.r_seq != s->prev_seq + 1 &&
+	    s->cur.r_seq > s->prev_seq) {
+		struct rtr__pending *p = &s->pend[s->npend++];
+
+		p->kind = IT_DISC_PACKETS;
+		p->count = s->cur.r_seq - s->prev_seq - 1;
+		p->has_range = clk && s->prev_has_ts_end && has_beg;
+		p->begin = s->prev_ts_end;
+		p->end = s->cur.r_ts_begin;
+	}
+	s->prev_valid = true;
+	s->prev_has_disc = has_disc;
+	s->prev_disc = s->cur.r_disc;
+	s->prev_has_ts_end = has_end;
+	s->prev_ts_end = s->cur.r_ts_end;
+	s->prev_has_seq = has_seq;
+	s->prev_seq = s->cur.r_seq;
+}
+
+static int open_file(struct rtr__stream *s)
+{
+	unmap(s);
+	s->f = s->files[s->fi];
+	s->cur.path = s->f->path;
+	s->tc = s->f->tc;
+	s->code = s->f->code;
+	s->cur.pkt_off = 0;
+	return 0;
+}
+
+/* Moves to the next packet with events or pending items. */
+static enum rtr_next next_packet(struct rtr__stream *s)
+{
+	while (1) {
+		if (s->in_packet) {
+			s->npackets++;
+			/* read by rtr_reader_progress() from another thread */
+			__atomic_store_n(&s->bytes_done, s->bytes_done + s->pkt_bits / 8,
+					 __ATOMIC_RELAXED);
+			s->cur.pkt_off += s->pkt_bits / 8;
+			s->in_packet = false;
+		}
+		if (s->cur.pkt_off >= s->f->size) {
+			if (s->fi + 1 >= s->nfiles)
+				return RTR_NEXT_END;
+			s->fi++;
+			open_file(s);
+			continue;
+		}
+		if (read_packet(s, false))
+			return RTR_NEXT_ERROR;
+		s->in_packet = true;
+		/* whole-word loads need 8 readable bytes past the last one read */
+		s->cur.lim = s->cur.avail_bits >= 64 ? s->cur.avail_bits - 64 : 0;
+		if (s->cur.lim > s->cur.end)
+			s->cur.lim = s->cur.end;
+		s->fast = !s->cur.all && s->sc->fast_header.ok && s->sc->fast_context.ok;
+		s->pkt_gen++;
+		/* the packet context values stay at the front of vals */
+		s->cur.npvals = s->cur.nvals;
+		queue_pending(s);
+		return RTR_NEXT_OK;
+	}
+}
+
+enum rtr_next rtr__stream_next_packet(struct rtr__stream *s)
+{
+	enum rtr_next r = next_packet(s);
+
+	if (r == RTR_NEXT_END) {
+		s->eof = true;
+		s->item = IT_NONE;
+		unmap(s);
+	}
+	return r;
+}
+
+/* A read faulted past the end of a mapped file (sigbus.c): if it is this
+ * stream's file that shrank, what was decoded from the zero pages is
+ * dropped and the stream ends with an error; else it was another
+ * stream's, and this one goes on. */
+__attribute__((noinline, cold)) enum rtr_next rtr__stream_shrunk(struct rtr__stream *s,
+								 enum rtr_next r)
+{
+	struct stat st;
+
+	s->faults = rtr__sigbus_faults();
+	if (!s->f || s->f->mem || stat(s->f->path, &st) || (uint64_t)st.st_size >= s->f->size)
+		return r;
+	s->eof = true;
+	s->item = IT_NONE;
+	s->cur.err->code = 0; /* whatever the zeros made the decoder say, this is why */
+	/* the tail of the file's last page reads as zeros without a fault:
+	 * events decoded from there before the next page faulted are out */
+	rtr__error(s->cur.err, -EIO,
+		   "%s: the file shrank from %" PRIu64 " to %" PRIu64
+		   " bytes while it was read (truncated by another program?): the events "
+		   "past byte %" PRIu64 " are lost%s",
+		   s->f->path, s->f->size, (uint64_t)st.st_size, (uint64_t)st.st_size,
+		   (uint64_t)st.st_size % page_size()
+		       ? ", and those just before this message may have been read past it as "
+			 "zeros"
+		       : "");
+	return RTR_NEXT_ERROR;
+}
+
+void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c)
+{
+	if (!s->fast || !s->cur.no_emit || !s->in_packet || s->ipend < s->npend)
+		return;
+	rtr__prog_count(&s->cur, s->sc, c);
+}
+
+int rtr__stream_start(struct rtr__stream *s)
+{
+	s->faults = rtr__sigbus_faults();
+	s->fi = 0;
+	open_file(s);
+	return 0;
+}
+
+void rtr__stream_fini(struct rtr__stream *s)
+{
+	unmap(s);
+	free(s->cur.slots);
+	free(s->cur.vals);
+	s->cur.slots = NULL;
+	s->cur.vals = NULL;
+	s->f = NULL;
+}
+
+int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
+{
+	struct rtr__stream s;
+	int r;
+
+	memset(&s, 0, sizeof(s));
+	s.f = f;
+	s.tc = f->tc;
+	s.code = f->code;
+	s.cur.err = e;
+	s.cur.path = f->path;
+	r = read_packet(&s, true);
+	if (r == 0) {
+		f->sc = s.sc;
+		f->has_instance_id = s.cur.r_seen & (1u << ROLE_STREAM_INSTANCE_ID);
+		f->instance_id = s.cur.r_instance_id;
+		f->has_ts_begin = s.cur.r_seen & (1u << ROLE_TS_BEGIN);
+		f->ts_begin = s.cur.r_ts_begin;
+	}
+	/* Without a usable packet index, babeltrace2 reads every packet
+	 * header and context before printing anything, so a broken packet
+	 * fails the run up front: do the same (headers only, cheap). */
+	while (r == 0 && full) {
+		if (!s.pkt_bits)
+			break;
+		s.cur.pkt_off += s.pkt_bits / 8;
+		if (s.cur.pkt_off >= f->size)
+			break;
+		r = read_packet(&s, true);
+	}
+	unmap(&s);
+	free(s.cur.slots);
+	free(s.cur.vals);
+	return r;
+}
+
