@@ -172,6 +172,7 @@ static bool verbose;
 static bool discovery; /* look for session daemons */
 static unsigned int timeout_ms = 3000;
 static int inotify_fd = -1;
+static struct fd_id inotify_id = {.fd = -1};
 static bool ctl_thread_running;
 static __thread sigset_t fork_saved_mask;
 static __thread int fork_saved_errno;
@@ -2064,6 +2065,13 @@ static unsigned revalidate(void)
 	unsigned lost = 0;
 
 	pthread_mutex_lock(&rt_lock);
+	if (inotify_fd >= 0 && !fd_still_ours(&inotify_id)) {
+		/* the program closed it (and maybe reused the number): never
+		 * touch that number again; no more discovery */
+		inotify_fd = -1;
+		logmsg("the program closed ringtrace's descriptors; session daemons started "
+		       "from now on will not find it");
+	}
 	for (int k = 0; k < NR_CONNS; k++)
 		if (conns[k].cmd >= 0 &&
 		    (!fd_still_ours(&conns[k].cmd_id) || !fd_still_ours(&conns[k].notify_id)))
@@ -2135,7 +2143,7 @@ static void *control_thread(void *arg)
 		r = poll(pf, (nfds_t)n, connected ? 1000 : -1);
 		if (r < 0 && errno != EINTR)
 			break;
-		if (connected) {
+		if (connected || (r > 0 && inotify_fd >= 0 && (pf[0].revents & (POLLNVAL | POLLIN)))) {
 			lost = revalidate();
 			for (int k = 0; k < NR_CONNS; k++)
 				if (lost & (1u << k)) {
@@ -2150,6 +2158,8 @@ static void *control_thread(void *arg)
 			if (!pf[i].revents)
 				continue;
 			if (!cn) {
+				if (inotify_fd < 0 || pf[i].fd != inotify_fd)
+					continue; /* no longer ours */
 				inotify_drain();
 				daemons_check();
 				continue;
@@ -2228,11 +2238,9 @@ static void discovery_init(void)
 			 RTR_APP_SOCK);
 	}
 	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (inotify_fd >= 0) {
-		int hi = fd_move_high(inotify_fd);
-
-		inotify_fd = hi;
-	}
+	if (inotify_fd >= 0)
+		inotify_fd = fd_move_high(inotify_fd);
+	fd_remember(&inotify_id, inotify_fd, false);
 	for (int k = K_USER; k < NR_CONNS; k++)
 		watch_conn(&conns[k]);
 }
