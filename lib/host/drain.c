@@ -405,6 +405,7 @@ void rtr__pchan_free(struct rtr__pchan *c)
 	free(c->bufs);
 	free(c->streams);
 	free(c->damaged);
+	free(c->cut);
 	free(c->slots);
 	free(c->pending_since);
 	free(c->open_sb);

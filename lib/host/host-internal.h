@@ -106,6 +106,7 @@ struct rtr__pchan {
 	uint64_t *open_since;	       /* since when (now_ns) */
 	unsigned npending;
 	bool *damaged;
+	bool *cut; /* snapshot: the buffer reached the cut (snapshot.c; lazily) */
 	uint64_t *stall_lost; /* the ring's loss count when its stream stalled on a
 			       * full disk; UINT64_MAX: not stalled */
 	int wake_fd;
