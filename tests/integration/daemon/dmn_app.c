@@ -8,6 +8,8 @@
  *   loop SIDE      dmn:tick forever; every 1000 events writes the count to
  *                  SIDE (for snapshots and kills)
  *   burst N T      T threads, each N dmn:tick as fast as possible (losses)
+ *   hold N SIDE    as run, then writes N to SIDE and sleeps until killed
+ *                  (kill -9 of a program with committed events)
  *
  * tick(i): seq = i, val = 3 * i - 100, dval = i / 4.0, name = "n<i % 4>".
  */
@@ -69,6 +71,19 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	if (argc >= 4 && !strcmp(argv[1], "hold")) {
+		uint32_t n = (uint32_t)strtoul(argv[2], NULL, 10);
+		FILE *f;
+
+		emit(n);
+		f = fopen(argv[3], "w");
+		if (f) {
+			fprintf(f, "%u\n", n);
+			fclose(f);
+		}
+		for (;;)
+			pause();
+	}
 	if (argc >= 4 && !strcmp(argv[1], "burst")) {
 		int t = atoi(argv[3]);
 		pthread_t th[64];
@@ -80,6 +95,6 @@ int main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 		return 0;
 	}
-	fprintf(stderr, "usage: dmn_app run N | wait FILE N | loop SIDE | burst N T\n");
+	fprintf(stderr, "usage: dmn_app run N | wait FILE N | loop SIDE | burst N T | hold N SIDE\n");
 	return 2;
 }
