@@ -95,9 +95,45 @@ static void copy_chan(struct rtr__pchan *c, const bool *cut, uint64_t per_stream
 			res->streams_cut += cut[cpu];
 			res->snap_bytes += ss.bytes;
 		}
-		rtr_ctf_stream_destroy(c->streams[cpu], true);
+		rtr_ctf_stream_destroy(c->streams[cpu], false);
 		c->streams[cpu] = NULL;
 	}
+}
+
+/* The metadata of a snapshot's trace: written once, final, through the
+ * page cache like its streams (no fsync: a snapshot is a copy of memory,
+ * and 50 processes' fsyncs would make the command wait for the disk). */
+static int write_meta(struct rtr__ptrace *t)
+{
+	struct rtr_host *h = t->p->h;
+	struct rtr_clock_meta cm;
+	char *text = NULL;
+	size_t len = 0, off = 0;
+	int r = rtr__hclock_describe(h, true, &cm), fd;
+
+	if (!r)
+		r = rtr__output_render(t, &cm, h->clock.log.pts, h->clock.log.n, &text, &len);
+	if (r)
+		return r;
+	fd = rtr_ctf_file_create(t->dirfd, "metadata", h->file_mode);
+	if (fd < 0) {
+		free(text);
+		return fd;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r = w < 0 ? -errno : -EIO;
+			break;
+		}
+		off += (size_t)w;
+	}
+	close(fd);
+	free(text);
+	return r;
 }
 
 /* Removes what an empty trace directory of the snapshot holds. */
@@ -193,8 +229,9 @@ int rtr__snapshot(struct rtr__session *s, uint64_t max_size, struct rtr_host_op_
 		if (t->finished || t->dirfd >= 0)
 			continue;
 		if (rtr__output_open_in(t, snapfd)) {
-			hwarn_c(h, RTR__LOG_NONE, "snapshot of session %s: no directory for process %d", s->name,
-			      (int)t->p->pid);
+			hwarn_c(h, RTR__LOG_NONE,
+				"snapshot of session %s: no directory for process %d", s->name,
+				(int)t->p->pid);
 			continue;
 		}
 		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
@@ -207,13 +244,13 @@ int rtr__snapshot(struct rtr__session *s, uint64_t max_size, struct rtr_host_op_
 			discard_dir(t, snapfd);
 			continue;
 		}
-		if (rtr__output_final(t))
-			hwarn_c(h, RTR__LOG_NONE, "snapshot of session %s: the metadata of process %d was not written",
-			      s->name, (int)t->p->pid);
+		if (write_meta(t))
+			hwarn_c(h, RTR__LOG_NONE,
+				"snapshot of session %s: the metadata of process %d was not written",
+				s->name, (int)t->p->pid);
 		rtr__output_close(t);
 		traces++;
 	}
-	(void)fsync(snapfd); /* the directory entries; the files were synced */
 	close(snapfd);
 	res->procs = traces;
 	res->answered = traces;
