@@ -99,25 +99,25 @@ us_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1e6 }'; }
 rtr_sessions() { # n filter
 	local k
 	for k in $(seq 1 "$1"); do
-		"$RT" create b$k -o "$WORK/rt$k" >/dev/null
+		"$RT" create b$k -o "$WORK/out-rt$k" >/dev/null
 		"$RT" enable-channel -s b$k --subbuf-size 4M --num-subbuf 8 c >/dev/null
 		if [[ -n "$2" ]]; then "$RT" enable-event -s b$k -c c benchrt:tick --filter "$2" >/dev/null
 		else "$RT" enable-event -s b$k -c c benchrt:tick >/dev/null; fi
 		"$RT" start b$k >/dev/null
 	done
 }
-rtr_end() { local k; for k in $(seq 1 "$1"); do "$RT" destroy b$k >/dev/null; done; rm -rf "$WORK"/rt*; }
+rtr_end() { local k; for k in $(seq 1 "$1"); do "$RT" destroy b$k >/dev/null; done; rm -rf "$WORK"/out-rt*; }
 lt_sessions() { # n filter
 	local k
 	for k in $(seq 1 "$1"); do
-		lttng create l$k --output="$WORK/lt$k" >/dev/null
+		lttng create l$k --output="$WORK/out-lt$k" >/dev/null
 		lttng enable-channel -u -s l$k --discard --subbuf-size 4M --num-subbuf 8 c >/dev/null
 		if [[ -n "$2" ]]; then lttng enable-event -u -s l$k -c c benchlt:tick --filter "$2" >/dev/null
 		else lttng enable-event -u -s l$k -c c benchlt:tick >/dev/null; fi
 		lttng start l$k >/dev/null
 	done
 }
-lt_end() { local k; for k in $(seq 1 "$1"); do lttng destroy l$k >/dev/null; done; rm -rf "$WORK"/lt*; }
+lt_end() { local k; for k in $(seq 1 "$1"); do lttng destroy l$k >/dev/null; done; rm -rf "$WORK"/out-lt*; }
 ns_of() { awk '/^ns_per_event/ {print $2}'; }
 
 rtr_start

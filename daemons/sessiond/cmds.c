@@ -412,11 +412,15 @@ static void cmd_enable_event(struct sd *d, struct sd_client *c, const struct rtr
 		return;
 	}
 	sd_reply_begin(d, c, 0, name);
-	if (created)
+	if (created) {
+		struct rtr_host_session_stats st;
+		bool snap = rtr_host_session_stats(d->h, sid, &st) == 0 && st.snapshot;
+
 		text(d,
 		     "Channel channel0 created in session %s with the defaults (4 x 256K per CPU "
-		     "and process, discard).",
-		     name);
+		     "and process, %s).",
+		     name, snap ? "overwrite" : "discard");
+	}
 	{
 		char b[1400];
 		int k = snprintf(b, sizeof(b), "Event rule '%s' enabled in channel %s of session %s",

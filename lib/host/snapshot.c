@@ -67,6 +67,28 @@ static void skip_oldest(struct rtr__pchan *c, uint32_t cpu, uint64_t keep)
 	}
 }
 
+/* The buffer holds committed records (one that never had any needs
+ * neither a cut, which may pin this thread to its CPU, nor a copy). */
+static bool has_records(const struct rtr_ring_buf *b)
+{
+	struct rtr_ring_stats st;
+
+	rtr_ring_buf_stats(b, &st);
+	return st.records != 0;
+}
+
+static bool trace_has_records(const struct rtr__ptrace *t)
+{
+	for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
+		const struct rtr__pchan *c = t->ch[ci];
+
+		for (uint32_t cpu = 0; c && !c->released && c->bufs && cpu < c->nr_bufs; cpu++)
+			if (c->bufs[cpu] && !c->damaged[cpu] && has_records(c->bufs[cpu]))
+				return true;
+	}
+	return false;
+}
+
 /* Writes the streams of channel c of trace t into t->dirfd. */
 static void copy_chan(struct rtr__pchan *c, const bool *cut, uint64_t per_stream,
 		      struct rtr_host_op_result *res)
@@ -76,7 +98,7 @@ static void copy_chan(struct rtr__pchan *c, const bool *cut, uint64_t per_stream
 		struct rtr_ctf_stream_stats ss;
 		int r;
 
-		if (!b || c->damaged[cpu])
+		if (!b || c->damaged[cpu] || !has_records(b))
 			continue;
 		if (rtr_ring_snapshot_start(c->cfg, b) == -EIO) {
 			rtr__report_damage(c, cpu, rtr_ring_buf_error(b));
@@ -212,7 +234,8 @@ int rtr__snapshot(struct rtr__session *s, uint64_t max_size, struct rtr_host_op_
 			for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++) {
 				int r;
 
-				if (!c->bufs[cpu] || c->damaged[cpu])
+				c->cut[cpu] = false;
+				if (!c->bufs[cpu] || c->damaged[cpu] || !has_records(c->bufs[cpu]))
 					continue;
 				r = cut_one(c, cpu);
 				c->cut[cpu] = r == 0;
@@ -226,7 +249,7 @@ int rtr__snapshot(struct rtr__session *s, uint64_t max_size, struct rtr_host_op_
 	for (struct rtr__ptrace *t = s->traces; t; t = t->next_s) {
 		unsigned before = res->streams;
 
-		if (t->finished || t->dirfd >= 0)
+		if (t->finished || t->dirfd >= 0 || !trace_has_records(t))
 			continue;
 		if (rtr__output_open_in(t, snapfd)) {
 			hwarn_c(h, RTR__LOG_NONE,
