@@ -789,6 +789,10 @@ static int chan_define(struct rtr__session *s, const struct rtr_host_channel_cfg
 	if (c.per_uid)
 		return seterr(err, errlen, -ENOTSUP,
 			      "per-user buffers are not supported yet; use per-process buffers");
+	if (c.tracefile_size || c.tracefile_count)
+		return seterr(err, errlen, -ENOTSUP,
+			      "trace file size/count limits are not supported yet; `ringtrace rotate` "
+			      "closes the traces so far");
 	if (c.ctx_mask & ~RTR_HOST_CTX_ALL)
 		return seterr(err, errlen, -EINVAL, "unknown context");
 	if (c.counters & ~((1u << RTR_CTF_COUNTER_COUNT) - 1))
