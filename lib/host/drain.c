@@ -467,7 +467,7 @@ int rtr__pchan_create(struct rtr__pchan *c, const char **why)
 	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++) {
 		char name[64];
 
-		snprintf(name, sizeof(name), "ringtrace:%d:%s:%u", (int)p->pid, chan_name, cpu);
+		snprintf(name, sizeof(name), "ringtrace:%d:%.32s:%u", (int)p->pid, chan_name, cpu);
 		r = rtr_ring_buf_create(c->cfg, &geo, cpu, name, &c->bufs[cpu]);
 		if (r) {
 			*why = "cannot create a buffer";

@@ -119,7 +119,7 @@ int rtr__output_stream(struct rtr__pchan *c, uint32_t cpu, struct rtr_ring_buf *
 	char sname[96];
 
 	memcpy(priv.trace_uuid, t->uuid, 16);
-	snprintf(sname, sizeof(sname), "%s_%u", t->s->chans[c->ci].name, cpu);
+	snprintf(sname, sizeof(sname), "%.63s_%u", t->s->chans[c->ci].name, cpu);
 	c->streams[cpu] = rtr_ctf_stream_create(dirfd, sname, c->cfg, buf, &priv);
 	if (!c->streams[cpu])
 		return -errno;

@@ -1360,7 +1360,7 @@ static void fill_stats(struct rtr__session *s, struct rtr_host_session_stats *st
 	for (unsigned ci = 0; ci < s->nchans; ci++) {
 		struct rtr_host_chan_stats *cs = &st->chans[ci];
 
-		snprintf(cs->name, sizeof(cs->name), "%s", s->chans[ci].name);
+		snprintf(cs->name, sizeof(cs->name), "%.63s", s->chans[ci].name);
 		cs->subbuf_size = s->chans[ci].c.subbuf_size;
 		cs->num_subbuf = s->chans[ci].c.num_subbuf;
 		cs->overwrite = s->chans[ci].c.overwrite;

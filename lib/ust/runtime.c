@@ -2220,23 +2220,31 @@ static int start_control_thread(void)
 	return -r;
 }
 
+/* cn's directory d and socket d/app.sock, when both fit (built by
+ * lengths: nothing for a format-truncation check to flag). */
+static bool conn_paths(struct rt_conn *cn, const char *d)
+{
+	size_t n = strlen(d), s = strlen(RTR_APP_SOCK);
+
+	if (n + 1 > sizeof(cn->dir) || n + 1 + s + 1 > sizeof(cn->path))
+		return false;
+	memcpy(cn->dir, d, n + 1);
+	memcpy(cn->path, d, n);
+	cn->path[n] = '/';
+	memcpy(cn->path + n + 1, RTR_APP_SOCK, s + 1);
+	return true;
+}
+
 /* Discovery set-up: the daemons' paths, the inotify watches. */
 static void discovery_init(void)
 {
 	char d[108];
 
-	if (rtr_rundir_user(d, sizeof(d)) == 0 &&
-	    strlen(d) + sizeof("/" RTR_APP_SOCK) <= sizeof(conns[K_USER].path)) {
+	if (rtr_rundir_user(d, sizeof(d)) == 0 && conn_paths(&conns[K_USER], d))
 		conns[K_USER].wanted = true;
-		snprintf(conns[K_USER].dir, sizeof(conns[K_USER].dir), "%s", d);
-		snprintf(conns[K_USER].path, sizeof(conns[K_USER].path), "%s/%s", d, RTR_APP_SOCK);
-	}
-	if (rtr_rundir_system(d, sizeof(d)) == 0 && strcmp(d, conns[K_USER].dir) != 0) {
+	if (rtr_rundir_system(d, sizeof(d)) == 0 && strcmp(d, conns[K_USER].dir) != 0 &&
+	    conn_paths(&conns[K_SYSTEM], d))
 		conns[K_SYSTEM].wanted = true;
-		snprintf(conns[K_SYSTEM].dir, sizeof(conns[K_SYSTEM].dir), "%s", d);
-		snprintf(conns[K_SYSTEM].path, sizeof(conns[K_SYSTEM].path), "%s/%s", d,
-			 RTR_APP_SOCK);
-	}
 	inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (inotify_fd >= 0)
 		inotify_fd = fd_move_high(inotify_fd);
