@@ -227,6 +227,14 @@ int rtr_ctf_meta_env_std(struct rtr_ctf_meta *m, const struct rtr_ctf_std_env *e
 int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *name);
 
 /*
+ * The stream event context of stream class id (added before): the context
+ * fields every record of that stream carries after its event header
+ * (RTR_CTF_CTX_*, written in that order by the probes; ctf.h). Returns 0,
+ * -ENOENT (no such stream), -EINVAL (unknown bits).
+ */
+int rtr_ctf_meta_stream_context(struct rtr_ctf_meta *m, uint32_t id, uint32_t ctx_mask);
+
+/*
  * An event class: name "provider:event", id (in its stream class; 0..30
  * use the compact header, larger ids the extended one), stream_id (added
  * before), loglevel, model.emf.uri, fields. The description is checked
@@ -409,5 +417,15 @@ const char *rtr_ctf_stream_error(const struct rtr_ctf_stream *s);
  * negative errno from fsync/close. NULL is ignored (returns 0).
  */
 int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync);
+
+/* ------------------------------------------------------------------------
+ * Probe extras (probe_extra.c): filters and contexts of bindings
+ * ------------------------------------------------------------------------ */
+
+/* The caches of context values: at start, and in a fork child. */
+void rtr__extra_init(void);
+void rtr__extra_fork_child(void);
+/* Bytes a set of contexts (RTR_CTF_CTX_*) takes in a record. */
+uint32_t rtr__ctx_size(uint32_t ctx_mask);
 
 #endif /* RTR_CTF_WRITER_H */
