@@ -351,6 +351,15 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 					 __ATOMIC_RELAXED);
 			s->cur.pkt_off += s->pkt_bits / 8;
 			s->in_packet = false;
+			/* babeltrace2 (msg-iter.c, packet end) sets the stream
+			 * clock to the packet's timestamp_end: the next packet's
+			 * narrow timestamps (no timestamp_begin, or a narrow
+			 * one) are reconstructed from there, not from the last
+			 * event. (Its LTTng quirks, which skip this for
+			 * timestamp_end 0 or behind the last event of an
+			 * LTTng trace, are not reproduced.) */
+			if (s->cur.r_seen & (1u << ROLE_TS_END))
+				s->cur.clock = s->cur.r_ts_end;
 		}
 		if (s->cur.pkt_off >= s->f->size) {
 			if (s->fi + 1 >= s->nfiles)
