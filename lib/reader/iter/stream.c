@@ -281,6 +281,9 @@ static void queue_pending(struct rtr__stream *s)
 	bool has_seq = s->cur.r_seen & (1u << ROLE_SEQ_NUM);
 	bool has_end = s->cur.r_seen & (1u << ROLE_TS_END);
 	bool has_beg = s->cur.r_seen & (1u << ROLE_TS_BEGIN);
+	/* babeltrace2 (ctf-meta-update-stream-class-config.c) gives
+	 * discarded items a time range only when the packet context has both
+	 * timestamp_begin and timestamp_end */
 	bool clk = sc->clock >= 0;
 
 	s->npend = s->ipend = 0;
@@ -300,7 +303,7 @@ static void queue_pending(struct rtr__stream *s)
 		} else if (s->cur.r_disc != s->prev_disc) {
 			emit = true;
 			p->count = s->cur.r_disc - s->prev_disc;
-			p->has_range = clk && s->prev_has_ts_end && has_end;
+			p->has_range = clk && has_beg && s->prev_has_ts_end && has_end;
 			p->begin = s->prev_ts_end;
 			p->end = s->cur.r_ts_end;
 		}
@@ -316,7 +319,7 @@ static void queue_pending(struct rtr__stream *s)
 
 		p->kind = IT_DISC_PACKETS;
 		p->count = s->cur.r_seq - s->prev_seq - 1;
-		p->has_range = clk && s->prev_has_ts_end && has_beg;
+		p->has_range = clk && s->prev_has_ts_end && has_beg && has_end;
 		p->begin = s->prev_ts_end;
 		p->end = s->cur.r_ts_begin;
 	}
@@ -464,9 +467,14 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 	r = read_packet(&s, true);
 	if (r == 0) {
 		f->sc = s.sc;
-		f->has_instance_id = s.cur.r_seen & (1u << ROLE_STREAM_INSTANCE_ID);
-		f->instance_id = s.cur.r_instance_id;
 		f->has_ts_begin = s.cur.r_seen & (1u << ROLE_TS_BEGIN);
+		/* babeltrace2 (fs.c, add_ds_file_to_ds_file_group) uses the
+		 * instance id only when the first packet has a
+		 * timestamp_begin to order the file within its stream: else
+		 * the file is a stream of its own with an automatic id */
+		f->has_instance_id = (s.cur.r_seen & (1u << ROLE_STREAM_INSTANCE_ID)) &&
+				     f->has_ts_begin;
+		f->instance_id = s.cur.r_instance_id;
 		f->ts_begin = s.cur.r_ts_begin;
 	}
 	/* Without a usable packet index, babeltrace2 reads every packet
