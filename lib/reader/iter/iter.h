@@ -43,10 +43,21 @@ struct rtr__pending {
 	uint64_t begin, end; /* cycles */
 };
 
+/* One packet of a stream split over several files, in babeltrace2's
+ * reading order (rtr__stream_plan()). */
+struct rtr__pkt_ref {
+	uint32_t fi;  /* index in files[] */
+	uint64_t off; /* byte offset of the packet in the file */
+};
+
 struct rtr__stream {
 	struct rtr__file **files;
 	size_t nfiles, cap_files;
 	size_t fi; /* current file */
+	/* several files: the packets to read, in order, when that order is
+	 * not the files' one after the other (else NULL) */
+	struct rtr__pkt_ref *plan;
+	size_t nplan, iplan;
 	struct rtr__file *f;
 	const struct rtr__trace_class *tc;
 	const struct rtr__trace_code *code;
@@ -169,6 +180,11 @@ void rtr__stream_fini(struct rtr__stream *s);
  * id, begin time; with full, checks every packet header and context too.
  * Returns 0 or a negative errno with e set. */
 int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full);
+/* A stream of several files (sorted by first timestamp_begin): orders
+ * their packets as babeltrace2 merges the files' packet indexes, and
+ * drops the packets it drops as duplicates. Returns 0 or a negative errno
+ * with e set. */
+int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e);
 
 /* A trace directory, and the reader holding them. */
 struct rtr__trace {

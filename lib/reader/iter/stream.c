@@ -364,7 +364,18 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 			if (s->cur.r_seen & (1u << ROLE_TS_END))
 				s->cur.clock = s->cur.r_ts_end;
 		}
-		if (s->cur.pkt_off >= s->f->size) {
+		if (s->plan) {
+			const struct rtr__pkt_ref *pr;
+
+			if (s->iplan >= s->nplan)
+				return RTR_NEXT_END;
+			pr = &s->plan[s->iplan++];
+			if (pr->fi != s->fi || !s->f) {
+				s->fi = pr->fi;
+				open_file(s);
+			}
+			s->cur.pkt_off = pr->off;
+		} else if (s->cur.pkt_off >= s->f->size) {
 			if (s->fi + 1 >= s->nfiles)
 				return RTR_NEXT_END;
 			s->fi++;
@@ -439,6 +450,7 @@ int rtr__stream_start(struct rtr__stream *s)
 {
 	s->faults = rtr__sigbus_faults();
 	s->fi = 0;
+	s->iplan = 0;
 	open_file(s);
 	return 0;
 }
@@ -448,8 +460,11 @@ void rtr__stream_fini(struct rtr__stream *s)
 	unmap(s);
 	free(s->cur.slots);
 	free(s->cur.vals);
+	free(s->plan);
 	s->cur.slots = NULL;
 	s->cur.vals = NULL;
+	s->plan = NULL;
+	s->nplan = 0;
 	s->f = NULL;
 }
 
@@ -494,3 +509,123 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 	return r;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* streams over several files                                          */
+
+struct pkt_ent {
+	struct rtr__pkt_ref ref;
+	uint64_t bits, beg, end, seq; /* UINT64_MAX: absent */
+	int64_t beg_ns;
+};
+
+static bool ent_equal(const struct pkt_ent *a, const struct pkt_ent *b)
+{
+	return a->bits == b->bits && a->beg == b->beg && a->end == b->end && a->seq == b->seq;
+}
+
+/* babeltrace2 2.0.4 (fs.c, merge_ctf_fs_ds_indexes) builds one packet
+ * index per stream: the first file's packets in file order, then each
+ * packet of the other files inserted before the first entry that begins
+ * at the same time or later, unless that entry is equal to it (same
+ * size, timestamp_begin, timestamp_end and packet_seq_num): such a
+ * packet is dropped as a copy (overlapping LTTng snapshots). CTF 1.8
+ * says nothing of streams split over files; we read them as babeltrace2
+ * does. */
+int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
+{
+	struct pkt_ent *v = NULL;
+	size_t n = 0, cap = 0;
+	bool in_order = true, sorted = true;
+	int r = 0;
+
+	for (size_t fi = 0; fi < s->nfiles && !r; fi++) {
+		struct rtr__stream t;
+		const struct rtr__clock *c;
+
+		memset(&t, 0, sizeof(t));
+		t.f = s->files[fi];
+		t.tc = t.f->tc;
+		t.code = t.f->code;
+		t.cur.err = e;
+		t.cur.path = t.f->path;
+		while (t.cur.pkt_off < t.f->size) {
+			struct pkt_ent x;
+			size_t i = n;
+			int ovf = 0;
+
+			if ((r = read_packet(&t, true)))
+				break;
+			memset(&x, 0, sizeof(x));
+			x.ref.fi = (uint32_t)fi;
+			x.ref.off = t.cur.pkt_off;
+			x.bits = t.pkt_bits;
+			x.beg = (t.cur.r_seen & (1u << ROLE_TS_BEGIN)) ? t.cur.r_ts_begin : UINT64_MAX;
+			x.end = (t.cur.r_seen & (1u << ROLE_TS_END)) ? t.cur.r_ts_end : UINT64_MAX;
+			x.seq = (t.cur.r_seen & (1u << ROLE_SEQ_NUM)) ? t.cur.r_seq : UINT64_MAX;
+			c = t.sc && t.sc->clock >= 0 ? &t.tc->clocks[t.sc->clock] : NULL;
+			x.beg_ns = c && x.beg != UINT64_MAX ? rtr__clock_ns(c, x.beg, &ovf) : -1;
+			if (fi > 0 && sorted) {
+				/* the first entry not before x: a binary search
+				 * finds babeltrace2's linear scan's answer while
+				 * the entries are in order */
+				size_t lo = 0, hi = n;
+
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+
+					if (v[mid].beg_ns < x.beg_ns)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				i = lo;
+			} else if (fi > 0) {
+				for (i = 0; i < n; i++)
+					if (x.beg_ns <= v[i].beg_ns)
+						break;
+			}
+			if (i < n && ent_equal(&x, &v[i])) {
+				in_order = false; /* dropped */
+			} else {
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 64;
+					struct pkt_ent *nv = realloc(v, nc * sizeof(*nv));
+
+					if (!nv) {
+						r = rtr__error(e, -ENOMEM, "out of memory");
+						break;
+					}
+					v = nv;
+					cap = nc;
+				}
+				if (i < n) {
+					memmove(&v[i + 1], &v[i], (n - i) * sizeof(*v));
+					in_order = false;
+				}
+				v[i] = x;
+				n++;
+				if ((i > 0 && v[i - 1].beg_ns > x.beg_ns) ||
+				    (i + 1 < n && x.beg_ns > v[i + 1].beg_ns))
+					sorted = false;
+			}
+			t.cur.pkt_off += t.pkt_bits / 8;
+		}
+		unmap(&t);
+		free(t.cur.slots);
+		free(t.cur.vals);
+	}
+	if (!r && !in_order) {
+		s->plan = malloc((n + 1) * sizeof(*s->plan));
+		if (!s->plan) {
+			r = rtr__error(e, -ENOMEM, "out of memory");
+		} else {
+			for (size_t i = 0; i < n; i++)
+				s->plan[i] = v[i].ref;
+			s->nplan = n;
+			s->iplan = 0;
+		}
+	}
+	free(v);
+	return r;
+}
