@@ -373,7 +373,10 @@ def compare_view(case, rt, work, tname, opts, tz, bt, env_extra=None, mutation=N
 
 
 STRLIT = re.compile(rb'"(?:[^"\\]|\\.)*"')
-SCOPES = re.compile(rb': (?=\{|stream\.|event\.)|, name = .*?, ')
+# the end of the prefix: "NAME: " before the scopes without header names;
+# with them "name = NAME, " (after ", " or, following trace:* fields,
+# nothing: "trace:vpid = (12)name = ev, ")
+SCOPES = re.compile(rb': (?=\{|stream\.|event\.)|name = .*?, (?=\{|stream\.|event\.)')
 
 
 def split_line(line):

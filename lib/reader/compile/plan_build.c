@@ -759,9 +759,16 @@ static void finalize(struct rtr__plan *pl)
 			/* can an element be zero bits long? */
 			bool zero = true;
 
+			/* only fields always present count: those inside a
+			 * nested array, sequence or variant may be absent
+			 * (`int f[1][0]` is an array of one empty array) */
 			for (uint32_t j = i + 1; j < op->end; j++) {
 				uint8_t cd = pl->ops[j].code;
 
+				if (cd == OP_ARRAY || cd == OP_SEQ || cd == OP_VARIANT) {
+					j = pl->ops[j].end - 1;
+					continue;
+				}
 				if (cd == OP_INT_BYTE || cd == OP_INT_BITS || cd == OP_FLOAT ||
 				    cd == OP_STRING || cd == OP_TEXT_ARRAY) {
 					/* text arrays/strings may be 0/8 bits;

@@ -4,6 +4,7 @@
  * memory"). */
 #include <errno.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,21 +24,32 @@ static int type_weight(int item)
 	}
 }
 
-static void set_key(struct rtr__stream *s)
+static int set_key_slow(struct rtr__stream *s);
+
+/* The merge key of s's current item: 0, or -ERANGE (recorded) when its
+ * time does not fit in int64 nanoseconds from origin, which babeltrace2
+ * 2.0.4 reports as an error ("Clock snapshot, once converted to
+ * nanoseconds from origin, overflows") when the item reaches its muxer. */
+static inline __attribute__((always_inline)) int set_key(struct rtr__stream *s)
+{
+	if (rtr_likely(s->item == IT_EVENT && s->ns_fast && s->cur.ev_clock <= s->ns_max)) {
+		s->key_type = 2;
+		s->key_ns = s->ns_base + (int64_t)s->cur.ev_clock;
+		return 0;
+	}
+	return set_key_slow(s);
+}
+
+static __attribute__((noinline)) int set_key_slow(struct rtr__stream *s)
 {
 	const struct rtr__clock *c;
 	int ovf = 0;
 
-	if (rtr_likely(s->item == IT_EVENT && s->ns_fast && s->cur.ev_clock <= s->ns_max)) {
-		s->key_type = 2;
-		s->key_ns = s->ns_base + (int64_t)s->cur.ev_clock;
-		return;
-	}
 	c = s->sc->clock >= 0 ? &s->tc->clocks[s->sc->clock] : NULL;
 	s->key_type = type_weight(s->item);
 	if (!c) {
 		s->key_ns = INT64_MIN;
-		return;
+		return 0;
 	}
 	if (s->item == IT_EVENT)
 		s->key_ns = rtr__clock_ns(c, s->cur.ev_clock, &ovf);
@@ -45,8 +57,17 @@ static void set_key(struct rtr__stream *s)
 		s->key_ns = rtr__clock_ns(c, s->cur_pend.begin, &ovf);
 	else
 		s->key_ns = INT64_MIN;
-	if (ovf)
+	if (ovf) {
 		s->key_ns = INT64_MAX;
+		return rtr__error(s->cur.err, -ERANGE,
+				  "%s: packet at offset %" PRIu64 ": clock value %" PRIu64
+				  " of clock '%s', converted to nanoseconds from origin, overflows "
+				  "a signed 64-bit integer",
+				  s->f ? s->f->path : "?", s->cur.pkt_off,
+				  s->item == IT_EVENT ? s->cur.ev_clock : s->cur_pend.begin,
+				  c->name ? c->name : "");
+	}
+	return 0;
 }
 
 static int scmp(const struct rtr__stream *a, const struct rtr__stream *b)
@@ -186,7 +207,8 @@ static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct
 
 		if (rc != RTR_NEXT_OK)
 			return rc;
-		set_key(s);
+		if (rtr_unlikely(set_key(s)))
+			return RTR_NEXT_ERROR;
 		if (r->opt.has_end && s->key_ns != INT64_MIN && s->key_ns > r->opt.end_ns)
 			return RTR_NEXT_END; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)

@@ -343,6 +343,27 @@ static int open_file(struct rtr__stream *s)
 	return 0;
 }
 
+/* babeltrace2's muxer fails on a packet beginning or end whose time does
+ * not fit in int64 nanoseconds from origin ("Clock snapshot, once
+ * converted to nanoseconds from origin, overflows"): so do we, at the
+ * same place in the stream. */
+static bool packet_time_overflows(struct rtr__stream *s, uint64_t cycles, const char *what)
+{
+	int ovf = 0;
+
+	if (!s->sc || s->sc->clock < 0)
+		return false;
+	rtr__clock_ns(&s->tc->clocks[s->sc->clock], cycles, &ovf);
+	if (!ovf)
+		return false;
+	rtr__error(s->cur.err, -ERANGE,
+		   "%s: packet at offset %" PRIu64 ": %s %" PRIu64
+		   " cycles, converted to nanoseconds from origin, overflows a signed 64-bit "
+		   "integer",
+		   s->f->path, s->cur.pkt_off, what, cycles);
+	return true;
+}
+
 /* Moves to the next packet with events or pending items. */
 static enum rtr_next next_packet(struct rtr__stream *s)
 {
@@ -361,8 +382,11 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 			 * event. (Its LTTng quirks, which skip this for
 			 * timestamp_end 0 or behind the last event of an
 			 * LTTng trace, are not reproduced.) */
-			if (s->cur.r_seen & (1u << ROLE_TS_END))
+			if (s->cur.r_seen & (1u << ROLE_TS_END)) {
 				s->cur.clock = s->cur.r_ts_end;
+				if (packet_time_overflows(s, s->cur.r_ts_end, "timestamp_end"))
+					return RTR_NEXT_ERROR;
+			}
 		}
 		if (s->plan) {
 			const struct rtr__pkt_ref *pr;
@@ -383,6 +407,9 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 			continue;
 		}
 		if (read_packet(s, false))
+			return RTR_NEXT_ERROR;
+		if ((s->cur.r_seen & (1u << ROLE_TS_BEGIN)) &&
+		    packet_time_overflows(s, s->cur.r_ts_begin, "timestamp_begin"))
 			return RTR_NEXT_ERROR;
 		s->in_packet = true;
 		/* whole-word loads need 8 readable bytes past the last one read */
