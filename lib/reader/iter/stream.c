@@ -345,13 +345,14 @@ static int open_file(struct rtr__stream *s)
 
 /* babeltrace2's muxer fails on a packet beginning or end whose time does
  * not fit in int64 nanoseconds from origin ("Clock snapshot, once
- * converted to nanoseconds from origin, overflows"): so do we, at the
- * same place in the stream. */
+ * converted to nanoseconds from origin, overflows"): so do we, here when
+ * the stream is read alone (stats, convert), else in the merge. */
 static bool packet_time_overflows(struct rtr__stream *s, uint64_t cycles, const char *what)
 {
 	int ovf = 0;
 
-	if (!s->sc || s->sc->clock < 0)
+	/* merged: the packet's IT_PKT_BEGIN/END item reports it (merge.c) */
+	if (!s->sc || s->sc->clock < 0 || s->mux_items)
 		return false;
 	rtr__clock_ns(&s->tc->clocks[s->sc->clock], cycles, &ovf);
 	if (!ovf)
@@ -379,12 +380,10 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 			 * clock to the packet's timestamp_end: the next packet's
 			 * narrow timestamps (no timestamp_begin, or a narrow
 			 * one) are reconstructed from there, not from the last
-			 * event. (Its LTTng quirks, which skip this for
-			 * timestamp_end 0 or behind the last event of an
-			 * LTTng trace, are not reproduced.) */
+			 * event (with its LTTng quirks: rtr__stream_end_clock()) */
 			if (s->cur.r_seen & (1u << ROLE_TS_END)) {
-				s->cur.clock = s->cur.r_ts_end;
-				if (packet_time_overflows(s, s->cur.r_ts_end, "timestamp_end"))
+				s->cur.clock = rtr__stream_end_clock(s);
+				if (packet_time_overflows(s, s->cur.clock, "timestamp_end"))
 					return RTR_NEXT_ERROR;
 			}
 		}
@@ -412,6 +411,12 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 		    packet_time_overflows(s, s->cur.r_ts_begin, "timestamp_begin"))
 			return RTR_NEXT_ERROR;
 		s->in_packet = true;
+		s->pkt_end_due = s->mux_items && s->sc->clock >= 0 &&
+				 (s->cur.r_seen & (1u << ROLE_TS_END));
+		/* barectf's quirk times the packet beginning at its first
+		 * event when earlier: not modelled, no barrier then */
+		s->pkt_begin_due = s->mux_items && s->sc->clock >= 0 && !s->q_barectf &&
+				   (s->cur.r_seen & (1u << ROLE_TS_BEGIN));
 		/* whole-word loads need 8 readable bytes past the last one read */
 		s->cur.lim = s->cur.avail_bits >= 64 ? s->cur.avail_bits - 64 : 0;
 		if (s->cur.lim > s->cur.end)
@@ -479,6 +484,7 @@ int rtr__stream_start(struct rtr__stream *s)
 	s->fi = 0;
 	s->iplan = 0;
 	open_file(s);
+	rtr__stream_quirks(s);
 	return 0;
 }
 
@@ -655,4 +661,63 @@ int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
 	}
 	free(v);
 	return r;
+}
+
+static int64_t env_int(const struct rtr__trace_class *tc, const char *key, bool *ok)
+{
+	const struct rtr__env *e = rtr__env_find(tc, key);
+
+	*ok = e && e->is_int;
+	return *ok ? e->i : 0;
+}
+
+void rtr__stream_quirks(struct rtr__stream *s)
+{
+	const struct rtr__env *n = rtr__env_find(s->tc, "tracer_name");
+	int64_t major, minor = 0, patch = 0;
+	bool ok;
+
+	s->q_event_after_packet = s->q_lttng_crash = s->q_barectf = false;
+	/* fs.c extract_tracer_info(): a string name and an integer major
+	 * at least; minor and patch (or patchlevel) 0 when absent */
+	if (!n || n->is_int || !n->s)
+		return;
+	major = env_int(s->tc, "tracer_major", &ok);
+	if (!ok)
+		return;
+	minor = env_int(s->tc, "tracer_minor", &ok);
+	if (ok) {
+		const struct rtr__env *p = rtr__env_find(s->tc, "tracer_patch");
+
+		if (!p)
+			p = rtr__env_find(s->tc, "tracer_patchlevel");
+		patch = p && p->is_int ? p->i : 0;
+	}
+	if (!strcmp(n->s, "lttng-ust")) {
+		s->q_event_after_packet = major < 2 || (major == 2 && minor < 11);
+		s->q_lttng_crash = true;
+	} else if (!strcmp(n->s, "lttng-modules")) {
+		s->q_event_after_packet =
+		    major < 2 || (major == 2 && ((minor == 10 && patch < 10) ||
+						 (minor == 9 && patch < 13) || minor < 9));
+		s->q_lttng_crash = true;
+	} else if (!strcmp(n->s, "barectf")) {
+		s->q_barectf = major < 2 || (major == 2 && (minor < 3 || (minor == 3 && patch < 1)));
+	}
+}
+
+/* msg-iter.c create_msg_packet_end(): the clock becomes timestamp_end
+ * unless, for LTTng tracers, timestamp_end is 0 with a non-zero
+ * timestamp_begin (lttng-crash) or, for affected versions, behind the
+ * clock (event after packet). */
+uint64_t rtr__stream_end_clock(const struct rtr__stream *s)
+{
+	uint64_t end = s->cur.r_ts_end;
+
+	if (s->q_lttng_crash && (s->cur.r_seen & (1u << ROLE_TS_BEGIN)) &&
+	    s->cur.r_ts_begin != 0 && end == 0)
+		return s->cur.clock;
+	if (s->q_event_after_packet && end < s->cur.clock)
+		return s->cur.clock;
+	return end;
 }
