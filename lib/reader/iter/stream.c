@@ -313,8 +313,10 @@ static void queue_pending(struct rtr__stream *s)
 		}
 	}
 	/* discarded packets */
-	if (has_seq && s->prev_valid && s->prev_has_seq && s->cur.r_seq != s->prev_seq + 1 &&
-	    s->cur.r_seq > s->prev_seq) {
+	/* babeltrace2 (msg-iter.c check_emit_msg_discarded_packets()):
+	 * an unsigned difference above 1, so a sequence number going back
+	 * reports a wrapped count too */
+	if (has_seq && s->prev_valid && s->prev_has_seq && s->cur.r_seq - s->prev_seq > 1) {
 		struct rtr__pending *p = &s->pend[s->npend++];
 
 		p->kind = IT_DISC_PACKETS;
