@@ -193,7 +193,8 @@ static bool disk_full(int err)
 
 /*
  * Writes the metadata text. Normally atomically: a temporary file created
- * exclusively under a random name, fsync'ed, renamed over `metadata`. A
+ * exclusively under a random name, fsync'ed if final, renamed over
+ * `metadata`. A
  * file that is not final keeps META_RESERVE bytes of padding, so that when
  * the disk is full the next version can still be written into the same
  * file, in place (the final one then cut to its length): a trace whose
@@ -214,7 +215,10 @@ static int write_metadata_text(struct rtr__ptrace *p, const char *text, size_t l
 		fd = rtr_ctf_file_create(p->dirfd, tmp, p->p->h->file_mode);
 	}
 	r = fd < 0 ? fd : write_padded(fd, text, len, size);
-	if (!r && fsync(fd) < 0)
+	/* Only the final version is synced: a provisional one is replaced
+	 * within a second or at the process's end, and its fsync (4 ms median
+	 * on a loaded disk) was on the way of every short process. */
+	if (!r && final && fsync(fd) < 0)
 		r = -errno;
 	if (!r && renameat(p->dirfd, tmp, p->dirfd, "metadata") < 0)
 		r = -errno;
