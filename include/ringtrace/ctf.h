@@ -184,6 +184,10 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_header_write(char *wp, uint32_t id,
  */
 RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 				  struct rtr_ring_ctx *ctx);
+/* The same, attributing the event to code address ip (the `ip` context,
+ * when the channel records it). */
+RTR_EXPORT char *rtr_ctf__reserve_ip(const struct rtr_event_binding *b, size_t payload_size,
+				     struct rtr_ring_ctx *ctx, const void *ip);
 RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx);
 
 /* Reserve a record of event `event_id` through configuration cfg (a
@@ -218,7 +222,9 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_reserve(const struct rtr_event_bind
 	if (client == RTR_CTF_CLIENT_INLINE_OW)
 		return rtr_ctf_reserve_with(&rtr_ctf_cfg_inline_ow, chan, event_id, payload_size,
 					    fast);
-	return rtr_ctf__reserve(b, payload_size, slow);
+	/* inlined into the probe: its return address is the tracepoint's
+	 * call site, the `ip` context */
+	return rtr_ctf__reserve_ip(b, payload_size, slow, __builtin_return_address(0));
 }
 
 /* Commit what rtr_ctf_event_reserve() returned (same arguments). */

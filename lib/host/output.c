@@ -265,8 +265,8 @@ static int output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clo
 		r = rtr_ctf_meta_add_stream(m, RTR_HOST_STREAM_CLASS_ID, RTR_HOST_CHAN_NAME);
 	if (!r && h->cfg.counters) {
 		/* record --context: the counters every event carries */
-		struct rtr_field_desc f[RTR_CTF_COUNTER_COUNT];
-		uint32_t n = rtr_ctf_counter_fields(h->cfg.counters, f);
+		struct rtr_field_desc f[RTR_CTF_CTX_COUNT];
+		uint32_t n = rtr_ctf_ctx_fields(h->cfg.counters, f);
 
 		r = rtr_ctf_meta_set_event_context(m, RTR_HOST_STREAM_CLASS_ID, f, n);
 	}

@@ -322,7 +322,7 @@ static int bind_one(const struct rt_enable *e)
 	if (c->counters) {
 		/* counter context: out of line (the inlined fast path of the
 		 * channels without it stays as it is) */
-		b.client_priv = (void *)rtr__counters_src(c->counters);
+		b.client_priv = (void *)rtr__context_src(c->counters);
 		if (b.client_priv)
 			b.client |= RTR_CTF_CLIENT_CTX;
 	}
@@ -1243,6 +1243,7 @@ static void atfork_child(void)
 	drop_all_locked(false);
 	conn_close();
 	rtr__counters_atfork_child();
+	rtr__context_atfork_child();
 	pthread_mutex_unlock(&rt_lock);
 	rtr__registry_unlock();
 	if (reconnect) {

@@ -152,11 +152,19 @@ int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg
 									: t;
 			unsigned i;
 
+			for (i = RTR_CTF_COUNTER_COUNT; i < RTR_CTF_CTX_COUNT; i++)
+				if (!strcmp(t, rtr_ctf_ctx_name(i)))
+					break;
+			if (i < RTR_CTF_CTX_COUNT) { /* ip, vtid, ...: always there */
+				k->counters |= 1u << i;
+				continue;
+			}
 			for (i = 0; (ci = rtr_ctf_counter(i)); i++)
 				if (!strcmp(ci->name, n))
 					break;
 			if (!ci) {
-				say("--context %s: unknown; known: perf:page-faults, "
+				say("--context %s: unknown; known: ip, vtid, vpid, procname, "
+				    "pthread_id, perf:page-faults, "
 				    "perf:context-switches, perf:cpu-clock, perf:task-clock, "
 				    "perf:minor-faults, perf:major-faults, perf:cpu-migrations, and "
 				    "where a PMU exists perf:cycles, perf:instructions, "
@@ -217,8 +225,11 @@ void rtr_record_kernel_usage(FILE *f)
 		"      --probe-ret BINARY:FUNCTION\n"
 		"                         a uprobe on its return (ret = return value), event\n"
 		"                         uretprobe_FUNCTION\n"
-		"      --context LIST     counters every user-space event carries (its\n"
-		"                         thread's, read when it is written): perf:page-faults,\n"
+		"      --context LIST     fields every user-space event carries, LTTng-UST's:\n"
+		"                         ip (the tracepoint's code address), vtid, vpid,\n"
+		"                         procname (the thread's name), pthread_id; and\n"
+		"                         counters (its thread's, read when it is written):\n"
+		"                         perf:page-faults,\n"
 		"                         perf:context-switches, perf:cpu-clock, perf:task-clock,\n"
 		"                         perf:minor-faults, perf:major-faults,\n"
 		"                         perf:cpu-migrations; where a PMU exists perf:cycles,\n"
