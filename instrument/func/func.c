@@ -20,12 +20,13 @@
  * (lttng_ust_cyg_profile_fast: the address on entry only) instead of the
  * full one (lttng_ust_cyg_profile: address and call site on both). */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RTR_DEFINE_PROBES
 #include "func_tp.h"
+
+#include "emit.h"
 
 #define RTR_FUNC_EXPORT __attribute__((visibility("default"), no_instrument_function))
 
@@ -41,46 +42,8 @@ __attribute__((constructor)) static void func_init(void)
 	fast_mode = m && !strcmp(m, "fast");
 }
 
-#define ENABLED(p, e) rtr_unlikely(__atomic_load_n(&RTR__STATE(p, e).enabled, __ATOMIC_RELAXED))
-
-/* Writes one record of sz payload bytes (vals) on each binding of st.
- * The bindings are loaded with acquire: pairs with the runtime's release
- * store of a new set (tracepoints.md §4, §7), as the probes do. */
-static RTR_ALWAYS_INLINE void emit(struct rtr_event_state *st, void *fn, const void *vals,
-				   size_t sz)
-{
-	struct rtr_binding_set *set = rtr_atomic_load(&st->bindings, __ATOMIC_ACQUIRE);
-	int saved = errno;
-
-	if (rtr_unlikely(!set))
-		return;
-	for (uint32_t i = 0; i < set->nr; i++) {
-		const struct rtr_event_binding *b = &set->b[i];
-		uint32_t client = b->client;
-		struct rtr_ring_ctx c = {0}, sc;
-		char *wp;
-
-		if (rtr_likely(client == RTR_CTF_CLIENT_INLINE))
-			wp =
-			    rtr_ctf_reserve_with(&rtr_ctf_cfg_inline, b->chan, b->event_id, sz, &c);
-		else if (client == RTR_CTF_CLIENT_INLINE_OW)
-			wp = rtr_ctf_reserve_with(&rtr_ctf_cfg_inline_ow, b->chan, b->event_id, sz,
-						  &c);
-		else
-			wp = rtr_ctf__reserve_ip(b, sz, &sc, fn); /* context: ip = fn */
-		if (rtr_unlikely(!wp))
-			continue;
-		if (sz)
-			memcpy(wp, vals, sz);
-		if (rtr_likely(client == RTR_CTF_CLIENT_INLINE))
-			rtr_ring_commit(&rtr_ctf_cfg_inline, &c);
-		else if (client == RTR_CTF_CLIENT_INLINE_OW)
-			rtr_ring_commit(&rtr_ctf_cfg_inline_ow, &c);
-		else
-			rtr_ctf__commit(b, &sc);
-	}
-	errno = saved;
-}
+#define ENABLED(p, e) RTR_INSTR_ENABLED(p, e)
+#define emit(st, ip, v, sz) rtr_instr_emit(st, ip, v, sz)
 
 void __cyg_profile_func_enter(void *fn, void *call_site)
 {
