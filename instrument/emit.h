@@ -31,7 +31,8 @@ rtr_instr_emit(struct rtr_event_state *st, const void *ip, const void *vals, siz
 		char *wp;
 
 		if (rtr_likely(client == RTR_CTF_CLIENT_INLINE))
-			wp = rtr_ctf_reserve_with(&rtr_ctf_cfg_inline, b->chan, b->event_id, sz, &c);
+			wp =
+			    rtr_ctf_reserve_with(&rtr_ctf_cfg_inline, b->chan, b->event_id, sz, &c);
 		else if (client == RTR_CTF_CLIENT_INLINE_OW)
 			wp = rtr_ctf_reserve_with(&rtr_ctf_cfg_inline_ow, b->chan, b->event_id, sz,
 						  &c);

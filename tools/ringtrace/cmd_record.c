@@ -121,7 +121,7 @@ int rtr_cmd_record(int argc, char **argv)
 	};
 	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
 				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
-	const char **patterns = calloc((size_t)argc + 1, sizeof(*patterns));
+	const char **patterns = calloc((size_t)argc + 4, sizeof(*patterns));
 	struct rtr_record_kernel ko;
 	struct rtr_record_preload po = {0};
 	uint64_t v;
@@ -227,14 +227,14 @@ int rtr_cmd_record(int argc, char **argv)
 		free(patterns);
 		return 2;
 	}
-	if (po.func && optind >= argc) {
-		fprintf(stderr, "ringtrace record: --func needs a PROGRAM\n");
+	if (rtr_record_preload_wanted(&po) && optind >= argc) {
+		fprintf(stderr, "ringtrace record: --func and --preload need a PROGRAM\n");
 		rtr_record_kernel_free(&ko);
 		free(patterns);
 		return 2;
 	}
-	if (o.npatterns && rtr_record_preload_pattern(&po))
-		patterns[o.npatterns++] = rtr_record_preload_pattern(&po);
+	if (o.npatterns)
+		rtr_record_preload_patterns(&po, patterns, &o.npatterns);
 	if (rtr_record_preload_apply(&po)) {
 		rtr_record_kernel_free(&ko);
 		free(patterns);

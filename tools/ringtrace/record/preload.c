@@ -23,6 +23,26 @@ static void say(const char *a, const char *what)
 
 int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *arg)
 {
+	if (c == RTR_RP_OPT_PRELOAD) {
+		char *copy = strdup(arg), *save = NULL;
+		int r = 1;
+
+		if (!copy)
+			return -1;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(t, "libc")) {
+				p->libc = true;
+			} else if (!strcmp(t, "pthread")) {
+				p->pthread = true;
+			} else {
+				say(t, ": --preload: unknown; known: libc, pthread");
+				r = -1;
+				break;
+			}
+		}
+		free(copy);
+		return r;
+	}
 	if (c != RTR_RP_OPT_FUNC)
 		return 0;
 	if (!arg || !strcmp(arg, "full")) {
@@ -36,11 +56,21 @@ int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *a
 	return 1;
 }
 
-const char *rtr_record_preload_pattern(const struct rtr_record_preload *p)
+void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char **patterns,
+				 size_t *n)
 {
-	return p->func == 2 ? "lttng_ust_cyg_profile_fast:*"
-	       : p->func    ? "lttng_ust_cyg_profile:*"
-			    : NULL;
+	if (p->func)
+		patterns[(*n)++] =
+		    p->func == 2 ? "lttng_ust_cyg_profile_fast:*" : "lttng_ust_cyg_profile:*";
+	if (p->libc)
+		patterns[(*n)++] = "lttng_ust_libc:*";
+	if (p->pthread)
+		patterns[(*n)++] = "lttng_ust_pthread:*";
+}
+
+bool rtr_record_preload_wanted(const struct rtr_record_preload *p)
+{
+	return p->func || p->libc || p->pthread;
 }
 
 /* path of library `name` next to ringtrace into out; 0 or -1 */
@@ -105,6 +135,10 @@ int rtr_record_preload_apply(const struct rtr_record_preload *p)
 		    add_preload("libringtrace-func.so.0"))
 			return -1;
 	}
+	if (p->pthread && add_preload("libringtrace-pthread.so.0"))
+		return -1;
+	if (p->libc && add_preload("libringtrace-libc.so.0"))
+		return -1;
 	return 0;
 }
 
@@ -118,5 +152,12 @@ void rtr_record_preload_usage(FILE *f)
 		   "                         call_site), or with fast\n"
 		   "                         lttng_ust_cyg_profile_fast:func_entry (addr) and\n"
 		   "                         func_exit (nothing); add --context vpid,vtid,ip\n"
-		   "                         for babeltrace2 --debug-info\n");
+		   "                         for babeltrace2 --debug-info\n"
+		   "      --preload LIST     wrap libc functions of PROGRAM by LD_PRELOAD:\n"
+		   "                         libc (malloc, calloc, realloc, free, memalign,\n"
+		   "                         posix_memalign, aligned_alloc, reallocarray,\n"
+		   "                         valloc, pvalloc: events lttng_ust_libc:*),\n"
+		   "                         pthread (mutex lock/trylock/unlock, condition\n"
+		   "                         wait/timedwait/signal/broadcast:\n"
+		   "                         lttng_ust_pthread:*)\n");
 }
