@@ -31,6 +31,7 @@
 #include "libc_tp.h"
 
 #include "emit.h"
+#include "self.h"
 
 #define EXPORT	__attribute__((visibility("default")))
 #define CALLER	__builtin_return_address(0)
@@ -104,49 +105,6 @@ static size_t static_size(const void *p)
  * Resolution
  * ------------------------------------------------------------------------ */
 
-/* The tracer's own allocations are not the program's: calls whose caller
- * is in libringtrace.so are not recorded (its text range, found once at
- * resolution; 0..0 until then). Allocations it makes through other libc
- * functions (strdup...) still are; see the design note. */
-static uintptr_t self_lo, self_hi;
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	uintptr_t base = *(uintptr_t *)arg;
-
-	(void)size;
-	if ((uintptr_t)info->dlpi_addr != base)
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
-
-		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
-			continue;
-		if (!self_lo || lo < self_lo)
-			self_lo = lo;
-		if (hi > self_hi)
-			self_hi = hi;
-	}
-	return 1;
-}
-
-static void find_tracer(void)
-{
-	Dl_info di;
-
-	if (dladdr((void *)rtr_ctf__reserve_ip, &di) && di.dli_fbase) {
-		uintptr_t base = (uintptr_t)di.dli_fbase;
-
-		dl_iterate_phdr(find_self, &base);
-	}
-}
-
-static RTR_ALWAYS_INLINE int from_tracer(const void *ip)
-{
-	return (uintptr_t)ip - self_lo < self_hi - self_lo;
-}
-
 static void resolve(void)
 {
 	struct real r;
@@ -162,7 +120,7 @@ static void resolve(void)
 	*(void **)&r.reallocarray = dlsym(RTLD_NEXT, "reallocarray");
 	*(void **)&r.valloc = dlsym(RTLD_NEXT, "valloc");
 	*(void **)&r.pvalloc = dlsym(RTLD_NEXT, "pvalloc");
-	find_tracer();
+	rtr_instr_find_tracer();
 	resolving = 0;
 	if (!r.malloc || !r.free || !r.calloc || !r.realloc || !r.memalign) {
 		/* no next allocator found: glibc's own */
@@ -218,7 +176,7 @@ struct __attribute__((packed)) ev_posix {
 #define P(x) ((uint64_t)(uintptr_t)(x))
 #define EMIT(ev, ip, v)                                                                            \
 	do {                                                                                       \
-		if (RTR_INSTR_ENABLED(lttng_ust_libc, ev) && !from_tracer(ip))                     \
+		if (RTR_INSTR_ENABLED(lttng_ust_libc, ev) && !rtr_instr_from_tracer(ip))                     \
 			rtr_instr_emit(&RTR__STATE(lttng_ust_libc, ev), ip, &(v), sizeof(v));      \
 	} while (0)
 
