@@ -115,15 +115,23 @@ got=$(grep -c "syscall_entry_getppid: { cpu_id = [0-9]* }, { tid = $gp }" "$TMP/
 echo "whole system: 1234 getppid of process $gp among $(wc -l <"$TMP/sys.txt") events"
 
 # Unprivileged: a clear error naming root, the user-space trace unaffected.
-mkdir "$TMP/u" && chmod 777 "$TMP/u"
-setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
-	"$RT" record -o "$TMP/u/t" -k sched:sched_switch -- "$PROG" "$TMP/u/side" 3 2>"$TMP/u.err" ||
+# The build tree may not be reachable by nobody (a checkout under a 0700
+# folder): it runs copies of ringtrace, the program and libringtrace.
+mkdir "$TMP/u" "$TMP/ubin" && chmod 777 "$TMP/u"
+URT=$TMP/ubin/ringtrace UPROG=$TMP/ubin/$(basename "$PROG")
+cp "$RT" "$URT" && cp "$PROG" "$UPROG" || fail "cannot copy the binaries for nobody"
+for lib in $(ldd "$RT" "$PROG" | awk '/libringtrace/ { print $3 }' | sort -u); do
+	cp "$lib" "$TMP/ubin/" || fail "cannot copy $lib"
+done
+chmod -R a+rX "$TMP/ubin"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- env LD_LIBRARY_PATH="$TMP/ubin" \
+	"$URT" record -o "$TMP/u/t" -k sched:sched_switch -- "$UPROG" "$TMP/u/side" 3 2>"$TMP/u.err" ||
 	fail "unprivileged record exited $?: $(cat "$TMP/u.err")"
 grep -q "kernel events not recorded: kernel events need root" "$TMP/u.err" || fail "no clear error: $(cat "$TMP/u.err")"
 [ -d "$TMP/u/t/kernel" ] && fail "unprivileged: a kernel trace directory was made"
 [ "$(babeltrace2 "$TMP/u/t" 2>/dev/null | grep -c ' kt:mark: ')" -eq 6 ] || fail "unprivileged: user-space trace incomplete"
-setpriv --reuid=nobody --regid=nogroup --clear-groups -- \
-	"$RT" record -o "$TMP/u/k" -k sched:sched_switch 2>"$TMP/u2.err" && fail "unprivileged whole-system record succeeded"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- env LD_LIBRARY_PATH="$TMP/ubin" \
+	"$URT" record -o "$TMP/u/k" -k sched:sched_switch 2>"$TMP/u2.err" && fail "unprivileged whole-system record succeeded"
 grep -q "need root" "$TMP/u2.err" || fail "no clear error (whole system): $(cat "$TMP/u2.err")"
 echo "unprivileged: '$(grep -o 'kernel events need root[^:]*' "$TMP/u.err" | head -1)', user-space trace kept"
 
