@@ -20,6 +20,7 @@
  * (lttng_ust_cyg_profile_fast: the address on entry only) instead of the
  * full one (lttng_ust_cyg_profile: address and call site on both). */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@
 #include "func_tp.h"
 
 #include "emit.h"
+#include "statedump.h"
 
 #define RTR_FUNC_EXPORT __attribute__((visibility("default"), no_instrument_function))
 
@@ -40,9 +42,10 @@ __attribute__((constructor)) static void func_init(void)
 	const char *m = getenv("RINGTRACE_FUNC");
 
 	fast_mode = m && !strcmp(m, "fast");
+	pthread_atfork(NULL, NULL, rtr_func_statedump_atfork_child);
 }
 
-#define ENABLED(p, e) RTR_INSTR_ENABLED(p, e)
+#define ENABLED(p, e)	    RTR_INSTR_ENABLED(p, e)
 #define emit(st, ip, v, sz) rtr_instr_emit(st, ip, v, sz)
 
 void __cyg_profile_func_enter(void *fn, void *call_site)
@@ -50,10 +53,12 @@ void __cyg_profile_func_enter(void *fn, void *call_site)
 	if (ENABLED(lttng_ust_cyg_profile, func_entry) && !fast_mode) {
 		unsigned long v[2] = {(unsigned long)fn, (unsigned long)call_site};
 
+		RTR_FUNC_STATEDUMP_ONCE();
 		emit(&RTR__STATE(lttng_ust_cyg_profile, func_entry), fn, v, sizeof(v));
 	} else if (ENABLED(lttng_ust_cyg_profile_fast, func_entry) && fast_mode) {
 		unsigned long v = (unsigned long)fn;
 
+		RTR_FUNC_STATEDUMP_ONCE();
 		emit(&RTR__STATE(lttng_ust_cyg_profile_fast, func_entry), fn, &v, sizeof(v));
 	}
 }

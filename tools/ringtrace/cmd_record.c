@@ -121,7 +121,7 @@ int rtr_cmd_record(int argc, char **argv)
 	};
 	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
 				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
-	const char **patterns = calloc((size_t)argc + 4, sizeof(*patterns));
+	const char **patterns = calloc((size_t)argc + 6, sizeof(*patterns));
 	struct rtr_record_kernel ko;
 	struct rtr_record_preload po = {0};
 	uint64_t v;

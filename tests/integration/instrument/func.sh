@@ -6,7 +6,9 @@
 # the call tree of the program's recursion (fib(8) in main, fib(6) in a
 # thread, the library's lib_work calling leaf 3 times), written out here
 # from the source. Also: the ip context equals addr on every event (the
-# function, as LTTng's TP_IP_PARAM), the fast variant (entry addresses,
+# function, as LTTng's TP_IP_PARAM), the statedump and dlopen events let
+# babeltrace2 --debug-info name every function (and its source file) as
+# nm does, the fast variant (entry addresses,
 # bare exits) gives the same entries, and babeltrace2 prints what
 # `ringtrace view` prints.
 # Usage: func.sh RINGTRACE FUNC_PROG FUNC_LIB
@@ -79,8 +81,21 @@ echo "full: $(wc -l <"$TMP/got.main") events in main, $(wc -l <"$TMP/got.thread"
 record ip --func --context vpid,vtid,ip
 n=$(grep -c "lttng_ust_cyg_profile:func_" "$TMP/ip.bt2")
 [ "$n" -eq 196 ] || fail "ip run: $n events, expected 196"
-bad=$(sed -n 's/.* ip = \(0x[0-9A-F]*\), .*addr = \(0x[0-9A-F]*\),.*/\1 \2/p' "$TMP/ip.bt2" | awk '$1 != $2' | wc -l)
+bad=$(sed -n 's/.* lttng_ust_cyg_profile:func_.* ip = \(0x[0-9A-F]*\), .*{ addr = \(0x[0-9A-F]*\),.*/\1 \2/p' "$TMP/ip.bt2" | awk '$1 != $2 { n++ } END { print n + 0 + (NR != 196) * 1000 }')
 [ "$bad" -eq 0 ] || fail "$bad events whose ip is not their function's address"
+# the statedump and dlopen events let babeltrace2's debug-info filter name
+# every function, with its source file: the names nm gives
+base=$(($(awk '$1 == "libbase" { print $2 }' "$TMP/ip.out")))
+{ names 0 "$PROG"; names "$base" "$LIB"; } >"$TMP/map"
+for e in statedump:start statedump:bin_info statedump:build_id statedump:end dl:dlopen dl:build_id dl:dlclose; do
+	grep -q "lttng_ust_$e: " "$TMP/ip.bt2" || fail "no lttng_ust_$e event"
+done
+babeltrace2 --debug-info "$TMP/ip" >"$TMP/dbg" 2>"$TMP/dbg.err" || fail "babeltrace2 --debug-info: $(head -c 300 "$TMP/dbg.err")"
+sed -n 's/.*lttng_ust_cyg_profile:func_[a-z]*: .*debug_info = { bin = "[^"]*", func = "\([^"+]*\)+0", src = "\([^":]*\):[0-9]*" } }, { addr = 0x\([0-9A-F]*\),.*/\3 \1 \2/p' \
+	"$TMP/dbg" | awk 'NR == FNR { m[$1] = $2; next }
+		{ a = tolower($1); if (m[a] != $2 || ($3 != "func_prog.c" && $3 != "func_lib.c")) { print "0x" a ": babeltrace2 says " $2 " in " $3 ", nm says " m[a]; exit 1 } n++ }
+		END { if (n != 196) { print n " events resolved, expected 196"; exit 1 } }' "$TMP/map" - >"$TMP/dbgcheck" ||
+	fail "debug-info: $(cat "$TMP/dbgcheck")"
 
 # fast: entries carry the address, exits nothing; same entries, as many exits
 record fast --func=fast --context vtid
@@ -95,7 +110,7 @@ ne=$(grep -c "lttng_ust_cyg_profile_fast:func_entry" "$TMP/fast.bt2")
 nx=$(grep -c "lttng_ust_cyg_profile_fast:func_exit: { cpu_id = [0-9]* }, { vtid = [0-9]* }, { }$" "$TMP/fast.bt2")
 [ "$ne" -eq 98 ] && [ "$nx" -eq 98 ] || fail "fast: $ne entries, $nx bare exits; expected 98 each"
 grep -q "lttng_ust_cyg_profile:" "$TMP/fast.bt2" && fail "fast also wrote the full variant"
-echo "ip = addr on all 196 events; fast: 98 entries (same order), 98 bare exits"
+echo "ip = addr on all 196 events, babeltrace2 --debug-info names them all as nm does; fast: 98 entries (same order), 98 bare exits"
 
 "$RT" record -q -o "$TMP/bad" --func=slow -- true 2>"$TMP/bad.err" && fail "--func=slow accepted"
 grep -q "expected --func, --func=full or --func=fast" "$TMP/bad.err" || fail "--func=slow: $(cat "$TMP/bad.err")"

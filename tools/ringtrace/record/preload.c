@@ -59,9 +59,12 @@ int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *a
 void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char **patterns,
 				 size_t *n)
 {
-	if (p->func)
+	if (p->func) {
 		patterns[(*n)++] =
 		    p->func == 2 ? "lttng_ust_cyg_profile_fast:*" : "lttng_ust_cyg_profile:*";
+		patterns[(*n)++] = "lttng_ust_statedump:*";
+		patterns[(*n)++] = "lttng_ust_dl:*";
+	}
 	if (p->libc)
 		patterns[(*n)++] = "lttng_ust_libc:*";
 	if (p->pthread)

@@ -22,7 +22,7 @@ enum { RTR_RP_OPT_FUNC = 0x5000, RTR_RP_OPT_PRELOAD };
 /* Handles option c: 1 (it was ours), 0 (not ours), -1 (bad argument: said). */
 int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *arg);
 /* The event patterns the libraries' events need when the user chose events
- * with -e: adds them to patterns[*n] on (room for 3). */
+ * with -e: adds them to patterns[*n] on (room for 5). */
 void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char **patterns,
 				 size_t *n);
 /* Anything to preload? */
