@@ -68,8 +68,10 @@ void __cyg_profile_func_exit(void *fn, void *call_site)
 	if (ENABLED(lttng_ust_cyg_profile, func_exit) && !fast_mode) {
 		unsigned long v[2] = {(unsigned long)fn, (unsigned long)call_site};
 
+		RTR_FUNC_STATEDUMP_ONCE(); /* after a dlclose: the unload first */
 		emit(&RTR__STATE(lttng_ust_cyg_profile, func_exit), fn, v, sizeof(v));
 	} else if (ENABLED(lttng_ust_cyg_profile_fast, func_exit) && fast_mode) {
+		RTR_FUNC_STATEDUMP_ONCE();
 		emit(&RTR__STATE(lttng_ust_cyg_profile_fast, func_exit), fn, NULL, 0);
 	}
 }

@@ -6,14 +6,16 @@
 # the call tree of the program's recursion (fib(8) in main, fib(6) in a
 # thread, the library's lib_work calling leaf 3 times), written out here
 # from the source. Also: the ip context equals addr on every event (the
-# function, as LTTng's TP_IP_PARAM), the statedump and dlopen events let
+# function, as LTTng's TP_IP_PARAM), the statedump and library load events let
 # babeltrace2 --debug-info name every function (and its source file) as
 # nm does, the fast variant (entry addresses,
 # bare exits) gives the same entries, and babeltrace2 prints what
 # `ringtrace view` prints.
-# Usage: func.sh RINGTRACE FUNC_PROG FUNC_LIB
+# The program dlopens the library by its bare name, found through the
+# program's DT_RUNPATH ($ORIGIN): the tracer's dlopen wrapper keeps that.
+# Usage: func.sh RINGTRACE FUNC_PROG FUNC_LIB FUNC_LIB_NAME
 set -u
-RT=$1 PROG=$2 LIB=$3
+RT=$1 PROG=$2 LIB=$3 LIBNAME=$4
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -26,7 +28,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 record() { # name args...
 	local n=$1
 	shift
-	"$RT" record -q -o "$TMP/$n" "$@" -- "$PROG" "$LIB" >"$TMP/$n.out" 2>"$TMP/$n.err" &
+	"$RT" record -q -o "$TMP/$n" "$@" -- "$PROG" "$LIBNAME" >"$TMP/$n.out" 2>"$TMP/$n.err" &
 	local rp=$!
 	PIDS+=($rp)
 	wait $rp || fail "record $*: $(cat "$TMP/$n.err")"
@@ -83,11 +85,11 @@ n=$(grep -c "lttng_ust_cyg_profile:func_" "$TMP/ip.bt2")
 [ "$n" -eq 196 ] || fail "ip run: $n events, expected 196"
 bad=$(sed -n 's/.* lttng_ust_cyg_profile:func_.* ip = \(0x[0-9A-F]*\), .*{ addr = \(0x[0-9A-F]*\),.*/\1 \2/p' "$TMP/ip.bt2" | awk '$1 != $2 { n++ } END { print n + 0 + (NR != 196) * 1000 }')
 [ "$bad" -eq 0 ] || fail "$bad events whose ip is not their function's address"
-# the statedump and dlopen events let babeltrace2's debug-info filter name
+# the statedump and lib load/unload events let babeltrace2's debug-info filter name
 # every function, with its source file: the names nm gives
 base=$(($(awk '$1 == "libbase" { print $2 }' "$TMP/ip.out")))
 { names 0 "$PROG"; names "$base" "$LIB"; } >"$TMP/map"
-for e in statedump:start statedump:bin_info statedump:build_id statedump:end dl:dlopen dl:build_id dl:dlclose; do
+for e in statedump:start statedump:bin_info statedump:build_id statedump:end lib:load lib:build_id lib:unload; do
 	grep -q "lttng_ust_$e: " "$TMP/ip.bt2" || fail "no lttng_ust_$e event"
 done
 babeltrace2 --debug-info "$TMP/ip" >"$TMP/dbg" 2>"$TMP/dbg.err" || fail "babeltrace2 --debug-info: $(head -c 300 "$TMP/dbg.err")"

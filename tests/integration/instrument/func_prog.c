@@ -1,6 +1,6 @@
 /* Program of the function tracing test (func.sh), built with
  * -finstrument-functions and without PIE (its addresses are nm's):
- *   main: dlopen(LIB); fib(FIB_MAIN); a thread runs worker(): fib(FIB_THREAD);
+ *   main: dlopen(LIB) (a bare name: found through DT_RUNPATH $ORIGIN); fib(FIB_MAIN); a thread runs worker(): fib(FIB_THREAD);
  *         join; lib_work(3) of LIB (leaf() 3 times); dlclose
  * and prints "libbase ADDR" (where LIB was loaded, for its nm addresses).
  * The call tree is what the test expects, from the source's recursion. */

@@ -63,7 +63,7 @@ void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char 
 		patterns[(*n)++] =
 		    p->func == 2 ? "lttng_ust_cyg_profile_fast:*" : "lttng_ust_cyg_profile:*";
 		patterns[(*n)++] = "lttng_ust_statedump:*";
-		patterns[(*n)++] = "lttng_ust_dl:*";
+		patterns[(*n)++] = "lttng_ust_lib:*";
 	}
 	if (p->libc)
 		patterns[(*n)++] = "lttng_ust_libc:*";
