@@ -44,7 +44,7 @@ static void rtr_instr_find_tracer(void)
 
 	if (rtr_instr_self_hi)
 		return;
-	if (dladdr((void *)rtr_ctf__reserve_ip, &di) && di.dli_fbase) {
+	if (dladdr((void *)rtr_probe__reserve, &di) && di.dli_fbase) {
 		uintptr_t base = (uintptr_t)di.dli_fbase;
 
 		dl_iterate_phdr(rtr_instr_find_self, &base);

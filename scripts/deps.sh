@@ -11,6 +11,7 @@ packages=(
 	lttng-tools liblttng-ust-dev     # reference tracer (benchmarks)
 	hyperfine                        # command timing in benchmarks
 	python3                          # checks of the JSON (Chrome trace) output
+	chromium                         # the JSON parsed in a real browser (tests/integration/ux)
 	libtracefs-dev libtraceevent-dev # kernel events through tracefs (lib/kernel)
 	libtracecmd-dev trace-cmd        # trace.dat input; trace-cmd as benchmark peer
 	libelf-dev libdw-dev             # uprobe symbol resolution (lib/kernel)

@@ -4,6 +4,10 @@
  * of a thread's loop:
  *   ns_per_event <x>
  *   events <total>
+ * `once`: one event from main() and exit (start-up cost). `idle` instead
+ * of the counts: registers with the session daemon (the
+ * tracer's constructor) and sleeps until killed (bench/daemon.sh: control
+ * latency with many traced programs).
  * Built twice: -DBENCH_RTR (ringtrace) and -DBENCH_LTTNG (LTTng-UST). */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -11,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +71,13 @@ int main(int argc, char **argv)
 	pthread_t t[64];
 	double sum = 0;
 
+	if (argc > 1 && !strcmp(argv[1], "once")) {
+		TRACE(1); /* start-up cost: one event from main(), no thread */
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "idle"))
+		for (;;)
+			pause();
 	n_per_thread = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
 	if (nthreads < 1 || nthreads > 64 || n_per_thread == 0) {
 		fprintf(stderr, "usage: %s EVENTS_PER_THREAD [THREADS]\n", argv[0]);

@@ -70,6 +70,16 @@ enum rtr_ctf_client {
 #define RTR_CTF_PACKET_HEADER_SIZE 84u
 #define RTR_CTF_PACKET_MAGIC	   0xC1FC1FC1u
 
+/* Context fields a channel's records may carry right after the event
+ * header, in this order, byte-packed (add-context; the stream class's
+ * event.context in the metadata): */
+#define RTR_CTF_CTX_VPID       0x01u /* int32: the process id */
+#define RTR_CTF_CTX_VTID       0x02u /* int32: the thread id */
+#define RTR_CTF_CTX_PROCNAME   0x04u /* 16 bytes: the thread's name, NUL-padded */
+#define RTR_CTF_CTX_PTHREAD_ID 0x08u /* uint64: pthread_self() */
+#define RTR_CTF_CTX_IP	       0x10u /* uint64: the call site's address */
+#define RTR_CTF_CTX_ALL	       0x1fu
+
 /* Event header. */
 #define RTR_CTF_TS_BITS		27u
 #define RTR_CTF_COMPACT_ID_MAX	30u /* ids 0..30 fit the compact header */
@@ -184,11 +194,36 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_header_write(char *wp, uint32_t id,
  */
 RTR_EXPORT char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 				  struct rtr_ring_ctx *ctx);
-/* The same, attributing the event to code address ip (the `ip` context,
- * when the channel records it). */
-RTR_EXPORT char *rtr_ctf__reserve_ip(const struct rtr_event_binding *b, size_t payload_size,
-				     struct rtr_ring_ctx *ctx, const void *ip);
 RTR_EXPORT void rtr_ctf__commit(const struct rtr_event_binding *b, struct rtr_ring_ctx *ctx);
+
+/*
+ * A binding's extras (rtr_event_binding.client_priv; NULL for a plain
+ * binding, which keeps the probe's fast path): a filter the event must pass
+ * before anything is reserved, and contexts written after the event header.
+ * Built by the runtime, immutable once published, never freed while a
+ * probe may hold it.
+ */
+struct rtr_binding_extra {
+	const void *filter; /* the runtime's verified program, or NULL */
+	uint32_t ctx_mask;  /* RTR_CTF_CTX_* */
+	uint32_t ctx_size;  /* bytes the contexts take, ctx_src's included */
+	/* Values read out of line (per-thread counters, lib/ctf's struct
+	 * rtr_ctf_ctx_src) and written after the ctx_mask fields; NULL if
+	 * none. Only libringtrace.so reads it (probes never do). */
+	const void *ctx_src;
+};
+
+/* Out of line, in libringtrace.so: true when the event whose field values
+ * are args passes x's filter (x->filter != NULL). Async-signal-safe. */
+RTR_EXPORT int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_arg *args);
+/* Reserves a record of payload_size bytes plus x's contexts on binding b
+ * (out of line, any client), writes the event header and the contexts (ip
+ * is the call site) and returns where the payload goes, or NULL (nothing
+ * reserved, loss counted). Commit with rtr_ctf__commit(b, ctx).
+ * Async-signal-safe. */
+RTR_EXPORT char *rtr_probe__reserve(const struct rtr_event_binding *b,
+				    const struct rtr_binding_extra *x, size_t payload_size,
+				    struct rtr_ring_ctx *ctx, const void *ip);
 
 /* Reserve a record of event `event_id` through configuration cfg (a
  * constant: every configuration test folds) and write its event header.
@@ -222,9 +257,7 @@ static RTR_ALWAYS_INLINE char *rtr_ctf_event_reserve(const struct rtr_event_bind
 	if (client == RTR_CTF_CLIENT_INLINE_OW)
 		return rtr_ctf_reserve_with(&rtr_ctf_cfg_inline_ow, chan, event_id, payload_size,
 					    fast);
-	/* inlined into the probe: its return address is the tracepoint's
-	 * call site, the `ip` context */
-	return rtr_ctf__reserve_ip(b, payload_size, slow, __builtin_return_address(0));
+	return rtr_ctf__reserve(b, payload_size, slow);
 }
 
 /* Commit what rtr_ctf_event_reserve() returned (same arguments). */

@@ -22,7 +22,8 @@ extern "C" {
 /* Version of the structures below as compiled into an instrumented module;
  * the runtime refuses providers with another major. */
 #define RTR_EVENT_ABI_MAJOR 1
-#define RTR_EVENT_ABI_MINOR 0
+/* 1: probes honour struct rtr_binding_extra (filters, contexts; ctf.h). */
+#define RTR_EVENT_ABI_MINOR 1
 
 /* LTTng's log levels (same numbers, so filters and viewers agree). */
 enum rtr_loglevel {
@@ -118,7 +119,23 @@ struct rtr_event_binding {
 	struct rtr_ring_chan *chan;
 	uint32_t event_id;
 	uint32_t client;    /* which ring client the channel uses (lib/ctf) */
-	void *client_priv;  /* per-channel data of that client */
+	/* NULL, or (event ABI minor >= 1) a struct rtr_binding_extra: the
+	 * binding's filter and the contexts its records carry (ctf.h). */
+	void *client_priv;
+};
+
+/* The value of one field as a probe hands it to a filter, in field order:
+ * integers and enums widened to 64 bits (s if the type is signed, else
+ * u), floats as double, strings with their length; arrays and sequences
+ * are not passed (0). */
+union rtr_probe_arg {
+	int64_t s;
+	uint64_t u;
+	double d;
+	struct {
+		const char *p;
+		size_t len;
+	} str;
 };
 
 struct rtr_binding_set {

@@ -300,6 +300,8 @@ extern "C" {
 #define RTR__F_PREP(f)  RTR__OPF(RTR__PREP_, f)
 #define RTR__F_SIZE(f)  RTR__OPF(RTR__SIZE_, f)
 #define RTR__F_WRITE(f) RTR__OPF(RTR__WRITE_, f)
+#define RTR__F_ARG(f)   RTR__OPF(RTR__ARG_, f)
+#define RTR__F_ONE(f)   +1
 
 /* Signedness of an integer type, as a constant expression. */
 #define RTR__IS_SIGNED(type) ((type)((type)0 - 1) < (type)1)
@@ -374,6 +376,26 @@ extern "C" {
 #define RTR__SIZE_rtr__array(type, field, ptr, n, ...) +sizeof(type) * (size_t)(n)
 #define RTR__SIZE_rtr__seq(type, field, ptr, ltype, ...)                                \
 	+sizeof(ltype) + rtr__l_##field * sizeof(type)
+
+/* --- field values for filters (union rtr_probe_arg, in field order; only
+ * computed when a binding has a filter) --- */
+#define RTR__ARG_rtr__int(type, field, expr, base, bo)                                   \
+	if (RTR__IS_SIGNED(type))                                                        \
+		rtr__ap->s = (int64_t)rtr__v_##field;                                    \
+	else                                                                             \
+		rtr__ap->u = (uint64_t)rtr__v_##field;                                   \
+	rtr__ap++;
+#define RTR__ARG_rtr__enum(prov, ename, type, field, expr)                               \
+	RTR__ARG_rtr__int(type, field, expr, 0, 0)
+#define RTR__ARG_rtr__float(type, field, expr)                                           \
+	rtr__ap->d = (double)rtr__v_##field;                                             \
+	rtr__ap++;
+#define RTR__ARG_rtr__string(field, expr)                                                \
+	rtr__ap->str.p = rtr__v_##field;                                                 \
+	rtr__ap->str.len = rtr__l_##field;                                               \
+	rtr__ap++;
+#define RTR__ARG_rtr__array(type, field, ptr, n, base, text) (rtr__ap++)->u = 0;
+#define RTR__ARG_rtr__seq(type, field, ptr, ltype, len, base, text) (rtr__ap++)->u = 0;
 
 /* --- serialisation at rtr__wp, byte-packed --- */
 #define RTR__WRITE_rtr__int(type, field, expr, base, bo)                                 \
@@ -544,6 +566,8 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		size_t rtr__sz = 0 RTR__FE(RTR__F_SIZE, RTR__UNWRAP tfields);             \
 		struct rtr_binding_set *rtr__set;                                        \
 		uint32_t rtr__n;                                                         \
+		union rtr_probe_arg rtr__fa[1 RTR__FE(RTR__F_ONE, RTR__UNWRAP tfields)];  \
+		int rtr__fa_ready = 0;                                                   \
 		RTR__VOIDS(RTR__UNWRAP targs)                                             \
 		rtr__set = rtr_atomic_load(&RTR__STATE(p, e).bindings,                    \
 					   __ATOMIC_ACQUIRE);                            \
@@ -552,16 +576,40 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		rtr__n = rtr__set->nr;                                                   \
 		for (uint32_t rtr__i = 0; rtr__i < rtr__n; rtr__i++) {                   \
 			const struct rtr_event_binding *rtr__b = &rtr__set->b[rtr__i];   \
+			const struct rtr_binding_extra *rtr__x =                         \
+				(const struct rtr_binding_extra *)rtr__b->client_priv;   \
 			uint32_t rtr__client = rtr__b->client;                           \
 			struct rtr_ring_ctx rtr__c = {0}, rtr__sc;                       \
-			char *rtr__wp = rtr_ctf_event_reserve(rtr__b, rtr__client,       \
-							      rtr__b->chan,              \
-							      rtr__b->event_id, rtr__sz, \
-							      &rtr__c, &rtr__sc);        \
+			char *rtr__wp;                                                   \
+			if (rtr_likely(rtr__x == NULL)) {                                \
+				rtr__wp = rtr_ctf_event_reserve(rtr__b, rtr__client,     \
+								rtr__b->chan,            \
+								rtr__b->event_id,        \
+								rtr__sz, &rtr__c,        \
+								&rtr__sc);               \
+			} else {                                                         \
+				/* the filter runs before anything is reserved */       \
+				if (rtr__x->filter) {                                    \
+					if (!rtr__fa_ready) {                            \
+						union rtr_probe_arg *rtr__ap = rtr__fa;  \
+						RTR__FE(RTR__F_ARG, RTR__UNWRAP tfields)  \
+						(void)rtr__ap;                           \
+						rtr__fa_ready = 1;                       \
+					}                                                \
+					if (!rtr_probe__filter(rtr__x, rtr__fa))         \
+						continue;                                \
+				}                                                        \
+				rtr__wp = rtr_probe__reserve(rtr__b, rtr__x, rtr__sz,    \
+							     &rtr__sc,                   \
+							     __builtin_return_address(0)); \
+			}                                                                \
 			if (rtr_unlikely(!rtr__wp))                                      \
 				continue;                                                \
 			RTR__FE(RTR__F_WRITE, RTR__UNWRAP tfields)                        \
-			rtr_ctf_event_commit(rtr__b, rtr__client, &rtr__c, &rtr__sc);    \
+			if (rtr_likely(rtr__x == NULL))                                  \
+				rtr_ctf_event_commit(rtr__b, rtr__client, &rtr__c, &rtr__sc); \
+			else                                                             \
+				rtr_ctf__commit(rtr__b, &rtr__sc);                       \
 		}                                                                        \
 	}                                                                                \
 	__attribute__((constructor)) static void rtr__ctor_##p##_##e(void)               \

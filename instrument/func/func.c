@@ -46,7 +46,7 @@ __attribute__((constructor)) static void func_init(void)
 }
 
 #define ENABLED(p, e)	    RTR_INSTR_ENABLED(p, e)
-#define emit(st, ip, v, sz) rtr_instr_emit(st, ip, v, sz)
+#define emit(d, ip, v, sz)  rtr_instr_emit(d, ip, v, sz)
 
 void __cyg_profile_func_enter(void *fn, void *call_site)
 {
@@ -54,12 +54,12 @@ void __cyg_profile_func_enter(void *fn, void *call_site)
 		unsigned long v[2] = {(unsigned long)fn, (unsigned long)call_site};
 
 		RTR_FUNC_STATEDUMP_ONCE();
-		emit(&RTR__STATE(lttng_ust_cyg_profile, func_entry), fn, v, sizeof(v));
+		emit(RTR_INSTR_DESC(lttng_ust_cyg_profile, func_entry), fn, v, sizeof(v));
 	} else if (ENABLED(lttng_ust_cyg_profile_fast, func_entry) && fast_mode) {
 		unsigned long v = (unsigned long)fn;
 
 		RTR_FUNC_STATEDUMP_ONCE();
-		emit(&RTR__STATE(lttng_ust_cyg_profile_fast, func_entry), fn, &v, sizeof(v));
+		emit(RTR_INSTR_DESC(lttng_ust_cyg_profile_fast, func_entry), fn, &v, sizeof(v));
 	}
 }
 
@@ -69,9 +69,9 @@ void __cyg_profile_func_exit(void *fn, void *call_site)
 		unsigned long v[2] = {(unsigned long)fn, (unsigned long)call_site};
 
 		RTR_FUNC_STATEDUMP_ONCE(); /* after a dlclose: the unload first */
-		emit(&RTR__STATE(lttng_ust_cyg_profile, func_exit), fn, v, sizeof(v));
+		emit(RTR_INSTR_DESC(lttng_ust_cyg_profile, func_exit), fn, v, sizeof(v));
 	} else if (ENABLED(lttng_ust_cyg_profile_fast, func_exit) && fast_mode) {
 		RTR_FUNC_STATEDUMP_ONCE();
-		emit(&RTR__STATE(lttng_ust_cyg_profile_fast, func_exit), fn, NULL, 0);
+		emit(RTR_INSTR_DESC(lttng_ust_cyg_profile_fast, func_exit), fn, NULL, 0);
 	}
 }

@@ -177,7 +177,7 @@ struct __attribute__((packed)) ev_posix {
 #define EMIT(ev, ip, v)                                                                            \
 	do {                                                                                       \
 		if (RTR_INSTR_ENABLED(lttng_ust_libc, ev) && !rtr_instr_from_tracer(ip))                     \
-			rtr_instr_emit(&RTR__STATE(lttng_ust_libc, ev), ip, &(v), sizeof(v));      \
+			rtr_instr_emit(RTR_INSTR_DESC(lttng_ust_libc, ev), ip, &(v), sizeof(v));      \
 	} while (0)
 
 EXPORT void *malloc(size_t size)

@@ -104,7 +104,7 @@ struct __attribute__((packed)) ev_pps {
 #define EMIT(ev, ip, v)                                                                            \
 	do {                                                                                       \
 		if (RTR_INSTR_ENABLED(lttng_ust_pthread, ev) && !rtr_instr_from_tracer(ip))        \
-			rtr_instr_emit(&RTR__STATE(lttng_ust_pthread, ev), ip, &(v), sizeof(v));   \
+			rtr_instr_emit(RTR_INSTR_DESC(lttng_ust_pthread, ev), ip, &(v), sizeof(v));   \
 	} while (0)
 
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m)

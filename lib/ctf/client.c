@@ -119,7 +119,7 @@ static char *reserve_client(const struct rtr_event_binding *b, uint32_t client,
  * record is reserved (a system call inside an open reservation would
  * keep it open that much longer), then copied after the header. */
 static char *reserve_ctx(const struct rtr_event_binding *b, size_t payload_size,
-			 struct rtr_ring_ctx *ctx, uintptr_t ip)
+			 struct rtr_ring_ctx *ctx)
 {
 	const struct rtr_ctf_ctx_src *src = b->client_priv;
 	uint8_t vals[RTR_CTF_CTX_MAX];
@@ -127,7 +127,7 @@ static char *reserve_ctx(const struct rtr_event_binding *b, size_t payload_size,
 
 	if (!src || src->size > RTR_CTF_CTX_MAX)
 		return NULL;
-	src->read(src, vals, ip);
+	src->read(src, vals);
 	p = reserve_client(b, b->client & RTR_CTF_CLIENT_MASK, payload_size + src->size, ctx);
 	if (!p)
 		return NULL;
@@ -135,22 +135,11 @@ static char *reserve_ctx(const struct rtr_event_binding *b, size_t payload_size,
 	return p + src->size;
 }
 
-char *rtr_ctf__reserve_ip(const struct rtr_event_binding *b, size_t payload_size,
-			  struct rtr_ring_ctx *ctx, const void *ip)
-{
-	if (b->client & RTR_CTF_CLIENT_CTX)
-		return reserve_ctx(b, payload_size, ctx, (uintptr_t)ip);
-	return reserve_client(b, b->client, payload_size, ctx);
-}
-
-/* Probes compiled before rtr_ctf__reserve_ip: the ip is inside the probe
- * (its call site is one frame further up, unknown without frame pointers). */
 char *rtr_ctf__reserve(const struct rtr_event_binding *b, size_t payload_size,
 		       struct rtr_ring_ctx *ctx)
 {
 	if (b->client & RTR_CTF_CLIENT_CTX)
-		return reserve_ctx(b, payload_size, ctx,
-				   (uintptr_t)__builtin_return_address(0));
+		return reserve_ctx(b, payload_size, ctx);
 	return reserve_client(b, b->client, payload_size, ctx);
 }
 
@@ -261,82 +250,6 @@ uint32_t rtr_ctf_counter_fields(uint32_t mask, struct rtr_field_desc *out)
 		out[n].kind = RTR_FIELD_INTEGER;
 		out[n].integer.size_bits = 64;
 		out[n].integer.base = RTR_BASE_DEC;
-		n++;
-	}
-	return n;
-}
-
-/* ------------------------------------------------------------------------
- * The other context fields
- * ------------------------------------------------------------------------ */
-
-static const char *const ctx_names[RTR_CTF_CTX_COUNT - RTR_CTF_COUNTER_COUNT] = {
-    "ip", "vtid", "vpid", "procname", "pthread_id"};
-
-const char *rtr_ctf_ctx_name(unsigned n)
-{
-	if (n < RTR_CTF_COUNTER_COUNT || n >= RTR_CTF_CTX_COUNT)
-		return NULL;
-	return ctx_names[n - RTR_CTF_COUNTER_COUNT];
-}
-
-static uint32_t ctx_field_size(unsigned n)
-{
-	switch (n) {
-	case RTR_CTF_CTX_VTID:
-	case RTR_CTF_CTX_VPID:
-		return 4;
-	case RTR_CTF_CTX_PROCNAME:
-		return RTR_CTF_PROCNAME_LEN;
-	default:
-		return 8;
-	}
-}
-
-uint32_t rtr_ctf_ctx_size(uint32_t mask)
-{
-	uint32_t sz = 0;
-
-	for (unsigned i = 0; i < RTR_CTF_CTX_COUNT; i++)
-		if (mask & (1u << i))
-			sz += ctx_field_size(i);
-	return sz;
-}
-
-uint32_t rtr_ctf_ctx_fields(uint32_t mask, struct rtr_field_desc *out)
-{
-	uint32_t n = rtr_ctf_counter_fields(mask & RTR_CTF_CTX_COUNTERS_MASK, out);
-
-	for (unsigned i = RTR_CTF_COUNTER_COUNT; i < RTR_CTF_CTX_COUNT; i++) {
-		struct rtr_field_desc *f = &out[n];
-
-		if (!(mask & (1u << i)))
-			continue;
-		memset(f, 0, sizeof(*f));
-		f->name = ctx_names[i - RTR_CTF_COUNTER_COUNT];
-		f->kind = RTR_FIELD_INTEGER;
-		f->integer.base = RTR_BASE_DEC;
-		switch (i) {
-		case RTR_CTF_CTX_IP:
-			f->integer.size_bits = 64;
-			f->integer.base = RTR_BASE_HEX;
-			break;
-		case RTR_CTF_CTX_VTID:
-		case RTR_CTF_CTX_VPID:
-			f->integer.size_bits = 32;
-			f->integer.is_signed = 1;
-			break;
-		case RTR_CTF_CTX_PROCNAME:
-			f->kind = RTR_FIELD_ARRAY;
-			f->array_length = RTR_CTF_PROCNAME_LEN;
-			f->integer.size_bits = 8;
-			f->integer.is_signed = 1;
-			f->integer.text = 1;
-			break;
-		default: /* pthread_id */
-			f->integer.size_bits = 64;
-			break;
-		}
 		n++;
 	}
 	return n;

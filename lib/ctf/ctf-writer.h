@@ -65,9 +65,7 @@ int rtr_ctf_client_select(enum rtr_ring_alloc alloc, enum rtr_ring_mode mode,
 
 struct rtr_ctf_ctx_src {
 	uint32_t size;
-	/* ip: the address the event is attributed to (the tracepoint's call
-	 * site, or what the caller of rtr_ctf__reserve_ip gave) */
-	void (*read)(const struct rtr_ctf_ctx_src *s, uint8_t *dst, uintptr_t ip);
+	void (*read)(const struct rtr_ctf_ctx_src *s, uint8_t *dst);
 };
 
 /* The counters (bit n of a mask = counter n), one u64 each in the event
@@ -93,31 +91,6 @@ struct rtr_ctf_counter_info {
 	uint32_t type;	   /* perf_event_attr.type */
 	uint64_t config;   /* perf_event_attr.config */
 };
-
-/* The other context fields (record --context ip,vtid,...), LTTng-UST's
- * names and types, after the counters in the mask's bit order. STABLE: in
- * the CHANNEL message's mask too. */
-enum rtr_ctf_ctx_field {
-	RTR_CTF_CTX_IP = RTR_CTF_COUNTER_COUNT, /* u64 hex: the event's code address */
-	RTR_CTF_CTX_VTID,			/* s32: the thread's id */
-	RTR_CTF_CTX_VPID,			/* s32: the process's id */
-	RTR_CTF_CTX_PROCNAME,			/* char[17]: the thread's name */
-	RTR_CTF_CTX_PTHREAD_ID,			/* u64: pthread_self() */
-	RTR_CTF_CTX_COUNT			/* bits in a context mask (16) */
-};
-#define RTR_CTF_CTX_COUNTERS_MASK ((1u << RTR_CTF_COUNTER_COUNT) - 1)
-#define RTR_CTF_PROCNAME_LEN	  17u
-
-/* The name --context takes for bit n >= RTR_CTF_COUNTER_COUNT ("vtid"),
- * NULL out of range. */
-const char *rtr_ctf_ctx_name(unsigned n);
-
-/* Bytes the event context of mask takes in every event. */
-uint32_t rtr_ctf_ctx_size(uint32_t mask);
-
-/* The event context fields of mask (counters and the others) into out (at
- * least RTR_CTF_CTX_COUNT entries). Returns how many. */
-uint32_t rtr_ctf_ctx_fields(uint32_t mask, struct rtr_field_desc *out);
 
 /* The counter n (NULL if n is out of range). */
 const struct rtr_ctf_counter_info *rtr_ctf_counter(unsigned n);
@@ -252,6 +225,14 @@ int rtr_ctf_meta_env_std(struct rtr_ctf_meta *m, const struct rtr_ctf_std_env *e
  * -EINVAL, -ENOMEM.
  */
 int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *name);
+
+/*
+ * The stream event context of stream class id (added before): the context
+ * fields every record of that stream carries after its event header
+ * (RTR_CTF_CTX_*, written in that order by the probes; ctf.h). Returns 0,
+ * -ENOENT (no such stream), -EINVAL (unknown bits).
+ */
+int rtr_ctf_meta_stream_context(struct rtr_ctf_meta *m, uint32_t id, uint32_t ctx_mask);
 
 /*
  * An event class: name "provider:event", id (in its stream class; 0..30
@@ -436,5 +417,15 @@ const char *rtr_ctf_stream_error(const struct rtr_ctf_stream *s);
  * negative errno from fsync/close. NULL is ignored (returns 0).
  */
 int rtr_ctf_stream_destroy(struct rtr_ctf_stream *s, bool sync);
+
+/* ------------------------------------------------------------------------
+ * Probe extras (probe_extra.c): filters and contexts of bindings
+ * ------------------------------------------------------------------------ */
+
+/* The caches of context values: at start, and in a fork child. */
+void rtr__extra_init(void);
+void rtr__extra_fork_child(void);
+/* Bytes a set of contexts (RTR_CTF_CTX_*) takes in a record. */
+uint32_t rtr__ctx_size(uint32_t ctx_mask);
 
 #endif /* RTR_CTF_WRITER_H */

@@ -346,6 +346,7 @@ struct env_entry {
 
 struct stream_class {
 	uint32_t id;
+	uint32_t ctx_mask; /* RTR_CTF_CTX_*: the stream event context */
 	char name[65];
 	char *context; /* rendered event.context struct body, or NULL */
 };
@@ -614,6 +615,7 @@ int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *nam
 		return -ENOMEM;
 	s = &m->streams[m->nr_streams++];
 	s->id = id;
+	s->ctx_mask = 0;
 	s->context = NULL;
 	/* Only a comment: keep it inert. */
 	for (const char *c = name ? name : ""; *c && k < sizeof(s->name) - 1; c++) {
@@ -625,6 +627,19 @@ int rtr_ctf_meta_add_stream(struct rtr_ctf_meta *m, uint32_t id, const char *nam
 	}
 	s->name[k] = '\0';
 	return 0;
+}
+
+int rtr_ctf_meta_stream_context(struct rtr_ctf_meta *m, uint32_t id, uint32_t ctx_mask)
+{
+	if (ctx_mask & ~RTR_CTF_CTX_ALL)
+		return meta_fail(m, -EINVAL, "stream %" PRIu32 ": unknown context 0x%x", id,
+				 ctx_mask & ~RTR_CTF_CTX_ALL);
+	for (size_t i = 0; i < m->nr_streams; i++)
+		if (m->streams[i].id == id) {
+			m->streams[i].ctx_mask = ctx_mask;
+			return 0;
+		}
+	return meta_fail(m, -ENOENT, "stream %" PRIu32 ": not added", id);
 }
 
 static uint64_t slot_hash(uint32_t stream_id, uint32_t id)
@@ -928,14 +943,38 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 		      "\t} v;\n"
 		      "} align(8);\n\n");
 	for (size_t i = 0; i < m->nr_streams; i++) {
+		uint32_t cm = m->streams[i].ctx_mask;
+		const char *more = m->streams[i].context;
+
 		text_printf(&t,
 			    "/* channel %s */\nstream {\n\tid = %" PRIu32 ";\n"
 			    "\tevent.header := struct event_header_compact;\n"
 			    "\tpacket.context := struct packet_context;\n",
 			    m->streams[i].name, m->streams[i].id);
-		if (m->streams[i].context)
-			text_printf(&t, "\tevent.context := struct {\n%s\t};\n",
-				    m->streams[i].context);
+		/* The probe writes these after the event header, in this
+		 * order, byte-packed (include/ringtrace/ctf.h), then the
+		 * fields set by rtr_ctf_meta_set_event_context (counters). */
+		if (cm || more) {
+			text_puts(&t, "\tevent.context := struct {\n");
+			if (cm & RTR_CTF_CTX_VPID)
+				text_puts(&t, "\t\tinteger { size = 32; align = 8; signed = true; } "
+					      "_vpid;\n");
+			if (cm & RTR_CTF_CTX_VTID)
+				text_puts(&t, "\t\tinteger { size = 32; align = 8; signed = true; } "
+					      "_vtid;\n");
+			if (cm & RTR_CTF_CTX_PROCNAME)
+				text_puts(&t, "\t\tinteger { size = 8; align = 8; signed = false; "
+					      "encoding = UTF8; } _procname[16];\n");
+			if (cm & RTR_CTF_CTX_PTHREAD_ID)
+				text_puts(&t, "\t\tinteger { size = 64; align = 8; signed = false; "
+					      "base = 16; } _pthread_id;\n");
+			if (cm & RTR_CTF_CTX_IP)
+				text_puts(&t, "\t\tinteger { size = 64; align = 8; signed = false; "
+					      "base = 16; } _ip;\n");
+			if (more)
+				text_puts(&t, more);
+			text_puts(&t, cm ? "\t} align(8);\n" : "\t};\n");
+		}
 		text_puts(&t, "};\n\n");
 	}
 	for (size_t i = 0; i < m->nr_events; i++)

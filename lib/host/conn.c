@@ -1,10 +1,9 @@
-/* lib/host: connections and protocol — accepting traced processes,
- * HELLO, channel setup, replies to our commands, event registration and
- * enabling. Nothing a process sends is trusted; no call blocks on a
- * process. Design: docs/design/host.md §3, docs/design/protocol.md. */
+/* lib/host: connections and protocol — accepting traced processes, HELLO,
+ * replies to our commands, event registration. Nothing a process sends is
+ * trusted; no call blocks on a process. Design: docs/design/host.md §3,
+ * docs/design/protocol.md. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 
 #define HELLO_TIMEOUT_NS (2000ull * 1000000u)
 #define MSGS_PER_EVENT	 64 /* messages handled per readiness event */
-#define MAX_EVENT_ID	 (1u << 20)
 #define MAX_PENDING	 256 /* connections that did not say HELLO yet */
 /* Event descriptions (docs/design/host.md §3): each process may keep
  * DESC_FREE bytes of its own, more from a pool shared by all, at most
@@ -41,30 +39,35 @@ void rtr__proc_forget_events(struct rtr__proc *p)
 	p->nr_evs = p->cap_evs = 0;
 }
 
-static int proc_send(struct rtr__proc *p, const int *fds, unsigned nfds)
+int rtr__proc_send(struct rtr__proc *p, const int *fds, unsigned nfds)
 {
 	int r;
 
 	if (p->cmd < 0)
 		return -ENOTCONN;
 	r = rtr_proto_send(p->cmd, &p->h->out, fds, nfds, MSG_DONTWAIT);
-	if (r) {
+	if (r == -EPIPE || r == -ECONNRESET)
+		rtr__proc_disconnect(p, NULL); /* it closed its end: exiting */
+	else if (r)
 		rtr__proc_disconnect(p, r == -EAGAIN ? "does not read its control socket"
 						     : "control socket write failed");
-	}
 	return r;
 }
 
 static int send_reply(struct rtr__proc *p, int sock, uint32_t seq, unsigned type, int status,
-		      const char *text)
+		      const char *text, bool ext, uint32_t xflags)
 {
-	if (rtr_proto_enc_reply(&p->h->out, seq, type, status, text))
+	int r = ext ? rtr_proto_enc_reply_ext(&p->h->out, seq, type, status, text,
+					      RTR_PROTO_VERSION_MINOR, xflags)
+		    : rtr_proto_enc_reply(&p->h->out, seq, type, status, text);
+
+	if (r)
 		return -EMSGSIZE;
 	return rtr_proto_send(sock, &p->h->out, NULL, 0, MSG_DONTWAIT);
 }
 
 /* ------------------------------------------------------------------------
- * Draining and finishing a process's buffers
+ * Disconnection
  * ------------------------------------------------------------------------ */
 
 void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
@@ -75,6 +78,15 @@ void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
 		hwarn_c(h, RTR__LOG_PROC, "process %d (%s) disconnected: %s", (int)p->pid,
 			p->procname, why);
 		h->t.disconnected++;
+	} else if (p->state == P_ACTIVE && !p->draining) {
+		/* it closed its sockets (exited): what it sent last may still
+		 * wait there — the channels it armed (command socket), its
+		 * registrations (notify socket): a process that armed its
+		 * sessions sends them without waiting for us */
+		p->draining = true;
+		rtr__handle_replies(p);
+		rtr__handle_notify_only(p);
+		p->draining = false;
 	}
 	rtr__watch_del_close(h, &p->cmd);
 	rtr__watch_del_close(h, &p->notify);
@@ -84,6 +96,7 @@ void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
 		p->state = P_DONE; /* nothing was created for it */
 		h->nr_pending--;
 	}
+	rtr__ops_forget_proc(p);
 	if (p->exited)
 		rtr__proc_finish(p, true);
 }
@@ -92,52 +105,15 @@ void rtr__proc_disconnect(struct rtr__proc *p, const char *why)
  * Registration
  * ------------------------------------------------------------------------ */
 
-static bool wanted(const struct rtr_host *h, const struct rtr_event_desc *ev)
-{
-	char full[2 * RTR_PROTO_MAX_NAME + 2];
-
-	if (h->cfg.npatterns == 0)
-		return true;
-	snprintf(full, sizeof(full), "%s:%s", ev->provider, ev->name);
-	for (size_t i = 0; i < h->cfg.npatterns; i++)
-		if (fnmatch(h->cfg.patterns[i], full, 0) == 0)
-			return true;
-	return false;
-}
-
-static void send_pending_enables(struct rtr__proc *p)
-{
-	struct rtr_proto_enable_entry *e;
-	uint32_t n = 0;
-
-	if (!p->chan_ok || p->cmd < 0)
-		return;
-	e = calloc(RTR_PROTO_MAX_ENABLES_PER_MSG, sizeof(*e));
-	if (!e)
-		return;
-	for (uint32_t i = 0; i <= p->nr_evs; i++) {
-		if (i < p->nr_evs && p->evs[i].pending) {
-			e[n++] = (struct rtr_proto_enable_entry){
-			    p->evs[i].reg_index, RTR_HOST_CHAN_HANDLE, (uint32_t)p->evs[i].id};
-			p->evs[i].pending = false;
-		}
-		if (n && (n == RTR_PROTO_MAX_ENABLES_PER_MSG || i == p->nr_evs)) {
-			if (rtr_proto_enc_enable(&p->h->out, ++p->seq, e, n) == 0 &&
-			    proc_send(p, NULL, 0))
-				break;
-			n = 0;
-		}
-	}
-	free(e);
-}
-
 static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 {
 	struct rtr_host *h = p->h;
 	const struct rtr_event_desc **evs;
 	struct rtr_proto_enable_entry *en = NULL;
+	const uint8_t **filt = NULL;
+	uint16_t *flen = NULL;
 	char err[256];
-	uint32_t n_en = 0;
+	uint32_t n_en = 0, first;
 	int r;
 
 	{
@@ -181,49 +157,72 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 		p->evs = n;
 		p->cap_evs = cap;
 	}
-	en = calloc(m->u.events.count, sizeof(*en));
-	if (!en)
-		goto nomem;
+	first = p->nr_evs;
 	for (uint32_t i = 0; i < m->u.events.count; i++) {
 		const struct rtr_event_desc *ev = evs[i];
 		struct rtr__ev *e;
 
 		for (uint32_t k = 0; k < p->nr_evs; k++)
 			if (p->evs[k].reg_index == ev->state->reg_index) {
-				free(en);
 				rtr__proc_disconnect(p, "event registered twice");
 				return;
 			}
 		e = &p->evs[p->nr_evs++];
 		e->desc = ev;
 		e->reg_index = ev->state->reg_index;
-		e->id = -1;
-		e->pending = false;
+		e->checked_bad = false;
 		if (rtr_ctf_event_check(ev, err, sizeof(err))) {
 			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): event %s:%s not traced: %s",
 				(int)p->pid, p->procname, ev->provider, ev->name, err);
-			continue;
+			e->checked_bad = true;
 		}
-		if (!wanted(h, ev) || p->next_event_id >= MAX_EVENT_ID || !p->bufs)
-			continue;
-		e->id = p->next_event_id++;
-		p->meta_gen++;
-		if (p->chan_ok)
-			en[n_en++] = (struct rtr_proto_enable_entry){
-			    e->reg_index, RTR_HOST_CHAN_HANDLE, (uint32_t)e->id};
-		else
-			e->pending = true;
-		hinfo(h, "process %d: %s:%s enabled as id %lld", (int)p->pid, ev->provider,
-		      ev->name, (long long)e->id);
 	}
-	r = rtr_proto_enc_register_reply(&h->out, m->hdr.seq, 0, en, n_en);
+	rtr__preassigned(p, first, &m->u.events.pre);
+	{
+		/* an event may be enabled in every channel of every session */
+		uint32_t cap = RTR_PROTO_MAX_ENABLES_PER_MSG;
+
+		en = calloc(cap, sizeof(*en));
+		filt = calloc(cap, sizeof(*filt));
+		flen = calloc(cap, sizeof(*flen));
+		if (!en || !filt || !flen)
+			goto nomem;
+		n_en = rtr__match_new_events(p, first, en, filt, flen, cap);
+	}
+	r = rtr_proto_enc_enable_ext(&h->out, RTR_MSG_REGISTER_REPLY, m->hdr.seq, 0, en, filt,
+				     flen, n_en);
 	free(en);
-	if (r == 0 && rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT))
+	free(filt);
+	free(flen);
+	if (r == 0 && rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT)) {
 		rtr__proc_disconnect(p, "does not read its notify socket");
+		return;
+	}
+	/* what did not fit the reply goes on the command socket */
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+			if (t->ch[ci] && t->ch[ci]->chan_ok)
+				rtr__send_pending_enables(t->ch[ci]);
 	return;
 nomem:
+	free(en);
+	free(filt);
+	free(flen);
 	rtr_proto_enc_register_reply(&h->out, m->hdr.seq, -ENOMEM, NULL, 0);
 	rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT);
+}
+
+/* The channel whose setup requests include `seq`. */
+static struct rtr__pchan *chan_of_seq(struct rtr__proc *p, uint32_t seq)
+{
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
+			struct rtr__pchan *c = t->ch[ci];
+
+			if (c && c->chan_pending && seq >= c->seq_lo && seq <= c->seq_hi)
+				return c;
+		}
+	return NULL;
 }
 
 /* Replies to our commands, on the command socket. */
@@ -231,14 +230,15 @@ void rtr__handle_replies(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
 
-	for (int k = 0; k < MSGS_PER_EVENT && p->cmd >= 0; k++) {
+	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->cmd >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
+		struct rtr__pchan *c;
 		unsigned nfds;
 		char err[256];
 		ssize_t n = rtr_proto_recv(p->cmd, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
-		if (n == -EAGAIN)
+		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
 			rtr__proc_disconnect(
@@ -246,32 +246,42 @@ void rtr__handle_replies(struct rtr__proc *p)
 			return;
 		}
 		if (rtr_proto_parse(h->in, (size_t)n, nfds, &m, err, sizeof(err)) ||
-		    m.hdr.type != RTR_MSG_REPLY) {
+		    (m.hdr.type != RTR_MSG_REPLY && m.hdr.type != RTR_MSG_CHANNEL &&
+		     m.hdr.type != RTR_MSG_CHANNEL_BUFFERS)) {
 			rtr_proto_close_fds(fds, nfds);
 			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): bad message: %s", (int)p->pid,
 				p->procname, err[0] ? err : "not a reply");
 			rtr__proc_disconnect(p, "protocol error");
 			return;
 		}
+		if (m.hdr.type != RTR_MSG_REPLY) {
+			/* a channel of a session the process armed itself */
+			rtr__adopt_message(p, &m, fds, nfds);
+			continue;
+		}
 		switch (m.u.reply.req_type) {
 		case RTR_MSG_CHANNEL:
 		case RTR_MSG_CHANNEL_BUFFERS:
-			if (p->chan_pending)
-				p->chan_pending--;
-			if (m.u.reply.status && !p->chan_failed) {
-				p->chan_failed = true;
+			c = chan_of_seq(p, m.hdr.seq);
+			if (!c)
+				break; /* a reply to nothing we wait for */
+			c->chan_pending--;
+			if (m.u.reply.status && !c->chan_failed) {
+				c->chan_failed = true;
 				hwarn_c(h, RTR__LOG_PROC,
 					"process %d (%s) could not map its buffers: %s (%s)",
 					(int)p->pid, p->procname, strerror(-m.u.reply.status),
 					m.u.reply.text);
 			}
-			if (!p->chan_pending && !p->chan_failed && !p->chan_ok) {
-				p->chan_ok = true;
-				send_pending_enables(p);
+			if (!c->chan_pending && !c->chan_failed && !c->chan_ok) {
+				c->chan_ok = true;
+				rtr__send_pending_enables(c);
 			}
 			break;
+		case RTR_MSG_START:
 		case RTR_MSG_STOP:
-			p->stop_acked = true;
+		case RTR_MSG_CLOSE_SESSION:
+			rtr__op_reply(p, m.hdr.seq, m.u.reply.status);
 			break;
 		default:
 			if (m.u.reply.status)
@@ -286,12 +296,17 @@ void rtr__handle_replies(struct rtr__proc *p)
 
 void rtr__handle_notify(struct rtr__proc *p)
 {
-	struct rtr_host *h = p->h;
-
 	/* Replies first: a REGISTER_EVENTS that follows a channel's last
 	 * acknowledgement must see the channel usable. */
 	rtr__handle_replies(p);
-	for (int k = 0; k < MSGS_PER_EVENT && p->notify >= 0; k++) {
+	rtr__handle_notify_only(p);
+}
+
+void rtr__handle_notify_only(struct rtr__proc *p)
+{
+	struct rtr_host *h = p->h;
+
+	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->notify >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
 		unsigned nfds;
@@ -299,7 +314,7 @@ void rtr__handle_notify(struct rtr__proc *p)
 		ssize_t n =
 		    rtr_proto_recv(p->notify, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
-		if (n == -EAGAIN)
+		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
 			rtr__proc_disconnect(p, n == 0 || n == -ECONNRESET ? NULL
@@ -318,53 +333,6 @@ void rtr__handle_notify(struct rtr__proc *p)
 	}
 }
 
-static int configure(struct rtr__proc *p)
-{
-	struct rtr_host *h = p->h;
-	struct rtr_proto_session s = {.session_id = RTR_HOST_SESSION_ID,
-				      .clock_source = (uint32_t)h->clock.source,
-				      .name = "record"};
-	struct rtr_proto_channel c = {.session_id = RTR_HOST_SESSION_ID,
-				      .chan_handle = RTR_HOST_CHAN_HANDLE,
-				      .client_id = p->client,
-				      .nr_bufs = p->nr_bufs,
-				      .flags = (p->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0) |
-					       ((h->cfg.counters << RTR_PROTO_CHANNEL_COUNTERS_SHIFT) &
-						RTR_PROTO_CHANNEL_COUNTERS_MASK),
-				      .num_subbuf = h->cfg.num_subbuf,
-				      .subbuf_size = h->cfg.subbuf_size,
-				      .name = RTR_HOST_CHAN_NAME};
-	int r;
-
-	if ((r = rtr_proto_enc_session(&h->out, ++p->seq, &s)) || (r = proc_send(p, NULL, 0)))
-		return r;
-	if ((r = rtr_proto_enc_channel(&h->out, ++p->seq, &c)) ||
-	    (r = proc_send(p, &p->wake_fd, p->wake_fd >= 0 ? 1 : 0)))
-		return r;
-	p->chan_pending = 1;
-	for (uint32_t first = 0; first < p->nr_bufs; first += RTR_PROTO_MAX_BUFS_PER_MSG) {
-		struct rtr_proto_channel_buffers b = {.chan_handle = RTR_HOST_CHAN_HANDLE,
-						      .first = first};
-		int fds[RTR_PROTO_MAX_BUFS_PER_MSG];
-
-		b.count = p->nr_bufs - first;
-		if (b.count > RTR_PROTO_MAX_BUFS_PER_MSG)
-			b.count = RTR_PROTO_MAX_BUFS_PER_MSG;
-		for (uint32_t i = 0; i < b.count; i++)
-			fds[i] = p->bufs[first + i]->fd;
-		if ((r = rtr_proto_enc_channel_buffers(&h->out, ++p->seq, &b)) ||
-		    (r = proc_send(p, fds, b.count)))
-			return r;
-		p->chan_pending++;
-	}
-	if ((r = rtr_proto_enc_ref(&h->out, RTR_MSG_START, ++p->seq, RTR_HOST_SESSION_ID)) ||
-	    (r = proc_send(p, NULL, 0)))
-		return r;
-	if ((r = rtr_proto_enc_ready(&h->out, ++p->seq, 0)) || (r = proc_send(p, NULL, 0)))
-		return r;
-	return 0;
-}
-
 static bool check_notify_socket(int fd)
 {
 	int type = 0, dom = 0;
@@ -376,6 +344,17 @@ static bool check_notify_socket(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && dom == AF_UNIX;
 }
 
+/* May a process of this uid connect at all? */
+static bool uid_allowed(const struct rtr_host *h, uid_t uid)
+{
+	if (h->cfg.any_uid)
+		return true;
+	if (h->cfg.daemon) /* a user's daemon traces only that user's programs */
+		return uid == geteuid();
+	/* record: the program and its children; as root, whoever they became */
+	return uid == geteuid() || geteuid() == 0;
+}
+
 void rtr__handle_hello(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
@@ -385,7 +364,7 @@ void rtr__handle_hello(struct rtr__proc *p)
 	socklen_t cl = sizeof(cred);
 	const char *why = "";
 	bool sys = false; /* why is a system call's failure: say its errno */
-	unsigned nfds;
+	unsigned nfds, attached = 0;
 	char err[256];
 	ssize_t n;
 	int r;
@@ -402,17 +381,19 @@ void rtr__handle_hello(struct rtr__proc *p)
 		rtr_proto_close_fds(fds, nfds);
 		h->t.bad_conns++;
 		hwarn_c(h, RTR__LOG_CONN, "refused a connection: %s", r ? err : "expected HELLO");
-		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r ? r : -EPROTO, "expected HELLO");
+		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r ? r : -EPROTO, "expected HELLO",
+			   false, 0);
 		rtr__proc_disconnect(p, NULL);
 		return;
 	}
 	p->notify = fds[0];
 	snprintf(p->procname, sizeof(p->procname), "%s", m.u.hello.procname);
+	p->minor = m.u.hello.minor;
 	if (getsockopt(p->cmd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
 	    (uint32_t)cred.pid != m.u.hello.pid) {
 		why = "pid does not match the socket's peer";
 		r = -EPERM;
-	} else if (cred.uid != geteuid() && geteuid() != 0) {
+	} else if (!uid_allowed(h, cred.uid)) {
 		why = "another user";
 		r = -EPERM;
 	} else if (!check_notify_socket(p->notify)) {
@@ -433,7 +414,10 @@ void rtr__handle_hello(struct rtr__proc *p)
 		r = -EMFILE;
 	}
 	p->pid = (pid_t)m.u.hello.pid;
+	p->uid = cred.uid;
 	p->caps = m.u.hello.caps;
+	p->narmed = m.u.hello.narmed;
+	memcpy(p->armed, m.u.hello.armed, sizeof(p->armed));
 	if (r == 0) {
 		/* The same pid registering again replaced its image (exec):
 		 * the old image's buffers have no writer any more. */
@@ -444,7 +428,12 @@ void rtr__handle_hello(struct rtr__proc *p)
 				rtr__proc_finish(o, true);
 			}
 		p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-		if (p->pidfd < 0) {
+		if (p->pidfd < 0 && errno == ESRCH && h->cfg.daemon) {
+			/* already gone (a short program, a slow daemon): what it
+			 * queued on its sockets — its armed buffers, its events —
+			 * is still read, then its traces are finished */
+			p->exited = true;
+		} else if (p->pidfd < 0) {
 			why = "pidfd_open";
 			r = -errno;
 			sys = true;
@@ -455,16 +444,20 @@ void rtr__handle_hello(struct rtr__proc *p)
 		p->registered_ns = rtr__now_ns();
 		p->state = P_ACTIVE;
 		h->nr_pending--;
-		r = rtr__channel_create(p, &m.u.hello, &why);
-		sys = r != 0;
+		attached = p->exited ? 1 : rtr__sessions_attach(p);
+		if (!h->cfg.daemon && !attached) {
+			/* record: the one session could not take it */
+			why = "buffer memory budget of the recording exhausted";
+			r = -ENOMEM;
+		}
 	}
 	if (r) {
 		hwarn_c(h, RTR__LOG_REFUSED, "process %d (%s) not traced: %s%s%s%s", (int)p->pid,
 			p->procname, why, sys ? " (" : "", sys ? strerror(-r) : "", sys ? ")" : "");
 		h->t.refused++;
-		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r, why);
+		send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, r, why, false, 0);
 		if (p->state == P_ACTIVE) {
-			/* Undo what create_channel built: nothing was shared. */
+			/* Undo what was built: nothing was shared. */
 			p->exited = true;
 			rtr__proc_finish(p, true);
 		} else {
@@ -473,14 +466,44 @@ void rtr__handle_hello(struct rtr__proc *p)
 		return;
 	}
 	rtr__watch_add(h, &p->w_notify, RTR_WATCH_NOTIFY, p, p->notify);
-	rtr__watch_add(h, &p->w_pid, RTR_WATCH_PIDFD, p, p->pidfd);
-	hinfo(h, "process %d (%s) registered%s, %u buffers, client %u", (int)p->pid, p->procname,
-	      (m.u.hello.flags & RTR_PROTO_HELLO_FORKED) ? " (fork child)" : "", p->nr_bufs,
-	      p->client);
-	if (send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, 0, "") || configure(p)) {
-		if (p->cmd >= 0)
-			rtr__proc_disconnect(p, "could not configure it");
+	if (p->pidfd >= 0)
+		rtr__watch_add(h, &p->w_pid, RTR_WATCH_PIDFD, p, p->pidfd);
+	if (p->exited) {
+		/* gone before we got to it: read what it left on its sockets
+		 * (the channels it armed, its events), then finish its traces
+		 * (the end of its command socket does) */
+		rtr__handle_notify(p);
+		if (p->state == P_ACTIVE)
+			rtr__proc_disconnect(p, NULL);
+		return;
 	}
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+			if (t->ch[ci])
+				hinfo(h, "process %d (%s) registered%s, session %s, channel %s: %u "
+					 "buffers, client %u",
+				      (int)p->pid, p->procname,
+				      (m.u.hello.flags & RTR_PROTO_HELLO_FORKED) ? " (fork child)"
+										 : "",
+				      t->s->name, t->s->chans[ci].name, t->ch[ci]->nr_bufs,
+				      t->ch[ci]->client);
+	/* A v1.1 process learns whether configuration follows (then it waits
+	 * for READY before main()); an older one always waits for READY. */
+	r = send_reply(p, p->cmd, m.hdr.seq, RTR_MSG_HELLO, 0, "", p->minor >= 1,
+		       attached ? RTR_PROTO_HELLO_REPLY_CONFIG : 0);
+	if (!r)
+		r = rtr__proc_sync(p);
+	if (!r && rtr_proto_enc_ready(&h->out, ++p->seq, 0) == 0)
+		r = rtr__proc_send(p, NULL, 0);
+	if (r) {
+		/* gone meanwhile (its end closed): what it sent is still read */
+		if (p->cmd >= 0)
+			rtr__proc_disconnect(p, r == -EPIPE || r == -ECONNRESET
+						    ? NULL
+						    : "could not configure it");
+		return;
+	}
+	p->ready_sent = true;
 }
 
 /* All HELLO slots taken (a flood of silent connections): the connection
@@ -520,10 +543,9 @@ void rtr__accept_all(struct rtr_host *h)
 		p->h = h;
 		p->state = P_HELLO;
 		p->cmd = fd;
-		p->notify = p->pidfd = p->wake_fd = p->dirfd = p->meta_fd = -1;
-		p->meta_gen = 1; /* no metadata on disk yet */
+		p->notify = p->pidfd = -1;
+		p->next_handle = 1;
 		p->hello_deadline = rtr__now_ns() + HELLO_TIMEOUT_NS;
-		p->created = time(NULL);
 		h->nr_pending++;
 		rtr_proto_arena_init(&p->arena, 0, 0);
 		p->next = h->procs;
@@ -533,24 +555,4 @@ void rtr__accept_all(struct rtr_host *h)
 		 * it is usually there already (never waits). */
 		rtr__handle_hello(p);
 	}
-}
-
-/* ------------------------------------------------------------------------
- * Event dispatch
- * ------------------------------------------------------------------------ */
-
-bool rtr__send_stop_all(struct rtr_host *h)
-{
-	bool sent = false;
-
-	for (struct rtr__proc *p = h->procs; p; p = p->next) {
-		if (p->state != P_ACTIVE || p->cmd < 0)
-			continue;
-		if (rtr_proto_enc_ref(&h->out, RTR_MSG_STOP, ++p->seq, RTR_HOST_SESSION_ID) == 0 &&
-		    proc_send(p, NULL, 0) == 0) {
-			p->stop_sent = true;
-			sent = true;
-		}
-	}
-	return sent;
 }

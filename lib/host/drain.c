@@ -1,7 +1,8 @@
-/* lib/host: a process's buffers — creation, hand-over of packets to the
- * idle-priority drain thread (drainer.c) or writing them here, the switch
- * timer, flush and salvage when the process is finished. Design:
- * docs/design/host.md §4 (and §4.1 for the drain thread). */
+/* lib/host: the buffers of one channel of one process (rtr__pchan) —
+ * creation, hand-over of packets to the idle-priority drain thread
+ * (drainer.c) or writing them here, the switch timer, flush and salvage
+ * when the process is finished. Design: docs/design/host.md §4 (and §4.1
+ * for the drain thread). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -14,13 +15,14 @@
 #include "host-internal.h"
 
 #define DRAIN_LAG_NS (1000ull * 1000000u) /* longest wait for the drain thread */
-#define FLUSH_AGE_NS (1000ull * 1000000u) /* records left in an open sub-buffer */
 
-void rtr__report_damage(struct rtr__proc *p, uint32_t cpu, const char *what)
+void rtr__report_damage(struct rtr__pchan *c, uint32_t cpu, const char *what)
 {
-	if (p->damaged[cpu])
+	struct rtr__proc *p = c->t->p;
+
+	if (c->damaged[cpu])
 		return;
-	p->damaged[cpu] = true;
+	c->damaged[cpu] = true;
 	p->h->t.damaged++;
 	hwarn_c(p->h, RTR__LOG_PROC,
 		"process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
@@ -66,30 +68,32 @@ void rtr__write_error(struct rtr_host *h, int err)
  * go on until the buffer is full, then their records are discarded and
  * counted), or a packet could not be written and was given up (its
  * records are counted in the next packets' events_discarded). */
-static void stream_error(struct rtr__proc *p, uint32_t cpu, int err)
+static void stream_error(struct rtr__pchan *c, uint32_t cpu, int err)
 {
+	struct rtr__proc *p = c->t->p;
 	struct rtr_host *h = p->h;
-	struct rtr_ctf_stream *s = p->streams[cpu];
+	struct rtr_ctf_stream *s = c->streams[cpu];
 
 	if (rtr_ctf_stream_corrupt(s)) {
-		rtr__report_damage(p, cpu, rtr_ctf_stream_error(s));
+		rtr__report_damage(c, cpu, rtr_ctf_stream_error(s));
 		return;
 	}
 	if (rtr_ctf_stream_stalled(s)) {
 		struct rtr_ctf_stream_stats ss;
 
-		if (p->stall_lost[cpu] != NOT_STALLED)
+		if (c->stall_lost[cpu] != NOT_STALLED)
 			return; /* still full */
 		/* Losses count from the last packet on disk: the writers may
 		 * have filled the buffer before this first failed write. */
 		rtr_ctf_stream_stats(s, &ss);
-		p->stall_lost[cpu] = ss.events_lost - ss.events_dropped;
+		c->stall_lost[cpu] = ss.events_lost - ss.events_dropped;
 		h->t.disk_stalls++;
 		rtr__write_error(h, err);
 		herr_c(h, RTR__LOG_DISK,
 		       "cannot write the trace of process %d (%s) to %s: %s; its events are "
 		       "discarded (and counted) until there is room again",
-		       (int)p->pid, p->procname, h->cfg.trace_dir, strerror(-err));
+		       (int)p->pid, p->procname, c->t->s ? c->t->s->out_path : "?",
+		       strerror(-err));
 		return;
 	}
 	rtr__write_error(h, err);
@@ -100,15 +104,16 @@ static void stream_error(struct rtr__proc *p, uint32_t cpu, int err)
 }
 
 /* The stalled packet of buffer cpu was written: the disk has room again. */
-static void stall_end(struct rtr__proc *p, uint32_t cpu)
+static void stall_end(struct rtr__pchan *c, uint32_t cpu)
 {
+	struct rtr__proc *p = c->t->p;
 	struct rtr_host *h = p->h;
-	uint64_t lost = rtr_ring_buf_lost(p->bufs[cpu]);
-	uint64_t meanwhile = lost >= p->stall_lost[cpu] ? lost - p->stall_lost[cpu] : 0;
+	uint64_t lost = rtr_ring_buf_lost(c->bufs[cpu]);
+	uint64_t meanwhile = lost >= c->stall_lost[cpu] ? lost - c->stall_lost[cpu] : 0;
 
 	meanwhile = rtr__bound_count(p, meanwhile);
-	h->t.disk_lost += meanwhile;
-	p->stall_lost[cpu] = NOT_STALLED;
+	c->tot.disk_lost += meanwhile;
+	c->stall_lost[cpu] = NOT_STALLED;
 	hwarn_c(h, RTR__LOG_DISK,
 		"process %d (%s): there is room on the disk again; recording resumed (%llu "
 		"events discarded meanwhile)",
@@ -128,18 +133,18 @@ static bool packet_may_be_ready(const struct rtr_ring_buf *b)
 /* Ends the packet the drain thread has for buffer `cpu`: accounts for it
  * when it is written; when it is not and `take_back`, takes it back and
  * writes it here. Returns false while it stays with the drain thread. */
-static bool settle(struct rtr__proc *p, uint32_t cpu, bool take_back)
+static bool settle(struct rtr__pchan *c, uint32_t cpu, bool take_back)
 {
-	struct rtr_ctf_stream *s = p->streams[cpu];
+	struct rtr_ctf_stream *s = c->streams[cpu];
 	int err = 0, r;
 
-	if (!p->pending_since || !p->pending_since[cpu])
+	if (!c->pending_since || !c->pending_since[cpu])
 		return true;
-	switch (rtr_drain_poll(p->slots[cpu], &err)) {
+	switch (rtr_drain_poll(c->slots[cpu], &err)) {
 	case RTR_DRAIN_PENDING:
 		if (!take_back)
 			return false;
-		if (rtr_drain_take_back(p->slots[cpu], &err)) {
+		if (rtr_drain_take_back(c->slots[cpu], &err)) {
 			r = rtr_ctf_stream_write_held(s);
 			break;
 		}
@@ -152,32 +157,32 @@ static bool settle(struct rtr__proc *p, uint32_t cpu, bool take_back)
 		r = rtr_ctf_stream_write_held(s);
 		break;
 	}
-	p->pending_since[cpu] = 0;
-	p->npending--;
+	c->pending_since[cpu] = 0;
+	c->npending--;
 	if (r < 0)
-		stream_error(p, cpu, r);
+		stream_error(c, cpu, r);
 	return true;
 }
 
 /* Hands buffer cpu's next packet to the drain thread. Returns 1 (handed
  * or written), 0 (none ready), < 0 (stream failed, reported). */
-static int hand_over(struct rtr__proc *p, uint32_t cpu)
+static int hand_over(struct rtr__pchan *c, uint32_t cpu)
 {
-	struct rtr_host *h = p->h;
+	struct rtr_host *h = c->t->p->h;
 	struct rtr_ctf_packet_job job;
-	int r = rtr_ctf_stream_begin(p->streams[cpu], &job);
+	int r = rtr_ctf_stream_begin(c->streams[cpu], &job);
 
 	if (r <= 0)
 		return r;
-	if (!p->slots[cpu] && job.src_fd >= 0 && h->drainer)
-		p->slots[cpu] = rtr_drain_slot_new(h->drainer, job.src_fd, job.dst_fd);
-	if (!p->slots[cpu]) {
-		r = rtr_ctf_stream_write_held(p->streams[cpu]);
+	if (!c->slots[cpu] && job.src_fd >= 0 && h->drainer)
+		c->slots[cpu] = rtr_drain_slot_new(h->drainer, job.src_fd, job.dst_fd);
+	if (!c->slots[cpu]) {
+		r = rtr_ctf_stream_write_held(c->streams[cpu]);
 		return r < 0 ? r : 1;
 	}
-	rtr_drain_submit(p->slots[cpu], job.src_off, job.dst_off, job.len, job.hdr, job.hdr_len);
-	p->pending_since[cpu] = rtr__now_ns();
-	p->npending++;
+	rtr_drain_submit(c->slots[cpu], job.src_off, job.dst_off, job.len, job.hdr, job.hdr_len);
+	c->pending_since[cpu] = rtr__now_ns();
+	c->npending++;
 	return 1;
 }
 
@@ -186,19 +191,19 @@ static int hand_over(struct rtr__proc *p, uint32_t cpu)
  * packet the drain thread has not written within DRAIN_LAG_NS is taken
  * back and the buffer's backlog written here: the trace on disk never lags
  * much more than a second (the metadata checkpoint's period), so a killed
- * `record` loses no more than that.
+ * host loses no more than that.
  * `now`: everything on this thread (the process is being finished). */
-void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
+void rtr__drain_pchan(struct rtr__pchan *c, unsigned max_rounds, bool now)
 {
-	struct rtr_host *h = p->h;
+	struct rtr_host *h = c->t->p->h;
 	int meta = -1; /* metadata on disk up to date: unknown yet */
 
-	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++) {
-		struct rtr_ctf_stream *s = p->streams[cpu];
+	for (uint32_t cpu = 0; c->streams && !c->released && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ctf_stream *s = c->streams[cpu];
 		bool here;
 		int r;
 
-		if (!s || p->damaged[cpu])
+		if (!s || c->damaged[cpu])
 			continue;
 		if (!now && h->want_drainer) {
 			h->want_drainer = false;
@@ -210,18 +215,18 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 				     strerror(errno));
 		}
 		here =
-		    now || !h->drainer || !p->pending_since || rtr_ctf_stream_stalled(s) ||
-		    buffer_short(p->bufs[cpu]) ||
-		    (p->pending_since[cpu] && rtr__now_ns() - p->pending_since[cpu] > DRAIN_LAG_NS);
-		if (!settle(p, cpu, here) || p->damaged[cpu])
+		    now || !h->drainer || !c->pending_since || rtr_ctf_stream_stalled(s) ||
+		    buffer_short(c->bufs[cpu]) ||
+		    (c->pending_since[cpu] && rtr__now_ns() - c->pending_since[cpu] > DRAIN_LAG_NS);
+		if (!settle(c, cpu, here) || c->damaged[cpu])
 			continue;
 		if (rtr_ctf_stream_stalled(s)) {
 			r = rtr_ctf_stream_write_held(s);
 			if (r < 0) {
-				stream_error(p, cpu, r);
+				stream_error(c, cpu, r);
 				continue;
 			}
-			stall_end(p, cpu);
+			stall_end(c, cpu);
 		}
 		/* Metadata before data: no packet is taken while the metadata
 		 * on disk may lack an event it could hold (with a full disk the
@@ -230,54 +235,89 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 		 * same. Written only when a packet may be ready (positions from
 		 * shared memory: a wrong reading only writes it early or
 		 * late), not each time events are registered. */
-		if (meta < 0 && packet_may_be_ready(p->bufs[cpu]))
-			meta = rtr__output_meta_ready(p);
+		if (meta < 0 && packet_may_be_ready(c->bufs[cpu]))
+			meta = rtr__output_meta_ready(c->t);
 		if (meta <= 0)
 			continue;
 		if (!here) {
-			r = hand_over(p, cpu);
+			r = hand_over(c, cpu);
 			if (r < 0)
-				stream_error(p, cpu, r);
+				stream_error(c, cpu, r);
 			continue;
 		}
 		for (unsigned round = 0; round < max_rounds; round++) {
-			r = rtr_ctf_stream_drain(s, h->cfg.num_subbuf);
+			r = rtr_ctf_stream_drain(s, c->num_subbuf);
 			if (r == 0)
 				break;
 			if (r < 0) {
-				stream_error(p, cpu, r);
+				stream_error(c, cpu, r);
 				/* given up: go on with the next; else stop here */
-				if (rtr_ctf_stream_stalled(s) || p->damaged[cpu])
+				if (rtr_ctf_stream_stalled(s) || c->damaged[cpu])
 					break;
 			}
 		}
 	}
 }
 
-/* Every packet the drain thread holds, written now. */
-void rtr__settle_all(struct rtr__proc *p)
+void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 {
-	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++)
-		if (p->streams[cpu])
-			settle(p, cpu, true);
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+			if (t->ch[ci] && !t->ch[ci]->overwrite)
+				rtr__drain_pchan(t->ch[ci], max_rounds, now);
 }
 
-void rtr__channel_finish(struct rtr__proc *p, bool gone)
+/* Every packet the drain thread holds, written now. */
+void rtr__settle_all(struct rtr__pchan *c)
 {
-	struct rtr_host *h = p->h;
+	for (uint32_t cpu = 0; c->streams && cpu < c->nr_bufs; cpu++)
+		if (c->streams[cpu])
+			settle(c, cpu, true);
+}
 
-	rtr__settle_all(p);
-	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
-		struct rtr_ring_buf *b = p->bufs[cpu];
+int rtr__pchan_flush(struct rtr__pchan *c)
+{
+	int ret = 0;
+
+	for (uint32_t cpu = 0; c->bufs && !c->released && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ring_buf *b = c->bufs[cpu];
 		int r = 0;
 
-		if (!b || p->damaged[cpu])
+		if (!b || c->damaged[cpu])
+			continue;
+		for (int i = 0; i < 100; i++) {
+			r = rtr_ring_flush(c->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
+			if (r != -EAGAIN)
+				break;
+			usleep(1000);
+		}
+		if (r == -EIO)
+			rtr__report_damage(c, cpu, rtr_ring_buf_error(b));
+		else if (r == -EAGAIN)
+			ret = r;
+	}
+	return ret;
+}
+
+void rtr__pchan_finish(struct rtr__pchan *c, bool gone)
+{
+	struct rtr__proc *p = c->t->p;
+	struct rtr_host *h = p->h;
+
+	if (c->released)
+		return;
+	rtr__settle_all(c);
+	for (uint32_t cpu = 0; c->bufs && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ring_buf *b = c->bufs[cpu];
+		int r = 0;
+
+		if (!b || c->damaged[cpu])
 			continue;
 		if (gone) {
-			r = rtr_ring_salvage(p->cfg, b);
+			r = rtr_ring_salvage(c->cfg, b);
 		} else {
 			for (int i = 0; i < 100; i++) {
-				r = rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
+				r = rtr_ring_flush(c->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
 				if (r != -EAGAIN)
 					break;
 				usleep(1000);
@@ -287,191 +327,208 @@ void rtr__channel_finish(struct rtr__proc *p, bool gone)
 				      cpu);
 		}
 		if (r == -EIO) {
-			rtr__report_damage(p, cpu, rtr_ring_buf_error(b));
+			rtr__report_damage(c, cpu, rtr_ring_buf_error(b));
 			continue;
 		}
-		if (h->cfg.overwrite && rtr_ring_snapshot_start(p->cfg, b) == -EIO)
-			rtr__report_damage(p, cpu, rtr_ring_buf_error(b));
+		if (c->overwrite && c->streams && c->streams[cpu] &&
+		    rtr_ring_snapshot_start(c->cfg, b) == -EIO)
+			rtr__report_damage(c, cpu, rtr_ring_buf_error(b));
 	}
-	rtr__drain_proc(p, 4, true);
+	rtr__drain_pchan(c, 4, true);
 	/* Records dropped after the last packet closed (buffer full to the
 	 * end) are in no packet yet: an empty packet carries the final total,
 	 * so that readers report exactly what was lost. */
-	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
+	for (uint32_t cpu = 0; c->bufs && c->streams && cpu < c->nr_bufs; cpu++) {
 		struct rtr_ctf_stream_stats ss;
-		struct rtr_ring_buf *b = p->bufs[cpu];
+		struct rtr_ring_buf *b = c->bufs[cpu];
 
-		if (!b || p->damaged[cpu] || !p->streams[cpu])
+		if (!b || c->damaged[cpu] || !c->streams[cpu])
 			continue;
-		rtr_ctf_stream_stats(p->streams[cpu], &ss);
+		rtr_ctf_stream_stats(c->streams[cpu], &ss);
 		if (rtr_ring_buf_lost(b) + ss.events_dropped == ss.events_lost || !ss.packets ||
-		    rtr_ctf_stream_stalled(p->streams[cpu]))
+		    rtr_ctf_stream_stalled(c->streams[cpu]))
 			continue;
-		if (rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_EMPTY, gone) == 0)
-			rtr__drain_proc(p, 1, true);
+		if (rtr_ring_flush(c->cfg, b, RTR_RING_FLUSH_EMPTY, gone) == 0)
+			rtr__drain_pchan(c, 1, true);
 	}
-	for (uint32_t cpu = 0; p->bufs && cpu < p->nr_bufs; cpu++) {
-		struct rtr_ctf_stream *s = p->streams[cpu];
+	for (uint32_t cpu = 0; c->bufs && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ctf_stream *s = c->streams ? c->streams[cpu] : NULL;
 
-		if (!p->bufs[cpu])
+		if (!c->bufs[cpu])
 			continue;
 		if (s && rtr_ctf_stream_stalled(s)) {
 			/* The disk is still full: what is left is not written. */
-			uint64_t lost = rtr_ring_buf_lost(p->bufs[cpu]);
+			uint64_t lost = rtr_ring_buf_lost(c->bufs[cpu]);
 
-			if (lost > p->stall_lost[cpu])
-				h->t.disk_lost += rtr__bound_count(p, lost - p->stall_lost[cpu]);
+			if (lost > c->stall_lost[cpu])
+				c->tot.disk_lost += rtr__bound_count(p, lost - c->stall_lost[cpu]);
 			rtr_ctf_stream_give_up(s);
 			herr_c(h, RTR__LOG_DISK,
 			       "process %d (%s): the disk is still full; the rest of the buffer of "
 			       "CPU %u is not written",
 			       (int)p->pid, p->procname, cpu);
 		}
-		rtr__totals_add_channel(p, cpu);
+		rtr__totals_add_channel(c, cpu);
 		if (s) {
 			rtr_ctf_stream_destroy(s, false);
-			p->streams[cpu] = NULL;
+			c->streams[cpu] = NULL;
 		}
-		if (p->slots[cpu]) {
-			rtr_drain_slot_release(p->slots[cpu]);
-			p->slots[cpu] = NULL;
+		if (c->slots[cpu]) {
+			rtr_drain_slot_release(c->slots[cpu]);
+			c->slots[cpu] = NULL;
 		}
-		rtr_ring_buf_destroy(p->bufs[cpu]);
-		p->bufs[cpu] = NULL;
+		rtr_ring_buf_destroy(c->bufs[cpu]);
+		c->bufs[cpu] = NULL;
 	}
+	rtr__watch_del_close(h, &c->wake_fd);
+	h->mem_used -= c->mem;
+	c->mem = 0;
+	c->released = true;
 }
 
-int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello, const char **why)
+void rtr__pchan_free(struct rtr__pchan *c)
 {
+	struct rtr_host *h = c->t->p->h;
+
+	if (!c->released) {
+		/* never given out (setup failed): nothing was shared */
+		for (uint32_t cpu = 0; c->bufs && cpu < c->nr_bufs; cpu++) {
+			if (c->streams && c->streams[cpu])
+				rtr_ctf_stream_destroy(c->streams[cpu], false);
+			if (c->slots && c->slots[cpu])
+				rtr_drain_slot_release(c->slots[cpu]);
+			rtr_ring_buf_destroy(c->bufs[cpu]);
+		}
+		rtr__watch_del_close(h, &c->wake_fd);
+		h->mem_used -= c->mem;
+	}
+	free(c->bufs);
+	free(c->streams);
+	free(c->damaged);
+	free(c->cut);
+	free(c->slots);
+	free(c->pending_since);
+	free(c->open_sb);
+	free(c->open_since);
+	free(c->stall_lost);
+	free(c->ids);
+	free(c->pend);
+	free(c);
+}
+
+int rtr__pchan_create(struct rtr__pchan *c, const char **why)
+{
+	struct rtr__proc *p = c->t->p;
 	struct rtr_host *h = p->h;
-	struct rtr_ring_geometry geo = {.subbuf_size = h->cfg.subbuf_size,
-					.num_subbuf = h->cfg.num_subbuf};
-	enum rtr_ring_sync sync = (RTR_HAVE_RSEQ && (hello->caps & RTR_PROTO_CAP_RSEQ))
+	struct rtr_ring_geometry geo = {.subbuf_size = c->subbuf_size, .num_subbuf = c->num_subbuf};
+	enum rtr_ring_sync sync = (RTR_HAVE_RSEQ && (p->caps & RTR_PROTO_CAP_RSEQ))
 				      ? RTR_RING_SYNC_RSEQ
 				      : RTR_RING_SYNC_ATOMIC;
 	int client = rtr_ctf_client_select(
-	    RTR_RING_ALLOC_PER_CPU,
-	    h->cfg.overwrite ? RTR_RING_MODE_OVERWRITE : RTR_RING_MODE_DISCARD, sync);
-	uint64_t per_buf;
+	    RTR_RING_ALLOC_PER_CPU, c->overwrite ? RTR_RING_MODE_OVERWRITE : RTR_RING_MODE_DISCARD,
+	    sync);
+	const char *chan_name = c->t->s->chans[c->ci].name;
+	uint64_t per_buf, mem;
 	int r;
 
 	if (client < 0) {
 		*why = "no ring client for this process";
 		return client;
 	}
-	p->client = (uint32_t)client;
-	p->cfg = rtr_ctf_host_config(p->client);
+	c->client = (uint32_t)client;
+	c->cfg = rtr_ctf_host_config(c->client);
 	/* One buffer per CPU the kernel may ever run the process on. The
 	 * process's own count is informative only: it runs on this kernel,
 	 * and a larger claim must not make us allocate more. */
-	p->nr_bufs = h->host_cpus;
-	per_buf = geo.subbuf_size * (geo.num_subbuf + (h->cfg.overwrite ? 1 : 0)) + 65536;
-	p->mem = per_buf * p->nr_bufs;
-	if (h->mem_used + p->mem > h->cfg.mem_budget) {
+	c->nr_bufs = h->host_cpus;
+	per_buf = geo.subbuf_size * (geo.num_subbuf + (c->overwrite ? 1 : 0)) + 65536;
+	mem = per_buf * c->nr_bufs;
+	if (h->mem_used + mem > h->cfg.mem_budget) {
 		*why = "buffer memory budget of the recording exhausted";
-		p->mem = 0;
 		return -ENOMEM;
 	}
-	p->bufs = calloc(p->nr_bufs, sizeof(*p->bufs));
-	p->streams = calloc(p->nr_bufs, sizeof(*p->streams));
-	p->damaged = calloc(p->nr_bufs, sizeof(*p->damaged));
-	p->slots = calloc(p->nr_bufs, sizeof(*p->slots));
-	p->pending_since = calloc(p->nr_bufs, sizeof(*p->pending_since));
-	p->open_sb = calloc(p->nr_bufs, sizeof(*p->open_sb));
-	p->open_since = calloc(p->nr_bufs, sizeof(*p->open_since));
-	p->stall_lost = malloc(p->nr_bufs * sizeof(*p->stall_lost));
-	if (!p->bufs || !p->streams || !p->damaged || !p->slots || !p->pending_since ||
-	    !p->open_sb || !p->open_since || !p->stall_lost) {
-		free(p->bufs);
-		free(p->streams);
-		free(p->damaged);
-		free(p->slots);
-		free(p->pending_since);
-		free(p->open_sb);
-		free(p->open_since);
-		free(p->stall_lost);
-		p->stall_lost = NULL;
-		p->bufs = NULL;
-		p->streams = NULL;
-		p->damaged = NULL;
-		p->slots = NULL;
-		p->pending_since = NULL;
-		p->open_sb = p->open_since = NULL;
-		p->mem = 0;
+	c->bufs = calloc(c->nr_bufs, sizeof(*c->bufs));
+	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
+	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
+	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
+	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
+	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
+	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
+	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
+	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
+	    !c->open_sb || !c->open_since || !c->stall_lost) {
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++)
-		p->stall_lost[cpu] = NOT_STALLED;
-	h->mem_used += p->mem;
-	r = rtr__output_open(p);
-	if (r) {
-		*why = "cannot create the trace directory";
-		return r;
-	}
-	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++) {
+	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++)
+		c->stall_lost[cpu] = NOT_STALLED;
+	c->mem = mem;
+	h->mem_used += mem;
+	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++) {
 		char name[64];
 
-		snprintf(name, sizeof(name), "ringtrace:%d:%s:%u", (int)p->pid, RTR_HOST_CHAN_NAME,
-			 cpu);
-		r = rtr_ring_buf_create(p->cfg, &geo, cpu, name, &p->bufs[cpu]);
+		snprintf(name, sizeof(name), "ringtrace:%d:%.32s:%u", (int)p->pid, chan_name, cpu);
+		r = rtr_ring_buf_create(c->cfg, &geo, cpu, name, &c->bufs[cpu]);
 		if (r) {
 			*why = "cannot create a buffer";
 			return r;
 		}
-		r = rtr__output_stream(p, cpu, p->bufs[cpu]);
-		if (r) {
-			*why = "cannot create a stream";
-			return r;
+		if (c->t->dirfd >= 0) {
+			r = rtr__output_stream(c, cpu, c->bufs[cpu], c->t->dirfd);
+			if (r) {
+				*why = "cannot create a stream";
+				return r;
+			}
 		}
 	}
-	p->wake_fd = -1;
-	if (!h->cfg.overwrite && (hello->caps & RTR_PROTO_CAP_WAKEUP)) {
-		p->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (p->wake_fd < 0) {
+	c->wake_fd = -1;
+	if (!c->overwrite && (p->caps & RTR_PROTO_CAP_WAKEUP)) {
+		c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (c->wake_fd < 0) {
 			*why = "eventfd";
 			return -errno;
 		}
-		rtr__watch_add(h, &p->w_wake, RTR_WATCH_WAKE, p, p->wake_fd);
+		rtr__watch_add(h, &c->w_wake, RTR_WATCH_WAKE, c, c->wake_fd);
 	}
 	return 0;
 }
 
 /*
  * The switch timer: a buffer whose open sub-buffer has held records for
- * FLUSH_AGE_NS (a thread that traces slowly, or moved to another CPU) gets
- * it closed, so that those records reach the disk too instead of waiting
- * for the sub-buffer to fill or the process to end. Positions come from
- * shared memory: a wrong reading only flushes early or late.
+ * the channel's switch period (a thread that traces slowly, or moved to
+ * another CPU) gets it closed, so that those records reach the disk too
+ * instead of waiting for the sub-buffer to fill or the process to end.
+ * Positions come from shared memory: a wrong reading only flushes early or
+ * late.
  */
-void rtr__flush_stale(struct rtr__proc *p, uint64_t now)
+void rtr__flush_stale(struct rtr__pchan *c, uint64_t now)
 {
-	for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++) {
-		struct rtr_ring_buf *b = p->bufs ? p->bufs[cpu] : NULL;
+	for (uint32_t cpu = 0; !c->released && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ring_buf *b = c->bufs ? c->bufs[cpu] : NULL;
 		struct rtr_ring_stats st;
 		uint64_t in_sb;
 		int r;
 
-		if (!b || p->damaged[cpu] || !p->streams[cpu])
+		if (!b || c->damaged[cpu] || !c->streams[cpu])
 			continue;
 		rtr_ring_buf_stats(b, &st);
 		in_sb = st.produced & (b->sb_size - 1);
-		if (in_sb <= p->cfg->subbuf_header_size) {
-			p->open_sb[cpu] = 0; /* nothing in it (yet) */
+		if (in_sb <= c->cfg->subbuf_header_size) {
+			c->open_sb[cpu] = 0; /* nothing in it (yet) */
 			continue;
 		}
-		if (p->open_sb[cpu] != (st.produced >> b->sb_order) + 1) {
-			p->open_sb[cpu] = (st.produced >> b->sb_order) + 1;
-			p->open_since[cpu] = now;
+		if (c->open_sb[cpu] != (st.produced >> b->sb_order) + 1) {
+			c->open_sb[cpu] = (st.produced >> b->sb_order) + 1;
+			c->open_since[cpu] = now;
 			continue;
 		}
-		if (now - p->open_since[cpu] < FLUSH_AGE_NS)
+		if (now - c->open_since[cpu] < c->flush_age_ns)
 			continue;
-		r = rtr_ring_flush(p->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
+		r = rtr_ring_flush(c->cfg, b, RTR_RING_FLUSH_ACTIVE, false);
 		if (r == -EIO)
-			rtr__report_damage(p, cpu, rtr_ring_buf_error(b));
+			rtr__report_damage(c, cpu, rtr_ring_buf_error(b));
 		else if (r == 0)
-			p->open_sb[cpu] = 0;
+			c->open_sb[cpu] = 0;
 		/* -EAGAIN: its CPU was not available; next tick */
 	}
 }

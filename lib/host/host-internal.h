@@ -1,21 +1,33 @@
 /* lib/host internals shared by its files (design: docs/design/host.md):
  *
- *   host.c    the host object: creation, the epoll loop, the timer, the
- *             end of the recording, a process's lifetime (finish, free)
- *   conn.c    connections and protocol: accept, HELLO, channel setup,
- *             replies, event registration and enabling
- *   drain.c   buffers: creation, hand-over of packets to the drain thread
- *             (drainer.c), draining, flushing, salvage
- *   output.c  per-process trace output: directory, streams, metadata
- *   totals.c  run totals from untrusted counters
- *   clock.c   the recording's clock: sync points, description
- *   log.c     messages to the caller's sink
+ *   host.c     the host object: creation, the epoll loop, the timer, the
+ *              end of a recording, a process's lifetime (finish, free)
+ *   conn.c     connections and protocol: accept, HELLO, replies, event
+ *              registration
+ *   session.c  sessions, their channels and event rules: which process
+ *              records which event where; start/stop/destroy fanned out to
+ *              every process with per-process deadlines (ops)
+ *   drain.c    a channel's buffers in one process: creation, hand-over of
+ *              packets to the drain thread (drainer.c), draining, flushing,
+ *              salvage
+ *   snapshot.c snapshot sessions: the newest data of every stream, cut at
+ *              one time point, within a byte budget
+ *   output.c   per-process trace output: directory, streams, metadata
+ *   totals.c   totals from untrusted counters
+ *   clock.c    the recording's clock: sync points, description
+ *   log.c      messages to the caller's sink
+ *
+ * Objects: a process (rtr__proc, one connection) records into any number
+ * of sessions (rtr__session); for each (process, session) there is one
+ * trace (rtr__ptrace: a directory, its metadata) holding one channel
+ * (rtr__pchan: buffers, streams, event ids) per channel of the session.
  *
  * Everything here runs on the host's thread.
  */
 #ifndef RTR_HOST_INTERNAL_H
 #define RTR_HOST_INTERNAL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -28,13 +40,13 @@
 
 #include "ctf-writer.h"
 #include "drainer.h"
+#include "fexpr.h"
+#include "filter.h"
 #include "host.h"
 #include "proto.h"
 
-#define RTR_HOST_SESSION_ID	 1u
-#define RTR_HOST_CHAN_HANDLE	 1u
-#define RTR_HOST_STREAM_CLASS_ID 0u
-#define RTR_HOST_CHAN_NAME	 "channel0"
+#define RTR_HOST_RECORD_SESSION_ID 1u
+#define RTR_HOST_MAX_CHANS	   RTR_HOST_MAX_CHANNELS
 
 /* What epoll_event.data.ptr points at for every descriptor in the set. */
 enum rtr_watch_kind {
@@ -57,42 +69,33 @@ enum proc_state {
 	P_HELLO,	/* accepted, waiting for HELLO */
 	P_ACTIVE,	/* registered */
 	P_DISCONNECTED, /* sockets closed; process may still run and write */
-	P_DONE,		/* buffers drained and released; trace pending metadata */
+	P_DONE,		/* buffers drained and released; traces final */
 };
 
+/* An event a process registered. */
 struct rtr__ev {
 	const struct rtr_event_desc *desc; /* in the process's arena */
 	uint32_t reg_index;
-	int64_t id;   /* stream event id, -1 when not enabled */
-	bool pending; /* enabled, not yet sent to the process */
+	bool checked_bad; /* refused by rtr_ctf_event_check (said once) */
 };
 
-struct rtr__proc {
-	struct rtr__proc *next;
-	struct rtr_host *h;
-	enum proc_state state;
-	pid_t pid;
-	uint64_t hello_deadline;
-	int cmd, notify, pidfd;
-	struct rtr_watch w_cmd, w_notify, w_pid, w_wake;
-	bool exited; /* process gone (pidfd or waitpid) */
-	bool stop_sent, stop_acked;
-	char procname[17];
-	char dirname[64];
-	int dirfd;
-	int meta_fd;		/* the metadata file last written (room for in-place) */
-	size_t meta_size;	/* its size, padding included */
-	uint32_t meta_gen;	/* +1 each time events are enabled */
-	uint32_t meta_gen_disk; /* what the metadata on disk describes */
-	int meta_err;		/* last metadata write error, 0: none */
-	uint8_t uuid[16];
-	uint32_t caps;
-	uint32_t seq;
-	time_t created;
-	uint64_t registered_ns; /* when its buffers were handed out (now_ns) */
-	/* the channel */
+struct rtr__session;
+struct rtr__ptrace;
+
+/* One channel of one session in one process: its buffers, streams and the
+ * ids of the events it records. */
+struct rtr__pchan {
+	struct rtr__ptrace *t;
+	unsigned ci;	 /* channel index in the session = stream class id */
+	uint32_t handle; /* protocol channel handle (unique in the process) */
 	uint32_t client;
 	const struct rtr_ring_config *cfg;
+	bool overwrite;
+	uint64_t subbuf_size;
+	uint32_t num_subbuf;
+	uint32_t ctx_mask; /* RTR_PROTO_CTX_* every record of this channel carries */
+	uint32_t counters; /* RTR_CTF_COUNTER_* every record carries after them */
+	uint64_t flush_age_ns;
 	uint32_t nr_bufs;
 	struct rtr_ring_buf **bufs;
 	struct rtr_ctf_stream **streams;
@@ -103,20 +106,109 @@ struct rtr__proc {
 	uint64_t *open_since;	       /* since when (now_ns) */
 	unsigned npending;
 	bool *damaged;
+	bool *cut; /* snapshot: the buffer reached the cut (snapshot.c; lazily) */
 	uint64_t *stall_lost; /* the ring's loss count when its stream stalled on a
 			       * full disk; UINT64_MAX: not stalled */
 	int wake_fd;
+	struct rtr_watch w_wake;
 	uint64_t mem;
 	unsigned chan_pending; /* replies awaited for CHANNEL + CHANNEL_BUFFERS */
+	uint32_t seq_lo, seq_hi; /* their request numbers */
 	bool chan_ok, chan_failed;
+	bool released; /* buffers finished and released */
+	bool adopted;  /* the process created the buffers (it armed the session) */
+	uint32_t adopt_mapped; /* of them mapped here so far */
 	uint32_t next_event_id;
-	/* events */
-	struct rtr_proto_arena arena;
-	bool arena_full_reported;
-	struct rtr__ev *evs;
-	uint32_t nr_evs, cap_evs;
-	/* results */
-	struct rtr_host_totals t;
+	/* per event of the process (index in p->evs) */
+	int64_t *ids;	/* id in this channel, -1: not recorded here */
+	uint8_t *pend;	/* enabled, not yet sent to the process */
+	uint32_t cap_ids;
+	/* results (this channel of this process) */
+	struct rtr_host_totals tot;
+};
+
+/* One process's trace of one session. */
+struct rtr__ptrace {
+	struct rtr__ptrace *next_p; /* in the process's list */
+	struct rtr__ptrace *next_s; /* in the session's list */
+	struct rtr__proc *p;
+	struct rtr__session *s;
+	int dirfd; /* -1 until the directory exists (snapshot sessions: none) */
+	char dirname[64];
+	int meta_fd;		/* the metadata file last written (room for in-place) */
+	size_t meta_size;	/* its size, padding included */
+	uint32_t meta_gen;	/* +1 each time events are enabled */
+	uint32_t meta_gen_disk; /* what the metadata on disk describes */
+	int meta_err;		/* last metadata write error, 0: none */
+	uint8_t uuid[16];
+	time_t created;
+	struct rtr__pchan *ch[RTR_HOST_MAX_CHANS];
+	bool session_sent;
+	bool started; /* START sent (and not STOP since) */
+	bool closed;  /* CLOSE_SESSION sent or the session is gone */
+	bool finished;
+	/* the session's pending operation: request seq and whether answered */
+	uint32_t op_seq;
+	bool op_wait;
+	bool op_failed;
+};
+
+/* An enable-event rule of a session. */
+struct rtr__rule {
+	struct rtr__rule *next;
+	unsigned ci; /* channel index */
+	char *pattern;
+	char **excludes;
+	size_t nexcludes;
+	int loglevel_type; /* enum rtr_host_loglevel_type */
+	int loglevel;
+	char *filter_text;
+	struct rtr_fexpr *filter; /* parsed; compiled per event */
+};
+
+struct rtr__chan_def {
+	char name[RTR_PROTO_MAX_NAME];
+	struct rtr_host_channel_cfg c; /* c.name points at name */
+	bool defined;
+	/* finished processes' share of its totals */
+	struct rtr_host_totals done;
+};
+
+/* An operation fanned out to the processes of a session (start, stop,
+ * destroy): each process answers within its own deadline; the caller's
+ * callback runs once every one answered or its deadline passed. */
+struct rtr__op {
+	enum rtr__op_kind { OP_START = 1, OP_STOP, OP_DESTROY } kind;
+	uint64_t deadline;
+	rtr_host_done_fn fn;
+	void *arg;
+	uint64_t started_ns;
+};
+
+struct rtr__session {
+	struct rtr__session *next;
+	struct rtr_host *h;
+	uint64_t id;
+	char name[RTR_HOST_MAX_SESSION_NAME];
+	int out_dirfd;
+	char *out_path;
+	bool snapshot;
+	bool active;
+	bool record; /* `ringtrace record`'s implicit session */
+	bool all_uids;
+	uid_t *uids;
+	size_t nuids;
+	unsigned nchans;
+	struct rtr__chan_def chans[RTR_HOST_MAX_CHANS];
+	struct rtr__rule *rules;
+	struct rtr__ptrace *traces;
+	struct rtr__op *op;
+	unsigned snap_seq;
+	unsigned chunk;	      /* rotations so far */
+	int chunk_dirfd;      /* where per-process traces go now (out_dirfd or a chunk) */
+	char chunk_name[64];  /* "" or the chunk's directory name */
+	uint64_t created_ns;
+	uint32_t rules_gen;
 };
 
 /* The recording's clock (clock.c). */
@@ -130,6 +222,35 @@ struct rtr__hclock {
 	struct rtr_clock_sync_log log;
 	uint64_t last_ns; /* CLOCK_MONOTONIC of the last sync point taken */
 	bool failed_said;
+};
+
+struct rtr__proc {
+	struct rtr__proc *next;
+	struct rtr_host *h;
+	enum proc_state state;
+	pid_t pid;
+	uid_t uid;
+	uint64_t hello_deadline;
+	int cmd, notify, pidfd;
+	struct rtr_watch w_cmd, w_notify, w_pid;
+	bool exited; /* process gone (pidfd or waitpid) */
+	bool draining; /* reading what it left on its notify socket */
+	bool stop_sent, stop_acked;
+	char procname[17];
+	uint32_t caps;
+	uint16_t minor; /* the process's protocol minor */
+	uint32_t seq;
+	uint64_t registered_ns; /* when it said HELLO (now_ns) */
+	uint32_t next_handle;
+	bool ready_sent;
+	uint32_t narmed; /* sessions it armed itself (HELLO) */
+	uint64_t armed[RTR_PROTO_MAX_ARMED];
+	struct rtr__ptrace *traces;
+	/* events */
+	struct rtr_proto_arena arena;
+	bool arena_full_reported;
+	struct rtr__ev *evs;
+	uint32_t nr_evs, cap_evs;
 };
 
 /* log.c: messages of a class are rate-limited together (5 per 10 s, then
@@ -158,6 +279,8 @@ struct rtr_host {
 	struct rtr_watch w_timer;
 	char sock_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct rtr__proc *procs;
+	struct rtr__session *sessions;
+	uint64_t next_session_id;
 	uint64_t mem_used;
 	uint64_t desc_pool; /* event descriptions beyond each process's own share */
 	unsigned nr_live;
@@ -173,6 +296,11 @@ struct rtr_host {
 	uint64_t next_checkpoint_ns;
 	mode_t file_mode; /* of every file created (directories: x where r) */
 	unsigned dir_seq; /* suffixes of process directory names */
+	bool in_op_check; /* re-entrancy guard of rtr__ops_check */
+	uint64_t op_timeout_ns; /* per-process deadline of operations */
+	uint64_t armed_gen;	/* +1 when what programs may arm changes */
+	uint8_t *filt_arena;	/* filters of the REGISTER_REPLY being built */
+	size_t filt_cap;
 	uint8_t in[RTR_PROTO_MAX_MSG];
 };
 
@@ -197,56 +325,131 @@ void rtr__watch_add(struct rtr_host *h, struct rtr_watch *w, enum rtr_watch_kind
 void rtr__watch_del_close(struct rtr_host *h, int *fd);
 void rtr__proc_finish(struct rtr__proc *p, bool gone);
 void rtr__proc_release_fds(struct rtr__proc *p);
+/* Runs the epoll set once (timeout in ms; in_stop: no timer work). */
+void rtr__run_events(struct rtr_host *h, int timeout_ms, bool in_stop);
 
 /* conn.c */
 void rtr__accept_all(struct rtr_host *h);
 void rtr__handle_hello(struct rtr__proc *p);
 void rtr__handle_replies(struct rtr__proc *p);
 void rtr__handle_notify(struct rtr__proc *p);
+/* The notify socket only (requests; the command socket read before). */
+void rtr__handle_notify_only(struct rtr__proc *p);
 void rtr__proc_disconnect(struct rtr__proc *p, const char *why);
 /* Frees the process's event descriptions and gives their budget back. */
 void rtr__proc_forget_events(struct rtr__proc *p);
-/* Sends STOP to every registered process. Returns true if any was sent. */
-bool rtr__send_stop_all(struct rtr_host *h);
+/* Sends the message in h->out (fds with it) on p's command socket without
+ * blocking; a process that does not read it is disconnected. */
+int rtr__proc_send(struct rtr__proc *p, const int *fds, unsigned nfds);
+/* A process whose uid a session may record. */
+bool rtr__session_accepts(const struct rtr__session *s, const struct rtr__proc *p);
+
+/* session.c */
+struct rtr__session *rtr__session_find(struct rtr_host *h, uint64_t id);
+/* record's implicit session (created by rtr_host_create). */
+int rtr__record_session(struct rtr_host *h);
+/* Stops record's session and waits (at most the deadline) for it. */
+void rtr__record_stop(struct rtr_host *h);
+/* A process said HELLO: attach it to every session that records it
+ * (buffers, ids). Returns the number of sessions attached. */
+unsigned rtr__sessions_attach(struct rtr__proc *p);
+/* Sends what the process must know of its traces (SESSION, CHANNEL,
+ * CHANNEL_BUFFERS, START) not sent yet. Returns 0 or a negative errno
+ * (then the process was disconnected). */
+int rtr__proc_sync(struct rtr__proc *p);
+/* New events of p (indexes first..p->nr_evs): ids in every channel whose
+ * rules match; fills `en` (capacity p->nr_evs - first, entries for usable
+ * channels) and marks the others pending. Returns the count in en. */
+uint32_t rtr__match_new_events(struct rtr__proc *p, uint32_t first,
+			       struct rtr_proto_enable_entry *en, const uint8_t **filt,
+			       uint16_t *filt_len, uint32_t cap);
+/* A process sent CHANNEL or CHANNEL_BUFFERS: a channel of a session it
+ * armed itself, to adopt. */
+void rtr__adopt_message(struct rtr__proc *p, const struct rtr_proto_msg *m, int *fds,
+			unsigned nfds);
+/* Ids the process gave its new events (first..) in channels it armed. */
+void rtr__preassigned(struct rtr__proc *p, uint32_t first, const struct rtr_proto_enables *pre);
+/* Sends the pending enables of a channel (its setup was acknowledged). */
+void rtr__send_pending_enables(struct rtr__pchan *c);
+/* A reply (status) to request `seq` of process p (a START/STOP/CLOSE the
+ * session's op waits for). */
+void rtr__op_reply(struct rtr__proc *p, uint32_t seq, int status);
+/* Deadlines of pending operations (from the timer). */
+void rtr__ops_check(struct rtr_host *h);
+/* The process is gone or disconnected: operations stop waiting for it. */
+void rtr__ops_forget_proc(struct rtr__proc *p);
+/* The pchan of channel ci of session s in p, or NULL. */
+struct rtr__ptrace *rtr__ptrace_of(struct rtr__proc *p, const struct rtr__session *s);
+/* Finishes a trace: its channels (salvage when `gone`, else flush), its
+ * final metadata; counts its totals into the session's. */
+void rtr__ptrace_finish(struct rtr__ptrace *t, bool gone);
+void rtr__ptrace_free(struct rtr__ptrace *t);
+/* Frees every session (rtr_host_destroy). */
+void rtr__sessions_free(struct rtr_host *h);
+/* The filter bytecode of event ev for rule set of channel ci of s (OR of
+ * the rules that enable it), or none: *len 0. Returns true when some rule
+ * enables the event in that channel. buf has RTR_FILTER_MAX_CODE bytes. */
+bool rtr__rules_match(struct rtr__session *s, unsigned ci, const struct rtr_event_desc *ev,
+		      uint8_t *buf, uint16_t *len);
 
 /* drain.c */
-int rtr__channel_create(struct rtr__proc *p, const struct rtr_proto_hello *hello, const char **why);
+int rtr__pchan_create(struct rtr__pchan *c, const char **why);
+void rtr__drain_pchan(struct rtr__pchan *c, unsigned max_rounds, bool now);
 void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now);
-void rtr__settle_all(struct rtr__proc *p);
-void rtr__flush_stale(struct rtr__proc *p, uint64_t now);
+void rtr__settle_all(struct rtr__pchan *c);
+void rtr__flush_stale(struct rtr__pchan *c, uint64_t now);
+/* Flushes every buffer (writers may still run). Returns 0 or -EAGAIN when
+ * some buffer could not be flushed now. */
+int rtr__pchan_flush(struct rtr__pchan *c);
 /* Makes everything committed readable and writes it (see rtr__proc_finish),
  * then releases buffers and streams. */
-void rtr__channel_finish(struct rtr__proc *p, bool gone);
-void rtr__report_damage(struct rtr__proc *p, uint32_t cpu, const char *what);
+void rtr__pchan_finish(struct rtr__pchan *c, bool gone);
+void rtr__pchan_free(struct rtr__pchan *c);
+void rtr__report_damage(struct rtr__pchan *c, uint32_t cpu, const char *what);
 void rtr__drainer_stop(struct rtr_host *h);
 /* A write of the trace failed (err < 0): counted, the first one kept. */
 void rtr__write_error(struct rtr_host *h, int err);
 
+/* snapshot.c */
+int rtr__snapshot(struct rtr__session *s, uint64_t max_size, struct rtr_host_op_result *res);
+
 /* output.c */
-int rtr__output_open(struct rtr__proc *p);
-int rtr__output_stream(struct rtr__proc *p, uint32_t cpu, struct rtr_ring_buf *buf);
-uint64_t rtr__output_packets(const struct rtr__proc *p);
-int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
+/* The trace's directory in the session's output (created now). */
+int rtr__output_open(struct rtr__ptrace *t);
+int rtr__output_open_in(struct rtr__ptrace *t, int parent_fd);
+int rtr__output_stream(struct rtr__pchan *c, uint32_t cpu, struct rtr_ring_buf *buf, int dirfd);
+uint64_t rtr__output_packets(const struct rtr__ptrace *t);
+int rtr__output_metadata(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
 			 const struct rtr_clock_sync *pts, size_t npts);
-/* Removes the process's directory (nothing of a trace in it). */
-void rtr__output_discard(struct rtr__proc *p);
-bool rtr__output_remove_if_empty(struct rtr__proc *p);
+/* Renders the trace's metadata text (clock so far). */
+int rtr__output_render(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
+		       const struct rtr_clock_sync *pts, size_t npts, char **text, size_t *len);
+/* Removes the trace's directory (nothing of a trace in it). */
+void rtr__output_discard(struct rtr__ptrace *t);
+bool rtr__output_remove_if_empty(struct rtr__ptrace *t);
 mode_t rtr__dir_mode(mode_t file_mode);
-void rtr__output_close(struct rtr__proc *p);
+void rtr__output_close(struct rtr__ptrace *t);
 /* The trace is complete: writes its final metadata (clock as of now),
  * closes the directory. Returns 0 or a negative errno (logged). */
-int rtr__output_final(struct rtr__proc *p);
+int rtr__output_final(struct rtr__ptrace *t);
 /* Metadata before data: true when the metadata on disk describes every
  * event enabled so far (written now if needed, clock so far); false when
  * it cannot be written (no packet of the process may be taken then). */
-bool rtr__output_meta_ready(struct rtr__proc *p);
+bool rtr__output_meta_ready(struct rtr__ptrace *t);
+/* Makes a directory `name` (mode from the host) in parent and opens it;
+ * never an existing one. */
+int rtr__mkdir_open(struct rtr_host *h, int parent, const char *name);
 
 /* totals.c */
-/* Buffer cpu's counters (bounded) and its stream's into the process's. */
-void rtr__totals_add_channel(struct rtr__proc *p, uint32_t cpu);
+/* Buffer cpu's counters (bounded) and its stream's into the channel's. */
+void rtr__totals_add_channel(struct rtr__pchan *c, uint32_t cpu);
+/* Only its stream's (the stream is closed, the buffer goes on). */
+void rtr__totals_add_stream(struct rtr__pchan *c, uint32_t cpu);
 /* n (from shared memory) bounded by what the process could have done. */
 uint64_t rtr__bound_count(const struct rtr__proc *p, uint64_t n);
-void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p);
+void rtr__totals_add(struct rtr_host_totals *to, const struct rtr_host_totals *t);
+/* Live counters of a channel (buffers still in use), bounded. */
+void rtr__totals_live(const struct rtr__pchan *c, struct rtr_host_totals *t);
 
 /* clock.c */
 int rtr__hclock_init(struct rtr__hclock *c, const char *skew_cache);

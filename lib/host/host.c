@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -56,7 +57,7 @@ static uint16_t host_possible_cpus(void)
  * Creation
  * ------------------------------------------------------------------------ */
 
-static int listen_on(struct rtr_host *h, const char *sock_path)
+static int listen_on(struct rtr_host *h, const char *sock_path, mode_t mode)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
@@ -68,7 +69,7 @@ static int listen_on(struct rtr_host *h, const char *sock_path)
 	strcpy(h->sock_path, sock_path);
 	h->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->listen_fd < 0 || bind(h->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(sock_path, 0600) < 0 || listen(h->listen_fd, 128) < 0) {
+	    chmod(sock_path, mode) < 0 || listen(h->listen_fd, 512) < 0) {
 		int e = errno;
 
 		herr(h, "cannot listen on %s: %s", sock_path, strerror(e));
@@ -111,11 +112,14 @@ struct rtr_host *rtr_host_create(const struct rtr_host_config *cfg, const char *
 		goto fail;
 	}
 	h->next_checkpoint_ns = rtr__now_ns() + CHECKPOINT_NS;
-	if (listen_on(h, sock_path))
+	h->op_timeout_ns = 1000ull * 1000000u;
+	if (!h->cfg.daemon && rtr__record_session(h))
+		goto fail;
+	if (listen_on(h, sock_path, h->cfg.sock_mode ? h->cfg.sock_mode : 0600))
 		goto fail;
 	/* The drain thread starts with the first packet (record forks the
 	 * program after this: one thread then). */
-	h->want_drainer = !h->cfg.eager_drain && !h->cfg.overwrite;
+	h->want_drainer = !h->cfg.eager_drain && (h->cfg.daemon || !h->cfg.overwrite);
 	return h;
 fail:
 	rtr_host_destroy(h);
@@ -125,6 +129,16 @@ fail:
 int rtr_host_fd(const struct rtr_host *h)
 {
 	return h->epfd;
+}
+
+int rtr_host_move_socket(struct rtr_host *h, const char *new_path)
+{
+	if (strlen(new_path) >= sizeof(h->sock_path))
+		return -ENAMETOOLONG;
+	if (rename(h->sock_path, new_path) < 0)
+		return -errno;
+	strcpy(h->sock_path, new_path);
+	return 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -138,63 +152,52 @@ void rtr__proc_release_fds(struct rtr__proc *p)
 	rtr__watch_del_close(h, &p->cmd);
 	rtr__watch_del_close(h, &p->notify);
 	rtr__watch_del_close(h, &p->pidfd);
-	rtr__watch_del_close(h, &p->wake_fd);
 }
 
 /*
  * Makes everything the process committed readable, drains it and releases
- * the buffers. `gone`: no writer can touch the buffers any more (the
- * process exited or exec'd): salvage; otherwise flush (writers may still
- * be in flight; the flush is safe against them).
+ * the buffers, in every session it records into. `gone`: no writer can
+ * touch the buffers any more (the process exited or exec'd): salvage;
+ * otherwise flush (writers may still be in flight; the flush is safe
+ * against them).
  */
 void rtr__proc_finish(struct rtr__proc *p, bool gone)
 {
 	struct rtr_host *h = p->h;
+	uint64_t events = 0, lost = 0, packets = 0;
 
 	if (p->state == P_DONE || p->state == P_HELLO)
 		return;
-	rtr__channel_finish(p, gone);
+	p->state = P_DONE; /* (re-entry from a callback sees it done) */
+	rtr__ops_forget_proc(p);
+	for (struct rtr__ptrace *t = p->traces; t; t = t->next_p) {
+		rtr__ptrace_finish(t, gone);
+		for (unsigned i = 0; i < RTR_HOST_MAX_CHANS; i++) {
+			if (!t->ch[i])
+				continue;
+			events += t->ch[i]->tot.events;
+			lost += t->ch[i]->tot.lost;
+			packets += t->ch[i]->tot.packets;
+		}
+	}
 	rtr__proc_release_fds(p);
-	h->mem_used -= p->mem;
-	p->mem = 0;
 	if (h->nr_live)
 		h->nr_live--;
-	p->state = P_DONE;
-	rtr__totals_add_proc(h, p);
-	/* A process that never recorded an event (or was refused) leaves no
-	 * directory: an empty CTF trace only makes readers complain. Any
-	 * other trace is complete now: its final metadata is written with
-	 * the clock known at this point (every event of it is before), and
-	 * what the process cost (descriptions, the directory's descriptor)
-	 * is given back at once, so that a process that goes frees its share
-	 * for the others. */
-	if (!rtr__output_remove_if_empty(p)) {
-		int r = rtr__output_final(p);
-
-		h->t.procs++;
-		if (r)
-			h->t.meta_failed++; /* logged and counted as a write error */
-	}
+	/* What the process cost (descriptions, directories) is given back at
+	 * once, so that a process that goes frees its share for the others. */
+	while (p->traces)
+		rtr__ptrace_free(p->traces);
 	rtr__proc_forget_events(p);
+	/* every session's channels of the process (record: one) */
 	hinfo(h, "process %d (%s) finished: %llu events, %llu lost, %llu packets", (int)p->pid,
-	      p->procname, (unsigned long long)p->t.events, (unsigned long long)p->t.lost,
-	      (unsigned long long)p->t.packets);
+	      p->procname, (unsigned long long)events, (unsigned long long)lost,
+	      (unsigned long long)packets);
 }
 
 static void proc_free(struct rtr__proc *p)
 {
-	rtr__output_close(p);
-	free(p->bufs);
-	free(p->streams);
-	free(p->damaged);
-	if (p->slots)
-		for (uint32_t cpu = 0; cpu < p->nr_bufs; cpu++)
-			rtr_drain_slot_release(p->slots[cpu]);
-	free(p->slots);
-	free(p->pending_since);
-	free(p->open_sb);
-	free(p->open_since);
-	free(p->stall_lost);
+	while (p->traces)
+		rtr__ptrace_free(p->traces);
 	rtr__proc_forget_events(p);
 	free(p);
 }
@@ -214,8 +217,8 @@ static void tick(struct rtr_host *h)
 	for (struct rtr__proc **pp = &h->procs; *pp;) {
 		struct rtr__proc *p = *pp;
 
-		if (p->state == P_DONE && p->dirfd < 0 && p->cmd < 0 && p->notify < 0 &&
-		    p->pidfd < 0 && p->wake_fd < 0) {
+		if (p->state == P_DONE && !p->traces && p->cmd < 0 && p->notify < 0 &&
+		    p->pidfd < 0) {
 			*pp = p->next;
 			proc_free(p);
 		} else {
@@ -227,12 +230,19 @@ static void tick(struct rtr_host *h)
 		if (p->state == P_HELLO && p->cmd >= 0 && now > p->hello_deadline) {
 			hwarn_c(h, RTR__LOG_CONN, "a connection sent no HELLO in time; closed");
 			rtr__proc_disconnect(p, NULL);
-		} else if ((p->state == P_ACTIVE || p->state == P_DISCONNECTED) &&
-			   !h->cfg.overwrite) {
-			rtr__flush_stale(p, now);
-			rtr__drain_proc(p, 2, false);
+		} else if (p->state == P_ACTIVE || p->state == P_DISCONNECTED) {
+			for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+				for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
+					struct rtr__pchan *c = t->ch[ci];
+
+					if (!c || c->overwrite || c->released)
+						continue;
+					rtr__flush_stale(c, now);
+					rtr__drain_pchan(c, 2, false);
+				}
 		}
 	}
+	rtr__ops_check(h);
 	rtr__log_tick(h, false);
 	if (now - h->clock.last_ns >= SYNC_PERIOD_NS)
 		rtr__hclock_sync(&h->clock);
@@ -267,19 +277,25 @@ static void dispatch(struct rtr_host *h, struct rtr_watch *w, bool in_stop)
 			rtr__handle_notify(p);
 		rtr__proc_finish(p, true);
 		break;
-	case RTR_WATCH_WAKE:
-		if (read(p->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+	case RTR_WATCH_WAKE: {
+		struct rtr__pchan *c = w->obj;
+
+		if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
 			/* nothing */
 		}
-		rtr__drain_proc(p, 2, false);
+		rtr__drain_pchan(c, 2, false);
 		break;
+	}
 	case RTR_WATCH_DRAIN:
 		if (read(h->drain_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
 			/* nothing */
 		}
 		for (struct rtr__proc *q = h->procs; q; q = q->next)
-			if (q->npending && (q->state == P_ACTIVE || q->state == P_DISCONNECTED))
-				rtr__drain_proc(q, 2, false);
+			if (q->state == P_ACTIVE || q->state == P_DISCONNECTED)
+				for (struct rtr__ptrace *t = q->traces; t; t = t->next_p)
+					for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+						if (t->ch[ci] && t->ch[ci]->npending)
+							rtr__drain_pchan(t->ch[ci], 2, false);
 		break;
 	case RTR_WATCH_TIMER:
 		if (read(h->timer_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
@@ -293,7 +309,7 @@ static void dispatch(struct rtr_host *h, struct rtr_watch *w, bool in_stop)
 	}
 }
 
-static void run_events(struct rtr_host *h, int timeout_ms, bool in_stop)
+void rtr__run_events(struct rtr_host *h, int timeout_ms, bool in_stop)
 {
 	struct epoll_event ev[32];
 	int n = epoll_wait(h->epfd, ev, 32, timeout_ms);
@@ -304,7 +320,7 @@ static void run_events(struct rtr_host *h, int timeout_ms, bool in_stop)
 
 void rtr_host_run(struct rtr_host *h)
 {
-	run_events(h, 0, false);
+	rtr__run_events(h, 0, false);
 }
 
 unsigned rtr_host_active(const struct rtr_host *h)
@@ -344,10 +360,11 @@ static void checkpoint(struct rtr_host *h)
 	/* Only traces that already hold packets: an empty directory is
 	 * removed at the end, which a metadata file would prevent. */
 	for (struct rtr__proc *p = h->procs; p; p = p->next) {
-		if (p->dirfd < 0 || (p->state != P_ACTIVE && p->state != P_DISCONNECTED))
+		if (p->state != P_ACTIVE && p->state != P_DISCONNECTED)
 			continue;
-		if (rtr__output_packets(p))
-			rtr__output_metadata(p, &cmeta, h->clock.log.pts, h->clock.log.n);
+		for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
+			if (t->dirfd >= 0 && !t->finished && rtr__output_packets(t))
+				rtr__output_metadata(t, &cmeta, h->clock.log.pts, h->clock.log.n);
 	}
 }
 
@@ -356,23 +373,6 @@ static bool pidfd_exited(int fd)
 	struct pollfd pf = {.fd = fd, .events = POLLIN};
 
 	return fd >= 0 && poll(&pf, 1, 0) > 0;
-}
-
-/* Stops every process still registered: STOP to each (in parallel), then
- * wait up to STOP_TIMEOUT_NS for the answers, serving their requests
- * meanwhile (a process may be waiting for a REGISTER_REPLY). */
-static void stop_all(struct rtr_host *h)
-{
-	uint64_t deadline = rtr__now_ns() + STOP_TIMEOUT_NS;
-	bool waiting = rtr__send_stop_all(h);
-
-	while (waiting && rtr__now_ns() < deadline) {
-		run_events(h, 50, true);
-		waiting = false;
-		for (struct rtr__proc *p = h->procs; p; p = p->next)
-			if (p->state == P_ACTIVE && p->stop_sent && !p->stop_acked && p->cmd >= 0)
-				waiting = true;
-	}
 }
 
 int rtr_host_finish(struct rtr_host *h)
@@ -389,7 +389,10 @@ int rtr_host_finish(struct rtr_host *h)
 				rtr__handle_notify(p);
 			rtr__proc_finish(p, true);
 		}
-	stop_all(h);
+	/* record: STOP to every process still registered (in parallel),
+	 * answered within a second while their requests are still served
+	 * (one may be waiting for a REGISTER_REPLY). */
+	rtr__record_stop(h);
 	for (struct rtr__proc *p = h->procs; p; p = p->next) {
 		if (p->state == P_HELLO) {
 			rtr__proc_disconnect(p, NULL);
@@ -429,6 +432,9 @@ void rtr_host_destroy(struct rtr_host *h)
 		rtr__proc_release_fds(p);
 		proc_free(p);
 	}
+	h->procs = NULL;
+	rtr__sessions_free(h);
+	free(h->filt_arena);
 	if (h->listen_fd >= 0)
 		rtr__watch_del_close(h, &h->listen_fd);
 	if (h->sock_path[0])

@@ -1,5 +1,5 @@
-/* lib/host: per-process trace output — the directory, its stream files
- * (written by lib/ctf's stream writer), the metadata. Design:
+/* lib/host: per-process trace output (rtr__ptrace) — the directory, its
+ * stream files (written by lib/ctf's stream writer), the metadata. Design:
  * docs/design/host.md §5. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -38,18 +38,17 @@ mode_t rtr__dir_mode(mode_t file_mode)
 /* Creates directory `name` in the trace directory and opens it; -EEXIST
  * when the name is taken or what we created was swapped for something
  * else before we opened it. */
-static int try_dir(struct rtr__proc *p, const char *name)
+int rtr__mkdir_open(struct rtr_host *h, int parent, const char *name)
 {
-	struct rtr_host *h = p->h;
 	int fd;
 
-	if (mkdirat(h->cfg.trace_dirfd, name, rtr__dir_mode(h->file_mode)) < 0)
+	if (mkdirat(parent, name, rtr__dir_mode(h->file_mode)) < 0)
 		return -errno;
-	fd = rtr_ctf_dir_open(h->cfg.trace_dirfd, name);
+	fd = rtr_ctf_dir_open(parent, name);
 	if (fd == -ELOOP || fd == -ENOTDIR || fd == -ENOENT)
 		return -EEXIST; /* swapped: not ours any more */
 	if (fd < 0)		/* e.g. out of descriptors: leave nothing behind */
-		unlinkat(h->cfg.trace_dirfd, name, AT_REMOVEDIR);
+		unlinkat(parent, name, AT_REMOVEDIR);
 	return fd;
 }
 
@@ -58,78 +57,94 @@ static int try_dir(struct rtr__proc *p, const char *name)
  * now, never one that existed (a process can predict the names and plant
  * anything there; mkdir never follows a symlink and fails on any existing
  * name). */
-static int make_proc_dir(struct rtr__proc *p)
+static int make_proc_dir(struct rtr__ptrace *t, int parent)
 {
+	struct rtr__proc *p = t->p;
 	struct rtr_host *h = p->h;
 	char base[32];
 	int fd = -EEXIST;
 
 	sanitize_name(base, sizeof(base), p->procname);
-	snprintf(p->dirname, sizeof(p->dirname), "%s-%d", base, (int)p->pid);
-	fd = try_dir(p, p->dirname);
+	snprintf(t->dirname, sizeof(t->dirname), "%s-%d", base, (int)p->pid);
+	fd = rtr__mkdir_open(h, parent, t->dirname);
 	for (int i = 0; i < 64 && fd == -EEXIST; i++) {
-		snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%u", base, (int)p->pid,
+		snprintf(t->dirname, sizeof(t->dirname), "%s-%d-%u", base, (int)p->pid,
 			 ++h->dir_seq);
-		fd = try_dir(p, p->dirname);
+		fd = rtr__mkdir_open(h, parent, t->dirname);
 	}
 	for (int i = 0; i < 8 && fd == -EEXIST; i++) {
 		uint64_t rnd = 0;
 
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
 			break;
-		snprintf(p->dirname, sizeof(p->dirname), "%s-%d-%016llx", base, (int)p->pid,
+		snprintf(t->dirname, sizeof(t->dirname), "%s-%d-%016llx", base, (int)p->pid,
 			 (unsigned long long)rnd);
-		fd = try_dir(p, p->dirname);
+		fd = rtr__mkdir_open(h, parent, t->dirname);
 	}
 	if (fd < 0) {
-		p->dirname[0] = 0;
+		t->dirname[0] = 0;
 		return fd;
 	}
-	p->dirfd = fd;
+	t->dirfd = fd;
 	return 0;
 }
 
-int rtr__output_open(struct rtr__proc *p)
+int rtr__output_open_in(struct rtr__ptrace *t, int parent)
 {
-	int r = make_proc_dir(p);
+	int r = make_proc_dir(t, parent);
 
 	if (r)
 		return r;
-	if (getrandom(p->uuid, sizeof(p->uuid), 0) != sizeof(p->uuid)) {
-		for (size_t i = 0; i < sizeof(p->uuid); i++)
-			p->uuid[i] = (uint8_t)(rand() ^ (p->pid >> (i % 4)));
+	if (getrandom(t->uuid, sizeof(t->uuid), 0) != sizeof(t->uuid)) {
+		for (size_t i = 0; i < sizeof(t->uuid); i++)
+			t->uuid[i] = (uint8_t)(rand() ^ (t->p->pid >> (i % 4)));
 	}
-	p->uuid[6] = (uint8_t)((p->uuid[6] & 0x0f) | 0x40); /* version 4 */
-	p->uuid[8] = (uint8_t)((p->uuid[8] & 0x3f) | 0x80);
+	t->uuid[6] = (uint8_t)((t->uuid[6] & 0x0f) | 0x40); /* version 4 */
+	t->uuid[8] = (uint8_t)((t->uuid[8] & 0x3f) | 0x80);
+	t->meta_gen_disk = 0;
+	t->meta_gen++;
 	return 0;
 }
 
-int rtr__output_stream(struct rtr__proc *p, uint32_t cpu, struct rtr_ring_buf *buf)
+int rtr__output_open(struct rtr__ptrace *t)
 {
-	struct rtr_ctf_stream_priv priv = {
-	    .stream_class_id = RTR_HOST_STREAM_CLASS_ID, .cpu_id = cpu, .stream_instance_id = cpu};
-	char sname[64];
+	return rtr__output_open_in(t, t->s->chunk_dirfd);
+}
 
-	memcpy(priv.trace_uuid, p->uuid, 16);
-	snprintf(sname, sizeof(sname), "%s_%u", RTR_HOST_CHAN_NAME, cpu);
-	p->streams[cpu] = rtr_ctf_stream_create(p->dirfd, sname, p->cfg, buf, &priv);
-	if (!p->streams[cpu])
+int rtr__output_stream(struct rtr__pchan *c, uint32_t cpu, struct rtr_ring_buf *buf, int dirfd)
+{
+	struct rtr__ptrace *t = c->t;
+	struct rtr_ctf_stream_priv priv = {
+	    .stream_class_id = c->ci, .cpu_id = cpu, .stream_instance_id = cpu};
+	char sname[96];
+
+	memcpy(priv.trace_uuid, t->uuid, 16);
+	snprintf(sname, sizeof(sname), "%.63s_%u", t->s->chans[c->ci].name, cpu);
+	c->streams[cpu] = rtr_ctf_stream_create(dirfd, sname, c->cfg, buf, &priv);
+	if (!c->streams[cpu])
 		return -errno;
-	rtr_ctf_stream_set_mode(p->streams[cpu], p->h->file_mode);
+	rtr_ctf_stream_set_mode(c->streams[cpu], t->p->h->file_mode);
 	return 0;
 }
 
-uint64_t rtr__output_packets(const struct rtr__proc *p)
+uint64_t rtr__output_packets(const struct rtr__ptrace *t)
 {
 	uint64_t packets = 0;
 
-	for (uint32_t cpu = 0; p->streams && cpu < p->nr_bufs; cpu++)
-		if (p->streams[cpu]) {
-			struct rtr_ctf_stream_stats ss;
+	for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
+		const struct rtr__pchan *c = t->ch[ci];
 
-			rtr_ctf_stream_stats(p->streams[cpu], &ss);
-			packets += ss.packets;
-		}
+		if (!c)
+			continue;
+		packets += c->tot.packets;
+		for (uint32_t cpu = 0; c->streams && cpu < c->nr_bufs; cpu++)
+			if (c->streams[cpu]) {
+				struct rtr_ctf_stream_stats ss;
+
+				rtr_ctf_stream_stats(c->streams[cpu], &ss);
+				packets += ss.packets;
+			}
+	}
 	return packets;
 }
 
@@ -184,7 +199,7 @@ static bool disk_full(int err)
  * file, in place (the final one then cut to its length): a trace whose
  * data reached the disk never loses its metadata to a full disk.
  */
-static int write_metadata_text(struct rtr__proc *p, const char *text, size_t len, bool final)
+static int write_metadata_text(struct rtr__ptrace *p, const char *text, size_t len, bool final)
 {
 	size_t size = final ? len : (len + META_RESERVE + META_ROUND - 1) / META_ROUND * META_ROUND;
 	char tmp[64];
@@ -194,9 +209,9 @@ static int write_metadata_text(struct rtr__proc *p, const char *text, size_t len
 		uint64_t rnd = 0;
 
 		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-			rnd = (uint64_t)k << 32 ^ p->h->dir_seq++;
+			rnd = (uint64_t)k << 32 ^ p->p->h->dir_seq++;
 		snprintf(tmp, sizeof(tmp), ".metadata.%016llx.tmp", (unsigned long long)rnd);
-		fd = rtr_ctf_file_create(p->dirfd, tmp, p->h->file_mode);
+		fd = rtr_ctf_file_create(p->dirfd, tmp, p->p->h->file_mode);
 	}
 	r = fd < 0 ? fd : write_padded(fd, text, len, size);
 	if (!r && fsync(fd) < 0)
@@ -227,7 +242,7 @@ static int write_metadata_text(struct rtr__proc *p, const char *text, size_t len
 	return r;
 }
 
-static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m, bool final)
+static int write_metadata_file(struct rtr__ptrace *p, const struct rtr_ctf_meta *m, bool final)
 {
 	char *text;
 	size_t len;
@@ -240,20 +255,23 @@ static int write_metadata_file(struct rtr__proc *p, const struct rtr_ctf_meta *m
 	return r;
 }
 
-static int output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
-			   const struct rtr_clock_sync *pts, size_t npts, bool final)
+/* The metadata builder of trace t with the clock so far. */
+static struct rtr_ctf_meta *build_meta(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
+				       const struct rtr_clock_sync *pts, size_t npts, int *rp)
 {
+	struct rtr__proc *p = t->p;
 	struct rtr_host *h = p->h;
 	struct rtr_ctf_std_env env = {.procname = p->procname,
 				      .vpid = p->pid,
-				      .creation_time = p->created,
-				      .trace_name = p->dirname};
-	struct rtr_ctf_meta *m = rtr_ctf_meta_create(p->uuid, RTR_CTF_BYTE_ORDER_HOST);
-	uint32_t gen = p->meta_gen;
+				      .creation_time = t->created,
+				      .trace_name = t->dirname};
+	struct rtr_ctf_meta *m = rtr_ctf_meta_create(t->uuid, RTR_CTF_BYTE_ORDER_HOST);
 	int r;
 
-	if (!m)
-		return -ENOMEM;
+	if (!m) {
+		*rp = -ENOMEM;
+		return NULL;
+	}
 	r = rtr_ctf_meta_set_clock(m, &clock->desc);
 	if (!r)
 		r = rtr_ctf_meta_env_std(m, &env);
@@ -261,94 +279,144 @@ static int output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clo
 		r = rtr_ctf_meta_env_clock(m, clock);
 	if (!r && npts)
 		r = rtr_ctf_meta_env_sync_list(m, pts, npts);
-	if (!r)
-		r = rtr_ctf_meta_add_stream(m, RTR_HOST_STREAM_CLASS_ID, RTR_HOST_CHAN_NAME);
-	if (!r && h->cfg.counters) {
-		/* record --context: the counters every event carries */
-		struct rtr_field_desc f[RTR_CTF_CTX_COUNT];
-		uint32_t n = rtr_ctf_ctx_fields(h->cfg.counters, f);
+	if (!r && !t->s->record)
+		r = rtr_ctf_meta_env_string(m, "session", t->s->name);
+	for (unsigned ci = 0; !r && ci < RTR_HOST_MAX_CHANS; ci++) {
+		const struct rtr__pchan *c = t->ch[ci];
 
-		r = rtr_ctf_meta_set_event_context(m, RTR_HOST_STREAM_CLASS_ID, f, n);
-	}
-	for (uint32_t i = 0; !r && i < p->nr_evs; i++) {
-		if (p->evs[i].id < 0)
+		if (!c)
 			continue;
-		if (rtr_ctf_meta_add_event(m, (uint32_t)p->evs[i].id, RTR_HOST_STREAM_CLASS_ID,
-					   p->evs[i].desc))
-			hwarn_c(h, RTR__LOG_PROC,
-				"process %d (%s): event %s:%s left out of the metadata: %s",
-				(int)p->pid, p->procname, p->evs[i].desc->provider,
-				p->evs[i].desc->name, rtr_ctf_meta_error(m));
-	}
-	if (!r)
-		r = write_metadata_file(p, m, final);
-	if (!r) {
-		p->meta_gen_disk = gen;
-		p->meta_err = 0;
-	} else {
-		const char *why = rtr_ctf_meta_error(m);
+		r = rtr_ctf_meta_add_stream(m, ci, t->s->chans[ci].name);
+		if (!r && c->ctx_mask)
+			r = rtr_ctf_meta_stream_context(m, ci, c->ctx_mask);
+		if (!r && c->counters) {
+			/* the per-thread counters every event carries, after
+			 * the ctx_mask fields (lib/ctf probe_extra.c) */
+			struct rtr_field_desc f[RTR_CTF_COUNTER_COUNT];
+			uint32_t n = rtr_ctf_counter_fields(c->counters, f);
 
-		if (!p->meta_err)
+			r = rtr_ctf_meta_set_event_context(m, ci, f, n);
+		}
+		for (uint32_t i = 0; !r && i < p->nr_evs && i < c->cap_ids; i++) {
+			if (c->ids[i] < 0)
+				continue;
+			if (rtr_ctf_meta_add_event(m, (uint32_t)c->ids[i], ci, p->evs[i].desc))
+				hwarn_c(h, RTR__LOG_PROC,
+					"process %d (%s): event %s:%s left out of the metadata: %s",
+					(int)p->pid, p->procname, p->evs[i].desc->provider,
+					p->evs[i].desc->name, rtr_ctf_meta_error(m));
+		}
+	}
+	if (r) {
+		*rp = r;
+		rtr_ctf_meta_destroy(m);
+		return NULL;
+	}
+	*rp = 0;
+	return m;
+}
+
+int rtr__output_render(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
+		       const struct rtr_clock_sync *pts, size_t npts, char **text, size_t *len)
+{
+	int r;
+	struct rtr_ctf_meta *m = build_meta(t, clock, pts, npts, &r);
+
+	if (!m)
+		return r;
+	r = rtr_ctf_meta_render(m, text, len);
+	rtr_ctf_meta_destroy(m);
+	return r;
+}
+
+static int output_metadata(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
+			   const struct rtr_clock_sync *pts, size_t npts, bool final)
+{
+	struct rtr_host *h = t->p->h;
+	uint32_t gen = t->meta_gen;
+	int r;
+	struct rtr_ctf_meta *m = build_meta(t, clock, pts, npts, &r);
+
+	if (m)
+		r = write_metadata_file(t, m, final);
+	if (!r) {
+		t->meta_gen_disk = gen;
+		t->meta_err = 0;
+	} else {
+		const char *why = m ? rtr_ctf_meta_error(m) : "";
+
+		if (!t->meta_err)
 			rtr__write_error(h, r); /* once until it works again */
-		p->meta_err = r;
+		t->meta_err = r;
 		herr_c(h, RTR__LOG_DISK, "cannot write the metadata of %s/%s: %s%s%s%s",
-		       h->cfg.trace_dir, p->dirname, strerror(-r), why[0] ? " (" : "", why,
+		       t->s->out_path, t->dirname, strerror(-r), why[0] ? " (" : "", why,
 		       why[0] ? ")" : "");
 	}
 	rtr_ctf_meta_destroy(m);
 	return r;
 }
 
-int rtr__output_metadata(struct rtr__proc *p, const struct rtr_clock_meta *clock,
+int rtr__output_metadata(struct rtr__ptrace *t, const struct rtr_clock_meta *clock,
 			 const struct rtr_clock_sync *pts, size_t npts)
 {
-	return output_metadata(p, clock, pts, npts, false);
+	return output_metadata(t, clock, pts, npts, false);
 }
 
-bool rtr__output_meta_ready(struct rtr__proc *p)
+bool rtr__output_meta_ready(struct rtr__ptrace *t)
 {
+	struct rtr_host *h = t->p->h;
 	struct rtr_clock_meta cmeta;
 
-	if (p->meta_gen_disk == p->meta_gen)
+	if (t->meta_gen_disk == t->meta_gen)
 		return true;
-	if (p->dirfd < 0 || rtr__hclock_describe(p->h, false, &cmeta))
+	if (t->dirfd < 0 || rtr__hclock_describe(h, false, &cmeta))
 		return false;
-	return output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, false) == 0;
+	return output_metadata(t, &cmeta, h->clock.log.pts, h->clock.log.n, false) == 0;
 }
 
-void rtr__output_discard(struct rtr__proc *p)
+/* The directory the trace's directory is in. */
+static int parent_fd(const struct rtr__ptrace *t)
 {
-	if (p->dirfd < 0)
+	return t->s ? t->s->chunk_dirfd : -1;
+}
+
+void rtr__output_discard(struct rtr__ptrace *t)
+{
+	int parent = parent_fd(t);
+
+	if (t->dirfd < 0)
 		return;
-	unlinkat(p->dirfd, "index", AT_REMOVEDIR);
-	unlinkat(p->dirfd, "metadata", 0);
-	rtr__output_close(p);
+	unlinkat(t->dirfd, "index", AT_REMOVEDIR);
+	unlinkat(t->dirfd, "metadata", 0);
+	rtr__output_close(t);
 	/* Only if empty: whatever else is there is not ours to remove. */
-	unlinkat(p->h->cfg.trace_dirfd, p->dirname, AT_REMOVEDIR);
+	if (parent >= 0)
+		unlinkat(parent, t->dirname, AT_REMOVEDIR);
 }
 
-/* Removes a process's directory when it holds no stream (no event was
- * ever recorded): an empty CTF trace only makes readers complain. */
-bool rtr__output_remove_if_empty(struct rtr__proc *p)
+/* Removes a trace's directory when it holds no stream (no event was ever
+ * recorded): an empty CTF trace only makes readers complain. */
+bool rtr__output_remove_if_empty(struct rtr__ptrace *t)
 {
-	if (p->t.packets || rtr__output_packets(p))
+	if (rtr__output_packets(t))
 		return false;
-	rtr__output_discard(p);
+	rtr__output_discard(t);
 	return true;
 }
 
-int rtr__output_final(struct rtr__proc *p)
+int rtr__output_final(struct rtr__ptrace *t)
 {
+	struct rtr_host *h = t->p->h;
 	struct rtr_clock_meta cmeta;
-	int r = rtr__hclock_describe(p->h, true, &cmeta);
+	int r = rtr__hclock_describe(h, true, &cmeta);
 
 	if (!r)
-		r = output_metadata(p, &cmeta, p->h->clock.log.pts, p->h->clock.log.n, true);
-	rtr__output_close(p);
+		r = output_metadata(t, &cmeta, h->clock.log.pts, h->clock.log.n, true);
+	rtr__output_close(t);
 	return r;
 }
 
-void rtr__output_close(struct rtr__proc *p)
+void rtr__output_close(struct rtr__ptrace *p)
 {
 	if (p->meta_fd >= 0)
 		close(p->meta_fd);

@@ -49,9 +49,10 @@ uint64_t rtr__bound_count(const struct rtr__proc *p, uint64_t n)
  * A buffer whose counters break a bound is reported, and its counters are
  * left out (as for a damaged buffer). Returns 0 or -ERANGE.
  */
-static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
-			  const struct rtr_ring_stats *st)
+static int check_counters(const struct rtr__pchan *c, const struct rtr_ring_buf *b,
+			  const struct rtr_ring_stats *st, bool quiet)
 {
+	struct rtr__proc *p = c->t->p;
 	struct rtr_host *h = p->h;
 	uint64_t by_time = time_bound(p);
 	uint64_t by_space = by_time;
@@ -59,7 +60,7 @@ static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
 				 st->lost_nobuf};
 	bool bad = false;
 
-	if (!h->cfg.overwrite)
+	if (!c->overwrite)
 		by_space = sat_add(st->consumed, b->buf_size) / MIN_RECORD_BYTES;
 	if (st->records > by_time || st->records > by_space || st->overwritten > by_time)
 		bad = true;
@@ -68,6 +69,8 @@ static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
 			bad = true;
 	if (!bad)
 		return 0;
+	if (quiet)
+		return -ERANGE;
 	h->t.bad_counters++;
 	hwarn_c(h, RTR__LOG_PROC,
 		"process %d (%s): the counters of the buffer of CPU %u are impossible (%llu "
@@ -78,56 +81,95 @@ static int check_counters(struct rtr__proc *p, const struct rtr_ring_buf *b,
 	return -ERANGE;
 }
 
-void rtr__totals_add_channel(struct rtr__proc *p, uint32_t cpu)
+/* The stream's own figures (packets written, dropped, ...). */
+static void add_stream(struct rtr_host_totals *t, const struct rtr_ctf_stream *s,
+		       struct rtr_ctf_stream_stats *ss)
 {
-	const struct rtr_ring_buf *b = p->bufs[cpu];
-	const struct rtr_ctf_stream *s = p->streams ? p->streams[cpu] : NULL;
+	rtr_ctf_stream_stats(s, ss);
+	t->packets += ss->packets;
+	t->bytes += ss->bytes;
+	t->salvaged += ss->salvaged;
+	t->dropped = sat_add(t->dropped, ss->events_dropped);
+	t->unwritten = sat_add(t->unwritten, ss->events_unwritten);
+}
+
+/* The writers' counters of buffer cpu (bounded); false when they cannot
+ * be used (damaged, impossible). */
+static bool add_ring(const struct rtr__pchan *c, uint32_t cpu, struct rtr_host_totals *t,
+		     struct rtr_ring_stats *st, bool quiet)
+{
+	const struct rtr_ring_buf *b = c->bufs[cpu];
+
+	/* The writers' counters of a damaged buffer mean nothing. */
+	if (c->damaged[cpu])
+		return false;
+	rtr_ring_buf_stats(b, st);
+	if (check_counters(c, b, st, quiet))
+		return false;
+	t->events = sat_add(t->events, st->records);
+	t->lost = sat_add(t->lost, st->lost_full + st->lost_wrap + st->lost_big +
+				       st->refused_nest + st->lost_nobuf);
+	t->overwritten = sat_add(t->overwritten, st->overwritten);
+	t->torn_bytes = sat_add(t->torn_bytes, st->salvage_dropped_bytes);
+	return true;
+}
+
+void rtr__totals_add_stream(struct rtr__pchan *c, uint32_t cpu)
+{
+	struct rtr_ctf_stream_stats ss;
+
+	if (c->streams && c->streams[cpu])
+		add_stream(&c->tot, c->streams[cpu], &ss);
+}
+
+void rtr__totals_add_channel(struct rtr__pchan *c, uint32_t cpu)
+{
+	const struct rtr_ctf_stream *s = c->streams ? c->streams[cpu] : NULL;
 	struct rtr_ctf_stream_stats ss = {0};
 	struct rtr_ring_stats st;
-	bool counters = false;
 
-	if (s) {
-		rtr_ctf_stream_stats(s, &ss);
-		p->t.packets += ss.packets;
-		p->t.bytes += ss.bytes;
-		p->t.salvaged += ss.salvaged;
-		p->t.dropped = sat_add(p->t.dropped, ss.events_dropped);
-		p->t.unwritten = sat_add(p->t.unwritten, ss.events_unwritten);
-	}
-	/* The writers' counters of a damaged buffer mean nothing. */
-	if (!p->damaged[cpu]) {
-		rtr_ring_buf_stats(b, &st);
-		counters = check_counters(p, b, &st) == 0;
-	}
-	if (!counters)
+	if (s)
+		add_stream(&c->tot, s, &ss);
+	if (!add_ring(c, cpu, &c->tot, &st, false))
 		return;
-	p->t.events = sat_add(p->t.events, st.records);
-	p->t.lost = sat_add(p->t.lost, st.lost_full + st.lost_wrap + st.lost_big + st.refused_nest +
-					   st.lost_nobuf);
-	p->t.overwritten = sat_add(p->t.overwritten, st.overwritten);
-	p->t.torn_bytes = sat_add(p->t.torn_bytes, st.salvage_dropped_bytes);
 	/* After write errors (the metadata's included: then no packet is
 	 * taken), packets may be left in the buffer that were never taken:
 	 * committed, not written (exact in discard mode, where each record is
 	 * counted once, in the packet that holds it). */
-	if (s && (ss.write_err || p->meta_err) && !p->h->cfg.overwrite) {
+	if (s && (ss.write_err || c->t->meta_err) && !c->overwrite) {
 		uint64_t out =
 		    sat_add(sat_add(ss.events_written, ss.events_dropped), ss.events_unwritten);
 
 		if (st.records > out)
-			p->t.unwritten = sat_add(p->t.unwritten, st.records - out);
+			c->tot.unwritten = sat_add(c->tot.unwritten, st.records - out);
 	}
 }
 
-void rtr__totals_add_proc(struct rtr_host *h, const struct rtr__proc *p)
+void rtr__totals_live(const struct rtr__pchan *c, struct rtr_host_totals *t)
 {
-	h->t.events = sat_add(h->t.events, p->t.events);
-	h->t.lost = sat_add(h->t.lost, p->t.lost);
-	h->t.overwritten = sat_add(h->t.overwritten, p->t.overwritten);
-	h->t.packets += p->t.packets;
-	h->t.bytes += p->t.bytes;
-	h->t.salvaged += p->t.salvaged;
-	h->t.torn_bytes = sat_add(h->t.torn_bytes, p->t.torn_bytes);
-	h->t.dropped = sat_add(h->t.dropped, p->t.dropped);
-	h->t.unwritten = sat_add(h->t.unwritten, p->t.unwritten);
+	*t = c->tot;
+	for (uint32_t cpu = 0; !c->released && c->bufs && cpu < c->nr_bufs; cpu++) {
+		struct rtr_ctf_stream_stats ss;
+		struct rtr_ring_stats st;
+
+		if (!c->bufs[cpu])
+			continue;
+		if (c->streams && c->streams[cpu])
+			add_stream(t, c->streams[cpu], &ss);
+		add_ring(c, cpu, t, &st, true);
+	}
+}
+
+void rtr__totals_add(struct rtr_host_totals *to, const struct rtr_host_totals *t)
+{
+	to->events = sat_add(to->events, t->events);
+	to->lost = sat_add(to->lost, t->lost);
+	to->overwritten = sat_add(to->overwritten, t->overwritten);
+	to->packets += t->packets;
+	to->bytes += t->bytes;
+	to->salvaged += t->salvaged;
+	to->torn_bytes = sat_add(to->torn_bytes, t->torn_bytes);
+	to->dropped = sat_add(to->dropped, t->dropped);
+	to->unwritten = sat_add(to->unwritten, t->unwritten);
+	to->disk_lost = sat_add(to->disk_lost, t->disk_lost);
 }

@@ -178,6 +178,8 @@ const char *rtr_proto_type_name(unsigned type)
 		return "CLOSE_SESSION";
 	case RTR_MSG_READY:
 		return "READY";
+	case RTR_MSG_DISABLE:
+		return "DISABLE";
 	case RTR_MSG_REPLY:
 		return "REPLY";
 	case RTR_MSG_REGISTER_REPLY:
@@ -236,6 +238,59 @@ static void parse_enables(struct rtr__proto_rd *r, struct rtr_proto_enables *e)
 	}
 	e->entries = r->p + r->off;
 	r->off += (size_t)e->count * e->entry_size;
+	/* 1.1: filters. Framing checked here, bytecode by its receiver. */
+	if (r->len - r->off < 4)
+		return;
+	e->nfilters = rtr__proto_u32(r, "filter count");
+	if (r->bad)
+		return;
+	if (e->nfilters > e->count) {
+		rtr__proto_fail(r, "expected at most %u filters, got %u", e->count, e->nfilters);
+		return;
+	}
+	e->filters = r->p + r->off;
+	{
+		size_t start = r->off;
+		int64_t prev = -1;
+
+		for (uint32_t i = 0; i < e->nfilters && !r->bad; i++) {
+			uint32_t idx = rtr__proto_u32(r, "filter entry");
+			uint16_t n = rtr__proto_u16(r, "filter length");
+
+			if (r->bad)
+				return;
+			if ((int64_t)idx <= prev || idx >= e->count) {
+				rtr__proto_fail(r, "filter for entry %u: expected increasing indexes "
+						   "below %u",
+						idx, e->count);
+				return;
+			}
+			if (n == 0 || n > RTR_PROTO_MAX_FILTER || n > r->len - r->off) {
+				rtr__proto_fail(r, "filter of %u bytes (1..%u, %zu left)", n,
+						RTR_PROTO_MAX_FILTER, r->len - r->off);
+				return;
+			}
+			prev = idx;
+			r->off += n;
+		}
+		e->filters_len = r->off - start;
+	}
+}
+
+bool rtr_proto_filters_next(const struct rtr_proto_enables *e, struct rtr_proto_filter_it *it,
+			    uint32_t *entry, const uint8_t **code, uint16_t *len)
+{
+	const uint8_t *p;
+
+	if (it->left == 0 || !e->filters)
+		return false;
+	p = e->filters + it->off;
+	*entry = rtr__proto_ld32(p);
+	*len = rtr__proto_ld16(p + 4);
+	*code = p + 6;
+	it->off += 6u + *len;
+	it->left--;
+	return true;
 }
 
 void rtr_proto_enable_get(const struct rtr_proto_enables *e, uint32_t i,
@@ -268,6 +323,18 @@ static void parse_hello(struct rtr__proto_rd *r, struct rtr_proto_hello *h)
 	h->runtime_version = rtr__proto_str(r, 64, "runtime version");
 	if (r->bad)
 		return;
+	if (r->len - r->off >= 4) {
+		h->narmed = rtr__proto_u32(r, "armed sessions");
+		if (!r->bad && h->narmed > RTR_PROTO_MAX_ARMED) {
+			rtr__proto_fail(r, "expected at most %u armed sessions, got %u",
+					RTR_PROTO_MAX_ARMED, h->narmed);
+			return;
+		}
+		for (uint32_t i = 0; i < h->narmed && !r->bad; i++)
+			h->armed[i] = rtr__proto_u64(r, "armed session");
+		if (r->bad)
+			return;
+	}
 	if (h->pid == 0 || h->pid > 0x7fffffffu)
 		rtr__proto_fail(r, "expected a pid in 1..2^31-1, got %u", h->pid);
 	else if (h->flags & ~RTR_PROTO_HELLO_KNOWN)
@@ -312,6 +379,13 @@ static void parse_channel(struct rtr__proto_rd *r, struct rtr_proto_channel *c)
 	c->name = rtr__proto_str(r, RTR_PROTO_MAX_NAME, "channel name");
 	if (r->bad)
 		return;
+	if (r->len - r->off >= 4) {
+		c->ctx_mask = rtr__proto_u32(r, "contexts");
+		if (!r->bad && (c->ctx_mask & ~RTR_PROTO_CTX_KNOWN)) {
+			rtr__proto_fail(r, "unknown contexts 0x%x", c->ctx_mask);
+			return;
+		}
+	}
 	if (c->nr_bufs == 0 || c->nr_bufs > RTR_PROTO_MAX_CPUS)
 		rtr__proto_fail(r, "expected buffer count 1..%u, got %u", RTR_PROTO_MAX_CPUS,
 				c->nr_bufs);
@@ -343,6 +417,11 @@ static void parse_reply(struct rtr__proto_rd *r, struct rtr_proto_reply *p)
 	p->text = rtr__proto_str(r, RTR_PROTO_MAX_TEXT, "text");
 	if (r->bad)
 		return;
+	if (r->len - r->off >= 6) {
+		p->peer_minor = rtr__proto_u16(r, "host minor");
+		p->xflags = rtr__proto_u32(r, "reply flags");
+		p->ext = !r->bad;
+	}
 	if (p->status > 0 || p->status < -4095)
 		rtr__proto_fail(r, "expected status 0 or -1..-4095, got %d", p->status);
 	else if (!rtr__proto_printable(p->text))
@@ -370,6 +449,19 @@ static void parse_register_events(struct rtr__proto_rd *r, struct rtr_proto_regi
 					r->len - r->off);
 		else
 			r->off += n;
+	}
+	/* 1.1: ids the process chose for channels it armed itself */
+	if (!r->bad && r->len - r->off >= 4) {
+		e->pre.count = rtr__proto_u32(r, "preassigned count");
+		e->pre.entry_size = RTR_PROTO_ENABLE_ENTRY_SIZE;
+		if (!r->bad && (uint64_t)e->pre.count * RTR_PROTO_ENABLE_ENTRY_SIZE >
+				   r->len - r->off) {
+			rtr__proto_fail(r, "expected %u preassigned ids, only %zu bytes left",
+					e->pre.count, r->len - r->off);
+			return;
+		}
+		e->pre.entries = r->p + r->off;
+		r->off += (size_t)e->pre.count * RTR_PROTO_ENABLE_ENTRY_SIZE;
 	}
 }
 
@@ -477,6 +569,7 @@ int rtr_proto_parse(const void *data, size_t len, unsigned nfds, struct rtr_prot
 		parse_buffers(&r, &out->u.buffers);
 		break;
 	case RTR_MSG_ENABLE:
+	case RTR_MSG_DISABLE:
 		parse_enables(&r, &out->u.enable);
 		break;
 	case RTR_MSG_START:
@@ -636,6 +729,13 @@ int rtr_proto_enc_hello(struct rtr_proto_out *o, uint32_t seq, const struct rtr_
 	rtr_proto_put_u8(o, h->byte_order);
 	rtr_proto_put_str(o, h->procname);
 	rtr_proto_put_str(o, h->runtime_version);
+	if (h->narmed) {
+		if (h->narmed > RTR_PROTO_MAX_ARMED)
+			return -EINVAL;
+		rtr_proto_put_u32(o, h->narmed);
+		for (uint32_t i = 0; i < h->narmed; i++)
+			rtr_proto_put_u64(o, h->armed[i]);
+	}
 	return rtr_proto_finish(o, 1);
 }
 
@@ -660,6 +760,8 @@ int rtr_proto_enc_channel(struct rtr_proto_out *o, uint32_t seq, const struct rt
 	rtr_proto_put_u32(o, c->num_subbuf);
 	rtr_proto_put_u64(o, c->subbuf_size);
 	rtr_proto_put_str(o, c->name);
+	if (c->ctx_mask)
+		rtr_proto_put_u32(o, c->ctx_mask);
 	return rtr_proto_finish(o, (c->flags & RTR_PROTO_CHANNEL_WAKEUP) ? 1 : 0);
 }
 
@@ -695,6 +797,18 @@ int rtr_proto_enc_ready(struct rtr_proto_out *o, uint32_t seq, uint32_t flags)
 {
 	rtr_proto_begin(o, RTR_MSG_READY, seq, 0);
 	rtr_proto_put_u32(o, flags);
+	return rtr_proto_finish(o, 0);
+}
+
+int rtr_proto_enc_reply_ext(struct rtr_proto_out *o, uint32_t seq, unsigned req_type,
+			    int32_t status, const char *text, uint16_t minor, uint32_t xflags)
+{
+	int r = rtr_proto_enc_reply(o, seq, req_type, status, text);
+
+	if (r)
+		return r;
+	rtr_proto_put_u16(o, minor);
+	rtr_proto_put_u32(o, xflags);
 	return rtr_proto_finish(o, 0);
 }
 
@@ -751,5 +865,63 @@ int rtr_proto_enc_register_reply(struct rtr_proto_out *o, uint32_t seq, int32_t 
 	rtr_proto_begin(o, RTR_MSG_REGISTER_REPLY, seq, RTR_PROTO_F_REPLY);
 	rtr_proto_put_u32(o, (uint32_t)status);
 	put_enables(o, e, n);
+	return rtr_proto_finish(o, 0);
+}
+
+int rtr_proto_enc_enable_ext(struct rtr_proto_out *o, unsigned type, uint32_t seq, int32_t status,
+			     const struct rtr_proto_enable_entry *e, const uint8_t *const *filt,
+			     const uint16_t *flen, uint32_t n)
+{
+	uint32_t nf = 0;
+
+	if (n > RTR_PROTO_MAX_ENABLES_PER_MSG)
+		return -EMSGSIZE;
+	if (type == RTR_MSG_REGISTER_REPLY) {
+		if (status > 0 || status < -4095)
+			status = -EPROTO;
+		rtr_proto_begin(o, type, seq, RTR_PROTO_F_REPLY);
+		rtr_proto_put_u32(o, (uint32_t)status);
+	} else if (type == RTR_MSG_ENABLE || type == RTR_MSG_DISABLE) {
+		rtr_proto_begin(o, type, seq, 0);
+	} else {
+		return -EINVAL;
+	}
+	put_enables(o, e, n);
+	for (uint32_t i = 0; flen && i < n; i++)
+		if (flen[i]) {
+			if (flen[i] > RTR_PROTO_MAX_FILTER || !filt || !filt[i])
+				return -EINVAL;
+			nf++;
+		}
+	if (nf) {
+		rtr_proto_put_u32(o, nf);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *p;
+
+			if (!flen[i])
+				continue;
+			rtr_proto_put_u32(o, i);
+			rtr_proto_put_u16(o, flen[i]);
+			p = rtr_proto_room(o) >= flen[i] ? o->data + o->len : NULL;
+			if (!p) {
+				o->overflow = true;
+				break;
+			}
+			memcpy(p, filt[i], flen[i]);
+			o->len += flen[i];
+		}
+	}
+	return rtr_proto_finish(o, 0);
+}
+
+int rtr_proto_events_append_pre(struct rtr_proto_out *o, const struct rtr_proto_enable_entry *e,
+				uint32_t n)
+{
+	rtr_proto_put_u32(o, n);
+	for (uint32_t i = 0; i < n; i++) {
+		rtr_proto_put_u32(o, e[i].reg_index);
+		rtr_proto_put_u32(o, e[i].chan_handle);
+		rtr_proto_put_u32(o, e[i].event_id);
+	}
 	return rtr_proto_finish(o, 0);
 }

@@ -37,7 +37,7 @@
 
 #define RTR_PROTO_MAGIC		0x31435452u /* bytes "RTC1" */
 #define RTR_PROTO_VERSION_MAJOR 1
-#define RTR_PROTO_VERSION_MINOR 0
+#define RTR_PROTO_VERSION_MINOR 1
 #define RTR_PROTO_HDR_SIZE	24u
 #define RTR_PROTO_MAX_PAYLOAD	65536u
 #define RTR_PROTO_MAX_MSG	(RTR_PROTO_HDR_SIZE + RTR_PROTO_MAX_PAYLOAD)
@@ -78,6 +78,7 @@ enum rtr_proto_type {
 	RTR_MSG_CLOSE_CHANNEL = 22,   /* unbind and release a channel */
 	RTR_MSG_CLOSE_SESSION = 23,   /* release a session and its channels */
 	RTR_MSG_READY = 24,	      /* end of the registration handshake */
+	RTR_MSG_DISABLE = 25,	      /* (1.1) unbind events from channels */
 	/* replies */
 	RTR_MSG_REPLY = 64,	     /* status of a request; either direction */
 	RTR_MSG_REGISTER_REPLY = 65, /* host -> process: status + enables for the new events */
@@ -94,8 +95,13 @@ enum rtr_proto_type {
 #define RTR_PROTO_CAP_KNOWN  0x7u
 
 /* HELLO flags. */
-#define RTR_PROTO_HELLO_FORKED 0x1u /* registering again in a fork() child */
-#define RTR_PROTO_HELLO_KNOWN  0x1u
+#define RTR_PROTO_HELLO_FORKED	  0x1u /* registering again in a fork() child */
+#define RTR_PROTO_HELLO_RECONNECT 0x2u /* (1.1) holds channels of a daemon that went away */
+#define RTR_PROTO_HELLO_KNOWN	  0x3u
+
+/* (1.1) Flags of the reply to HELLO (after the text, with the host's
+ * minor). */
+#define RTR_PROTO_HELLO_REPLY_CONFIG 0x1u /* configuration follows, READY ends it */
 
 /* SESSION flags. */
 #define RTR_PROTO_SESSION_KNOWN 0x0u
@@ -107,6 +113,19 @@ enum rtr_proto_type {
 #define RTR_PROTO_CHANNEL_COUNTERS_SHIFT 8
 #define RTR_PROTO_CHANNEL_COUNTERS_MASK	 0xffff00u
 #define RTR_PROTO_CHANNEL_KNOWN		 (0x1u | RTR_PROTO_CHANNEL_COUNTERS_MASK)
+
+/* (1.1) Contexts a channel's records carry (CHANNEL, after the name); the
+ * same bits as RTR_CTF_CTX_* (include/ringtrace/ctf.h). */
+#define RTR_PROTO_CTX_KNOWN 0x1fu
+
+/* (1.1) Sessions a process arms itself (HELLO). */
+#define RTR_PROTO_MAX_ARMED 8u
+/* (1.1) Handles of channels a process arms itself start here (the host's
+ * own start at 1). */
+#define RTR_PROTO_ARMED_HANDLE 0x40000000u
+
+/* (1.1) Bytes of one filter program (lib/proto/filter.h). */
+#define RTR_PROTO_MAX_FILTER 8192u
 
 /* READY flags. */
 #define RTR_PROTO_READY_KNOWN 0x0u
@@ -141,6 +160,10 @@ struct rtr_proto_hello {
 	uint8_t byte_order;	     /* RTR_PROTO_BYTE_ORDER_* */
 	const char *procname;	     /* comm, <= 15 chars + NUL */
 	const char *runtime_version; /* libringtrace version */
+	/* (1.1) sessions the process armed itself from the daemon's armed
+	 * file (their CHANNEL and CHANNEL_BUFFERS follow, from the process) */
+	uint32_t narmed;
+	uint64_t armed[RTR_PROTO_MAX_ARMED];
 };
 
 struct rtr_proto_session {
@@ -159,6 +182,7 @@ struct rtr_proto_channel {
 	uint32_t num_subbuf;  /* informative; the buffers' headers are checked */
 	uint64_t subbuf_size;
 	const char *name;
+	uint32_t ctx_mask; /* (1.1) RTR_PROTO_CTX_*; 0 when absent */
 };
 
 struct rtr_proto_channel_buffers {
@@ -179,7 +203,24 @@ struct rtr_proto_enables {
 	uint32_t count;
 	uint32_t entry_size; /* >= RTR_PROTO_ENABLE_ENTRY_SIZE; extra bytes ignored */
 	const uint8_t *entries;
+	/* (1.1) filters after the entries: u32 count, then per filter u32
+	 * entry index (increasing), u16 length (1..RTR_PROTO_MAX_FILTER),
+	 * bytes. Read with rtr_proto_filters_next(). */
+	uint32_t nfilters;
+	const uint8_t *filters;
+	size_t filters_len;
 };
+
+struct rtr_proto_filter_it {
+	size_t off;
+	uint32_t left;
+};
+
+/* Iterates the filters of an enable list in entry order (start with
+ * it = {0, e->nfilters}): returns true and sets the entry index, the
+ * bytecode and its length, false at the end. */
+bool rtr_proto_filters_next(const struct rtr_proto_enables *e, struct rtr_proto_filter_it *it,
+			    uint32_t *entry, const uint8_t **code, uint16_t *len);
 
 struct rtr_proto_session_ref { /* START, STOP, CLOSE_SESSION */
 	uint64_t session_id;
@@ -197,6 +238,10 @@ struct rtr_proto_reply {
 	int32_t status;	   /* 0 or a negative errno */
 	uint16_t req_type; /* type of the request answered */
 	const char *text;  /* "" or a short explanation */
+	/* (1.1) after the text, in replies to HELLO */
+	bool ext;
+	uint16_t peer_minor;
+	uint32_t xflags; /* RTR_PROTO_HELLO_REPLY_* */
 };
 
 struct rtr_proto_register_reply {
@@ -210,6 +255,10 @@ struct rtr_proto_register_events {
 	uint32_t count;
 	const uint8_t *data; /* the payload */
 	size_t len;
+	/* (1.1) ids the process gave events in channels it armed itself:
+	 * u32 count, then entries as in ENABLE (reg_index, chan_handle,
+	 * event_id), read with rtr_proto_enable_get() on `pre`. */
+	struct rtr_proto_enables pre;
 };
 
 struct rtr_proto_msg {
@@ -293,6 +342,16 @@ int rtr_proto_enc_close_channel(struct rtr_proto_out *o, uint32_t seq, uint32_t 
 int rtr_proto_enc_ready(struct rtr_proto_out *o, uint32_t seq, uint32_t flags);
 int rtr_proto_enc_reply(struct rtr_proto_out *o, uint32_t seq, unsigned req_type, int32_t status,
 			const char *text);
+/* (1.1) The reply to HELLO with the host's minor and flags. */
+int rtr_proto_enc_reply_ext(struct rtr_proto_out *o, uint32_t seq, unsigned req_type,
+			    int32_t status, const char *text, uint16_t minor, uint32_t xflags);
+/* ENABLE, DISABLE or REGISTER_REPLY (type) with n entries and, for those
+ * whose flen[i] > 0, the filter filt[i] (a section appended only when
+ * there is one: a v1.0 receiver skips it). status: REGISTER_REPLY only.
+ * Returns 0, -EMSGSIZE (does not fit one message), -EINVAL. */
+int rtr_proto_enc_enable_ext(struct rtr_proto_out *o, unsigned type, uint32_t seq, int32_t status,
+			     const struct rtr_proto_enable_entry *e, const uint8_t *const *filt,
+			     const uint16_t *flen, uint32_t n);
 /* ENABLE with n entries (n <= RTR_PROTO_MAX_ENABLES_PER_MSG). */
 int rtr_proto_enc_enable(struct rtr_proto_out *o, uint32_t seq,
 			 const struct rtr_proto_enable_entry *e, uint32_t n);
@@ -308,6 +367,10 @@ int rtr_proto_enc_register_reply(struct rtr_proto_out *o, uint32_t seq, int32_t 
  */
 int rtr_proto_enc_events(struct rtr_proto_out *o, uint32_t seq,
 			 const struct rtr_event_desc *const *evs, uint32_t n, uint32_t *done);
+/* (1.1) Appends the ids the process chose itself to a REGISTER_EVENTS just
+ * encoded. Returns 0 or -EMSGSIZE (then o is unusable: encode fewer). */
+int rtr_proto_events_append_pre(struct rtr_proto_out *o, const struct rtr_proto_enable_entry *e,
+				uint32_t n);
 
 /* ------------------------------------------------------------------------
  * Event descriptions in host memory

@@ -29,7 +29,7 @@ int rtr_proto_send(int sock, const struct rtr_proto_out *o, const int *fds, unsi
 	struct iovec iov = {.iov_base = (void *)o->data, .iov_len = o->len};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
-	if (o->overflow || o->len < RTR_PROTO_HDR_SIZE || nfds > RTR_PROTO_MAX_FDS)
+	if (o->overflow || o->len == 0 || nfds > RTR_PROTO_MAX_FDS)
 		return -EMSGSIZE;
 	if (nfds) {
 		struct cmsghdr *c;

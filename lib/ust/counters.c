@@ -107,14 +107,13 @@ static void open_group(struct tls *t, uint32_t mask)
 		ioctl(t->fd[0], PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP);
 }
 
-static void read_counters(const struct rtr_ctf_ctx_src *s, uint8_t *dst, uintptr_t ip)
+static void read_counters(const struct rtr_ctf_ctx_src *s, uint8_t *dst)
 {
 	const struct src *me = (const struct src *)s;
 	struct tls *t = &tls;
 	uint64_t buf[1 + RTR_CTF_COUNTER_COUNT];
 	uint32_t n = s->size / 8;
 
-	(void)ip;
 	memset(dst, 0, s->size);
 	if (t->state == ST_OPEN && t->mask != me->mask)
 		close_all(t);

@@ -14,13 +14,4 @@ const struct rtr_ctf_ctx_src *rtr__counters_src(uint32_t mask);
 /* In a fork child: the calling thread's counters were the parent's. */
 void rtr__counters_atfork_child(void);
 
-/* The context source of a whole context mask (counters and ip, vtid,
- * vpid, procname, pthread_id: lib/ctf's RTR_CTF_CTX_* bits), shared by the
- * channels with that mask; NULL for an empty mask or too many masks
- * (context.c). */
-const struct rtr_ctf_ctx_src *rtr__context_src(uint32_t mask);
-
-/* In a fork child: the cached ids and names were the parent's. */
-void rtr__context_atfork_child(void);
-
 #endif /* RTR_UST_COUNTERS_H */

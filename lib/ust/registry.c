@@ -15,6 +15,7 @@ static struct rtr_registry_listener listener;
 /* reg_index -> event; grows, never shrinks; entries of unregistered
  * providers become NULL. */
 static const struct rtr_event_desc **by_index;
+static uint8_t *minor_of; /* the event ABI minor its provider was built with */
 static uint32_t nr_index, cap_index;
 
 /* Replaced binding sets are kept, never freed: a probe on another thread
@@ -54,6 +55,11 @@ struct rtr_provider *rtr__registry_first_locked(void)
 const struct rtr_event_desc *rtr__registry_event_locked(uint32_t reg_index)
 {
 	return reg_index < nr_index ? by_index[reg_index] : NULL;
+}
+
+unsigned rtr__registry_event_minor_locked(uint32_t reg_index)
+{
+	return reg_index < nr_index ? minor_of[reg_index] : 0;
 }
 
 static void retire(struct rtr_binding_set *set)
@@ -153,9 +159,19 @@ void rtr__registry_unbind_all_locked(void)
 	rtr__registry_unbind_chan_locked(NULL);
 }
 
+int rtr__registry_unbind_event_locked(uint32_t reg_index, const struct rtr_ring_chan *chan)
+{
+	const struct rtr_event_desc *ev = rtr__registry_event_locked(reg_index);
+
+	if (!ev)
+		return -ENOENT;
+	return unbind_event(ev, chan) ? 0 : -ENOENT;
+}
+
 static int grow_index(uint32_t need)
 {
 	const struct rtr_event_desc **n;
+	uint8_t *m;
 	uint32_t cap = cap_index ? cap_index : 64;
 
 	if (need <= cap_index)
@@ -166,6 +182,10 @@ static int grow_index(uint32_t need)
 	if (!n)
 		return -ENOMEM;
 	by_index = n;
+	m = realloc(minor_of, cap);
+	if (!m)
+		return -ENOMEM;
+	minor_of = m;
 	cap_index = cap;
 	return 0;
 }
@@ -185,6 +205,7 @@ void rtr_provider_register(struct rtr_provider *p)
 		ev->state->reg_index = nr_index;
 		ev->state->enabled = 0;
 		atomic_store_explicit(&ev->state->bindings, NULL, memory_order_relaxed);
+		minor_of[nr_index] = (uint8_t)(p->abi_minor > 255 ? 255 : p->abi_minor);
 		by_index[nr_index++] = ev;
 	}
 	p->registered = 1;

@@ -36,6 +36,13 @@ struct rtr_provider *rtr__registry_first_locked(void);
 /* Finds an event by registration index (lock held). NULL if unknown/gone. */
 const struct rtr_event_desc *rtr__registry_event_locked(uint32_t reg_index);
 
+/* The event ABI minor the event's provider was built with (lock held). */
+unsigned rtr__registry_event_minor_locked(uint32_t reg_index);
+
+/* Removes the binding of one event to `chan` (lock held). Returns 0 or
+ * -ENOENT (no such event or binding). */
+int rtr__registry_unbind_event_locked(uint32_t reg_index, const struct rtr_ring_chan *chan);
+
 /* Adds a binding to an event (lock held): publishes a new binding set with
  * release semantics, then sets the enabled flag. Returns 0, -ENOENT (no such
  * event), -EEXIST (already bound to that channel), -ENOMEM. */

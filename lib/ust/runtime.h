@@ -4,6 +4,7 @@
 #define RTR_UST_RUNTIME_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* True while the process is connected to a session host. */
 bool rtr__runtime_connected(void);

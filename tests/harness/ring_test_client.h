@@ -117,20 +117,28 @@ static inline void tc_fill_payload(unsigned char *dst, uint32_t writer, uint64_t
 	memcpy(dst + len - 8, &sum, 8);
 }
 
+/* Writes a reserved record's header: its length word, and the full
+ * timestamp when the ring asked for one (a writer preempted for longer
+ * than the compact delta covers, as on a loaded machine). */
+static inline void tc_put_header(struct rtr_ring_ctx *ctx)
+{
+	uint32_t h = (uint32_t)ctx->payload_size | (ctx->full_ts ? TC_HDR_FULL : 0);
+
+	rtr_ring_write(ctx, &h, 4);
+	if (ctx->full_ts)
+		rtr_ring_write(ctx, &ctx->ts, 8);
+}
+
 /* Reserve + write + commit one test record. Returns the reserve result. */
 static inline int tc_write(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
 			   uint32_t writer, uint64_t seq, uint32_t len)
 {
 	struct rtr_ring_ctx ctx = {.payload_size = len};
 	int r = rtr_ring_reserve(cfg, chan, &ctx);
-	uint32_t h;
 
 	if (r)
 		return r;
-	h = len | (ctx.full_ts ? TC_HDR_FULL : 0);
-	rtr_ring_write(&ctx, &h, 4);
-	if (ctx.full_ts)
-		rtr_ring_write(&ctx, &ctx.ts, 8);
+	tc_put_header(&ctx);
 	tc_fill_payload((unsigned char *)ctx.wp, writer, seq, len);
 	rtr_ring_commit(cfg, &ctx);
 	return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +108,41 @@ int rtr_cli_fields(const char *list, unsigned *fields)
 	*fields = x.all ? 0xff : x.bits;
 	return 0;
 }
+/* LTTng's level names, in the order of their numbers (enum rtr_loglevel) */
+static const char *const loglevels[] = {
+    "EMERG",	     "ALERT",	      "CRIT",	       "ERR",	       "WARNING",
+    "NOTICE",	     "INFO",	      "DEBUG_SYSTEM",  "DEBUG_PROGRAM", "DEBUG_PROCESS",
+    "DEBUG_MODULE", "DEBUG_UNIT",   "DEBUG_FUNCTION", "DEBUG_LINE",	"DEBUG",
+};
+
+const char rtr_cli_loglevel_names[] =
+    "TRACE_EMERG, TRACE_ALERT, TRACE_CRIT, TRACE_ERR, TRACE_WARNING, TRACE_NOTICE, "
+    "TRACE_INFO, TRACE_DEBUG_SYSTEM, TRACE_DEBUG_PROGRAM, TRACE_DEBUG_PROCESS, "
+    "TRACE_DEBUG_MODULE, TRACE_DEBUG_UNIT, TRACE_DEBUG_FUNCTION, TRACE_DEBUG_LINE, "
+    "TRACE_DEBUG (or 0..14)";
+
+int rtr_cli_loglevel(const char *s, int *level)
+{
+	char *end;
+	long v;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		v = strtol(s, &end, 10);
+		if (*end || v < 0 || v > 14)
+			return -1;
+		*level = (int)v;
+		return 0;
+	}
+	if (!strncasecmp(s, "TRACE_", 6))
+		s += 6;
+	for (size_t i = 0; i < sizeof(loglevels) / sizeof(loglevels[0]); i++)
+		if (!strcasecmp(s, loglevels[i])) {
+			*level = (int)i;
+			return 0;
+		}
+	return -1;
+}
+
 /* ".NNN...": *pp at the dot; returns nanoseconds (digits past the ninth
  * are ignored) and leaves *pp after the digits. */
 static int64_t parse_frac_ns(const char **pp)
@@ -217,6 +253,8 @@ struct rtr_reader *rtr_cli_open(const char *cmd, struct rtr_cli_read *c, bool sk
 	o.all_values = c->all_values;
 	o.patterns = c->patterns;
 	o.n_patterns = (size_t)c->npatterns;
+	o.loglevel_sel = c->loglevel_sel;
+	o.loglevel = c->loglevel;
 	o.guard_sigbus = true; /* a file truncated under us is an error, not a crash */
 	o.warn = cli_warn;
 	o.warn_arg = (void *)(uintptr_t)cmd;
@@ -333,6 +371,19 @@ static int text_opt(int c, const char *arg, struct rtr_text_options *to, struct 
 		return 1;
 	case RTR_CLI_END:
 		rd->end = arg;
+		return 1;
+	case RTR_CLI_LOGLEVEL:
+	case RTR_CLI_LOGLEVEL_ONLY:
+		if (rtr_cli_loglevel(arg, &rd->loglevel)) {
+			fprintf(stderr,
+				"ringtrace: --%s: unknown log level '%s'; the levels, most "
+				"severe first: %s\n",
+				c == RTR_CLI_LOGLEVEL ? "loglevel" : "loglevel-only", arg,
+				rtr_cli_loglevel_names);
+			return -1;
+		}
+		rd->loglevel_sel =
+		    c == RTR_CLI_LOGLEVEL ? RTR_LOGLEVEL_SEL_UPTO : RTR_LOGLEVEL_SEL_ONLY;
 		return 1;
 	default:
 		return 0;

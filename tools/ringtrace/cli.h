@@ -27,7 +27,15 @@ struct rtr_cli_read {
 	const char *begin, *end;
 	bool gmt;
 	bool all_values; /* record hidden fields too (CTF re-encoding) */
+	int loglevel_sel; /* RTR_LOGLEVEL_SEL_* (--loglevel, --loglevel-only) */
+	int loglevel;
 };
+
+/* A log level by LTTng's name (TRACE_EMERG .. TRACE_DEBUG, the TRACE_
+ * prefix optional, any case) or number (0..14). Returns 0 or -1. */
+int rtr_cli_loglevel(const char *s, int *level);
+/* The names of the levels, for messages: "TRACE_EMERG, ..., TRACE_DEBUG" */
+extern const char rtr_cli_loglevel_names[];
 
 /* Parses --names / --fields lists as babeltrace2 does. Returns 0 or -1. */
 int rtr_cli_names(const char *list, unsigned *names);
@@ -45,6 +53,8 @@ enum {
 	RTR_CLI_NO_DELTA,
 	RTR_CLI_BEGIN,
 	RTR_CLI_END,
+	RTR_CLI_LOGLEVEL,
+	RTR_CLI_LOGLEVEL_ONLY,
 	RTR_CLI_FIRST_FREE /* first value a command may use for its own */
 };
 #define RTR_CLI_TEXT_LONGOPTS                                                \
@@ -57,7 +67,9 @@ enum {
 	    {"fields", required_argument, NULL, 'f'},                         \
 	    {"event", required_argument, NULL, 'e'},                          \
 	    {"begin", required_argument, NULL, RTR_CLI_BEGIN},                \
-	    {"end", required_argument, NULL, RTR_CLI_END}
+	    {"end", required_argument, NULL, RTR_CLI_END},                    \
+	    {"loglevel", required_argument, NULL, RTR_CLI_LOGLEVEL},          \
+	    {"loglevel-only", required_argument, NULL, RTR_CLI_LOGLEVEL_ONLY}
 #define RTR_CLI_BAD_ARG (-2)
 /* getopt_long() that applies the text and selection options to *to and
  * *rd itself and returns only the command's own options: the next one,

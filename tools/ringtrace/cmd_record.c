@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+#include "host.h"
 #include "kernel_hook.h"
 #include "preload.h"
 #include "record.h"
@@ -30,6 +32,13 @@ static void usage(FILE *f)
 		   "                         default: ./ringtrace-PROGRAM-YYYYmmdd-HHMMSS\n"
 		   "  -e, --event PATTERN    record events whose 'provider:event' name matches\n"
 		   "                         PATTERN ('*' wildcards); repeatable; default: all\n"
+		   "      --loglevel LEVEL   only events of log level LEVEL or more severe, with\n"
+		   "                         LTTng's names: TRACE_EMERG (most severe), ALERT,\n"
+		   "                         CRIT, ERR, WARNING, NOTICE, INFO, DEBUG_SYSTEM,\n"
+		   "                         DEBUG_PROGRAM, DEBUG_PROCESS, DEBUG_MODULE,\n"
+		   "                         DEBUG_UNIT, DEBUG_FUNCTION, DEBUG_LINE, DEBUG;\n"
+		   "                         an event declaring no level is DEBUG_LINE\n"
+		   "      --loglevel-only LEVEL  only events of exactly log level LEVEL\n"
 		   "      --overwrite        flight recorder: keep the newest events, written at\n"
 		   "                         the end (default: discard new events when full)\n"
 		   "      --subbuf-size N    sub-buffer size, power of two, k/M/G suffixes\n"
@@ -105,6 +114,8 @@ int rtr_cmd_record(int argc, char **argv)
 	static const struct option opts[] = {
 	    {"output", required_argument, NULL, 'o'},
 	    {"event", required_argument, NULL, 'e'},
+	    {"loglevel", required_argument, NULL, 'L'},
+	    {"loglevel-only", required_argument, NULL, 'l'},
 	    {"overwrite", no_argument, NULL, 'W'},
 	    {"subbuf-size", required_argument, NULL, 'S'},
 	    {"num-subbuf", required_argument, NULL, 'N'},
@@ -153,6 +164,20 @@ int rtr_cmd_record(int argc, char **argv)
 			break;
 		case 'e':
 			patterns[o.npatterns++] = optarg;
+			break;
+		case 'L':
+		case 'l':
+			if (rtr_cli_loglevel(optarg, &o.loglevel)) {
+				fprintf(stderr,
+					"ringtrace record: --%s: unknown log level '%s'; the "
+					"levels, most severe first: %s\n",
+					c == 'L' ? "loglevel" : "loglevel-only", optarg,
+					rtr_cli_loglevel_names);
+				rtr_record_kernel_free(&ko);
+				free(patterns);
+				return 2;
+			}
+			o.loglevel_sel = c == 'L' ? RTR_HOST_LL_UPTO : RTR_HOST_LL_ONLY;
 			break;
 		case 'W':
 			o.overwrite = true;

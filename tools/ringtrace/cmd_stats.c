@@ -13,6 +13,17 @@
 
 #include "cli.h"
 #include "order.h"
+#include "who.h"
+
+static void who_each(void *arg, struct rtr_reader *r, const struct rtr_msg *m)
+{
+	rtr_who_feed(arg, r, m);
+}
+
+static void who_report(void *arg, FILE *f)
+{
+	rtr_who_report(arg, f);
+}
 
 struct job {
 	struct rtr_reader *r;
@@ -53,7 +64,10 @@ static void stats_usage(FILE *f)
 		   "\n"
 		   "Decode every event of the traces and print, as tables: events per event\n"
 		   "class and per stream, the time span, event rates, discarded events and\n"
-		   "lost packets. Streams are decoded in parallel.\n"
+		   "lost packets; per process and per thread when the traces say which\n"
+		   "(vpid/vtid/procname contexts, or one trace per process as 'record'\n"
+		   "writes): a process's discarded events are known when it has traces of\n"
+		   "its own ('-' otherwise). Streams are decoded in parallel.\n"
 		   "\n"
 		   "Options:\n"
 		   "  -j, --threads=N   decoding threads (default: number of CPUs)\n"
@@ -282,8 +296,32 @@ int rtr_cmd_stats(int argc, char **argv)
 		       si->path);
 	}
 	fflush(stdout);
-	if (rtr_order_stats("stats", &rd, stdout)) /* merged order: order.c */
-		ret = 1;
+	{
+		/* per process and thread (who.c), in order.c's merged pass */
+		size_t nt = rtr_reader_trace_count(r);
+		struct rtr_who_lost *lost = calloc(nt + 1, sizeof(*lost));
+		struct rtr_who *w = NULL;
+		struct rtr_order_hook hook;
+
+		if (lost) {
+			for (size_t i = 0; i < j.nstreams; i++) {
+				const struct rtr_stream_info *si = rtr_reader_stream(r, i);
+
+				if (si->trace_index >= nt)
+					continue;
+				lost[si->trace_index].discarded += j.st[i].discarded_events;
+				lost[si->trace_index].lost_packets += j.st[i].lost_packets;
+				if (j.st[i].discarded_unknown)
+					lost[si->trace_index].unknown = true;
+			}
+			w = rtr_who_create(lost, nt);
+		}
+		free(lost);
+		hook = (struct rtr_order_hook){who_each, who_report, w};
+		if (rtr_order_stats("stats", &rd, stdout, w ? &hook : NULL)) /* order.c */
+			ret = 1;
+		rtr_who_destroy(w);
+	}
 out:
 	for (size_t i = 0; i < j.nstreams; i++)
 		free(j.st[i].class_events);

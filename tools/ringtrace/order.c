@@ -372,7 +372,8 @@ uint64_t rtr_order_errors(const struct rtr_order *o)
 	return o->nerrors;
 }
 
-int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f)
+int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f,
+		    const struct rtr_order_hook *hook)
 {
 	struct rtr_cli_read c = *rd;
 	struct rtr_reader *r;
@@ -389,12 +390,18 @@ int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f)
 		rtr_reader_close(r);
 		return -1;
 	}
-	while ((rc = (int)rtr_reader_next(r, &m)) == RTR_NEXT_OK)
+	while ((rc = (int)rtr_reader_next(r, &m)) == RTR_NEXT_OK) {
 		rtr_order_feed(o, &m, NULL);
-	if (rc == RTR_NEXT_ERROR)
+		if (hook)
+			hook->each(hook->arg, r, &m);
+	}
+	if (rc == RTR_NEXT_ERROR) {
 		fprintf(stderr, "ringtrace %s: error: %s\n", cmd, rtr_reader_error(r)->msg);
-	else
+	} else {
+		if (hook)
+			hook->report(hook->arg, f);
 		rtr_order_report(o, f);
+	}
 	rtr_order_destroy(o);
 	rtr_reader_close(r);
 	return rc == RTR_NEXT_ERROR ? -1 : 0;

@@ -50,8 +50,17 @@ uint64_t rtr_order_errors(const struct rtr_order *o);
 int rtr_order_view(struct rtr_reader *r, struct rtr_text *t,
 		   void (*progress)(struct rtr_reader *r, uint64_t n), struct rtr_error *err);
 
-/* A merged pass over rd's traces that prints the section. Returns 0 or -1
- * (said why). */
-int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f);
+/* What else `stats` computes in the same merged pass (who.c): each message
+ * is given to each(), then report() prints before the Ordering section. */
+struct rtr_order_hook {
+	void (*each)(void *arg, struct rtr_reader *r, const struct rtr_msg *m);
+	void (*report)(void *arg, FILE *f);
+	void *arg;
+};
+
+/* A merged pass over rd's traces that prints the section (hook may be
+ * NULL). Returns 0 or -1 (said why). */
+int rtr_order_stats(const char *cmd, struct rtr_cli_read *rd, FILE *f,
+		    const struct rtr_order_hook *hook);
 
 #endif /* RTR_ORDER_H */

@@ -116,8 +116,17 @@ static void heap_push(struct rtr_reader *r, struct rtr__stream *s)
 	heap_up(r, r->nheap - 1);
 }
 
-static bool name_ok(const struct rtr_reader *r, const char *name)
+static bool name_ok(const struct rtr_reader *r, const struct rtr__event_class *cls)
 {
+	const char *name = cls->name;
+
+	if (r->opt.loglevel_sel) {
+		int64_t l = cls->has_loglevel ? cls->loglevel : RTR_LOGLEVEL_UNDECLARED;
+
+		if (r->opt.loglevel_sel == RTR_LOGLEVEL_SEL_ONLY ? l != r->opt.loglevel
+								 : l > r->opt.loglevel)
+			return false;
+	}
 	if (!r->opt.n_patterns)
 		return true;
 	for (size_t i = 0; i < r->opt.n_patterns; i++)
@@ -191,7 +200,7 @@ static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct
 			return RTR_NEXT_END; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
-		if (s->item == IT_EVENT && !name_ok(r, s->cur.ec->cls->name))
+		if (s->item == IT_EVENT && !name_ok(r, s->cur.ec->cls))
 			continue;
 		return RTR_NEXT_OK;
 	}

@@ -301,6 +301,14 @@ static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 	const char *name = s->cur.ec->cls->name ? s->cur.ec->cls->name : "";
 	bool ok = r->opt.n_patterns == 0;
 
+	if (r->opt.loglevel_sel) {
+		const struct rtr__event_class *c = s->cur.ec->cls;
+		int64_t l = c->has_loglevel ? c->loglevel : RTR_LOGLEVEL_UNDECLARED;
+
+		if (r->opt.loglevel_sel == RTR_LOGLEVEL_SEL_ONLY ? l != r->opt.loglevel
+								 : l > r->opt.loglevel)
+			return false;
+	}
 	for (size_t i = 0; i < r->opt.n_patterns && !ok; i++)
 		ok = !fnmatch(r->opt.patterns[i], name, 0);
 	if (!ok)

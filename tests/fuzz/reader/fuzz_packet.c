@@ -1,5 +1,6 @@
 /* libFuzzer harness: packet and event decoding, merge and the babeltrace2
- * text printer (sequential or parallel), and the stats scan. Input: u32
+ * text printer (sequential or parallel), the Chrome JSON writer (tracks,
+ * begin/end pairing), and the stats scan. Input: u32
  * (LE) metadata length, metadata, stream bytes. See docs/design/reader.md. */
 #include <fcntl.h>
 #include <stddef.h>
@@ -74,6 +75,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memset(cls, 0, sizeof(cls));
 			rtr_reader_scan_stream(r, i, &st, &err);
 		}
+		rtr_reader_close(r);
+	}
+	/* the JSON writer: processes, threads, slices of whatever the trace
+	 * holds (bounded as above) */
+	if (errnull && !rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, &err)) {
+		struct rtr_json *j = NULL;
+
+		n = 0;
+		if (!rtr_json_create(r, errnull, &j))
+			while (n++ < 100000 && rtr_reader_next(r, &m) == RTR_NEXT_OK &&
+			       !rtr_json_print(j, &m))
+				;
+		rtr_json_destroy(j);
 		rtr_reader_close(r);
 	}
 	return 0;

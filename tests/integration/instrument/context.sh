@@ -30,8 +30,10 @@ for d in "$TMP"/t/*/; do
 	babeltrace2 "$d" >"$TMP/bt2.txt" 2>"$TMP/bt2.err" || fail "babeltrace2: $(head -c 300 "$TMP/bt2.err")"
 	[ -s "$TMP/bt2.err" ] && fail "babeltrace2 warned: $(head -c 300 "$TMP/bt2.err")"
 	"$RT" view "$d" | cmp -s - "$TMP/bt2.txt" || fail "ringtrace view differs from babeltrace2 on $d"
-	# "who seq vpid vtid pthread_id procname ip"
-	sed -n 's/.* ctxt:mark: { cpu_id = [0-9]* }, { ip = 0x\([0-9A-F]*\), vtid = \([0-9]*\), vpid = \([0-9]*\), procname = "\([^"]*\)", pthread_id = \([0-9]*\) }, { who = \([0-9]*\), seq = \([0-9]*\) }$/\6 \7 \3 \2 \5 \4 \1/p' \
+	# "who seq vpid vtid pthread_id(hex) procname ip"
+	# (the channel context's order, daemon.md §3.2: vpid, vtid, procname,
+	# pthread_id in hex, ip; whatever order --context names them in)
+	sed -n 's/.* ctxt:mark: { cpu_id = [0-9]* }, { vpid = \([0-9]*\), vtid = \([0-9]*\), procname = "\([^"]*\)", pthread_id = 0x\([0-9A-F]*\), ip = 0x\([0-9A-F]*\) }, { who = \([0-9]*\), seq = \([0-9]*\) }$/\6 \7 \1 \2 \4 \3 \5/p' \
 		"$TMP/bt2.txt" >>"$TMP/got"
 	n=$((n + 1))
 done
@@ -46,7 +48,7 @@ while read -r who seq pid tid pth name fn; do
 	read -r _ _ epid etid epth ename eip <<<"$line"
 	[ "$epid" = "$pid" ] || fail "who=$who seq=$seq: vpid $epid, program says $pid"
 	[ "$etid" = "$tid" ] || fail "who=$who seq=$seq: vtid $etid, program says $tid"
-	[ "$epth" = "$pth" ] || fail "who=$who seq=$seq: pthread_id $epth, program says $pth"
+	[ "$((16#$epth))" = "$pth" ] || fail "who=$who seq=$seq: pthread_id $epth, program says $pth"
 	[ "$ename" = "$name" ] || fail "who=$who seq=$seq: procname '$ename', program says '$name'"
 	size=$main_sz
 	[ "$who" = 1 ] && size=$thr_sz

@@ -83,7 +83,7 @@ echo "full: $(wc -l <"$TMP/got.main") events in main, $(wc -l <"$TMP/got.thread"
 record ip --func --context vpid,vtid,ip
 n=$(grep -c "lttng_ust_cyg_profile:func_" "$TMP/ip.bt2")
 [ "$n" -eq 196 ] || fail "ip run: $n events, expected 196"
-bad=$(sed -n 's/.* lttng_ust_cyg_profile:func_.* ip = \(0x[0-9A-F]*\), .*{ addr = \(0x[0-9A-F]*\),.*/\1 \2/p' "$TMP/ip.bt2" | awk '$1 != $2 { n++ } END { print n + 0 + (NR != 196) * 1000 }')
+bad=$(sed -n 's/.* lttng_ust_cyg_profile:func_.* ip = \(0x[0-9A-F]*\) }, { addr = \(0x[0-9A-F]*\),.*/\1 \2/p' "$TMP/ip.bt2" | awk '$1 != $2 { n++ } END { print n + 0 + (NR != 196) * 1000 }')
 [ "$bad" -eq 0 ] || fail "$bad events whose ip is not their function's address"
 # the statedump and lib load/unload events let babeltrace2's debug-info filter name
 # every function, with its source file: the names nm gives

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Checks a `ringtrace convert --format json` file against babeltrace2's text
 of the same trace (given as `--clock-seconds` output): valid JSON in the
-Chrome Trace Event format, one instant event per event babeltrace2 printed,
-in the same order, with the same name and timestamp (to the nanosecond), the
-integer fields babeltrace2 printed among the args, and a named track for
-every thread/CPU used; the "discarded events" markers count what
-babeltrace2's warnings count.
+Chrome Trace Event format, every event babeltrace2 printed once, as an
+instant or as the begin or end of a slice ("X": ts and ts + dur, the event
+names in args.events, their fields in args.begin/args.end), with the same
+name and timestamp (to the nanosecond) and the integer fields babeltrace2
+printed among the args, and a named track for every thread/CPU used; the
+"discarded events" markers count what babeltrace2's warnings count.
 Usage: json_check.py OUT.json BT2_SECONDS.txt BT2_STDERR.txt"""
+import decimal
 import json
 import re
 import sys
@@ -27,15 +29,35 @@ def same(num, text):
 def main():
     out, ref, err = sys.argv[1], sys.argv[2], sys.argv[3]
     with open(out) as f:
-        doc = json.load(f)
+        doc = json.load(f, parse_float=decimal.Decimal)
     events = doc["traceEvents"]
     origin = int(doc["otherData"]["origin_ns"])
-    inst = [e for e in events if e.get("ph") == "i" and e.get("cat") != "ringtrace"]
+    inst = []
+    for e in events:
+        if e.get("ph") == "i" and e.get("cat") != "ringtrace":
+            inst.append(e)
+        elif e.get("ph") == "X":
+            b, n = dict(e), dict(e)
+            b["name"], b["args"] = e["args"]["events"][0], e["args"]["begin"]
+            n["name"], n["args"] = e["args"]["events"][1], e["args"]["end"]
+            t0 = decimal.Decimal(e["ts"])
+            n["ts"] = t0 + decimal.Decimal(e["dur"])
+            b["s"] = n["s"] = "t"
+            inst += [b, n]
+    # in time order, as babeltrace2 prints (same time: by name, then in
+    # the order of the file)
+    inst.sort(key=lambda e: (decimal.Decimal(e["ts"]), e["name"]))
     marks = [e for e in events if e.get("ph") == "i" and e.get("cat") == "ringtrace"]
     named = {(e["pid"], e["tid"]) for e in events
              if e.get("ph") == "M" and e.get("name") == "thread_name"}
     with open(ref, encoding="utf-8", errors="surrogateescape") as f:
         lines = [l.rstrip("\n") for l in f if l.strip()]
+    keyed = []
+    for l in lines:
+        m = LINE.match(l)
+        keyed.append((int(m.group(1)) * 1000000000 + int(m.group(2)), m.group(3)) if m else (0, ""))
+    order = sorted(range(len(lines)), key=lambda k: keyed[k])
+    lines = [lines[k] for k in order]
     with open(err, encoding="utf-8", errors="surrogateescape") as f:
         want = sum(int(n) for n in DISCARDED.findall(f.read()))
     discarded = sum(int(e["args"]["count"]) for e in marks if e["name"] == "discarded events")
@@ -50,7 +72,7 @@ def main():
         ns = int(m.group(1)) * 1000000000 + int(m.group(2))
         if e["name"] != m.group(3):
             sys.exit(f"event {i}: name {e['name']!r}, babeltrace2 {m.group(3)!r}")
-        got = origin + round(float(e["ts"]) * 1000)
+        got = origin + int(decimal.Decimal(e["ts"]) * 1000)
         if got != ns:
             sys.exit(f"event {i} ({e['name']}): ts {e['ts']} -> {got} ns, babeltrace2 {ns}")
         if e.get("s") not in ("t", "p", "g"):

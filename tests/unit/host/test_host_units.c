@@ -52,15 +52,17 @@ static uint64_t totals_with(struct rtr_host *h, bool scribble, uint64_t *lost)
 	const struct rtr_ring_config *cfg =
 	    rtr_ctf_host_config(RTR_CTF_CLIENT_GLOBAL_DISCARD_ATOMIC);
 	struct rtr_ring_geometry geo = {.subbuf_size = 4096, .num_subbuf = 4};
-	struct rtr__proc p = {.h = h, .nr_bufs = 1, .pid = 42, .procname = "unit"};
+	struct rtr__proc p = {.h = h, .pid = 42, .procname = "unit"};
+	struct rtr__ptrace t = {.p = &p, .dirfd = -1, .meta_fd = -1};
+	struct rtr__pchan c = {.t = &t, .nr_bufs = 1};
 	struct rtr_ring_buf *bufs[1];
 	bool damaged[1] = {false};
 	struct rtr_ctf_stream *streams[1] = {NULL};
 
 	REQUIRE(rtr_ring_buf_create(cfg, &geo, 0, "unit", &bufs[0]) == 0);
-	p.bufs = bufs;
-	p.damaged = damaged;
-	p.streams = streams;
+	c.bufs = bufs;
+	c.damaged = damaged;
+	c.streams = streams;
 	p.registered_ns = rtr__now_ns();
 	if (scribble) {
 		bufs[0]->ctl->sb[0].records_local = ~0ull / 3; /* no writer gets there */
@@ -69,10 +71,10 @@ static uint64_t totals_with(struct rtr_host *h, bool scribble, uint64_t *lost)
 		bufs[0]->ctl->sb[0].records_local = 300; /* 300 x 12 bytes: fits */
 		bufs[0]->ctl->lost_full = 5;
 	}
-	rtr__totals_add_channel(&p, 0);
+	rtr__totals_add_channel(&c, 0);
 	rtr_ring_buf_destroy(bufs[0]);
-	*lost = p.t.lost;
-	return p.t.events;
+	*lost = c.tot.lost;
+	return c.tot.events;
 }
 
 static void test_counters(struct rtr_host *h)
@@ -112,7 +114,6 @@ static void test_dirs(struct rtr_host *h)
 	REQUIRE(mkdir(path, 0700) == 0);
 	tfd = open(path, O_DIRECTORY | O_RDONLY);
 	REQUIRE(tfd >= 0);
-	h->cfg.trace_dirfd = tfd;
 	h->file_mode = 0600;
 	snprintf(path, sizeof(path), "%s/trace/unit-42", dir);
 	REQUIRE(symlink(decoy, path) == 0);
@@ -121,15 +122,15 @@ static void test_dirs(struct rtr_host *h)
 		REQUIRE(i % 2 ? symlink(decoy, path) == 0 : mkfifo(path, 0600) == 0);
 	}
 	for (int k = 0; k < 5; k++) {
-		struct rtr__proc p = {
-		    .h = h, .pid = 42, .procname = "unit", .dirfd = -1, .meta_fd = -1};
+		struct rtr__proc p = {.h = h, .pid = 42, .procname = "unit"};
+		struct rtr__ptrace t = {.p = &p, .dirfd = -1, .meta_fd = -1};
 
-		REQUIRE(rtr__output_open(&p) == 0);
-		CHECK(p.dirfd >= 0);
-		CHECK(strncmp(p.dirname, "unit-42-", 8) == 0);
-		snprintf(path, sizeof(path), "%s/trace/%s", dir, p.dirname);
+		REQUIRE(rtr__output_open_in(&t, tfd) == 0);
+		CHECK(t.dirfd >= 0);
+		CHECK(strncmp(t.dirname, "unit-42-", 8) == 0);
+		snprintf(path, sizeof(path), "%s/trace/%s", dir, t.dirname);
 		CHECK(lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
-		rtr__output_close(&p);
+		rtr__output_close(&t);
 	}
 	/* five fresh directories, nothing in the decoy */
 	{

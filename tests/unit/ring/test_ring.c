@@ -323,9 +323,7 @@ static void test_nesting_bound(void)
 	CHECK(rtr_ring_reserve(cfg, s.chan, &ctx[RTR_RING_MAX_NESTING]) == -EBUSY);
 	CHECK_EQ_U64(atomic_load(&s.buf->ctl->refused_nest), 1);
 	for (int i = RTR_RING_MAX_NESTING - 1; i >= 0; i--) {
-		uint32_t h = 24;
-
-		rtr_ring_write(&ctx[i], &h, 4);
+		tc_put_header(&ctx[i]);
 		tc_fill_payload((unsigned char *)ctx[i].wp, 0, (uint64_t)i, 24);
 		rtr_ring_commit(cfg, &ctx[i]);
 	}
@@ -395,9 +393,7 @@ static void test_salvage(const struct rtr_ring_config *cfg)
 	memset(torn.wp, 0xee, 20); /* half written, never committed */
 	REQUIRE(rtr_ring_reserve(cfg, s.chan, &after) == 0);
 	{
-		uint32_t h = 64;
-
-		rtr_ring_write(&after, &h, 4);
+		tc_put_header(&after);
 		tc_fill_payload((unsigned char *)after.wp, 1, 0, 64);
 		rtr_ring_commit(cfg, &after);
 	}
@@ -433,11 +429,9 @@ static void test_salvage(const struct rtr_ring_config *cfg)
 static void reserve_torn(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
 			 struct rtr_ring_ctx *ctx, uint32_t len)
 {
-	uint32_t h = len;
-
 	*ctx = (struct rtr_ring_ctx){.payload_size = len};
 	REQUIRE(rtr_ring_reserve(cfg, chan, ctx) == 0);
-	rtr_ring_write(ctx, &h, 4);
+	tc_put_header(ctx);
 	memset(ctx->wp, 0xab, len / 2);
 }
 
@@ -565,7 +559,7 @@ static void test_salvage_model(const struct rtr_ring_config *cfg, int rounds)
 				struct rtr_ring_ctx *ctx = &stack[--depth];
 				uint32_t h = (uint32_t)ctx->payload_size;
 
-				rtr_ring_write(ctx, &h, 4);
+				tc_put_header(ctx);
 				tc_fill_payload((unsigned char *)ctx->wp, 0, seqs[depth], h);
 				rtr_ring_commit(cfg, ctx);
 				m[seqs[depth]].committed = true;

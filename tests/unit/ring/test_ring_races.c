@@ -279,11 +279,9 @@ static void hide_hook(enum rtr_ring_hook_point point, struct rtr_ring_buf *buf, 
 static void reserve_payload(const struct rtr_ring_config *cfg, struct rtr_ring_ctx *c,
 			    uint32_t len, uint64_t seq)
 {
-	uint32_t h = len;
-
 	*c = (struct rtr_ring_ctx){.payload_size = len};
 	REQUIRE(rtr_ring_reserve(cfg, chan, c) == 0);
-	rtr_ring_write(c, &h, 4);
+	tc_put_header(c);
 	tc_fill_payload((unsigned char *)c->wp, 0, seq, len);
 }
 

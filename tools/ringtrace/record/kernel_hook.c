@@ -76,6 +76,17 @@ bool rtr_record_kernel_wanted(const struct rtr_record_kernel *k)
 	return k && (k->nevents || k->nprobes);
 }
 
+/* --context's names of the channel context fields (LTTng-UST's, as
+ * add-context -t), written in RTR_HOST_CTX_* order whatever the order here */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ctx_names[] = {{"vpid", RTR_HOST_CTX_VPID},
+		 {"vtid", RTR_HOST_CTX_VTID},
+		 {"procname", RTR_HOST_CTX_PROCNAME},
+		 {"pthread_id", RTR_HOST_CTX_PTHREAD_ID},
+		 {"ip", RTR_HOST_CTX_IP}};
+
 int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg)
 {
 	switch (c) {
@@ -152,11 +163,13 @@ int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg
 									: t;
 			unsigned i;
 
-			for (i = RTR_CTF_COUNTER_COUNT; i < RTR_CTF_CTX_COUNT; i++)
-				if (!strcmp(t, rtr_ctf_ctx_name(i)))
+			for (i = 0; i < sizeof(ctx_names) / sizeof(ctx_names[0]); i++)
+				if (!strcmp(t, ctx_names[i].name))
 					break;
-			if (i < RTR_CTF_CTX_COUNT) { /* ip, vtid, ...: always there */
-				k->counters |= 1u << i;
+			if (i < sizeof(ctx_names) / sizeof(ctx_names[0])) {
+				/* ip, vtid, ...: the channel's ctx_mask, as
+				 * add-context (always available) */
+				k->ctx_mask |= ctx_names[i].bit;
 				continue;
 			}
 			for (i = 0; (ci = rtr_ctf_counter(i)); i++)

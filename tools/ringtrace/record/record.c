@@ -28,11 +28,13 @@
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static const char *say_prefix = "ringtrace record: ";
+
 static void say(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("ringtrace record: ", stderr);
+	fputs(say_prefix, stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -80,7 +82,18 @@ static bool dir_empty(int fd)
  * of their choice. A directory that existed must be empty and belong to
  * the user (as root: to root). Returns the descriptor or -1 (said why).
  */
-static int open_output_dir(const char *path, mode_t mode)
+int rtr_open_output_dir_as(const char *who, const char *path, mode_t mode)
+{
+	const char *saved = say_prefix;
+	int r;
+
+	say_prefix = who;
+	r = rtr_open_output_dir(path, mode);
+	say_prefix = saved;
+	return r;
+}
+
+int rtr_open_output_dir(const char *path, mode_t mode)
 {
 	bool strict = geteuid() == 0, created = false;
 	uint64_t resolve = strict ? RESOLVE_NO_SYMLINKS : 0;
@@ -145,7 +158,7 @@ static int make_output(const struct rtr_record_opts *o, const char *prog, mode_t
 {
 	if (o->output) {
 		snprintf(out, cap, "%s", o->output);
-		return open_output_dir(o->output, mode);
+		return rtr_open_output_dir(o->output, mode);
 	} else {
 		char base[64], stamp[32], copy[4096];
 		time_t now = time(NULL);
@@ -285,6 +298,8 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 
 	hc.patterns = o->patterns;
 	hc.npatterns = o->npatterns;
+	hc.loglevel_sel = o->loglevel_sel;
+	hc.loglevel = o->loglevel;
 	hc.overwrite = o->overwrite;
 	hc.subbuf_size = o->subbuf_size;
 	hc.num_subbuf = o->num_subbuf;
@@ -296,6 +311,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
 	hc.counters = o->kernel ? o->kernel->counters : 0; /* --context (kernel_hook.c) */
+	hc.ctx_mask = o->kernel ? o->kernel->ctx_mask : 0;
 	hc.skew_cache = skew_cache_path(skewpath, sizeof(skewpath));
 	h = rtr_host_create(&hc, sockpath);
 	if (!h)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define RTR_RECORD_DEFAULT_SUBBUF     (256u * 1024u)
 #define RTR_RECORD_DEFAULT_NUM_SUBBUF 4u
@@ -14,6 +15,8 @@ struct rtr_record_opts {
 	const char *output;	     /* trace directory; NULL: ./ringtrace-<prog>-<date> */
 	const char *const *patterns; /* -e globs; none: every event */
 	size_t npatterns;
+	int loglevel_sel; /* RTR_HOST_LL_* (--loglevel, --loglevel-only) */
+	int loglevel;
 	bool overwrite;
 	uint64_t subbuf_size;
 	uint32_t num_subbuf;
@@ -38,5 +41,15 @@ struct rtr_record_kernel;
  * having succeeded, the trace could not all be written (said why).
  */
 int rtr_record_run(const struct rtr_record_opts *o, char *const argv[]);
+
+/*
+ * Opens the output directory `path`, creating it and its parents (mkdir -p;
+ * itself with `mode`) one component at a time from descriptors; as root no
+ * component may be a symlink; an existing directory must be empty and the
+ * user's. Returns the descriptor, or -1 after saying why on stderr (with
+ * the prefix `who`, e.g. "ringtrace create: ", for the _as variant).
+ */
+int rtr_open_output_dir(const char *path, mode_t mode);
+int rtr_open_output_dir_as(const char *who, const char *path, mode_t mode);
 
 #endif /* RTR_RECORD_H */

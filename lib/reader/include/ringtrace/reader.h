@@ -140,11 +140,28 @@ struct rtr_msg {
 	int begin_ns_error, end_ns_error;
 };
 
+enum {
+	RTR_LOGLEVEL_SEL_ALL = 0,
+	RTR_LOGLEVEL_SEL_UPTO,
+	RTR_LOGLEVEL_SEL_ONLY,
+};
+/* The level an event class without a loglevel attribute has (LTTng-UST's
+ * default, TRACE_DEBUG_LINE). */
+#define RTR_LOGLEVEL_UNDECLARED 13
+
 struct rtr_reader_options {
 	bool has_begin, has_end;
 	int64_t begin_ns, end_ns;    /* inclusive time range */
 	const char *const *patterns; /* event-name globs ('*', '?'); NULL = all */
 	size_t n_patterns;
+	/* Log level selection, LTTng's meaning: RTR_LOGLEVEL_SEL_UPTO keeps
+	 * the events whose class has level `loglevel` or a more severe one
+	 * (a smaller number: 0 is TRACE_EMERG, 14 TRACE_DEBUG),
+	 * RTR_LOGLEVEL_SEL_ONLY those of exactly `loglevel`. A class without a
+	 * loglevel attribute counts as 13 (TRACE_DEBUG_LINE, LTTng-UST's
+	 * default level). RTR_LOGLEVEL_SEL_ALL (0): no selection. */
+	int loglevel_sel;
+	int64_t loglevel;
 	bool skip_values; /* decode fully but record no values */
 	bool all_values;  /* record every field, hidden ones and
 			   * headers too (for re-encoding) */
@@ -288,13 +305,17 @@ int rtr_text_destroy(struct rtr_text *t);
 
 struct rtr_json;
 /* Starts *out, a JSON document (the Perfetto UI and chrome://tracing open
- * it) on out_file, which stays the caller's: one instant event per event
- * with its fields as args, one track per thread (vtid/tid context field)
- * or else per CPU, discarded items as global instants. Returns 0 or
- * -ENOMEM. */
+ * it) on out_file, which stays the caller's. Processes are the traced
+ * processes (vpid/pid context, else the trace's env vpid; procname names
+ * them), threads their threads (vtid/tid context, else one track per CPU
+ * inside the process); begin/end pairs (X_entry/X_exit, X_begin/X_end,
+ * X_start/X_end, syscall_entry_X/syscall_exit_X, func_entry/func_exit by
+ * address) are "X" slices on their thread, nested; other events and
+ * unmatched begins and ends are thread instants with their fields as
+ * args. docs/design/reader.md says it all. Returns 0 or -ENOMEM. */
 int rtr_json_create(struct rtr_reader *r, FILE *out_file, struct rtr_json **out);
-/* Writes one message. Returns 0 or a negative errno (out_file has an
- * error). */
+/* Writes one message (a begin is held until its end). Returns 0 or a
+ * negative errno (out_file has an error, or no memory). */
 int rtr_json_print(struct rtr_json *j, const struct rtr_msg *m);
 /* Ends the document, flushes out_file and frees j (may be NULL). Returns
  * 0 or a negative errno (out_file has an error). */
