@@ -367,13 +367,16 @@ def compare_view(case, rt, work, tname, opts, tz, bt, env_extra=None, mutation=N
                           opts, mutation)
             elif res.rc != 1 or not res.err.strip():
                 case.fail("unclean", "%s: ringtrace %s without a message" % (tag, res.desc()), opts, mutation)
-            elif not bt.out.startswith(res.out):
+            elif not bt.out.startswith(res.out) and not stale_prefix(res.out, bt.out, data):
                 case.fail("partial", "%s: output before the error is not a prefix of babeltrace2's: %s" % (
                     tag, first_diff(bt.out, res.out)), opts, mutation)
 
 
 STRLIT = re.compile(rb'"(?:[^"\\]|\\.)*"')
-SCOPES = re.compile(rb': (?=\{|stream\.|event\.)|, name = .*?, ')
+# the end of the prefix: "NAME: " before the scopes without header names;
+# with them "name = NAME, " (after ", " or, following trace:* fields,
+# nothing: "trace:vpid = (12)name = ev, ")
+SCOPES = re.compile(rb': (?=\{|stream\.|event\.)|name = .*?, (?=\{|stream\.|event\.)')
 
 
 def split_line(line):
@@ -439,6 +442,18 @@ def bt2_stale_equal(rt_out, bt_out, data=None):
                     stale += 1
         seen.update(sb)
     return stale
+
+
+def stale_prefix(rt_out, bt_out, data=None):
+    """RT_OUT (complete lines printed before an error) is the start of
+    BT_OUT up to babeltrace2 2.0.4's stale strings (bt2_stale_equal())."""
+    if not rt_out.endswith(b"\n"):
+        return False
+    n = rt_out.count(b"\n")
+    lines = bt_out.split(b"\n")
+    if len(lines) <= n:
+        return False
+    return bt2_stale_equal(rt_out, b"\n".join(lines[:n]) + b"\n", data) >= 0
 
 
 def tail(b, n=200):

@@ -100,10 +100,14 @@ static int new_op(struct comp *c, uint32_t *idx)
 	return 0;
 }
 
+/* babeltrace2 (ctf-meta-update-text-array-sequence.c) makes an array or
+ * sequence text only when its element is an 8-bit integer with an encoding
+ * and an alignment of exactly 8 bits; any other alignment keeps it an
+ * array of integers, each element aligned on its own. */
 static bool is_text_elem(const struct rtr__type *e)
 {
 	return e->kind == TK_INT && e->size == 8 && e->encoding != RTR__ENC_NONE &&
-	       e->align % 8 == 0;
+	       e->align == 8;
 }
 
 /* Target of a path. */
@@ -127,13 +131,30 @@ static int find_child(const struct comp *c, const struct rtr__op *ops, uint32_t 
 				return 0;
 			}
 		}
-		return -ENOENT;
+	} else {
+		v = rtr__strmap_get(&c->names, (uint64_t)serial << 32 | parent, name);
+		if (v && *v < limit) {
+			*out = (uint32_t)*v;
+			return 0;
+		}
 	}
-	v = rtr__strmap_get(&c->names, (uint64_t)serial << 32 | parent, name);
-	if (!v || *v >= limit)
+	/* The member may be a struct still being compiled (its end not yet
+	 * known, not yet in c->names): an absolute path through the struct
+	 * being defined, `event.fields.s.len` used inside `s` (CTF 1.8 §7.3.2;
+	 * babeltrace2 accepts it). Such a member is the frame after 'parent'
+	 * on the stack of open structs of the plan being compiled. */
+	if (ops != c->ops)
 		return -ENOENT;
-	*out = (uint32_t)*v;
-	return 0;
+	for (int f = 0; f + 1 < c->nf; f++) {
+		uint32_t j = c->frames[f + 1];
+
+		if (c->frames[f] == parent && ops[j].depth == ops[parent].depth + 1 &&
+		    ops[j].orig && !strcmp(ops[j].orig, name)) {
+			*out = j;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 static int walk_path(const struct comp *c, const struct rtr__plan *pl, uint32_t start,
@@ -738,9 +759,16 @@ static void finalize(struct rtr__plan *pl)
 			/* can an element be zero bits long? */
 			bool zero = true;
 
+			/* only fields always present count: those inside a
+			 * nested array, sequence or variant may be absent
+			 * (`int f[1][0]` is an array of one empty array) */
 			for (uint32_t j = i + 1; j < op->end; j++) {
 				uint8_t cd = pl->ops[j].code;
 
+				if (cd == OP_ARRAY || cd == OP_SEQ || cd == OP_VARIANT) {
+					j = pl->ops[j].end - 1;
+					continue;
+				}
 				if (cd == OP_INT_BYTE || cd == OP_INT_BITS || cd == OP_FLOAT ||
 				    cd == OP_STRING || cd == OP_TEXT_ARRAY) {
 					/* text arrays/strings may be 0/8 bits;

@@ -538,7 +538,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 					    op->name ? op->name : "", cnt);
 			}
 			if (!emit && op->end == i + 2 && ops[i + 1].code == OP_INT_BYTE &&
-			    ops[i + 1].size == 8 && !ops[i + 1].slow) {
+			    ops[i + 1].size == 8 && ops[i + 1].align == 8 && !ops[i + 1].slow) {
 				/* bytes nobody records: checked, then skipped */
 				if (cnt > (s->end - s->pos) / 8)
 					return derr(

@@ -34,7 +34,19 @@ struct rtr__file {
 	size_t idx_n;
 };
 
-enum rtr__item { IT_NONE = 0, IT_EVENT, IT_DISC_EVENTS, IT_DISC_PACKETS };
+/* IT_PKT_END: the end of a packet whose context has timestamp_end, an
+ * item of the merge only (never returned): babeltrace2's muxer orders
+ * its packet end messages by that time too, which delays what follows
+ * in the stream (merge.c). IT_PKT_BEGIN: likewise for timestamp_begin,
+ * after the packet's discarded-item notices. */
+enum rtr__item {
+	IT_NONE = 0,
+	IT_EVENT,
+	IT_DISC_EVENTS,
+	IT_DISC_PACKETS,
+	IT_PKT_BEGIN, /* likewise with timestamp_begin, before the events */
+	IT_PKT_END
+};
 
 struct rtr__pending {
 	int kind;
@@ -43,10 +55,21 @@ struct rtr__pending {
 	uint64_t begin, end; /* cycles */
 };
 
+/* One packet of a stream split over several files, in babeltrace2's
+ * reading order (rtr__stream_plan()). */
+struct rtr__pkt_ref {
+	uint32_t fi;  /* index in files[] */
+	uint64_t off; /* byte offset of the packet in the file */
+};
+
 struct rtr__stream {
 	struct rtr__file **files;
 	size_t nfiles, cap_files;
 	size_t fi; /* current file */
+	/* several files: the packets to read, in order, when that order is
+	 * not the files' one after the other (else NULL) */
+	struct rtr__pkt_ref *plan;
+	size_t nplan, iplan;
 	struct rtr__file *f;
 	const struct rtr__trace_class *tc;
 	const struct rtr__trace_code *code;
@@ -72,6 +95,13 @@ struct rtr__stream {
 	bool prev_has_disc, prev_has_ts_end, prev_has_seq;
 
 	bool fast;	  /* the stream class has fast programs (compile/prog_*) */
+	bool mux_items;	  /* merged (rtr_reader_next()): IT_PKT_END items wanted */
+	bool pkt_end_due; /* IT_PKT_END after this packet's events */
+	bool pkt_begin_due; /* IT_PKT_BEGIN before this packet's events */
+	/* babeltrace2's fix-ups for known tracer bugs (fs.c,
+	 * fix_packet_index_tracer_bugs; rtr__stream_quirks()) */
+	bool q_event_after_packet, q_lttng_crash, q_barectf;
+	bool key_nocs;	  /* the item has no time: keyed at the last time returned */
 	uint64_t pkt_gen; /* incremented at each packet */
 
 	/* current item (an event: cur.ec, cur.ev_clock) */
@@ -137,6 +167,11 @@ static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next1(str
 			s->item = s->cur_pend.kind;
 			return RTR_NEXT_OK;
 		}
+		if (rtr_unlikely(s->pkt_begin_due)) {
+			s->pkt_begin_due = false;
+			s->item = IT_PKT_BEGIN;
+			return RTR_NEXT_OK;
+		}
 		if (s->in_packet && s->cur.pos < s->cur.end) {
 			if (rtr_likely(s->fast) &&
 			    rtr_likely(!rtr__prog_event(&s->cur, s->sc, !s->cur.no_emit))) {
@@ -146,6 +181,11 @@ static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next1(str
 			if (rtr__plan_event(&s->cur, s->sc))
 				return RTR_NEXT_ERROR;
 			s->item = IT_EVENT;
+			return RTR_NEXT_OK;
+		}
+		if (rtr_unlikely(s->pkt_end_due)) {
+			s->pkt_end_due = false;
+			s->item = IT_PKT_END;
 			return RTR_NEXT_OK;
 		}
 		r = rtr__stream_next_packet(s);
@@ -169,6 +209,16 @@ void rtr__stream_fini(struct rtr__stream *s);
  * id, begin time; with full, checks every packet header and context too.
  * Returns 0 or a negative errno with e set. */
 int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full);
+/* A stream of several files (sorted by first timestamp_begin): orders
+ * their packets as babeltrace2 merges the files' packet indexes, and
+ * drops the packets it drops as duplicates. Returns 0 or a negative errno
+ * with e set. */
+int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e);
+/* Sets s->q_* from the trace's env (tracer_name and version). */
+void rtr__stream_quirks(struct rtr__stream *s);
+/* The stream clock once the current packet ends: its timestamp_end, as
+ * babeltrace2 sets it, unless a tracer quirk says to keep the clock. */
+uint64_t rtr__stream_end_clock(const struct rtr__stream *s);
 
 /* A trace directory, and the reader holding them. */
 struct rtr__trace {
@@ -193,6 +243,7 @@ struct rtr_reader {
 	struct rtr__stream **heap;
 	size_t nheap;
 	struct rtr__stream *last;
+	int64_t last_ns; /* time of the last timed item returned (INT64_MIN) */
 	bool started;
 	struct rtr_reader_options opt;
 	char **patterns;

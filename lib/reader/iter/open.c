@@ -514,6 +514,8 @@ static int finish_open(struct rtr_reader *r)
 			s->tc = f0->tc;
 			s->code = f0->code;
 			s->heap_pos = UINT32_MAX;
+			if (s->nfiles > 1 && !ret)
+				ret = rtr__stream_plan(s, &r->err);
 		}
 		if (!next_id)
 			ret = -ENOMEM;

@@ -281,6 +281,9 @@ static void queue_pending(struct rtr__stream *s)
 	bool has_seq = s->cur.r_seen & (1u << ROLE_SEQ_NUM);
 	bool has_end = s->cur.r_seen & (1u << ROLE_TS_END);
 	bool has_beg = s->cur.r_seen & (1u << ROLE_TS_BEGIN);
+	/* babeltrace2 (ctf-meta-update-stream-class-config.c) gives
+	 * discarded items a time range only when the packet context has both
+	 * timestamp_begin and timestamp_end */
 	bool clk = sc->clock >= 0;
 
 	s->npend = s->ipend = 0;
@@ -300,7 +303,7 @@ static void queue_pending(struct rtr__stream *s)
 		} else if (s->cur.r_disc != s->prev_disc) {
 			emit = true;
 			p->count = s->cur.r_disc - s->prev_disc;
-			p->has_range = clk && s->prev_has_ts_end && has_end;
+			p->has_range = clk && has_beg && s->prev_has_ts_end && has_end;
 			p->begin = s->prev_ts_end;
 			p->end = s->cur.r_ts_end;
 		}
@@ -310,13 +313,15 @@ static void queue_pending(struct rtr__stream *s)
 		}
 	}
 	/* discarded packets */
-	if (has_seq && s->prev_valid && s->prev_has_seq && s->cur.r_seq != s->prev_seq + 1 &&
-	    s->cur.r_seq > s->prev_seq) {
+	/* babeltrace2 (msg-iter.c check_emit_msg_discarded_packets()):
+	 * an unsigned difference above 1, so a sequence number going back
+	 * reports a wrapped count too */
+	if (has_seq && s->prev_valid && s->prev_has_seq && s->cur.r_seq - s->prev_seq > 1) {
 		struct rtr__pending *p = &s->pend[s->npend++];
 
 		p->kind = IT_DISC_PACKETS;
 		p->count = s->cur.r_seq - s->prev_seq - 1;
-		p->has_range = clk && s->prev_has_ts_end && has_beg;
+		p->has_range = clk && s->prev_has_ts_end && has_beg && has_end;
 		p->begin = s->prev_ts_end;
 		p->end = s->cur.r_ts_begin;
 	}
@@ -340,6 +345,28 @@ static int open_file(struct rtr__stream *s)
 	return 0;
 }
 
+/* babeltrace2's muxer fails on a packet beginning or end whose time does
+ * not fit in int64 nanoseconds from origin ("Clock snapshot, once
+ * converted to nanoseconds from origin, overflows"): so do we, here when
+ * the stream is read alone (stats, convert), else in the merge. */
+static bool packet_time_overflows(struct rtr__stream *s, uint64_t cycles, const char *what)
+{
+	int ovf = 0;
+
+	/* merged: the packet's IT_PKT_BEGIN/END item reports it (merge.c) */
+	if (!s->sc || s->sc->clock < 0 || s->mux_items)
+		return false;
+	rtr__clock_ns(&s->tc->clocks[s->sc->clock], cycles, &ovf);
+	if (!ovf)
+		return false;
+	rtr__error(s->cur.err, -ERANGE,
+		   "%s: packet at offset %" PRIu64 ": %s %" PRIu64
+		   " cycles, converted to nanoseconds from origin, overflows a signed 64-bit "
+		   "integer",
+		   s->f->path, s->cur.pkt_off, what, cycles);
+	return true;
+}
+
 /* Moves to the next packet with events or pending items. */
 static enum rtr_next next_packet(struct rtr__stream *s)
 {
@@ -351,8 +378,29 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 					 __ATOMIC_RELAXED);
 			s->cur.pkt_off += s->pkt_bits / 8;
 			s->in_packet = false;
+			/* babeltrace2 (msg-iter.c, packet end) sets the stream
+			 * clock to the packet's timestamp_end: the next packet's
+			 * narrow timestamps (no timestamp_begin, or a narrow
+			 * one) are reconstructed from there, not from the last
+			 * event (with its LTTng quirks: rtr__stream_end_clock()) */
+			if (s->cur.r_seen & (1u << ROLE_TS_END)) {
+				s->cur.clock = rtr__stream_end_clock(s);
+				if (packet_time_overflows(s, s->cur.clock, "timestamp_end"))
+					return RTR_NEXT_ERROR;
+			}
 		}
-		if (s->cur.pkt_off >= s->f->size) {
+		if (s->plan) {
+			const struct rtr__pkt_ref *pr;
+
+			if (s->iplan >= s->nplan)
+				return RTR_NEXT_END;
+			pr = &s->plan[s->iplan++];
+			if (pr->fi != s->fi || !s->f) {
+				s->fi = pr->fi;
+				open_file(s);
+			}
+			s->cur.pkt_off = pr->off;
+		} else if (s->cur.pkt_off >= s->f->size) {
 			if (s->fi + 1 >= s->nfiles)
 				return RTR_NEXT_END;
 			s->fi++;
@@ -361,7 +409,16 @@ static enum rtr_next next_packet(struct rtr__stream *s)
 		}
 		if (read_packet(s, false))
 			return RTR_NEXT_ERROR;
+		if ((s->cur.r_seen & (1u << ROLE_TS_BEGIN)) &&
+		    packet_time_overflows(s, s->cur.r_ts_begin, "timestamp_begin"))
+			return RTR_NEXT_ERROR;
 		s->in_packet = true;
+		s->pkt_end_due = s->mux_items && s->sc->clock >= 0 &&
+				 (s->cur.r_seen & (1u << ROLE_TS_END));
+		/* barectf's quirk times the packet beginning at its first
+		 * event when earlier: not modelled, no barrier then */
+		s->pkt_begin_due = s->mux_items && s->sc->clock >= 0 && !s->q_barectf &&
+				   (s->cur.r_seen & (1u << ROLE_TS_BEGIN));
 		/* whole-word loads need 8 readable bytes past the last one read */
 		s->cur.lim = s->cur.avail_bits >= 64 ? s->cur.avail_bits - 64 : 0;
 		if (s->cur.lim > s->cur.end)
@@ -427,7 +484,9 @@ int rtr__stream_start(struct rtr__stream *s)
 {
 	s->faults = rtr__sigbus_faults();
 	s->fi = 0;
+	s->iplan = 0;
 	open_file(s);
+	rtr__stream_quirks(s);
 	return 0;
 }
 
@@ -436,8 +495,11 @@ void rtr__stream_fini(struct rtr__stream *s)
 	unmap(s);
 	free(s->cur.slots);
 	free(s->cur.vals);
+	free(s->plan);
 	s->cur.slots = NULL;
 	s->cur.vals = NULL;
+	s->plan = NULL;
+	s->nplan = 0;
 	s->f = NULL;
 }
 
@@ -455,9 +517,14 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 	r = read_packet(&s, true);
 	if (r == 0) {
 		f->sc = s.sc;
-		f->has_instance_id = s.cur.r_seen & (1u << ROLE_STREAM_INSTANCE_ID);
-		f->instance_id = s.cur.r_instance_id;
 		f->has_ts_begin = s.cur.r_seen & (1u << ROLE_TS_BEGIN);
+		/* babeltrace2 (fs.c, add_ds_file_to_ds_file_group) uses the
+		 * instance id only when the first packet has a
+		 * timestamp_begin to order the file within its stream: else
+		 * the file is a stream of its own with an automatic id */
+		f->has_instance_id = (s.cur.r_seen & (1u << ROLE_STREAM_INSTANCE_ID)) &&
+				     f->has_ts_begin;
+		f->instance_id = s.cur.r_instance_id;
 		f->ts_begin = s.cur.r_ts_begin;
 	}
 	/* Without a usable packet index, babeltrace2 reads every packet
@@ -477,3 +544,182 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 	return r;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* streams over several files                                          */
+
+struct pkt_ent {
+	struct rtr__pkt_ref ref;
+	uint64_t bits, beg, end, seq; /* UINT64_MAX: absent */
+	int64_t beg_ns;
+};
+
+static bool ent_equal(const struct pkt_ent *a, const struct pkt_ent *b)
+{
+	return a->bits == b->bits && a->beg == b->beg && a->end == b->end && a->seq == b->seq;
+}
+
+/* babeltrace2 2.0.4 (fs.c, merge_ctf_fs_ds_indexes) builds one packet
+ * index per stream: the first file's packets in file order, then each
+ * packet of the other files inserted before the first entry that begins
+ * at the same time or later, unless that entry is equal to it (same
+ * size, timestamp_begin, timestamp_end and packet_seq_num): such a
+ * packet is dropped as a copy (overlapping LTTng snapshots). CTF 1.8
+ * says nothing of streams split over files; we read them as babeltrace2
+ * does. */
+int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
+{
+	struct pkt_ent *v = NULL;
+	size_t n = 0, cap = 0;
+	bool in_order = true, sorted = true;
+	int r = 0;
+
+	for (size_t fi = 0; fi < s->nfiles && !r; fi++) {
+		struct rtr__stream t;
+		const struct rtr__clock *c;
+
+		memset(&t, 0, sizeof(t));
+		t.f = s->files[fi];
+		t.tc = t.f->tc;
+		t.code = t.f->code;
+		t.cur.err = e;
+		t.cur.path = t.f->path;
+		while (t.cur.pkt_off < t.f->size) {
+			struct pkt_ent x;
+			size_t i = n;
+			int ovf = 0;
+
+			if ((r = read_packet(&t, true)))
+				break;
+			memset(&x, 0, sizeof(x));
+			x.ref.fi = (uint32_t)fi;
+			x.ref.off = t.cur.pkt_off;
+			x.bits = t.pkt_bits;
+			x.beg = (t.cur.r_seen & (1u << ROLE_TS_BEGIN)) ? t.cur.r_ts_begin : UINT64_MAX;
+			x.end = (t.cur.r_seen & (1u << ROLE_TS_END)) ? t.cur.r_ts_end : UINT64_MAX;
+			x.seq = (t.cur.r_seen & (1u << ROLE_SEQ_NUM)) ? t.cur.r_seq : UINT64_MAX;
+			c = t.sc && t.sc->clock >= 0 ? &t.tc->clocks[t.sc->clock] : NULL;
+			x.beg_ns = c && x.beg != UINT64_MAX ? rtr__clock_ns(c, x.beg, &ovf) : -1;
+			if (fi > 0 && sorted) {
+				/* the first entry not before x: a binary search
+				 * finds babeltrace2's linear scan's answer while
+				 * the entries are in order */
+				size_t lo = 0, hi = n;
+
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+
+					if (v[mid].beg_ns < x.beg_ns)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				i = lo;
+			} else if (fi > 0) {
+				for (i = 0; i < n; i++)
+					if (x.beg_ns <= v[i].beg_ns)
+						break;
+			}
+			if (i < n && ent_equal(&x, &v[i])) {
+				in_order = false; /* dropped */
+			} else {
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 64;
+					struct pkt_ent *nv = realloc(v, nc * sizeof(*nv));
+
+					if (!nv) {
+						r = rtr__error(e, -ENOMEM, "out of memory");
+						break;
+					}
+					v = nv;
+					cap = nc;
+				}
+				if (i < n) {
+					memmove(&v[i + 1], &v[i], (n - i) * sizeof(*v));
+					in_order = false;
+				}
+				v[i] = x;
+				n++;
+				if ((i > 0 && v[i - 1].beg_ns > x.beg_ns) ||
+				    (i + 1 < n && x.beg_ns > v[i + 1].beg_ns))
+					sorted = false;
+			}
+			t.cur.pkt_off += t.pkt_bits / 8;
+		}
+		unmap(&t);
+		free(t.cur.slots);
+		free(t.cur.vals);
+	}
+	if (!r && !in_order) {
+		s->plan = malloc((n + 1) * sizeof(*s->plan));
+		if (!s->plan) {
+			r = rtr__error(e, -ENOMEM, "out of memory");
+		} else {
+			for (size_t i = 0; i < n; i++)
+				s->plan[i] = v[i].ref;
+			s->nplan = n;
+			s->iplan = 0;
+		}
+	}
+	free(v);
+	return r;
+}
+
+static int64_t env_int(const struct rtr__trace_class *tc, const char *key, bool *ok)
+{
+	const struct rtr__env *e = rtr__env_find(tc, key);
+
+	*ok = e && e->is_int;
+	return *ok ? e->i : 0;
+}
+
+void rtr__stream_quirks(struct rtr__stream *s)
+{
+	const struct rtr__env *n = rtr__env_find(s->tc, "tracer_name");
+	int64_t major, minor = 0, patch = 0;
+	bool ok;
+
+	s->q_event_after_packet = s->q_lttng_crash = s->q_barectf = false;
+	/* fs.c extract_tracer_info(): a string name and an integer major
+	 * at least; minor and patch (or patchlevel) 0 when absent */
+	if (!n || n->is_int || !n->s)
+		return;
+	major = env_int(s->tc, "tracer_major", &ok);
+	if (!ok)
+		return;
+	minor = env_int(s->tc, "tracer_minor", &ok);
+	if (ok) {
+		const struct rtr__env *p = rtr__env_find(s->tc, "tracer_patch");
+
+		if (!p)
+			p = rtr__env_find(s->tc, "tracer_patchlevel");
+		patch = p && p->is_int ? p->i : 0;
+	}
+	if (!strcmp(n->s, "lttng-ust")) {
+		s->q_event_after_packet = major < 2 || (major == 2 && minor < 11);
+		s->q_lttng_crash = true;
+	} else if (!strcmp(n->s, "lttng-modules")) {
+		s->q_event_after_packet =
+		    major < 2 || (major == 2 && ((minor == 10 && patch < 10) ||
+						 (minor == 9 && patch < 13) || minor < 9));
+		s->q_lttng_crash = true;
+	} else if (!strcmp(n->s, "barectf")) {
+		s->q_barectf = major < 2 || (major == 2 && (minor < 3 || (minor == 3 && patch < 1)));
+	}
+}
+
+/* msg-iter.c create_msg_packet_end(): the clock becomes timestamp_end
+ * unless, for LTTng tracers, timestamp_end is 0 with a non-zero
+ * timestamp_begin (lttng-crash) or, for affected versions, behind the
+ * clock (event after packet). */
+uint64_t rtr__stream_end_clock(const struct rtr__stream *s)
+{
+	uint64_t end = s->cur.r_ts_end;
+
+	if (s->q_lttng_crash && (s->cur.r_seen & (1u << ROLE_TS_BEGIN)) &&
+	    s->cur.r_ts_begin != 0 && end == 0)
+		return s->cur.clock;
+	if (s->q_event_after_packet && end < s->cur.clock)
+		return s->cur.clock;
+	return end;
+}

@@ -32,6 +32,8 @@ struct wr {
 	bool has_content; /* stream has content_size: events can be dropped */
 	uint64_t clock;	  /* reader-side clock simulation */
 	uint64_t last_clock;
+	uint64_t carry;	  /* the reader's clock when the next packet starts */
+	uint64_t begin;	  /* timestamp_begin written in the open packet */
 	bool any;
 	uint64_t seq;
 	bool seq_init;
@@ -220,6 +222,17 @@ static int flush_packet(struct wr *w)
 	patch(w, &w->p_content, bits);
 	patch(w, &w->p_psize, psize);
 	patch(w, &w->p_end, w->split ? w->last_clock : w->src_end);
+	/* the reader carries its clock into the next packet from the
+	 * timestamp_end written here (iter/stream.c, with babeltrace2's
+	 * LTTng fix-ups), else from the last event */
+	w->carry = w->clock;
+	if (w->p_end.set) {
+		uint64_t e = w->split ? w->last_clock : w->src_end;
+
+		if (!(w->s->q_lttng_crash && w->p_begin.set && w->begin != 0 && e == 0) &&
+		    !(w->s->q_event_after_packet && e < w->clock))
+			w->carry = e;
+	}
 	{
 		size_t off = 0;
 
@@ -263,7 +276,9 @@ static int open_packet(struct wr *w, uint64_t begin)
 	w->gap = 0;
 	patch(w, &w->p_begin, begin);
 	patch(w, &w->p_seq, w->seq);
-	w->clock = begin;
+	w->begin = begin;
+	/* without timestamp_begin the reader starts from its carried clock */
+	w->clock = w->p_begin.set ? begin : w->carry;
 	w->open = true;
 	w->split = false;
 	return 0;

@@ -544,12 +544,15 @@ static void put_values(struct rtr_text *t, const struct rtr_value *vals, size_t 
  * line, ':' between them at its start; then the label when names show. */
 static void trace_field(struct rtr_text *t, bool dom, const char *label, size_t len)
 {
+	/* babeltrace2 2.0.4 (pretty/print.c): ", " when not at the start of
+	 * the line, then either the name or, without names, ':' after an
+	 * earlier trace field; with names, nothing between the items */
 	if (!t->start_line)
 		PUTS(t, ", ");
-	else if (dom)
-		putc1(t, ':');
 	if (label)
 		put(t, label, len);
+	else if (dom)
+		putc1(t, ':');
 }
 #define TRACE_FIELD(t, dom, pn, lit) trace_field(t, dom, (pn) ? (lit) : NULL, sizeof(lit) - 1)
 
