@@ -44,10 +44,27 @@ rtr_instr_args(const struct rtr_event_desc *d, const void *vals, size_t sz,
 			int64_t s = 0;
 
 			switch (n) {
-			case 1: { int8_t x; memcpy(&x, v + off, 1); s = x; break; }
-			case 2: { int16_t x; memcpy(&x, v + off, 2); s = x; break; }
-			case 4: { int32_t x; memcpy(&x, v + off, 4); s = x; break; }
-			default: memcpy(&s, v + off, 8); break;
+			case 1: {
+				int8_t x;
+				memcpy(&x, v + off, 1);
+				s = x;
+				break;
+			}
+			case 2: {
+				int16_t x;
+				memcpy(&x, v + off, 2);
+				s = x;
+				break;
+			}
+			case 4: {
+				int32_t x;
+				memcpy(&x, v + off, 4);
+				s = x;
+				break;
+			}
+			default:
+				memcpy(&s, v + off, 8);
+				break;
 			}
 			out[i].s = s;
 		} else {
@@ -72,7 +89,8 @@ rtr_instr_emit(const struct rtr_event_desc *d, const void *ip, const void *vals,
 		return;
 	for (uint32_t i = 0; i < set->nr; i++) {
 		const struct rtr_event_binding *b = &set->b[i];
-		const struct rtr_binding_extra *x = (const struct rtr_binding_extra *)b->client_priv;
+		const struct rtr_binding_extra *x =
+		    (const struct rtr_binding_extra *)b->client_priv;
 		uint32_t client = b->client;
 		struct rtr_ring_ctx c = {0}, sc;
 		char *wp;
