@@ -16,6 +16,7 @@ packages=(
 	libtracecmd-dev trace-cmd        # trace.dat input; trace-cmd as benchmark peer
 	libelf-dev libdw-dev             # uprobe symbol resolution (lib/kernel)
 	linux-perf                       # perf record as benchmark peer
+	uftrace valgrind                 # function tracing peer; heap counts (instrument/)
 )
 
 missing=()

@@ -85,6 +85,8 @@ struct rtr_host_config {
 	const char *skew_cache;
 	uint32_t counters; /* per-thread counters every event carries as context
 			    * (RTR_CTF_COUNTER_* mask of lib/ctf; 0: none) */
+	uint32_t ctx_mask; /* record --context ip,vtid,...: the RTR_HOST_CTX_* fields
+			    * of record's channel (before the counters) */
 };
 
 struct rtr_host_totals {

@@ -857,6 +857,7 @@ int rtr__record_session(struct rtr_host *h)
 					  .subbuf_size = h->cfg.subbuf_size,
 					  .num_subbuf = h->cfg.num_subbuf,
 					  .overwrite = h->cfg.overwrite,
+					  .ctx_mask = h->cfg.ctx_mask,
 					  .counters = h->cfg.counters};
 	struct rtr__session *s = session_new(h, "record");
 	char err[200];

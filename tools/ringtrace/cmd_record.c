@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "host.h"
 #include "kernel_hook.h"
+#include "preload.h"
 #include "record.h"
 
 int rtr_cmd_record(int argc, char **argv);
@@ -61,6 +62,7 @@ static void usage(FILE *f)
 		   "  -q, --quiet            no summary\n"
 		   "  -h, --help             this text\n");
 	rtr_record_kernel_usage(f);
+	rtr_record_preload_usage(f);
 }
 
 /* "64k", "1M", "4096": bytes. Returns 0 or -EINVAL. */
@@ -125,12 +127,14 @@ int rtr_cmd_record(int argc, char **argv)
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    RTR_RK_LONGOPTS,
+	    RTR_RP_LONGOPTS,
 	    {NULL, 0, NULL, 0},
 	};
 	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
 				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
-	const char **patterns = calloc((size_t)argc + 1, sizeof(*patterns));
+	const char **patterns = calloc((size_t)argc + 6, sizeof(*patterns));
 	struct rtr_record_kernel ko;
+	struct rtr_record_preload po = {0};
 	uint64_t v;
 	int c, ret;
 
@@ -143,6 +147,9 @@ int rtr_cmd_record(int argc, char **argv)
 	/* '+': stop at the program's name; its options are its own. */
 	while ((c = getopt_long(argc, argv, "+o:e:vqhak:", opts, NULL)) != -1) {
 		int kr = rtr_record_kernel_option(&ko, c, optarg);
+
+		if (!kr)
+			kr = rtr_record_preload_option(&po, c, optarg);
 
 		if (kr) {
 			if (kr > 0)
@@ -244,6 +251,19 @@ int rtr_cmd_record(int argc, char **argv)
 		rtr_record_kernel_free(&ko);
 		free(patterns);
 		return 2;
+	}
+	if (rtr_record_preload_wanted(&po) && optind >= argc) {
+		fprintf(stderr, "ringtrace record: --func and --preload need a PROGRAM\n");
+		rtr_record_kernel_free(&ko);
+		free(patterns);
+		return 2;
+	}
+	if (o.npatterns)
+		rtr_record_preload_patterns(&po, patterns, &o.npatterns);
+	if (rtr_record_preload_apply(&po)) {
+		rtr_record_kernel_free(&ko);
+		free(patterns);
+		return 1;
 	}
 	ret = rtr_record_run(&o, optind < argc ? argv + optind : NULL);
 	rtr_record_kernel_free(&ko);

@@ -76,6 +76,17 @@ bool rtr_record_kernel_wanted(const struct rtr_record_kernel *k)
 	return k && (k->nevents || k->nprobes);
 }
 
+/* --context's names of the channel context fields (LTTng-UST's, as
+ * add-context -t), written in RTR_HOST_CTX_* order whatever the order here */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ctx_names[] = {{"vpid", RTR_HOST_CTX_VPID},
+		 {"vtid", RTR_HOST_CTX_VTID},
+		 {"procname", RTR_HOST_CTX_PROCNAME},
+		 {"pthread_id", RTR_HOST_CTX_PTHREAD_ID},
+		 {"ip", RTR_HOST_CTX_IP}};
+
 int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg)
 {
 	switch (c) {
@@ -152,11 +163,21 @@ int rtr_record_kernel_option(struct rtr_record_kernel *k, int c, const char *arg
 									: t;
 			unsigned i;
 
+			for (i = 0; i < sizeof(ctx_names) / sizeof(ctx_names[0]); i++)
+				if (!strcmp(t, ctx_names[i].name))
+					break;
+			if (i < sizeof(ctx_names) / sizeof(ctx_names[0])) {
+				/* ip, vtid, ...: the channel's ctx_mask, as
+				 * add-context (always available) */
+				k->ctx_mask |= ctx_names[i].bit;
+				continue;
+			}
 			for (i = 0; (ci = rtr_ctf_counter(i)); i++)
 				if (!strcmp(ci->name, n))
 					break;
 			if (!ci) {
-				say("--context %s: unknown; known: perf:page-faults, "
+				say("--context %s: unknown; known: ip, vtid, vpid, procname, "
+				    "pthread_id, perf:page-faults, "
 				    "perf:context-switches, perf:cpu-clock, perf:task-clock, "
 				    "perf:minor-faults, perf:major-faults, perf:cpu-migrations, and "
 				    "where a PMU exists perf:cycles, perf:instructions, "
@@ -217,8 +238,11 @@ void rtr_record_kernel_usage(FILE *f)
 		"      --probe-ret BINARY:FUNCTION\n"
 		"                         a uprobe on its return (ret = return value), event\n"
 		"                         uretprobe_FUNCTION\n"
-		"      --context LIST     counters every user-space event carries (its\n"
-		"                         thread's, read when it is written): perf:page-faults,\n"
+		"      --context LIST     fields every user-space event carries, LTTng-UST's:\n"
+		"                         ip (the tracepoint's code address), vtid, vpid,\n"
+		"                         procname (the thread's name), pthread_id; and\n"
+		"                         counters (its thread's, read when it is written):\n"
+		"                         perf:page-faults,\n"
 		"                         perf:context-switches, perf:cpu-clock, perf:task-clock,\n"
 		"                         perf:minor-faults, perf:major-faults,\n"
 		"                         perf:cpu-migrations; where a PMU exists perf:cycles,\n"

@@ -24,6 +24,7 @@ struct rtr_record_kernel {
 	bool all;
 	uint32_t buffer_kb;
 	uint32_t counters; /* --context perf:...: RTR_CTF_COUNTER_* mask */
+	uint32_t ctx_mask; /* --context ip,vtid,...: RTR_HOST_CTX_* mask */
 	/* storage */
 	const char **args;
 	size_t nargs;

@@ -311,6 +311,7 @@ int rtr_record_run(const struct rtr_record_opts *o, char *const argv[])
 	hc.verbose = o->verbose;
 	hc.eager_drain = o->eager_drain;
 	hc.counters = o->kernel ? o->kernel->counters : 0; /* --context (kernel_hook.c) */
+	hc.ctx_mask = o->kernel ? o->kernel->ctx_mask : 0;
 	hc.skew_cache = skew_cache_path(skewpath, sizeof(skewpath));
 	h = rtr_host_create(&hc, sockpath);
 	if (!h)
