@@ -65,6 +65,27 @@ def main():
         sys.exit(f"{out}: discarded events markers count {discarded}, babeltrace2 warned of {want}")
     if len(inst) != len(lines):
         sys.exit(f"{out}: {len(inst)} instant events, babeltrace2 printed {len(lines)}")
+    # Events at the same time with the same name may be in either order
+    # (several CPUs or threads): within such a run, each line goes with the
+    # JSON event whose integer fields it matches.
+    def fields_match(e, l):
+        m = LINE.match(l)
+        return m is not None and all(
+            not (k in e["args"] and isinstance(e["args"][k], int)) or same(e["args"][k], v)
+            for k, v in INT_FIELD.findall(m.group(4)))
+    i = 0
+    while i < len(inst):
+        j = i
+        while j + 1 < len(inst) and inst[j + 1]["ts"] == inst[i]["ts"] and \
+                inst[j + 1]["name"] == inst[i]["name"]:
+            j += 1
+        for a in range(i, j + 1):
+            if not fields_match(inst[a], lines[a]):
+                for b in range(a + 1, j + 1):
+                    if fields_match(inst[b], lines[a]):
+                        inst[a], inst[b] = inst[b], inst[a]
+                        break
+        i = j + 1
     for i, (e, l) in enumerate(zip(inst, lines)):
         m = LINE.match(l)
         if not m:
