@@ -33,27 +33,16 @@ fi
 
 rm -rf "$OUT"
 mkdir -p "$OUT"
-started_pid=""
+. bench/lttng/sessiond.sh
 session="rtrbench$$"
 cleanup() {
 	lttng destroy "$session" >/dev/null 2>&1 || true
-	if [[ -n "$started_pid" ]]; then
-		kill "$started_pid" 2>/dev/null || true
-	fi
+	lttng_sessiond_stop
 }
 trap cleanup EXIT
 
 # A session daemon: ours only if none answers.
-if ! lttng list >/dev/null 2>&1; then
-	lttng-sessiond --daemonize >/dev/null 2>&1
-	if [[ $(id -u) -eq 0 ]]; then
-		pidfile=/var/run/lttng/lttng-sessiond.pid
-	else
-		pidfile="${LTTNG_HOME:-$HOME}/.lttng/lttng-sessiond.pid"
-	fi
-	[[ -r "$pidfile" ]] && started_pid=$(cat "$pidfile")
-	for _ in $(seq 50); do lttng list >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+lttng_sessiond_start
 
 # Bytes of the stream files under a trace directory (no metadata, no index).
 stream_bytes() {

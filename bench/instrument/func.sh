@@ -15,10 +15,10 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d)
 LIBDIR=$(dirname "$(ldconfig -p | awk '/liblttng-ust-cyg-profile-fast.so / { print $NF; exit }')")
 session="rtrfunc$$"
-started_pid=""
+. "$HERE/../lttng/sessiond.sh"
 cleanup() {
 	lttng destroy "$session" >/dev/null 2>&1 || true
-	[ -n "$started_pid" ] && kill "$started_pid" 2>/dev/null
+	lttng_sessiond_stop
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -27,12 +27,7 @@ for t in lttng lttng-sessiond uftrace cc; do
 done
 [ -e "$LIBDIR/liblttng-ust-cyg-profile.so" ] || { echo "func.sh: liblttng-ust-cyg-profile.so missing" >&2; exit 1; }
 cc -O2 -g -finstrument-functions -o "$TMP/fib" "$HERE/fib.c" || exit 1
-if ! lttng list >/dev/null 2>&1; then
-	lttng-sessiond --daemonize >/dev/null 2>&1
-	if [ "$(id -u)" -eq 0 ]; then pidfile=/var/run/lttng/lttng-sessiond.pid; else pidfile="${LTTNG_HOME:-$HOME}/.lttng/lttng-sessiond.pid"; fi
-	[ -r "$pidfile" ] && started_pid=$(cat "$pidfile")
-	for _ in $(seq 50); do lttng list >/dev/null 2>&1 && break; sleep 0.1; done
-fi
+lttng_sessiond_start
 bytes() { find "$1" -type f ! -name metadata ! -path '*/index/*' ! -name '*.map' ! -name info ! -name task.txt ! -name '*.sym' ! -name '*.dbg' -printf '%s\n' | awk '{s += $1} END {print s + 0}'; }
 ns_of() { awk '/^ns_per_call/ { print $2 }' "$1"; }
 calls=$("$TMP/fib" "$N" | awk '/^calls/ { print $2 }')
