@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctl.h"
 #include "sessiond.h"
 
 void sd_reply_begin(struct sd *d, struct sd_client *c, int status, const char *session)
@@ -372,16 +373,6 @@ static void cmd_enable_channel(struct sd *d, struct sd_client *c, const struct r
 	sd_reply_send(d, c);
 }
 
-static const char *ll_name(uint64_t l)
-{
-	static const char *const n[] = {"EMERG",	 "ALERT",	  "CRIT",	  "ERR",
-					"WARNING",	 "NOTICE",	  "INFO",	  "DEBUG_SYSTEM",
-					"DEBUG_PROGRAM", "DEBUG_PROCESS", "DEBUG_MODULE", "DEBUG_UNIT",
-					"DEBUG_FUNCTION", "DEBUG_LINE",	  "DEBUG"};
-
-	return l < 15 ? n[l] : "?";
-}
-
 static void cmd_enable_event(struct sd *d, struct sd_client *c, const struct rtr_ctl_msg *m)
 {
 	struct rtr_host_rule ru = {0};
@@ -431,7 +422,7 @@ static void cmd_enable_event(struct sd *d, struct sd_client *c, const struct rtr
 				      ex[i]);
 		if (ru.loglevel_type && k > 0 && (size_t)k < sizeof(b))
 			k += snprintf(b + k, sizeof(b) - (size_t)k, ", log level %s%s",
-				      ru.loglevel_type == 2 ? "" : "<= ", ll_name((uint64_t)ru.loglevel));
+				      ru.loglevel_type == 2 ? "" : "<= ", rtr_loglevel_name(ru.loglevel));
 		if (ru.filter && k > 0 && (size_t)k < sizeof(b))
 			k += snprintf(b + k, sizeof(b) - (size_t)k, ", filter '%s'", ru.filter);
 		if (k > 0 && (size_t)k < sizeof(b))

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "armed.h"
+#include "ctl.h"
 #include "rundir.h"
 #include "sessiond.h"
 
@@ -389,32 +390,6 @@ static void usage(FILE *f)
 		   "  --mem-limit N     buffer memory for all processes (default 1G)\n");
 }
 
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	return *end ? 0 : v;
-}
 
 int main(int argc, char **argv)
 {
@@ -455,8 +430,7 @@ int main(int argc, char **argv)
 			snprintf(d->rundir, sizeof(d->rundir), "%s", optarg);
 			break;
 		case 'm':
-			mem = parse_size(optarg);
-			if (!mem) {
+			if (rtr_size_parse(optarg, &mem) || !mem) {
 				fprintf(stderr, "ringtraced: bad --mem-limit %s\n", optarg);
 				return 2;
 			}

@@ -267,6 +267,39 @@ void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now)
 				rtr__drain_pchan(t->ch[ci], max_rounds, now);
 }
 
+/* The memory of c's nr_bufs buffers, taken from the host's budget, and
+ * c's per-buffer arrays. Returns 0, or -ENOMEM with *why and nothing
+ * taken (the arrays go with rtr__pchan_free). */
+int rtr__pchan_alloc(struct rtr__pchan *c, const char **why)
+{
+	struct rtr_host *h = c->t->p->h;
+	uint64_t mem =
+	    (c->subbuf_size * (c->num_subbuf + (c->overwrite ? 1 : 0)) + 65536) * c->nr_bufs;
+
+	if (h->mem_used + mem > h->cfg.mem_budget) {
+		*why = "buffer memory budget exhausted";
+		return -ENOMEM;
+	}
+	c->bufs = calloc(c->nr_bufs, sizeof(*c->bufs));
+	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
+	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
+	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
+	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
+	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
+	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
+	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
+	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
+	    !c->open_sb || !c->open_since || !c->stall_lost) {
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++)
+		c->stall_lost[cpu] = NOT_STALLED;
+	c->mem = mem;
+	h->mem_used += mem;
+	return 0;
+}
+
 /* Every packet the drain thread holds, written now. */
 void rtr__settle_all(struct rtr__pchan *c)
 {
@@ -428,7 +461,6 @@ int rtr__pchan_create(struct rtr__pchan *c, const char **why)
 	    RTR_RING_ALLOC_PER_CPU, c->overwrite ? RTR_RING_MODE_OVERWRITE : RTR_RING_MODE_DISCARD,
 	    sync);
 	const char *chan_name = c->t->s->chans[c->ci].name;
-	uint64_t per_buf, mem;
 	int r;
 
 	if (client < 0) {
@@ -441,29 +473,9 @@ int rtr__pchan_create(struct rtr__pchan *c, const char **why)
 	 * process's own count is informative only: it runs on this kernel,
 	 * and a larger claim must not make us allocate more. */
 	c->nr_bufs = h->host_cpus;
-	per_buf = geo.subbuf_size * (geo.num_subbuf + (c->overwrite ? 1 : 0)) + 65536;
-	mem = per_buf * c->nr_bufs;
-	if (h->mem_used + mem > h->cfg.mem_budget) {
-		*why = "buffer memory budget of the recording exhausted";
-		return -ENOMEM;
-	}
-	c->bufs = calloc(c->nr_bufs, sizeof(*c->bufs));
-	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
-	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
-	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
-	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
-	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
-	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
-	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
-	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
-	    !c->open_sb || !c->open_since || !c->stall_lost) {
-		*why = "out of memory";
-		return -ENOMEM;
-	}
-	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++)
-		c->stall_lost[cpu] = NOT_STALLED;
-	c->mem = mem;
-	h->mem_used += mem;
+	r = rtr__pchan_alloc(c, why);
+	if (r)
+		return r;
 	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++) {
 		char name[64];
 

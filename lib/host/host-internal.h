@@ -393,6 +393,8 @@ bool rtr__rules_match(struct rtr__session *s, unsigned ci, const struct rtr_even
 		      uint8_t *buf, uint16_t *len);
 
 /* drain.c */
+/* c's buffer memory (from the host's budget) and per-buffer arrays. */
+int rtr__pchan_alloc(struct rtr__pchan *c, const char **why);
 int rtr__pchan_create(struct rtr__pchan *c, const char **why);
 void rtr__drain_pchan(struct rtr__pchan *c, unsigned max_rounds, bool now);
 void rtr__drain_proc(struct rtr__proc *p, unsigned max_rounds, bool now);

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "armed.h"
+#include "ctl.h"
 #include "host-internal.h"
 
 #define DEFAULT_SUBBUF	   (256u * 1024u)
@@ -100,23 +100,8 @@ struct rtr__ptrace *rtr__ptrace_of(struct rtr__proc *p, const struct rtr__sessio
 static bool rule_selects(const struct rtr__rule *r, const struct rtr_event_desc *ev,
 			 const char *full)
 {
-	if (fnmatch(r->pattern, full, 0) != 0)
-		return false;
-	for (size_t i = 0; i < r->nexcludes; i++)
-		if (fnmatch(r->excludes[i], full, 0) == 0)
-			return false;
-	/* an event that declares no level has LTTng-UST's default,
-	 * TRACE_DEBUG_LINE */
-	int l = ev->loglevel < 0 ? RTR_LOGLEVEL_DEBUG_LINE : ev->loglevel;
-
-	switch (r->loglevel_type) {
-	case RTR_HOST_LOGLEVEL_RANGE: /* as severe or more: a smaller number */
-		return l <= r->loglevel;
-	case RTR_HOST_LOGLEVEL_SINGLE:
-		return l == r->loglevel;
-	default:
-		return true;
-	}
+	return rtr_armed_rule_selects(r->pattern, r->excludes, r->nexcludes,
+				      (uint32_t)r->loglevel_type, r->loglevel, ev->loglevel, full);
 }
 
 bool rtr__rules_match(struct rtr__session *s, unsigned ci, const struct rtr_event_desc *ev,
@@ -1488,11 +1473,6 @@ const char *rtr_host_session_output(const struct rtr_host *h, uint64_t sid)
 	return NULL;
 }
 
-static const char *ll_names[] = {"EMERG",	   "ALERT",	  "CRIT",	"ERR",
-				 "WARNING",	   "NOTICE",	  "INFO",	"DEBUG_SYSTEM",
-				 "DEBUG_PROGRAM", "DEBUG_PROCESS", "DEBUG_MODULE", "DEBUG_UNIT",
-				 "DEBUG_FUNCTION", "DEBUG_LINE",   "DEBUG"};
-
 int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
 			      void (*line)(void *arg, const char *text), void *arg)
 {
@@ -1537,7 +1517,7 @@ int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
 		if (r->loglevel_type != RTR_HOST_LOGLEVEL_ALL && k > 0 && (size_t)k < sizeof(b))
 			k += snprintf(b + k, sizeof(b) - (size_t)k, ", log level %s%s",
 				      r->loglevel_type == RTR_HOST_LOGLEVEL_SINGLE ? "" : "<= ",
-				      ll_names[r->loglevel]);
+				      rtr_loglevel_name(r->loglevel));
 		if (r->filter_text && k > 0 && (size_t)k < sizeof(b))
 			snprintf(b + k, sizeof(b) - (size_t)k, ", filter '%s'", r->filter_text);
 		line(arg, b);
@@ -1718,30 +1698,10 @@ static int adopt_channel(struct rtr__proc *p, const struct rtr_proto_channel *m,
 	c->nr_bufs = m->nr_bufs;
 	c->adopted = true;
 	c->wake_fd = -1;
-	c->bufs = calloc(c->nr_bufs, sizeof(*c->bufs));
-	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
-	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
-	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
-	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
-	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
-	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
-	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
-	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
-	    !c->open_sb || !c->open_since || !c->stall_lost) {
+	if (rtr__pchan_alloc(c, why)) {
 		rtr__pchan_free(c);
-		*why = "out of memory";
 		return -ENOMEM;
 	}
-	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++)
-		c->stall_lost[cpu] = UINT64_MAX;
-	c->mem = (c->subbuf_size * (c->num_subbuf + (c->overwrite ? 1 : 0)) + 65536) * c->nr_bufs;
-	if (h->mem_used + c->mem > h->cfg.mem_budget) {
-		c->mem = 0;
-		rtr__pchan_free(c);
-		*why = "buffer memory budget exhausted";
-		return -ENOMEM;
-	}
-	h->mem_used += c->mem;
 	if (wake_fd >= 0) {
 		c->wake_fd = wake_fd;
 		rtr__watch_add(h, &c->w_wake, RTR_WATCH_WAKE, c, c->wake_fd);

@@ -25,6 +25,8 @@ struct tep_event;
 
 void rtr__klog(const struct rtr_kernel_log *log, enum rtr_kernel_log_level level, const char *fmt,
 	       ...) __attribute__((format(printf, 3, 4)));
+/* Writes an error message into err (errlen bytes; nothing if none). */
+void rtr__kfail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------
  * map.c: tracefs event -> LTTng event class and field converters

@@ -40,6 +40,17 @@ void rtr__klog(const struct rtr_kernel_log *log, enum rtr_kernel_log_level level
 		fprintf(stderr, "ringtrace: %s\n", msg);
 }
 
+void rtr__kfail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
 	const uint8_t *b = p;

@@ -88,18 +88,7 @@ struct rtr_kernel {
 	size_t ncache;
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define fail rtr__kfail
 
 static int inst_write(struct rtr_kernel *k, const char *file, const char *val)
 {

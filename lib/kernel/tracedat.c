@@ -26,16 +26,7 @@
 
 #define PACKET_SIZE (256u * 1024u)
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define fail rtr__kfail
 
 /* libtracecmd exports these without declaring them in its installed
  * header: looked up, so that a library without them still works. */

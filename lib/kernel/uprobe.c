@@ -29,18 +29,7 @@ struct rtr__kprobes {
 	char events[MAX_PROBES][128];
 };
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#define fail rtr__kfail
 
 int rtr__find_binary(const char *name, char *buf, size_t cap)
 {

@@ -1,11 +1,13 @@
 /* ringtrace: the armed-sessions file (armed.h): encoder and validating
  * decoder. Fuzzed with the control protocol (tests/fuzz/proto). */
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "armed.h"
+#include "ringtrace/event.h"
 #include "ctl.h"
 #include "proto_internal.h"
 
@@ -250,4 +252,21 @@ int rtr_armed_encode(const struct rtr_armed *a, struct rtr_proto_out *o)
 		}
 	}
 	return rtr_ctl_finish(o);
+}
+
+bool rtr_armed_rule_selects(const char *pattern, char *const *excludes, size_t nexcludes,
+			    uint32_t lltype, int ll, int loglevel, const char *full)
+{
+	int l = loglevel < 0 ? RTR_LOGLEVEL_DEBUG_LINE : loglevel;
+
+	if (fnmatch(pattern, full, 0) != 0)
+		return false;
+	for (size_t i = 0; i < nexcludes; i++)
+		if (fnmatch(excludes[i], full, 0) == 0)
+			return false;
+	if (lltype == 1)
+		return l <= ll;
+	if (lltype == 2)
+		return l == ll;
+	return true;
 }

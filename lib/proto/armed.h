@@ -71,6 +71,15 @@ struct rtr_armed {
 	struct rtr_armed_session s[RTR_ARMED_SESSIONS];
 };
 
+/* Whether an enable rule selects event `full` ("provider:name") that
+ * declares `loglevel` (< 0: none): its pattern matches, none of its
+ * exclusions does, and the level condition holds (lltype 0: any level;
+ * 1: `ll` or more severe, a smaller number; 2: exactly `ll`). An event
+ * without a level has LTTng-UST's default, TRACE_DEBUG_LINE. The daemon
+ * (lib/host) and the programs (lib/ust) both decide with this one. */
+bool rtr_armed_rule_selects(const char *pattern, char *const *excludes, size_t nexcludes,
+			    uint32_t lltype, int ll, int loglevel, const char *full);
+
 /* Decodes len bytes (strings point into data). Returns 0 or -EPROTO (why
  * in err). */
 int rtr_armed_parse(const void *data, size_t len, struct rtr_armed *out, char *err,

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ctl.h"
 #include "proto_internal.h"
@@ -55,19 +57,7 @@ const char *rtr_ctl_type_name(unsigned type)
 	return NULL;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EPROTO;
-}
+#define fail(err, errlen, ...) rtr__proto_say(-EPROTO, err, errlen, __VA_ARGS__)
 
 int rtr_ctl_parse(const void *data, size_t len, unsigned nfds, struct rtr_ctl_msg *m, char *err,
 		  size_t errlen)
@@ -236,5 +226,73 @@ int rtr_ctl_finish(struct rtr_proto_out *o)
 	plen = (uint32_t)(o->len - RTR_CTL_HDR_SIZE);
 	for (int i = 0; i < 4; i++)
 		o->data[8 + i] = (uint8_t)(plen >> (8 * i));
+	return 0;
+}
+
+static const char *const loglevel_names[] = {
+    "EMERG",	     "ALERT",	      "CRIT",	       "ERR",	       "WARNING",
+    "NOTICE",	     "INFO",	      "DEBUG_SYSTEM",  "DEBUG_PROGRAM", "DEBUG_PROCESS",
+    "DEBUG_MODULE", "DEBUG_UNIT",   "DEBUG_FUNCTION", "DEBUG_LINE",	"DEBUG",
+};
+
+const char *rtr_loglevel_name(int level)
+{
+	return level >= 0 && level < 15 ? loglevel_names[level] : "?";
+}
+
+int rtr_loglevel_parse(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s[0] >= '0' && s[0] <= '9') {
+		v = strtol(s, &end, 10);
+		return *end || v > 14 ? -1 : (int)v;
+	}
+	if (!strncasecmp(s, "TRACE_", 6))
+		s += 6;
+	for (int i = 0; i < 15; i++)
+		if (!strcasecmp(s, loglevel_names[i]))
+			return i;
+	if (!strcasecmp(s, "WARN"))
+		return 4;
+	if (!strcasecmp(s, "ERROR"))
+		return 3;
+	return -1;
+}
+
+int rtr_size_parse(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end)
+		return -EINVAL;
+	*out = v;
 	return 0;
 }

@@ -122,4 +122,15 @@ int rtr_ctl_finish(struct rtr_proto_out *o);
 
 const char *rtr_ctl_type_name(unsigned type);
 
+/* A size of the command lines: "4096", "64k", "1M", "2G" (also "KiB",
+ * "kB", "Ki"). Returns 0 with *out, or -EINVAL. */
+int rtr_size_parse(const char *s, uint64_t *out);
+
+/* LTTng's log level names without "TRACE_" (level 0 "EMERG" .. 14
+ * "DEBUG"); "?" out of range. */
+const char *rtr_loglevel_name(int level);
+/* A level from a name (case ignored, "TRACE_" optional, also WARN and
+ * ERROR) or a number 0..14. Returns it, or -1. */
+int rtr_loglevel_parse(const char *s);
+
 #endif /* RTR_CTL_H */

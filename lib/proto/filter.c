@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "proto_internal.h"
 
 #define HDR_SIZE 8u
 
@@ -17,33 +18,7 @@ enum { T_NONE = 0, T_S64, T_U64, T_DBL, T_STR, T_BOOL };
 /* Classes of RTR_FOP_CMP (a >> 4): the two operands' types. */
 enum { C_SS = 0, C_UU = 1, C_SU = 2, C_US = 3, C_DD = 4, C_STR = 5 };
 
-static uint16_t ld16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
+#define fail(err, errlen, ...) rtr__proto_say(-EINVAL, err, errlen, __VA_ARGS__)
 
 struct vstate {
 	int8_t depth; /* -1: not reached (yet) */
@@ -63,7 +38,7 @@ static bool str_ok(const char *tab, size_t tablen, size_t off, size_t *len)
 
 	if (off + 2 > tablen)
 		return false;
-	n = ld16((const uint8_t *)tab + off);
+	n = rtr__proto_ld16((const uint8_t *)tab + off);
 	if (n > tablen - off - 2 || off + 2 + n >= tablen || tab[off + 2 + n] != 0)
 		return false;
 	if (memchr(tab + off + 2, 0, n))
@@ -136,9 +111,9 @@ int rtr_filter_verify(const void *code, size_t len, const struct rtr_event_desc 
 		return fail(err, errlen, "filter: version %u, expected %u", p[0],
 			    RTR_FILTER_VERSION);
 	nconst = p[1];
-	ninsn = ld16(p + 2);
-	strtab_len = ld16(p + 4);
-	if (ld16(p + 6) != 0)
+	ninsn = rtr__proto_ld16(p + 2);
+	strtab_len = rtr__proto_ld16(p + 4);
+	if (rtr__proto_ld16(p + 6) != 0)
 		return fail(err, errlen, "filter: reserved header bytes are not 0");
 	if (nconst > RTR_FILTER_MAX_CONST || ninsn == 0 || ninsn > RTR_FILTER_MAX_INSN ||
 	    strtab_len > RTR_FILTER_MAX_STRTAB)
@@ -166,13 +141,13 @@ int rtr_filter_verify(const void *code, size_t len, const struct rtr_event_desc 
 		insn = (struct rtr_filter_insn *)(consts + nconst);
 		tab = (char *)(insn + ninsn);
 		for (unsigned i = 0; i < nconst; i++)
-			consts[i] = ld64(p + HDR_SIZE + 8 * i);
+			consts[i] = rtr__proto_ld64(p + HDR_SIZE + 8 * i);
 		for (unsigned i = 0; i < ninsn; i++) {
 			const uint8_t *q = p + HDR_SIZE + 8 * nconst + 4 * i;
 
 			insn[i].op = q[0];
 			insn[i].a = q[1];
-			insn[i].b = ld16(q + 2);
+			insn[i].b = rtr__proto_ld16(q + 2);
 		}
 		memcpy(tab, p + HDR_SIZE + 8 * nconst + 4 * ninsn, strtab_len);
 		tab[strtab_len] = 0;

@@ -41,6 +41,18 @@ uint32_t rtr__proto_ld32(const uint8_t *p)
 	       ((uint32_t)p[3] << 24);
 }
 
+int rtr__proto_say(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
 uint64_t rtr__proto_ld64(const uint8_t *p)
 {
 	return (uint64_t)rtr__proto_ld32(p) | ((uint64_t)rtr__proto_ld32(p + 4) << 32);

@@ -23,6 +23,9 @@ struct rtr__proto_rd {
 
 void rtr__proto_fail(struct rtr__proto_rd *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Writes the message into err (if any room) and returns code. */
+int rtr__proto_say(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 uint8_t rtr__proto_u8(struct rtr__proto_rd *r, const char *what);
 uint16_t rtr__proto_u16(struct rtr__proto_rd *r, const char *what);
 uint32_t rtr__proto_u32(struct rtr__proto_rd *r, const char *what);

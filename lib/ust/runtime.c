@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1606,19 +1605,8 @@ static int send_armed(struct rt_conn *cn, struct rtr_proto_out *o)
 static bool arm_selects(const struct arm_rule *r, const struct rtr_event_desc *ev,
 			const char *full)
 {
-	if (fnmatch(r->pattern, full, 0) != 0)
-		return false;
-	for (uint32_t i = 0; i < r->nexcludes; i++)
-		if (fnmatch(r->excludes[i], full, 0) == 0)
-			return false;
-	/* no level declared: LTTng-UST's default, TRACE_DEBUG_LINE */
-	uint32_t l = ev->loglevel < 0 ? (uint32_t)RTR_LOGLEVEL_DEBUG_LINE : (uint32_t)ev->loglevel;
-
-	if (r->lltype == 1)
-		return l <= r->ll;
-	if (r->lltype == 2)
-		return l == r->ll;
-	return true;
+	return rtr_armed_rule_selects(r->pattern, r->excludes, r->nexcludes, r->lltype,
+				      (int)r->ll, ev->loglevel, full);
 }
 
 /* A provider registered while cn's armed channels wait for the daemon:

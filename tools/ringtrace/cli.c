@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ctl.h"
 
 static int each_item(const char *list, int (*fn)(const char *item, void *ctx), void *ctx)
 {
@@ -108,13 +109,6 @@ int rtr_cli_fields(const char *list, unsigned *fields)
 	*fields = x.all ? 0xff : x.bits;
 	return 0;
 }
-/* LTTng's level names, in the order of their numbers (enum rtr_loglevel) */
-static const char *const loglevels[] = {
-    "EMERG",	     "ALERT",	      "CRIT",	       "ERR",	       "WARNING",
-    "NOTICE",	     "INFO",	      "DEBUG_SYSTEM",  "DEBUG_PROGRAM", "DEBUG_PROCESS",
-    "DEBUG_MODULE", "DEBUG_UNIT",   "DEBUG_FUNCTION", "DEBUG_LINE",	"DEBUG",
-};
-
 const char rtr_cli_loglevel_names[] =
     "TRACE_EMERG, TRACE_ALERT, TRACE_CRIT, TRACE_ERR, TRACE_WARNING, TRACE_NOTICE, "
     "TRACE_INFO, TRACE_DEBUG_SYSTEM, TRACE_DEBUG_PROGRAM, TRACE_DEBUG_PROCESS, "
@@ -123,24 +117,12 @@ const char rtr_cli_loglevel_names[] =
 
 int rtr_cli_loglevel(const char *s, int *level)
 {
-	char *end;
-	long v;
+	int l = rtr_loglevel_parse(s);
 
-	if (s[0] >= '0' && s[0] <= '9') {
-		v = strtol(s, &end, 10);
-		if (*end || v < 0 || v > 14)
-			return -1;
-		*level = (int)v;
-		return 0;
-	}
-	if (!strncasecmp(s, "TRACE_", 6))
-		s += 6;
-	for (size_t i = 0; i < sizeof(loglevels) / sizeof(loglevels[0]); i++)
-		if (!strcasecmp(s, loglevels[i])) {
-			*level = (int)i;
-			return 0;
-		}
-	return -1;
+	if (l < 0)
+		return -1;
+	*level = l;
+	return 0;
 }
 
 /* ".NNN...": *pp at the dot; returns nanoseconds (digits past the ninth

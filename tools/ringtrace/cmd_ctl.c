@@ -216,63 +216,6 @@ out:
  * Option helpers
  * ------------------------------------------------------------------------ */
 
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end == s || errno)
-		return false;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end && strcmp(end, "B") && strcmp(end, "iB"))
-		return false;
-	*out = v;
-	return true;
-}
-
-static int loglevel_of(const char *s)
-{
-	static const char *const n[] = {"EMERG",	 "ALERT",	  "CRIT",	  "ERR",
-					"WARNING",	 "NOTICE",	  "INFO",	  "DEBUG_SYSTEM",
-					"DEBUG_PROGRAM", "DEBUG_PROCESS", "DEBUG_MODULE", "DEBUG_UNIT",
-					"DEBUG_FUNCTION", "DEBUG_LINE",	  "DEBUG"};
-	const char *t = s;
-	char *end;
-	long v;
-
-	if (!strncasecmp(t, "TRACE_", 6))
-		t += 6;
-	for (int i = 0; i < 15; i++)
-		if (!strcasecmp(t, n[i]))
-			return i;
-	if (!strcasecmp(t, "WARN"))
-		return 4;
-	if (!strcasecmp(t, "ERROR"))
-		return 3;
-	v = strtol(s, &end, 10);
-	return *end || v < 0 || v > 14 ? -1 : (int)v;
-}
-
 static uint32_t context_of(const char *s)
 {
 	if (!strcmp(s, "vpid") || !strcmp(s, "pid"))
@@ -424,7 +367,7 @@ static int c_enable_channel(int argc, char **argv)
 		case 'T':
 		case 'C':
 		case 'K':
-			if (!parse_size(optarg, &v)) {
+			if (rtr_size_parse(optarg, &v)) {
 				err("bad number %s", optarg);
 				return 2;
 			}
@@ -507,7 +450,7 @@ static int c_event(int argc, char **argv, bool enable)
 			break;
 		case 'L':
 		case 'Y':
-			ll = loglevel_of(optarg);
+			ll = rtr_loglevel_parse(optarg);
 			if (ll < 0) {
 				err("unknown log level %s (EMERG ... DEBUG, or 0..14)", optarg);
 				return 2;
@@ -689,7 +632,7 @@ static int c_snapshot(int argc, char **argv)
 			rtr_ctl_put_str(&o, RTR_CTA_SESSION, optarg);
 			break;
 		case 'm':
-			if (!parse_size(optarg, &v) || !v) {
+			if (rtr_size_parse(optarg, &v) || !v) {
 				err("bad size %s", optarg);
 				return 2;
 			}

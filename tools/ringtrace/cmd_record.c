@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ctl.h"
 #include "host.h"
 #include "kernel_hook.h"
 #include "preload.h"
@@ -63,45 +64,6 @@ static void usage(FILE *f)
 		   "  -h, --help             this text\n");
 	rtr_record_kernel_usage(f);
 	rtr_record_preload_usage(f);
-}
-
-/* "64k", "1M", "4096": bytes. Returns 0 or -EINVAL. */
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || s[0] == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 0:
-		break;
-	case 'k':
-	case 'K':
-		v <<= 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		v <<= 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		v <<= 30;
-		end++;
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (*end == 'i' || *end == 'B')
-		end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static bool pow2(uint64_t v)
@@ -183,7 +145,7 @@ int rtr_cmd_record(int argc, char **argv)
 			o.overwrite = true;
 			break;
 		case 'S':
-			if (parse_size(optarg, &v) || !pow2(v) || v < 4096 || v > (1ull << 30)) {
+			if (rtr_size_parse(optarg, &v) || !pow2(v) || v < 4096 || v > (1ull << 30)) {
 				fprintf(stderr,
 					"ringtrace record: --subbuf-size: expected a power "
 					"of two from 4k to 1G, got '%s'\n",
@@ -195,7 +157,7 @@ int rtr_cmd_record(int argc, char **argv)
 			o.subbuf_size = v;
 			break;
 		case 'N':
-			if (parse_size(optarg, &v) || !pow2(v) || v < 2 || v > 65536) {
+			if (rtr_size_parse(optarg, &v) || !pow2(v) || v < 2 || v > 65536) {
 				fprintf(stderr,
 					"ringtrace record: --num-subbuf: expected a power "
 					"of two from 2 to 65536, got '%s'\n",
@@ -207,7 +169,7 @@ int rtr_cmd_record(int argc, char **argv)
 			o.num_subbuf = (uint32_t)v;
 			break;
 		case 'M':
-			if (parse_size(optarg, &v) || v < 4096) {
+			if (rtr_size_parse(optarg, &v) || v < 4096) {
 				fprintf(stderr,
 					"ringtrace record: --mem-limit: expected a size, "
 					"got '%s'\n",

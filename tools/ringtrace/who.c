@@ -103,40 +103,6 @@ struct rtr_who *rtr_who_create(const struct rtr_who_lost *lost, size_t ntraces)
 	return w;
 }
 
-static bool ctx_int(const struct rtr_msg *m, const char *a, const char *b, int64_t *out)
-{
-	for (size_t i = 0; i < m->n_values; i++) {
-		const struct rtr_value *v = &m->values[i];
-		const char *n;
-
-		if (v->scope == RTR_SCOPE_EVENT_PAYLOAD)
-			break;
-		if (v->kind != RTR_VAL_UINT && v->kind != RTR_VAL_SINT)
-			continue;
-		n = rtr_value_name(v);
-		if (n && (!strcmp(n, a) || !strcmp(n, b))) {
-			*out = v->v.i;
-			return true;
-		}
-	}
-	return false;
-}
-
-static const struct rtr_value *ctx_str(const struct rtr_msg *m, const char *a)
-{
-	for (size_t i = 0; i < m->n_values; i++) {
-		const struct rtr_value *v = &m->values[i];
-		const char *n;
-
-		if (v->scope == RTR_SCOPE_EVENT_PAYLOAD)
-			break;
-		n = rtr_value_name(v);
-		if (v->kind == RTR_VAL_STRING && n && !strcmp(n, a))
-			return v;
-	}
-	return NULL;
-}
-
 static void set_name(char *dst, const char *s, size_t n)
 {
 	if (n > 63)
@@ -185,8 +151,8 @@ void rtr_who_feed(struct rtr_who *w, struct rtr_reader *r, const struct rtr_msg 
 
 	if (m->kind != RTR_MSG_EVENT || !(ti = tinfo(w, r, m->stream->trace_index)))
 		return;
-	has_tid = ctx_int(m, "vtid", "tid", &tid);
-	ctx_pid = ctx_int(m, "vpid", "pid", &pid);
+	has_tid = rtr_msg_context_int(m, "vtid", "tid", &tid);
+	ctx_pid = rtr_msg_context_int(m, "vpid", "pid", &pid);
 	if (!ctx_pid) {
 		if (!ti->has_vpid)
 			return; /* neither says: no process */
@@ -204,7 +170,7 @@ void rtr_who_feed(struct rtr_who *w, struct rtr_reader *r, const struct rtr_msg 
 	} else {
 		p->from_ctx = true; /* beyond what is tracked: said unknown */
 	}
-	pn = ctx_str(m, "procname");
+	pn = rtr_msg_context_str(m, "procname");
 	if (ti->has_vpid && ti->vpid == pid && ti->procname[0] && !p->env_name) {
 		strcpy(p->name, ti->procname);
 		p->env_name = true;

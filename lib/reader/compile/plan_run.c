@@ -225,6 +225,17 @@ static int exec_text(struct rtr__cursor *s, const struct rtr__op *op)
 	return 0;
 }
 
+/* A leaf of a variant option or flat struct: integer, string or float. */
+static inline __attribute__((always_inline)) int exec_leaf(struct rtr__cursor *s,
+							   const struct rtr__op *m)
+{
+	if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
+		return exec_int(s, m);
+	if (m->code == OP_STRING)
+		return exec_string(s, m);
+	return exec_float(s, m);
+}
+
 static inline __attribute__((always_inline)) int exec_tagged(struct rtr__cursor *s,
 							     const struct rtr__op *ops, uint32_t i)
 {
@@ -251,12 +262,7 @@ static inline __attribute__((always_inline)) int exec_tagged(struct rtr__cursor 
 		const struct rtr__op *m = &ops[k];
 		int rc;
 
-		if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
-			rc = exec_int(s, m);
-		else if (m->code == OP_STRING)
-			rc = exec_string(s, m);
-		else
-			rc = exec_float(s, m);
+		rc = exec_leaf(s, m);
 		if (rtr_unlikely(rc)) {
 			s->emit = save;
 			return FAILED(s);
@@ -342,12 +348,7 @@ static inline __attribute__((always_inline)) int exec_flat(struct rtr__cursor *s
 		const struct rtr__op *m = &ops[k];
 		int rc;
 
-		if (rtr_likely(m->code == OP_INT_BYTE || m->code == OP_INT_BITS))
-			rc = exec_int(s, m);
-		else if (m->code == OP_STRING)
-			rc = exec_string(s, m);
-		else
-			rc = exec_float(s, m);
+		rc = exec_leaf(s, m);
 		if (rtr_unlikely(rc))
 			return FAILED(s);
 	}

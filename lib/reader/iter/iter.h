@@ -141,6 +141,9 @@ void rtr__stream_count(struct rtr__stream *s, struct rtr__count *c);
  * file mapping and counts them (rtr_reader_options.guard_sigbus). The
  * stream decoder compares the count with its own snapshot. */
 void rtr__sigbus_guard(void);
+/* Whether events of cls are kept: the reader's name patterns and log
+ * level selection (merge.c; the CTF writer asks it too). */
+bool rtr__class_selected(const struct rtr_reader *r, const struct rtr__event_class *cls);
 extern atomic_uint_fast64_t rtr__sigbus_fault_count;
 static inline uint64_t rtr__sigbus_faults(void)
 {

@@ -155,7 +155,7 @@ static void heap_push(struct rtr_reader *r, struct rtr__stream *s)
 	heap_up(r, r->nheap - 1);
 }
 
-static bool name_ok(const struct rtr_reader *r, const struct rtr__event_class *cls)
+bool rtr__class_selected(const struct rtr_reader *r, const struct rtr__event_class *cls)
 {
 	const char *name = cls->name;
 
@@ -242,7 +242,7 @@ static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct
 			return RTR_NEXT_END; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
-		if (s->item == IT_EVENT && !name_ok(r, s->cur.ec->cls))
+		if (s->item == IT_EVENT && !rtr__class_selected(r, s->cur.ec->cls))
 			continue;
 		return RTR_NEXT_OK;
 	}

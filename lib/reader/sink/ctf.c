@@ -3,7 +3,6 @@
  * rewriting the packet context roles. See docs/design/reader.md. */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,20 +312,7 @@ static bool clock_ok(struct wr *w)
 
 static bool keep_event(const struct rtr_reader *r, struct rtr__stream *s)
 {
-	const char *name = s->cur.ec->cls->name ? s->cur.ec->cls->name : "";
-	bool ok = r->opt.n_patterns == 0;
-
-	if (r->opt.loglevel_sel) {
-		const struct rtr__event_class *c = s->cur.ec->cls;
-		int64_t l = c->has_loglevel ? c->loglevel : RTR_LOGLEVEL_UNDECLARED;
-
-		if (r->opt.loglevel_sel == RTR_LOGLEVEL_SEL_ONLY ? l != r->opt.loglevel
-								 : l > r->opt.loglevel)
-			return false;
-	}
-	for (size_t i = 0; i < r->opt.n_patterns && !ok; i++)
-		ok = !fnmatch(r->opt.patterns[i], name, 0);
-	if (!ok)
+	if (!rtr__class_selected(r, s->cur.ec->cls))
 		return false;
 	if ((r->opt.has_begin || r->opt.has_end) && s->sc->clock >= 0) {
 		int ovf;

@@ -334,44 +334,6 @@ static struct proc *proc_get(struct rtr_json *j, int64_t pid)
 	return &j->pr[i];
 }
 
-/* An integer of the event's header or contexts named a or b. */
-static bool find_int(const struct rtr_msg *m, const char *a, const char *b, int64_t *out)
-{
-	for (size_t i = 0; i < m->n_values; i++) {
-		const struct rtr_value *v = &m->values[i];
-		const char *n;
-
-		if (v->scope == RTR_SCOPE_EVENT_PAYLOAD)
-			break;
-		if (v->kind != RTR_VAL_UINT && v->kind != RTR_VAL_SINT)
-			continue;
-		n = rtr_value_name(v);
-		if (n && (!strcmp(n, a) || (b && !strcmp(n, b)))) {
-			*out = v->v.i;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* A string of the event's contexts named a. */
-static const struct rtr_value *find_str(const struct rtr_msg *m, const char *a)
-{
-	for (size_t i = 0; i < m->n_values; i++) {
-		const struct rtr_value *v = &m->values[i];
-		const char *n;
-
-		if (v->scope == RTR_SCOPE_EVENT_PAYLOAD)
-			break;
-		if (v->kind != RTR_VAL_STRING)
-			continue;
-		n = rtr_value_name(v);
-		if (n && !strcmp(n, a))
-			return v;
-	}
-	return NULL;
-}
-
 /* An unsigned integer of the payload named a (func_entry's addr). */
 static bool find_payload_uint(const struct rtr_msg *m, const char *a, uint64_t *out)
 {
@@ -440,16 +402,16 @@ static char *dup_n(struct rtr_json *j, const char *s, size_t n)
 static struct thread *event_thread(struct rtr_json *j, const struct rtr_msg *m)
 {
 	struct trace_info *ti = trace_info(j, m->stream->trace_index);
-	const struct rtr_value *pn = find_str(m, "procname");
+	const struct rtr_value *pn = rtr_msg_context_str(m, "procname");
 	int64_t pid = 0, tid = 0, cpu;
-	bool has_tid = find_int(m, "vtid", "tid", &tid);
+	bool has_tid = rtr_msg_context_int(m, "vtid", "tid", &tid);
 	bool cpu_track = false;
 	struct thread *t;
 	struct proc *p;
 
 	if (!ti)
 		return NULL;
-	if (!find_int(m, "vpid", "pid", &pid)) {
+	if (!rtr_msg_context_int(m, "vpid", "pid", &pid)) {
 		if (ti->has_vpid)
 			pid = ti->vpid;
 		else if (has_tid)
@@ -458,7 +420,7 @@ static struct thread *event_thread(struct rtr_json *j, const struct rtr_msg *m)
 			pid = SYNTH_ID + (int64_t)m->stream->trace_index;
 	}
 	if (!has_tid) {
-		if (!find_int(m, "cpu_id", NULL, &cpu))
+		if (!rtr_msg_context_int(m, "cpu_id", NULL, &cpu))
 			cpu = m->stream->cpu_id >= 0 ? m->stream->cpu_id : (int64_t)m->stream->index;
 		tid = SYNTH_ID + cpu;
 		cpu_track = true;

@@ -140,6 +140,12 @@ struct rtr_msg {
 	int begin_ns_error, end_ns_error;
 };
 
+/* The first integer before m's payload (its header and contexts) named
+ * a or b (b may be NULL): true with *out, or false. */
+bool rtr_msg_context_int(const struct rtr_msg *m, const char *a, const char *b, int64_t *out);
+/* The first string before m's payload named a, or NULL. */
+const struct rtr_value *rtr_msg_context_str(const struct rtr_msg *m, const char *a);
+
 enum {
 	RTR_LOGLEVEL_SEL_ALL = 0,
 	RTR_LOGLEVEL_SEL_UPTO,
