@@ -241,6 +241,58 @@ static double run_once(const struct variant *v, int writers, uint64_t n, uint64_
 	return result;
 }
 
+/* ns per event of one writer whose buffer is full (discard mode, no
+ * reader): every record is refused and counted. What a traced program pays
+ * per event while its tracer cannot keep up; set against run_once's ns per
+ * recorded event. Exits if any of the n records was not counted lost. */
+static double run_full(const struct variant *v, uint64_t n, double *cpu_ns)
+{
+	uint32_t ncpu = (uint32_t)sysconf(_SC_NPROCESSORS_CONF);
+	struct rtr_ring_geometry geo = {.subbuf_size = 1 << 16, .num_subbuf = 4};
+	struct rtr_ring_chan *chan = rtr_ring_chan_alloc(ncpu);
+	cpu_set_t one;
+	uint64_t lost0 = 0, lost1 = 0;
+	double t0, t1, c0, c1;
+
+	for (uint32_t i = 0; i < ncpu; i++)
+		if (rtr_ring_buf_create(v->cfg, &geo, i, "bench", &chan->bufs[i])) {
+			fprintf(stderr, "ring_bench: cannot create buffers\n");
+			exit(1);
+		}
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	/* fill it: 4 x 64 KiB hold fewer than 2^16 12-byte records */
+	v->loop(chan, 1u << 16);
+	for (uint32_t i = 0; i < ncpu; i++)
+		lost0 += rtr_ring_buf_lost(chan->bufs[i]);
+	if (lost0 == 0) {
+		fprintf(stderr, "ring_bench: the buffer did not fill\n");
+		exit(1);
+	}
+	t0 = now();
+	c0 = thread_cpu();
+	v->loop(chan, n);
+	c1 = thread_cpu();
+	t1 = now();
+	for (uint32_t i = 0; i < ncpu; i++) {
+		lost1 += rtr_ring_buf_lost(chan->bufs[i]);
+		rtr_ring_buf_destroy(chan->bufs[i]);
+	}
+	rtr_ring_chan_free(chan);
+	CPU_ZERO(&one);
+	for (int i = 0; i < (int)ncpu; i++)
+		CPU_SET(i, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+	if (lost1 - lost0 != n) {
+		fprintf(stderr, "ring_bench: %llu of %llu records counted lost in a full buffer\n",
+			(unsigned long long)(lost1 - lost0), (unsigned long long)n);
+		exit(1);
+	}
+	*cpu_ns = (c1 - c0) * 1e9 / (double)n;
+	return (t1 - t0) * 1e9 / (double)n;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -275,6 +327,7 @@ int main(int argc, char **argv)
 	int runs = argc > 2 ? atoi(argv[2]) : 5;
 	const int nv = (int)(sizeof(variants) / sizeof(variants[0]));
 	double one[8][16], two[8][16], cpu1[8][16], cpu2[8][16], tsc[16];
+	double full[8][16], cpuf[8][16];
 	uint64_t lost, lost_total = 0;
 	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -293,6 +346,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < nv; i++) {
 			one[i][r] = run_once(&variants[i], 1, n, &lost, &cpu1[i][r]);
 			lost_total += lost;
+			full[i][r] = run_full(&variants[i], n, &cpuf[i][r]);
 			cpu2[i][r] = 0;
 			two[i][r] = ncpu >= 2 ? run_once(&variants[i], 2, n, &lost, &cpu2[i][r]) : 0;
 			lost_total += lost;
@@ -307,6 +361,13 @@ int main(int argc, char **argv)
 		/* the writer's CPU time per event: what to compare on a busy machine */
 		printf("BENCH ring.cpu_ns_per_event.%s.1w %.2f ns\n", variants[i].name,
 		       median(cpu1[i], runs));
+		/* the discard path (buffer full) against the record path */
+		printf("BENCH ring.ns_per_discard.%s.1w %.2f ns\n", variants[i].name,
+		       median(full[i], runs));
+		printf("BENCH ring.cpu_ns_per_discard.%s.1w %.2f ns\n", variants[i].name,
+		       median(cpuf[i], runs));
+		printf("BENCH ring.ratio.discard_vs_record.%s %.2f ratio\n", variants[i].name,
+		       median(cpuf[i], runs) / median(cpu1[i], runs));
 		if (ncpu >= 2) {
 			printf("BENCH ring.events_per_s.%s.2w %.0f events/s\n", variants[i].name, m2);
 			printf("BENCH ring.scaling.%s.2w_vs_1w %.2f ratio\n", variants[i].name,

@@ -352,6 +352,8 @@ RTR_EXPORT void rtr_ring__commit_remote(const struct rtr_ring_config *cfg, struc
 					uint64_t pos, uint64_t n, uint64_t nrec);
 RTR_EXPORT int rtr_ring__refuse(const struct rtr_ring_config *cfg, struct rtr_ring_chan *chan,
 				int why);
+RTR_EXPORT int rtr_ring__refuse_full(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+				     uint64_t off, uint64_t rec);
 RTR_EXPORT int rtr_ring__getcpu(void);
 
 /* ThreadSanitizer cannot see inline assembly: the code tells it about the
@@ -539,9 +541,16 @@ static RTR_ALWAYS_INLINE int rtr_ring_reserve(const struct rtr_ring_config *cfg,
 				 ~RTR_CAST(uint64_t, cfg->record_align - 1)) -
 				in_sb;
 		/* Slow path: at a sub-buffer start, or the record would reach
-		 * the sub-buffer's end. */
-		if (rtr_unlikely(in_sb == 0 || in_sb + slot >= buf->sb_size))
+		 * the sub-buffer's end. A discard-mode buffer that is full
+		 * refuses here, on this view, without the slow path's second
+		 * clock read (docs/design/ring-buffer.md §4, "the discard path"). */
+		if (rtr_unlikely(in_sb == 0 || in_sb + slot >= buf->sb_size)) {
+			if (cfg->mode == RTR_RING_MODE_DISCARD &&
+			    (in_sb == 0 || in_sb + slot > buf->sb_size) &&
+			    rtr_ring__refuse_full(cfg, buf, off, hdr + ctx->payload_size))
+				return -ENOBUFS;
 			goto slow;
+		}
 		if (rtr_likely(rtr_ring_publish(cfg, buf, cpu, off, lt, off + slot, ts) == 0))
 			break;
 	}

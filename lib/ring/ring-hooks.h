@@ -19,6 +19,9 @@ enum rtr_ring_hook_point {
 	/* rtr_ring__commit_remote read cc_local: *value may be replaced by an
 	 * older count (a local commit not yet visible to this CPU) */
 	RTR_RING_HOOK_REMOTE_SAW_LOCAL,
+	/* rtr_ring__refuse_full entered with the fast path's view of the
+	 * position (a discard-mode record that does not fit) */
+	RTR_RING_HOOK_FULL_LOADED,
 };
 
 /* Called at each point with the buffer and, where the point says so, a

@@ -177,6 +177,41 @@ static int fail_reserve(_Atomic uint64_t *counter, int err)
 }
 
 /*
+ * The discard path, called inline by rtr_ring_reserve when a record of
+ * `rec` bytes (header + payload) does not fit in the sub-buffer open at
+ * `off`, or nothing is open there, as the fast path saw it. Refuses the
+ * record and counts it (lost_full) when the sub-buffer it would open has
+ * not been consumed yet and the position is still `off`: the slow path's
+ * decision (make_room, "a refusal is a loss only at the current position")
+ * on the fast path's view, without a second clock read, so that a writer
+ * pays no more per event while its buffer is full than while it records.
+ * Returns 0 when the caller must take the slow path (room, a moved
+ * position, a record too big for any sub-buffer, overwrite mode).
+ */
+int rtr_ring__refuse_full(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+			  uint64_t off, uint64_t rec)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	const uint64_t align = cfg->record_align > 1 ? cfg->record_align : 1;
+	uint64_t in_sb = off & (buf->sb_size - 1);
+	uint64_t next = in_sb ? off - in_sb + buf->sb_size : off;
+	uint64_t consumed;
+
+	if (cfg->mode != RTR_RING_MODE_DISCARD)
+		return 0;
+	RTR_RING_HOOK(RTR_RING_HOOK_FULL_LOADED, buf, NULL);
+	if (align_up(cfg->subbuf_header_size, align) + rec > buf->sb_size)
+		return 0; /* the slow path counts it as lost_big */
+	/* W3, as in make_room (nothing is reused here: only counted). */
+	consumed = atomic_load_explicit(&ctl->consumed, memory_order_acquire);
+	if ((int64_t)(next - consumed) < (int64_t)buf->buf_size)
+		return 0;
+	if (atomic_load_explicit(&ctl->pos.offset, memory_order_acquire) != off)
+		return 0;
+	return fail_reserve(&ctl->lost_full, -ENOBUFS);
+}
+
+/*
  * Makes sub-buffer `new_start` (free-running position of its first byte)
  * available to the writer that is about to open it. Discard mode: the
  * reader must have consumed its previous lap. Overwrite mode: its previous

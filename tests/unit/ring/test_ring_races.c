@@ -237,7 +237,9 @@ static void test_stale_position(const struct rtr_ring_config *cfg)
 		while (tc_write(cfg, chan, 0, seq, 100) == 0)
 			seq++; /* the first refusal: the buffer is full */
 		CHECK_EQ_U64(atomic_load(&chan->bufs[0]->ctl->lost_full), 1);
-		start_stale(&t, &a, RTR_RING_HOOK_SLOW_LOADED);
+		/* a full buffer is refused on the fast path's view: the
+		 * writer stops where that view is checked */
+		start_stale(&t, &a, RTR_RING_HOOK_FULL_LOADED);
 		REQUIRE(rtr_ring_get_subbuf(cfg, chan->bufs[0], &sb) == 0);
 		CHECK(rtr_ring_put_subbuf(cfg, chan->bufs[0]) == 0);
 		REQUIRE(tc_write(cfg, chan, 0, seq++, 100) == 0);
@@ -248,10 +250,19 @@ static void test_stale_position(const struct rtr_ring_config *cfg)
 		/* Really full, nothing moves: one refusal, counted once. */
 		while (tc_write(cfg, chan, 0, seq, 100) == 0)
 			seq++;
-		start_stale(&t, &a, RTR_RING_HOOK_SLOW_LOADED);
+		start_stale(&t, &a, RTR_RING_HOOK_FULL_LOADED);
 		finish_stale(t);
 		CHECK_EQ_U64(a.result, -ENOBUFS);
 		CHECK_EQ_U64(atomic_load(&chan->bufs[0]->ctl->lost_full), 3);
+		CHECK_EQ_U64(atomic_load(&chan->bufs[0]->ctl->lost_wrap), 0);
+		/* Full, and the position moves under the stale view (a small
+		 * record still fits the open sub-buffer's tail): the stale
+		 * writer's record is still refused, and counted exactly once. */
+		start_stale(&t, &a, RTR_RING_HOOK_FULL_LOADED);
+		REQUIRE(tc_write(cfg, chan, 0, seq++, 24) == 0);
+		finish_stale(t);
+		CHECK_EQ_U64(a.result, -ENOBUFS);
+		CHECK_EQ_U64(atomic_load(&chan->bufs[0]->ctl->lost_full), 4);
 		CHECK_EQ_U64(atomic_load(&chan->bufs[0]->ctl->lost_wrap), 0);
 	}
 	teardown();
