@@ -8,6 +8,9 @@
  * of the counts: registers with the session daemon (the
  * tracer's constructor) and sleeps until killed (bench/daemon.sh: control
  * latency with many traced programs).
+ * A third argument PACE_NS paces each thread to at most one event per
+ * PACE_NS ns (the same event rate for both tracers: bench/drain-busy.sh);
+ * the figure is then the loop's time per event, pacing included.
  * Built twice: -DBENCH_RTR (ringtrace) and -DBENCH_LTTNG (LTTng-UST). */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -33,6 +36,7 @@
 #endif
 
 static uint64_t n_per_thread;
+static double pace_ns; /* > 0: at most one event per pace_ns per thread */
 static pthread_barrier_t start;
 
 static uint64_t now_ns(void)
@@ -59,8 +63,19 @@ static void *loop(void *arg)
 	}
 	pthread_barrier_wait(&start);
 	t0 = now_ns();
-	for (uint64_t i = 0; i < n_per_thread; i++)
-		TRACE(i);
+	if (pace_ns > 0) {
+		/* a program that logs at a given rate: spins (stays on its
+		 * CPU, as a busy service would) between batches of 256 */
+		for (uint64_t i = 0; i < n_per_thread; i++) {
+			if ((i & 255) == 0)
+				while ((double)(now_ns() - t0) < (double)i * pace_ns) {
+				}
+			TRACE(i);
+		}
+	} else {
+		for (uint64_t i = 0; i < n_per_thread; i++)
+			TRACE(i);
+	}
 	*elapsed = now_ns() - t0;
 	return elapsed;
 }
@@ -79,8 +94,9 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	n_per_thread = argc > 1 ? strtoull(argv[1], NULL, 10) : 10000000;
+	pace_ns = argc > 3 ? strtod(argv[3], NULL) : 0;
 	if (nthreads < 1 || nthreads > 64 || n_per_thread == 0) {
-		fprintf(stderr, "usage: %s EVENTS_PER_THREAD [THREADS]\n", argv[0]);
+		fprintf(stderr, "usage: %s EVENTS_PER_THREAD [THREADS [PACE_NS]]\n", argv[0]);
 		return 2;
 	}
 	pthread_barrier_init(&start, NULL, nthreads);

@@ -40,18 +40,22 @@ void rtr__report_damage(struct rtr__pchan *c, uint32_t cpu, const char *what)
  * (--eager-drain, overwrite mode).
  */
 
-/* The buffer has less than max(1/4 of its size, 2 sub-buffers) free. Its
- * positions come from shared memory: a wrong answer only changes who
- * writes the next packets. */
+/* The buffer's backlog (written, not yet drained) has reached max(1/4 of
+ * its size, 2 sub-buffers): the drain thread is not keeping up (no idle
+ * CPU time), so the host writes from now on. Its positions come from
+ * shared memory: a wrong answer only changes who writes the next packets.
+ * (At 3/4, the first mark, two writers on a busy 2-CPU machine lost 27-44%
+ * of their events: the host, at a fair share of a CPU, had too little of
+ * the buffer left to catch up in; bench/drain-busy.sh.) */
 static bool buffer_short(const struct rtr_ring_buf *b)
 {
 	struct rtr_ring_stats st;
-	uint64_t room = b->buf_size / 4 > 2 * b->sb_size ? b->buf_size / 4 : 2 * b->sb_size;
+	uint64_t mark = b->buf_size / 4 > 2 * b->sb_size ? b->buf_size / 4 : 2 * b->sb_size;
 	uint64_t backlog;
 
 	rtr_ring_buf_stats(b, &st);
 	backlog = st.produced > st.consumed ? st.produced - st.consumed : 0;
-	return backlog + room >= b->buf_size;
+	return backlog >= mark;
 }
 
 #define NOT_STALLED UINT64_MAX
