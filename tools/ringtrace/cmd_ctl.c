@@ -171,8 +171,11 @@ static int transact(struct rtr_proto_out *o, int fd)
 		err("request too long");
 		goto out;
 	}
-	r = rtr_proto_send(s, o, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, 0);
-	if (r) {
+	/* A daemon that refuses this connection (another user's) answers at
+	 * once and closes: the request may then fail with EPIPE, and the
+	 * reply is still to be read. */
+	r = rtr_proto_send(s, o, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, MSG_NOSIGNAL);
+	if (r && r != -EPIPE && r != -ECONNRESET) {
 		err("cannot send the request: %s", strerror(-r));
 		goto out;
 	}
@@ -185,6 +188,10 @@ static int transact(struct rtr_proto_out *o, int fd)
 		}
 	}
 	n = rtr_proto_recv(s, buf, sizeof(buf), fds, &nfds, 0);
+	/* A daemon that closed with our request unread makes the kernel
+	 * report ECONNRESET once, ahead of the reply it queued before. */
+	if (n == -ECONNRESET)
+		n = rtr_proto_recv(s, buf, sizeof(buf), fds, &nfds, MSG_DONTWAIT);
 	rtr_proto_close_fds(fds, nfds);
 	if (n <= 0) {
 		err("the session daemon closed the connection");
