@@ -5,8 +5,8 @@
 # session with the same channel (discard mode, 4 MiB x 8 sub-buffers per
 # CPU), BENCH_REPS (3) alternated runs each, medians:
 #   quiet    the machine as it is (check `uptime`);
-#   busy     one CPU-bound process per CPU at normal priority (started here,
-#            stopped again);
+#   busy     one CPU-bound process per CPU at normal priority, each in a
+#            session of its own (started here, stopped again);
 #   paced    busy, both tracers at the same event rate: each thread paced to
 #            LTTng's quiet ns/event of this run (the issue's target: at
 #            LTTng's rate on a busy machine, no more losses than LTTng);
@@ -16,8 +16,19 @@
 # event the tracer discards against one it records, end to end through the
 # tracepoint, diluted by the events tiny still records).
 # Builds nothing: needs $BUILD/bin/{ringtrace,bench_rtr_loop,bench_lttng_loop}.
+# As root it runs in a private mount namespace whose /var/run/lttng is an
+# empty tmpfs, so that the LTTng session daemon is this script's own
+# (started and stopped here) whatever else runs on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ -z "${RTR_BENCH_NS:-}" && $(id -u) -eq 0 ]] && command -v unshare >/dev/null; then
+	exec unshare -m --propagation private env RTR_BENCH_NS=1 bash "$0" "$@"
+fi
+if [[ -n "${RTR_BENCH_NS:-}" ]]; then
+	mount -t tmpfs none /var/run/lttng 2>/dev/null ||
+		{ mkdir -p /var/run/lttng && mount -t tmpfs none /var/run/lttng; }
+	export LTTNG_HOME=$(mktemp -d /tmp/rtr-drain-lttng.XXXXXX)
+fi
 BUILD=${BUILD:-build}
 N=${BENCH_EVENTS:-5000000}
 THREADS=${BENCH_THREADS:-1 2}
@@ -51,7 +62,9 @@ stop_hogs() {
 start_hogs() {
 	local i
 	for i in $(seq "$(nproc)"); do
-		bash -c 'while :; do :; done' &
+		# in a session of its own, as other work on a machine would be
+		# (with autogroup scheduling, CPU shares go to sessions first)
+		setsid bash -c 'while :; do :; done' &
 		hogs+=($!)
 	done
 	sleep 0.5
@@ -61,6 +74,8 @@ cleanup() {
 	lttng destroy "$session" >/dev/null 2>&1 || true
 	lttng_sessiond_stop
 	rm -rf "$OUT"/trace-*
+	[[ -n "${RTR_BENCH_NS:-}" ]] && rm -rf "$LTTNG_HOME"
+	return 0
 }
 trap cleanup EXIT
 
