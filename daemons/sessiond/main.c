@@ -22,6 +22,7 @@
 
 #include "armed.h"
 #include "ctl.h"
+#include "dwake.h"
 #include "rundir.h"
 #include "sessiond.h"
 
@@ -580,6 +581,9 @@ int main(int argc, char **argv)
 	ep_add(d, d->sig_fd, &d->sig_fd);
 	sd_log("ringtraced %s started (pid %d) in %s", RTR_VERSION_STRING, (int)getpid(),
 	       d->rundir);
+	/* Programs that found no daemon sleep until one listens (dwake.h):
+	 * this user's, and every user's for root's daemon. */
+	rtr_dwake_signal(geteuid(), d->root);
 	if (ready[1] >= 0) {
 		char msg[300];
 		int n = snprintf(msg, sizeof(msg), "ok ringtraced started (pid %d, %s)",

@@ -38,6 +38,7 @@
 #include "filter.h"
 #include "proto.h"
 #include "registry.h"
+#include "dwake.h"
 #include "rundir.h"
 #include "runtime.h"
 
@@ -2056,6 +2057,35 @@ static void daemons_check(void)
 /* ------------------------------------------------------------------------
  * The control thread
  * ------------------------------------------------------------------------ */
+/* No daemon connected: sleep until one starts (dwake.h), with no timeout.
+ * The word is read before the sockets are looked for, so a daemon that
+ * starts in between makes the sleep return at once. Returns false when the
+ * wait file cannot be used (the caller then looks once a second). Mapped
+ * on first use, by this thread: nothing of it in the constructor. */
+static bool dwake_wait(void)
+{
+	static const _Atomic uint32_t *word;
+	static bool tried;
+	uint32_t seen;
+
+	if (!tried) {
+		tried = true;
+		word = rtr_dwake_map(geteuid());
+		if (!word)
+			debug("no daemon wait file (%s): looking for daemons once a second",
+			      strerror(errno));
+	}
+	if (!word)
+		return false;
+	seen = atomic_load_explicit(word, memory_order_acquire);
+	daemons_check();
+	for (int k = K_USER; k < NR_CONNS; k++)
+		if (conns[k].cmd >= 0)
+			return true;
+	rtr_dwake_sleep(word, seen);
+	return true;
+}
+
 
 /* Every second while connected, and before reading: are our descriptors
  * still ours? A channel whose eventfd the program closed stops signalling
@@ -2140,8 +2170,11 @@ static void *control_thread(void *arg)
 		}
 		if (!n && !discovery_pending())
 			break; /* nothing to serve, nothing to look for */
+		if (!n && dwake_wait())
+			continue; /* a daemon started (or a spurious wake-up): look */
 		/* Once a second: revalidation while connected, and the
-		 * discovery of daemons started later. */
+		 * discovery of daemons started later (where the wait file
+		 * cannot be used, or while another daemon is connected). */
 		r = poll(n ? pf : NULL, (nfds_t)n, RTR_DISCOVERY_MS);
 		if (r < 0 && errno != EINTR)
 			break;

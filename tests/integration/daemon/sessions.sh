@@ -1,7 +1,7 @@
 #!/bin/bash
 # Three sessions with different channels, modes, filters and log levels
-# record the same four programs: two started before the daemon (found by
-# it through their inotify watch), two after the sessions started (they arm
+# record the same four programs: two started before the daemon (woken by
+# it: daemon.md §1.2), two after the sessions started (they arm
 # the sessions themselves and record from the first line of main()). Each
 # trace must hold exactly its own events, read with babeltrace2.
 # docs/design/daemon.md §2-§4.
@@ -11,6 +11,20 @@ N=100
 
 bg "$APP" wait "$FILE" $N; A=$LAST
 bg "$APP" wait "$FILE" $N; B=$LAST
+# With no daemon, A's control thread sleeps until one starts (dwake.h): no
+# periodic wake-up (voluntary context switches do not grow over 2.5 s; a
+# once-a-second look would add two or three).
+ctl_switches() { # pid -> voluntary switches of its ringtrace-ctl thread
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = ringtrace-ctl ] &&
+			awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status"
+	done
+}
+for _ in $(seq 100); do [ -n "$(ctl_switches $A)" ] && break; sleep 0.02; done
+sleep 0.3
+S0=$(ctl_switches $A); sleep 2.5; S1=$(ctl_switches $A)
+[ -n "$S0" ] && [ "$S0" = "$S1" ] || fail "control thread woke with no daemon: $S0 -> $S1 switches"
 # the first command starts the daemon; A and B find it by themselves
 $RT create s1 -o "$WORK/out1" >"$WORK/create.out" 2>&1 || { cat "$WORK/create.out"; fail create; exit 1; }
 grep -q "started" "$WORK/create.out" || fail "create did not say it started the daemon"
