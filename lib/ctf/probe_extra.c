@@ -62,19 +62,27 @@ static const char *my_comm(size_t *len)
 	return comm_cache;
 }
 
+/* A filter on context fields: their values first (out of line, so that a
+ * payload-only filter is one tail call with no stack frame). */
+static __attribute__((noinline)) int filter_with_ctx(const struct rtr_filter *f,
+						     const union rtr_probe_arg *args)
+{
+	struct rtr_filter_ctxvals cv;
+
+	cv.vpid = vpid_cache ? vpid_cache : getpid();
+	cv.vtid = my_tid();
+	cv.pthread_id = (uint64_t)pthread_self();
+	cv.procname = my_comm(&cv.procname_len);
+	return rtr_filter_run(f, args, &cv);
+}
+
 int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_arg *args)
 {
 	const struct rtr_filter *f = x->filter;
-	struct rtr_filter_ctxvals cv, *cvp = NULL;
 
-	if (__builtin_expect(f->ctx_needed != 0, 0)) {
-		cv.vpid = vpid_cache ? vpid_cache : getpid();
-		cv.vtid = my_tid();
-		cv.pthread_id = (uint64_t)pthread_self();
-		cv.procname = my_comm(&cv.procname_len);
-		cvp = &cv;
-	}
-	return rtr_filter_run(f, args, cvp);
+	if (__builtin_expect(f->ctx_needed != 0, 0))
+		return filter_with_ctx(f, args);
+	return rtr_filter_run(f, args, NULL);
 }
 
 char *rtr_probe__reserve(const struct rtr_event_binding *b, const struct rtr_binding_extra *x,

@@ -445,12 +445,15 @@ static bool cmp_result(int c, unsigned op)
 
 #define CMP3(x, y) (((x) > (y)) - ((x) < (y)))
 
+static bool run_vm(const struct rtr_filter *f, const union rtr_filter_val *args,
+		   const struct rtr_filter_ctxvals *ctx) __attribute__((noinline));
+
+/* `field OP constant` needs no interpreter: kept apart from it, so that
+ * the common filter pays no stack frame for the interpreter's (a third of
+ * a rejected event's cost when they were one function). */
 bool rtr_filter_run(const struct rtr_filter *f, const union rtr_filter_val *args,
 		    const struct rtr_filter_ctxvals *ctx)
 {
-	union rtr_filter_val st[RTR_FILTER_MAX_STACK];
-	unsigned sp = 0, pc = 0;
-
 	switch (f->simple_kind) {
 	case 1: {
 		int64_t v = args[f->simple_field].s, k = (int64_t)f->simple_const;
@@ -472,8 +475,16 @@ bool rtr_filter_run(const struct rtr_filter *f, const union rtr_filter_val *args
 		return cmp_result(CMP3(v, k), f->simple_cmp);
 	}
 	default:
-		break;
+		return run_vm(f, args, ctx);
 	}
+}
+
+static bool run_vm(const struct rtr_filter *f, const union rtr_filter_val *args,
+		   const struct rtr_filter_ctxvals *ctx)
+{
+	union rtr_filter_val st[RTR_FILTER_MAX_STACK];
+	unsigned sp = 0, pc = 0;
+
 	for (;;) {
 		const struct rtr_filter_insn *in = &f->insn[pc++];
 
