@@ -204,6 +204,18 @@ int rtr__ktrace_create(struct rtr__ktrace *t, int parent_dirfd, const char *pare
  * (the stream's files could not be written: s->err). */
 int rtr__kstream_record(struct rtr__kstream *s, uint64_t ts, const uint8_t *rec, size_t len);
 
+/* The classes of the statedump (LTTng's names and fields):
+ * lttng_statedump_start, lttng_statedump_process_state { int32 tid, vtid,
+ * pid, vpid, ppid, vppid; char name[16]; int32 type, mode, submode,
+ * status, cpu }, lttng_statedump_end. Plans of m (freed with it). */
+struct rtr__kstatedump_plans {
+	const struct rtr__kplan *start, *process_state, *end;
+};
+int rtr__kmap_statedump(struct rtr__kmap *m, struct rtr__kstatedump_plans *out);
+
+/* Bytes of one lttng_statedump_process_state payload. */
+#define RTR__KSTATEDUMP_PROC_SIZE (6 * 4 + 16 + 5 * 4)
+
 /* Appends an event of the ringtrace-made class `p` (statedump) with the
  * given payload. */
 int rtr__kstream_raw(struct rtr__kstream *s, const struct rtr__kplan *p, uint64_t ts, int32_t tid,

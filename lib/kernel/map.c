@@ -477,6 +477,57 @@ static void plan_free(struct rtr__kplan *p)
 }
 
 /* Makes the plan of ev (NULL on failure: no memory, or no valid layout). */
+/* A plan named lname with the fields of b (b->f is freed). NULL when out
+ * of memory or when the metadata writer refuses the description. */
+static struct rtr__kplan *plan_assemble(const char *lname, struct builder *b)
+{
+	size_t namelen = strlen(lname) + 1;
+	struct rtr__kplan *p;
+	char *s, err[256];
+
+	if (b->oom) {
+		free(b->f);
+		return NULL;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		namelen += strlen(b->f[i].name) + 1;
+	p = calloc(1, sizeof(*p));
+	if (!p || !(p->names = malloc(namelen)) ||
+	    (b->n && (!(p->fields = calloc(b->n, sizeof(*p->fields))) ||
+		      !(p->descs = calloc(b->n, sizeof(*p->descs)))))) {
+		plan_free(p);
+		free(b->f);
+		return NULL;
+	}
+	s = p->names;
+	strcpy(s, lname);
+	p->desc.provider = "kernel";
+	p->desc.name = s;
+	s += strlen(lname) + 1;
+	p->desc.loglevel = RTR_LOGLEVEL_NONE;
+	p->nr_fields = (uint32_t)b->n;
+	for (size_t i = 0; i < b->n; i++) {
+		size_t fs = fixed_size_of(&b->f[i]);
+
+		strcpy(s, b->f[i].name);
+		p->descs[i] = b->f[i].d;
+		p->descs[i].name = s;
+		s += strlen(b->f[i].name) + 1;
+		p->fields[i] = b->f[i].k;
+		p->fixed_size += (uint32_t)fs;
+		if (!fs)
+			p->nr_var++;
+	}
+	p->desc.fields = p->descs;
+	p->desc.nr_fields = p->nr_fields;
+	free(b->f);
+	if (rtr_ctf_event_check(&p->desc, err, sizeof(err))) {
+		plan_free(p);
+		return NULL;
+	}
+	return p;
+}
+
 static struct rtr__kplan *plan_make(struct rtr__kmap *m, const struct tep_event *ev)
 {
 	char lname[256];
@@ -488,54 +539,13 @@ static struct rtr__kplan *plan_make(struct rtr__kmap *m, const struct tep_event 
 		rtr__kname(ev->system, ev->name, lname, sizeof(lname));
 	for (int attempt = 0; attempt < 2 && !p; attempt++) {
 		struct builder b = {0};
-		size_t namelen = strlen(lname) + 1;
-		char *s;
 
 		build_fields(&b, ev, attempt == 0);
 		if (b.oom) {
 			free(b.f);
 			return NULL;
 		}
-		for (size_t i = 0; i < b.n; i++)
-			namelen += strlen(b.f[i].name) + 1;
-		p = calloc(1, sizeof(*p));
-		if (!p || !(p->names = malloc(namelen)) ||
-		    (b.n && (!(p->fields = calloc(b.n, sizeof(*p->fields))) ||
-			     !(p->descs = calloc(b.n, sizeof(*p->descs)))))) {
-			plan_free(p);
-			free(b.f);
-			return NULL;
-		}
-		s = p->names;
-		strcpy(s, lname);
-		p->desc.provider = "kernel";
-		p->desc.name = s;
-		s += strlen(lname) + 1;
-		p->desc.loglevel = RTR_LOGLEVEL_NONE;
-		p->nr_fields = (uint32_t)b.n;
-		for (size_t i = 0; i < b.n; i++) {
-			size_t fs = fixed_size_of(&b.f[i]);
-
-			strcpy(s, b.f[i].name);
-			p->descs[i] = b.f[i].d;
-			p->descs[i].name = s;
-			s += strlen(b.f[i].name) + 1;
-			p->fields[i] = b.f[i].k;
-			p->fixed_size += (uint32_t)fs;
-			if (!fs)
-				p->nr_var++;
-		}
-		p->desc.fields = p->descs;
-		p->desc.nr_fields = p->nr_fields;
-		free(b.f);
-		{
-			char err[256];
-
-			if (rtr_ctf_event_check(&p->desc, err, sizeof(err))) {
-				plan_free(p);
-				p = NULL;
-			}
-		}
+		p = plan_assemble(lname, &b);
 	}
 	if (p) {
 		p->type = (uint16_t)ev->id;
@@ -619,6 +629,64 @@ const struct rtr__kplan *rtr__kmap_plan_slow(struct rtr__kmap *m, uint16_t type)
 out:
 	pthread_mutex_unlock(&m->lock);
 	return p;
+}
+
+/* Adds plan p (made by this thread) to m's classes: a CTF id, listed in
+ * the metadata. Returns p, or NULL (p freed) when out of memory. */
+static struct rtr__kplan *plan_register(struct rtr__kmap *m, struct rtr__kplan *p)
+{
+	pthread_mutex_lock(&m->lock);
+	if (m->nr_plans == m->cap_plans) {
+		size_t cap = m->cap_plans ? 2 * m->cap_plans : 64;
+		struct rtr__kplan **n = realloc(m->plans, cap * sizeof(*n));
+
+		if (n) {
+			m->plans = n;
+			m->cap_plans = cap;
+		}
+	}
+	if (m->nr_plans < m->cap_plans) {
+		p->ctf_id = m->next_id++;
+		m->plans[m->nr_plans++] = p;
+	} else {
+		plan_free(p);
+		p = NULL;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return p;
+}
+
+int rtr__kmap_statedump(struct rtr__kmap *m, struct rtr__kstatedump_plans *out)
+{
+	static const char *const ints[] = {"tid",  "vtid",   "pid",	"vpid", "ppid", "vppid",
+					   NULL,   "type",   "mode",	"submode", "status", "cpu"};
+	struct builder b = {0};
+	struct builder none1 = {0}, none2 = {0};
+
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+		struct outfield *o;
+
+		if (!ints[i]) {
+			out_comm16(&b, "name", NULL);
+			continue;
+		}
+		o = add(&b, ints[i]);
+		if (!o)
+			break;
+		o->d.kind = RTR_FIELD_INTEGER;
+		o->d.integer = itype(4, true, 10);
+		o->k.op = KOP_INT;
+		o->k.out_size = 4;
+		o->k.flags |= RTR__KF_MISSING; /* written raw, never decoded */
+	}
+	struct rtr__kplan *s = plan_assemble("lttng_statedump_start", &none1);
+	struct rtr__kplan *ps = plan_assemble("lttng_statedump_process_state", &b);
+	struct rtr__kplan *e = plan_assemble("lttng_statedump_end", &none2);
+
+	out->start = s ? plan_register(m, s) : NULL;
+	out->process_state = ps ? plan_register(m, ps) : NULL;
+	out->end = e ? plan_register(m, e) : NULL;
+	return out->start && out->process_state && out->end ? 0 : -ENOMEM;
 }
 
 /* ------------------------------------------------------------------------

@@ -60,6 +60,7 @@ struct rtr_kernel {
 	struct tracefs_instance *inst;
 	struct tep_handle *tep;
 	struct rtr__kmap map;
+	unsigned dumped; /* threads in the statedump */
 	bool map_ready;
 	struct rtr__ktrace trace;
 	bool trace_ready;
@@ -887,6 +888,119 @@ static void reader_close(struct reader *rd)
 	rd->buf = NULL;
 }
 
+/* One thread's /proc/PID/task/TID/stat -> a process_state payload.
+ * Returns false when the thread is gone or the file does not parse. */
+static bool task_state(int pid, int tid, uint8_t out[RTR__KSTATEDUMP_PROC_SIZE])
+{
+	char path[64], buf[1024], comm[16] = {0}, *lp, *rp, state;
+	unsigned long long flags = 0;
+	int32_t v[12] = {0}, ppid = 0, cpu = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	/* "tid (comm) state ppid pgrp session tty tpgid flags ...": comm
+	 * may hold spaces and parentheses, the last ')' ends it */
+	lp = strchr(buf, '(');
+	rp = strrchr(buf, ')');
+	if (!lp || !rp || rp < lp || rp[1] != ' ')
+		return false;
+	memcpy(comm, lp + 1, (size_t)(rp - lp - 1) < 16 ? (size_t)(rp - lp - 1) : 16);
+	{
+		char *f = rp + 2, *end;
+		unsigned field = 3; /* state is field 3 */
+
+		state = *f;
+		for (; *f && field <= 39; field++) {
+			if (field == 4)
+				ppid = (int32_t)strtol(f, NULL, 10);
+			else if (field == 9)
+				flags = strtoull(f, NULL, 10);
+			else if (field == 39)
+				cpu = (int32_t)strtol(f, NULL, 10);
+			end = strchr(f, ' ');
+			if (!end)
+				break;
+			f = end + 1;
+		}
+	}
+	/* LTTng's values: type 1 = kernel thread (PF_KTHREAD), 0 = user;
+	 * mode 5 = unknown; submode 0 = none; status 2 = waiting for a CPU
+	 * (running or runnable), 5 = waiting, 4 = zombie, 7 = dead. */
+	v[0] = v[1] = tid;
+	v[2] = v[3] = pid;
+	v[4] = v[5] = ppid;
+	memcpy(out, v, 24);
+	memcpy(out + 24, comm, 16);
+	v[6] = (flags & 0x00200000ull) ? 1 : 0;
+	v[7] = 5;
+	v[8] = 0;
+	v[9] = state == 'R' ? 2 : state == 'Z' ? 4 : (state == 'X' || state == 'x') ? 7
+	       : (state == 'S' || state == 'D' || state == 'I') ? 5 : 0;
+	v[10] = cpu;
+	memcpy(out + 40, v + 6, 20);
+	return true;
+}
+
+/* A whole-system recording begins with LTTng's statedump: every thread
+ * that exists, so that viewers (Trace Compass) know the threads that are
+ * not scheduled while it records. Written into CPU 0's stream before its
+ * reader starts and before tracing is on: every kernel event comes after
+ * it, in its stream and in time. A thread born between the dump and
+ * tracing_on is learned from its first event, as without a dump. Returns
+ * the threads dumped. */
+static unsigned statedump(struct rtr_kernel *k)
+{
+	struct rtr__kstatedump_plans pl;
+	struct rtr__kstream *s = &k->trace.streams[0];
+	int32_t self = (int32_t)syscall(SYS_gettid);
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *proc;
+
+	if (rtr__kmap_statedump(&k->map, &pl) ||
+	    rtr__kstream_raw(s, pl.start, user_clock(k), self, NULL, 0)) {
+		rtr__klog(&k->log, RTR_KERNEL_LOG_WARN, "kernel: no statedump (out of memory)");
+		return 0;
+	}
+	proc = opendir("/proc");
+	while (proc && (e = readdir(proc))) {
+		char path[64];
+		struct dirent *t;
+		DIR *task;
+		int pid = atoi(e->d_name);
+
+		if (pid <= 0 || !isdigit((unsigned char)e->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task", pid);
+		task = opendir(path);
+		while (task && (t = readdir(task))) {
+			uint8_t rec[RTR__KSTATEDUMP_PROC_SIZE];
+			int tid = atoi(t->d_name);
+
+			if (tid > 0 && task_state(pid, tid, rec) &&
+			    rtr__kstream_raw(s, pl.process_state, user_clock(k), self, rec,
+					     sizeof(rec)) == 0)
+				n++;
+		}
+		if (task)
+			closedir(task);
+	}
+	if (proc)
+		closedir(proc);
+	rtr__kstream_raw(s, pl.end, user_clock(k), self, NULL, 0);
+	rtr__klog(&k->log, RTR_KERNEL_LOG_INFO, "kernel: statedump of %u threads", n);
+	return n;
+}
+
 int rtr_kernel_start(struct rtr_kernel *k, pid_t pid)
 {
 	int r;
@@ -923,6 +1037,8 @@ int rtr_kernel_start(struct rtr_kernel *k, pid_t pid)
 		}
 	}
 	take_sync(k);
+	if (pid <= 0 || k->cfg.all)
+		k->dumped = statedump(k);
 	for (uint32_t i = 0; i < k->ncpu; i++) {
 		r = pthread_create(&k->readers[i].thread, NULL, reader_main, &k->readers[i]);
 		if (r) {

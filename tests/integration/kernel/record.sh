@@ -113,6 +113,22 @@ got=$(grep -c "syscall_entry_getppid: { cpu_id = [0-9]* }, { tid = $gp }" "$TMP/
 [ "$(grep -c " sched_switch: " "$TMP/sys.txt")" -gt 0 ] || fail "whole system: no sched_switch"
 "$RT" view "$TMP/sys" | cmp -s - "$TMP/sys.txt" || fail "whole system: view differs from babeltrace2"
 echo "whole system: 1234 getppid of process $gp among $(wc -l <"$TMP/sys.txt") events"
+# It begins with LTTng's statedump: one start, one end, between them every
+# thread that existed, among them this shell (pid $$, its name as /proc
+# has it, its parent), and kthreadd (pid 2) as a kernel thread (type 1).
+check_sd() { # what expected got
+	[ "$2" = "$3" ] || fail "statedump: $1: expected '$2', got '$3'"
+}
+check_sd "first event" lttng_statedump_start "$(head -1 "$TMP/sys.txt" | sed -n 's/.* \(lttng_statedump_[a-z_]*\): .*/\1/p')"
+check_sd "starts" 1 "$(grep -c ' lttng_statedump_start: ' "$TMP/sys.txt")"
+check_sd "ends" 1 "$(grep -c ' lttng_statedump_end: ' "$TMP/sys.txt")"
+me=$(grep " lttng_statedump_process_state: .*{ tid = $$, vtid = $$, pid = $$, " "$TMP/sys.txt")
+check_sd "this shell's parent" "$(awk '{print $4}' /proc/$$/stat)" "$(sed -n 's/.* ppid = \([0-9]*\),.*/\1/p' <<<"$me")"
+check_sd "this shell's name" "$(cat /proc/$$/comm)" "$(sed -n 's/.* name = "\([^"]*\)",.*/\1/p' <<<"$me")"
+check_sd "kthreadd is a kernel thread" 1 "$(grep -c ' lttng_statedump_process_state: .*{ tid = 2, vtid = 2, pid = 2, .*name = "kthreadd", type = 1,' "$TMP/sys.txt")"
+nsd=$(grep -c ' lttng_statedump_process_state: ' "$TMP/sys.txt")
+[ "$nsd" -ge 20 ] || fail "statedump: only $nsd threads"
+echo "statedump: $nsd threads"
 
 # Unprivileged: a clear error naming root, the user-space trace unaffected.
 # The build tree may not be reachable by nobody (a checkout under a 0700
