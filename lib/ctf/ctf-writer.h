@@ -294,7 +294,7 @@ struct rtr_ctf_stream;
 
 struct rtr_ctf_stream_stats {
 	uint64_t packets;      /* packets written */
-	uint64_t bytes;	       /* stream file size */
+	uint64_t bytes;	       /* bytes written (all of the stream's files) */
 	uint64_t events_lost;  /* events_discarded of the last packet written (running total) */
 	uint64_t packets_lost; /* gaps in packet_seq_num seen (overwrite mode, salvage) */
 	uint64_t salvaged;     /* packets the ring buffer flagged SALVAGED or TRUNCATED */
@@ -307,6 +307,7 @@ struct rtr_ctf_stream_stats {
 	uint64_t events_unwritten; /* records of a packet held for a full disk and
 				    * given up (rtr_ctf_stream_give_up, destroy) */
 	uint64_t packets_unwritten;
+	uint64_t files_deleted; /* trace file count limit: oldest files removed */
 	int write_err; /* last write error (negative errno), 0: none */
 };
 
@@ -329,6 +330,20 @@ struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
 /* Mode of the files the stream creates (default 0600; the index directory
  * gets x where r is set: 0700). Call before the first packet. */
 void rtr_ctf_stream_set_mode(struct rtr_ctf_stream *s, mode_t mode);
+
+/*
+ * Trace file limits, as LTTng's --tracefile-size/--tracefile-count: the
+ * stream is written to <name>_0, <name>_1, ... (each with its index file),
+ * a new one before a packet that would take the current one past
+ * max_bytes (packets are never split: a larger packet gets a file of its
+ * own); with max_files, only the newest max_files files are kept (the
+ * oldest and its index are deleted when a new one starts). 0: no limit.
+ * Before the first packet; -EBUSY after.
+ */
+int rtr_ctf_stream_set_file_limits(struct rtr_ctf_stream *s, uint64_t max_bytes,
+				   uint32_t max_files);
+/* Changes each time the stream opens a file (rtr_ctf_packet_job.dst_gen). */
+uint32_t rtr_ctf_stream_file_gen(const struct rtr_ctf_stream *s);
 
 /* The stream file's name: the one given, or <name>.N when that was taken
  * when the file was created. */
@@ -390,6 +405,9 @@ struct rtr_ctf_packet_job {
 	 * header, encoded in host memory; valid while the packet is held). */
 	const uint8_t *hdr;
 	uint32_t hdr_len;
+	/* Changes when the stream moves to a new file (trace file limits):
+	 * a copier that kept a duplicate of dst_fd must take the new one. */
+	uint32_t dst_gen;
 };
 int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job);
 int rtr_ctf_stream_write_held(struct rtr_ctf_stream *s);

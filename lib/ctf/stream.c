@@ -82,6 +82,14 @@ struct rtr_ctf_stream {
 	uint64_t *slot_seen; /* per sub-buffer: the writers' record count at its last
 			      * packet */
 	uint64_t fd_pos;     /* data_fd's file position (sendfile writes there) */
+	/* Trace file limits (0: none): a new file <base>_<seq> before a packet
+	 * that would take the current one past file_max bytes; at most
+	 * file_count files kept (the oldest deleted). */
+	uint64_t file_max;
+	uint32_t file_count, file_seq, file_gen;
+	uint64_t file_bytes;   /* bytes in the current file (its next packet's offset) */
+	uint64_t file_packets; /* packets in the current file (index entries) */
+	char base[STREAM_NAME_MAX + 1];
 	bool have_seq;
 	uint64_t last_seq;
 	struct rtr_ctf_stream_stats st;
@@ -140,6 +148,25 @@ struct rtr_ctf_stream *rtr_ctf_stream_create(int dirfd, const char *name,
 void rtr_ctf_stream_set_mode(struct rtr_ctf_stream *s, mode_t mode)
 {
 	s->mode = mode & 0777;
+}
+
+int rtr_ctf_stream_set_file_limits(struct rtr_ctf_stream *s, uint64_t max_bytes, uint32_t max_files)
+{
+	if (s->data_fd >= 0 || s->st.packets)
+		return -EBUSY;
+	s->file_max = max_bytes;
+	s->file_count = max_bytes ? max_files : 0;
+	if (max_bytes) {
+		snprintf(s->base, sizeof(s->base), "%s", s->name);
+		if (snprintf(s->name, sizeof(s->name), "%.*s_0", STREAM_NAME_MAX - 12, s->base) < 0)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+uint32_t rtr_ctf_stream_file_gen(const struct rtr_ctf_stream *s)
+{
+	return s->file_gen;
 }
 
 const char *rtr_ctf_stream_name(const struct rtr_ctf_stream *s)
@@ -223,6 +250,10 @@ static int open_files(struct rtr_ctf_stream *s)
 	}
 	if (idx_dirfd >= 0)
 		close(idx_dirfd);
+	if (r == 0) {
+		s->file_bytes = s->file_packets = 0;
+		s->file_gen++;
+	}
 	if (r == -EEXIST)
 		r = set_error(s, r, "no free name for the stream file");
 	else if (r < 0 && !s->error[0])
@@ -263,10 +294,10 @@ static int write_data(struct rtr_ctf_stream *s)
 	ssize_t w;
 	int r;
 
-	if (s->fd_pos != s->st.bytes) {
-		if (lseek(s->data_fd, (off_t)s->st.bytes, SEEK_SET) < 0)
+	if (s->fd_pos != s->file_bytes) {
+		if (lseek(s->data_fd, (off_t)s->file_bytes, SEEK_SET) < 0)
 			return -errno;
-		s->fd_pos = s->st.bytes;
+		s->fd_pos = s->file_bytes;
 	}
 	r = write_all(s->data_fd, s->hdr, s->hdr_len);
 	if (r) {
@@ -297,12 +328,12 @@ static bool retryable(int err)
  * the held one hold (a failed write may have left part of it). */
 static void cut_back(struct rtr_ctf_stream *s)
 {
-	if (s->data_fd >= 0 && ftruncate(s->data_fd, (off_t)s->st.bytes) < 0) {
+	if (s->data_fd >= 0 && ftruncate(s->data_fd, (off_t)s->file_bytes) < 0) {
 		/* the next packet overwrites the tail anyway */
 	}
 	if (s->index_fd >= 0 &&
 	    ftruncate(s->index_fd, (off_t)(RTR_CTF_INDEX_HEADER_SIZE +
-					   s->st.packets * RTR_CTF_INDEX_ENTRY_SIZE)) == 0)
+					   s->file_packets * RTR_CTF_INDEX_ENTRY_SIZE)) == 0)
 		lseek(s->index_fd, 0, SEEK_END);
 	s->fd_pos = UINT64_MAX; /* unknown after a failed write: seek first */
 }
@@ -350,7 +381,7 @@ static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 
 	if (r)
 		return failed_write(s, r, "cannot write a packet");
-	e.offset = s->st.bytes;
+	e.offset = s->file_bytes;
 	e.packet_size = sb->len * 8;
 	e.content_size = sb->len * 8;
 	e.timestamp_begin = sb->info.begin_ts;
@@ -365,6 +396,8 @@ static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 		return failed_write(s, r, "cannot write an index entry");
 	s->st.bytes += sb->len;
 	s->st.packets++;
+	s->file_bytes += sb->len;
+	s->file_packets++;
 	s->st.events_lost = s->lost;
 	s->st.events_written += s->events;
 	if (sb->info.flags & (RTR_RING_PACKET_SALVAGED | RTR_RING_PACKET_TRUNCATED))
@@ -405,6 +438,36 @@ static uint64_t count_records(struct rtr_ctf_stream *s)
 	return n < most ? n : most;
 }
 
+/* Before writing the held packet: with a file size limit, a file that
+ * holds packets and would go past it with this one is closed, the next
+ * file will be <base>_<seq+1>, and with a file count limit the file that
+ * falls out of it (and its index) is deleted. Packets are never split; a
+ * packet larger than the limit gets a file of its own. */
+static void maybe_rotate(struct rtr_ctf_stream *s)
+{
+	char old[STREAM_NAME_MAX + 16];
+
+	if (!s->file_max || s->data_fd < 0 || !s->file_packets ||
+	    s->file_bytes + s->sb.len <= s->file_max)
+		return;
+	close_files(s);
+	s->file_seq++;
+	snprintf(s->name, sizeof(s->name), "%.*s_%u", STREAM_NAME_MAX - 12, s->base, s->file_seq);
+	if (s->file_count && s->file_seq >= s->file_count) {
+		int idx = rtr_ctf_dir_open(s->dirfd, "index");
+
+		snprintf(old, sizeof(old), "%.*s_%u", STREAM_NAME_MAX - 12, s->base,
+			 s->file_seq - s->file_count);
+		unlinkat(s->dirfd, old, 0);
+		if (idx >= 0) {
+			strncat(old, ".idx", sizeof(old) - strlen(old) - 1);
+			unlinkat(idx, old, 0);
+			close(idx);
+		}
+		s->st.files_deleted++;
+	}
+}
+
 int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *job)
 {
 	struct rtr_ring_packet_info info;
@@ -436,6 +499,7 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 	s->lost = info.lost;
 	if (s->hdr_len)
 		rtr_ctf_packet_header_encode(s->hdr, &s->priv, &info);
+	maybe_rotate(s);
 	if (s->data_fd < 0) {
 		r = open_files(s);
 		if (r)
@@ -446,7 +510,8 @@ int rtr_ctf_stream_begin(struct rtr_ctf_stream *s, struct rtr_ctf_packet_job *jo
 		job->src_fd = s->buf->fd;
 		job->src_off = (uint64_t)(s->sb.data - (const char *)s->buf->ctl);
 		job->dst_fd = s->data_fd;
-		job->dst_off = s->st.bytes;
+		job->dst_off = s->file_bytes;
+		job->dst_gen = s->file_gen;
 		job->len = s->sb.len;
 		job->hdr = s->hdr;
 		job->hdr_len = s->hdr_len;

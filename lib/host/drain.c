@@ -178,8 +178,16 @@ static int hand_over(struct rtr__pchan *c, uint32_t cpu)
 
 	if (r <= 0)
 		return r;
-	if (!c->slots[cpu] && job.src_fd >= 0 && h->drainer)
+	/* A new stream file (trace file limits): the slot's duplicate of the
+	 * old one must not be written to (nothing is pending: settled). */
+	if (c->slots[cpu] && c->slot_gen[cpu] != job.dst_gen) {
+		rtr_drain_slot_release(c->slots[cpu]);
+		c->slots[cpu] = NULL;
+	}
+	if (!c->slots[cpu] && job.src_fd >= 0 && h->drainer) {
 		c->slots[cpu] = rtr_drain_slot_new(h->drainer, job.src_fd, job.dst_fd);
+		c->slot_gen[cpu] = job.dst_gen;
+	}
 	if (!c->slots[cpu]) {
 		r = rtr_ctf_stream_write_held(c->streams[cpu]);
 		return r < 0 ? r : 1;
@@ -288,11 +296,12 @@ int rtr__pchan_alloc(struct rtr__pchan *c, const char **why)
 	c->streams = calloc(c->nr_bufs, sizeof(*c->streams));
 	c->damaged = calloc(c->nr_bufs, sizeof(*c->damaged));
 	c->slots = calloc(c->nr_bufs, sizeof(*c->slots));
+	c->slot_gen = calloc(c->nr_bufs, sizeof(*c->slot_gen));
 	c->pending_since = calloc(c->nr_bufs, sizeof(*c->pending_since));
 	c->open_sb = calloc(c->nr_bufs, sizeof(*c->open_sb));
 	c->open_since = calloc(c->nr_bufs, sizeof(*c->open_since));
 	c->stall_lost = malloc(c->nr_bufs * sizeof(*c->stall_lost));
-	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->pending_since ||
+	if (!c->bufs || !c->streams || !c->damaged || !c->slots || !c->slot_gen || !c->pending_since ||
 	    !c->open_sb || !c->open_since || !c->stall_lost) {
 		*why = "out of memory";
 		return -ENOMEM;
@@ -427,6 +436,7 @@ void rtr__pchan_free(struct rtr__pchan *c)
 {
 	struct rtr_host *h = c->t->p->h;
 
+	h->free_gen++; /* its wake-up watch may be in the batch being dispatched */
 	if (!c->released) {
 		/* never given out (setup failed): nothing was shared */
 		for (uint32_t cpu = 0; c->bufs && cpu < c->nr_bufs; cpu++) {
@@ -444,6 +454,7 @@ void rtr__pchan_free(struct rtr__pchan *c)
 	free(c->damaged);
 	free(c->cut);
 	free(c->slots);
+	free(c->slot_gen);
 	free(c->pending_since);
 	free(c->open_sb);
 	free(c->open_since);

@@ -100,6 +100,7 @@ struct rtr__pchan {
 	struct rtr_ring_buf **bufs;
 	struct rtr_ctf_stream **streams;
 	struct rtr_drain_slot **slots; /* per buffer, created with its first packet */
+	uint32_t *slot_gen;		/* per buffer: the stream file its slot writes to */
 	uint64_t *pending_since;       /* when the packet now with the drain thread
 					* was handed over (now_ns); 0: none */
 	uint64_t *open_sb;	       /* open sub-buffer seen holding records (index + 1) */
@@ -271,6 +272,11 @@ struct rtr__log_rate {
 
 struct rtr_host {
 	struct rtr_host_config cfg;
+	/* +1 whenever a process, trace or channel (which embed epoll watches)
+	 * is freed: rtr__run_events stops dispatching the rest of a batch,
+	 * whose entries may point into what was freed (level-triggered, they
+	 * come back at the next wait). */
+	uint64_t free_gen;
 	struct rtr__log_rate log_rate[RTR__LOG_CLASSES];
 	int epfd;
 	int listen_fd;

@@ -196,6 +196,7 @@ void rtr__proc_finish(struct rtr__proc *p, bool gone)
 
 static void proc_free(struct rtr__proc *p)
 {
+	p->h->free_gen++;
 	while (p->traces)
 		rtr__ptrace_free(p->traces);
 	rtr__proc_forget_events(p);
@@ -314,8 +315,19 @@ void rtr__run_events(struct rtr_host *h, int timeout_ms, bool in_stop)
 	struct epoll_event ev[32];
 	int n = epoll_wait(h->epfd, ev, 32, timeout_ms);
 
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		uint64_t gen = h->free_gen;
+
 		dispatch(h, ev[i].data.ptr, in_stop);
+		/* Something was freed (a process finished): the rest of the
+		 * batch may name its watches. Its fds that are still open and
+		 * ready are reported again by the next epoll_wait (level
+		 * triggered); those closed were removed from the set. (A
+		 * program's exit and its last sub-buffer's wake-up in one batch
+		 * made ringtraced read a freed channel.) */
+		if (h->free_gen != gen)
+			break;
+	}
 }
 
 void rtr_host_run(struct rtr_host *h)

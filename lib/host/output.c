@@ -124,6 +124,9 @@ int rtr__output_stream(struct rtr__pchan *c, uint32_t cpu, struct rtr_ring_buf *
 	if (!c->streams[cpu])
 		return -errno;
 	rtr_ctf_stream_set_mode(c->streams[cpu], t->p->h->file_mode);
+	if (!t->s->snapshot && t->s->chans[c->ci].c.tracefile_size)
+		rtr_ctf_stream_set_file_limits(c->streams[cpu], t->s->chans[c->ci].c.tracefile_size,
+					       t->s->chans[c->ci].c.tracefile_count);
 	return 0;
 }
 

@@ -440,6 +440,7 @@ static void ptrace_unlink(struct rtr__ptrace *t)
 
 void rtr__ptrace_free(struct rtr__ptrace *t)
 {
+	t->p->h->free_gen++;
 	ptrace_unlink(t);
 	for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
 		if (t->ch[ci])
@@ -776,10 +777,10 @@ static int chan_define(struct rtr__session *s, const struct rtr_host_channel_cfg
 	if (c.per_uid)
 		return seterr(err, errlen, -ENOTSUP,
 			      "per-user buffers are not supported yet; use per-process buffers");
-	if (c.tracefile_size || c.tracefile_count)
-		return seterr(err, errlen, -ENOTSUP,
-			      "trace file size/count limits are not supported yet; `ringtrace rotate` "
-			      "closes the traces so far");
+	if (c.tracefile_count && !c.tracefile_size)
+		return seterr(err, errlen, -EINVAL,
+			      "--tracefile-count needs --tracefile-size (files are counted as they "
+			      "fill up)");
 	if (c.ctx_mask & ~RTR_HOST_CTX_ALL)
 		return seterr(err, errlen, -EINVAL, "unknown context");
 	if (c.counters & ~((1u << RTR_CTF_COUNTER_COUNT) - 1))
