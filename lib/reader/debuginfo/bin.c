@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "debuginfo/debuginfo.h"
@@ -247,12 +248,29 @@ static char *dirname_of(const char *p)
 /* ------------------------------------------------------------------ */
 /* files                                                               */
 
+/* Opens a regular file only: a trace naming a FIFO, a device or a
+ * directory (babeltrace2 would block or read forever on some) finds
+ * nothing there. */
+static int open_reg(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static bool elf_open(struct rtr__di_file *f)
 {
 	if (f->elf_state)
 		return f->elf_state > 0;
 	f->elf_state = -1;
-	f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	f->fd = open_reg(f->path);
 	if (f->fd < 0)
 		return false;
 	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
@@ -271,7 +289,7 @@ static bool dwarf_open(struct rtr__di_file *f)
 	if (f->dw_state)
 		return f->dw_state > 0;
 	f->dw_state = -1;
-	f->dw_fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	f->dw_fd = open_reg(f->path);
 	if (f->dw_fd < 0)
 		return false;
 	f->dw = dwarf_begin(f->dw_fd, DWARF_C_READ);
@@ -312,7 +330,7 @@ static bool file_crc(struct rtr__di_file *f, uint32_t *out)
 		init = true;
 	}
 	f->crc_state = -1;
-	fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	fd = open_reg(f->path);
 	if (fd < 0)
 		return false;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
