@@ -54,7 +54,12 @@ struct rtr__di_file {
 	size_t ntabs;
 	bool sym_err; /* babeltrace2's scan fails before any table */
 	struct rtr__di_map looks; /* address -> struct look */
+	int dx_state; /* 0 not built */
+	struct rtr__di_dindex *dx;
 };
+
+struct rtr__di_dindex;
+static void dindex_free(struct rtr__di_dindex *x);
 
 struct rtr__di_files {
 	struct rtr__di_file *head;
@@ -83,6 +88,7 @@ void rtr__di_files_free(struct rtr__di_files *fs)
 		return;
 	for (struct rtr__di_file *f = fs->head, *nx; f; f = nx) {
 		nx = f->next;
+		dindex_free(f->dx);
 		if (f->dw)
 			dwarf_end(f->dw);
 		if (f->dw_fd >= 0)
@@ -682,24 +688,172 @@ static char *elf_func(struct rtr__di_file *f, uint64_t addr)
 	return NULL;
 }
 
-/* The compile units babeltrace2 walks: each one's DIE in *cu. */
-struct cu_iter {
-	Dwarf *dw;
-	Dwarf_Off off, next;
+/* The compile units babeltrace2 walks and their top-level DIEs, read once
+ * per file: its lookups walk them for every address (a subprogram whose
+ * ranges hold it), calling dwarf_tag() and dwarf_haspc() on each; here the
+ * walk is over this index, which answers as those calls would. */
+struct dent {
+	Dwarf_Die die;
+	uint8_t kind; /* 0 another tag, 1 subprogram, 2 dwarf_tag() failed */
+	int8_t rstat; /* subprogram: what dwarf_haspc() returns after its
+		       * ranges, 0 or -1 (an unreadable range) */
+	uint32_t nr;
+	uint64_t *r; /* [begin, end) pairs, in dwarf_ranges() order */
 };
 
-static bool cu_next(struct cu_iter *it, Dwarf_Die *cu)
-{
-	Dwarf_Off next;
-	size_t hsize;
+struct dcu {
+	Dwarf_Die cu;
+	bool bad; /* dwarf_offdie() failed: lookups reaching it fail */
+	struct dent *e;
+	size_t n;
+};
 
-	if (dwarf_nextcu(it->dw, it->next, &next, &hsize, NULL, NULL, NULL) != 0)
-		return false;
-	it->off = it->next;
-	it->next = next;
-	if (!dwarf_offdie(it->dw, it->off + hsize, cu))
-		cu->addr = NULL; /* an error: the caller stops */
+struct rtr__di_dindex {
+	struct dcu *cus;
+	size_t n;
+};
+
+static void dindex_free(struct rtr__di_dindex *x)
+{
+	if (!x)
+		return;
+	for (size_t i = 0; i < x->n; i++) {
+		for (size_t k = 0; k < x->cus[i].n; k++)
+			free(x->cus[i].e[k].r);
+		free(x->cus[i].e);
+	}
+	free(x->cus);
+	free(x);
+}
+
+static bool push_range(struct dent *e, size_t *cap, uint64_t b, uint64_t en)
+{
+	if (e->nr == *cap) {
+		size_t nc = *cap ? *cap * 2 : 2;
+		uint64_t *nr = realloc(e->r, nc * 2 * sizeof(*nr));
+
+		if (!nr)
+			return false;
+		e->r = nr;
+		*cap = nc;
+	}
+	e->r[2 * e->nr] = b;
+	e->r[2 * e->nr + 1] = en;
+	e->nr++;
 	return true;
+}
+
+/* NULL on no memory (the lookups then give nothing). */
+static struct rtr__di_dindex *dindex_build(Dwarf *dw)
+{
+	struct rtr__di_dindex *x = calloc(1, sizeof(*x));
+	Dwarf_Off off = 0, next;
+	size_t hsize, cap = 0;
+
+	if (!x)
+		return NULL;
+	while (dwarf_nextcu(dw, off, &next, &hsize, NULL, NULL, NULL) == 0) {
+		struct dcu *c;
+		Dwarf_Die die, nx;
+		size_t ecap = 0;
+
+		if (x->n == cap) {
+			size_t nc = cap ? cap * 2 : 8;
+			struct dcu *n2 = realloc(x->cus, nc * sizeof(*n2));
+
+			if (!n2)
+				goto fail;
+			x->cus = n2;
+			cap = nc;
+		}
+		c = &x->cus[x->n++];
+		memset(c, 0, sizeof(*c));
+		if (!dwarf_offdie(dw, off + hsize, &c->cu)) {
+			c->bad = true;
+			break; /* no lookup goes past it */
+		}
+		off = next;
+		if (dwarf_child(&c->cu, &die) != 0)
+			continue;
+		for (;;) {
+			struct dent *e;
+			int tag = dwarf_tag(&die);
+
+			if (c->n == ecap) {
+				size_t nc = ecap ? ecap * 2 : 16;
+				struct dent *ne = realloc(c->e, nc * sizeof(*ne));
+
+				if (!ne)
+					goto fail;
+				c->e = ne;
+				ecap = nc;
+			}
+			e = &c->e[c->n++];
+			memset(e, 0, sizeof(*e));
+			e->die = die;
+			if (tag == DW_TAG_invalid) {
+				e->kind = 2;
+				break; /* no lookup goes past it */
+			}
+			if (tag == DW_TAG_subprogram) {
+				Dwarf_Addr base, b, en;
+				ptrdiff_t o = 0;
+				size_t rcap = 0;
+
+				e->kind = 1;
+				while ((o = dwarf_ranges(&die, o, &base, &b, &en)) > 0)
+					if (!push_range(e, &rcap, b, en))
+						goto fail;
+				e->rstat = o < 0 ? -1 : 0;
+			}
+			if (dwarf_siblingof(&die, &nx) != 0)
+				break;
+			die = nx;
+		}
+	}
+	return x;
+fail:
+	dindex_free(x);
+	return NULL;
+}
+
+/* dwarf_haspc() of an indexed subprogram */
+static int dent_haspc(const struct dent *e, uint64_t pc)
+{
+	for (uint32_t i = 0; i < e->nr; i++)
+		if (pc >= e->r[2 * i] && pc < e->r[2 * i + 1])
+			return 1;
+	return e->rstat;
+}
+
+/* In compile unit c, babeltrace2's first top-level subprogram holding
+ * addr: 1 (*out), 0 none, -1 an error on the way. */
+static int dcu_subprogram(const struct dcu *c, uint64_t addr, const struct dent **out)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct dent *e = &c->e[i];
+		int h;
+
+		if (e->kind == 2)
+			return -1;
+		if (e->kind != 1)
+			continue;
+		h = dent_haspc(e, addr);
+		if (h)
+			*out = e;
+		if (h)
+			return h;
+	}
+	return 0;
+}
+
+static struct rtr__di_dindex *dindex_of(struct rtr__di_file *f)
+{
+	if (!f->dx_state) {
+		f->dx = dindex_build(f->dw);
+		f->dx_state = 1;
+	}
+	return f->dx;
 }
 
 /* babeltrace2's DWARF function name: the first top-level subprogram of the
@@ -707,44 +861,29 @@ static bool cu_next(struct cu_iter *it, Dwarf_Die *cu)
  * low_pc; any libdw error gives no name. */
 static char *dwarf_func(struct rtr__di_file *f, uint64_t addr)
 {
-	struct cu_iter it = {f->dw, 0, 0};
-	Dwarf_Die cu;
+	struct rtr__di_dindex *x = dindex_of(f);
 
-	while (cu_next(&it, &cu)) {
-		Dwarf_Die die, nx;
-		bool found = false;
+	if (!x)
+		return NULL;
+	for (size_t i = 0; i < x->n; i++) {
+		const struct dent *e = NULL;
+		const char *name;
+		Dwarf_Addr low;
+		Dwarf_Die die;
+		int r;
 
-		if (!cu.addr)
+		if (x->cus[i].bad)
 			return NULL;
-		if (dwarf_child(&cu, &die) == 0) {
-			for (;;) {
-				int tag = dwarf_tag(&die);
-
-				if (tag == DW_TAG_invalid)
-					return NULL;
-				if (tag == DW_TAG_subprogram) {
-					int r = dwarf_haspc(&die, addr);
-
-					if (r == -1)
-						return NULL;
-					if (r == 1) {
-						found = true;
-						break;
-					}
-				}
-				if (dwarf_siblingof(&die, &nx) != 0)
-					break;
-				die = nx;
-			}
-		}
-		if (found) {
-			const char *name = dwarf_diename(&die);
-			Dwarf_Addr low;
-
-			if (!name || dwarf_lowpc(&die, &low))
-				return NULL;
-			return with_offset(name, addr - low);
-		}
+		r = dcu_subprogram(&x->cus[i], addr, &e);
+		if (r < 0)
+			return NULL;
+		if (!r)
+			continue;
+		die = e->die;
+		name = dwarf_diename(&die);
+		if (!name || dwarf_lowpc(&die, &low))
+			return NULL;
+		return with_offset(name, addr - low);
 	}
 	return NULL;
 }
@@ -794,41 +933,30 @@ static int inlined_at(Dwarf_Die *sub, uint64_t addr, Dwarf_Die *out)
  * -1 error (no location). */
 static int dwarf_src(struct rtr__di_file *f, uint64_t addr, char **file, int64_t *line)
 {
-	struct cu_iter it = {f->dw, 0, 0};
-	Dwarf_Die cu;
+	struct rtr__di_dindex *x = dindex_of(f);
 
-	while (cu_next(&it, &cu)) {
-		Dwarf_Die die, nx, in;
-		int found = 0;
+	if (!x)
+		return -1;
+	for (size_t i = 0; i < x->n; i++) {
+		struct dcu *c = &x->cus[i];
+		const struct dent *e = NULL;
+		Dwarf_Die sub, in;
+		int found = 0, r;
 		Dwarf_Line *l;
 		Dwarf_Addr la;
 		const char *name;
 		int ln;
 
-		if (!cu.addr)
+		if (c->bad)
 			return -1;
-		if (dwarf_child(&cu, &die) == 0) {
-			for (;;) {
-				int tag = dwarf_tag(&die);
-
-				if (tag == DW_TAG_invalid)
-					return -1;
-				if (tag == DW_TAG_subprogram) {
-					int r = dwarf_haspc(&die, addr);
-
-					if (r == -1)
-						return -1;
-					if (r == 1) {
-						found = inlined_at(&die, addr, &in);
-						if (found < 0)
-							return -1;
-						break;
-					}
-				}
-				if (dwarf_siblingof(&die, &nx) != 0)
-					break;
-				die = nx;
-			}
+		r = dcu_subprogram(c, addr, &e);
+		if (r < 0)
+			return -1;
+		if (r) {
+			sub = e->die;
+			found = inlined_at(&sub, addr, &in);
+			if (found < 0)
+				return -1;
 		}
 		if (found) {
 			Dwarf_Attribute am;
@@ -838,7 +966,7 @@ static int dwarf_src(struct rtr__di_file *f, uint64_t addr, char **file, int64_t
 			const char *fn;
 
 			if (!dwarf_attr(&in, DW_AT_call_file, &am) || dwarf_formsdata(&am, &fno) ||
-			    dwarf_getsrcfiles(&cu, &files, NULL))
+			    dwarf_getsrcfiles(&c->cu, &files, NULL))
 				return -1;
 			fn = dwarf_filesrc(files, (size_t)fno, NULL, NULL);
 			if (!fn || !dwarf_attr(&in, DW_AT_call_line, &am) ||
@@ -848,7 +976,7 @@ static int dwarf_src(struct rtr__di_file *f, uint64_t addr, char **file, int64_t
 			*line = (int64_t)lno;
 			return *file ? 1 : -1;
 		}
-		l = dwarf_getsrc_die(&cu, addr);
+		l = dwarf_getsrc_die(&c->cu, addr);
 		if (!l)
 			continue;
 		if (dwarf_lineaddr(l, &la))
