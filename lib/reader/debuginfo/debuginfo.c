@@ -105,7 +105,14 @@ struct proc {
 struct stream_state {
 	uint8_t compat; /* 0 not seen yet, 1 gets debug_info, 2 not */
 	const struct rtr__op *vpid, *ip;
+	/* where the last event had its context root, vpid, ip and context
+	 * end: checked, then used, for the next one (same layout unless a
+	 * field of variable size comes before) */
+	size_t root, ivpid, iip, end;
 };
+
+/* The statedump event an event class is (on_statedump). */
+enum { SD_UNKNOWN, SD_NONE, SD_START, SD_BIN, SD_LOAD, SD_LINK, SD_BUILD_ID, SD_UNLOAD };
 
 struct rtr__di {
 	struct rtr__di_files *fs;
@@ -115,6 +122,8 @@ struct rtr__di {
 	size_t ntr;
 	struct stream_state *st;
 	size_t nst;
+	uint8_t *sd; /* per event class (rtr_msg.class_index): SD_* */
+	size_t ncls;
 	struct rtr_value *buf;
 	size_t cap;
 };
@@ -413,31 +422,63 @@ static void on_unload(struct proc *p, const struct payload *pl)
 	p->nbins--;
 }
 
+/* babeltrace2 looks at events named lttng_ust* only, and at these. */
+static uint8_t sd_kind(const char *n)
+{
+	if (!n || strncmp(n, "lttng_ust", 9))
+		return SD_NONE;
+	if (!strcmp(n, "lttng_ust_statedump:start"))
+		return SD_START;
+	if (!strcmp(n, "lttng_ust_statedump:bin_info"))
+		return SD_BIN;
+	if (!strcmp(n, "lttng_ust_dl:dlopen") || !strcmp(n, "lttng_ust_lib:load"))
+		return SD_LOAD;
+	if (!strcmp(n, "lttng_ust_statedump:debug_link"))
+		return SD_LINK;
+	if (!strcmp(n, "lttng_ust_statedump:build_id"))
+		return SD_BUILD_ID;
+	if (!strcmp(n, "lttng_ust_lib:unload"))
+		return SD_UNLOAD;
+	return SD_NONE;
+}
+
 static void on_statedump(struct rtr__di *d, const struct rtr_msg *m, int64_t vpid, size_t from)
 {
-	const char *n = m->name;
+	uint8_t k = m->class_index < d->ncls ? d->sd[m->class_index] : SD_UNKNOWN;
 	struct payload pl;
 	struct proc *p;
 
-	if (!n || strncmp(n, "lttng_ust", 9))
+	if (rtr_unlikely(k == SD_UNKNOWN)) {
+		k = sd_kind(m->name);
+		if (m->class_index < d->ncls)
+			d->sd[m->class_index] = k;
+	}
+	if (rtr_likely(k == SD_NONE))
 		return;
 	p = proc_of(d, m->stream->trace_index, vpid);
-	if (!strcmp(n, "lttng_ust_statedump:start")) {
+	if (k == SD_START) {
 		if (p)
 			proc_clear(p);
 		return;
 	}
 	read_payload(m, from, &pl);
-	if (!strcmp(n, "lttng_ust_statedump:bin_info"))
+	switch (k) {
+	case SD_BIN:
 		on_bin(d, p, &pl, true);
-	else if (!strcmp(n, "lttng_ust_dl:dlopen") || !strcmp(n, "lttng_ust_lib:load"))
+		break;
+	case SD_LOAD:
 		on_bin(d, p, &pl, false);
-	else if (!strcmp(n, "lttng_ust_statedump:debug_link"))
+		break;
+	case SD_LINK:
 		on_debug_link(p, &pl);
-	else if (!strcmp(n, "lttng_ust_statedump:build_id"))
+		break;
+	case SD_BUILD_ID:
 		on_build_id(d, p, &pl);
-	else if (!strcmp(n, "lttng_ust_lib:unload"))
+		break;
+	default:
 		on_unload(p, &pl);
+		break;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -549,17 +590,37 @@ static bool di_hook(void *arg, struct rtr_msg *m)
 		classify(st, m);
 	if (st->compat != 1)
 		return true;
-	root = scope_root(vals, n, 0, RTR_SCOPE_EVENT_COMMON_CONTEXT);
-	if (root == n || (end = members(vals, n, root, mem, 64, &nmem)) == n)
-		return true;
-	for (size_t i = 0; i < nmem; i++) {
-		if (vals[mem[i]].cls == st->vpid)
-			vpid = &vals[mem[i]];
-		else if (vals[mem[i]].cls == st->ip)
-			ip = &vals[mem[i]];
+	root = st->root;
+	end = st->end;
+	if (rtr_likely(end < n && vals[root].kind == RTR_VAL_STRUCT_BEGIN &&
+		       vals[root].scope == RTR_SCOPE_EVENT_COMMON_CONTEXT &&
+		       (!root || vals[root - 1].scope < RTR_SCOPE_EVENT_COMMON_CONTEXT) &&
+		       vals[st->ivpid].cls == st->vpid && vals[st->iip].cls == st->ip &&
+		       vals[end].kind == RTR_VAL_STRUCT_END &&
+		       vals[end].scope == RTR_SCOPE_EVENT_COMMON_CONTEXT &&
+		       (end + 1 == n || vals[end + 1].scope > RTR_SCOPE_EVENT_COMMON_CONTEXT))) {
+		/* the layout of the last event: the root is the first record
+		 * of the scope, the end its last; an op is one top-level
+		 * member of it */
+		vpid = &vals[st->ivpid];
+		ip = &vals[st->iip];
+	} else {
+		root = scope_root(vals, n, 0, RTR_SCOPE_EVENT_COMMON_CONTEXT);
+		if (root == n || (end = members(vals, n, root, mem, 64, &nmem)) == n)
+			return true;
+		for (size_t i = 0; i < nmem; i++) {
+			if (vals[mem[i]].cls == st->vpid)
+				vpid = &vals[mem[i]];
+			else if (vals[mem[i]].cls == st->ip)
+				ip = &vals[mem[i]];
+		}
+		if (!vpid || !ip)
+			return true;
+		st->root = root;
+		st->end = end;
+		st->ivpid = (size_t)(vpid - vals);
+		st->iip = (size_t)(ip - vals);
 	}
-	if (!vpid || !ip)
-		return true;
 	on_statedump(d, m, vpid->v.i, end);
 	o = query(d, m->stream->trace_index, vpid->v.i, ip->v.u);
 	if (n + 5 > d->cap) {
@@ -594,6 +655,7 @@ static void di_free(void *arg)
 		rtr__di_map_clear(&d->procs[i], proc_free);
 	free(d->procs);
 	free(d->st);
+	free(d->sd);
 	free(d->buf);
 	free(d->dir);
 	free(d->prefix);
@@ -613,12 +675,14 @@ int rtr_reader_debuginfo(struct rtr_reader *r, const struct rtr_debuginfo_option
 	d->nst = rtr_reader_stream_count(r);
 	d->procs = calloc(d->ntr ? d->ntr : 1, sizeof(*d->procs));
 	d->st = calloc(d->nst ? d->nst : 1, sizeof(*d->st));
+	d->ncls = rtr_reader_class_count(r);
+	d->sd = calloc(d->ncls ? d->ncls : 1, 1);
 	d->full = o && o->full_path;
 	if (o && o->dir)
 		d->dir = strdup(o->dir);
 	if (o && o->target_prefix)
 		d->prefix = strdup(o->target_prefix);
-	if (!d->fs || !d->procs || !d->st || (o && o->dir && !d->dir) ||
+	if (!d->fs || !d->procs || !d->st || !d->sd || (o && o->dir && !d->dir) ||
 	    (o && o->target_prefix && !d->prefix))
 		goto nomem;
 	rtr__reader_set_hook(r, di_hook, di_free, d);
