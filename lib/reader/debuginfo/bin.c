@@ -52,9 +52,9 @@ struct rtr__di_file {
 	size_t nscn;   /* sections scanned before the first table (or all) */
 	struct symtab *tabs;
 	size_t ntabs;
-	bool sym_err; /* babeltrace2's scan fails before any table */
+	bool sym_err;		  /* babeltrace2's scan fails before any table */
 	struct rtr__di_map looks; /* address -> struct look */
-	int dx_state; /* 0 not built */
+	int dx_state;		  /* 0 not built */
 	struct rtr__di_dindex *dx;
 };
 

@@ -176,8 +176,8 @@ static struct rtr__di_bin *bin_at(struct proc *p, uint64_t baddr, size_t *idx)
 
 /* The members of the scope whose root is vals[root] (a struct): index of
  * each direct member in mem[] (up to max), and of the root's end. */
-static size_t members(const struct rtr_value *vals, size_t n, size_t root, size_t *mem,
-		      size_t max, size_t *nmem)
+static size_t members(const struct rtr_value *vals, size_t n, size_t root, size_t *mem, size_t max,
+		      size_t *nmem)
 {
 	size_t depth = 0, i;
 
@@ -222,8 +222,8 @@ static bool named(const struct rtr_value *v, const char *name)
  * already. Enumerations are not integers there. */
 static void classify(struct stream_state *st, const struct rtr_msg *m)
 {
-	size_t mem[64], nmem, root = scope_root(m->values, m->n_values, 0,
-						 RTR_SCOPE_EVENT_COMMON_CONTEXT);
+	size_t mem[64], nmem,
+	    root = scope_root(m->values, m->n_values, 0, RTR_SCOPE_EVENT_COMMON_CONTEXT);
 
 	st->compat = 2;
 	if (root == m->n_values ||
@@ -259,8 +259,8 @@ struct payload {
 
 static void read_payload(const struct rtr_msg *m, size_t from, struct payload *p)
 {
-	size_t mem[64], nmem, root = scope_root(m->values, m->n_values, from,
-						 RTR_SCOPE_EVENT_PAYLOAD);
+	size_t mem[64], nmem,
+	    root = scope_root(m->values, m->n_values, from, RTR_SCOPE_EVENT_PAYLOAD);
 
 	memset(p, 0, sizeof(*p));
 	p->vals = m->values;
@@ -556,7 +556,7 @@ static const struct rtr__type t_string = {.kind = TK_STRING, .base = 10, .clock 
 #define SYN_OP(c, t_, n)                                                                           \
 	{                                                                                          \
 		.code = (c), .shown = 1, .save = -1, .clock = -1, .src = -1, .t = (t_),            \
-		.name = (n), .orig = (n), .name_len = sizeof(n) - 1,                                \
+		.name = (n), .orig = (n), .name_len = sizeof(n) - 1,                               \
 		.scope = RTR_SCOPE_EVENT_COMMON_CONTEXT                                            \
 	}
 static const struct rtr__op op_di = SYN_OP(OP_STRUCT, &t_struct, "debug_info");

@@ -36,9 +36,9 @@ struct rtr__di_bin {
 	bool build_id_match; /* the file on disk has that build id */
 	char *dbg_link;	     /* set by a debug_link event */
 	uint32_t dbg_crc;
-	bool elf_only;		   /* no DWARF found: ELF symbols only */
-	struct rtr__di_file *dwf;  /* the file whose DWARF serves, or NULL */
-	const char *dir, *prefix;  /* options (owned by the stage) */
+	bool elf_only;		  /* no DWARF found: ELF symbols only */
+	struct rtr__di_file *dwf; /* the file whose DWARF serves, or NULL */
+	const char *dir, *prefix; /* options (owned by the stage) */
 };
 
 /* What an address resolves to (babeltrace2's debug_info_source): strings

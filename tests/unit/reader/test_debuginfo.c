@@ -37,29 +37,27 @@
 enum { E_START, E_BIN, E_BUILD_ID, E_LINK, E_LOAD, E_UNLOAD, E_EV };
 
 #define GOOD_EVENTS                                                                                \
-	"event { id = 0; name = \"lttng_ust_statedump:start\"; fields := struct { uint8_t x; }; "   \
+	"event { id = 0; name = \"lttng_ust_statedump:start\"; fields := struct { uint8_t x; }; "  \
 	"};\n"                                                                                     \
-	"event { id = 1; name = \"lttng_ust_statedump:bin_info\"; fields := struct { uint64_t "     \
+	"event { id = 1; name = \"lttng_ust_statedump:bin_info\"; fields := struct { uint64_t "    \
 	"_baddr; uint64_t _memsz; string _path; uint8_t _is_pic; }; };\n"                          \
-	"event { id = 2; name = \"lttng_ust_statedump:build_id\"; fields := struct { uint64_t "     \
+	"event { id = 2; name = \"lttng_ust_statedump:build_id\"; fields := struct { uint64_t "    \
 	"_baddr; uint64_t _build_id_length; uint8_t _build_id[_build_id_length]; }; };\n"          \
-	"event { id = 3; name = \"lttng_ust_statedump:debug_link\"; fields := struct { uint64_t "   \
+	"event { id = 3; name = \"lttng_ust_statedump:debug_link\"; fields := struct { uint64_t "  \
 	"_baddr; uint32_t _crc; string _filename; }; };\n"                                         \
-	"event { id = 4; name = \"lttng_ust_lib:load\"; fields := struct { uint64_t _baddr; "       \
+	"event { id = 4; name = \"lttng_ust_lib:load\"; fields := struct { uint64_t _baddr; "      \
 	"uint64_t _memsz; string _path; }; };\n"                                                   \
-	"event { id = 5; name = \"lttng_ust_lib:unload\"; fields := struct { uint64_t _baddr; }; "  \
+	"event { id = 5; name = \"lttng_ust_lib:unload\"; fields := struct { uint64_t _baddr; }; " \
 	"};\n"                                                                                     \
 	"event { id = 6; name = \"p:ev\"; fields := struct { uint8_t x; }; };\n"
 
 #define HEADER "event.header := struct { uint8_t id; ts64 timestamp; };\n"
 
-static const char meta_good[] =
-    TYPES "stream { " HEADER "event.context := struct { int32_t _vpid; uint64_t _ip; }; };\n"
-	  GOOD_EVENTS;
+static const char meta_good[] = TYPES
+    "stream { " HEADER "event.context := struct { int32_t _vpid; uint64_t _ip; }; };\n" GOOD_EVENTS;
 /* vpid of 64 bits: babeltrace2 adds nothing */
-static const char meta_vpid64[] =
-    TYPES "stream { " HEADER "event.context := struct { int64_t _vpid; uint64_t _ip; }; };\n"
-	  GOOD_EVENTS;
+static const char meta_vpid64[] = TYPES
+    "stream { " HEADER "event.context := struct { int64_t _vpid; uint64_t _ip; }; };\n" GOOD_EVENTS;
 /* the statedump events with fields of other types or missing */
 static const char meta_bad[] =
     TYPES "stream { " HEADER "event.context := struct { int32_t _vpid; uint64_t _ip; }; };\n"
@@ -277,14 +275,14 @@ static void test_self(void)
 	head(&b, E_EV, 7, s.fn + 4);
 	u8(&b, 0); /* 3 */
 	head(&b, E_EV, 8, s.fn);
-	u8(&b, 0);     /* 4: another process */
-	head(&b, E_UNLOAD, 7, 0);    /* 5 */
+	u8(&b, 0);		  /* 4: another process */
+	head(&b, E_UNLOAD, 7, 0); /* 5 */
 	u64(&b, s.baddr);
 	head(&b, E_EV, 7, s.fn);
 	u8(&b, 0); /* 6: cached before the unload: kept */
 	head(&b, E_EV, 7, s.fn + 2);
-	u8(&b, 0); /* 7: not cached: nothing */
-	head(&b, E_LOAD, 7, 0);		 /* 8: loaded again (PIC) */
+	u8(&b, 0);		/* 7: not cached: nothing */
+	head(&b, E_LOAD, 7, 0); /* 8: loaded again (PIC) */
 	u64(&b, s.baddr);
 	u64(&b, s.memsz);
 	str(&b, s.path);
@@ -383,9 +381,21 @@ static uint64_t rnd(void)
 static const char *hostile_path(void)
 {
 	static const char *p[] = {
-	    "/dev/zero", "/dev/null", "/", "", "/proc/self/exe", "/proc/self/maps", "/etc",
-	    "x", "//", "fifo", "/proc/self/fd/0", "../../../../etc/passwd", "/dev/urandom",
-	    "/proc/self/exe/", "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z",
+	    "/dev/zero",
+	    "/dev/null",
+	    "/",
+	    "",
+	    "/proc/self/exe",
+	    "/proc/self/maps",
+	    "/etc",
+	    "x",
+	    "//",
+	    "fifo",
+	    "/proc/self/fd/0",
+	    "../../../../etc/passwd",
+	    "/dev/urandom",
+	    "/proc/self/exe/",
+	    "a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z",
 	};
 	return p[rnd() % (sizeof(p) / sizeof(p[0]))];
 }
@@ -470,7 +480,8 @@ static void test_hostile(void)
 			case 9: /* debug links to devices, FIFOs, ourselves */
 				u64(&b, base);
 				u32(&b, (uint32_t)rnd());
-				str(&b, rnd() % 2 ? "zero" : (rnd() % 2 ? "fifo" : base_of(s.path)));
+				str(&b,
+				    rnd() % 2 ? "zero" : (rnd() % 2 ? "fifo" : base_of(s.path)));
 				break;
 			case 10:
 				u8(&b, 0);
