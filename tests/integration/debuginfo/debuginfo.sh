@@ -17,8 +17,9 @@
 # Values checked besides the equality (babeltrace2's, so not ours): the
 # functions are named as nm names them, with their source file, and each
 # variant gives the kind of answer it should (ELF only: a name, no line).
-# Also the traces of the shared corpus that hold statedump events (their
-# binaries are absent here).
+# Also a trace naming every byte address of the three binaries' code and a
+# sample of libringtrace.so's (sweep.py), and the traces of the shared
+# corpus that hold statedump events (their binaries are absent here).
 # Usage: debuginfo.sh RINGTRACE DI_SRC_DIR [CORPUS_DIR]
 set -u
 RT=$(realpath "$1") SRC=$(realpath "$2") CORPUS=${3:-}
@@ -191,6 +192,29 @@ else
 		bad "lttng: no debug_link event for libdi_dep.so"
 	grep "func_entry: " "$TMP/lttng.rt" | grep -q 'func = "dep_twice+0", src = "di_dep.c:'"$L_DEP"'"' ||
 		bad "lttng: dep_twice not resolved through its debug link"
+fi
+
+# ---- every address: a trace that names each byte of the binaries' code ----
+# (sweep.py): function entries, their middles, inlined code (the call
+# site's line), rows of the line table, padding, the PLT; and a sample of
+# libringtrace.so (an -O2 library of many units) one address in 61
+if command -v python3 >/dev/null; then
+	python3 "$SRC/sweep.py" "$TMP/sweep" 0x7f0000000000 1 "$B/di_prog" "$B/libdi_lib.so" \
+		"$B/libdi_dep.so:$B/libdi_dep.so.debug" || die "sweep.py"
+	compare sweep "$TMP/sweep" --debug-info
+	compare sweep-full "$TMP/sweep" --debug-info-full-path
+	compare sweep-nodwarf "$TMP/sweep" --debug-info-target-prefix="$TMP/nodwarf"
+	compare sweep-byid "$TMP/sweep" --debug-info-target-prefix="$TMP/nodwarf" --debug-info-dir="$TMP/dbg"
+	inl=$(grep -c "src = \"di_prog.c:$(grep -n 'twice(a)' "$SRC/di_prog.c" | cut -d: -f1)\"" "$TMP/sweep.rt")
+	[ "$inl" -gt 0 ] || bad "sweep: no address of the inlined twice() named by its call site's line"
+	lib=$(dirname "$RT")/../lib/libringtrace.so.0
+	if [ -f "$lib" ]; then
+		python3 "$SRC/sweep.py" "$TMP/sweep2" 0x7f0000000000 61 "$(realpath "$lib")" || die "sweep.py"
+		compare sweep-lib "$TMP/sweep2" --debug-info
+	fi
+	echo "sweep: $(wc -l <"$TMP/sweep.rt") + $(wc -l <"$TMP/sweep-lib.rt" 2>/dev/null) addresses equal to babeltrace2 ($inl named by an inlined call's line)"
+else
+	bad "python3 missing"
 fi
 
 # ---- the shared corpus' traces with statedump events ----
