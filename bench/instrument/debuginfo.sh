@@ -4,7 +4,10 @@
 #  * hot: fib.c's fib(N) recorded with --func --context vpid,ip (few
 #    addresses, many events: the cost per event of the stage);
 #  * cold: a generated program of F functions in 10 compile units, each
-#    called once (many addresses: the cost of DWARF lookups).
+#    called once (many addresses: the cost of DWARF lookups);
+#  * lib: one address in 13 of libringtrace.so's code (an -O2 -g library
+#    of many units, inlined code), written by
+#    tests/integration/debuginfo/sweep.py.
 # Also `view --debug-info` against plain `view` (what the stage costs).
 # Runs alternate, ROUNDS rounds, medians of wall times; BENCH lines give
 # each and the ratios from the same run. The outputs are compared once
@@ -54,7 +57,10 @@ cc -O1 -g -finstrument-functions -o "$TMP/many" "$TMP"/gen/*.c || exit 1
 "$RT" record -q -o "$TMP/cold" --func --context vpid,ip --subbuf-size 1M --num-subbuf 64 \
 	-- "$TMP/many" >/dev/null || exit 1
 
-for t in hot cold; do
+python3 "$HERE/../../tests/integration/debuginfo/sweep.py" "$TMP/lib" 0x7f0000000000 13 \
+	"$(realpath "$B/lib/libringtrace.so.0")" || exit 1
+
+for t in hot cold lib; do
 	babeltrace2 --debug-info "$TMP/$t" >"$TMP/$t.bt2" 2>/dev/null || { echo "babeltrace2 failed on $t" >&2; exit 1; }
 	"$RT" view --debug-info "$TMP/$t" >"$TMP/$t.rt" || exit 1
 	cmp -s "$TMP/$t.bt2" "$TMP/$t.rt" || { echo "debuginfo.sh: outputs differ on $t" >&2; exit 1; }
@@ -74,7 +80,7 @@ secs() { # command... -> wall seconds
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-for t in hot cold; do
+for t in hot cold lib; do
 	: >"$TMP/$t.b" && : >"$TMP/$t.v" && : >"$TMP/$t.p"
 	for r in $(seq "$R"); do
 		secs babeltrace2 --debug-info "$TMP/$t" >>"$TMP/$t.b"
