@@ -14,7 +14,7 @@ packages=(
 	chromium                         # the JSON parsed in a real browser (tests/integration/ux)
 	libtracefs-dev libtraceevent-dev # kernel events through tracefs (lib/kernel)
 	libtracecmd-dev trace-cmd        # trace.dat input; trace-cmd as benchmark peer
-	libelf-dev libdw-dev             # uprobe symbol resolution (lib/kernel)
+	libelf-dev libdw-dev             # uprobe symbols (lib/kernel); view --debug-info (lib/reader/debuginfo)
 	linux-perf                       # perf record as benchmark peer
 	uftrace valgrind                 # function tracing peer; heap counts (instrument/)
 )

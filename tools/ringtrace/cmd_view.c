@@ -45,6 +45,16 @@ static void view_usage(FILE *f)
 		   "                          bound to the event before them when that one is\n"
 		   "                          on another CPU: their order is not known\n"
 		   "                          (text added at the end of the line)\n"
+		   "      --debug-info        add babeltrace2's debug_info field (binary,\n"
+		   "                          function, source line of the ip context) to\n"
+		   "                          events with vpid and ip contexts, from the\n"
+		   "                          LTTng-UST statedump and library events\n"
+		   "      --debug-info-dir=DIR  separate debug info under DIR (default\n"
+		   "                          /usr/lib/debug); implies --debug-info\n"
+		   "      --debug-info-target-prefix=DIR  find the traced binaries under\n"
+		   "                          DIR; implies --debug-info\n"
+		   "      --debug-info-full-path  whole paths in bin and src; implies\n"
+		   "                          --debug-info\n"
 		   "      --color=never       accepted for compatibility (no colors)\n"
 		   "  -h, --help              this help\n"
 		   "\n"
@@ -64,6 +74,10 @@ int rtr_cmd_view(int argc, char **argv)
 	    RTR_CLI_TEXT_LONGOPTS,
 	    {"color", required_argument, NULL, RTR_CLI_FIRST_FREE},
 	    {"uncertain", no_argument, NULL, RTR_CLI_FIRST_FREE + 1},
+	    {"debug-info", no_argument, NULL, RTR_CLI_FIRST_FREE + 2},
+	    {"debug-info-dir", required_argument, NULL, RTR_CLI_FIRST_FREE + 3},
+	    {"debug-info-target-prefix", required_argument, NULL, RTR_CLI_FIRST_FREE + 4},
+	    {"debug-info-full-path", no_argument, NULL, RTR_CLI_FIRST_FREE + 5},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -73,7 +87,8 @@ int rtr_cmd_view(int argc, char **argv)
 	struct rtr_text *t;
 	struct rtr_error err = {0};
 	int c, rc, drc, ret = 0;
-	bool uncertain = false;
+	bool uncertain = false, debug_info = false;
+	struct rtr_debuginfo_options dio = {0};
 
 	if (rtr_cli_text_init(&to, &rd, argc))
 		return 1;
@@ -87,6 +102,21 @@ int rtr_cmd_view(int argc, char **argv)
 			break;
 		case RTR_CLI_FIRST_FREE + 1:
 			uncertain = true;
+			break;
+		case RTR_CLI_FIRST_FREE + 2: /* as babeltrace2: each of these */
+			debug_info = true;   /* options adds the filter */
+			break;
+		case RTR_CLI_FIRST_FREE + 3:
+			debug_info = true;
+			dio.dir = optarg;
+			break;
+		case RTR_CLI_FIRST_FREE + 4:
+			debug_info = true;
+			dio.target_prefix = optarg;
+			break;
+		case RTR_CLI_FIRST_FREE + 5:
+			debug_info = true;
+			dio.full_path = true;
 			break;
 		case 'h':
 			view_usage(stdout);
@@ -108,6 +138,12 @@ int rtr_cmd_view(int argc, char **argv)
 	rd.npaths = argc - optind;
 	r = rtr_cli_open("view", &rd, false);
 	if (!r) {
+		free(rd.patterns);
+		return 1;
+	}
+	if (debug_info && rtr_reader_debuginfo(r, &dio, &err)) {
+		fprintf(stderr, "ringtrace view: error: %s\n", err.msg);
+		rtr_reader_close(r);
 		free(rd.patterns);
 		return 1;
 	}

@@ -257,7 +257,18 @@ struct rtr_reader {
 	/* streams by (trace group, stream class) and instance id: files of
 	 * one stream instance are chained */
 	struct rtr__strmap groups;
+	/* a later stage seeing every event first (debuginfo/): it may change
+	 * the message; false drops it. Unselected classes whose name starts
+	 * with "lttng_ust" reach it too, then are dropped (rtr_reader_next). */
+	bool (*hook)(void *arg, struct rtr_msg *m);
+	void (*hook_free)(void *arg);
+	void *hook_arg;
 };
+
+/* merge.c: installs the hook (before the first rtr_reader_next()); the
+ * reader calls hook_free(arg) when it is closed. */
+void rtr__reader_set_hook(struct rtr_reader *r, bool (*hook)(void *arg, struct rtr_msg *m),
+			  void (*hook_free)(void *arg), void *arg);
 
 /* open.c: opens a reader on one trace made of the given metadata (plain or
  * packetized) and one stream held in memory (not copied: must outlive the

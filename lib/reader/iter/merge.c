@@ -227,6 +227,23 @@ static void reader_start(struct rtr_reader *r)
 	}
 }
 
+/* An unselected event the hook sees anyway: the LTTng-UST statedump and
+ * library events that the debug-info stage follows. */
+static bool hook_sees(const struct rtr__event_class *cls)
+{
+	return cls->name && !strncmp(cls->name, "lttng_ust", 9);
+}
+
+void rtr__reader_set_hook(struct rtr_reader *r, bool (*hook)(void *arg, struct rtr_msg *m),
+			  void (*hook_free)(void *arg), void *arg)
+{
+	if (r->hook_free)
+		r->hook_free(r->hook_arg);
+	r->hook = hook;
+	r->hook_free = hook_free;
+	r->hook_arg = arg;
+}
+
 /* Next item of stream s within the filters: 1, 0 at the end, -1 error. */
 static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct rtr_reader *r,
 									  struct rtr__stream *s)
@@ -242,7 +259,8 @@ static inline __attribute__((always_inline)) enum rtr_next stream_advance(struct
 			return RTR_NEXT_END; /* streams are ordered: nothing more here */
 		if (r->opt.has_begin && s->key_ns != INT64_MIN && s->key_ns < r->opt.begin_ns)
 			continue;
-		if (s->item == IT_EVENT && !rtr__class_selected(r, s->cur.ec->cls))
+		if (s->item == IT_EVENT && !rtr__class_selected(r, s->cur.ec->cls) &&
+		    !(r->hook && hook_sees(s->cur.ec->cls)))
 			continue;
 		return RTR_NEXT_OK;
 	}
@@ -357,6 +375,12 @@ out:
 	if (rtr_unlikely(s->item >= IT_PKT_BEGIN))
 		goto again;
 	fill_msg(s, m);
+	if (rtr_unlikely(r->hook != NULL)) {
+		if (!r->hook(r->hook_arg, m))
+			goto again;
+		if (m->kind == RTR_MSG_EVENT && !rtr__class_selected(r, s->cur.ec->cls))
+			goto again;
+	}
 	return RTR_NEXT_OK;
 }
 

@@ -656,6 +656,8 @@ void rtr_reader_close(struct rtr_reader *r)
 	free(r->traces);
 	free(r->heap);
 	free(r->classes);
+	if (r->hook_free)
+		r->hook_free(r->hook_arg);
 	free(r);
 }
 

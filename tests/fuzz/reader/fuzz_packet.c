@@ -1,5 +1,6 @@
 /* libFuzzer harness: packet and event decoding, merge and the babeltrace2
- * text printer (sequential or parallel), the Chrome JSON writer (tracks,
+ * text printer (sequential or parallel) with the debug-info stage on every
+ * other input (docs/design/debuginfo.md), the Chrome JSON writer (tracks,
  * begin/end pairing), and the stats scan. Input: u32
  * (LE) metadata length, metadata, stream bytes. See docs/design/reader.md. */
 #include <fcntl.h>
@@ -42,6 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, &err))
 		return 0;
+	if (size & 2) {
+		/* statedump events name files: the stage opens only regular
+		 * ones; a trace cannot make it block or read a device */
+		struct rtr_debuginfo_options dio = {.full_path = (size & 4) != 0};
+
+		rtr_reader_debuginfo(r, &dio, &err);
+	}
 	memset(&o, 0, sizeof(o));
 	o.names = RTR_TEXT_NAME_PAYLOAD | RTR_TEXT_NAME_CONTEXT | RTR_TEXT_NAME_SCOPE;
 	o.fields = 0xff;

@@ -2,7 +2,7 @@
 """The reader's layout, checked (docs/design/reader.md, "Layout").
 
 lib/reader is one folder per stage of its pipeline:
-    base < metadata < compile < iter < sink
+    base < metadata < compile < iter < debuginfo < sink
 A file may include headers of its own stage and of the stages before it,
 never of a later one; the quoted includes between the reader's headers
 form no cycle; every .c file opens with a comment that says what it is
@@ -16,7 +16,7 @@ import re
 import sys
 import tempfile
 
-STAGES = ["base", "metadata", "compile", "iter", "sink"]
+STAGES = ["base", "metadata", "compile", "iter", "debuginfo", "sink"]
 # headers from outside the stages: the library's API and libc-only codecs
 EXTERNAL = re.compile(r"^(ringtrace/[\w-]+\.h|ctf-index\.h)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -219,6 +219,26 @@ const char *rtr_reader_trace_metadata(const struct rtr_reader *r, size_t trace,
 						 size_t *len);
 const char *rtr_reader_trace_dir(const struct rtr_reader *r, size_t trace);
 
+/* ---- debug info (babeltrace2's --debug-info) ---- */
+
+struct rtr_debuginfo_options {
+	const char *dir;	   /* separate debug info: NULL = /usr/lib/debug */
+	const char *target_prefix; /* prepended to the traced binaries' paths */
+	bool full_path;		   /* whole paths in `bin` and `src` */
+};
+
+/* From now on, rtr_reader_next() adds babeltrace2 2.0's `debug_info`
+ * struct { bin, func, src } at the end of the event common context of
+ * every event whose stream has `vpid` (signed 32-bit) and `ip` (unsigned)
+ * context fields, resolved from the LTTng-UST statedump and library
+ * events seen before it (libdw; docs/design/debuginfo.md). Those
+ * lttng_ust* events are followed even when the name patterns or the log
+ * level leave them out. Call before the first rtr_reader_next(). Defined
+ * in the rtr_reader_debuginfo library (it links libdw and libelf).
+ * Returns 0 or -ENOMEM with err set. */
+int rtr_reader_debuginfo(struct rtr_reader *r, const struct rtr_debuginfo_options *o,
+			 struct rtr_error *err);
+
 /* ---- whole-stream scans (statistics) ---- */
 
 /* Event classes of all traces, numbered densely from 0. */
