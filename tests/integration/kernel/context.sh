@@ -39,7 +39,9 @@ pf2=$(($(val 1 1 3) - $(val 1 0 3)))
 if [ "$(id -u)" -eq 0 ]; then
 	[ "$cs" -ge 10 ] || fail "context switches over ten sleeps: $cs"
 fi
-[ "$cpu" -ge 20000000 ] && [ "$cpu" -lt 1000000000 ] || fail "cpu-clock over 20 ms of spinning: $cpu ns"
+# 20 ms by the thread's CLOCK_THREAD_CPUTIME_ID between the two marks; the
+# counter's own reads sit a little inside them (19.96 ms seen under load)
+[ "$cpu" -ge 19000000 ] && [ "$cpu" -lt 1000000000 ] || fail "cpu-clock over 20 ms of spinning: $cpu ns"
 [ "$pf2" -ge 1024 ] && [ "$pf2" -le 1088 ] || fail "second thread's page faults for 4 MiB: $pf2"
 [ "$(val 1 0 3)" -lt 1000 ] || fail "the second thread's counters are not its own: $(val 1 0 3)"
 echo "counters: +$pf page faults (64 MiB), +$cs context switches (10 sleeps), +$cpu ns cpu-clock (20 ms), second thread +$pf2 faults (4 MiB)"
