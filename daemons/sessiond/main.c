@@ -412,7 +412,7 @@ int main(int argc, char **argv)
 
 	if (!d)
 		return 1;
-	d->ctl_fd = d->epfd = d->sig_fd = d->lock_fd = d->log_fd = -1;
+	d->ctl_fd = d->epfd = d->sig_fd = d->lock_fd = d->log_fd = d->state_fd = -1;
 	while ((c = getopt_long(argc, argv, "fvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -513,6 +513,14 @@ int main(int argc, char **argv)
 	if (d->lock_fd < 0)
 		goto fail;
 	write_pid(d->lock_fd);
+	{
+		int r = sd_state_init(d);
+
+		if (r)
+			sd_log("no state directory in %s (%s): a crash of this daemon leaves "
+			       "`ringtrace recover --all` nothing to find",
+			       d->rundir, strerror(-r));
+	}
 	if (!foreground) {
 		char path[160];
 		int fd = -1, null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -629,6 +637,7 @@ int main(int argc, char **argv)
 		}
 		clients_tick(d);
 		sd_write_armed(d);
+		sd_state_sync(d);
 	}
 	rc = 0;
 	unlink(d->sock_ctl);
@@ -639,6 +648,7 @@ int main(int argc, char **argv)
 		unlink(path);
 	}
 	rtr_host_finish(d->h);
+	sd_state_clear(d); /* every trace is complete */
 	sd_log("stopped");
 fail:
 	if (why[0]) {
