@@ -49,8 +49,16 @@ kill -KILL "$D"
 for _ in $(seq 100); do kill -0 "$D" 2>/dev/null || break; sleep 0.05; done
 # the programs go on without a daemon; stop them and read what they committed
 sleep 0.3
-kill -STOP "$A1" "$A2"
-C1=$(count "$WORK/side1"); C2=$(count "$WORK/side2")
+# stopped while not rewriting its side file (fopen "w" empties it first)
+stopped_count() {
+	local c
+	for _ in $(seq 50); do
+		kill -STOP "$1"; c=$(count "$2"); [ "$c" -gt 0 ] && break
+		kill -CONT "$1"; sleep 0.01
+	done
+	echo "$c"
+}
+C1=$(stopped_count "$A1" "$WORK/side1"); C2=$(stopped_count "$A2" "$WORK/side2")
 kill -KILL "$A1" "$A2"; wait_pid "$A1" 10; wait_pid "$A2" 10
 
 $RT recover --all >"$WORK/all.out" 2>&1
