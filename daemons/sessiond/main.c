@@ -351,6 +351,7 @@ void sd_write_armed(struct sd *d)
 	snprintf(path, sizeof(path), "%s/%s", d->rundir, RTR_ARMED_FILE);
 	if (!a->nsessions) {
 		unlink(path);
+		sd_state_armed(d, NULL, 0);
 		goto done;
 	}
 	if (rtr_armed_encode(a, &d->armed_out)) {
@@ -368,6 +369,7 @@ void sd_write_armed(struct sd *d)
 		sd_log("cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
 	}
+	sd_state_armed(d, d->armed_out.data, d->armed_out.len);
 done:
 	d->armed_gen = gen;
 	d->armed_written = true;
@@ -575,6 +577,8 @@ int main(int argc, char **argv)
 			 RTR_DAEMON_LOG);
 		goto fail;
 	}
+	/* before anyone can connect: a dead daemon's sessions again */
+	sd_state_reload(d);
 	d->ctl_fd = listen_ctl(d, why, sizeof(why));
 	if (d->ctl_fd < 0)
 		goto fail;

@@ -86,6 +86,13 @@ void sd_write_armed(struct sd *d);
 int sd_state_init(struct sd *d);
 void sd_state_sync(struct sd *d);
 void sd_state_clear(struct sd *d);
+/* state.c: a copy of the armed-sessions file (NULL: none records) */
+void sd_state_armed(struct sd *d, const void *data, size_t len);
+/* state.c: at start, before programs can connect: the sessions a dead
+ * daemon of this directory was recording are completed on disk (ringtrace
+ * recover) and created again with their ids, channels and rules, started,
+ * so that their programs hand back the buffers they kept. */
+void sd_state_reload(struct sd *d);
 
 /* main.c: a line in the daemon's log */
 void sd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -60,6 +60,8 @@ int rtr_state_encode(const struct rtr_state_session *s, char *buf, size_t cap)
 	r = r ? r : put(buf, cap, &k, "active", s->active ? "1" : "0");
 	snprintf(num, sizeof(num), "%d", (int)s->daemon_pid);
 	r = r ? r : put(buf, cap, &k, "daemon", num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)s->id);
+	r = r ? r : put(buf, cap, &k, "id", num);
 	return r ? r : (int)k;
 }
 
@@ -138,6 +140,15 @@ int rtr_state_parse(const char *buf, size_t n, struct rtr_state_session *s, char
 			    s->output[0] != '/')
 				return fail(err, errlen, "bad output directory");
 			has_out = true;
+		} else if (KEY("id")) {
+			char *q;
+
+			if (unescape(sp + 1, nl, tmp, sizeof(tmp)) || tmp[0] < '0' || tmp[0] > '9')
+				return fail(err, errlen, "bad session id");
+			errno = 0;
+			s->id = strtoull(tmp, &q, 10);
+			if (*q || errno)
+				return fail(err, errlen, "bad session id");
 		} else if (KEY("snapshot") || KEY("active") || KEY("daemon")) {
 			char *q;
 			long v;

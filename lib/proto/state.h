@@ -15,6 +15,7 @@
  *   snapshot 0|1
  *   active 0|1
  *   daemon PID
+ *   id SESSION-ID     (the id its programs know it by)
  */
 #ifndef RTR_STATE_H
 #define RTR_STATE_H
@@ -31,6 +32,7 @@ struct rtr_state_session {
 	bool snapshot;
 	bool active;
 	int32_t daemon_pid;
+	uint64_t id; /* 0: unknown */
 };
 
 /* The file name of session `name` in the state directory ("s-" and the

@@ -1039,6 +1039,20 @@ int rtr_cmd_recover(int argc, char **argv)
 		}
 		if (!todo)
 			say(&o, "no session of a dead daemon to recover in %s", rundir);
+		if (!live && !o.dry_run) {
+			/* no session left to reload: the dead daemon's copy of its
+			 * armed-sessions file goes too */
+			struct state_list left;
+
+			if (state_read(rundir, &left) == 0 && !left.n) {
+				char path[PATH_MAX];
+
+				snprintf(path, sizeof(path), "%s/%s/armed", rundir, RTR_STATE_DIR);
+				unlink(path);
+			}
+			free(left.s);
+			free(left.file);
+		}
 	} else {
 		for (int i = optind; i < argc; i++) {
 			char canon[PATH_MAX];
