@@ -198,7 +198,7 @@ static int run_recover(const char *dir)
 
 		if (null >= 0)
 			dup2(null, STDOUT_FILENO);
-		execl(cli, "ringtrace", "recover", "-q", dir, (char *)NULL);
+		execl(cli, "ringtrace", "recover", "-q", "--readopt", dir, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0)

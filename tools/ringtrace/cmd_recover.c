@@ -54,6 +54,10 @@
 struct rec_opts {
 	bool dry_run;
 	bool quiet;
+	/* (the session daemon, before it re-adopts a session: daemon.md §8.2)
+	 * a trace whose process still runs gets its records of a partial
+	 * last packet from the program's buffers again: cut them here */
+	bool readopt;
 };
 
 struct rec_totals {
@@ -392,6 +396,7 @@ struct trace_ctx {
 	unsigned changes;
 	uint64_t cut_bytes, salvaged;
 	bool failed;
+	bool live; /* its process runs (readopt) */
 };
 
 /* Bytes [off, end) of a stream that cannot be read are kept aside in a
@@ -436,6 +441,13 @@ static int64_t salvage(struct trace_ctx *t, int fd, const char *name, uint64_t o
 	uint8_t *pkt;
 	int r;
 
+	if (t->live) {
+		say(t->o,
+		    "  %s: last packet (offset %" PRIu64 ") cut short: cut (its process runs and "
+		    "hands its buffers to the restarted daemon, which reads it again)",
+		    name, off);
+		return 0;
+	}
 	pkt = malloc(n);
 	if (!pkt)
 		return -ENOMEM;
@@ -541,7 +553,10 @@ static void recover_stream(struct trace_ctx *t, const char *name)
 				packets++;
 				off += (uint64_t)kept;
 			}
-			cut_why = kept > 0 ? "" : "a last packet cut short, with no whole record";
+			cut_why = kept > 0  ? ""
+				  : t->live ? "a last packet cut short, read again by the restarted "
+					      "daemon"
+					    : "a last packet cut short, with no whole record";
 			break;
 		}
 		if (idx_add(&idx, off, &h)) {
@@ -716,6 +731,28 @@ static void recover_trace(const struct rec_opts *o, struct rec_totals *tot, int 
 		return;
 	}
 	say(o, "%s:", path);
+	if (o->readopt) {
+		/* env vpid and procname: that process, still running? */
+		const char *v = strstr(t.m.text, "\n\tvpid = ");
+		const char *pn = strstr(t.m.text, "\n\tprocname = \"");
+		long pid = v ? strtol(v + 9, NULL, 10) : 0;
+
+		if (pid > 0 && pn) {
+			char comm_path[64], comm[64] = "";
+			const char *q = pn + 14, *qe = strchr(q, '"');
+			FILE *f;
+
+			snprintf(comm_path, sizeof(comm_path), "/proc/%ld/comm", pid);
+			f = fopen(comm_path, "re");
+			if (f) {
+				if (fgets(comm, sizeof(comm), f))
+					comm[strcspn(comm, "\n")] = 0;
+				fclose(f);
+			}
+			t.live = qe && comm[0] && (size_t)(qe - q) == strlen(comm) &&
+				 !strncmp(q, comm, (size_t)(qe - q));
+		}
+	}
 	t.idxfd = openat(dirfd, "index", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (t.idxfd < 0 && errno == ENOENT && !o->dry_run &&
 	    mkdirat(dirfd, "index", 0700) == 0)
@@ -948,7 +985,10 @@ static void usage(FILE *f)
 		"                 their traces are recovered)\n"
 		"  --rundir DIR   the daemon's run directory (default: the user's daemon's)\n"
 		"  -n, --dry-run  say what would be done, change nothing\n"
-		"  -q, --quiet    errors only\n");
+		"  -q, --quiet    errors only\n"
+		"  --readopt      (the session daemon, before it takes a session over)\n"
+		"                 a partial last packet of a trace whose process runs is\n"
+		"                 cut whole: the program hands it over again\n");
 }
 
 int rtr_cmd_recover(int argc, char **argv)
@@ -957,6 +997,7 @@ int rtr_cmd_recover(int argc, char **argv)
 					     {"rundir", required_argument, NULL, 'r'},
 					     {"dry-run", no_argument, NULL, 'n'},
 					     {"quiet", no_argument, NULL, 'q'},
+					     {"readopt", no_argument, NULL, 'R'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	struct rec_opts o = {0};
@@ -981,6 +1022,9 @@ int rtr_cmd_recover(int argc, char **argv)
 			break;
 		case 'q':
 			o.quiet = true;
+			break;
+		case 'R':
+			o.readopt = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -35,11 +35,11 @@ $RT start s1 >/dev/null || fail "start"
 bg "$APP" slow "$WORK/side1"; P1=$LAST
 bg "$APP" slow "$WORK/side2"; P2=$LAST
 wait_counts 5000 "$WORK/side1" "$WORK/side2"
-# until both traces have packets on disk (the switch timer closes a
-# sub-buffer within a second)
+# until both traces have a whole packet on disk (its index entry is written
+# once the packet is; the switch timer closes a sub-buffer within a second)
 for _ in $(seq 600); do
-	[ -n "$(find "$WORK/o1/dmn_app-$P1" "$WORK/o1/dmn_app-$P2" -name 'c_*' -size +0 2>/dev/null |
-		sed 's|/c_.*||' | sort -u | sed -n 2p)" ] && break
+	[ -n "$(find "$WORK/o1/dmn_app-$P1" "$WORK/o1/dmn_app-$P2" -path '*/index/c_*.idx' \
+		-size +16c 2>/dev/null | sed 's|/index/.*||' | sort -u | sed -n 2p)" ] && break
 	sleep 0.05
 done
 D=$(daemon_pid)
@@ -61,7 +61,11 @@ A1=$(count "$WORK/side1")
 wait_counts $((A1 + 20000)) "$WORK/side1" "$WORK/side2"
 $RT stop s1 >"$WORK/stop.out" 2>&1 || fail "stop: $(cat "$WORK/stop.out")"
 cat "$WORK/stop.out"
-E1=$(count "$WORK/side1")
+# the count P1 wrote last, read while it is stopped outside a rewrite
+for _ in $(seq 50); do
+	kill -STOP "$P1"; E1=$(count "$WORK/side1"); [ "$E1" -gt 0 ] && break
+	kill -CONT "$P1"; sleep 0.01
+done
 kill -KILL "$P1" "$P2"; wait_pid "$P1" 10; wait_pid "$P2" 10
 
 ls "$WORK/o1"
