@@ -173,8 +173,9 @@ static void noop_done(void *arg, const struct rtr_host_op_result *res)
 }
 
 /* The traces a dead daemon left in dir are completed by `ringtrace
- * recover` (the CLI beside this program) before new ones are written
- * there. Returns its exit status, or -1. */
+ * recover --readopt` (the CLI beside this program; it says what it did in
+ * the daemon's log) before new ones are written there. Returns its exit
+ * status, or -1. */
 static int run_recover(const char *dir)
 {
 	char self[PATH_MAX], cli[PATH_MAX + 16], *slash;
@@ -194,11 +195,8 @@ static int run_recover(const char *dir)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		if (null >= 0)
-			dup2(null, STDOUT_FILENO);
-		execl(cli, "ringtrace", "recover", "-q", "--readopt", dir, (char *)NULL);
+		/* what it did goes to the daemon's log (its stdout) */
+		execl(cli, "ringtrace", "recover", "--readopt", dir, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &st, 0) < 0)

@@ -36,6 +36,7 @@
 
 #include "cli.h"
 #include "ctf-index.h"
+#include "ctf-writer.h"
 #include "rundir.h"
 #include "state.h"
 
@@ -388,6 +389,16 @@ static int idx_add(struct idx_buf *x, uint64_t off, const struct hdr *h)
 	return 0;
 }
 
+/* (readopt) A stream whose buffer a live program will hand to the
+ * restarted daemon: the daemon reads it from packet `seq` on (the
+ * sub-buffer the dead daemon had taken and not given back, its header
+ * naming this trace), so those packets must not stay here too. */
+struct held {
+	uint32_t stream_id;
+	uint64_t instance;
+	uint64_t seq;
+};
+
 struct trace_ctx {
 	const struct rec_opts *o;
 	const char *path; /* for messages */
@@ -397,6 +408,9 @@ struct trace_ctx {
 	uint64_t cut_bytes, salvaged;
 	bool failed;
 	bool live; /* its process runs (readopt) */
+	long pid;
+	struct held held[256];
+	unsigned nheld;
 };
 
 /* Bytes [off, end) of a stream that cannot be read are kept aside in a
@@ -427,6 +441,76 @@ static int keep_aside(struct trace_ctx *t, int fd, const char *name, uint64_t of
 	say(t->o, "  %s: the %" PRIu64 " bytes from offset %" PRIu64 " kept aside in %s", name,
 	    end - off, off, aside);
 	return 0;
+}
+
+/* (readopt) The buffers of live process t->pid (its memfds named
+ * "ringtrace:PID:...", opened through /proc) whose next sub-buffer to read
+ * carries a header of this trace written by the dead daemon: t->held. The
+ * buffers are only read (mapped, validated as any buffer, unmapped). */
+static void find_held(struct trace_ctx *t)
+{
+	char dir[64], prefix[64];
+	int dfd;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", t->pid);
+	snprintf(prefix, sizeof(prefix), "/memfd:ringtrace:%ld:", t->pid);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((de = readdir(d)) && t->nheld < sizeof(t->held) / sizeof(t->held[0])) {
+		char link[256], path[600];
+		ssize_t n;
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strncmp(link, prefix, strlen(prefix)))
+			continue;
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		for (uint32_t client = 1; client <= 6; client++) {
+			const struct rtr_ring_config *cfg = rtr_ctf_host_config(client);
+			struct rtr_ring_buf *b = NULL;
+			int dup_fd;
+			uint8_t hb[HDR_SIZE];
+			struct hdr h;
+
+			if (!cfg || (dup_fd = dup(fd)) < 0)
+				continue;
+			if (rtr_ring_buf_map(cfg, dup_fd, &b)) {
+				close(dup_fd);
+				continue;
+			}
+			memcpy(hb, rtr_ring_addr(cfg, b, b->rd.consumed), HDR_SIZE);
+			hdr_decode(hb, &h);
+			if (!hdr_bad(&h, &t->m) && h.seq == b->rd.consumed >> b->sb_order)
+				t->held[t->nheld++] = (struct held){h.stream_id, h.instance, h.seq};
+			rtr_ring_buf_destroy(b);
+			break;
+		}
+		close(fd);
+	}
+	closedir(d);
+}
+
+static const struct held *held_of(const struct trace_ctx *t, const struct hdr *h)
+{
+	for (unsigned i = 0; i < t->nheld; i++)
+		if (t->held[i].stream_id == h->stream_id && t->held[i].instance == h->instance)
+			return &t->held[i];
+	return NULL;
 }
 
 /* A packet at off of which only avail bytes are in the file: keeps its
@@ -525,6 +609,19 @@ static void recover_stream(struct trace_ctx *t, const char *name)
 			cut_why = bad;
 			aside = true;
 			break;
+		}
+		{
+			const struct held *hd = held_of(t, &h);
+
+			if (hd && h.seq >= hd->seq) {
+				say(t->o,
+				    "  %s: packets from seq %" PRIu64 " on (offset %" PRIu64
+				    "): its program hands the buffer to the restarted daemon, "
+				    "which reads them again",
+				    name, hd->seq, off);
+				cut_why = "read again by the restarted daemon";
+				break;
+			}
 		}
 		if (h.packet_bits / 8 > size - off) {
 			int64_t kept = salvage(t, fd, name, off, size - off, &h);
@@ -751,6 +848,9 @@ static void recover_trace(const struct rec_opts *o, struct rec_totals *tot, int 
 			}
 			t.live = qe && comm[0] && (size_t)(qe - q) == strlen(comm) &&
 				 !strncmp(q, comm, (size_t)(qe - q));
+			t.pid = pid;
+			if (t.live)
+				find_held(&t);
 		}
 	}
 	t.idxfd = openat(dirfd, "index", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

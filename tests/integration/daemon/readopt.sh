@@ -57,6 +57,7 @@ grep -q "session s1 (id [0-9]*) reloaded from the state of daemon pid $D" \
 # the programs find the new daemon (they look once a second)
 wait_for "$P1 \(dmn_app\)" $RT list
 wait_for "$P2 \(dmn_app\)" $RT list
+grep -A12 "ringtrace.*recover\|dmn_app-$P1:" "$RINGTRACE_RUNDIR/daemon.log" | grep -v "^--" | head -20
 A1=$(count "$WORK/side1")
 wait_counts $((A1 + 20000)) "$WORK/side1" "$WORK/side2"
 $RT stop s1 >"$WORK/stop.out" 2>&1 || fail "stop: $(cat "$WORK/stop.out")"
