@@ -94,6 +94,7 @@ struct rt_conn {
 	uint32_t hello_seq;
 	int wd; /* inotify watch (daemons), -1 none */
 	char watched[108];
+	bool refused;	 /* it refused us or misbehaved: nothing is kept for it */
 	uint32_t narmed; /* sessions armed from the daemon's armed file */
 	uint64_t armed[RTR_PROTO_MAX_ARMED];
 	/* providers already announced to it (registry lock) */
@@ -984,6 +985,7 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 	if (r) {
 		rtr_proto_close_fds(fds, nfds);
 		logmsg("bad message from the session host (%s); disconnecting", err);
+		cn->refused = true;
 		return SERVE_CLOSED;
 	}
 	switch (m.hdr.type) {
@@ -1026,6 +1028,7 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 			if (m.u.reply.status) {
 				debug("the session daemon refused this process: %s",
 				      m.u.reply.text);
+				cn->refused = true;
 				return SERVE_CLOSED;
 			}
 			cn->state = C_CONFIG;
@@ -2222,10 +2225,11 @@ static void lost_conn(struct rt_conn *cn, const char *why)
 	else
 		debug("session daemon at %s went away%s%s", cn->path, why ? ": " : "",
 		      why ? why : "");
-	if (cn->kind == K_ENV)
-		disconnect(cn, true);
+	if (cn->kind == K_ENV || cn->refused)
+		disconnect(cn, true); /* (a refusal: its buffers are not kept) */
 	else
 		orphan_conn(cn);
+	cn->refused = false;
 	if (cn->kind != K_ENV)
 		watch_conn(cn);
 }

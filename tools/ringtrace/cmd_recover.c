@@ -947,7 +947,7 @@ static void walk(const struct rec_opts *o, struct rec_totals *tot, int dirfd, co
 		return;
 	names = list(dirfd, &n);
 	for (size_t i = 0; i < n; i++) {
-		char sub[PATH_MAX];
+		char sub[PATH_MAX + 300];
 		int fd;
 
 		if (names[i][0] == '.' || !strcmp(names[i], "index"))
@@ -972,7 +972,7 @@ static void walk(const struct rec_opts *o, struct rec_totals *tot, int dirfd, co
 /* The pid of the daemon running in rundir, or 0 (none: its lock is free). */
 static pid_t live_daemon(const char *rundir)
 {
-	char path[PATH_MAX], buf[32];
+	char path[PATH_MAX + 64], buf[32];
 	int fd;
 	ssize_t n;
 	pid_t pid = 0;
@@ -1001,7 +1001,7 @@ struct state_list {
 /* The sessions of rundir's state directory. Returns 0, or -errno. */
 static int state_read(const char *rundir, struct state_list *l)
 {
-	char path[PATH_MAX], **names;
+	char path[PATH_MAX + 64], **names;
 	size_t n = 0;
 	struct stat st;
 	int dfd;
@@ -1054,7 +1054,7 @@ static int state_read(const char *rundir, struct state_list *l)
 
 static void state_remove(const char *rundir, const char *file)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 300];
 
 	snprintf(path, sizeof(path), "%s/%s/%s", rundir, RTR_STATE_DIR, file);
 	unlink(path);
@@ -1189,7 +1189,7 @@ int rtr_cmd_recover(int argc, char **argv)
 			struct state_list left;
 
 			if (state_read(rundir, &left) == 0 && !left.n) {
-				char path[PATH_MAX];
+				char path[PATH_MAX + 64];
 
 				snprintf(path, sizeof(path), "%s/%s/armed", rundir, RTR_STATE_DIR);
 				unlink(path);
