@@ -81,6 +81,7 @@ static int unescape(const char *v, const char *e, char *out, size_t cap)
 {
 	size_t k = 0;
 
+	memset(out, 0, cap); /* (a key given twice: the last value, nothing of the first) */
 	for (; v < e; v++) {
 		char c = *v;
 
