@@ -44,6 +44,7 @@ void sd_reply_send(struct sd *d, struct sd_client *c)
 {
 	/* (uses its own buffer: d->out holds the answer) */
 	sd_write_armed(d);
+	sd_state_sync(d); /* before the answer: a kill after it finds the state */
 	if (rtr_ctl_finish(&d->out)) {
 		/* too long: say so instead */
 		uint32_t seq = c->seq;
@@ -270,7 +271,7 @@ static void cmd_create(struct sd *d, struct sd_client *c, const struct rtr_ctl_m
 	struct rtr_host_session_cfg cfg = {0};
 	const char *name = rtr_ctl_str(m, RTR_CTA_SESSION);
 	const char *out = rtr_ctl_str(m, RTR_CTA_OUTPUT);
-	char autoname[64], err[300];
+	char autoname[64], err[300], canon[4096];
 	uid_t uids[64];
 	size_t nuids = 0;
 	uint64_t v, id;
@@ -307,6 +308,19 @@ static void cmd_create(struct sd *d, struct sd_client *c, const struct rtr_ctl_m
 	cfg.name = name;
 	cfg.out_dirfd = fd;
 	cfg.out_path = out ? out : "?";
+	{
+		/* the directory as the kernel names it (what the client gave
+		 * may hold .. or symlinks): state/ and recover use it */
+		char proc[64];
+		ssize_t n;
+
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		n = readlink(proc, canon, sizeof(canon) - 1);
+		if (n > 0 && canon[0] == '/') {
+			canon[n] = 0;
+			cfg.out_path = canon;
+		}
+	}
 	cfg.snapshot = rtr_ctl_u64(m, RTR_CTA_SNAPSHOT, &v) && v;
 	cfg.uids = uids;
 	cfg.nuids = nuids;

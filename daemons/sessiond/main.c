@@ -352,6 +352,7 @@ void sd_write_armed(struct sd *d)
 	snprintf(path, sizeof(path), "%s/%s", d->rundir, RTR_ARMED_FILE);
 	if (!a->nsessions) {
 		unlink(path);
+		sd_state_armed(d, NULL, 0);
 		goto done;
 	}
 	if (rtr_armed_encode(a, &d->armed_out)) {
@@ -369,6 +370,7 @@ void sd_write_armed(struct sd *d)
 		sd_log("cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
 	}
+	sd_state_armed(d, d->armed_out.data, d->armed_out.len);
 done:
 	d->armed_gen = gen;
 	d->armed_written = true;
@@ -413,7 +415,7 @@ int main(int argc, char **argv)
 
 	if (!d)
 		return 1;
-	d->ctl_fd = d->epfd = d->sig_fd = d->lock_fd = d->log_fd = -1;
+	d->ctl_fd = d->epfd = d->sig_fd = d->lock_fd = d->log_fd = d->state_fd = -1;
 	while ((c = getopt_long(argc, argv, "fvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
@@ -514,6 +516,14 @@ int main(int argc, char **argv)
 	if (d->lock_fd < 0)
 		goto fail;
 	write_pid(d->lock_fd);
+	{
+		int r = sd_state_init(d);
+
+		if (r)
+			sd_log("no state directory in %s (%s): a crash of this daemon leaves "
+			       "`ringtrace recover --all` nothing to find",
+			       d->rundir, strerror(-r));
+	}
 	if (!foreground) {
 		char path[160];
 		int fd = -1, null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -568,6 +578,8 @@ int main(int argc, char **argv)
 			 RTR_DAEMON_LOG);
 		goto fail;
 	}
+	/* before anyone can connect: a dead daemon's sessions again */
+	sd_state_reload(d);
 	d->ctl_fd = listen_ctl(d, why, sizeof(why));
 	if (d->ctl_fd < 0)
 		goto fail;
@@ -633,6 +645,7 @@ int main(int argc, char **argv)
 		}
 		clients_tick(d);
 		sd_write_armed(d);
+		sd_state_sync(d);
 	}
 	rc = 0;
 	unlink(d->sock_ctl);
@@ -643,6 +656,7 @@ int main(int argc, char **argv)
 		unlink(path);
 	}
 	rtr_host_finish(d->h);
+	sd_state_clear(d); /* every trace is complete */
 	sd_log("stopped");
 fail:
 	if (why[0]) {

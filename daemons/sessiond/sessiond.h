@@ -32,6 +32,15 @@ struct sd_client {
 	char session[64];
 };
 
+/* A session whose state file was written (state.c). */
+#define SD_STATE_MAX 256
+struct sd_state_ent {
+	uint64_t id;
+	char name[64];
+	bool active;
+	bool written;
+};
+
 struct sd {
 	struct rtr_host *h;
 	char rundir[108];
@@ -48,6 +57,9 @@ struct sd {
 	uint64_t armed_gen; /* of the armed file written last */
 	struct rtr_proto_out armed_out;
 	bool armed_written;
+	int state_fd; /* RUNDIR/state, -1: none */
+	struct sd_state_ent state[SD_STATE_MAX];
+	unsigned nstate;
 	struct sd_client *clients;
 	unsigned nclients;
 	struct rtr_proto_out out;
@@ -67,6 +79,21 @@ void sd_client_free(struct sd *d, struct sd_client *c);
 /* main.c: rewrites the armed-sessions file if sessions changed (before
  * any answer: a program started after it must find what it says). */
 void sd_write_armed(struct sd *d);
+/* state.c: the state directory (lib/proto state.h). init creates and
+ * opens it (0 or a negative errno); sync writes the files of sessions
+ * created or changed and removes those of sessions gone; clear removes
+ * every file of this daemon (its sessions were finished). */
+int sd_state_init(struct sd *d);
+void sd_state_sync(struct sd *d);
+void sd_state_clear(struct sd *d);
+/* state.c: a copy of the armed-sessions file (NULL: none records) */
+void sd_state_armed(struct sd *d, const void *data, size_t len);
+/* state.c: at start, before programs can connect: the sessions a dead
+ * daemon of this directory was recording are completed on disk (ringtrace
+ * recover) and created again with their ids, channels and rules, started,
+ * so that their programs hand back the buffers they kept. */
+void sd_state_reload(struct sd *d);
+
 /* main.c: a line in the daemon's log */
 void sd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -199,7 +199,14 @@ struct rtr_host_session_cfg {
 	const uid_t *uids;
 	size_t nuids;
 	bool all_uids;
+	/* 0: a new id; else this id (a session a restarted daemon reloads:
+	 * its programs know it by that id). -EEXIST if taken. */
+	uint64_t id;
 };
+
+/* Session ids from now on are above base (a restarted daemon: ids of a
+ * dead daemon's sessions are never given to new ones). */
+void rtr_host_session_id_base(struct rtr_host *h, uint64_t base);
 
 struct rtr_host_channel_cfg {
 	const char *name;     /* identifier */

@@ -796,6 +796,12 @@ static int chan_define(struct rtr__session *s, const struct rtr_host_channel_cfg
 	return (int)ci;
 }
 
+void rtr_host_session_id_base(struct rtr_host *h, uint64_t base)
+{
+	if (base > h->next_session_id)
+		h->next_session_id = base;
+}
+
 int rtr_host_session_create(struct rtr_host *h, const struct rtr_host_session_cfg *cfg,
 			    uint64_t *id, char *err, size_t errlen)
 {
@@ -810,9 +816,18 @@ int rtr_host_session_create(struct rtr_host *h, const struct rtr_host_session_cf
 		return seterr(err, errlen, -EEXIST, "session %s already exists", cfg->name);
 	if (cfg->out_dirfd < 0)
 		return seterr(err, errlen, -EINVAL, "no output directory");
+	if (cfg->id && rtr__session_find(h, cfg->id))
+		return seterr(err, errlen, -EEXIST, "session id %llu already in use",
+			      (unsigned long long)cfg->id);
 	s = session_new(h, cfg->name);
 	if (!s)
 		return seterr(err, errlen, -ENOMEM, "out of memory");
+	if (cfg->id) {
+		h->next_session_id--; /* (session_new took one) */
+		s->id = cfg->id;
+		if (cfg->id > h->next_session_id)
+			h->next_session_id = cfg->id;
+	}
 	s->out_dirfd = fcntl(cfg->out_dirfd, F_DUPFD_CLOEXEC, 3);
 	s->out_path = strdup(cfg->out_path ? cfg->out_path : "?");
 	if (cfg->nuids) {

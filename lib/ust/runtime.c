@@ -95,6 +95,7 @@ struct rt_conn {
 	uint32_t hello_seq;
 	int wd; /* inotify watch (daemons), -1 none */
 	char watched[108];
+	bool refused;	 /* it refused us or misbehaved: nothing is kept for it */
 	uint32_t narmed; /* sessions armed from the daemon's armed file */
 	uint64_t armed[RTR_PROTO_MAX_ARMED];
 	/* providers already announced to it (registry lock) */
@@ -145,6 +146,9 @@ struct rt_channel {
 	struct fd_id wake_id;
 	bool ready;
 	uint32_t counters; /* RTR_CTF_COUNTER_* mask: the event context (counters.c) */
+	/* (daemons) the buffers' memfds, kept so that the buffers can be
+	 * handed to the next daemon when this one dies (orphan_locked) */
+	struct fd_id *buf_ids; /* nr_bufs entries, or NULL */
 };
 
 struct rt_enable {
@@ -346,7 +350,10 @@ static void retire_channel(struct rt_channel *c, bool late_writers)
 				 * (the memfd stays referenced by it). */
 			}
 			if (b->fd >= 0) {
-				close(b->fd);
+				/* (a kept memfd the program may have closed
+				 * and reused: only ours is closed) */
+				if (!c->buf_ids || fd_still_ours(&c->buf_ids[i]))
+					close(b->fd);
 				b->fd = -1;
 			}
 		}
@@ -710,6 +717,12 @@ static int do_channel(struct rt_conn *cn, const struct rtr_proto_channel *m, int
 			      RTR_PROTO_CHANNEL_COUNTERS_SHIFT;
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
+		if (cn->kind != K_ENV) {
+			c->buf_ids = calloc(m->nr_bufs ? m->nr_bufs : 1, sizeof(*c->buf_ids));
+			for (uint32_t i = 0; c->buf_ids && i < m->nr_bufs; i++)
+				c->buf_ids[i].fd = -1;
+			snprintf(c->arm_name, sizeof(c->arm_name), "%s", m->name ? m->name : "");
+		}
 		c->wake_fd = wake_fd;
 		fd_remember(&c->wake_id, wake_fd, true);
 		*wake_fdp = -1;
@@ -763,9 +776,16 @@ static int map_one(struct rt_channel *c, uint32_t cpu, int fd, bool *consumed, c
 	 * microseconds, and probes would otherwise take one per page of the
 	 * buffer (the host allocated the pages already; this only maps them). */
 	prefault(b->ctl, b->map_size);
-	/* The mapping keeps the memory; the descriptor is not needed. */
-	close(b->fd);
-	b->fd = -1;
+	/* The mapping keeps the memory. A daemon's buffers keep their
+	 * descriptor (high, close-on-exec): if the daemon dies, the next one
+	 * gets them again (orphan_locked). */
+	if (c->buf_ids) {
+		b->fd = fd_move_high(b->fd);
+		fd_remember(&c->buf_ids[cpu], b->fd, false);
+	} else {
+		close(b->fd);
+		b->fd = -1;
+	}
 	b->wake_fd = c->wake_fd;
 	c->chan->bufs[cpu] = b;
 	return 0;
@@ -966,6 +986,7 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 	if (r) {
 		rtr_proto_close_fds(fds, nfds);
 		logmsg("bad message from the session host (%s); disconnecting", err);
+		cn->refused = true;
 		return SERVE_CLOSED;
 	}
 	switch (m.hdr.type) {
@@ -1008,6 +1029,7 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 			if (m.u.reply.status) {
 				debug("the session daemon refused this process: %s",
 				      m.u.reply.text);
+				cn->refused = true;
 				return SERVE_CLOSED;
 			}
 			cn->state = C_CONFIG;
@@ -1466,6 +1488,12 @@ static struct rt_channel *arm_channel(struct rt_conn *cn, const struct rtr_armed
 	c->ctx_mask = ac->ctx_mask;
 	c->cfg = rtr_ctf_host_config(c->client);
 	c->nr_bufs = nr;
+	c->buf_ids = calloc(nr ? nr : 1, sizeof(*c->buf_ids));
+	if (!c->buf_ids) {
+		rtr_ring_chan_free(c->chan);
+		free(c);
+		return NULL;
+	}
 	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->wake_fd >= 0)
 		c->wake_fd = fd_move_high(c->wake_fd);
@@ -1481,10 +1509,13 @@ static struct rt_channel *arm_channel(struct rt_conn *cn, const struct rtr_armed
 			if (c->wake_fd >= 0)
 				close(c->wake_fd);
 			rtr_ring_chan_free(c->chan);
+			free(c->buf_ids);
 			free(c);
 			return NULL;
 		}
 		prefault(b->ctl, b->map_size);
+		b->fd = fd_move_high(b->fd);
+		fd_remember(&c->buf_ids[cpu], b->fd, false);
 		b->wake_fd = c->wake_fd;
 		c->chan->bufs[cpu] = b;
 	}
@@ -1503,9 +1534,10 @@ static uint32_t arm_sessions(struct rt_conn *cn)
 	struct rtr_armed *a = read_armed(cn, &raw);
 	uint32_t handle = RTR_PROTO_ARMED_HANDLE;
 
-	cn->narmed = 0;
+	/* (cn->armed may already hold the sessions whose buffers this
+	 * process kept from a daemon that died: orphan_locked) */
 	if (!a)
-		return 0;
+		return cn->narmed;
 	for (uint32_t i = 0; i < a->nsessions && cn->narmed < RTR_PROTO_MAX_ARMED; i++) {
 		const struct rtr_armed_session *as = &a->s[i];
 		struct rt_session *s;
@@ -1561,8 +1593,14 @@ static int send_armed(struct rt_conn *cn, struct rtr_proto_out *o)
 	for (struct rt_channel *c = channels; c && !r; c = c->next) {
 		struct rtr_proto_channel pc;
 
+		bool ours = c->buf_ids != NULL;
+
 		if (c->conn != cn || !c->self)
 			continue;
+		for (uint32_t i = 0; ours && i < c->nr_bufs; i++)
+			ours = fd_still_ours(&c->buf_ids[i]);
+		if (!ours)
+			continue; /* (the program closed them: the daemon refuses it) */
 		pc = (struct rtr_proto_channel){
 		    .session_id = c->session_id,
 		    .chan_handle = c->handle,
@@ -1593,11 +1631,7 @@ static int send_armed(struct rt_conn *cn, struct rtr_proto_out *o)
 			if (!r)
 				r = rtr_proto_send(cn->cmd, o, fds, b.count, MSG_DONTWAIT);
 		}
-		for (uint32_t i = 0; i < c->nr_bufs; i++)
-			if (c->chan->bufs[i]->fd >= 0) {
-				close(c->chan->bufs[i]->fd);
-				c->chan->bufs[i]->fd = -1;
-			}
+		/* the descriptors stay: a next daemon may need them */
 	}
 	pthread_mutex_unlock(&rt_lock);
 	return r;
@@ -1681,6 +1715,73 @@ static void conn_close(struct rt_conn *cn)
 	cn->sync_reg = false;
 }
 
+/* Daemon cn died (or could not be talked to): the channels of its active
+ * sessions stay bound — events go on filling their buffers — and become
+ * channels "armed" by this process, to be handed over (HELLO's armed
+ * sessions, CHANNEL, CHANNEL_BUFFERS with the same memfds, the event ids
+ * in REGISTER_EVENTS) to the next daemon of that directory, which reads
+ * them from where the dead one stopped. A channel whose memfds the program
+ * closed, or of a stopped session, is closed. Both locks. Design:
+ * docs/design/daemon.md §8. */
+static uint32_t orphan_handle = RTR_PROTO_ARMED_HANDLE + (1u << 24);
+
+static void orphan_locked(struct rt_conn *cn)
+{
+	struct rt_channel *c, *nc;
+	struct rt_session **pp;
+
+	cn->narmed = 0;
+	for (c = channels; c; c = nc) {
+		struct rt_session *s = find_session(cn, c->session_id);
+		bool keep = false;
+		uint32_t h;
+
+		nc = c->next;
+		if (c->conn != cn)
+			continue;
+		keep = s && s->active && c->ready && c->buf_ids && c->chan && c->arm_name[0];
+		for (uint32_t i = 0; keep && i < c->nr_bufs; i++)
+			keep = c->chan->bufs[i] && fd_still_ours(&c->buf_ids[i]);
+		if (!keep) {
+			close_channel_locked(c, true);
+			continue;
+		}
+		h = orphan_handle++;
+		if (orphan_handle < RTR_PROTO_ARMED_HANDLE)
+			orphan_handle = RTR_PROTO_ARMED_HANDLE + (1u << 24);
+		for (uint32_t i = 0; i < nr_enables; i++)
+			if (enables[i].conn == cn && enables[i].chan_handle == c->handle) {
+				enables[i].chan_handle = h;
+				enables[i].self = true; /* the next daemon is told its id */
+				if (enables[i].event_id >= c->next_id)
+					c->next_id = enables[i].event_id + 1;
+			}
+		c->handle = h;
+		c->self = true;
+		{
+			bool listed = false;
+
+			for (uint32_t i = 0; i < cn->narmed; i++)
+				listed |= cn->armed[i] == c->session_id;
+			if (!listed && cn->narmed < RTR_PROTO_MAX_ARMED)
+				cn->armed[cn->narmed++] = c->session_id;
+		}
+	}
+	for (pp = &sessions; *pp;) {
+		struct rt_session *s = *pp;
+		bool used = false;
+
+		for (c = channels; c && !used; c = c->next)
+			used = c->conn == cn && c->session_id == s->id;
+		if (s->conn != cn || used) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		free(s);
+	}
+}
+
 /* Host cn went away or misbehaved: its sessions end here. */
 static void disconnect(struct rt_conn *cn, bool late_writers)
 {
@@ -1690,6 +1791,29 @@ static void disconnect(struct rt_conn *cn, bool late_writers)
 	conn_close(cn);
 	pthread_mutex_unlock(&rt_lock);
 	rtr__registry_unlock();
+}
+
+/* Daemon cn is gone: its connection closes, its recording sessions'
+ * buffers are kept for the next daemon (orphan_locked). */
+static void orphan_conn(struct rt_conn *cn)
+{
+	uint32_t n;
+	uint64_t ids[RTR_PROTO_MAX_ARMED];
+
+	rtr__registry_lock();
+	pthread_mutex_lock(&rt_lock);
+	orphan_locked(cn);
+	n = cn->narmed;
+	memcpy(ids, cn->armed, sizeof(ids));
+	conn_close(cn);
+	cn->narmed = n;
+	memcpy(cn->armed, ids, sizeof(ids));
+	pthread_mutex_unlock(&rt_lock);
+	rtr__registry_unlock();
+	if (n)
+		debug("the session daemon at %s is gone; the buffers of %u recording session%s "
+		      "are kept for the next one",
+		      cn->path, n, n == 1 ? "" : "s");
 }
 
 static uint16_t possible_cpus(void)
@@ -1850,18 +1974,18 @@ static int send_hello(struct rt_conn *cn, bool forked, uint64_t deadline)
 	pthread_mutex_unlock(&rt_lock);
 	if (cn->narmed && send_armed(cn, o)) {
 		free(o);
-		disconnect(cn, false);
+		orphan_conn(cn);
 		return -EAGAIN;
 	}
 	free(o);
 	return 0;
 fail:
 	if (cn->narmed) {
-		/* armed for a daemon we could not talk to: forget it */
+		/* armed for a daemon we could not talk to: kept for the next
+		 * one (buffers of a session that records stay bound) */
 		rtr__registry_lock();
 		pthread_mutex_lock(&rt_lock);
-		drop_locked(cn, false);
-		cn->narmed = 0;
+		orphan_locked(cn);
 		pthread_mutex_unlock(&rt_lock);
 		rtr__registry_unlock();
 	}
@@ -2131,7 +2255,11 @@ static void lost_conn(struct rt_conn *cn, const char *why)
 	else
 		debug("session daemon at %s went away%s%s", cn->path, why ? ": " : "",
 		      why ? why : "");
-	disconnect(cn, true);
+	if (cn->kind == K_ENV || cn->refused)
+		disconnect(cn, true); /* (a refusal: its buffers are not kept) */
+	else
+		orphan_conn(cn);
+	cn->refused = false;
 	if (cn->kind != K_ENV)
 		watch_conn(cn);
 }

@@ -102,5 +102,6 @@ void rtr_cli_progress(struct rtr_reader *r, uint64_t events, bool final);
 int rtr_cmd_view(int argc, char **argv);
 int rtr_cmd_convert(int argc, char **argv);
 int rtr_cmd_stats(int argc, char **argv);
+int rtr_cmd_recover(int argc, char **argv);
 
 #endif

@@ -11,7 +11,8 @@
 	X(view, "print traces as text, byte-identical to babeltrace2")                             \
 	X(convert, "convert traces to CTF, Chrome JSON (Perfetto) or text")                        \
 	X(record, "run a program and record its tracepoints as a CTF trace")                       \
-	X(stats, "event counts per class and stream, time span, losses")
+	X(stats, "event counts per class and stream, time span, losses")                           \
+	X(recover, "complete the traces a killed daemon or record left (DIR... | --all)")
 
 #define DECLARE(name, summary) int rtr_cmd_##name(int argc, char **argv);
 RTR_COMMANDS(DECLARE)

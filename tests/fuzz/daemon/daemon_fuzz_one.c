@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "armed.h"
+#include "state.h"
 #include "ctl.h"
 #include "daemon_fuzz_one.h"
 #include "fexpr.h"
@@ -126,6 +127,23 @@ int rtr_ctl_fuzz_one(const uint8_t *data, size_t size)
 			if (m.attrs[i].tag != m2.attrs[i].tag || m.attrs[i].len != m2.attrs[i].len ||
 			    memcmp(m.attrs[i].val, m2.attrs[i].val, m.attrs[i].len))
 				fail("control attribute re-parses differently");
+		return 0;
+	}
+	if ((data[0] & 3) == 3) {
+		/* the daemon's state files (state.h): parsed, re-encoded, the same */
+		static struct rtr_state_session ss, ss2;
+		static char buf[RTR_STATE_MAX_FILE + 64];
+		int n;
+
+		if (rtr_state_parse((const char *)data + 1, size - 1, &ss, err, sizeof(err)))
+			return 0;
+		n = rtr_state_encode(&ss, buf, sizeof(buf));
+		if (n < 0)
+			fail("a parsed state file does not re-encode");
+		if (rtr_state_parse(buf, (size_t)n, &ss2, err, sizeof(err)))
+			fail(err);
+		if (memcmp(&ss, &ss2, sizeof(ss)))
+			fail("state file re-parses differently");
 		return 0;
 	}
 	if (rtr_armed_parse(data + 1, size - 1, &a, err, sizeof(err)))

@@ -85,6 +85,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		rtr_reader_close(r);
 	}
+	/* the salvage of a packet cut short (ringtrace recover): bounded by
+	 * the bytes given, whatever their header claims */
+	{
+		struct rtr_packet_salvage sv;
+
+		if (rtr_reader_salvage_packet((const char *)data, mlen, data + mlen, size - mlen, &sv,
+					      &err) == 0 &&
+		    sv.end_bytes > size - mlen)
+			abort();
+	}
 	/* the JSON writer: processes, threads, slices of whatever the trace
 	 * holds (bounded as above) */
 	if (errnull && !rtr__reader_open_mem(data, mlen, data + mlen, size - mlen, NULL, &r, &err)) {

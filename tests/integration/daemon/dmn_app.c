@@ -7,6 +7,8 @@
  *   wait FILE N    waits (polling every 5 ms) until FILE exists, then as run
  *   loop SIDE      dmn:tick forever; every 1000 events writes the count to
  *                  SIDE (for snapshots and kills)
+ *   slow SIDE      as loop, sleeping 10 ms every 1000 events (at most
+ *                  100000 events/s: buffers of a few MiB hold seconds)
  *   burst N T      T threads, each N dmn:tick as fast as possible (losses)
  *   hold N SIDE    as run, then writes N to SIDE and sleeps until killed
  *                  (kill -9 of a program with committed events)
@@ -57,7 +59,9 @@ int main(int argc, char **argv)
 		emit((uint32_t)strtoul(argv[3], NULL, 10));
 		return 0;
 	}
-	if (argc >= 3 && !strcmp(argv[1], "loop")) {
+	if (argc >= 3 && (!strcmp(argv[1], "loop") || !strcmp(argv[1], "slow"))) {
+		unsigned nap = !strcmp(argv[1], "slow") ? 10000 : 1000;
+
 		for (uint64_t i = 0;; i++) {
 			rtr_tracepoint(dmn, tick, (uint32_t)i, (int64_t)i, 0.0, names[i % 4]);
 			if (i % 1000 == 999) {
@@ -67,7 +71,7 @@ int main(int argc, char **argv)
 					fprintf(f, "%llu\n", (unsigned long long)(i + 1));
 					fclose(f);
 				}
-				usleep(1000);
+				usleep(nap);
 			}
 		}
 	}
@@ -95,6 +99,6 @@ int main(int argc, char **argv)
 			pthread_join(th[i], NULL);
 		return 0;
 	}
-	fprintf(stderr, "usage: dmn_app run N | wait FILE N | loop SIDE | burst N T | hold N SIDE\n");
+	fprintf(stderr, "usage: dmn_app run N | wait FILE N | loop SIDE | slow SIDE | burst N T | hold N SIDE\n");
 	return 2;
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "armed.h"
+#include "state.h"
 #include "ctl.h"
 #include "daemon_fuzz_one.h"
 #include "fexpr.h"
@@ -498,6 +499,53 @@ static void replay(const char *dir, int (*one)(const uint8_t *, size_t))
 	CHECK(n > 0);
 }
 
+/* The daemon's state files (lib/proto state.h): what recover --all trusts
+ * only after parsing. */
+static void test_state(void)
+{
+	struct rtr_state_session s = {.snapshot = true, .active = true, .daemon_pid = 4242}, t;
+	char buf[RTR_STATE_MAX_FILE], err[200], fname[200];
+	int n;
+
+	snprintf(s.name, sizeof(s.name), "a%%b\nc");
+	s.name[3] = '\n';
+	snprintf(s.output, sizeof(s.output), "/tmp/with space/and\ttab");
+	n = rtr_state_encode(&s, buf, sizeof(buf));
+	REQUIRE(n > 0);
+	CHECK(memchr(buf, '\t', (size_t)n) == NULL); /* escaped */
+	CHECK_EQ_I64(rtr_state_parse(buf, (size_t)n, &t, err, sizeof(err)), 0);
+	CHECK(!strcmp(t.name, s.name) && !strcmp(t.output, s.output));
+	CHECK(t.snapshot && t.active && t.daemon_pid == 4242);
+	CHECK_EQ_I64(rtr_state_file_name("s1", fname, sizeof(fname)), 0);
+	CHECK(!strcmp(fname, "s-7331"));
+	CHECK_EQ_I64(rtr_state_file_name("s1", fname, 5), -ENAMETOOLONG);
+	/* refusals */
+	{
+		static const char *bad[] = {
+		    "",
+		    "ringtrace-session 2\nname a\noutput /x\n",
+		    "ringtrace-session 1\nname a\n",			 /* no output */
+		    "ringtrace-session 1\nname a\noutput x\n",		 /* relative */
+		    "ringtrace-session 1\nname a\noutput /x",		 /* no newline */
+		    "ringtrace-session 1\nname a%00b\noutput /x\n",	 /* NUL */
+		    "ringtrace-session 1\nname a%zz\noutput /x\n",	 /* bad escape */
+		    "ringtrace-session 1\nname a\noutput /x\nactive 2\n", /* flag */
+		    "ringtrace-session 1\nname a\noutput /x\ndaemon 9x\n",
+		    "ringtrace-session 1\nname\noutput /x\n", /* no value */
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+			CHECK_EQ_I64(rtr_state_parse(bad[i], strlen(bad[i]), &t, err, sizeof(err)),
+				     -EINVAL);
+	}
+	{
+		static char big[RTR_STATE_MAX_FILE * 2];
+
+		memset(big, 'x', sizeof(big));
+		CHECK_EQ_I64(rtr_state_parse(big, sizeof(big), &t, err, sizeof(err)), -EINVAL);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && !strcmp(argv[1], "--write-seeds")) {
@@ -509,6 +557,7 @@ int main(int argc, char **argv)
 	test_verifier();
 	test_ctl();
 	test_armed();
+	test_state();
 	if (argc == 4 && !strcmp(argv[1], "--seeds")) {
 		replay(argv[2], rtr_filter_fuzz_one);
 		replay(argv[3], rtr_ctl_fuzz_one);

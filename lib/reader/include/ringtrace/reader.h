@@ -265,6 +265,27 @@ struct rtr_stream_stats {
 int rtr_reader_scan_stream(struct rtr_reader *r, size_t i, struct rtr_stream_stats *st,
 			   struct rtr_error *err);
 
+/* ---- salvage of a packet cut short (ringtrace recover) ---- */
+
+struct rtr_packet_salvage {
+	uint64_t events;    /* whole records, from the first */
+	uint64_t end_bytes; /* bytes from the packet start to the end of the last
+			     * of them (0: none) */
+	uint64_t last_clock; /* its clock value */
+	bool stopped_error;  /* the next record did not decode (cut, or damaged) */
+	bool stopped_late;   /* the next record's time is after the packet's end */
+};
+
+/* Decodes the records of one packet held in memory (pkt, n bytes, whose
+ * header and context decode against metadata, a plain TSDL text, and say
+ * the packet is n bytes long: the caller sets content and packet size to
+ * the bytes it has) and says how many decode whole, in order, and where
+ * the last of them ends. Returns 0 (out filled; err says why decoding
+ * stopped early, when it did) or a negative errno with err set (the
+ * metadata or the packet header does not decode). */
+int rtr_reader_salvage_packet(const char *metadata, size_t mlen, const uint8_t *pkt, size_t n,
+			      struct rtr_packet_salvage *out, struct rtr_error *err);
+
 /* ---- CTF output ---- */
 
 /* Writes the traces of r as CTF 1.8 into directory outdir (created; one
