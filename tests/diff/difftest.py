@@ -960,6 +960,18 @@ def cmd_replay(a):
         exp = open(os.path.join(d, "expected.txt"), "rb").read()
         check = kv.get("check", "view")
         env = {"TZ": kv.get("tz", "UTC"), "LC_ALL": "C"}
+        if kv.get("expect") == "bt2-live":
+            # babeltrace2's answer depends on the directory's readdir()
+            # order (packets of one stream that begin at the same time in
+            # two files), which differs between file systems and clones:
+            # expected.txt is one machine's answer; compare with
+            # babeltrace2's answer on this copy
+            b = run([BT2] + opts + ["trace"], d, dict(env))
+            if b.rc != 0:
+                nfail += 1
+                print("FAIL %-40s babeltrace2 fails on this case: %s" % (name, tail(b.err, 200)))
+                continue
+            exp = b.out
         bad = []
         for par in ("0", "1"):
             env["RTR_PARALLEL"] = par

@@ -96,6 +96,7 @@ struct rtr__cursor {
 	uint8_t all;	/* record hidden fields too (re-encoding) */
 	int emit_scope; /* RTR_SCOPE_* of the records */
 	uint64_t budget;
+	bool overrun; /* the last error: the data ended (packet content) */
 
 	/* the event decoded last */
 	const struct rtr__event_code *ec;

@@ -29,6 +29,9 @@ int rtr__cursor_error(struct rtr__cursor *s, int code, const char *fmt, ...)
  * in s->err: derr() records one (-EINVAL, or -ENOMEM for derr_oom()),
  * FAILED(s) (bits.h) is the code of the one recorded. */
 #define derr(s, ...) rtr__cursor_error(s, -EINVAL, __VA_ARGS__)
+/* an error because the data ends (the packet content): the stream may
+ * read on into the packet's padding, as babeltrace2 does (stream.c) */
+#define oerr(s, ...) ((s)->overrun = true, derr(s, __VA_ARGS__))
 #define derr_oom(s)  rtr__cursor_error(s, -ENOMEM, "out of memory")
 
 RTR_NOINLINE int rtr__cursor_grow(struct rtr__cursor *s)
@@ -95,7 +98,7 @@ static inline int need(struct rtr__cursor *s, uint64_t bits, const char *what,
 		       const struct rtr__op *op)
 {
 	if (rtr_unlikely(s->pos > s->end || bits > s->end - s->pos))
-		return derr(
+		return oerr(
 		    s,
 		    "%s '%s' (%" PRIu64 " bits) goes past the end of the packet content (%" PRIu64
 		    " bits left)",
@@ -178,7 +181,7 @@ static int exec_string(struct rtr__cursor *s, const struct rtr__op *op)
 	avail = (s->end - s->pos) >> 3;
 	z = memchr(b, 0, avail);
 	if (!z)
-		return derr(s, "string '%s' is not terminated before the end of the packet content",
+		return oerr(s, "string '%s' is not terminated before the end of the packet content",
 			    op->name ? op->name : "");
 	s->pos += (uint64_t)(z - b + 1) * 8;
 	if (s->emit && (op->shown | s->all)) {
@@ -283,7 +286,7 @@ static inline __attribute__((always_inline)) int exec_fixed(struct rtr__cursor *
 	bool safe;
 
 	if (rtr_unlikely(s->pos > s->end || op->fixed_bits > s->end - s->pos))
-		return derr(s, "structure '%s' (%u bits) goes past the end of the packet content",
+		return oerr(s, "structure '%s' (%u bits) goes past the end of the packet content",
 			    op->name ? op->name : "", op->fixed_bits);
 	base = s->pkt + (s->pos >> 3);
 	safe = (s->pos >> 3) + (op->fixed_bits >> 3) + 8 <= (s->avail_bits >> 3);
@@ -432,7 +435,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 
 			ALIGN_POS(s, op->align);
 			if (rtr_unlikely(s->pos > s->end))
-				return derr(s,
+				return oerr(s,
 					    "structure '%s' aligned on %u bits starts past the end "
 					    "of the packet content",
 					    op->name ? op->name : "", op->align);
@@ -520,7 +523,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 							~(uint64_t)(op->align - 1));
 			ALIGN_POS(s, op->align);
 			if (rtr_unlikely(s->pos > s->end))
-				return derr(s,
+				return oerr(s,
 					    "array '%s' aligned on %u bits starts past the end of "
 					    "the packet content",
 					    op->name ? op->name : "", op->align);
@@ -532,7 +535,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 						    op->name ? op->name : "", cnt);
 				s->budget -= cnt;
 			} else if (cnt > s->end - s->pos) {
-				return derr(s,
+				return oerr(s,
 					    "%s '%s' of %" PRIu64
 					    " elements goes past the end of the packet content",
 					    op->code == OP_SEQ ? "sequence" : "array",
@@ -542,7 +545,7 @@ int rtr__plan_ops(struct rtr__cursor *s, const struct rtr__op *ops, uint32_t i0,
 			    ops[i + 1].size == 8 && ops[i + 1].align == 8 && !ops[i + 1].slow) {
 				/* bytes nobody records: checked, then skipped */
 				if (cnt > (s->end - s->pos) / 8)
-					return derr(
+					return oerr(
 					    s,
 					    "%s '%s' of %" PRIu64
 					    " bytes goes past the end of the packet content",
@@ -595,7 +598,7 @@ exec_plan(struct rtr__cursor *s, const struct rtr__plan *pl, int scope, bool emi
 		if (op->tagged && !s->emit) {
 			ALIGN_POS(s, op->align);
 			if (rtr_unlikely(s->pos > s->end))
-				return derr(s,
+				return oerr(s,
 					    "structure aligned on %u bits starts past the end of "
 					    "the packet content",
 					    op->align);
@@ -608,7 +611,7 @@ exec_plan(struct rtr__cursor *s, const struct rtr__plan *pl, int scope, bool emi
 		if (op->flat) {
 			ALIGN_POS(s, op->align);
 			if (rtr_unlikely(s->pos > s->end))
-				return derr(s,
+				return oerr(s,
 					    "structure aligned on %u bits starts past the end of "
 					    "the packet content",
 					    op->align);

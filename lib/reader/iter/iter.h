@@ -29,6 +29,8 @@ struct rtr__file {
 	uint64_t instance_id;
 	bool has_ts_begin;
 	uint64_t ts_begin;
+	int64_t ts_begin_ns; /* ts_begin from origin (babeltrace2's rounding) */
+	uint32_t dir_seq;    /* rank in readdir() order (babeltrace2's) */
 	/* index file entries (offset, ts_end cycles) for seeking */
 	uint64_t *idx_off, *idx_end;
 	size_t idx_n;
@@ -97,6 +99,7 @@ struct rtr__stream {
 	bool fast;	  /* the stream class has fast programs (compile/prog_*) */
 	bool mux_items;	  /* merged (rtr_reader_next()): IT_PKT_END items wanted */
 	bool pkt_end_due; /* IT_PKT_END after this packet's events */
+	bool overran;	  /* an event ended past the content (rtr__stream_overrun) */
 	bool pkt_begin_due; /* IT_PKT_BEGIN before this packet's events */
 	/* babeltrace2's fix-ups for known tracer bugs (fs.c,
 	 * fix_packet_index_tracer_bugs; rtr__stream_quirks()) */
@@ -158,6 +161,11 @@ enum rtr_next rtr__stream_next_packet(struct rtr__stream *s);
  * it is this stream's file that shrank (the error then says so). */
 enum rtr_next rtr__stream_shrunk(struct rtr__stream *s, enum rtr_next r);
 
+/* The event at bit AT of the packet (stream clock CLK before it) failed
+ * to decode: RTR_NEXT_ERROR, unless the data ended inside it, where it
+ * reads on as babeltrace2 does (stream.c). */
+enum rtr_next rtr__stream_overrun(struct rtr__stream *s, uint64_t at, uint64_t clk);
+
 static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next1(struct rtr__stream *s)
 {
 	while (1) {
@@ -181,8 +189,13 @@ static inline __attribute__((always_inline)) enum rtr_next rtr__stream_next1(str
 				s->item = IT_EVENT;
 				return RTR_NEXT_OK;
 			}
-			if (rtr__plan_event(&s->cur, s->sc))
-				return RTR_NEXT_ERROR;
+			{
+				uint64_t at = s->cur.pos, clk = s->cur.clock;
+
+				s->cur.overrun = false;
+				if (rtr__plan_event(&s->cur, s->sc))
+					return rtr__stream_overrun(s, at, clk);
+			}
 			s->item = IT_EVENT;
 			return RTR_NEXT_OK;
 		}

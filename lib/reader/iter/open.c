@@ -101,11 +101,6 @@ static char *normalize(const char *p)
 /* ------------------------------------------------------------------ */
 /* discovery                                                           */
 
-static int cmpstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int list_dir(const char *dir, char ***names, size_t *n)
 {
 	DIR *d = opendir(dir);
@@ -126,9 +121,11 @@ static int list_dir(const char *dir, char ***names, size_t *n)
 		}
 		(*n)++;
 	}
+	/* kept in readdir() order, babeltrace2's (g_dir_read_name): it
+	 * decides between packets of one stream that begin at the same
+	 * time in two files (rtr__stream_plan); streams themselves are
+	 * sorted by path later */
 	closedir(d);
-	if (*n)
-		qsort(*names, *n, sizeof(char *), cmpstr);
 	return 0;
 }
 
@@ -250,9 +247,13 @@ static int cmp_file_ts(const void *a, const void *b)
 	const struct rtr__file *x = *(struct rtr__file *const *)a;
 	const struct rtr__file *y = *(struct rtr__file *const *)b;
 
-	if (x->ts_begin != y->ts_begin)
-		return x->ts_begin < y->ts_begin ? -1 : 1;
-	return strcmp(x->abspath, y->abspath);
+	/* babeltrace2 (fs.c, ds_file_group_insert_ds_file_info_sorted)
+	 * orders a stream's files by their first packet's beginning in
+	 * nanoseconds from origin (two files may round to one value when
+	 * the clock is not 1 GHz), equal ones in the order it found them */
+	if (x->ts_begin_ns != y->ts_begin_ns)
+		return x->ts_begin_ns < y->ts_begin_ns ? -1 : 1;
+	return x->dir_seq < y->dir_seq ? -1 : x->dir_seq > y->dir_seq;
 }
 
 static int cmp_stream_path(const void *a, const void *b)
@@ -291,6 +292,7 @@ static int open_streams(struct rtr_reader *r, struct rtr__trace *t)
 			break;
 		}
 		f->fd = -1;
+		f->dir_seq = (uint32_t)i;
 		f->path = join(t->dir, names[i]);
 		if (!f->path) {
 			free_file(f);

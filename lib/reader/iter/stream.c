@@ -367,9 +367,85 @@ static bool packet_time_overflows(struct rtr__stream *s, uint64_t cycles, const 
 	return true;
 }
 
+/* babeltrace2 2.0.4 (msg-iter.c) checks a packet's content size only
+ * where an event header begins, and its medium hands out bytes up to the
+ * end of the file: an event that runs past the content is decoded from
+ * the bytes after it (the packet's padding). So:
+ *  - the event ends within the packet: babeltrace2 emits it, then fails
+ *    at the next event header (its cursor is past the content): so do we;
+ *  - the file ends inside the event, and the packet has a size and
+ *    ends there: the medium reports the end of the file, the stream ends
+ *    with no error (exit status 0) and the partial event is dropped: so
+ *    do we, and say so in a warning (with no packet size, or a packet
+ *    larger than the file, that end of file is an error);
+ *  - the event runs on into the next packet of the file: babeltrace2
+ *    decodes it from that packet's bytes; we stop with the error (not
+ *    modelled). */
+enum rtr_next rtr__stream_overrun(struct rtr__stream *s, uint64_t at, uint64_t clk)
+{
+	uint64_t content = s->cur.end, to_eof, lim;
+	bool reaches_eof;
+	char m[1600];
+
+	if (!s->cur.overrun || !s->in_packet || at >= content)
+		return RTR_NEXT_ERROR;
+	/* its medium's end of file inside an event is a clean end only when
+	 * the packet has a size and ends exactly there (request_medium_bytes:
+	 * the position is the packet's size); else an error */
+	to_eof = (s->f->size - s->cur.pkt_off) * 8;
+	reaches_eof = to_eof == s->pkt_bits && (s->cur.r_seen & (1u << ROLE_PACKET_SIZE));
+	lim = to_eof < s->pkt_bits ? to_eof : s->pkt_bits;
+	if (lim > s->cur.avail_bits)
+		lim = s->cur.avail_bits;
+	if (lim <= content)
+		goto eof_or_error;
+	s->cur.err->code = 0;
+	s->cur.err->msg[0] = 0;
+	s->cur.pos = at;
+	s->cur.clock = clk;
+	s->cur.end = lim;
+	s->cur.overrun = false;
+	if (!rtr__plan_event(&s->cur, s->sc)) {
+		/* emitted; the next step fails where babeltrace2 does */
+		s->cur.end = content;
+		s->overran = true;
+		s->pkt_end_due = false;
+		s->item = IT_EVENT;
+		return RTR_NEXT_OK;
+	}
+	s->cur.end = content;
+	if (!s->cur.overrun)
+		return RTR_NEXT_ERROR;
+eof_or_error:
+	if (!reaches_eof)
+		return RTR_NEXT_ERROR;
+	snprintf(m, sizeof(m),
+		 "%s: packet at offset %" PRIu64 ": the event at byte %" PRIu64
+		 " runs past the packet content and the end of the file (%s); the stream "
+		 "ends before it, as babeltrace2 ends it",
+		 s->f->path, s->cur.pkt_off, s->cur.pkt_off + at / 8, s->cur.err->msg);
+	s->cur.err->code = 0;
+	s->cur.err->msg[0] = 0;
+	if (s->warn)
+		s->warn(s->warn_arg, m);
+	s->eof = true;
+	s->in_packet = false;
+	s->pkt_end_due = false;
+	s->item = IT_NONE;
+	unmap(s);
+	return RTR_NEXT_END;
+}
+
 /* Moves to the next packet with events or pending items. */
 static enum rtr_next next_packet(struct rtr__stream *s)
 {
+	if (s->overran) {
+		s->overran = false;
+		derr(s, "the event before byte %" PRIu64 " ends past the packet content (%" PRIu64
+			" bits)",
+		     s->cur.pkt_off + s->cur.pos / 8, s->content_bits);
+		return RTR_NEXT_ERROR;
+	}
 	while (1) {
 		if (s->in_packet) {
 			s->npackets++;
@@ -526,6 +602,14 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 				     f->has_ts_begin;
 		f->instance_id = s.cur.r_instance_id;
 		f->ts_begin = s.cur.r_ts_begin;
+		f->ts_begin_ns = INT64_MAX;
+		if (f->has_ts_begin && s.sc && s.sc->clock >= 0) {
+			int ovf;
+			int64_t ns = rtr__clock_ns(&s.tc->clocks[s.sc->clock], f->ts_begin, &ovf);
+
+			if (!ovf)
+				f->ts_begin_ns = ns;
+		}
 	}
 	/* Without a usable packet index, babeltrace2 reads every packet
 	 * header and context before printing anything, so a broken packet
@@ -559,22 +643,49 @@ static bool ent_equal(const struct pkt_ent *a, const struct pkt_ent *b)
 	return a->bits == b->bits && a->beg == b->beg && a->end == b->end && a->seq == b->seq;
 }
 
+struct seq_ref {
+	uint32_t seq, fi;
+};
+
+static int cmp_seq_ref(const void *a, const void *b)
+{
+	const struct seq_ref *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 /* babeltrace2 2.0.4 (fs.c, merge_ctf_fs_ds_indexes) builds one packet
- * index per stream: the first file's packets in file order, then each
- * packet of the other files inserted before the first entry that begins
- * at the same time or later, unless that entry is equal to it (same
- * size, timestamp_begin, timestamp_end and packet_seq_num): such a
- * packet is dropped as a copy (overlapping LTTng snapshots). CTF 1.8
- * says nothing of streams split over files; we read them as babeltrace2
- * does. */
+ * index per stream: the packets of the file it found first (readdir()
+ * order) in file order, then each packet of the other files, in the
+ * order it found them, inserted before the first entry that begins at
+ * the same time or later, unless that entry is equal to it (same size,
+ * timestamp_begin, timestamp_end and packet_seq_num): such a packet is
+ * dropped as a copy (overlapping LTTng snapshots). Which of two packets
+ * that begin at the same nanosecond comes first thus depends on the
+ * directory order. CTF 1.8 says nothing of streams split over files; we
+ * read them as babeltrace2 does. */
 int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
 {
 	struct pkt_ent *v = NULL;
 	size_t n = 0, cap = 0;
 	bool in_order = true, sorted = true;
+	struct seq_ref *by_seq = malloc(s->nfiles * sizeof(*by_seq));
 	int r = 0;
 
-	for (size_t fi = 0; fi < s->nfiles && !r; fi++) {
+	if (!by_seq)
+		return rtr__error(e, -ENOMEM, "out of memory");
+	/* s->files is sorted by beginning; visit the files in directory
+	 * order */
+	for (size_t i = 0; i < s->nfiles; i++) {
+		by_seq[i].seq = s->files[i]->dir_seq;
+		by_seq[i].fi = (uint32_t)i;
+	}
+	qsort(by_seq, s->nfiles, sizeof(*by_seq), cmp_seq_ref);
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (by_seq[i].fi != i)
+			in_order = false; /* read as the plan says, not in s->files order */
+	for (size_t k = 0; k < s->nfiles && !r; k++) {
+		size_t fi = by_seq[k].fi;
 		struct rtr__stream t;
 		const struct rtr__clock *c;
 
@@ -600,7 +711,7 @@ int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
 			x.seq = (t.cur.r_seen & (1u << ROLE_SEQ_NUM)) ? t.cur.r_seq : UINT64_MAX;
 			c = t.sc && t.sc->clock >= 0 ? &t.tc->clocks[t.sc->clock] : NULL;
 			x.beg_ns = c && x.beg != UINT64_MAX ? rtr__clock_ns(c, x.beg, &ovf) : -1;
-			if (fi > 0 && sorted) {
+			if (k > 0 && sorted) {
 				/* the first entry not before x: a binary search
 				 * finds babeltrace2's linear scan's answer while
 				 * the entries are in order */
@@ -615,7 +726,7 @@ int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
 						hi = mid;
 				}
 				i = lo;
-			} else if (fi > 0) {
+			} else if (k > 0) {
 				for (i = 0; i < n; i++)
 					if (x.beg_ns <= v[i].beg_ns)
 						break;
@@ -662,6 +773,7 @@ int rtr__stream_plan(struct rtr__stream *s, struct rtr_error *e)
 		}
 	}
 	free(v);
+	free(by_seq);
 	return r;
 }
 
