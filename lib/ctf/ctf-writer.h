@@ -362,6 +362,24 @@ int rtr_ctf_file_create(int dirfd, const char *name, mode_t mode);
 int rtr_ctf_dir_open(int dirfd, const char *name);
 
 /*
+ * Whole-buffer I/O (fileio.c): every byte or an error. Short transfers are
+ * continued and EINTR retried; an end of file before n bytes (read) or a
+ * write of 0 bytes is -EIO. Return 0 or a negative errno.
+ */
+int rtr_ctf_write_all(int fd, const void *buf, size_t n);
+int rtr_ctf_pwrite_all(int fd, const void *buf, size_t n, uint64_t off);
+int rtr_ctf_pread_all(int fd, void *buf, size_t n, uint64_t off);
+
+/*
+ * Replaces `name` in dirfd (no '/', at most 200 bytes) with buf,
+ * atomically: a temporary file in the same directory, created exclusively
+ * under a random name (rtr_ctf_file_create), written, fsync'ed and renamed
+ * over `name`; nothing is left behind on error. Returns 0 or a negative
+ * errno.
+ */
+int rtr_ctf_file_replace(int dirfd, const char *name, const void *buf, size_t n, mode_t mode);
+
+/*
  * Writes every sub-buffer the ring buffer has ready (at most max_packets;
  * 0: no limit) to the stream file with no user-space copy for the records
  * (rtr_ring_subbuf_write; the header from host memory), and appends one

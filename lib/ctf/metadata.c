@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -989,57 +988,18 @@ int rtr_ctf_meta_render(const struct rtr_ctf_meta *m, char **text, size_t *len)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int rtr_ctf_meta_write(const struct rtr_ctf_meta *m, int dirfd, const char *name)
 {
-	char tmp[300];
 	char *text;
 	size_t len;
-	int fd, r;
+	int r;
 
 	if (!name || !*name || strchr(name, '/') || strlen(name) > 200)
 		return -EINVAL;
 	r = rtr_ctf_meta_render(m, &text, &len);
 	if (r)
 		return r;
-	/* The temporary file is created exclusively under a name nobody can
-	 * guess (a symlink or FIFO planted there is never opened). */
-	fd = -EEXIST;
-	for (int k = 0; k < 8 && fd == -EEXIST; k++) {
-		uint64_t rnd = 0;
-
-		if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-			rnd = (uint64_t)getpid() << 20 ^ (uint64_t)k ^ (uint64_t)(uintptr_t)&rnd;
-		snprintf(tmp, sizeof(tmp), ".%s.%016" PRIx64 ".tmp", name, rnd);
-		fd = rtr_ctf_file_create(dirfd, tmp, 0644);
-	}
-	if (fd < 0) {
-		free(text);
-		return fd;
-	}
-	r = write_all(fd, text, len);
+	r = rtr_ctf_file_replace(dirfd, name, text, len, 0644);
 	free(text);
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (!r && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r)
-		unlinkat(dirfd, tmp, 0);
 	return r;
 }

@@ -183,7 +183,6 @@ static void close_files(struct rtr_ctf_stream *s)
 	s->data_fd = s->index_fd = -1;
 }
 
-static int write_all(int fd, const void *p, size_t n);
 static int set_error(struct rtr_ctf_stream *s, int err, const char *what);
 
 /* Creates index/<name>.idx (with its header). Returns the descriptor or
@@ -199,7 +198,7 @@ static int open_index(struct rtr_ctf_stream *s, int idx_dirfd)
 	if (fd < 0)
 		return fd;
 	rtr_ctf_index_header_encode(hdr);
-	r = write_all(fd, hdr, sizeof(hdr));
+	r = rtr_ctf_write_all(fd, hdr, sizeof(hdr));
 	if (r) {
 		close(fd);
 		unlinkat(idx_dirfd, path, 0);
@@ -266,25 +265,6 @@ static int open_files(struct rtr_ctf_stream *s)
 }
 
 /* Writes all of p, retrying on EINTR. Returns 0 or a negative errno. */
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		if (w == 0)
-			return -EIO;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Writes the held packet's bytes at their place in the stream file: the
  * header from host memory, the records with sendfile from the memfd.
  * Returns 0 or a negative errno. */
@@ -299,7 +279,7 @@ static int write_data(struct rtr_ctf_stream *s)
 			return -errno;
 		s->fd_pos = s->file_bytes;
 	}
-	r = write_all(s->data_fd, s->hdr, s->hdr_len);
+	r = rtr_ctf_write_all(s->data_fd, s->hdr, s->hdr_len);
 	if (r) {
 		s->fd_pos = UINT64_MAX;
 		return r;
@@ -391,7 +371,7 @@ static int finish_packet(struct rtr_ctf_stream *s, int write_err)
 	e.stream_instance_id = s->priv.stream_instance_id;
 	e.packet_seq_num = sb->info.seq;
 	rtr_ctf_index_entry_encode(ent, &e);
-	r = s->index_fd >= 0 ? write_all(s->index_fd, ent, sizeof(ent)) : 0;
+	r = s->index_fd >= 0 ? rtr_ctf_write_all(s->index_fd, ent, sizeof(ent)) : 0;
 	if (r)
 		return failed_write(s, r, "cannot write an index entry");
 	s->st.bytes += sb->len;

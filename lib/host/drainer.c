@@ -39,6 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ctf-writer.h"
 #include "drainer.h"
 
 #define CHUNK (256u << 10)
@@ -104,21 +105,6 @@ static inline uint64_t load_after_copy(_Atomic uint64_t *w)
 
 /* All n bytes at file offset off: pread (write false) or pwrite (true).
  * Returns 0 or a negative errno (-EIO for an early end). */
-static int pio_all(bool write, int fd, char *buf, size_t n, uint64_t off)
-{
-	for (size_t done = 0; done < n;) {
-		ssize_t r = write ? pwrite(fd, buf + done, n - done, (off_t)(off + done))
-				  : pread(fd, buf + done, n - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* Copies the RUNNING packet `run` of s. Returns false when it was taken
  * back (nothing more may be written), true when finished (*err set). */
 static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_t run, int *err)
@@ -132,7 +118,7 @@ static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_
 	for (uint64_t done = 0; done < len;) {
 		size_t want = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
 
-		*err = pio_all(false, s->src_fd, d->bounce, want, src + done);
+		*err = rtr_ctf_pread_all(s->src_fd, d->bounce, want, src + done);
 		if (*err)
 			return true;
 		if (done == 0 && hdr_len) {
@@ -146,7 +132,7 @@ static bool copy_packet(struct rtr_drainer *d, struct rtr_drain_slot *s, uint64_
 		if (load_after_copy(&s->word) != run ||
 		    atomic_load_explicit(&d->stop, memory_order_relaxed))
 			return false;
-		*err = pio_all(true, s->dst_fd, d->bounce, want, dst + done);
+		*err = rtr_ctf_pwrite_all(s->dst_fd, d->bounce, want, dst + done);
 		if (*err)
 			return true;
 		done += want;

@@ -51,23 +51,6 @@ void rtr__kfail(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EIO;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int rtr__ktrace_create(struct rtr__ktrace *t, int parent_dirfd, const char *parent_name,
 		       const char *name, uint32_t ncpu, size_t packet_size, mode_t file_mode,
 		       struct rtr__kmap *map, const struct rtr_kernel_log *log)
@@ -133,7 +116,7 @@ static int open_files(struct rtr__kstream *s)
 	if (s->idx_fd < 0)
 		return -errno;
 	rtr_ctf_index_header_encode(hdr);
-	r = write_all(s->idx_fd, hdr, sizeof(hdr));
+	r = rtr_ctf_write_all(s->idx_fd, hdr, sizeof(hdr));
 	return r;
 }
 
@@ -167,11 +150,11 @@ static int close_packet(struct rtr__kstream *s, uint64_t end_ts)
 		goto fail;
 	memcpy(priv.trace_uuid, s->t->uuid, 16);
 	rtr_ctf_packet_header_encode(s->buf, &priv, &info);
-	r = write_all(s->fd, s->buf, s->len);
+	r = rtr_ctf_write_all(s->fd, s->buf, s->len);
 	if (r)
 		goto fail;
 	rtr_ctf_index_entry_encode(ie, &e);
-	r = write_all(s->idx_fd, ie, sizeof(ie));
+	r = rtr_ctf_write_all(s->idx_fd, ie, sizeof(ie));
 	if (r)
 		goto fail;
 	s->file_off += s->len;

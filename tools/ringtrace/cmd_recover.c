@@ -97,61 +97,6 @@ static void err(const char *fmt, ...)
  * Files
  * ------------------------------------------------------------------------ */
 
-static int read_all(int fd, uint64_t off, void *buf, size_t n)
-{
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_all(int fd, uint64_t off, const void *buf, size_t n)
-{
-	size_t done = 0;
-
-	while (done < n) {
-		ssize_t r = pwrite(fd, (const char *)buf + done, n - done, (off_t)(off + done));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
-/* Replaces `name` in dirfd with buf (a temporary file renamed over it). */
-static int replace_file(int dirfd, const char *name, const void *buf, size_t n, mode_t mode)
-{
-	char tmp[300];
-	int fd, r;
-
-	snprintf(tmp, sizeof(tmp), ".%s.recover.%d.tmp", name, (int)getpid());
-	unlinkat(dirfd, tmp, 0);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -errno;
-	r = write_all(fd, 0, buf, n);
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && !r)
-		r = -errno;
-	if (!r && renameat(dirfd, tmp, dirfd, name) < 0)
-		r = -errno;
-	if (r)
-		unlinkat(dirfd, tmp, 0);
-	return r;
-}
-
 /* The whole of a regular file `name` of dirfd (not through a symlink), at
  * most max bytes: 0 with *buf (NUL-terminated) and *n, or a negative errno
  * (-EFBIG: larger). */
@@ -170,7 +115,7 @@ static int slurp(int dirfd, const char *name, size_t max, char **buf, size_t *n)
 		r = -EFBIG;
 	else if (!(*buf = malloc((size_t)st.st_size + 1)))
 		r = -ENOMEM;
-	else if (!(r = read_all(fd, 0, *buf, (size_t)st.st_size))) {
+	else if (!(r = rtr_ctf_pread_all(fd, *buf, (size_t)st.st_size, 0))) {
 		(*buf)[st.st_size] = 0;
 		*n = (size_t)st.st_size;
 	}
@@ -426,9 +371,9 @@ static int keep_aside(struct trace_ctx *t, int fd, const char *name, uint64_t of
 		return -errno;
 	for (uint64_t p = off; p < end;) {
 		size_t n = end - p < sizeof(buf) ? (size_t)(end - p) : sizeof(buf);
-		int r = read_all(fd, p, buf, n);
+		int r = rtr_ctf_pread_all(fd, buf, n, p);
 
-		r = r ? r : write_all(out, p - off, buf, n);
+		r = r ? r : rtr_ctf_pwrite_all(out, buf, n, p - off);
 		if (r) {
 			close(out);
 			unlinkat(t->dirfd, aside, 0);
@@ -535,7 +480,7 @@ static int64_t salvage(struct trace_ctx *t, int fd, const char *name, uint64_t o
 	pkt = malloc(n);
 	if (!pkt)
 		return -ENOMEM;
-	r = read_all(fd, off, pkt, n);
+	r = rtr_ctf_pread_all(fd, pkt, n, off);
 	if (r) {
 		free(pkt);
 		return r;
@@ -593,7 +538,7 @@ static void recover_stream(struct trace_ctx *t, const char *name)
 			cut_why = "a packet header cut short";
 			break;
 		}
-		if (read_all(fd, off, b, HDR_SIZE)) {
+		if (rtr_ctf_pread_all(fd, b, HDR_SIZE, off)) {
 			cut_why = "unreadable";
 			break;
 		}
@@ -636,7 +581,7 @@ static void recover_stream(struct trace_ctx *t, const char *name)
 
 					memcpy(sz, &h.content_bits, 8);
 					memcpy(sz + 8, &h.packet_bits, 8);
-					if (write_all(fd, off + 48, sz, 16)) {
+					if (rtr_ctf_pwrite_all(fd, sz, 16, off + 48)) {
 						err("%s/%s: cannot write: %s", t->path, name,
 						    strerror(errno));
 						t->failed = true;
@@ -714,7 +659,7 @@ static void recover_stream(struct trace_ctx *t, const char *name)
 					       : "",
 			    had);
 			t->changes++;
-			if (!t->o->dry_run && (r = replace_file(t->idxfd, iname, idx.b, idx.n,
+			if (!t->o->dry_run && (r = rtr_ctf_file_replace(t->idxfd, iname, idx.b, idx.n,
 								 st.st_mode & 0666))) {
 				err("%s/index/%s: cannot write: %s", t->path, iname, strerror(-r));
 				t->failed = true;
@@ -899,7 +844,7 @@ static void recover_trace(const struct rec_opts *o, struct rec_totals *tot, int 
 
 			if (fstatat(dirfd, "metadata", &st, AT_SYMLINK_NOFOLLOW) == 0)
 				mode = st.st_mode & 0666;
-			r = replace_file(dirfd, "metadata", t.m.text, t.m.final_len, mode);
+			r = rtr_ctf_file_replace(dirfd, "metadata", t.m.text, t.m.final_len, mode);
 			if (r) {
 				err("%s/metadata: cannot write: %s", path, strerror(-r));
 				t.failed = true;
