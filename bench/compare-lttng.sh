@@ -49,7 +49,7 @@ stream_bytes() {
 	find "$1" -type f ! -name metadata ! -path '*/index/*' -printf '%s\n' | awk '{s += $1} END {print s + 0}'
 }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+. bench/lib.sh
 
 run_rtr() { # mode threads rep -> "ns bytes lost events" (mode: discard|overwrite)
 	local dir="$OUT/rtr-$1-$2-$3" out err ns lost events ow=()

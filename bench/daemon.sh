@@ -86,8 +86,7 @@ lttng_start() {
 }
 rtr_start() { "$RT" daemon >/dev/null 2>&1 || "$RT" list >/dev/null 2>&1; }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+. bench/lib.sh
 bench() { # name rtr lttng unit
 	echo "BENCH daemon.$1.ringtrace $2 $4"
 	echo "BENCH daemon.$1.lttng $3 $4"

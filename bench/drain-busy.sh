@@ -81,7 +81,7 @@ trap cleanup EXIT
 
 lttng_sessiond_start
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+. bench/lib.sh
 
 # -> "ns lost events"
 run_rtr() { # subbuf_size num_subbuf

@@ -90,7 +90,7 @@ for kb in $SIZES; do
 	done
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print 0 }'; }
+. bench/lib.sh
 echo "# workload: $N getppid calls, $SPIN ns apart; events: ${EV[*]}; $ROUNDS rounds, medians"
 for kb in $SIZES; do
 	for t in "${tools[@]}"; do

@@ -17,7 +17,7 @@ REPS=${BENCH_REPS:-5}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+. bench/lib.sh
 
 # Runs record; prints its own CPU time in seconds (all its threads, not
 # its children): /proc/PID/stat utime + stime read when it has exited but
