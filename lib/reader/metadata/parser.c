@@ -30,6 +30,7 @@ struct parser {
 	int trace_bo; /* resolved trace byte order */
 	uint32_t enum_range_line;
 	char enum_range_msg[200];
+	uint8_t trace_attrs; /* 1 major, 2 minor, 4 byte_order: seen in the trace block */
 	bool trace_seen;
 	/* name lookups in O(1): type names per scope (ns = scope id << 3 |
 	 * kind), struct members (S_MEMBER) and enum labels (S_LABEL,
@@ -1677,6 +1678,7 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 			return PERR(p, &en->at, "invalid trace 'major' %" PRIu64 ": expecting 1",
 				    u);
 		tc->major = u;
+		p->trace_attrs |= 1;
 	} else if (!strcmp(en->name, "minor")) {
 		if (get_uint(p, &en->v, "minor", &u))
 			return FAILED(p);
@@ -1684,6 +1686,7 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 			return PERR(p, &en->at, "invalid trace 'minor' %" PRIu64 ": expecting 8",
 				    u);
 		tc->minor = u;
+		p->trace_attrs |= 2;
 	} else if (!strcmp(en->name, "uuid")) {
 		if (parse_uuid(p, &en->v, tc->uuid))
 			return FAILED(p);
@@ -1693,6 +1696,7 @@ static int trace_cb(struct parser *p, struct entry *en, void *ctx)
 			return FAILED(p);
 		if (bo != p->trace_bo)
 			return PERR(p, &en->at, "trace byte_order mismatch");
+		p->trace_attrs |= 4;
 	} else if (!strcmp(en->name, "packet.header")) {
 		if (need_struct(p, en))
 			return FAILED(p);
@@ -1902,6 +1906,11 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			adv(p);
 			if (parse_block(p, trace_cb, NULL, true))
 				return FAILED(p);
+			/* required, as babeltrace2 requires them */
+			for (int k = 0; k < 3; k++)
+				if (!(p->trace_attrs & (1u << k)))
+					return PERR(p, t, "trace block without '%s'",
+						    k == 0 ? "major" : k == 1 ? "minor" : "byte_order");
 		} else if (t->t == T_IDENT && t->kw == KW_ENV && peek(p, 1)->t == T_LBRACE) {
 			adv(p);
 			if (parse_block(p, env_cb, NULL, false))
@@ -1960,6 +1969,8 @@ static int toplevel(struct parser *p, struct pending_ec **pend, size_t *npend, s
 			adv(p);
 			if (parse_block(p, event_cb, ec, true))
 				return FAILED(p);
+			if (!ec->name) /* babeltrace2 requires it */
+				return PERR(p, t, "event class without 'name'");
 			if (rtr__grow((void **)pend, cpend, *npend + 1, sizeof(**pend)))
 				return PERR_OOM(p, t);
 			(*pend)[*npend].ec = ec;
