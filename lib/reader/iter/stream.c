@@ -579,6 +579,35 @@ void rtr__stream_fini(struct rtr__stream *s)
 	s->f = NULL;
 }
 
+/* The packet's timestamp_begin and _end, as babeltrace2 indexes them
+ * (fs-src/data-stream-file.c, converted to nanoseconds from origin): 0,
+ * or -ERANGE with the error set. */
+static int index_times_fit(struct rtr__stream *s)
+{
+	static const struct {
+		int role;
+		const char *what;
+	} t[] = {{ROLE_TS_BEGIN, "timestamp_begin"}, {ROLE_TS_END, "timestamp_end"}};
+
+	if (!s->sc || s->sc->clock < 0)
+		return 0;
+	for (size_t i = 0; i < 2; i++) {
+		uint64_t v = t[i].role == ROLE_TS_BEGIN ? s->cur.r_ts_begin : s->cur.r_ts_end;
+		int ovf;
+
+		if (!(s->cur.r_seen & (1u << t[i].role)))
+			continue;
+		rtr__clock_ns(&s->tc->clocks[s->sc->clock], v, &ovf);
+		if (ovf)
+			return rtr__error(s->cur.err, -ERANGE,
+					  "%s: packet at offset %" PRIu64 ": %s %" PRIu64
+					  " cycles, converted to nanoseconds from origin, overflows a "
+					  "signed 64-bit integer",
+					  s->f->path, s->cur.pkt_off, t[i].what, v);
+	}
+	return 0;
+}
+
 int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 {
 	struct rtr__stream s;
@@ -613,8 +642,12 @@ int rtr__file_probe(struct rtr__file *f, struct rtr_error *e, bool full)
 	}
 	/* Without a usable packet index, babeltrace2 reads every packet
 	 * header and context before printing anything, so a broken packet
-	 * fails the run up front: do the same (headers only, cheap). */
+	 * fails the run up front: do the same (headers only, cheap). Its
+	 * index holds each packet's beginning and end in nanoseconds from
+	 * origin: one that does not fit fails it there too. */
 	while (r == 0 && full) {
+		if ((r = index_times_fit(&s)))
+			break;
 		if (!s.pkt_bits)
 			break;
 		s.cur.pkt_off += s.pkt_bits / 8;
