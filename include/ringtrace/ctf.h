@@ -79,6 +79,9 @@ enum rtr_ctf_client {
 #define RTR_CTF_CTX_PTHREAD_ID 0x08u /* uint64: pthread_self() */
 #define RTR_CTF_CTX_IP	       0x10u /* uint64: the call site's address */
 #define RTR_CTF_CTX_ALL	       0x1fu
+/* Not a context: in rtr_binding_extra.ctx_mask, the binding's filter is
+ * `field OP constant` and its inline form (f_*) is set. */
+#define RTR_CTF_X_INLINE_FILTER 0x80000000u
 
 /* Event header. */
 #define RTR_CTF_TS_BITS		27u
@@ -211,11 +214,46 @@ struct rtr_binding_extra {
 	 * rtr_ctf_ctx_src) and written after the ctx_mask fields; NULL if
 	 * none. Only libringtrace.so reads it (probes never do). */
 	const void *ctx_src;
+	/* With RTR_CTF_X_INLINE_FILTER (runtimes of event ABI minor >= 2):
+	 * the filter is args[f_field] compared with f_const, as an int64
+	 * (f_kind 1), uint64 (2) or double (3); the event passes when bit
+	 * (1 + the comparison's sign) of f_accept is set, bit 3 standing for
+	 * "unordered" (a NaN). The probe evaluates it inline. */
+	uint8_t f_kind, f_accept;
+	uint16_t f_field;
+	union {
+		int64_t s;
+		uint64_t u;
+		double d;
+	} f_const;
 };
 
 /* Out of line, in libringtrace.so: true when the event whose field values
  * are args passes x's filter (x->filter != NULL). Async-signal-safe. */
 RTR_EXPORT int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_arg *args);
+
+/* What the probe calls: the inline form when there is one (a rejected
+ * event then costs no call), else rtr_probe__filter. */
+static inline int rtr_probe__filter_pass(const struct rtr_binding_extra *x,
+					 const union rtr_probe_arg *args)
+{
+	if (__builtin_expect((x->ctx_mask & RTR_CTF_X_INLINE_FILTER) != 0, 1)) {
+		const union rtr_probe_arg *v = &args[x->f_field];
+		int c;
+
+		if (x->f_kind == 1) {
+			c = (v->s > x->f_const.s) - (v->s < x->f_const.s);
+		} else if (x->f_kind == 2) {
+			c = (v->u > x->f_const.u) - (v->u < x->f_const.u);
+		} else {
+			if (v->d != v->d || x->f_const.d != x->f_const.d)
+				return (x->f_accept >> 3) & 1;
+			c = (v->d > x->f_const.d) - (v->d < x->f_const.d);
+		}
+		return (x->f_accept >> (c + 1)) & 1;
+	}
+	return rtr_probe__filter(x, args);
+}
 /* Reserves a record of payload_size bytes plus x's contexts on binding b
  * (out of line, any client), writes the event header and the contexts (ip
  * is the call site) and returns where the payload goes, or NULL (nothing

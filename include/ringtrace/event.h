@@ -22,8 +22,9 @@ extern "C" {
 /* Version of the structures below as compiled into an instrumented module;
  * the runtime refuses providers with another major. */
 #define RTR_EVENT_ABI_MAJOR 1
-/* 1: probes honour struct rtr_binding_extra (filters, contexts; ctf.h). */
-#define RTR_EVENT_ABI_MINOR 1
+/* 1: probes honour struct rtr_binding_extra (filters, contexts; ctf.h).
+ * 2: probes evaluate its inline filter form (RTR_CTF_X_INLINE_FILTER). */
+#define RTR_EVENT_ABI_MINOR 2
 
 /* LTTng's log levels (same numbers, so filters and viewers agree). */
 enum rtr_loglevel {

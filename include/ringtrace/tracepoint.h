@@ -596,7 +596,7 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 						(void)rtr__ap;                           \
 						rtr__fa_ready = 1;                       \
 					}                                                \
-					if (!rtr_probe__filter(rtr__x, rtr__fa))         \
+					if (!rtr_probe__filter_pass(rtr__x, rtr__fa))    \
 						continue;                                \
 				}                                                        \
 				rtr__wp = rtr_probe__reserve(rtr__b, rtr__x, rtr__sz,    \

@@ -91,7 +91,7 @@ char *rtr_probe__reserve(const struct rtr_event_binding *b, const struct rtr_bin
 	const struct rtr_ctf_ctx_src *src = x->ctx_src;
 	uint8_t vals[RTR_CTF_CTX_MAX];
 	char *wp;
-	uint32_t m = x->ctx_mask;
+	uint32_t m = x->ctx_mask & RTR_CTF_CTX_ALL;
 
 	/* counters are read before the record is reserved: a system call
 	 * inside an open reservation would keep it open that much longer */

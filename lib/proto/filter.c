@@ -445,6 +445,25 @@ static bool cmp_result(int c, unsigned op)
 
 #define CMP3(x, y) (((x) > (y)) - ((x) < (y)))
 
+bool rtr_filter_inline(const struct rtr_filter *f, uint8_t *kind, uint16_t *field,
+		       uint64_t *konst, uint8_t *accept)
+{
+	/* bit 1 + sign: 0 less, 1 equal, 2 greater; 3 unordered */
+	static const uint8_t acc[] = {
+	    [RTR_FCMP_EQ] = 0x2, [RTR_FCMP_NE] = 0x5 | 0x8, [RTR_FCMP_LT] = 0x1,
+	    [RTR_FCMP_GT] = 0x4, [RTR_FCMP_LE] = 0x3,	     [RTR_FCMP_GE] = 0x6,
+	};
+
+	if (!f || f->simple_kind < 1 || f->simple_kind > 3 || f->ctx_needed ||
+	    f->simple_cmp >= sizeof(acc))
+		return false;
+	*kind = f->simple_kind;
+	*field = f->simple_field;
+	*konst = f->simple_const;
+	*accept = acc[f->simple_cmp];
+	return true;
+}
+
 static bool run_vm(const struct rtr_filter *f, const union rtr_filter_val *args,
 		   const struct rtr_filter_ctxvals *ctx) __attribute__((noinline));
 

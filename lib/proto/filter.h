@@ -141,6 +141,16 @@ uint32_t rtr_filter_ctx_needed(const struct rtr_filter *f);
  * slen bytes (not NUL-terminated), pat is NUL-terminated. */
 bool rtr_filter_glob(const char *pat, const char *s, size_t slen);
 
+/*
+ * rtr_filter_inline - when f is `field OP constant` on a payload field (no
+ * context), its inline form: *kind (1 int64, 2 uint64, 3 double), *field,
+ * *konst (the constant's bits) and *accept (bit 1 + sign of the comparison
+ * of the field with the constant, bit 3: unordered), as struct
+ * rtr_binding_extra's f_* (ringtrace/ctf.h). Returns false otherwise.
+ */
+bool rtr_filter_inline(const struct rtr_filter *f, uint8_t *kind, uint16_t *field,
+		       uint64_t *konst, uint8_t *accept);
+
 /* ------------------------------------------------------------------------
  * Building programs (the host's compiler)
  * ------------------------------------------------------------------------ */

@@ -488,6 +488,8 @@ static int make_extra(const struct rt_channel *c, uint32_t reg_index, const uint
 	}
 	x->filter = f;
 	x->ctx_mask = c->ctx_mask;
+	if (rtr_filter_inline(f, &x->f_kind, &x->f_field, &x->f_const.u, &x->f_accept))
+		x->ctx_mask |= RTR_CTF_X_INLINE_FILTER;
 	x->ctx_size = rtr__ctx_size(c->ctx_mask) + (src ? src->size : 0);
 	x->ctx_src = src;
 	*out = x;

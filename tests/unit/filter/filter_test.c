@@ -5,6 +5,9 @@
  *     NaN, strings, globs with escapes, contexts, && || ! and parentheses);
  *   - an expression naming a missing field or comparing a string with a
  *     number does not apply to the event (the rule does not enable it);
+ *   - a `field OP constant` filter's inline form (the probe's, ctf.h)
+ *     answers as the interpreter does, for every operator and numeric
+ *     type, on extremes, infinities and NaN;
  *   - the verifier refuses each kind of bad program;
  *   - control messages and armed files decode what was encoded, refuse
  *     truncations and bad values.
@@ -27,7 +30,41 @@
 #include "daemon_fuzz_one.h"
 #include "fexpr.h"
 #include "filter.h"
+#include <ringtrace/ctf.h>
 #include "rtr_test.h"
+
+static int inline_used;
+
+/* The probe's inline filter falls back to this (in libringtrace.so) only
+ * without an inline form, which the tests below never build. */
+int rtr_probe__filter(const struct rtr_binding_extra *x, const union rtr_probe_arg *args)
+{
+	(void)x;
+	(void)args;
+	fprintf(stderr, "rtr_probe__filter reached without an inline form\n");
+	abort();
+}
+
+/* The inline form of f, when it has one, must answer as the interpreter */
+static void check_inline(const struct rtr_filter *f, const union rtr_probe_arg *a, int want,
+			 const char *expr)
+{
+	struct rtr_binding_extra x;
+	uint64_t k;
+
+	memset(&x, 0, sizeof(x));
+	if (!rtr_filter_inline(f, &x.f_kind, &x.f_field, &k, &x.f_accept))
+		return;
+	x.f_const.u = k;
+	x.ctx_mask = RTR_CTF_X_INLINE_FILTER;
+	x.filter = f;
+	inline_used++;
+	if (rtr_probe__filter_pass(&x, a) != want) {
+		fprintf(stderr, "inline form of '%s' answers %d, the interpreter %d (val %lld seq %llu dval %g)\n",
+			expr, !want, want, (long long)a[0].s, (unsigned long long)a[1].u, a[2].d);
+		CHECK(0);
+	}
+}
 
 static struct rtr_event_state st;
 static const struct rtr_field_desc fields[] = {
@@ -81,8 +118,59 @@ static int eval(const char *expr, struct vals v)
 	a[3].str.len = strlen(v.name);
 	a[4].u = 0;
 	r = rtr_filter_run(f, a, &cv);
+	check_inline(f, a, r, expr);
 	rtr_filter_free(f);
 	return r;
+}
+
+/* Every operator, on each numeric field, against constants and values
+ * around them (extremes, infinities, NaN): the inline form agrees with
+ * the interpreter, and exists for each of these. */
+static void test_inline(void)
+{
+	static const char *const ops[] = {"==", "!=", "<", ">", "<=", ">="};
+	static const char *const iconst[] = {"0", "-1", "51", "9223372036854775807", "-9223372036854775808"};
+	static const char *const uconst[] = {"0", "7", "9223372036854775808", "18446744073709551615"};
+	static const char *const dconst[] = {"0.0", "-2.5", "2.5", "1e300", "-1e-300"};
+	static const int64_t ivals[] = {0, -1, 1, 51, 50, 52, INT64_MAX, INT64_MIN};
+	static const uint64_t uvals[] = {0, 7, 8, UINT64_MAX, (uint64_t)INT64_MAX + 1, (uint64_t)INT64_MAX};
+	const double dvals[] = {0.0, -0.0, 2.5, -2.5, 2.4999, 1e300, INFINITY, -INFINITY, NAN};
+	char expr[128];
+	int before = inline_used, n = 0;
+
+	for (size_t o = 0; o < 6; o++) {
+		for (size_t c = 0; c < sizeof(iconst) / sizeof(*iconst); c++)
+			for (size_t v = 0; v < sizeof(ivals) / sizeof(*ivals); v++) {
+				struct vals x = {.val = ivals[v], .seq = 1, .dval = 0, .name = "n"};
+
+				snprintf(expr, sizeof(expr), "val %s %s", ops[o], iconst[c]);
+				CHECK(eval(expr, x) >= 0);
+				n++;
+			}
+		for (size_t c = 0; c < sizeof(uconst) / sizeof(*uconst); c++)
+			for (size_t v = 0; v < sizeof(uvals) / sizeof(*uvals); v++) {
+				struct vals x = {.val = 1, .seq = uvals[v], .dval = 0, .name = "n"};
+
+				snprintf(expr, sizeof(expr), "seq %s %s", ops[o], uconst[c]);
+				CHECK(eval(expr, x) >= 0);
+				n++;
+			}
+		for (size_t c = 0; c < sizeof(dconst) / sizeof(*dconst); c++)
+			for (size_t v = 0; v < sizeof(dvals) / sizeof(*dvals); v++) {
+				struct vals x = {.val = 1, .seq = 1, .dval = dvals[v], .name = "n"};
+
+				snprintf(expr, sizeof(expr), "dval %s %s", ops[o], dconst[c]);
+				CHECK(eval(expr, x) >= 0);
+				n++;
+			}
+	}
+	/* each of them is `field OP constant` of one type: all inline */
+	CHECK_EQ_I64(inline_used - before, n);
+	/* a context or two comparisons: no inline form */
+	before = inline_used;
+	eval("$ctx.vpid == 1234", (struct vals){.val = 1, .name = "n"});
+	eval("val > 1 && val < 9", (struct vals){.val = 1, .name = "n"});
+	CHECK_EQ_I64(inline_used - before, 0);
 }
 
 static void test_semantics(void)
@@ -553,6 +641,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	test_semantics();
+	test_inline();
 	test_parse_errors();
 	test_verifier();
 	test_ctl();
