@@ -207,11 +207,30 @@ int rtr__kstream_record(struct rtr__kstream *s, uint64_t ts, const uint8_t *rec,
 /* The classes of the statedump (LTTng's names and fields):
  * lttng_statedump_start, lttng_statedump_process_state { int32 tid, vtid,
  * pid, vpid, ppid, vppid; char name[16]; int32 type, mode, submode,
- * status, cpu }, lttng_statedump_end. Plans of m (freed with it). */
+ * status, cpu }, lttng_statedump_file_descriptor { int32 pid, fd; uint32
+ * flags (octal), fmode (hex); string filename }, lttng_statedump_block_device
+ * { uint32 dev; string diskname }, lttng_statedump_interrupt { uint32 irq;
+ * string name, action; int32 thread }, lttng_statedump_network_interface
+ * { string name; uint32 address_ipv4 (hex) }, lttng_statedump_end. Plans
+ * of m (freed with it). */
 struct rtr__kstatedump_plans {
 	const struct rtr__kplan *start, *process_state, *end;
+	const struct rtr__kplan *file_descriptor, *block_device, *interrupt, *network_interface;
 };
 int rtr__kmap_statedump(struct rtr__kmap *m, struct rtr__kstatedump_plans *out);
+
+/* statedump.c: the statedump beyond the threads, from /proc and /sys:
+ * the open descriptors of process pid, the block devices, interrupt
+ * actions and IPv4 interfaces, appended to s at ts as events of tid self.
+ * Each returns the events written. */
+unsigned rtr__kdump_fds(struct rtr__kstream *s, const struct rtr__kplan *p, uint64_t ts,
+			int32_t self, int pid);
+unsigned rtr__kdump_block_devices(struct rtr__kstream *s, const struct rtr__kplan *p,
+				  uint64_t ts, int32_t self);
+unsigned rtr__kdump_interrupts(struct rtr__kstream *s, const struct rtr__kplan *p, uint64_t ts,
+			       int32_t self);
+unsigned rtr__kdump_net(struct rtr__kstream *s, const struct rtr__kplan *p, uint64_t ts,
+			int32_t self);
 
 /* Bytes of one lttng_statedump_process_state payload. */
 #define RTR__KSTATEDUMP_PROC_SIZE (6 * 4 + 16 + 5 * 4)

@@ -656,6 +656,29 @@ static struct rtr__kplan *plan_register(struct rtr__kmap *m, struct rtr__kplan *
 	return p;
 }
 
+/* A class made by ringtrace whose events are written raw: spec holds
+ * name, type pairs ("i4" int32, "u4" uint32, "u4x"/"u4o" in hex/octal, "s"
+ * a string), NULL-terminated. */
+static const struct rtr__kplan *raw_class(struct rtr__kmap *m, const char *name,
+					  const char *const *spec)
+{
+	struct builder b = {0};
+	struct rtr__kplan *p;
+
+	for (size_t i = 0; spec[i] && spec[i + 1]; i += 2) {
+		const char *t = spec[i + 1];
+
+		if (t[0] == 's') {
+			out_string(&b, spec[i], NULL);
+		} else {
+			out_int(&b, spec[i], NULL, (unsigned)(t[1] - '0'), t[0] == 'i',
+				t[2] == 'x' ? 16 : t[2] == 'o' ? 8 : 10, 0);
+		}
+	}
+	p = plan_assemble(name, &b);
+	return p ? plan_register(m, p) : NULL;
+}
+
 int rtr__kmap_statedump(struct rtr__kmap *m, struct rtr__kstatedump_plans *out)
 {
 	static const char *const ints[] = {"tid",  "vtid",   "pid",	"vpid", "ppid", "vppid",
@@ -686,7 +709,21 @@ int rtr__kmap_statedump(struct rtr__kmap *m, struct rtr__kstatedump_plans *out)
 	out->start = s ? plan_register(m, s) : NULL;
 	out->process_state = ps ? plan_register(m, ps) : NULL;
 	out->end = e ? plan_register(m, e) : NULL;
-	return out->start && out->process_state && out->end ? 0 : -ENOMEM;
+	out->file_descriptor = raw_class(m, "lttng_statedump_file_descriptor",
+					 (const char *const[]){"pid", "i4", "fd", "i4", "flags", "u4o",
+							       "fmode", "u4x", "filename", "s", NULL});
+	out->block_device = raw_class(m, "lttng_statedump_block_device",
+				      (const char *const[]){"dev", "u4", "diskname", "s", NULL});
+	out->interrupt = raw_class(m, "lttng_statedump_interrupt",
+				   (const char *const[]){"irq", "u4", "name", "s", "action", "s",
+							 "thread", "i4", NULL});
+	out->network_interface =
+	    raw_class(m, "lttng_statedump_network_interface",
+		      (const char *const[]){"name", "s", "address_ipv4", "u4x", NULL});
+	return out->start && out->process_state && out->end && out->file_descriptor &&
+			   out->block_device && out->interrupt && out->network_interface
+		   ? 0
+		   : -ENOMEM;
 }
 
 /* ------------------------------------------------------------------------

@@ -962,7 +962,7 @@ static unsigned statedump(struct rtr_kernel *k)
 	struct rtr__kstatedump_plans pl;
 	struct rtr__kstream *s = &k->trace.streams[0];
 	int32_t self = (int32_t)syscall(SYS_gettid);
-	unsigned n = 0;
+	unsigned n = 0, nfd = 0, nbd, nirq, nnet;
 	struct dirent *e;
 	DIR *proc;
 
@@ -980,6 +980,7 @@ static unsigned statedump(struct rtr_kernel *k)
 
 		if (pid <= 0 || !isdigit((unsigned char)e->d_name[0]))
 			continue;
+		nfd += rtr__kdump_fds(s, pl.file_descriptor, user_clock(k), self, pid);
 		snprintf(path, sizeof(path), "/proc/%d/task", pid);
 		task = opendir(path);
 		while (task && (t = readdir(task))) {
@@ -996,8 +997,14 @@ static unsigned statedump(struct rtr_kernel *k)
 	}
 	if (proc)
 		closedir(proc);
+	nbd = rtr__kdump_block_devices(s, pl.block_device, user_clock(k), self);
+	nirq = rtr__kdump_interrupts(s, pl.interrupt, user_clock(k), self);
+	nnet = rtr__kdump_net(s, pl.network_interface, user_clock(k), self);
 	rtr__kstream_raw(s, pl.end, user_clock(k), self, NULL, 0);
-	rtr__klog(&k->log, RTR_KERNEL_LOG_INFO, "kernel: statedump of %u threads", n);
+	rtr__klog(&k->log, RTR_KERNEL_LOG_INFO,
+		  "kernel: statedump of %u threads, %u file descriptors, %u block devices, %u "
+		  "interrupt actions, %u interfaces",
+		  n, nfd, nbd, nirq, nnet);
 	return n;
 }
 

@@ -97,7 +97,9 @@ others=$(sed -n 's/.* syscall_[a-z]*_[a-z]*: { cpu_id = [0-9]* }, { tid = \([0-9
 nk=$(grep -c ' syscall_\| sched_' "$TMP/bt2.txt")
 echo "program: $nk kernel events, $N writes between their tracepoints, fork/exec/exit/waking of $pid $child $thread"
 
-# The whole system, no program, until SIGINT.
+# The whole system, no program, until SIGINT (this shell holds fd 7 open
+# on a file of its own: the statedump must list it).
+exec 7>"$TMP/sd-fd7.txt"
 "$RT" record -o "$TMP/sys" -k 'sched:sched_switch,syscalls:sys_enter_getppid' 2>"$TMP/sys.err" &
 rp=$!
 PIDS+=($rp)
@@ -129,6 +131,38 @@ check_sd "kthreadd is a kernel thread" 1 "$(grep -c ' lttng_statedump_process_st
 nsd=$(grep -c ' lttng_statedump_process_state: ' "$TMP/sys.txt")
 [ "$nsd" -ge 20 ] || fail "statedump: only $nsd threads"
 echo "statedump: $nsd threads"
+# ... every open file descriptor (this shell's fd 7, its flags as
+# /proc/$$/fdinfo says them, written in octal),
+fd7=$(grep " lttng_statedump_file_descriptor: .*{ pid = $$, fd = 7, " "$TMP/sys.txt")
+check_sd "fd 7 of this shell" "$TMP/sd-fd7.txt" "$(sed -n 's/.* filename = "\([^"]*\)" }$/\1/p' <<<"$fd7")"
+want=$(awk '/^flags:/ { print $2 + 0 }' /proc/$$/fdinfo/7)
+check_sd "fd 7 flags (octal)" "$want" "$(sed -n 's/.* flags = 0*\([0-7]*\),.*/\1/p' <<<"$fd7")"
+check_sd "fd 7 write-only" "0x2" "$(sed -n 's/.* fmode = \(0x[0-9A-Fa-f]*\),.*/\1/p' <<<"$fd7")"
+exec 7>&-
+# ... every block device (name and the kernel's dev_t, MKDEV(major, minor)),
+nbd=0
+for b in /sys/class/block/*; do
+	[ -r "$b/dev" ] || continue
+	IFS=: read -r ma mi <"$b/dev"
+	nbd=$((nbd + 1))
+	check_sd "block device $(basename "$b")" 1 \
+		"$(grep -c " lttng_statedump_block_device: .*{ dev = $(((ma << 20) | mi)), diskname = \"$(basename "$b")\" }" "$TMP/sys.txt")"
+done
+check_sd "block devices" "$nbd" "$(grep -c ' lttng_statedump_block_device: ' "$TMP/sys.txt")"
+# ... the first device interrupt with a handler in /proc/interrupts,
+read -r irq act < <(awk 'NR == 1 { n = NF; next } $1 ~ /^[0-9]+:$/ && NF > n + 3 {
+	a = ""; for (i = n + 4; i <= NF; i++) a = a (a == "" ? "" : " ") $i
+	sub(/,.*/, "", a); sub(/:/, "", $1); print $1, a; exit }' /proc/interrupts)
+if [ -n "${irq:-}" ]; then
+	check_sd "interrupt $irq ($act)" 1 \
+		"$(grep -c " lttng_statedump_interrupt: .*{ irq = $irq, name = \"[^\"]*\", action = \"$act\"," "$TMP/sys.txt")"
+fi
+# ... and the loopback interface's IPv4 address.
+check_sd "lo 127.0.0.1" 1 \
+	"$(grep -c ' lttng_statedump_network_interface: .*{ name = "lo", address_ipv4 = 0x7F000001 }' "$TMP/sys.txt")"
+echo "statedump: $(grep -c ' lttng_statedump_file_descriptor: ' "$TMP/sys.txt") file descriptors, $nbd block devices," \
+	"$(grep -c ' lttng_statedump_interrupt: ' "$TMP/sys.txt") interrupt actions," \
+	"$(grep -c ' lttng_statedump_network_interface: ' "$TMP/sys.txt") interfaces"
 
 # Unprivileged: a clear error naming root, the user-space trace unaffected.
 # The build tree may not be reachable by nobody (a checkout under a 0700
