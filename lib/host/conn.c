@@ -32,7 +32,10 @@ static uint64_t desc_charged(const struct rtr__proc *p)
 
 void rtr__proc_forget_events(struct rtr__proc *p)
 {
-	p->h->desc_pool -= desc_charged(p);
+	if (!p->user) /* (the per-user registry has a bound of its own) */
+		p->h->desc_pool -= desc_charged(p);
+	for (uint32_t i = 0; p->user && i < p->nr_evs; i++)
+		free(p->evs[i].sig);
 	rtr_proto_arena_free(&p->arena);
 	free(p->evs);
 	p->evs = NULL;
