@@ -174,6 +174,9 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 		e->desc = ev;
 		e->reg_index = ev->state->reg_index;
 		e->checked_bad = false;
+		e->conflict_said = false;
+		e->sig = NULL;
+		e->sig_len = 0;
 		if (rtr_ctf_event_check(ev, err, sizeof(err))) {
 			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): event %s:%s not traced: %s",
 				(int)p->pid, p->procname, ev->provider, ev->name, err);
