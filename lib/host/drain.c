@@ -24,6 +24,16 @@ void rtr__report_damage(struct rtr__pchan *c, uint32_t cpu, const char *what)
 		return;
 	c->damaged[cpu] = true;
 	p->h->t.damaged++;
+	if (p->user) {
+		/* shared: written by any program of the user */
+		hwarn_c(p->h, RTR__LOG_PROC,
+			"per-user buffers of user %u (session %s, channel %s): buffer of CPU %u "
+			"is damaged: %s; packets written before are kept, the rest of this "
+			"buffer is dropped (and its counters ignored)",
+			(unsigned)p->uid, c->t->s ? c->t->s->name : "?",
+			c->t->s ? c->t->s->chans[c->ci].name : "?", cpu, what);
+		return;
+	}
 	hwarn_c(p->h, RTR__LOG_PROC,
 		"process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
 		"are kept, the rest of this buffer is dropped (and its counters ignored)",

@@ -1268,14 +1268,26 @@ static void op_complete(struct rtr__session *s)
 			session_flush_all(s);
 		fill_stats(s, &res.stats);
 		break;
-	case OP_DESTROY:
+	case OP_DESTROY: {
+		/* Per-user buffers: once every program that maps them has
+		 * exited or answered CLOSE_SESSION (its mappings are then
+		 * anonymous memory: a late writer's commit never reaches
+		 * them), no writer is left: salvage them, which also
+		 * completes a dead writer's sub-buffer still waiting for its
+		 * second (daemon.md §9.5). */
+		bool writers_gone = true;
+
+		for (struct rtr__ptrace *t = s->traces; t; t = t->next_s)
+			if (!t->p->user && !t->p->exited && (!t->op_seq || t->op_failed))
+				writers_gone = false;
 		/* every trace is finished (flushed: late writers may still
 		 * write into the old pages, never into what we read) */
 		for (struct rtr__ptrace *t = s->traces; t; t = t->next_s)
-			rtr__ptrace_finish(t, t->p->exited);
+			rtr__ptrace_finish(t, t->p->exited || (t->p->user && writers_gone));
 		fill_stats(s, &res.stats);
 		session_free(s);
 		break;
+	}
 	}
 	if (op->fn)
 		op->fn(op->arg, &res);
@@ -1632,7 +1644,7 @@ void rtr_host_armed(const struct rtr_host *h, struct rtr_armed *a)
 			c->overwrite = s->chans[ci].c.overwrite;
 			c->ctx_mask = s->chans[ci].c.ctx_mask;
 			/* per-user buffers are the daemon's: a program waits
-			 * for them instead of arming (daemon.md §9.8) */
+			 * for them instead of arming (daemon.md §9.7) */
 			c->per_uid = s->chans[ci].c.per_uid;
 		}
 		for (const struct rtr__rule *r = s->rules; r && as->nrules < RTR_ARMED_RULES;

@@ -50,7 +50,7 @@ struct rtr_armed_chan {
 	bool overwrite;
 	uint32_t ctx_mask;
 	bool per_uid; /* the daemon's per-user buffers: not armed, waited for
-		       * (daemon.md §9.8) */
+		       * (daemon.md §9.7) */
 };
 
 struct rtr_armed_session {

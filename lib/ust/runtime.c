@@ -90,7 +90,7 @@ struct rt_conn {
 	enum conn_state state;
 	bool up;	    /* C_UP: REGISTER_EVENTS may be sent */
 	bool wait_user;	    /* a session with per-user buffers records us: the
-			     * constructor waits for the daemon (daemon.md §9.8) */
+			     * constructor waits for the daemon (daemon.md §9.7) */
 	bool sync_reg;	    /* registrations wait for their answer */
 	bool notify_broken; /* a REGISTER_EVENTS failed: stop asking */
 	uint32_t notify_seq;

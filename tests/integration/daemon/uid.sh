@@ -6,7 +6,8 @@
 #   program only; `ringtrace view` and babeltrace2 print the same text;
 # - a program killed with SIGKILL between a reserve and its commit loses
 #   nothing it committed, and the program still writing the same buffer is
-#   recorded again once the dead writer's sub-buffer is closed;
+#   recorded again once the dead writer's sub-buffer is closed; destroyed
+#   at once after such a death, the session salvages the buffers;
 # - `snapshot record` holds the events of programs that have exited;
 # - a hostile program that scribbles the shared control area of one buffer:
 #   the daemon says so and lives, every other buffer's events are kept.
@@ -100,6 +101,21 @@ late=$(vp $L <"$WORK/bt2" | grep 'dmn:tick' | seqs | awk -v m=$((L1 + 1000)) '$1
 $RT view "$WORK/o2" >"$WORK/view2" 2>/dev/null && cmp -s "$WORK/bt2" "$WORK/view2" && echo "ok: view = babeltrace2" ||
 	fail "u2: ringtrace view differs from babeltrace2"
 $RT destroy u2 >/dev/null || fail "destroy u2"
+
+# a writer dies holding a slot and the session is destroyed at once: no
+# writer is left, the buffers are salvaged (nothing it committed is lost)
+$RT create u5 -o "$WORK/o5" >/dev/null || fail "create u5"
+$RT enable-channel -s u5 --buffers-uid c >/dev/null || fail "channel u5"
+$RT enable-event -s u5 -c c 'dmn:*' >/dev/null || fail "enable u5"
+$RT add-context -s u5 -c c -t vpid >/dev/null || fail "context u5"
+$RT start u5 >/dev/null || fail "start u5"
+touch "$WORK/goK5"
+bg "$UAPP" die 500 "$WORK/sideK5" "$WORK/goK5"; K5=$LAST
+wait_pid $K5 30
+$RT destroy u5 >"$WORK/destroy5" 2>&1 || fail "destroy u5"
+cat "$WORK/destroy5"
+grep -q "1 packets closed after a writer died" "$WORK/destroy5" || fail "u5: destroy does not count the cut"
+check_eq "u5: ticks of the killed program" "$(cat "$WORK/sideK5")" "$(bt "$WORK/o5" | vp $K5 | grep -c 'dmn:tick')"
 
 # ------------------------------------------------- snapshot of exited programs
 $RT create u3 --snapshot -o "$WORK/o3" >/dev/null || fail "create u3"
