@@ -147,6 +147,7 @@ struct rt_channel {
 	int wake_fd;
 	struct fd_id wake_id;
 	bool ready;
+	bool shared; /* per-user buffers (CHANNEL_SHARED): other programs write them */
 	uint32_t counters; /* RTR_CTF_COUNTER_* mask: the event context (counters.c) */
 	/* (daemons) the buffers' memfds, kept so that the buffers can be
 	 * handed to the next daemon when this one dies (orphan_locked) */
@@ -719,6 +720,7 @@ static int do_channel(struct rt_conn *cn, const struct rtr_proto_channel *m, int
 			      RTR_PROTO_CHANNEL_COUNTERS_SHIFT;
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
+		c->shared = (m->flags & RTR_PROTO_CHANNEL_SHARED) != 0;
 		/* a daemon's buffers are kept for the next daemon (§8.2), not
 		 * per-user ones: other programs write them too, and only the
 		 * daemon that made them may read them */
@@ -819,6 +821,16 @@ static int do_buffers(struct rt_conn *cn, const struct rtr_proto_channel_buffers
 		r = map_one(c, m->first + i, fds[i], &consumed, why);
 		if (consumed)
 			fds[i] = -1;
+		if (r && c->shared) {
+			/* A per-user buffer another program of this user
+			 * damaged (its header no longer validates): not
+			 * mapped; records on that CPU are refused and counted
+			 * (lost_nobuf), the other CPUs' buffers are used
+			 * (daemon.md §9.6). */
+			debug("per-user buffer %u not used: %s", m->first + i, *why);
+			*why = "";
+			r = 0;
+		}
 		if (r == 0)
 			c->nr_mapped++;
 	}
