@@ -299,8 +299,8 @@ static struct rtr_ctf_meta *build_meta(struct rtr__ptrace *t, const struct rtr_c
 	for (unsigned ci = 0; !r && ci < RTR_HOST_MAX_CHANS; ci++) {
 		const struct rtr__pchan *c = t->ch[ci];
 
-		if (!c)
-			continue;
+		if (!c || c->view)
+			continue; /* (a per-user channel's stream is the owner's) */
 		r = rtr_ctf_meta_add_stream(m, ci, t->s->chans[ci].name);
 		if (!r && c->ctx_mask)
 			r = rtr_ctf_meta_stream_context(m, ci, c->ctx_mask);

@@ -582,9 +582,8 @@ int rtr__proc_sync(struct rtr__proc *p)
 		}
 		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
 			struct rtr__pchan *c = t->ch[ci];
-			struct rtr_proto_channel pc;
-
 			const struct rtr__pchan *src = c;
+			struct rtr_proto_channel pc;
 			int wake_fd;
 
 			if (!c || c->chan_pending || c->chan_ok || c->chan_failed || c->released)
