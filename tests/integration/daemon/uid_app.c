@@ -114,8 +114,8 @@ int main(int argc, char **argv)
 		usleep(100000);
 		for (int tries = 0; tries < 100000; tries++) {
 			uint64_t s = ctl->hdr.subbuf_size, h = ctl->hdr.subbuf_header_size;
-			uint64_t off = __atomic_load_n(&ctl->pos.offset, __ATOMIC_ACQUIRE);
-			uint64_t ts = __atomic_load_n(&ctl->pos.last_ts, __ATOMIC_RELAXED);
+			uint64_t off = rtr_atomic_load(&ctl->pos.offset, __ATOMIC_ACQUIRE);
+			uint64_t ts = rtr_atomic_load(&ctl->pos.last_ts, __ATOMIC_RELAXED);
 			uint64_t in = off & (s - 1);
 
 			if (in <= h || in + 64 > s) {
