@@ -12,11 +12,17 @@
 #                     (discard channels, 4 MiB x 8 sub-buffers per CPU)
 #   filtered          ns/event of an event every session's filter rejects
 #                     (the same expression: value > 1e12)
+#   event.per_user    ns/event in 1 session with ringtrace's per-user buffers
+#                     (enable-channel --buffers-uid, daemon.md §9) against
+#                     LTTng's (its default for -u channels); .2_programs: two
+#                     programs at once, per-process and per-user buffers
+#                     (mean of the two programs' ns/event)
 #   startup.*         wall time of a traced program that emits one event:
 #                     no daemon, a daemon without session, an active session
 #                     (minus /bin/true's, so roughly what the tracer adds)
 #   control.*         start / snapshot record / stop of a snapshot session
 #                     with BENCH_PROGS (50) traced programs, command wall time
+# BENCH_DAEMON_PARTS=event stops after the per-event figures.
 # Needs $BUILD/bin/{ringtrace,ringtraced,bench_rtr_loop,bench_lttng_loop},
 # lttng and lttng-sessiond, root (the namespace), unshare.
 set -euo pipefail
@@ -95,11 +101,11 @@ bench() { # name rtr lttng unit
 us_of() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1e6 }'; }
 
 # ---- per-event cost: 1 and 3 sessions, and a filter that rejects ----
-rtr_sessions() { # n filter
+rtr_sessions() { # n filter [channel option]
 	local k
 	for k in $(seq 1 "$1"); do
 		"$RT" create b$k -o "$WORK/out-rt$k" >/dev/null
-		"$RT" enable-channel -s b$k --subbuf-size 4M --num-subbuf 8 c >/dev/null
+		"$RT" enable-channel -s b$k --subbuf-size 4M --num-subbuf 8 ${3:-} c >/dev/null
 		if [[ -n "$2" ]]; then "$RT" enable-event -s b$k -c c benchrt:tick --filter "$2" >/dev/null
 		else "$RT" enable-event -s b$k -c c benchrt:tick >/dev/null; fi
 		"$RT" start b$k >/dev/null
@@ -118,6 +124,12 @@ lt_sessions() { # n filter
 }
 lt_end() { local k; for k in $(seq 1 "$1"); do lttng destroy l$k >/dev/null; done; rm -rf "$WORK"/out-lt*; }
 ns_of() { awk '/^ns_per_event/ {print $2}'; }
+two() { # loop: two programs at once, the mean of their ns/event
+	"$1" "$N" 1 | ns_of >"$WORK/two.a" & local a=$!
+	"$1" "$N" 1 | ns_of >"$WORK/two.b"
+	wait $a
+	awk '{s += $1} END {printf "%.3f", s / NR}' "$WORK/two.a" "$WORK/two.b"
+}
 
 rtr_start
 lttng_start
@@ -130,6 +142,10 @@ for rep in $(seq "$REPS"); do
 	done
 	rtr_sessions 1 "$FILTER"; R[rtr.f]+="$("$RLOOP" "$N" 1 | ns_of) "; rtr_end 1
 	lt_sessions 1 "$FILTER"; R[lt.f]+="$("$LLOOP" "$N" 1 | ns_of) "; lt_end 1
+	rtr_sessions 1 "" --buffers-uid; R[rtr.u]+="$("$RLOOP" "$N" 1 | ns_of) "
+	R[rtr.u2]+="$(two "$RLOOP") "; rtr_end 1
+	rtr_sessions 1 ""; R[rtr.p2]+="$(two "$RLOOP") "; rtr_end 1
+	lt_sessions 1 ""; R[lt.u2]+="$(two "$LLOOP") "; lt_end 1
 done
 m() { tr ' ' '\n' <<<"${R[$1]}" | grep . | median; }
 bench event.1_session "$(m rtr.1)" "$(m lt.1)" ns/event
@@ -137,6 +153,12 @@ bench event.3_sessions "$(m rtr.3)" "$(m lt.3)" ns/event
 echo "BENCH daemon.event.3_over_1.ringtrace $(ratio "$(m rtr.3)" "$(m rtr.1)") x"
 echo "BENCH daemon.event.3_over_1.lttng $(ratio "$(m lt.3)" "$(m lt.1)") x"
 bench filtered_out "$(m rtr.f)" "$(m lt.f)" ns/event
+bench event.per_user "$(m rtr.u)" "$(m lt.1)" ns/event
+bench event.per_user.2_programs "$(m rtr.u2)" "$(m lt.u2)" ns/event
+bench event.per_process.2_programs "$(m rtr.p2)" "$(m lt.u2)" ns/event
+echo "BENCH daemon.event.per_user_over_per_process.ringtrace $(ratio "$(m rtr.u)" "$(m rtr.1)") x"
+echo "BENCH daemon.event.per_user_over_per_process.2_programs.ringtrace $(ratio "$(m rtr.u2)" "$(m rtr.p2)") x"
+[[ "${BENCH_DAEMON_PARTS:-}" == event ]] && exit 0
 
 # ---- start-up: no daemon, a daemon without session, an active session ----
 one_run() { # program -> seconds of wall time

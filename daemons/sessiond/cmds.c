@@ -134,6 +134,11 @@ static void stats_lines(struct sd *d, const struct rtr_host_session_stats *st)
 		text(d, "  channel %s: %llu events recorded, %llu lost%s", c->name,
 		     (unsigned long long)rec, (unsigned long long)lost,
 		     c->overwrite && c->t.overwritten ? " (overwrite mode: oldest dropped)" : "");
+		if (c->t.salvaged || c->t.torn_bytes)
+			text(d,
+			     "  %llu packets closed after a writer died (%llu bytes of records cut "
+			     "after the last one committed)",
+			     (unsigned long long)c->t.salvaged, (unsigned long long)c->t.torn_bytes);
 		if (lost && !c->overwrite) {
 			/* room for (recorded + lost) at the same pace: the
 			 * ratio, rounded up to a power of two */
@@ -380,9 +385,10 @@ static void cmd_enable_channel(struct sd *d, struct sd_client *c, const struct r
 		if (!strcmp(st.chans[ci].name, cc.name))
 			text(d,
 			     "Channel %s enabled in session %s (ringtraced pid %d): %u x %s per CPU "
-			     "and process, %s.",
+			     "and %s, %s.",
 			     cc.name, name, (int)getpid(), st.chans[ci].num_subbuf,
 			     human(st.chans[ci].subbuf_size, b1, sizeof(b1)),
+			     cc.per_uid ? "user (shared by the user's programs)" : "process",
 			     st.chans[ci].overwrite ? "overwrite" : "discard");
 	sd_reply_send(d, c);
 }

@@ -255,6 +255,7 @@ static void reload_one(struct sd *d, const struct rtr_state_session *ss,
 		    .num_subbuf = as->chans[k].num_subbuf,
 		    .overwrite = as->chans[k].overwrite,
 		    .ctx_mask = as->chans[k].ctx_mask,
+		    .per_uid = as->chans[k].per_uid,
 		};
 
 		r = rtr_host_channel_enable(d->h, sid, &cc, err, sizeof(err));

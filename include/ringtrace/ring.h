@@ -734,6 +734,25 @@ RTR_EXPORT int rtr_ring_flush(const struct rtr_ring_config *cfg, struct rtr_ring
  */
 RTR_EXPORT int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf);
 
+/*
+ * Writers of other processes go on (per-user buffers, ring-buffer.md §6a):
+ * rtr_ring_stalled() finds the oldest sub-buffer the writers have left
+ * (the write position is past it) whose lap is incomplete, from the
+ * reader's position on: *pos its position, *cc its commit count. Returns 0,
+ * -EAGAIN (none) or -EIO. rtr_ring_unstall() then completes that
+ * sub-buffer for a writer known dead, if its commit count still is `cc`
+ * (one compare-and-swap: a commit that lands first makes it -EAGAIN): cut at
+ * its committed prefix (RTR_RING_PACKET_SALVAGED | _TRUNCATED), the bytes
+ * after the cut added to *dropped and to salvage_dropped_bytes. ATOMIC sync only (-EINVAL otherwise).
+ * A writer that was only slow and commits after the cut makes the next lap
+ * of that sub-buffer overshoot its count: the reader then reports the
+ * buffer damaged (-EIO), never a torn record.
+ */
+RTR_EXPORT int rtr_ring_stalled(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+				uint64_t *pos, uint64_t *cc);
+RTR_EXPORT int rtr_ring_unstall(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf,
+				uint64_t pos, uint64_t cc, uint64_t *dropped);
+
 /* Overwrite mode: positions the reader at the oldest sub-buffer that can
  * still be read, so that the following get/put calls yield every complete
  * sub-buffer currently in the buffer (a snapshot), while writers go on.

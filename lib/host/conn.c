@@ -32,7 +32,10 @@ static uint64_t desc_charged(const struct rtr__proc *p)
 
 void rtr__proc_forget_events(struct rtr__proc *p)
 {
-	p->h->desc_pool -= desc_charged(p);
+	if (!p->user) /* (the per-user registry has a bound of its own) */
+		p->h->desc_pool -= desc_charged(p);
+	for (uint32_t i = 0; p->user && i < p->nr_evs; i++)
+		free(p->evs[i].sig);
 	rtr_proto_arena_free(&p->arena);
 	free(p->evs);
 	p->evs = NULL;
@@ -171,6 +174,9 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 		e->desc = ev;
 		e->reg_index = ev->state->reg_index;
 		e->checked_bad = false;
+		e->conflict_said = false;
+		e->sig = NULL;
+		e->sig_len = 0;
 		if (rtr_ctf_event_check(ev, err, sizeof(err))) {
 			hwarn_c(h, RTR__LOG_PROC, "process %d (%s): event %s:%s not traced: %s",
 				(int)p->pid, p->procname, ev->provider, ev->name, err);

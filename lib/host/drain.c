@@ -24,6 +24,16 @@ void rtr__report_damage(struct rtr__pchan *c, uint32_t cpu, const char *what)
 		return;
 	c->damaged[cpu] = true;
 	p->h->t.damaged++;
+	if (p->user) {
+		/* shared: written by any program of the user */
+		hwarn_c(p->h, RTR__LOG_PROC,
+			"per-user buffers of user %u (session %s, channel %s): buffer of CPU %u "
+			"is damaged: %s; packets written before are kept, the rest of this "
+			"buffer is dropped (and its counters ignored)",
+			(unsigned)p->uid, c->t->s ? c->t->s->name : "?",
+			c->t->s ? c->t->s->chans[c->ci].name : "?", cpu, what);
+		return;
+	}
 	hwarn_c(p->h, RTR__LOG_PROC,
 		"process %d (%s): buffer of CPU %u is damaged: %s; packets written before "
 		"are kept, the rest of this buffer is dropped (and its counters ignored)",
@@ -352,6 +362,12 @@ void rtr__pchan_finish(struct rtr__pchan *c, bool gone)
 
 	if (c->released)
 		return;
+	if (c->view) {
+		/* the buffers are the per-user owner's: they stay */
+		rtr__user_view_gone(c, gone);
+		c->released = true;
+		return;
+	}
 	rtr__settle_all(c);
 	for (uint32_t cpu = 0; c->bufs && cpu < c->nr_bufs; cpu++) {
 		struct rtr_ring_buf *b = c->bufs[cpu];
@@ -459,6 +475,11 @@ void rtr__pchan_free(struct rtr__pchan *c)
 	free(c->open_sb);
 	free(c->open_since);
 	free(c->stall_lost);
+	free(c->stall_pos);
+	free(c->stall_cc);
+	free(c->stall_since);
+	free(c->seen_off);
+	free(c->open_deaths);
 	free(c->ids);
 	free(c->pend);
 	free(c);
@@ -494,7 +515,12 @@ int rtr__pchan_create(struct rtr__pchan *c, const char **why)
 	for (uint32_t cpu = 0; cpu < c->nr_bufs; cpu++) {
 		char name[64];
 
-		snprintf(name, sizeof(name), "ringtrace:%d:%.32s:%u", (int)p->pid, chan_name, cpu);
+		if (p->user) /* (not a process's: `recover --readopt` looks for those) */
+			snprintf(name, sizeof(name), "ringtrace-uid:%u:%.32s:%u",
+				 (unsigned)p->uid, chan_name, cpu);
+		else
+			snprintf(name, sizeof(name), "ringtrace:%d:%.32s:%u", (int)p->pid,
+				 chan_name, cpu);
 		r = rtr_ring_buf_create(c->cfg, &geo, cpu, name, &c->bufs[cpu]);
 		if (r) {
 			*why = "cannot create a buffer";

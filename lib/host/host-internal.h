@@ -77,6 +77,11 @@ struct rtr__ev {
 	const struct rtr_event_desc *desc; /* in the process's arena */
 	uint32_t reg_index;
 	bool checked_bad; /* refused by rtr_ctf_event_check (said once) */
+	bool conflict_said; /* per-user registry refused it (said once) */
+	/* per-user owner (rtr__proc.user) only: the description as encoded
+	 * on the wire without its reg_index, to compare signatures */
+	uint8_t *sig;
+	uint32_t sig_len;
 };
 
 struct rtr__session;
@@ -118,6 +123,19 @@ struct rtr__pchan {
 	bool chan_ok, chan_failed;
 	bool released; /* buffers finished and released */
 	bool adopted;  /* the process created the buffers (it armed the session) */
+	/* Per-user buffers (daemon.md §9): in a program, a *view* of the
+	 * per-user channel (handle, its events' ids in the per-user registry;
+	 * no buffers of its own: nr_bufs 0); in the per-user owner, the
+	 * buffers themselves and the stall watch of dead writers. */
+	bool view;
+	uint64_t deaths; /* owner: programs mapping these buffers that died */
+	uint64_t *stall_pos; /* owner, per buffer: sub-buffer seen stalled (UINT64_MAX: none) */
+	uint64_t *stall_cc;    /* its commit count then */
+	uint64_t *stall_since; /* since when (now_ns) */
+	uint64_t *open_deaths; /* per sub-buffer index: deaths before it was entered */
+	uint64_t *seen_off;    /* per buffer: write position at the last tick */
+	uint64_t deaths_tick;  /* `deaths` when the positions were last sampled */
+	uint64_t unstalled;    /* sub-buffers completed for a dead writer */
 	uint32_t adopt_mapped; /* of them mapped here so far */
 	uint32_t next_event_id;
 	/* per event of the process (index in p->evs) */
@@ -235,6 +253,11 @@ struct rtr__proc {
 	int cmd, notify, pidfd;
 	struct rtr_watch w_cmd, w_notify, w_pid;
 	bool exited; /* process gone (pidfd or waitpid) */
+	/* The per-user owner of a session's per-user buffers for one uid
+	 * (daemon.md §9): no process, no sockets (pid 0, P_DISCONNECTED until
+	 * its session goes); its trace holds the shared buffers, its events
+	 * are the per-user registry. */
+	bool user;
 	bool draining; /* reading what it left on its notify socket */
 	bool stop_sent, stop_acked;
 	char procname[17];
@@ -384,6 +407,23 @@ void rtr__op_reply(struct rtr__proc *p, uint32_t seq, int status);
 void rtr__ops_check(struct rtr_host *h);
 /* The process is gone or disconnected: operations stop waiting for it. */
 void rtr__ops_forget_proc(struct rtr__proc *p);
+struct rtr__pchan *rtr__pchan_new(struct rtr__ptrace *t, unsigned ci, const char **why);
+struct rtr__ptrace *rtr__ptrace_new(struct rtr__proc *p, struct rtr__session *s);
+
+/* user.c: per-user buffers (daemon.md §9). */
+/* A program's view of per-user channel ci (the owner and its buffers
+ * created first if needed); NULL with why. */
+struct rtr__pchan *rtr__user_view_new(struct rtr__ptrace *t, unsigned ci, const char **why);
+/* Index in the owner's registry of event k of process p (added if new), or
+ * -1: its description conflicts with the one registered (said once), or
+ * the registry is full. */
+int64_t rtr__user_event(struct rtr__proc *owner, struct rtr__proc *p, uint32_t k);
+/* The owner's channel ci of session s for uid, or NULL. */
+struct rtr__pchan *rtr__user_chan(struct rtr__session *s, unsigned ci, uid_t uid);
+/* A program with a view of a per-user channel exited (gone) or left. */
+void rtr__user_view_gone(struct rtr__pchan *view, bool gone);
+/* Timer: completes sub-buffers a dead writer left incomplete. */
+void rtr__user_unstall(struct rtr__pchan *c, uint64_t now);
 /* The pchan of channel ci of session s in p, or NULL. */
 struct rtr__ptrace *rtr__ptrace_of(struct rtr__proc *p, const struct rtr__session *s);
 /* Finishes a trace: its channels (salvage when `gone`, else flush), its

@@ -241,6 +241,11 @@ static void tick(struct rtr_host *h)
 					rtr__flush_stale(c, now);
 					rtr__drain_pchan(c, 2, false);
 				}
+			/* per-user buffers: dead writers' sub-buffers */
+			for (struct rtr__ptrace *t = p->traces; p->user && t; t = t->next_p)
+				for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
+					if (t->ch[ci] && !t->finished)
+						rtr__user_unstall(t->ch[ci], now);
 		}
 	}
 	rtr__ops_check(h);

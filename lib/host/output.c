@@ -65,7 +65,10 @@ static int make_proc_dir(struct rtr__ptrace *t, int parent)
 	int fd = -EEXIST;
 
 	sanitize_name(base, sizeof(base), p->procname);
-	snprintf(t->dirname, sizeof(t->dirname), "%s-%d", base, (int)p->pid);
+	if (p->user) /* per-user buffers: uid-UID (daemon.md §9) */
+		snprintf(t->dirname, sizeof(t->dirname), "%s", base);
+	else
+		snprintf(t->dirname, sizeof(t->dirname), "%s-%d", base, (int)p->pid);
 	fd = rtr__mkdir_open(h, parent, t->dirname);
 	for (int i = 0; i < 64 && fd == -EEXIST; i++) {
 		snprintf(t->dirname, sizeof(t->dirname), "%s-%d-%u", base, (int)p->pid,
@@ -268,8 +271,8 @@ static struct rtr_ctf_meta *build_meta(struct rtr__ptrace *t, const struct rtr_c
 {
 	struct rtr__proc *p = t->p;
 	struct rtr_host *h = p->h;
-	struct rtr_ctf_std_env env = {.procname = p->procname,
-				      .vpid = p->pid,
+	struct rtr_ctf_std_env env = {.procname = p->user ? NULL : p->procname,
+				      .vpid = p->user ? -1 : p->pid,
 				      .creation_time = t->created,
 				      .trace_name = t->dirname};
 	struct rtr_ctf_meta *m = rtr_ctf_meta_create(t->uuid, RTR_CTF_BYTE_ORDER_HOST);
@@ -288,11 +291,16 @@ static struct rtr_ctf_meta *build_meta(struct rtr__ptrace *t, const struct rtr_c
 		r = rtr_ctf_meta_env_sync_list(m, pts, npts);
 	if (!r && !t->s->record)
 		r = rtr_ctf_meta_env_string(m, "session", t->s->name);
+	if (!r && p->user) { /* LTTng's names for the same facts */
+		r = rtr_ctf_meta_env_string(m, "tracer_buffering_scheme", "uid");
+		if (!r)
+			r = rtr_ctf_meta_env_int(m, "tracer_buffering_id", (int64_t)p->uid);
+	}
 	for (unsigned ci = 0; !r && ci < RTR_HOST_MAX_CHANS; ci++) {
 		const struct rtr__pchan *c = t->ch[ci];
 
-		if (!c)
-			continue;
+		if (!c || c->view)
+			continue; /* (a per-user channel's stream is the owner's) */
 		r = rtr_ctf_meta_add_stream(m, ci, t->s->chans[ci].name);
 		if (!r && c->ctx_mask)
 			r = rtr_ctf_meta_stream_context(m, ci, c->ctx_mask);

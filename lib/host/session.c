@@ -190,6 +190,30 @@ static bool decide(struct rtr__pchan *c, uint32_t k, uint8_t *buf, uint16_t *len
 		return false;
 	if (!rtr__rules_match(c->t->s, c->ci, e->desc, buf, len))
 		return false;
+	if (c->view) {
+		/* per-user channel: the id is the per-user registry's, the
+		 * same for every program of the user (daemon.md §9.3) */
+		struct rtr__pchan *sc = rtr__user_chan(c->t->s, c->ci, p->uid);
+		int64_t j;
+
+		if (*len && p->minor < 1)
+			return false;
+		if (!sc || (j = rtr__user_event(sc->t->p, p, k)) < 0 || ids_grow(sc, (uint32_t)j + 1))
+			return false;
+		if (sc->ids[j] < 0) {
+			if (sc->next_event_id >= MAX_EVENT_ID)
+				return false;
+			/* U3: the id exists in the registry (and its metadata
+			 * generation moved) before any program is told it */
+			sc->ids[j] = sc->next_event_id++;
+			sc->t->meta_gen++;
+			hinfo(p->h, "user %u: %s:%s enabled as id %lld in %s/%s (per-user)",
+			      (unsigned)p->uid, e->desc->provider, e->desc->name,
+			      (long long)sc->ids[j], c->t->s->name, c->t->s->chans[c->ci].name);
+		}
+		c->ids[k] = sc->ids[j];
+		return true;
+	}
 	if (*len && p->minor < 1) {
 		hwarn_c(p->h, RTR__LOG_PROC,
 			"process %d (%s): its ringtrace runtime is too old for filters; %s:%s not "
@@ -374,7 +398,7 @@ void rtr__send_pending_enables(struct rtr__pchan *c)
  * Attaching processes to sessions
  * ------------------------------------------------------------------------ */
 
-static struct rtr__pchan *pchan_new(struct rtr__ptrace *t, unsigned ci, const char **why)
+struct rtr__pchan *rtr__pchan_new(struct rtr__ptrace *t, unsigned ci, const char **why)
 {
 	struct rtr__session *s = t->s;
 	const struct rtr_host_channel_cfg *cc = &s->chans[ci].c;
@@ -403,7 +427,7 @@ static struct rtr__pchan *pchan_new(struct rtr__ptrace *t, unsigned ci, const ch
 	return c;
 }
 
-static struct rtr__ptrace *ptrace_new(struct rtr__proc *p, struct rtr__session *s)
+struct rtr__ptrace *rtr__ptrace_new(struct rtr__proc *p, struct rtr__session *s)
 {
 	struct rtr__ptrace *t = calloc(1, sizeof(*t));
 
@@ -442,6 +466,8 @@ void rtr__ptrace_free(struct rtr__ptrace *t)
 {
 	t->p->h->free_gen++;
 	ptrace_unlink(t);
+	if (t->p->user && !t->p->traces)
+		t->p->state = P_DONE; /* the per-user owner goes with its session */
 	for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++)
 		if (t->ch[ci])
 			rtr__pchan_free(t->ch[ci]);
@@ -453,7 +479,18 @@ void rtr__ptrace_free(struct rtr__ptrace *t)
  * process (why says why); daemon: that channel is left out. */
 static int attach_channel(struct rtr__ptrace *t, unsigned ci, const char **why)
 {
-	struct rtr__pchan *c = pchan_new(t, ci, why);
+	struct rtr__pchan *c;
+
+	if (t->s->chans[ci].c.per_uid) {
+		c = rtr__user_view_new(t, ci, why);
+	} else {
+		if (t->dirfd < 0 && !t->s->snapshot && rtr__output_open(t)) {
+			*why = "cannot create the trace directory";
+			c = NULL;
+		} else {
+			c = rtr__pchan_new(t, ci, why);
+		}
+	}
 
 	if (!c) {
 		if (!t->s->record)
@@ -470,20 +507,13 @@ static int attach_channel(struct rtr__ptrace *t, unsigned ci, const char **why)
  * negative errno with why (record: the process is refused). */
 static int attach(struct rtr__proc *p, struct rtr__session *s, const char **why)
 {
-	struct rtr__ptrace *t = ptrace_new(p, s);
+	struct rtr__ptrace *t = rtr__ptrace_new(p, s);
 	unsigned got = 0;
 	int r = 0;
 
 	if (!t) {
 		*why = "out of memory";
 		return -ENOMEM;
-	}
-	if (!s->snapshot) {
-		r = rtr__output_open(t);
-		if (r) {
-			*why = "cannot create the trace directory";
-			goto fail;
-		}
 	}
 	for (unsigned ci = 0; ci < s->nchans; ci++) {
 		if (!s->chans[ci].defined)
@@ -552,16 +582,27 @@ int rtr__proc_sync(struct rtr__proc *p)
 		}
 		for (unsigned ci = 0; ci < RTR_HOST_MAX_CHANS; ci++) {
 			struct rtr__pchan *c = t->ch[ci];
+			const struct rtr__pchan *src = c;
 			struct rtr_proto_channel pc;
+			int wake_fd;
 
 			if (!c || c->chan_pending || c->chan_ok || c->chan_failed || c->released)
 				continue;
+			if (c->view) {
+				/* the per-user buffers: the same memfds for every
+				 * program of the user (daemon.md §9.2) */
+				src = rtr__user_chan(s, ci, p->uid);
+				if (!src || src->released || !src->bufs)
+					continue;
+			}
+			wake_fd = (p->caps & RTR_PROTO_CAP_WAKEUP) ? src->wake_fd : -1;
 			pc = (struct rtr_proto_channel){
 			    .session_id = s->id,
 			    .chan_handle = c->handle,
-			    .client_id = c->client,
-			    .nr_bufs = c->nr_bufs,
-			    .flags = (c->wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0) |
+			    .client_id = src->client,
+			    .nr_bufs = src->nr_bufs,
+			    .flags = (wake_fd >= 0 ? RTR_PROTO_CHANNEL_WAKEUP : 0) |
+				     (c->view ? RTR_PROTO_CHANNEL_SHARED : 0) |
 				     ((c->counters << RTR_PROTO_CHANNEL_COUNTERS_SHIFT) &
 				      RTR_PROTO_CHANNEL_COUNTERS_MASK),
 			    .num_subbuf = c->num_subbuf,
@@ -570,21 +611,21 @@ int rtr__proc_sync(struct rtr__proc *p)
 			    .ctx_mask = p->minor >= 1 ? c->ctx_mask : 0,
 			};
 			if ((r = rtr_proto_enc_channel(&h->out, ++p->seq, &pc)) ||
-			    (r = rtr__proc_send(p, &c->wake_fd, c->wake_fd >= 0 ? 1 : 0)))
+			    (r = rtr__proc_send(p, &wake_fd, wake_fd >= 0 ? 1 : 0)))
 				return r;
 			c->seq_lo = p->seq;
 			c->chan_pending = 1;
-			for (uint32_t first = 0; first < c->nr_bufs;
+			for (uint32_t first = 0; first < src->nr_bufs;
 			     first += RTR_PROTO_MAX_BUFS_PER_MSG) {
 				struct rtr_proto_channel_buffers b = {.chan_handle = c->handle,
 								      .first = first};
 				int fds[RTR_PROTO_MAX_BUFS_PER_MSG];
 
-				b.count = c->nr_bufs - first;
+				b.count = src->nr_bufs - first;
 				if (b.count > RTR_PROTO_MAX_BUFS_PER_MSG)
 					b.count = RTR_PROTO_MAX_BUFS_PER_MSG;
 				for (uint32_t i = 0; i < b.count; i++)
-					fds[i] = c->bufs[first + i]->fd;
+					fds[i] = src->bufs[first + i]->fd;
 				if ((r = rtr_proto_enc_channel_buffers(&h->out, ++p->seq, &b)) ||
 				    (r = rtr__proc_send(p, fds, b.count)))
 					return r;
@@ -774,9 +815,9 @@ static int chan_define(struct rtr__session *s, const struct rtr_host_channel_cfg
 		return seterr(err, errlen, -EINVAL,
 			      "sub-buffer count %u: expected a power of two from 2 to %u",
 			      c.num_subbuf, RTR_RING_MAX_NUM_SUBBUF);
-	if (c.per_uid)
+	if (c.per_uid && c.counters)
 		return seterr(err, errlen, -ENOTSUP,
-			      "per-user buffers are not supported yet; use per-process buffers");
+			      "per-thread counters are not supported with per-user buffers");
 	if (c.tracefile_count && !c.tracefile_size)
 		return seterr(err, errlen, -EINVAL,
 			      "--tracefile-count needs --tracefile-size (files are counted as they "
@@ -902,7 +943,7 @@ static void spread_channel(struct rtr__session *s, unsigned ci)
 	for (struct rtr__ptrace *t = s->traces; t; t = t->next_s) {
 		const char *why = "";
 
-		if (t->closed || t->finished || t->ch[ci])
+		if (t->closed || t->finished || t->ch[ci] || t->p->user)
 			continue;
 		if (attach_channel(t, ci, &why) == 0)
 			rtr__proc_sync(t->p);
@@ -1226,14 +1267,26 @@ static void op_complete(struct rtr__session *s)
 			session_flush_all(s);
 		fill_stats(s, &res.stats);
 		break;
-	case OP_DESTROY:
+	case OP_DESTROY: {
+		/* Per-user buffers: once every program that maps them has
+		 * exited or answered CLOSE_SESSION (its mappings are then
+		 * anonymous memory: a late writer's commit never reaches
+		 * them), no writer is left: salvage them, which also
+		 * completes a dead writer's sub-buffer still waiting for its
+		 * second (daemon.md §9.5). */
+		bool writers_gone = true;
+
+		for (struct rtr__ptrace *t = s->traces; t; t = t->next_s)
+			if (!t->p->user && !t->p->exited && (!t->op_seq || t->op_failed))
+				writers_gone = false;
 		/* every trace is finished (flushed: late writers may still
 		 * write into the old pages, never into what we read) */
 		for (struct rtr__ptrace *t = s->traces; t; t = t->next_s)
-			rtr__ptrace_finish(t, t->p->exited);
+			rtr__ptrace_finish(t, t->p->exited || (t->p->user && writers_gone));
 		fill_stats(s, &res.stats);
 		session_free(s);
 		break;
+	}
 	}
 	if (op->fn)
 		op->fn(op->arg, &res);
@@ -1378,7 +1431,7 @@ static void fill_stats(struct rtr__session *s, struct rtr_host_session_stats *st
 	for (struct rtr__ptrace *t = s->traces; t; t = t->next_s) {
 		if (t->finished)
 			continue;
-		st->procs++;
+		st->procs += !t->p->user;
 		for (unsigned ci = 0; ci < s->nchans; ci++) {
 			struct rtr_host_totals live;
 
@@ -1508,9 +1561,9 @@ int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
 		const struct rtr_host_channel_cfg *c = &s->chans[ci].c;
 
 		k = snprintf(b, sizeof(b),
-			     "  channel %s: %u x %llu KiB per CPU, %s, per-process buffers", c->name,
+			     "  channel %s: %u x %llu KiB per CPU, %s, per-%s buffers", c->name,
 			     c->num_subbuf, (unsigned long long)(c->subbuf_size >> 10),
-			     c->overwrite ? "overwrite" : "discard");
+			     c->overwrite ? "overwrite" : "discard", c->per_uid ? "user" : "process");
 		if (c->ctx_mask && k > 0 && (size_t)k < sizeof(b))
 			k += snprintf(b + k, sizeof(b) - (size_t)k, ", contexts%s%s%s%s%s",
 				      (c->ctx_mask & RTR_HOST_CTX_VPID) ? " vpid" : "",
@@ -1540,7 +1593,7 @@ int rtr_host_session_describe(struct rtr_host *h, uint64_t sid,
 	}
 	k = snprintf(b, sizeof(b), "  processes:");
 	for (struct rtr__ptrace *t = s->traces; t; t = t->next_s) {
-		if (t->finished)
+		if (t->finished || t->p->user)
 			continue;
 		if (n++ < 32 && k > 0 && (size_t)k < sizeof(b))
 			k += snprintf(b + k, sizeof(b) - (size_t)k, " %d (%s)", (int)t->p->pid,
@@ -1589,6 +1642,9 @@ void rtr_host_armed(const struct rtr_host *h, struct rtr_armed *a)
 			c->num_subbuf = s->chans[ci].c.num_subbuf;
 			c->overwrite = s->chans[ci].c.overwrite;
 			c->ctx_mask = s->chans[ci].c.ctx_mask;
+			/* per-user buffers are the daemon's: a program waits
+			 * for them instead of arming (daemon.md §9.7) */
+			c->per_uid = s->chans[ci].c.per_uid;
 		}
 		for (const struct rtr__rule *r = s->rules; r && as->nrules < RTR_ARMED_RULES;
 		     r = r->next) {
@@ -1665,6 +1721,7 @@ static int adopt_channel(struct rtr__proc *p, const struct rtr_proto_channel *m,
 	    cfg->alloc != RTR_RING_ALLOC_PER_CPU ||
 	    (cfg->sync == RTR_RING_SYNC_RSEQ && !(p->caps & RTR_PROTO_CAP_RSEQ)) ||
 	    m->ctx_mask != s->chans[ci].c.ctx_mask || s->chans[ci].c.counters ||
+	    s->chans[ci].c.per_uid ||
 	    (m->flags & RTR_PROTO_CHANNEL_COUNTERS_MASK) || m->nr_bufs != h->host_cpus ||
 	    m->chan_handle < RTR_PROTO_ARMED_HANDLE || pchan_by_handle(p, m->chan_handle)) {
 		*why = "channel does not match the session's";
@@ -1676,7 +1733,7 @@ static int adopt_channel(struct rtr__proc *p, const struct rtr_proto_channel *m,
 	}
 	t = rtr__ptrace_of(p, s);
 	if (!t) {
-		t = ptrace_new(p, s);
+		t = rtr__ptrace_new(p, s);
 		if (!t) {
 			*why = "out of memory";
 			return -ENOMEM;

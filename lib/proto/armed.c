@@ -31,6 +31,7 @@ enum {
 	A_LLTYPE = 17,	    /* u64 */
 	A_LL = 18,	    /* u64 */
 	A_FILTER = 19,	    /* str */
+	A_PER_UID = 20,	    /* u64 (channel) */
 };
 
 static int fail(char *err, size_t errlen, size_t off, const char *fmt, ...)
@@ -86,7 +87,7 @@ int rtr_armed_parse(const void *data, size_t len, struct rtr_armed *a, char *err
 		if ((size_t)n > len - off - 4)
 			return fail(err, errlen, off, "attribute of %u bytes, %zu left", n,
 				    len - off - 4);
-		if (tag == 0 || tag > A_FILTER) {
+		if (tag == 0 || tag > A_PER_UID) {
 			off += 4u + n;
 			continue; /* a later version's */
 		}
@@ -155,6 +156,7 @@ int rtr_armed_parse(const void *data, size_t len, struct rtr_armed *a, char *err
 			case A_NUM_SUBBUF:
 			case A_OVERWRITE:
 			case A_CONTEXT:
+			case A_PER_UID:
 				if (!c)
 					return fail(err, errlen, off, "tag %u outside a channel", tag);
 				if (tag == A_CHAN_INDEX)
@@ -165,6 +167,8 @@ int rtr_armed_parse(const void *data, size_t len, struct rtr_armed *a, char *err
 					c->num_subbuf = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 				else if (tag == A_OVERWRITE)
 					c->overwrite = u != 0;
+				else if (tag == A_PER_UID)
+					c->per_uid = u != 0;
 				else
 					c->ctx_mask = (uint32_t)u;
 				break;
@@ -237,6 +241,8 @@ int rtr_armed_encode(const struct rtr_armed *a, struct rtr_proto_out *o)
 			rtr_ctl_put_u64(o, A_NUM_SUBBUF, c->num_subbuf);
 			rtr_ctl_put_u64(o, A_OVERWRITE, c->overwrite);
 			rtr_ctl_put_u64(o, A_CONTEXT, c->ctx_mask);
+			if (c->per_uid)
+				rtr_ctl_put_u64(o, A_PER_UID, 1);
 		}
 		for (uint32_t k = 0; k < s->nrules; k++) {
 			const struct rtr_armed_rule *r = &s->rules[k];

@@ -49,6 +49,8 @@ struct rtr_armed_chan {
 	uint32_t num_subbuf;
 	bool overwrite;
 	uint32_t ctx_mask;
+	bool per_uid; /* the daemon's per-user buffers: not armed, waited for
+		       * (daemon.md §9.7) */
 };
 
 struct rtr_armed_session {

@@ -37,7 +37,7 @@
 
 #define RTR_PROTO_MAGIC		0x31435452u /* bytes "RTC1" */
 #define RTR_PROTO_VERSION_MAJOR 1
-#define RTR_PROTO_VERSION_MINOR 1
+#define RTR_PROTO_VERSION_MINOR 2
 #define RTR_PROTO_HDR_SIZE	24u
 #define RTR_PROTO_MAX_PAYLOAD	65536u
 #define RTR_PROTO_MAX_MSG	(RTR_PROTO_HDR_SIZE + RTR_PROTO_MAX_PAYLOAD)
@@ -108,11 +108,15 @@ enum rtr_proto_type {
 
 /* CHANNEL flags. */
 #define RTR_PROTO_CHANNEL_WAKEUP 0x1u /* an eventfd comes with the message */
+/* (1.2) the buffers are shared with the user's other programs (per-user
+ * buffers, daemon.md §9): the process keeps nothing of them for a next
+ * daemon, and never hands them over as its own */
+#define RTR_PROTO_CHANNEL_SHARED 0x2u
 /* bits 8..23: per-thread counters every event of the channel carries as
  * its stream event context (RTR_CTF_COUNTER_* of lib/ctf, in bit order) */
 #define RTR_PROTO_CHANNEL_COUNTERS_SHIFT 8
 #define RTR_PROTO_CHANNEL_COUNTERS_MASK	 0xffff00u
-#define RTR_PROTO_CHANNEL_KNOWN		 (0x1u | RTR_PROTO_CHANNEL_COUNTERS_MASK)
+#define RTR_PROTO_CHANNEL_KNOWN		 (0x3u | RTR_PROTO_CHANNEL_COUNTERS_MASK)
 
 /* (1.1) Contexts a channel's records carry (CHANNEL, after the name); the
  * same bits as RTR_CTF_CTX_* (include/ringtrace/ctf.h). */

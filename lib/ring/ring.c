@@ -1249,6 +1249,123 @@ int rtr_ring_salvage(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf
 	return 0;
 }
 
+/* The oldest sub-buffer from `c` on, left by the writers, whose lap is
+ * incomplete. */
+int rtr_ring_stalled(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf, uint64_t *pos,
+		     uint64_t *cc)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+	uint64_t c = buf->rd.consumed & ~(buf->sb_size - 1);
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (cfg->mode == RTR_RING_MODE_OVERWRITE && (int64_t)(off - c) > (int64_t)buf->buf_size)
+		c = oldest_kept(buf, off);
+	if ((int64_t)(off - c) < 0 || off - c > buf->buf_size)
+		return -EAGAIN; /* (the reader reports an impossible position) */
+	/* at most num_subbuf sub-buffers: bounded whatever the shared words say */
+	for (uint64_t p = c; off - p >= buf->sb_size; p += buf->sb_size) {
+		struct rtr_ring_sb *sb = &ctl->sb[rtr_ring_sb_index(buf, p)];
+		uint64_t lap = p >> buf->buf_order;
+		uint64_t sum = cc_sum(sb);
+		uint64_t committed = sum - (lap << buf->sb_order);
+
+		if (cfg->mode == RTR_RING_MODE_OVERWRITE &&
+		    tag_ahead(atomic_load_explicit(&sb->wsb_id, memory_order_acquire), lap) > 0)
+			continue; /* lapped: its newer lap is another position */
+		if (committed >= buf->sb_size)
+			continue; /* complete (or beyond: the reader judges) */
+		*pos = p;
+		*cc = sum;
+		return 0;
+	}
+	return -EAGAIN;
+}
+
+int rtr_ring_unstall(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf, uint64_t pos,
+		     uint64_t cc, uint64_t *dropped)
+{
+	struct rtr_ring_ctl *ctl = buf->ctl;
+	const uint64_t sbh = cfg->subbuf_header_size;
+	uint64_t off = atomic_load_explicit(&ctl->pos.offset, memory_order_acquire);
+	uint64_t last_ts = atomic_load_explicit(&ctl->pos.last_ts, memory_order_relaxed);
+	struct rtr_ring_sb *sb;
+	const struct rtr_ring_sb *next;
+	uint64_t lap, committed, reserved = UINT64_MAX, content, mark, end_ts, expect, cut = 0, lost;
+
+	if (buf->rd.failed)
+		return -EIO;
+	if (cfg->sync != RTR_RING_SYNC_ATOMIC || (pos & (buf->sb_size - 1)))
+		return -EINVAL;
+	if ((int64_t)(off - pos) < (int64_t)buf->sb_size || off - pos > 2 * buf->buf_size)
+		return -EAGAIN; /* not left by the writers (or long gone) */
+	sb = &ctl->sb[rtr_ring_sb_index(buf, pos)];
+	lap = pos >> buf->buf_order;
+	if (atomic_load_explicit(&sb->cc_local, memory_order_acquire) != 0)
+		return -EINVAL; /* ATOMIC sync never adds to it */
+	committed = cc - (lap << buf->sb_order);
+	if (committed >= buf->sb_size)
+		return -EAGAIN;
+	if (atomic_load_explicit(&sb->end_pos, memory_order_acquire) == pos) {
+		uint64_t ds = atomic_load_explicit(&sb->data_size, memory_order_relaxed);
+
+		if (ds >= sbh && ds <= buf->sb_size)
+			reserved = ds;
+		end_ts = atomic_load_explicit(&sb->end_ts, memory_order_relaxed);
+		lost = atomic_load_explicit(&sb->lost, memory_order_relaxed);
+	} else {
+		/* the closer died before its end facts: the next sub-buffer's
+		 * opening time, else the last reservation's */
+		next = &ctl->sb[rtr_ring_sb_index(buf, pos + buf->sb_size)];
+		if (atomic_load_explicit(&next->begin_pos, memory_order_relaxed) ==
+		    pos + buf->sb_size)
+			end_ts = atomic_load_explicit(&next->begin_ts, memory_order_relaxed);
+		else
+			end_ts = last_ts;
+		/* the loss total must not go back in the stream (the next
+		 * packet may be closed already) */
+		lost = lost_sum(ctl);
+		if (atomic_load_explicit(&next->end_pos, memory_order_acquire) ==
+		    pos + buf->sb_size) {
+			uint64_t nl = atomic_load_explicit(&next->lost, memory_order_relaxed);
+
+			if (nl < lost)
+				lost = nl;
+		}
+	}
+	/* Only the committed prefix the writers vouched for (§6): the dead
+	 * writer's slot and everything after it in this sub-buffer are cut. */
+	mark = atomic_load_explicit(&sb->commit_mark, memory_order_relaxed) - pos;
+	if (mark >= sbh && mark <= buf->sb_size && (reserved == UINT64_MAX || mark <= reserved))
+		content = mark;
+	else
+		content = sbh;
+	if (reserved != UINT64_MAX && reserved > content)
+		cut = reserved - content;
+	else if (reserved == UINT64_MAX && committed > content)
+		cut = committed - content; /* a lower bound */
+	/* U4 (daemon.md §9): the end facts, then the count that completes the
+	 * lap (release, as W4 then W2); the reader's acquire (R1) sees them. */
+	store_end_facts(buf, pos, end_ts, content, lost);
+	atomic_store_explicit(&sb->flags, RTR_RING_PACKET_SALVAGED | RTR_RING_PACKET_TRUNCATED,
+			      memory_order_relaxed);
+	expect = cc;
+	if (!atomic_compare_exchange_strong_explicit(&sb->cc_remote, &expect,
+						     cc + (buf->sb_size - committed),
+						     memory_order_acq_rel, memory_order_relaxed)) {
+		/* A writer committed meanwhile: it lives. The closer's facts
+		 * back (a closer yet to store them stores its own). */
+		if (reserved != UINT64_MAX)
+			store_end_facts(buf, pos, end_ts, reserved, lost);
+		return -EAGAIN;
+	}
+	buf->rd.salvaged_bytes_dropped += cut; /* (rtr_ring_buf_stats) */
+	*dropped += cut;
+	RTR_TSAN_RELEASE((void *)sb);
+	return 0;
+}
+
 int rtr_ring_snapshot_start(const struct rtr_ring_config *cfg, struct rtr_ring_buf *buf)
 {
 	uint64_t off, oldest, pushed;

@@ -89,6 +89,8 @@ struct rt_conn {
 	struct fd_id cmd_id, notify_id;
 	enum conn_state state;
 	bool up;	    /* C_UP: REGISTER_EVENTS may be sent */
+	bool wait_user;	    /* a session with per-user buffers records us: the
+			     * constructor waits for the daemon (daemon.md §9.7) */
 	bool sync_reg;	    /* registrations wait for their answer */
 	bool notify_broken; /* a REGISTER_EVENTS failed: stop asking */
 	uint32_t notify_seq;
@@ -145,6 +147,7 @@ struct rt_channel {
 	int wake_fd;
 	struct fd_id wake_id;
 	bool ready;
+	bool shared; /* per-user buffers (CHANNEL_SHARED): other programs write them */
 	uint32_t counters; /* RTR_CTF_COUNTER_* mask: the event context (counters.c) */
 	/* (daemons) the buffers' memfds, kept so that the buffers can be
 	 * handed to the next daemon when this one dies (orphan_locked) */
@@ -719,7 +722,11 @@ static int do_channel(struct rt_conn *cn, const struct rtr_proto_channel *m, int
 			      RTR_PROTO_CHANNEL_COUNTERS_SHIFT;
 		c->cfg = cfg;
 		c->nr_bufs = m->nr_bufs;
-		if (cn->kind != K_ENV) {
+		c->shared = (m->flags & RTR_PROTO_CHANNEL_SHARED) != 0;
+		/* a daemon's buffers are kept for the next daemon (§8.2), not
+		 * per-user ones: other programs write them too, and only the
+		 * daemon that made them may read them */
+		if (cn->kind != K_ENV && !(m->flags & RTR_PROTO_CHANNEL_SHARED)) {
 			c->buf_ids = calloc(m->nr_bufs ? m->nr_bufs : 1, sizeof(*c->buf_ids));
 			for (uint32_t i = 0; c->buf_ids && i < m->nr_bufs; i++)
 				c->buf_ids[i].fd = -1;
@@ -816,6 +823,16 @@ static int do_buffers(struct rt_conn *cn, const struct rtr_proto_channel_buffers
 		r = map_one(c, m->first + i, fds[i], &consumed, why);
 		if (consumed)
 			fds[i] = -1;
+		if (r && c->shared) {
+			/* A per-user buffer another program of this user
+			 * damaged (its header no longer validates): not
+			 * mapped; records on that CPU are refused and counted
+			 * (lost_nobuf), the other CPUs' buffers are used
+			 * (daemon.md §9.6). */
+			debug("per-user buffer %u not used: %s", m->first + i, *why);
+			*why = "";
+			r = 0;
+		}
 		if (r == 0)
 			c->nr_mapped++;
 	}
@@ -1545,8 +1562,18 @@ static uint32_t arm_sessions(struct rt_conn *cn)
 		struct rt_session *s;
 		uint32_t got = 0;
 
+		bool per_uid = false;
+
 		if (!armed_accepts(a, as) || !as->nchans)
 			continue;
+		for (uint32_t k = 0; k < as->nchans; k++)
+			per_uid |= as->chans[k].per_uid;
+		if (per_uid) {
+			/* per-user buffers are the daemon's: wait for them
+			 * (daemon_start), as LTTng's constructor does */
+			cn->wait_user = true;
+			continue;
+		}
 		pthread_mutex_lock(&rt_lock);
 		for (s = sessions; s; s = s->next)
 			if (s->clock_source != (int)as->clock)
@@ -2104,15 +2131,37 @@ fail:
  * and say HELLO, handing them over. Never waits for its answer: a daemon
  * that does not answer costs the program nothing; none running costs one
  * failed connect(). */
+static void lost_conn(struct rt_conn *cn, const char *why);
+
 static void daemon_start(struct rt_conn *cn, bool forked, uint64_t deadline)
 {
 	int r;
 
 	if (!cn->wanted || cn->cmd >= 0)
 		return;
+	cn->wait_user = false;
 	r = send_hello(cn, forked, deadline);
 	if (r && r != -ENOENT && r != -ECONNREFUSED)
 		debug("session daemon at %s: %s", cn->path, strerror(-r));
+	if (!r && cn->wait_user) {
+		/* A session records this user's programs into per-user
+		 * buffers, which only the daemon can hand out: wait for its
+		 * configuration (bounded by RINGTRACE_HOST_TIMEOUT_MS, 3 s by
+		 * default, as LTTng-UST's registration timeout), so that
+		 * events from the first line of main() are recorded. A daemon
+		 * that does not answer in time is served later by the control
+		 * thread, as when nothing is waited for. */
+		uint64_t until = rtr_proto_now_ns() + (uint64_t)timeout_ms * 1000000u;
+		bool config = true;
+
+		r = read_hello_reply(cn, until, &config);
+		if (r == 1 && config)
+			r = serve_until_ready(cn, until);
+		if (r == 1 && config)
+			become_up(cn, true);
+		else if (r < 0)
+			lost_conn(cn, "while the constructor waited for it");
+	}
 	/* its answer and everything after: the control thread */
 }
 

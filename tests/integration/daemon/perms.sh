@@ -7,6 +7,8 @@
 #      refused with a clear error, while A's own program is traced.
 #   2. root's daemon: a session created with --uid A records A's program
 #      and not B's; one created without --uid records only root's.
+#   3. root's daemon, per-user buffers for A and B: one trace per user,
+#      each holding only that user's program.
 # Counted through babeltrace2. The binaries run from copies every user can
 # reach (the build tree may sit under a 0700 folder).
 . "$(dirname "$0")/lib.sh"
@@ -131,6 +133,27 @@ check_eq "r1 (--uid A): programs" 1 "$(ls "$R1" | grep -c '^dmn_app-')"
 check_eq "r2 (no --uid): root's ticks" 10 "$(bt_count "$R2/dmn_app-$QR" 'dmn:tick')"
 check_eq "r2 (no --uid): programs" 1 "$(ls "$R2" | grep -c '^dmn_app-')"
 [ -e "$R1/dmn_app-$QB" ] || [ -e "$R2/dmn_app-$QB" ] && fail "B's program traced by a root session that did not name B"
+
+# ---- 3. root's daemon, per-user buffers of two users (daemon.md §9.6):
+# one set of buffers per user, each user's trace holds only its programs
+R3=$WORK/r3
+$RT create r3 -o "$R3" --uid "$UA" --uid "$UB" >/dev/null 2>&1 || fail "root: create r3 --uid A --uid B"
+$RT enable-channel -s r3 --buffers-uid c >/dev/null || fail "root: enable-channel --buffers-uid"
+$RT enable-event -s r3 -c c 'dmn:*' >/dev/null || fail "root: enable-event r3"
+$RT add-context -s r3 -c c -t vpid >/dev/null || fail "root: add-context r3"
+$RT start r3 >/dev/null || fail "root: start r3"
+app_as "$UA" "$GA" "$RINGTRACE_RUNDIR" 40
+SA=$APID
+app_as "$UB" "$GB" "$RINGTRACE_RUNDIR" 20
+SB=$APID
+$RT stop r3 >/dev/null || fail "root: stop r3"
+$RT destroy r3 >/dev/null || fail "root: destroy r3"
+check_eq "r3: one per-user trace per user" "$(printf 'uid-%s\n' "$UA" "$UB" | sort | tr '\n' ' ')" \
+	"$(ls "$R3" | sort | tr '\n' ' ')"
+check_eq "r3: A's ticks in A's buffers" 40 "$(bt "$R3/uid-$UA" | grep -c "dmn:tick.*vpid = $SA ")"
+check_eq "r3: nothing else in A's buffers" 45 "$(bt "$R3/uid-$UA" | wc -l)"
+check_eq "r3: B's ticks in B's buffers" 20 "$(bt "$R3/uid-$UB" | grep -c "dmn:tick.*vpid = $SB ")"
+check_eq "r3: nothing else in B's buffers" 23 "$(bt "$R3/uid-$UB" | wc -l)"
 
 [ "$FAILS" -eq 0 ] && echo "perms: all checks passed"
 exit $((FAILS > 0))

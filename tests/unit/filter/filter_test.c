@@ -457,7 +457,7 @@ static void test_armed(void)
 	a.s[1].chans[0] = (struct rtr_armed_chan){.name = "a", .subbuf_size = 4096, .num_subbuf = 2,
 						  .overwrite = true};
 	a.s[1].chans[1] = (struct rtr_armed_chan){.name = "b", .index = 1, .subbuf_size = 8192,
-						  .num_subbuf = 8};
+						  .num_subbuf = 8, .per_uid = true};
 	REQUIRE(rtr_armed_encode(&a, &o) == 0);
 	REQUIRE(rtr_armed_parse(o.data, o.len, &b, err, sizeof(err)) == 0);
 	CHECK_EQ_U64(b.gen, 9);
@@ -473,6 +473,7 @@ static void test_armed(void)
 	CHECK(b.s[1].all_uids);
 	CHECK(b.s[1].chans[0].overwrite);
 	CHECK_EQ_U64(b.s[1].chans[1].num_subbuf, 8);
+	CHECK(b.s[1].chans[1].per_uid && !b.s[1].chans[0].per_uid && !b.s[0].chans[0].per_uid);
 	for (size_t n = RTR_CTL_HDR_SIZE; n < o.len; n++)
 		CHECK(rtr_armed_parse(o.data, n, &b, err, sizeof(err)) != 0 ||
 		      b.nsessions <= 2); /* cut: refused, or fewer complete parts */

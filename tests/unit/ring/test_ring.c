@@ -421,6 +421,108 @@ static void test_salvage(const struct rtr_ring_config *cfg)
 }
 
 /* ------------------------------------------------------------------------
+ * A dead writer's slot while other writers go on (per-user buffers,
+ * rtr_ring_stalled / rtr_ring_unstall; docs/design/daemon.md §9.5)
+ * ------------------------------------------------------------------------ */
+
+static void test_unstall(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_ctx torn;
+	struct rtr_ring_subbuf sb;
+	struct collect c0 = {.ordered = true}, c1 = {.ordered = true};
+	uint64_t pos = 0, cc = 0, dropped = 0;
+
+	CHECK(rtr_ring_stalled(cfg, s.buf, &pos, &cc) == -EAGAIN); /* nothing yet */
+	for (uint64_t i = 0; i < 25; i++) /* 19 in sub-buffer 0, 6 in 1 */
+		REQUIRE(tc_write(cfg, s.chan, 0, i, 200) == 0);
+	torn = (struct rtr_ring_ctx){.payload_size = 64};
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &torn) == 0);
+	memset(torn.wp, 0xee, 20);
+	rtr_ring_nesting = 0; /* its writer "died"; another goes on */
+	for (uint64_t i = 0; i < 20; i++) /* closes sub-buffer 1, into 2 */
+		REQUIRE(tc_write(cfg, s.chan, 1, i, 200) == 0);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK(tc_walk(&sb, on_rec, &c0, &(const char *){""}) == 19);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN); /* stalled */
+	REQUIRE(rtr_ring_stalled(cfg, s.buf, &pos, &cc) == 0);
+	CHECK_EQ_U64(pos, SB);
+	CHECK(cc < SB && cc > 6 * 204); /* lap 0: complete at SB */
+	/* a commit since the look: the writer lives, nothing changes */
+	CHECK(rtr_ring_unstall(cfg, s.buf, pos, cc - 1, &dropped) == -EAGAIN);
+	CHECK_EQ_U64(dropped, 0);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN);
+	/* not left by the writers: the open sub-buffer is never taken */
+	CHECK(rtr_ring_unstall(cfg, s.buf, 2 * SB, 2 * SB, &dropped) == -EAGAIN);
+	CHECK(rtr_ring_unstall(cfg, s.buf, pos, cc, &dropped) == 0);
+	CHECK(dropped > 64);
+	REQUIRE(rtr_ring_get_subbuf(cfg, s.buf, &sb) == 0);
+	CHECK_EQ_U64(sb.info.seq, 1);
+	CHECK(sb.info.flags & RTR_RING_PACKET_TRUNCATED);
+	CHECK(sb.info.flags & RTR_RING_PACKET_SALVAGED);
+	CHECK_EQ_U64(sb.len, TC_PKT_HDR + 6 * 204); /* the committed prefix only */
+	CHECK(tc_walk(&sb, on_rec, &c0, &(const char *){""}) == 6);
+	CHECK(rtr_ring_put_subbuf(cfg, s.buf) == 0);
+	CHECK(c0.ordered && c0.records == 25);
+	{
+		struct rtr_ring_stats st;
+
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK_EQ_U64(st.salvage_dropped_bytes, dropped);
+	}
+	/* the writers go round twice more: every lap of that sub-buffer
+	 * completes again (no count left over), nothing else stalls */
+	for (uint64_t i = 20; i < 200; i++) {
+		REQUIRE(tc_write(cfg, s.chan, 1, i, 200) == 0);
+		drain(cfg, s.buf, &c1, NULL, NULL);
+	}
+	CHECK(rtr_ring_flush(cfg, s.buf, RTR_RING_FLUSH_ACTIVE, false) == 0);
+	drain(cfg, s.buf, &c1, NULL, NULL);
+	CHECK(rtr_ring_stalled(cfg, s.buf, &pos, &cc) == -EAGAIN);
+	CHECK(rtr_ring_get_subbuf(cfg, s.buf, &sb) == -EAGAIN);
+	{
+		struct rtr_ring_stats st;
+
+		rtr_ring_buf_stats(s.buf, &st);
+		CHECK_EQ_U64(st.lost_full, 0);
+		CHECK_EQ_U64(st.produced, st.consumed);
+	}
+	/* writer 1's records after the cut are gone, the rest all there */
+	CHECK(c1.records > 150 && c1.records < 200);
+	unmake(&s);
+}
+
+/* Overwrite mode: writers refuse to lap a sub-buffer a dead writer left
+ * incomplete (lost_wrap); once it is completed they go round again. */
+static void test_unstall_overwrite(const struct rtr_ring_config *cfg)
+{
+	struct setup s = make(cfg, 4);
+	struct rtr_ring_ctx torn = {.payload_size = 64};
+	struct rtr_ring_stats st;
+	uint64_t pos = 0, cc = 0, dropped = 0, wrap;
+
+	for (uint64_t i = 0; i < 25; i++)
+		REQUIRE(tc_write(cfg, s.chan, 0, i, 200) == 0);
+	REQUIRE(rtr_ring_reserve(cfg, s.chan, &torn) == 0);
+	rtr_ring_nesting = 0;
+	for (uint64_t i = 0; i < 200; i++)
+		(void)tc_write(cfg, s.chan, 1, i, 200); /* refused once round */
+	rtr_ring_buf_stats(s.buf, &st);
+	CHECK(st.lost_wrap > 0);
+	REQUIRE(rtr_ring_stalled(cfg, s.buf, &pos, &cc) == 0);
+	CHECK_EQ_U64(pos, SB);
+	CHECK(rtr_ring_unstall(cfg, s.buf, pos, cc, &dropped) == 0);
+	wrap = st.lost_wrap;
+	for (uint64_t i = 200; i < 400; i++)
+		CHECK(tc_write(cfg, s.chan, 1, i, 200) == 0);
+	rtr_ring_buf_stats(s.buf, &st);
+	CHECK_EQ_U64(st.lost_wrap, wrap);
+	CHECK(rtr_ring_stalled(cfg, s.buf, &pos, &cc) == -EAGAIN);
+	unmake(&s);
+}
+
+/* ------------------------------------------------------------------------
  * Salvage never hands out a torn record (issue 11, item 11)
  * ------------------------------------------------------------------------ */
 
@@ -955,6 +1057,9 @@ int main(void)
 	test_salvage(&cfg_atomic_global);
 	test_salvage_padding_tie(&cfg_atomic_global);
 	test_salvage_padding_tie(&cfg_atomic_ow);
+	test_unstall(&cfg_atomic_global);
+	test_unstall(&cfg_atomic_pcpu);
+	test_unstall_overwrite(&cfg_atomic_ow);
 	test_salvage_model(&cfg_atomic_global, 300);
 	test_salvage_model(&cfg_atomic_ow, 100);
 	test_losses_visible();
