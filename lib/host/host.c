@@ -380,7 +380,12 @@ static void checkpoint(struct rtr_host *h)
 		if (p->state != P_ACTIVE && p->state != P_DISCONNECTED)
 			continue;
 		for (struct rtr__ptrace *t = p->traces; t; t = t->next_p)
-			if (t->dirfd >= 0 && !t->finished && rtr__output_packets(t))
+			/* a stopped session's traces keep the metadata
+			 * written at `stop`: what is read after it must not
+			 * change (the clock's offset is refined as samples
+			 * come, by a few ns) */
+			if (t->dirfd >= 0 && !t->finished && (!t->s || t->s->active) &&
+			    rtr__output_packets(t))
 				rtr__output_metadata(t, &cmeta, h->clock.log.pts, h->clock.log.n);
 	}
 }

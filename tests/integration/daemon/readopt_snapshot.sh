@@ -8,7 +8,17 @@
 # `ringtrace view`, by the sequence numbers the programs write.
 . "$(dirname "$0")/lib.sh"
 
-count() { local c; c=$(cat "$1" 2>/dev/null); echo "${c:-0}"; }
+# the side file is rewritten every 1000 events: a read can meet it empty,
+# so read until it holds a number (a count only grows)
+count() {
+	local c
+	for _ in $(seq 100); do
+		c=$(cat "$1" 2>/dev/null)
+		[ -n "$c" ] && [ "$c" -gt 0 ] 2>/dev/null && break
+		sleep 0.01
+	done
+	echo "${c:-0}"
+}
 wait_counts() { # n side files...: until each counts at least n (60 s at most)
 	local n=$1 s ok; shift
 	for _ in $(seq 1200); do
