@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -95,8 +94,6 @@ struct rt_conn {
 	bool notify_broken; /* a REGISTER_EVENTS failed: stop asking */
 	uint32_t notify_seq;
 	uint32_t hello_seq;
-	int wd; /* inotify watch (daemons), -1 none */
-	char watched[108];
 	bool refused;	 /* it refused us or misbehaved: nothing is kept for it */
 	uint32_t narmed; /* sessions armed from the daemon's armed file */
 	uint64_t armed[RTR_PROTO_MAX_ARMED];
@@ -106,9 +103,9 @@ struct rt_conn {
 };
 
 static struct rt_conn conns[NR_CONNS] = {
-    {.kind = K_ENV, .cmd = -1, .notify = -1, .wd = -1},
-    {.kind = K_USER, .cmd = -1, .notify = -1, .wd = -1},
-    {.kind = K_SYSTEM, .cmd = -1, .notify = -1, .wd = -1},
+    {.kind = K_ENV, .cmd = -1, .notify = -1},
+    {.kind = K_USER, .cmd = -1, .notify = -1},
+    {.kind = K_SYSTEM, .cmd = -1, .notify = -1},
 };
 
 struct rt_session {
@@ -178,10 +175,8 @@ static struct retired_extra *retired_extras;
 static bool verbose;
 static bool discovery; /* look for session daemons */
 static unsigned int timeout_ms = 3000;
-static int inotify_fd = -1;
 /* How often the control thread looks for daemons started later. */
 #define RTR_DISCOVERY_MS 1000
-static struct fd_id inotify_id = {.fd = -1};
 static bool ctl_thread_running;
 static __thread sigset_t fork_saved_mask;
 static __thread int fork_saved_errno;
@@ -2166,43 +2161,9 @@ static void daemon_start(struct rt_conn *cn, bool forked, uint64_t deadline)
 }
 
 /* ------------------------------------------------------------------------
- * Discovery: the daemons' directories watched with inotify (no periodic
- * wake-up while no daemon runs)
+ * Discovery: a daemon started later wakes the control thread (dwake.h);
+ * where it cannot, the control thread looks once a second
  * ------------------------------------------------------------------------ */
-
-/* Watch cn's directory, or its parent while it does not exist. */
-static void watch_conn(struct rt_conn *cn)
-{
-	char parent[108], *slash;
-	const char *what = cn->dir;
-	uint32_t mask = IN_CREATE | IN_MOVED_TO;
-
-	if (inotify_fd < 0 || !cn->wanted || cn->kind == K_ENV)
-		return;
-	if (access(cn->dir, F_OK) != 0) {
-		snprintf(parent, sizeof(parent), "%s", cn->dir);
-		slash = strrchr(parent, '/');
-		if (!slash || slash == parent)
-			return;
-		*slash = 0;
-		what = parent;
-		mask |= IN_ONLYDIR;
-	}
-	if (cn->wd >= 0 && !strcmp(cn->watched, what))
-		return;
-	if (cn->wd >= 0)
-		inotify_rm_watch(inotify_fd, cn->wd);
-	cn->wd = inotify_add_watch(inotify_fd, what, mask);
-	snprintf(cn->watched, sizeof(cn->watched), "%s", what);
-}
-
-static void inotify_drain(void)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-
-	while (read(inotify_fd, buf, sizeof(buf)) > 0) {
-	}
-}
 
 /* A wanted daemon is not connected: look for its socket now and then. */
 static bool discovery_pending(void)
@@ -2213,9 +2174,8 @@ static bool discovery_pending(void)
 	return false;
 }
 
-/* Something appeared in a watched directory: a daemon's socket, or its
- * directory (then watch that). Connects without waiting for the answer
- * (the control thread reads it). */
+/* Looks for the sockets of the wanted daemons not connected; connects
+ * without waiting for the answer (the control thread reads it). */
 static void daemons_check(void)
 {
 	for (int k = K_USER; k < NR_CONNS; k++) {
@@ -2223,7 +2183,6 @@ static void daemons_check(void)
 
 		if (!cn->wanted)
 			continue;
-		watch_conn(cn);
 		if (cn->cmd < 0 && access(cn->path, F_OK) == 0)
 			send_hello(cn, false, rtr_proto_now_ns());
 	}
@@ -2272,13 +2231,6 @@ static unsigned revalidate(void)
 	unsigned lost = 0;
 
 	pthread_mutex_lock(&rt_lock);
-	if (inotify_fd >= 0 && !fd_still_ours(&inotify_id)) {
-		/* the program closed it (and maybe reused the number): never
-		 * touch that number again; no more discovery */
-		inotify_fd = -1;
-		logmsg("the program closed ringtrace's descriptors; session daemons started "
-		       "from now on will not find it");
-	}
 	for (int k = 0; k < NR_CONNS; k++)
 		if (conns[k].cmd >= 0 &&
 		    (!fd_still_ours(&conns[k].cmd_id) || !fd_still_ours(&conns[k].notify_id)))
@@ -2311,8 +2263,6 @@ static void lost_conn(struct rt_conn *cn, const char *why)
 	else
 		orphan_conn(cn);
 	cn->refused = false;
-	if (cn->kind != K_ENV)
-		watch_conn(cn);
 }
 
 static void *control_thread(void *arg)
@@ -2327,11 +2277,6 @@ static void *control_thread(void *arg)
 		int n = 0, connected = 0, r;
 		unsigned lost;
 
-		if (inotify_fd >= 0) {
-			pf[n] = (struct pollfd){.fd = inotify_fd, .events = POLLIN};
-			who[n] = NULL;
-			notify[n++] = false;
-		}
 		for (int k = 0; k < NR_CONNS; k++) {
 			struct rt_conn *cn = &conns[k];
 
@@ -2358,8 +2303,8 @@ static void *control_thread(void *arg)
 		if (r < 0 && errno != EINTR)
 			break;
 		if (r == 0 && discovery_pending())
-			daemons_check(); /* as the inotify path did: same thread */
-		if (connected || (r > 0 && inotify_fd >= 0 && (pf[0].revents & (POLLNVAL | POLLIN)))) {
+			daemons_check();
+		if (connected) {
 			lost = revalidate();
 			for (int k = 0; k < NR_CONNS; k++)
 				if (lost & (1u << k)) {
@@ -2373,13 +2318,6 @@ static void *control_thread(void *arg)
 
 			if (!pf[i].revents)
 				continue;
-			if (!cn) {
-				if (inotify_fd < 0 || pf[i].fd != inotify_fd)
-					continue; /* no longer ours */
-				inotify_drain();
-				daemons_check();
-				continue;
-			}
 			if (cn->cmd < 0 || pf[i].fd != (notify[i] ? cn->notify : cn->cmd))
 				continue; /* lost meanwhile */
 			if (notify[i]) {
@@ -2451,7 +2389,7 @@ static bool conn_paths(struct rt_conn *cn, const char *d)
 	return true;
 }
 
-/* Discovery set-up: the daemons' paths, the inotify watches. */
+/* Discovery set-up: the daemons' paths. */
 static void discovery_init(void)
 {
 	char d[108];
@@ -2461,12 +2399,11 @@ static void discovery_init(void)
 	if (rtr_rundir_system(d, sizeof(d)) == 0 && strcmp(d, conns[K_USER].dir) != 0 &&
 	    conn_paths(&conns[K_SYSTEM], d))
 		conns[K_SYSTEM].wanted = true;
-	/* No inotify instance: a process holding an inotify watch waits for
-	 * the kernel's SRCU grace period when it exits (measured: a linked
+	/* No inotify: a process holding an inotify watch waits for the
+	 * kernel's SRCU grace period when it exits (measured: a linked
 	 * program took 20 ms instead of 8 ms from start to end with no
-	 * daemon anywhere). The control thread looks for the daemons' sockets
-	 * once a second instead (discovery_due). */
-	inotify_fd = -1;
+	 * daemon anywhere). A daemon that starts wakes the control thread
+	 * through the wait file (dwake.h) instead. */
 }
 
 
