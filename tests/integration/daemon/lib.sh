@@ -56,3 +56,27 @@ bt() {
 	printf '%s\n' "$out"
 }
 bt_count() { bt "$1" | grep -c -- "$2"; }
+
+# The count a dmn_app side file holds (the program rewrites it every 1000
+# events: a read can meet it empty, so read until it holds a number).
+count() {
+	local c
+	for _ in $(seq 200); do
+		c=$(cat "$1" 2>/dev/null)
+		[ -n "$c" ] && [ "$c" -ge 0 ] 2>/dev/null && { echo "$c"; return; }
+		sleep 0.01
+	done
+	echo 0
+}
+# waits until every side file given counts at least $1 (60 s at most)
+wait_counts() {
+	local n=$1 s ok; shift
+	for _ in $(seq 1200); do
+		ok=1
+		for s in "$@"; do [ "$(count "$s")" -ge "$n" ] || ok=0; done
+		[ $ok = 1 ] && return 0
+		sleep 0.05
+	done
+	fail "side files $* did not reach $n"
+	return 1
+}

@@ -12,19 +12,6 @@
 # number must be counted as lost.
 . "$(dirname "$0")/lib.sh"
 
-count() { local c; c=$(cat "$1" 2>/dev/null); echo "${c:-0}"; }
-# waits until every side file given counts at least $1 (60 s at most)
-wait_counts() {
-	local n=$1 s ok; shift
-	for _ in $(seq 1200); do
-		ok=1
-		for s in "$@"; do [ "$(count "$s")" -ge "$n" ] || ok=0; done
-		[ $ok = 1 ] && return 0
-		sleep 0.05
-	done
-	fail "side files $* did not reach $n"
-	return 1
-}
 seqs_of() { # seqs of pid $2 in trace $1 (sorted numerically)
 	bt "$1" | grep "($2) dmn:tick" | sed -n 's/.*seq = \([0-9]*\),.*/\1/p' | sort -n
 }

@@ -8,28 +8,6 @@
 # `ringtrace view`, by the sequence numbers the programs write.
 . "$(dirname "$0")/lib.sh"
 
-# the side file is rewritten every 1000 events: a read can meet it empty,
-# so read until it holds a number (a count only grows)
-count() {
-	local c
-	for _ in $(seq 100); do
-		c=$(cat "$1" 2>/dev/null)
-		[ -n "$c" ] && [ "$c" -gt 0 ] 2>/dev/null && break
-		sleep 0.01
-	done
-	echo "${c:-0}"
-}
-wait_counts() { # n side files...: until each counts at least n (60 s at most)
-	local n=$1 s ok; shift
-	for _ in $(seq 1200); do
-		ok=1
-		for s in "$@"; do [ "$(count "$s")" -ge "$n" ] || ok=0; done
-		[ $ok = 1 ] && return 0
-		sleep 0.05
-	done
-	fail "side files $* did not reach $n"
-	return 1
-}
 seqs_of() { # seqs of pid $2 in the traces under $1 (sorted numerically)
 	bt "$1" | grep "($2) dmn:tick" | sed -n 's/.*seq = \([0-9]*\),.*/\1/p' | sort -n
 }

@@ -20,7 +20,6 @@ summary() { awk 'NR == 1 { f = $1; p = -1; ok = 1 } { if ($1 <= p) ok = 0; p = $
 	END { print n + 0, f + 0, p + 0, ok + 0 }'; }
 # the count a program last wrote to side file $1 (0 while none, or while it
 # is being rewritten)
-count() { local c; c=$(cat "$1" 2>/dev/null); echo "${c:-0}"; }
 view_eq_bt() { # the reader and babeltrace2 agree on trace $1
 	local a b
 	a=$(bt "$1" | md5sum) || return

@@ -14,19 +14,11 @@ $RT enable-channel -s fr --subbuf-size 4K --num-subbuf 4 ring >/dev/null || fail
 $RT enable-event -s fr -c ring dmn:tick >/dev/null || fail enable-event
 $RT start fr >/dev/null || fail start
 bg "$APP" loop "$SIDE"; A=$LAST
-# the count the program wrote last (it rewrites the file: may be empty)
-count() {
-	local v
-	for _ in $(seq 200); do
-		v=$(cat "$SIDE" 2>/dev/null); [ -n "$v" ] && { echo "$v"; return; }; sleep 0.01
-	done
-	echo 0
-}
 # the buffers (4 x 4 KiB per CPU) wrap many times over
-for _ in $(seq 600); do [ "$(count)" -ge 30000 ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ "$(count "$SIDE")" -ge 30000 ] && break; sleep 0.05; done
 
 snap() { # max-size (or empty) -> writes $WORK/snap.out, sets C0 (count before)
-	C0=$(count)
+	C0=$(count "$SIDE")
 	if [ -n "$1" ]; then $RT snapshot record -s fr --max-size "$1" >"$WORK/snap.out" 2>&1
 	else $RT snapshot record -s fr >"$WORK/snap.out" 2>&1; fi || { fail "snapshot record: $(cat "$WORK/snap.out")"; return 1; }
 	cat "$WORK/snap.out"
