@@ -2487,6 +2487,7 @@ static void atfork_child(void)
 		for (int k = K_USER; k < NR_CONNS; k++)
 			daemon_start(&conns[k], true, deadline);
 	}
+	rtr__statedump_poll(); /* the child's trace is its own: its own dump */
 	if (conns[K_ENV].cmd >= 0 || discovery)
 		start_control_thread();
 	pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);

@@ -54,7 +54,7 @@ int rtr__statedump_pending;
 int rtr__statedump_wanted;
 
 static pthread_mutex_t sd_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool sd_off;	 /* RINGTRACE_WITHOUT_BADDR_STATEDUMP */
+static int sd_off = -1;	 /* RINGTRACE_WITHOUT_BADDR_STATEDUMP set; -1: not read yet */
 static int sd_owed;	 /* a session started since the last dump */
 static int sd_was_on;	 /* statedump:end recorded at the last poll */
 static bool sd_dumped;	 /* `known` is the set written (sd_lock) */
@@ -67,11 +67,19 @@ static struct {
 } known[MAX_KNOWN];
 static unsigned nknown;
 
-__attribute__((constructor)) static void statedump_init(void)
+/* Read at the first use: the runtime's constructor (priority 101) serves
+ * its host before this file's constructors would run. */
+static bool turned_off(void)
 {
-	const char *v = getenv("RINGTRACE_WITHOUT_BADDR_STATEDUMP");
+	int off = __atomic_load_n(&sd_off, __ATOMIC_RELAXED);
 
-	sd_off = v && *v;
+	if (rtr_unlikely(off < 0)) {
+		const char *v = getenv("RINGTRACE_WITHOUT_BADDR_STATEDUMP");
+
+		off = v && *v;
+		__atomic_store_n(&sd_off, off, __ATOMIC_RELAXED);
+	}
+	return off;
 }
 
 /* ------------------------------------------------------------------------
@@ -362,7 +370,7 @@ void rtr__statedump_poll(void)
 {
 	bool on;
 
-	if (sd_off)
+	if (turned_off())
 		return;
 	/* A START or an ENABLE binds its events one by one with the registry
 	 * lock held: taking it waits for such a loop in another thread to
@@ -377,9 +385,9 @@ void rtr__statedump_poll(void)
 			__atomic_store_n(&sd_was_on, 0, __ATOMIC_RELAXED);
 		return;
 	}
-	if (!__atomic_load_n(&sd_owed, __ATOMIC_RELAXED) &&
-	    __atomic_load_n(&sd_was_on, __ATOMIC_RELAXED))
-		return; /* dumped for this start already */
+	/* Taken even when nothing is owed: a dump under way in another thread
+	 * (the control thread served the enable) is waited for, so that a
+	 * program thread that polls goes on only once it is written. */
 	pthread_mutex_lock(&sd_lock);
 	if ((__atomic_load_n(&sd_owed, __ATOMIC_RELAXED) ||
 	     !__atomic_load_n(&sd_was_on, __ATOMIC_RELAXED))) {
@@ -392,7 +400,7 @@ void rtr__statedump_poll(void)
 
 void rtr__statedump_update(int try_only)
 {
-	if (sd_off)
+	if (turned_off())
 		return;
 	if (try_only) {
 		if (pthread_mutex_trylock(&sd_lock))
