@@ -35,6 +35,11 @@ void rtr__registry_lock(void)
 	pthread_mutex_lock(&reg_lock);
 }
 
+bool rtr__registry_trylock(void)
+{
+	return pthread_mutex_trylock(&reg_lock) == 0;
+}
+
 void rtr__registry_unlock(void)
 {
 	pthread_mutex_unlock(&reg_lock);
@@ -221,7 +226,7 @@ void rtr_provider_register(struct rtr_provider *p)
 	 * statedump's own provider registers after the handshake (weak: tests
 	 * link this file without the runtime) */
 	if (rtr__statedump_poll)
-		rtr__statedump_poll();
+		rtr__statedump_poll(true);
 }
 
 void rtr_provider_unregister(struct rtr_provider *p)

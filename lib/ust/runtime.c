@@ -1067,7 +1067,7 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 		return SERVE_CLOSED;
 	/* a START or an ENABLE may owe the base-address statedump: written
 	 * after the reply, so the host does not wait for it */
-	rtr__statedump_poll();
+	rtr__statedump_poll(false);
 	return m.hdr.type == RTR_MSG_READY ? SERVED_READY : SERVED;
 }
 
@@ -2362,7 +2362,7 @@ static void *control_thread(void *arg)
 				break;
 			}
 		}
-		rtr__statedump_poll(); /* bindings from registration replies, arming */
+		rtr__statedump_poll(false); /* bindings from registration replies, arming */
 	}
 	ctl_thread_running = false;
 	return NULL;
@@ -2487,7 +2487,7 @@ static void atfork_child(void)
 		for (int k = K_USER; k < NR_CONNS; k++)
 			daemon_start(&conns[k], true, deadline);
 	}
-	rtr__statedump_poll(); /* the child's trace is its own: its own dump */
+	rtr__statedump_poll(true); /* the child's trace is its own: its own dump */
 	if (conns[K_ENV].cmd >= 0 || discovery)
 		start_control_thread();
 	pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
@@ -2555,7 +2555,7 @@ static void runtime_init(void)
 		for (int k = K_USER; k < NR_CONNS; k++)
 			daemon_start(&conns[k], false, deadline);
 	}
-	rtr__statedump_poll(); /* sessions armed or started during the handshake */
+	rtr__statedump_poll(true); /* sessions armed or started during the handshake */
 	if (conns[K_ENV].cmd >= 0 || discovery)
 		start_control_thread();
 	errno = saved;

@@ -366,17 +366,23 @@ void rtr__statedump_session_started(void)
 	__atomic_store_n(&sd_owed, 1, __ATOMIC_RELAXED);
 }
 
-void rtr__statedump_poll(void)
+void rtr__statedump_poll(bool wait)
 {
 	bool on;
 
 	if (turned_off())
 		return;
+	if (!rtr_tracepoint_enabled(lttng_ust_statedump, end) &&
+	    !__atomic_load_n(&sd_was_on, __ATOMIC_RELAXED))
+		return; /* the common case: nothing to look at, no lock */
 	/* A START or an ENABLE binds its events one by one with the registry
 	 * lock held: taking it waits for such a loop in another thread to
 	 * end, so that the statedump events are seen all bound or none (a
 	 * dump in the middle wrote start and end without bin_info). */
-	rtr__registry_lock();
+	if (wait)
+		rtr__registry_lock();
+	else if (!rtr__registry_trylock())
+		return;
 	on = wanted_locked();
 	rtr__registry_unlock();
 	if (!on) {
@@ -388,7 +394,10 @@ void rtr__statedump_poll(void)
 	/* Taken even when nothing is owed: a dump under way in another thread
 	 * (the control thread served the enable) is waited for, so that a
 	 * program thread that polls goes on only once it is written. */
-	pthread_mutex_lock(&sd_lock);
+	if (wait)
+		pthread_mutex_lock(&sd_lock);
+	else if (pthread_mutex_trylock(&sd_lock))
+		return;
 	if ((__atomic_load_n(&sd_owed, __ATOMIC_RELAXED) ||
 	     !__atomic_load_n(&sd_was_on, __ATOMIC_RELAXED))) {
 		__atomic_store_n(&sd_owed, 0, __ATOMIC_RELAXED);

@@ -5,6 +5,7 @@
 #ifndef RTR_UST_STATEDUMP_H
 #define RTR_UST_STATEDUMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,9 +25,11 @@ struct rtr_sd_obj {
 
 /* Runtime side (lib/ust): a session became active (owes a dump); look
  * whether a dump is owed and the statedump events record, and dump. Never
- * with the registry lock or rt_lock held. */
+ * with the registry lock or rt_lock held. wait false (the thread serving
+ * commands, which a thread holding the registry lock may be waiting for):
+ * give up if a lock is busy; what is owed stays owed for the next poll. */
 void rtr__statedump_session_started(void);
-void rtr__statedump_poll(void);
+void rtr__statedump_poll(bool wait);
 void rtr__statedump_atfork_child(void);
 
 /* 1 while a dlopen/dlclose happened whose objects are not listed yet
