@@ -31,7 +31,6 @@
  * later, never a wrong event: the events carry what the walk saw). */
 #define _GNU_SOURCE
 #include <elf.h>
-#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,7 +38,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define RTR_DEFINE_PROBES
@@ -48,6 +46,7 @@
 #include <ringtrace/ctf.h>
 
 #include "registry.h"
+#include "elflink.h"
 #include "statedump.h"
 
 int rtr__statedump_pending;
@@ -86,54 +85,10 @@ static bool turned_off(void)
  * One object
  * ------------------------------------------------------------------------ */
 
-/* .gnu_debuglink of the regular file at path: its name and CRC. */
 static void debuglink(const char *path, struct rtr_sd_obj *o)
 {
-	ElfW(Ehdr) eh;
-	ElfW(Shdr) ss, sh[32];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-
-	o->link[0] = 0;
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_shentsize != sizeof(ElfW(Shdr)) ||
-	    !eh.e_shnum || eh.e_shstrndx >= eh.e_shnum ||
-	    pread(fd, &ss, sizeof(ss), (off_t)(eh.e_shoff + eh.e_shstrndx * sizeof(ss))) !=
-		(ssize_t)sizeof(ss))
-		goto out;
-	for (unsigned i = 0; i < eh.e_shnum; i += 32) {
-		unsigned n = eh.e_shnum - i < 32 ? eh.e_shnum - i : 32;
-
-		if (pread(fd, sh, n * sizeof(sh[0]), (off_t)(eh.e_shoff + i * sizeof(sh[0]))) !=
-		    (ssize_t)(n * sizeof(sh[0])))
-			goto out;
-		for (unsigned k = 0; k < n; k++) {
-			char name[16];
-			size_t len;
-			uint64_t sz = sh[k].sh_size;
-
-			if (sh[k].sh_type != SHT_PROGBITS || sh[k].sh_name + 15 > ss.sh_size ||
-			    pread(fd, name, 15, (off_t)(ss.sh_offset + sh[k].sh_name)) != 15 ||
-			    memcmp(name, ".gnu_debuglink", 15))
-				continue;
-			/* name, NUL, padding to 4, CRC-32 in the file's order */
-			if (sz < 8 || sz > sizeof(o->link) + 8 ||
-			    pread(fd, o->link, sz - 4, (off_t)sh[k].sh_offset) != (ssize_t)(sz - 4) ||
-			    pread(fd, &o->crc, 4, (off_t)(sh[k].sh_offset + sz - 4)) != 4) {
-				o->link[0] = 0;
-				goto out;
-			}
-			len = strnlen(o->link, sz - 4);
-			if (len == sz - 4 || ((len + 4) & ~(size_t)3) != sz - 4 || len == 0)
-				o->link[0] = 0; /* not NUL-terminated, or not this layout */
-			goto out;
-		}
-	}
-out:
-	close(fd);
+	if (rtr__elf_debuglink(path, o->link, sizeof(o->link), &o->crc))
+		o->link[0] = 0;
 }
 
 /* baddr and memsz from the program headers */
