@@ -64,14 +64,25 @@ for ((r = 0; r < R; r++)); do
 	done
 done
 med() { awk '{ print $1 }' "$TMP/$1" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+mn() { awk '{ print $1 }' "$TMP/$1" | sort -g | head -1; }
 for v in "${variants[@]}"; do
 	echo "BENCH patch_${v}_ns_per_call $(med "$v") ns"
+	echo "BENCH patch_${v}_ns_per_call_min $(mn "$v") ns"
 done
 add() { awk -v a="$(med "$1")" -v p="$(med none)" 'BEGIN { printf "%.2f", a - p }'; }
 for v in cyg_empty nop cyg_rt patch_rt patch_entry cyg_idle patch_idle; do
 	echo "BENCH patch_${v}_added_ns $(add "$v") ns"
 done
 echo "BENCH patch_patch_rt_over_cyg_rt_added $(awk -v a="$(add patch_rt)" -v b="$(add cyg_rt)" 'BEGIN { printf "%.2f", a / b }') x"
+# the same ratio per round (neighbouring runs share the load), median
+paired() { # A B -> median over rounds of (A - none) / (B - none)
+	paste "$TMP/$1" "$TMP/$2" "$TMP/none" | awk '{ printf "%.4f\n", ($1 - $7) / ($4 - $7) }' |
+		sort -g | awk '{a[NR] = $1} END {printf "%.2f (rounds: %.2f .. %.2f)", a[int((NR + 1) / 2)], a[1], a[NR]}'
+}
+echo "BENCH patch_patch_rt_over_cyg_rt_added_min $(awk -v a="$(mn patch_rt)" -v b="$(mn cyg_rt)" -v p="$(mn none)" 'BEGIN { printf "%.2f", (a - p) / (b - p) }') x"
+echo "BENCH patch_patch_rt_over_cyg_rt_added_paired $(paired patch_rt cyg_rt) x"
+echo "BENCH patch_patch_entry_over_cyg_rt_added_paired $(paired patch_entry cyg_rt) x"
+echo "BENCH patch_patch_idle_over_cyg_idle_added_paired $(paired patch_idle cyg_idle) x"
 # every run recorded each call's entry and exit (fib's and main's)
 for v in cyg_rt patch_rt; do
 	awk -v w=$((2 * (calls + 1))) -v v=$v '$3 != w { print "patch.sh: " v " recorded " $3 " events, expected " w; exit 1 }' "$TMP/$v" >&2 || exit 1
