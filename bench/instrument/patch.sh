@@ -33,6 +33,20 @@ cc -O2 -fno-optimize-sibling-calls -o "$TMP/fib_none" "$HERE/fib.c" &&
 	cc -O2 -fno-optimize-sibling-calls -fpatchable-function-entry=5 -o "$TMP/fib_pg" "$HERE/fib.c" &&
 	cc -O2 -g -fPIC -shared -I"$SRC/include" -I"$SRC/instrument" \
 		-o "$TMP/libpatch.so" "$HERE/patch/patch.c" -L"$B/lib" -lringtrace -Wl,-rpath,"$B/lib" || exit 1
+# robustness first: threads, longjmp out of hooked frames, signal handlers
+# (check.c); event counts from the source's calls: threads 3 x (200 x
+# fib(12): 465 calls + worker) entries and exits, longjmp 1000 x 6 entries
+# without exits, signals 50 x (handler + leaf + fib(10): 177 calls) both,
+# main's entry and exit
+cc -O2 -fno-optimize-sibling-calls -fpatchable-function-entry=5 -pthread -o "$TMP/check" "$HERE/patch/check.c" || exit 1
+for m in "1 558008 ok 86400 0" "2 6002 ok 0 0" "4 17902 ok 2750 100" "7 581908 ok 89150 100"; do
+	set -- $m
+	rm -rf "$TMP/c"
+	out=$("$RT" record -q -o "$TMP/c" -e 'lttng_ust_cyg_profile:*' --subbuf-size 4M -- env LD_PRELOAD="$TMP/libpatch.so" "$TMP/check" "$1" 2>"$TMP/cerr")
+	n=$("$RT" stats "$TMP/c" 2>/dev/null | awk '/ lttng_ust_cyg_profile:func_(entry|exit)$/ { s += $1 } END { print s + 0 }')
+	[ "$out" = "$3 $4 $5" ] && [ "$n" = "$2" ] || { echo "patch.sh: check mode $1: output '$out', $n events, expected '$3 $4 $5', $2 events: $(cat "$TMP/cerr")" >&2; exit 1; }
+done
+echo "# check: threads, longjmp, signals: outputs and event counts as expected"
 ns_of() { awk '/^ns_per_call/ { print $2 }' "$1"; }
 lost_of() { sed -n 's/.* recorded, \([0-9]*\) lost.*/\1/p' "$1" | awk '{ s += $1 } END { print s + 0 }'; }
 run() { # variant -> "ns lost events"

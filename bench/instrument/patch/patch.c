@@ -19,9 +19,8 @@
  * on_exit(rsp) (writes func_exit, pops, returns the original address) and
  * jumps there. on_exit takes the topmost entry whose slot is its own: a
  * longjmp out of instrumented frames leaves stale entries above it, which
- * are dropped then (their exits are lost, as with -finstrument-functions;
- * until then they take room: a longjmp-heavy loop fills the stack, and
- * later calls go without exit events).
+ * are dropped then, or by the next on_entry on the same stack (their
+ * exits are lost, as with -finstrument-functions).
  * Signal handlers nest on the same stack (LIFO); one on an alternate stack
  * matches its own slots. A full stack (256) leaves the exit unhooked.
  * Not handled: CET shadow stacks (a replaced return address faults),
@@ -50,43 +49,53 @@ void patch_exit_tramp(void);
 uintptr_t patch_on_exit(uintptr_t sp);
 void patch_on_entry(uintptr_t ret_in_fn, uintptr_t *slot);
 
+/* Both trampolines align the stack themselves (a signal handler's first
+ * call found it 8 bytes off what a call site guarantees: movaps fault). */
 __asm__(".text\n"
 	".globl patch_entry_tramp\n"
 	".type patch_entry_tramp,@function\n"
 	"patch_entry_tramp:\n"
 	/* [rsp] = fn + 5, [rsp + 8] = fn's return address (the slot) */
+	"	push %rbp\n"
+	"	mov %rsp, %rbp\n" /* 8(%rbp) = fn + 5, 16(%rbp) = the slot */
 	"	push %rdi\n	push %rsi\n	push %rdx\n	push %rcx\n"
 	"	push %r8\n	push %r9\n	push %rax\n"
-	"	sub $136, %rsp\n" /* 8 xmm + 8 of alignment: rsp % 16 == 0 */
+	"	sub $128, %rsp\n"
+	"	and $-16, %rsp\n"
 	"	movdqu %xmm0, 0(%rsp)\n	movdqu %xmm1, 16(%rsp)\n"
 	"	movdqu %xmm2, 32(%rsp)\n	movdqu %xmm3, 48(%rsp)\n"
 	"	movdqu %xmm4, 64(%rsp)\n	movdqu %xmm5, 80(%rsp)\n"
 	"	movdqu %xmm6, 96(%rsp)\n	movdqu %xmm7, 112(%rsp)\n"
-	"	mov 192(%rsp), %rdi\n" /* 136 + 56 */
-	"	lea 200(%rsp), %rsi\n"
+	"	mov 8(%rbp), %rdi\n"
+	"	lea 16(%rbp), %rsi\n"
 	"	call patch_on_entry\n"
 	"	movdqu 0(%rsp), %xmm0\n	movdqu 16(%rsp), %xmm1\n"
 	"	movdqu 32(%rsp), %xmm2\n	movdqu 48(%rsp), %xmm3\n"
 	"	movdqu 64(%rsp), %xmm4\n	movdqu 80(%rsp), %xmm5\n"
 	"	movdqu 96(%rsp), %xmm6\n	movdqu 112(%rsp), %xmm7\n"
-	"	add $136, %rsp\n"
+	"	lea -56(%rbp), %rsp\n"
 	"	pop %rax\n	pop %r9\n	pop %r8\n	pop %rcx\n"
 	"	pop %rdx\n	pop %rsi\n	pop %rdi\n"
+	"	pop %rbp\n"
 	"	ret\n"
 	".size patch_entry_tramp, .-patch_entry_tramp\n"
 	".globl patch_exit_tramp\n"
 	".type patch_exit_tramp,@function\n"
 	"patch_exit_tramp:\n"
-	/* the function returned here: rsp = slot + 8, rsp % 16 == 0 */
-	"	sub $48, %rsp\n"
-	"	mov %rax, 32(%rsp)\n	mov %rdx, 40(%rsp)\n"
+	/* the function returned here: rsp = slot + 8 */
+	"	push %rbp\n"
+	"	mov %rsp, %rbp\n" /* rbp = the slot */
+	"	push %rax\n	push %rdx\n"
+	"	sub $32, %rsp\n"
+	"	and $-16, %rsp\n"
 	"	movdqu %xmm0, 0(%rsp)\n	movdqu %xmm1, 16(%rsp)\n"
-	"	lea 48(%rsp), %rdi\n"
+	"	lea 8(%rbp), %rdi\n"
 	"	call patch_on_exit\n"
 	"	mov %rax, %r11\n"
 	"	movdqu 0(%rsp), %xmm0\n	movdqu 16(%rsp), %xmm1\n"
-	"	mov 32(%rsp), %rax\n	mov 40(%rsp), %rdx\n"
-	"	add $48, %rsp\n"
+	"	mov -8(%rbp), %rax\n	mov -16(%rbp), %rdx\n"
+	"	mov %rbp, %rsp\n"
+	"	pop %rbp\n"
 	"	jmp *%r11\n"
 	".size patch_exit_tramp, .-patch_exit_tramp\n");
 
@@ -111,6 +120,15 @@ NOINSTR void patch_on_entry(uintptr_t ret_in_fn, uintptr_t *slot)
 		rtr_instr_emit(RTR_INSTR_DESC(lttng_ust_cyg_profile, func_entry), (void *)fn, v,
 			       sizeof(v));
 	}
+	/* Entries a longjmp left behind lie at or below our slot on this
+	 * stack (a live caller's slot is always above ours): drop them, or a
+	 * loop of longjmps fills the stack. Only within 256 KiB: an entry of
+	 * another stack (the frames a handler on an alternate stack
+	 * interrupted) is left alone unless that stack lies just below. */
+	while (t && stack_[t - 1].slot <= slot &&
+	       (uintptr_t)slot - (uintptr_t)stack_[t - 1].slot < (256u << 10))
+		t--;
+	top_ = t;
 	if (t == DEPTH || no_exit || !RTR_INSTR_ENABLED(lttng_ust_cyg_profile, func_exit))
 		return; /* no exit event for this call */
 	/* the slot is reserved first: a signal handler's calls meanwhile
