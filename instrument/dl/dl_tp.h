@@ -17,7 +17,8 @@ RTR_EVENT(lttng_ust_dl, dlopen,
 RTR_EVENT(lttng_ust_dl, build_id, RTR_ARGS(uint64_t, baddr, const uint8_t *, id, uint64_t, len),
 	  RTR_FIELDS(rtr_integer_hex(uint64_t, baddr, baddr),
 		     rtr_sequence_hex(uint8_t, build_id, id, uint64_t, len)))
-RTR_EVENT(lttng_ust_dl, debug_link, RTR_ARGS(uint64_t, baddr, const char *, filename, uint32_t, crc),
+RTR_EVENT(lttng_ust_dl, debug_link,
+	  RTR_ARGS(uint64_t, baddr, const char *, filename, uint32_t, crc),
 	  RTR_FIELDS(rtr_integer_hex(uint64_t, baddr, baddr), rtr_integer(uint32_t, crc, crc),
 		     rtr_string(filename, filename)))
 RTR_EVENT(lttng_ust_dl, dlclose, RTR_ARGS(uint64_t, baddr),

@@ -56,8 +56,8 @@ __attribute__((constructor)) static void func_init(void)
 			rtr__statedump_update(1);                                                  \
 	} while (0)
 
-#define ENABLED(p, e)	    RTR_INSTR_ENABLED(p, e)
-#define emit(d, ip, v, sz)  rtr_instr_emit(d, ip, v, sz)
+#define ENABLED(p, e)	   RTR_INSTR_ENABLED(p, e)
+#define emit(d, ip, v, sz) rtr_instr_emit(d, ip, v, sz)
 
 void __cyg_profile_func_enter(void *fn, void *call_site)
 {

@@ -4,13 +4,14 @@
  * docs/design/instrument.md §5.
  *
  * When a session becomes active (START) or the statedump events become
- * bound in one, and the dump is of use (wanted_locked: a channel with the
- * ip context, or instrument/func or instrument/dl loaded) (a provider registered late, an armed session), the thread
- * that served that (the constructor during the handshake, the control
- * thread, or the thread registering a provider) has a thread of ours write
- * and waits for it (dump_full_locked), if
- * lttng_ust_statedump:end records: lttng_ust_statedump:start, per object
- * of dl_iterate_phdr with a file path bin_info + build_id (+ debug_link),
+ * bound in one (a provider registered late, an armed session), and the
+ * dump is of use (wanted_locked: lttng_ust_statedump:end records on a
+ * channel with the ip context, or instrument/func or instrument/dl is
+ * loaded), the thread that looks (rtr__statedump_poll: the thread that
+ * served the command, one that registered a provider, the constructor, a
+ * fork child, the control thread) has a thread of ours write, and waits
+ * for it (dump_full_locked): lttng_ust_statedump:start, per object of
+ * dl_iterate_phdr with a file path bin_info + build_id (+ debug_link),
  * end. Afterwards rtr__statedump_update() (instrument/dl calls it after
  * dlopen/dlclose) writes lttng_ust_lib:load + build_id (+ debug_link) for
  * objects mapped since and lttng_ust_lib:unload for objects gone (mark and
@@ -22,13 +23,17 @@
  * the span of the PT_LOADs, is_pic the ELF type at baddr (ET_DYN), the
  * build-id the NT_GNU_BUILD_ID note of a PT_NOTE segment, all read from
  * memory; the debug link is the .gnu_debuglink section of the file (not
- * mapped: read with pread, regular files only). The executable's path is
- * /proc/self/exe's target. Nothing allocates.
+ * mapped: elflink.c). The executable's path is /proc/self/exe's target.
+ * Nothing allocates.
  *
  * One thread looks at a time (sd_lock); the writers of other events go on.
- * Ordering: none needed between the flags below and the events (relaxed:
- * they only decide when to look; a race costs one dump more or a look
- * later, never a wrong event: the events carry what the walk saw). */
+ * The look takes the registry lock (edge SD1: a START or ENABLE binds its
+ * events one by one under it, so the statedump's events are seen all
+ * bound or none); the bindings are loaded with acquire (pairs with the
+ * registry's release store of a set, tracepoints.md §7). The flags below
+ * are relaxed: they only decide when to look (a race costs one dump more
+ * or a look later, never a wrong event: the events carry what the walk
+ * saw). */
 #define _GNU_SOURCE
 #include <elf.h>
 #include <link.h>
@@ -53,10 +58,10 @@ int rtr__statedump_pending;
 int rtr__statedump_wanted;
 
 static pthread_mutex_t sd_lock = PTHREAD_MUTEX_INITIALIZER;
-static int sd_off = -1;	 /* RINGTRACE_WITHOUT_BADDR_STATEDUMP set; -1: not read yet */
-static int sd_owed;	 /* a session started since the last dump */
-static int sd_was_on;	 /* statedump:end recorded at the last poll */
-static bool sd_dumped;	 /* `known` is the set written (sd_lock) */
+static int sd_off = -1; /* RINGTRACE_WITHOUT_BADDR_STATEDUMP set; -1: not read yet */
+static int sd_owed;	/* a session started since the last dump */
+static int sd_was_on;	/* statedump:end recorded at the last poll */
+static bool sd_dumped;	/* `known` is the set written (sd_lock) */
 
 /* What has been written (sd_lock). */
 #define MAX_KNOWN 1024
@@ -156,8 +161,8 @@ static void describe(const struct dl_phdr_info *info, const char *path, struct r
  * ------------------------------------------------------------------------ */
 
 struct walk {
-	int n;	    /* objects seen (the first is the executable) */
-	bool full;  /* statedump events; else lttng_ust_lib:load of new ones */
+	int n;	       /* objects seen (the first is the executable) */
+	bool full;     /* statedump events; else lttng_ust_lib:load of new ones */
 	uint64_t want; /* rtr__statedump_object: this dlpi_addr */
 	const char *want_path;
 	struct rtr_sd_obj *found;

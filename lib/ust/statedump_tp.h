@@ -17,7 +17,8 @@ RTR_EVENT(lttng_ust_statedump, bin_info,
 		     rtr_string(path, path), rtr_integer(uint8_t, is_pic, is_pic),
 		     rtr_integer(uint8_t, has_build_id, has_build_id),
 		     rtr_integer(uint8_t, has_debug_link, has_debug_link)))
-RTR_EVENT(lttng_ust_statedump, build_id, RTR_ARGS(uint64_t, baddr, const uint8_t *, id, uint64_t, len),
+RTR_EVENT(lttng_ust_statedump, build_id,
+	  RTR_ARGS(uint64_t, baddr, const uint8_t *, id, uint64_t, len),
 	  RTR_FIELDS(rtr_integer_hex(uint64_t, baddr, baddr),
 		     rtr_sequence_hex(uint8_t, build_id, id, uint64_t, len)))
 RTR_EVENT(lttng_ust_statedump, debug_link,
@@ -35,7 +36,8 @@ RTR_EVENT(lttng_ust_lib, load,
 RTR_EVENT(lttng_ust_lib, build_id, RTR_ARGS(uint64_t, baddr, const uint8_t *, id, uint64_t, len),
 	  RTR_FIELDS(rtr_integer_hex(uint64_t, baddr, baddr),
 		     rtr_sequence_hex(uint8_t, build_id, id, uint64_t, len)))
-RTR_EVENT(lttng_ust_lib, debug_link, RTR_ARGS(uint64_t, baddr, const char *, filename, uint32_t, crc),
+RTR_EVENT(lttng_ust_lib, debug_link,
+	  RTR_ARGS(uint64_t, baddr, const char *, filename, uint32_t, crc),
 	  RTR_FIELDS(rtr_integer_hex(uint64_t, baddr, baddr), rtr_integer(uint32_t, crc, crc),
 		     rtr_string(filename, filename)))
 RTR_EVENT(lttng_ust_lib, unload, RTR_ARGS(uint64_t, baddr),

@@ -114,8 +114,8 @@ int main(void)
 		name[n] = 0;
 		put(buf, make_elf(buf, name, 0x9E3779B9u + (uint32_t)n));
 		crc = 0;
-		CHECK(rtr__elf_debuglink(path, link, sizeof(link), &crc) == 0 && !strcmp(link, name) &&
-			  crc == 0x9E3779B9u + (uint32_t)n,
+		CHECK(rtr__elf_debuglink(path, link, sizeof(link), &crc) == 0 &&
+			  !strcmp(link, name) && crc == 0x9E3779B9u + (uint32_t)n,
 		      "length %d: '%s' %#x", n, link, crc);
 	}
 	/* a 16-byte buffer of its own (ASan sees a byte past it): names of up
@@ -130,7 +130,8 @@ int main(void)
 		if (!small)
 			return 1;
 		if (n <= 15)
-			CHECK(rtr__elf_debuglink(path, small, 16, &crc) == 0 && !strcmp(small, name),
+			CHECK(rtr__elf_debuglink(path, small, 16, &crc) == 0 &&
+				  !strcmp(small, name),
 			      "16-byte buffer, length %d", n);
 		else
 			CHECK(rtr__elf_debuglink(path, small, 16, &crc) == -1 && small[0] == 0,
