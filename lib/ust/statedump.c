@@ -311,7 +311,7 @@ static bool wanted_locked(void)
 	if (__atomic_load_n(&rtr__statedump_wanted, __ATOMIC_RELAXED))
 		return true;
 	/* acquire: pairs with the registry's release store of the set */
-	set = __atomic_load_n(&RTR__STATE(lttng_ust_statedump, end).bindings, __ATOMIC_ACQUIRE);
+	set = rtr_atomic_load(&RTR__STATE(lttng_ust_statedump, end).bindings, __ATOMIC_ACQUIRE);
 	for (uint32_t i = 0; set && i < set->nr; i++) {
 		const struct rtr_binding_extra *x = set->b[i].client_priv;
 
