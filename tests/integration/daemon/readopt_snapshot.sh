@@ -13,7 +13,8 @@ seqs_of() { # seqs of pid $2 in the traces under $1 (sorted numerically)
 }
 
 $RT create fr --snapshot -o "$WORK/snap" >/dev/null || { fail "create"; exit 1; }
-$RT enable-channel -s fr --overwrite --subbuf-size 256K --num-subbuf 32 c >/dev/null || fail "channel"
+# 32 MiB per CPU (~800 000 events): the run writes a few 100 000
+$RT enable-channel -s fr --overwrite --subbuf-size 256K --num-subbuf 128 c >/dev/null || fail "channel"
 $RT enable-event -s fr -c c dmn:tick >/dev/null || fail "enable"
 $RT start fr >/dev/null || fail "start"
 bg "$APP" slow "$WORK/side1"; P1=$LAST
@@ -46,11 +47,18 @@ first=$(echo "$all" | head -1)
 last=$(echo "$all" | tail -1)
 echo "snapshot: $n events of $P1, seq $first..$last (killed at $K1, restarted at $R1, re-adopted by $A1, $E1 committed)"
 check_eq "every seq once" "$n" "$(echo "$all" | sort -u | grep -c .)"
-# contiguous (an overwrite buffer drops its oldest sub-buffers only, and
-# only on a machine so slow that the buffers wrapped), reaching back
-# before the kill
-check_eq "no seq missing from the first to the last" "$((last - first + 1))" "$n"
-[ "${first:-0}" -le $((K1 - 1000)) ] || fail "events from before the kill missing (first $first, killed at $K1)"
+if [ "${first:-1}" = 0 ]; then
+	# nothing overwritten: every event, before the kill, of the outage
+	# and after the restart
+	check_eq "no seq missing from the first to the last" "$((last - first + 1))" "$n"
+else
+	# a machine so slow that the buffers wrapped: each CPU's buffer
+	# dropped its oldest sub-buffers at its own point, so the program's
+	# events (it migrates) are not one range; the newest are there
+	echo "the buffers wrapped (first seq $first): contiguity not checked"
+	got=$(echo "$all" | awk -v a=$((A1 + 5000 - 1000)) '$1 >= a' | wc -l)
+	[ "$got" -ge 900 ] || fail "the newest events after the restart missing ($got of 1000)"
+fi
 [ "${last:-0}" -ge $((A1 + 5000 - 1)) ] || fail "events after the restart missing (last $last)"
 [ "${last:-0}" -lt $((E1 + 1000)) ] || fail "seqs beyond what the program committed"
 if bt "$WORK/snap" >"$WORK/bt.txt"; then
