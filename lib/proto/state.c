@@ -65,17 +65,6 @@ int rtr_state_encode(const struct rtr_state_session *s, char *buf, size_t cap)
 	return r ? r : (int)k;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Unescapes [v, e) into out (cap bytes). Returns 0 or -1. */
 static int unescape(const char *v, const char *e, char *out, size_t cap)
 {
@@ -88,7 +77,7 @@ static int unescape(const char *v, const char *e, char *out, size_t cap)
 		if (c == '%') {
 			int a, b;
 
-			if (e - v < 3 || (a = hexval(v[1])) < 0 || (b = hexval(v[2])) < 0)
+			if (e - v < 3 || (a = rtr_hexval(v[1])) < 0 || (b = rtr_hexval(v[2])) < 0)
 				return -1;
 			c = (char)(a * 16 + b);
 			v += 2;

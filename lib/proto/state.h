@@ -26,6 +26,19 @@
 
 #define RTR_STATE_MAX_FILE 16384u
 
+/* The value of hex digit c, or -1 (the state files' escapes, and the
+ * trace UUIDs `ringtrace recover` reads back). */
+static inline int rtr_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 struct rtr_state_session {
 	char name[64];
 	char output[4096];

@@ -138,17 +138,6 @@ struct meta {
 	uint8_t uuid[16];
 };
 
-static int hexd(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Checks the metadata is a ringtrace user-space trace this host can
  * complete. Returns 0, or -EINVAL with why. */
 static int meta_check(struct meta *m, char *why, size_t wl)
@@ -186,8 +175,8 @@ static int meta_check(struct meta *m, char *why, size_t wl)
 
 		if (p[i] == '-')
 			continue;
-		a = hexd(p[i]);
-		b = a < 0 ? -1 : hexd(p[i + 1]);
+		a = rtr_hexval(p[i]);
+		b = a < 0 ? -1 : rtr_hexval(p[i + 1]);
 		if (b < 0) {
 			snprintf(why, wl, "metadata has a malformed trace uuid");
 			return -EINVAL;
