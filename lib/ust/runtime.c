@@ -2252,6 +2252,13 @@ static unsigned revalidate(void)
 
 static void lost_conn(struct rt_conn *cn, const char *why)
 {
+	/* Whichever path noticed first (a failed read, the revalidation), a
+	 * program that closed our descriptors is told so. */
+	if ((cn->cmd_id.fd >= 0 && !fd_still_ours(&cn->cmd_id)) ||
+	    (cn->notify_id.fd >= 0 && !fd_still_ours(&cn->notify_id))) {
+		logmsg("the program closed ringtrace's connection; tracing stopped");
+		why = "its descriptors were closed";
+	}
 	if (cn->kind == K_ENV)
 		debug("session host disconnected%s%s; tracing stopped", why ? ": " : "",
 		      why ? why : "");
@@ -2307,11 +2314,8 @@ static void *control_thread(void *arg)
 		if (connected) {
 			lost = revalidate();
 			for (int k = 0; k < NR_CONNS; k++)
-				if (lost & (1u << k)) {
-					logmsg("the program closed ringtrace's connection; tracing "
-					       "stopped");
+				if (lost & (1u << k))
 					lost_conn(&conns[k], NULL);
-				}
 		}
 		for (int i = 0; r > 0 && i < n; i++) {
 			struct rt_conn *cn = who[i];
@@ -2320,6 +2324,12 @@ static void *control_thread(void *arg)
 				continue;
 			if (cn->cmd < 0 || pf[i].fd != (notify[i] ? cn->notify : cn->cmd))
 				continue; /* lost meanwhile */
+			/* The program may have closed and reused the number since
+			 * poll: never read what is now its descriptor. */
+			if (!fd_still_ours(notify[i] ? &cn->notify_id : &cn->cmd_id)) {
+				lost_conn(cn, NULL);
+				continue;
+			}
 			if (notify[i]) {
 				int64_t g;
 
