@@ -28,7 +28,7 @@
 #include "func_tp.h"
 
 #include "emit.h"
-#include "statedump.h"
+#include "statedump.h" /* lib/ust: rtr__statedump_pending */
 
 #define RTR_FUNC_EXPORT __attribute__((visibility("default"), no_instrument_function))
 
@@ -42,11 +42,22 @@ __attribute__((constructor)) static void func_init(void)
 	const char *m = getenv("RINGTRACE_FUNC");
 
 	fast_mode = m && !strcmp(m, "fast");
-	pthread_atfork(NULL, NULL, rtr_func_statedump_atfork_child);
+	/* func_entry's addr is named through the statedump (Trace Compass),
+	 * also without the ip context */
+	__atomic_store_n(&rtr__statedump_wanted, 1, __ATOMIC_RELAXED);
 }
 
-#define ENABLED(p, e)	    RTR_INSTR_ENABLED(p, e)
-#define emit(d, ip, v, sz)  rtr_instr_emit(d, ip, v, sz)
+/* A dlopen that libringtrace-dl.so could not follow (a library's searched
+ * name): list the new objects before an event of theirs, if no other
+ * thread is looking (the runtime writes the statedump itself). */
+#define RTR_FUNC_STATEDUMP_ONCE()                                                                  \
+	do {                                                                                       \
+		if (rtr_unlikely(__atomic_load_n(&rtr__statedump_pending, __ATOMIC_RELAXED)))      \
+			rtr__statedump_update(1);                                                  \
+	} while (0)
+
+#define ENABLED(p, e)	   RTR_INSTR_ENABLED(p, e)
+#define emit(d, ip, v, sz) rtr_instr_emit(d, ip, v, sz)
 
 void __cyg_profile_func_enter(void *fn, void *call_site)
 {

@@ -200,7 +200,17 @@ static void handle_register(struct rtr__proc *p, const struct rtr_proto_msg *m)
 	free(en);
 	free(filt);
 	free(flen);
-	if (r == 0 && rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT)) {
+	if (r == 0)
+		r = rtr_proto_send(p->notify, &h->out, NULL, 0, MSG_DONTWAIT);
+	if (r == -EPIPE || r == -ECONNRESET) {
+		/* it exited after sending (a process that armed its sessions
+		 * registers without waiting): the answer is of no use, and the
+		 * end of its sockets drains what it sent after this — a
+		 * disconnection here would drop its later registrations, and
+		 * every trace holding its events would lack their metadata */
+		return;
+	}
+	if (r) {
 		rtr__proc_disconnect(p, "does not read its notify socket");
 		return;
 	}

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "registry.h"
+#include "statedump.h"
+
+#pragma weak rtr__statedump_poll
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rtr_provider *providers;
@@ -30,6 +33,11 @@ static struct retired *retired_sets;
 void rtr__registry_lock(void)
 {
 	pthread_mutex_lock(&reg_lock);
+}
+
+bool rtr__registry_trylock(void)
+{
+	return pthread_mutex_trylock(&reg_lock) == 0;
 }
 
 void rtr__registry_unlock(void)
@@ -214,6 +222,11 @@ void rtr_provider_register(struct rtr_provider *p)
 	if (listener.provider_added)
 		listener.provider_added(listener.arg, p);
 	rtr__registry_unlock();
+	/* its events may have been bound by the registration's reply: the
+	 * statedump's own provider registers after the handshake (weak: tests
+	 * link this file without the runtime) */
+	if (rtr__statedump_poll)
+		rtr__statedump_poll(true);
 }
 
 void rtr_provider_unregister(struct rtr_provider *p)

@@ -28,6 +28,8 @@ void rtr__registry_set_listener(const struct rtr_registry_listener *l);
 
 /* Lock serialising registration, unregistration and binding changes. */
 void rtr__registry_lock(void);
+/* true: locked (the control thread must not wait for it: statedump.c) */
+bool rtr__registry_trylock(void);
 void rtr__registry_unlock(void);
 
 /* Iterates registered providers (lock held by the caller). */

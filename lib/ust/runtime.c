@@ -40,6 +40,7 @@
 #include "dwake.h"
 #include "rundir.h"
 #include "runtime.h"
+#include "statedump.h"
 
 #ifndef RTR_VERSION_STRING
 #define RTR_VERSION_STRING "0.1.0"
@@ -882,6 +883,7 @@ static int do_enable(struct rt_conn *cn, const struct rtr_proto_enables *m, bool
 static int do_start_stop(struct rt_conn *cn, uint64_t session_id, bool start, const char **why)
 {
 	struct rt_session *s;
+	bool started = false;
 	int r = 0;
 
 	rtr__registry_lock();
@@ -892,6 +894,7 @@ static int do_start_stop(struct rt_conn *cn, uint64_t session_id, bool start, co
 		r = -ENOENT;
 	} else if (start && !s->active) {
 		s->active = true;
+		started = true;
 		for (uint32_t i = 0; i < nr_enables; i++) {
 			struct rt_channel *c = find_channel(cn, enables[i].chan_handle);
 			int e;
@@ -910,6 +913,8 @@ static int do_start_stop(struct rt_conn *cn, uint64_t session_id, bool start, co
 	}
 	pthread_mutex_unlock(&rt_lock);
 	rtr__registry_unlock();
+	if (started) /* written after the reply (serve) */
+		rtr__statedump_session_started();
 	return r;
 }
 
@@ -1074,6 +1079,9 @@ static enum serve_result serve(struct rt_conn *cn, uint64_t deadline, struct rtr
 	if (rtr_proto_enc_reply(o, m.hdr.seq, m.hdr.type, r, why) == 0 &&
 	    rtr_proto_send(sock, o, NULL, 0, 0) != 0)
 		return SERVE_CLOSED;
+	/* a START or an ENABLE may owe the base-address statedump: written
+	 * after the reply, so the host does not wait for it */
+	rtr__statedump_poll(false);
 	return m.hdr.type == RTR_MSG_READY ? SERVED_READY : SERVED;
 }
 
@@ -2353,6 +2361,7 @@ static void *control_thread(void *arg)
 				break;
 			}
 		}
+		rtr__statedump_poll(false); /* bindings from registration replies, arming */
 	}
 	ctl_thread_running = false;
 	return NULL;
@@ -2455,6 +2464,7 @@ static void atfork_child(void)
 	 * parent's buffers can go (their memory stays the parent's). */
 	rtr__extra_fork_child();
 	rtr__counters_atfork_child();
+	rtr__statedump_atfork_child();
 	drop_locked(NULL, false);
 	for (int k = 0; k < NR_CONNS; k++)
 		conn_close(&conns[k]);
@@ -2475,6 +2485,7 @@ static void atfork_child(void)
 		for (int k = K_USER; k < NR_CONNS; k++)
 			daemon_start(&conns[k], true, deadline);
 	}
+	rtr__statedump_poll(true); /* the child's trace is its own: its own dump */
 	if (conns[K_ENV].cmd >= 0 || discovery)
 		start_control_thread();
 	pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
@@ -2542,6 +2553,7 @@ static void runtime_init(void)
 		for (int k = K_USER; k < NR_CONNS; k++)
 			daemon_start(&conns[k], false, deadline);
 	}
+	rtr__statedump_poll(true); /* sessions armed or started during the handshake */
 	if (conns[K_ENV].cmd >= 0 || discovery)
 		start_control_thread();
 	errno = saved;

@@ -94,7 +94,7 @@ int rtr_cmd_record(int argc, char **argv)
 	};
 	struct rtr_record_opts o = {.subbuf_size = RTR_RECORD_DEFAULT_SUBBUF,
 				    .num_subbuf = RTR_RECORD_DEFAULT_NUM_SUBBUF};
-	const char **patterns = calloc((size_t)argc + 6, sizeof(*patterns));
+	const char **patterns = calloc((size_t)argc + 8, sizeof(*patterns));
 	struct rtr_record_kernel ko;
 	struct rtr_record_preload po = {0};
 	uint64_t v;
@@ -221,7 +221,8 @@ int rtr_cmd_record(int argc, char **argv)
 		return 2;
 	}
 	if (o.npatterns)
-		rtr_record_preload_patterns(&po, patterns, &o.npatterns);
+		rtr_record_preload_patterns(&po, (ko.ctx_mask & RTR_HOST_CTX_IP) != 0, patterns,
+					    &o.npatterns);
 	if (rtr_record_preload_apply(&po)) {
 		rtr_record_kernel_free(&ko);
 		free(patterns);

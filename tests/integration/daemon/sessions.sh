@@ -28,8 +28,9 @@ S0=$(ctl_switches $A); sleep 2.5; S1=$(ctl_switches $A)
 # the first command starts the daemon; A and B find it by themselves
 $RT create s1 -o "$WORK/out1" >"$WORK/create.out" 2>&1 || { cat "$WORK/create.out"; fail create; exit 1; }
 grep -q "started" "$WORK/create.out" || fail "create did not say it started the daemon"
-wait_for "$A \(dmn_app\): 3 events" $RT list
-wait_for "$B \(dmn_app\): 3 events" $RT list
+# (its 3 events and the runtime's 9: lttng_ust_statedump's 5, lttng_ust_lib's 4)
+wait_for "$A \(dmn_app\): 12 events" $RT list
+wait_for "$B \(dmn_app\): 12 events" $RT list
 
 $RT enable-channel -s s1 --subbuf-size 64K --num-subbuf 4 big >/dev/null || fail enable-channel
 $RT enable-event -s s1 -c big dmn:tick --filter 'val > 50' >/dev/null || fail "enable-event s1"

@@ -4,8 +4,8 @@
 # -finstrument-functions: a PIE (di_prog) linked with a library whose DWARF
 # was moved to a separate file named by .gnu_debuglink (libdi_dep.so), and
 # dlopening a library twice (libdi_lib.so: load, unload, load).
-#  * a ringtrace trace (record --func --context vpid,ip: statedump, lib
-#    load/unload events) and an LTTng-UST trace (lttng-tools with
+#  * a ringtrace trace (record --func --context vpid,ip: statedump with
+#    debug_link events, lttng_ust_dl:dlopen, lib load/unload events) and an LTTng-UST trace (lttng-tools with
 #    liblttng-ust-cyg-profile and liblttng-ust-dl preloaded: statedump with
 #    debug_link events, lttng_ust_dl:dlopen);
 #  * options: none, --debug-info-full-path, and through
@@ -152,9 +152,14 @@ check_trace() { # TAG TRACE
 PIDS+=($!)
 wait "${PIDS[-1]}" || die "record: $(cat "$TMP/rtr.err")"
 check_trace rtr "$TMP/rtr"
-# without a debug link event, libdi_dep.so has its ELF symbols only
-dep=$(grep "func_entry: " "$TMP/rtr.rt" | grep -o 'debug_info = { bin = "libdi_dep.so+0x[0-9a-f]*", func = "dep_twice+0", src = "" }' | head -1)
-[ -n "$dep" ] || bad "rtr: dep_twice not named from ELF symbols"
+# the statedump's debug link of libdi_dep.so: objcopy's name, and the CRC-32
+# of the debug file as zlib computes it; through it, babeltrace2 finds
+# libdi_dep.so's separate DWARF (as with LTTng's trace below)
+crc=$(python3 -c 'import sys, zlib; print(zlib.crc32(open(sys.argv[1], "rb").read()))' "$B/libdi_dep.so.debug")
+grep -q "lttng_ust_statedump:debug_link: .*{ baddr = 0x[0-9A-F]*, crc = $crc, filename = \"libdi_dep.so.debug\" }" "$TMP/rtr.rt" ||
+	bad "rtr: no debug_link event for libdi_dep.so with crc $crc"
+grep "func_entry: " "$TMP/rtr.rt" | grep -q 'func = "dep_twice+0", src = "di_dep.c:'"$L_DEP"'"' ||
+	bad "rtr: dep_twice not resolved through its debug link"
 # our selections come before (-e, names) and after (--begin) the stage:
 # the statedump events still resolve what -e keeps; a window that cuts
 # them off leaves names empty, as babeltrace2's trimmer does

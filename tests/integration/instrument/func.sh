@@ -6,7 +6,8 @@
 # the call tree of the program's recursion (fib(8) in main, fib(6) in a
 # thread, the library's lib_work calling leaf 3 times), written out here
 # from the source. Also: the ip context equals addr on every event (the
-# function, as LTTng's TP_IP_PARAM), the statedump and library load events let
+# function, as LTTng's TP_IP_PARAM), LTTng-UST's lttng_ust_dl events with
+# the values /proc/self/maps and readelf give, the statedump and library load events let
 # babeltrace2 --debug-info name every function (and its source file) as
 # nm does, the fast variant (entry addresses,
 # bare exits) gives the same entries, and babeltrace2 prints what
@@ -89,9 +90,41 @@ bad=$(sed -n 's/.* lttng_ust_cyg_profile:func_.* ip = \(0x[0-9A-F]*\) }, { addr 
 # every function, with its source file: the names nm gives
 base=$(($(awk '$1 == "libbase" { print $2 }' "$TMP/ip.out")))
 { names 0 "$PROG"; names "$base" "$LIB"; } >"$TMP/map"
-for e in statedump:start statedump:bin_info statedump:build_id statedump:end lib:load lib:build_id lib:unload; do
+for e in statedump:start statedump:bin_info statedump:build_id statedump:end lib:load lib:build_id lib:unload dl:dlopen dl:build_id dl:dlclose; do
 	grep -q "lttng_ust_$e: " "$TMP/ip.bt2" || fail "no lttng_ust_$e event"
 done
+# LTTng-UST's dl events (liblttng-ust-dl's names and fields) for the one
+# dlopen and dlclose: baddr = the library's first mapping in the program's
+# /proc/self/maps, memsz = its PT_LOAD span (readelf), flags RTLD_NOW, path
+# the file, the build id readelf prints; lttng_ust_lib:load/unload for the
+# same base
+read -r _ range _ _ _ _ mpath < <(grep '^map ' "$TMP/ip.out")
+[ -n "${range:-}" ] || fail "the program printed no map line"
+mbase=$(printf '0x%X' $((16#${range%-*})))
+[ "$(realpath "$mpath")" = "$(realpath "$LIB")" ] || fail "map line names $mpath"
+lo=-1 hi=0
+while read -r _ _ va _ _ ms _; do
+	[ "$lo" -lt 0 ] || [ $((va)) -lt "$lo" ] && lo=$((va))
+	[ $((va + ms)) -gt "$hi" ] && hi=$((va + ms))
+done < <(readelf -lW "$LIB" | grep '^ *LOAD ')
+memsz=$((hi - lo))
+bid=$(readelf -n "$LIB" | sed -n 's/.*Build ID: \([0-9a-f]*\)/\1/p')
+bidbt=$(echo "$bid" | sed 's/../&\n/g' | while read -r b; do [ -n "$b" ] && printf '0x%X\n' $((16#$b)); done |
+	awk '{ printf "%s[%d] = %s", (n ? ", " : ""), n, $1; n++ }')
+want="lttng_ust_dl:dlopen: .*{ baddr = $mbase, memsz = $memsz, flags = 0x2, path = \"$(realpath "$LIB")\", has_build_id = 1, has_debug_link = 0 }\$"
+[ "$(grep -c "$want" "$TMP/ip.bt2")" -eq 1 ] || fail "no lttng_ust_dl:dlopen { baddr = $mbase, memsz = $memsz, ... }: $(grep 'lttng_ust_dl:dlopen' "$TMP/ip.bt2")"
+grep -qF "lttng_ust_dl:build_id: " "$TMP/ip.bt2" &&
+	grep -F "lttng_ust_dl:build_id: " "$TMP/ip.bt2" | grep -qF "{ baddr = $mbase, _build_id_length = $((${#bid} / 2)), build_id = [ $bidbt ] }" ||
+	fail "lttng_ust_dl:build_id: not $bid: $(grep 'lttng_ust_dl:build_id' "$TMP/ip.bt2")"
+[ "$(grep -c "lttng_ust_dl:dlclose: .*{ baddr = $mbase }\$" "$TMP/ip.bt2")" -eq 1 ] || fail "no lttng_ust_dl:dlclose of $mbase"
+grep -q "lttng_ust_dl:debug_link" "$TMP/ip.bt2" && fail "a debug_link event for a library without .gnu_debuglink"
+grep -q "lttng_ust_lib:load: .*{ baddr = $mbase, memsz = $memsz, path = \"$(realpath "$LIB")\", has_build_id = 1, has_debug_link = 0 }\$" "$TMP/ip.bt2" ||
+	fail "no lttng_ust_lib:load of the library at $mbase"
+grep -q "lttng_ust_lib:unload: .*{ baddr = $mbase }\$" "$TMP/ip.bt2" || fail "no lttng_ust_lib:unload of $mbase"
+# order: dlopen, then the load of what it loaded; dlclose, then the unload
+grep -o 'lttng_ust_\(dl:dlopen\|dl:dlclose\|lib:load\|lib:unload\): .*baddr = '"$mbase"'[, ]' "$TMP/ip.bt2" |
+	sed 's/: .*//' | tr '\n' ' ' | grep -qx 'lttng_ust_dl:dlopen lttng_ust_lib:load lttng_ust_dl:dlclose lttng_ust_lib:unload ' ||
+	fail "dl and lib events out of order"
 babeltrace2 --debug-info "$TMP/ip" >"$TMP/dbg" 2>"$TMP/dbg.err" || fail "babeltrace2 --debug-info: $(head -c 300 "$TMP/dbg.err")"
 sed -n 's/.*lttng_ust_cyg_profile:func_[a-z]*: .*debug_info = { bin = "[^"]*", func = "\([^"+]*\)+0", src = "\([^":]*\):[0-9]*" } }, { addr = 0x\([0-9A-F]*\),.*/\3 \1 \2/p' \
 	"$TMP/dbg" | awk 'NR == FNR { m[$1] = $2; next }

@@ -2,13 +2,15 @@
  * -finstrument-functions and without PIE (its addresses are nm's):
  *   main: dlopen(LIB) (a bare name: found through DT_RUNPATH $ORIGIN); fib(FIB_MAIN); a thread runs worker(): fib(FIB_THREAD);
  *         join; lib_work(3) of LIB (leaf() 3 times); dlclose
- * and prints "libbase ADDR" (where LIB was loaded, for its nm addresses).
+ * and prints "libbase ADDR" (where LIB was loaded, for its nm addresses)
+ * and "map LINE", LIB's first line of /proc/self/maps (for the dl events).
  * The call tree is what the test expects, from the source's recursion. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FIB_MAIN   8
 #define FIB_THREAD 6
@@ -44,6 +46,18 @@ int main(int argc, char **argv)
 	pthread_join(t, NULL);
 	c = lib_work(3);
 	printf("libbase %#lx\nresult %d %d %d\n", (unsigned long)lm->l_addr, a, b, c);
+	{
+		FILE *f = fopen("/proc/self/maps", "r");
+		char line[4096];
+
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, argv[1])) {
+				printf("map %s", line);
+				break;
+			}
+		if (f)
+			fclose(f);
+	}
 	dlclose(h);
 	return 0;
 }

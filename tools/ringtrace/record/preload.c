@@ -34,8 +34,10 @@ int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *a
 				p->libc = true;
 			} else if (!strcmp(t, "pthread")) {
 				p->pthread = true;
+			} else if (!strcmp(t, "dl")) {
+				p->dl = true;
 			} else {
-				say(t, ": --preload: unknown; known: libc, pthread");
+				say(t, ": --preload: unknown; known: libc, pthread, dl");
 				r = -1;
 				break;
 			}
@@ -56,12 +58,15 @@ int rtr_record_preload_option(struct rtr_record_preload *p, int c, const char *a
 	return 1;
 }
 
-void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char **patterns,
-				 size_t *n)
+void rtr_record_preload_patterns(const struct rtr_record_preload *p, bool ip_ctx,
+				 const char **patterns, size_t *n)
 {
-	if (p->func) {
+	if (p->func)
 		patterns[(*n)++] =
 		    p->func == 2 ? "lttng_ust_cyg_profile_fast:*" : "lttng_ust_cyg_profile:*";
+	if (p->func || p->dl)
+		patterns[(*n)++] = "lttng_ust_dl:*";
+	if (p->func || p->dl || ip_ctx) {
 		patterns[(*n)++] = "lttng_ust_statedump:*";
 		patterns[(*n)++] = "lttng_ust_lib:*";
 	}
@@ -73,7 +78,7 @@ void rtr_record_preload_patterns(const struct rtr_record_preload *p, const char 
 
 bool rtr_record_preload_wanted(const struct rtr_record_preload *p)
 {
-	return p->func || p->libc || p->pthread;
+	return p->func || p->libc || p->pthread || p->dl;
 }
 
 /* path of library `name` next to ringtrace into out; 0 or -1 */
@@ -138,6 +143,8 @@ int rtr_record_preload_apply(const struct rtr_record_preload *p)
 		    add_preload("libringtrace-func.so.0"))
 			return -1;
 	}
+	if ((p->func || p->dl) && add_preload("libringtrace-dl.so.0"))
+		return -1;
 	if (p->pthread && add_preload("libringtrace-pthread.so.0"))
 		return -1;
 	if (p->libc && add_preload("libringtrace-libc.so.0"))
@@ -155,12 +162,17 @@ void rtr_record_preload_usage(FILE *f)
 		   "                         call_site), or with fast\n"
 		   "                         lttng_ust_cyg_profile_fast:func_entry (addr) and\n"
 		   "                         func_exit (nothing); add --context vpid,vtid,ip\n"
-		   "                         for babeltrace2 --debug-info\n"
+		   "                         for babeltrace2 --debug-info (implies\n"
+		   "                         --preload dl)\n"
 		   "      --preload LIST     wrap libc functions of PROGRAM by LD_PRELOAD:\n"
 		   "                         libc (malloc, calloc, realloc, free, memalign,\n"
 		   "                         posix_memalign, aligned_alloc, reallocarray,\n"
 		   "                         valloc, pvalloc: events lttng_ust_libc:*),\n"
 		   "                         pthread (mutex lock/trylock/unlock, condition\n"
 		   "                         wait/timedwait/signal/broadcast:\n"
-		   "                         lttng_ust_pthread:*)\n");
+		   "                         lttng_ust_pthread:*), dl (dlopen, dlclose:\n"
+		   "                         lttng_ust_dl:*, and lttng_ust_lib:load/unload\n"
+		   "                         after them)\n"
+		   "The base-address statedump (lttng_ust_statedump:*) is written when a\n"
+		   "session that records it starts; -e with --context ip enables it.\n");
 }
