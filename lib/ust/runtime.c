@@ -1348,7 +1348,10 @@ static void become_up(struct rt_conn *cn, bool sync)
 	cn->state = C_UP;
 	cn->up = true;
 	cn->sync_reg = sync;
-	cn->notify_seq = 0;
+	/* notify_seq goes on from the registrations sent early (a process
+	 * that armed its sessions): starting again at 1 made the next
+	 * registration take the early one's answer for its own, return
+	 * before its events were bound, and a short program lost them */
 	cn->notify_broken = false;
 	pthread_mutex_unlock(&rt_lock);
 	for (struct rtr_provider *p = rtr__registry_first_locked(); p; p = p->next)
