@@ -14,13 +14,36 @@
 #include <unistd.h>
 
 #include "dwake.h"
+#include "rundir.h"
 
 #define DWAKE_SIZE 4096
 
+/* A run directory of its own ($RINGTRACE_RUNDIR): its daemon is the only
+ * one its programs look for (no system daemon, rundir.c), so they wait on
+ * a word of their own, named after the directory, and daemons started
+ * elsewhere do not wake them. */
+static const char *own_rundir(void)
+{
+	const char *env = getenv(RTR_RUNDIR_ENV);
+
+	return env && env[0] == '/' ? env : NULL;
+}
+
 static int path_of(uid_t uid, char *out, size_t cap)
 {
-	int n = snprintf(out, cap, "%s/%s%u", RTR_DWAKE_DIR, RTR_DWAKE_PREFIX, (unsigned)uid);
+	const char *own = own_rundir();
+	int n;
 
+	if (own) {
+		uint32_t h = 2166136261u; /* FNV-1a */
+
+		for (const char *c = own; *c; c++)
+			h = (h ^ (uint8_t)*c) * 16777619u;
+		n = snprintf(out, cap, "%s/%s%u-%08x", RTR_DWAKE_DIR, RTR_DWAKE_PREFIX,
+			     (unsigned)uid, (unsigned)h);
+	} else {
+		n = snprintf(out, cap, "%s/%s%u", RTR_DWAKE_DIR, RTR_DWAKE_PREFIX, (unsigned)uid);
+	}
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
@@ -100,7 +123,7 @@ int rtr_dwake_signal(uid_t uid, int all_users)
 		n += signal_fd(fd) == 0;
 		close(fd);
 	}
-	if (!all_users || geteuid() != 0 || !(d = opendir(RTR_DWAKE_DIR)))
+	if (!all_users || geteuid() != 0 || own_rundir() || !(d = opendir(RTR_DWAKE_DIR)))
 		return n;
 	while ((e = readdir(d))) {
 		char *end;

@@ -3,7 +3,9 @@
  * exit. Design: docs/design/daemon.md §1.2.
  *
  * One small file per user, /dev/shm/ringtrace-wait-UID (mode 0600, owned
- * by UID), holding a 32-bit generation word. A program's control thread
+ * by UID), holding a 32-bit generation word; with $RINGTRACE_RUNDIR set,
+ * ringtrace-wait-UID-HASH, one per run directory (the programs look for
+ * that directory's daemon only). A program's control thread
  * with no daemon connected maps it read-only, reads the word, looks for
  * the daemons' sockets, and if none answers sleeps in FUTEX_WAIT on the
  * word it read (no timeout). A daemon that starts listening adds one to
