@@ -139,6 +139,8 @@ union rtr_probe_arg {
 	} str;
 };
 
+/* A published set is never empty (nr >= 1: the runtime publishes NULL
+ * instead), so probes may read b[0] before looking at nr. */
 struct rtr_binding_set {
 	uint32_t nr;
 #ifndef __cplusplus /* only the C runtime and probes read the bindings */
