@@ -21,7 +21,9 @@
 #                     no daemon, a daemon without session, an active session
 #                     (minus /bin/true's, so roughly what the tracer adds)
 #   control.*         start / snapshot record / stop of a snapshot session
-#                     with BENCH_PROGS (50) traced programs, command wall time
+#                     with BENCH_PROGS (50) traced programs, command wall time;
+#                     .per_user: the session's channel with --buffers-uid
+#                     (one set of buffers, as LTTng's default per-uid ones)
 # BENCH_DAEMON_PARTS=event stops after the per-event figures.
 # Needs $BUILD/bin/{ringtrace,ringtraced,bench_rtr_loop,bench_lttng_loop},
 # lttng and lttng-sessiond, root (the namespace), unshare.
@@ -209,15 +211,24 @@ for rep in $(seq "$REPS"); do
 	R[c.rtr.snap]+="$(timed "$RT" snapshot record -s fr) "
 	R[c.rtr.stop]+="$(timed "$RT" stop fr) "
 	"$RT" destroy fr >/dev/null
+	# per-user buffers (LTTng's default for -u): one set for the 50
+	"$RT" create fu -o "$WORK/rfu" --snapshot >/dev/null
+	"$RT" enable-channel -s fu --buffers-uid c >/dev/null
+	"$RT" enable-event -s fu -c c benchrt:tick >/dev/null
+	R[c.rtu.start]+="$(timed "$RT" start fu) "
+	R[c.rtu.snap]+="$(timed "$RT" snapshot record -s fu) "
+	R[c.rtu.stop]+="$(timed "$RT" stop fu) "
+	"$RT" destroy fu >/dev/null
 	lttng create lfr --snapshot --output="$WORK/lfr" >/dev/null
 	lttng enable-event -u -s lfr benchlt:tick >/dev/null
 	R[c.lt.start]+="$(timed lttng start lfr) "
 	R[c.lt.snap]+="$(timed lttng snapshot record -s lfr) "
 	R[c.lt.stop]+="$(timed lttng stop lfr) "
 	lttng destroy lfr >/dev/null
-	rm -rf "$WORK/rfr" "$WORK/lfr"
+	rm -rf "$WORK/rfr" "$WORK/rfu" "$WORK/lfr"
 done
 for c in start snap stop; do
 	bench "control_${PROGS}_programs.$c" "$(m c.rtr.$c)" "$(m c.lt.$c)" ms
+	bench "control_${PROGS}_programs.per_user.$c" "$(m c.rtu.$c)" "$(m c.lt.$c)" ms
 done
 echo "(machine shared with other jobs: figures are noisy; ratios come from interleaved runs)"
