@@ -142,6 +142,7 @@ struct rt_channel {
 	struct rtr_ring_chan *chan; /* never freed: probes may hold it (see retire) */
 	uint32_t nr_bufs;
 	uint32_t nr_mapped;
+	uint32_t nr_populated; /* bufs[0 .. nr_populated) prefaulted (populate_pending) */
 	int wake_fd;
 	struct fd_id wake_id;
 	bool ready;
@@ -739,6 +740,29 @@ static int do_channel(struct rt_conn *cn, const struct rtr_proto_channel *m, int
 }
 
 
+static void prefault(void *addr, size_t len);
+
+/* Maps every page of the buffers mapped or made since the last call
+ * (control thread, between messages: after the answer that mapped them
+ * has gone, and after the constructor has returned). Doing it while
+ * answering made `start` wait for every program's page tables (50
+ * programs: most of the command's time besides the allocation), and the
+ * constructor of a program started during a session wait for its own.
+ * Until then a probe's first touch of a page takes a fault. Retired
+ * channels are out of the list; their mappings are never unmapped. */
+static void populate_pending(void)
+{
+	pthread_mutex_lock(&rt_lock);
+	for (struct rt_channel *c = channels; c; c = c->next)
+		for (; c->chan && c->nr_populated < c->nr_mapped; c->nr_populated++) {
+			struct rtr_ring_buf *b = c->chan->bufs[c->nr_populated];
+
+			if (b && b->ctl)
+				prefault(b->ctl, b->map_size);
+		}
+	pthread_mutex_unlock(&rt_lock);
+}
+
 static void prefault(void *addr, size_t len)
 {
 #ifdef MADV_POPULATE_WRITE
@@ -777,10 +801,10 @@ static int map_one(struct rt_channel *c, uint32_t cpu, int fd, bool *consumed, c
 		*why = "buffer index does not match its position";
 		return -EPROTO;
 	}
-	/* Map every page now, while registering: a first-touch fault costs
-	 * microseconds, and probes would otherwise take one per page of the
-	 * buffer (the host allocated the pages already; this only maps them). */
-	prefault(b->ctl, b->map_size);
+	/* Every page is mapped by the control thread once the answer has
+	 * gone (populate_pending): a first-touch fault costs microseconds,
+	 * and probes would otherwise take one per page of the buffer (the
+	 * host allocated the pages already; this only maps them). */
 	/* The mapping keeps the memory. A daemon's buffers keep their
 	 * descriptor (high, close-on-exec): if the daemon dies, the next one
 	 * gets them again (orphan_locked). */
@@ -1538,8 +1562,7 @@ static struct rt_channel *arm_channel(struct rt_conn *cn, const struct rtr_armed
 			free(c);
 			return NULL;
 		}
-		prefault(b->ctl, b->map_size);
-		b->fd = fd_move_high(b->fd);
+		b->fd = fd_move_high(b->fd); /* (pages: populate_pending) */
 		fd_remember(&c->buf_ids[cpu], b->fd, false);
 		b->wake_fd = c->wake_fd;
 		c->chan->bufs[cpu] = b;
@@ -2314,6 +2337,7 @@ static void *control_thread(void *arg)
 				notify[n++] = true;
 			}
 		}
+		populate_pending();
 		if (!n && !discovery_pending())
 			break; /* nothing to serve, nothing to look for */
 		if (!n && dwake_wait())
