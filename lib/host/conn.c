@@ -246,6 +246,8 @@ void rtr__handle_replies(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
 
+	bool reset = false;
+
 	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->cmd >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
@@ -254,6 +256,10 @@ void rtr__handle_replies(struct rtr__proc *p)
 		char err[256];
 		ssize_t n = rtr_proto_recv(p->cmd, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
+		if (n == -ECONNRESET && !reset) {
+			reset = true; /* (as in rtr__handle_notify_only) */
+			continue;
+		}
 		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
@@ -322,6 +328,8 @@ void rtr__handle_notify_only(struct rtr__proc *p)
 {
 	struct rtr_host *h = p->h;
 
+	bool reset = false;
+
 	for (int k = 0; k < (p->draining ? 4096 : MSGS_PER_EVENT) && p->notify >= 0; k++) {
 		int fds[RTR_PROTO_MAX_FDS];
 		struct rtr_proto_msg m;
@@ -330,6 +338,14 @@ void rtr__handle_notify_only(struct rtr__proc *p)
 		ssize_t n =
 		    rtr_proto_recv(p->notify, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 
+		/* A process that exited with our answers unread makes the
+		 * kernel report ECONNRESET once, before the messages it sent
+		 * last and still queued (a program that armed its sessions
+		 * registers without reading the answers): read on once. */
+		if (n == -ECONNRESET && !reset) {
+			reset = true;
+			continue;
+		}
 		if (n == -EAGAIN || (n <= 0 && p->draining))
 			return;
 		if (n <= 0) {
@@ -386,6 +402,8 @@ void rtr__handle_hello(struct rtr__proc *p)
 	int r;
 
 	n = rtr_proto_recv(p->cmd, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
+	if (n == -ECONNRESET) /* reported once, before what is still queued */
+		n = rtr_proto_recv(p->cmd, h->in, sizeof(h->in), fds, &nfds, MSG_DONTWAIT);
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
