@@ -2172,14 +2172,6 @@ static void daemon_start(struct rt_conn *cn, bool forked, uint64_t deadline)
 	r = send_hello(cn, forked, deadline);
 	if (r && r != -ENOENT && r != -ECONNREFUSED)
 		debug("session daemon at %s: %s", cn->path, strerror(-r));
-	/* A fork child's providers are all registered already: no
-	 * registration binds them to the sessions it armed (provider_added
-	 * does that for later ones), so it waits for the daemon's answers
-	 * like the per-user case below (and like LTTng-UST's fork child):
-	 * its events, and the statedump it owes, are bound when fork()
-	 * returns in it. */
-	if (!r && forked && cn->narmed)
-		cn->wait_user = true;
 	if (!r && cn->wait_user) {
 		/* A session records this user's programs into per-user
 		 * buffers, which only the daemon can hand out: wait for its
