@@ -574,23 +574,6 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 		if (rtr_unlikely(!rtr__set))                                             \
 			return;                                                          \
 		rtr__n = rtr__set->nr;                                                   \
-		/* One binding whose filter is inline (a session's filtered     \
-		 * event): decided before the loop and its frame, so that a     \
-		 * rejected event costs little more than a disabled one */      \
-		if (rtr_unlikely(rtr__set->b[0].client_priv != NULL) && rtr__n == 1) {  \
-			const struct rtr_binding_extra *rtr__x0 =                        \
-				(const struct rtr_binding_extra *)rtr__set->b[0].client_priv; \
-			if (rtr__x0->filter &&                                           \
-			    (rtr__x0->ctx_mask & RTR_CTF_X_INLINE_FILTER)) {             \
-				union rtr_probe_arg *rtr__ap = rtr__fa;                  \
-				RTR__FE(RTR__F_ARG, RTR__UNWRAP tfields)                  \
-				rtr__ap->u = 0; /* the spare slot: never read */        \
-				rtr__fa_ready = 1;                                       \
-				if (!rtr_probe__filter_pass(rtr__x0, rtr__fa))           \
-					return;                                          \
-				rtr__fa_ready = 2; /* passed: not evaluated again */    \
-			}                                                                \
-		}                                                                        \
 		for (uint32_t rtr__i = 0; rtr__i < rtr__n; rtr__i++) {                   \
 			const struct rtr_event_binding *rtr__b = &rtr__set->b[rtr__i];   \
 			const struct rtr_binding_extra *rtr__x =                         \
@@ -606,15 +589,18 @@ static inline void rtr__tp_provider_gone(struct rtr_provider *prov, unsigned int
 								&rtr__sc);               \
 			} else {                                                         \
 				/* the filter runs before anything is reserved */       \
-				if (rtr__x->filter && rtr__fa_ready != 2) {              \
+				if (rtr__x->filter) {                                    \
 					if (!rtr__fa_ready) {                            \
 						union rtr_probe_arg *rtr__ap = rtr__fa;  \
 						RTR__FE(RTR__F_ARG, RTR__UNWRAP tfields)  \
 						(void)rtr__ap;                           \
 						rtr__fa_ready = 1;                       \
 					}                                                \
-					if (!rtr_probe__filter_pass(rtr__x, rtr__fa))    \
+					if (!rtr_probe__filter_pass(rtr__x, rtr__fa)) {  \
+						if (rtr__n == 1)                         \
+							return; /* its only binding */   \
 						continue;                                \
+					}                                                \
 				}                                                        \
 				rtr__wp = rtr_probe__reserve(rtr__b, rtr__x, rtr__sz,    \
 							     &rtr__sc,                   \
